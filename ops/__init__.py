@@ -1,0 +1,1 @@
+"""Operational tooling around pinrelay: the provider simulator, deploy files, runbooks."""

@@ -1,0 +1,181 @@
+"""SimConfig: every knob of the simulator, its default and its unit, in one frozen object.
+
+The simulator holds one SimConfig and swaps it whole on :meth:`SimConfig.with_knobs`,
+so a request handler always sees a consistent set of knobs (no locking on the
+hot path). Knobs arrive from Python, from the CLI and as JSON over
+``POST /_sim/config``; :meth:`with_knobs` coerces JSON lists to tuples/sets and
+refuses unknown names, so a typo in a test fails loudly instead of being ignored.
+
+``script`` is the fault script *loaded by the last configure*; the simulator
+consumes its own copy, and ``GET /_sim/stats`` shows what is left of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from typing import Any, Final
+
+from webhook.signatures import METHODS
+
+from . import faults, mix
+from .errors import SimConfigError
+
+TRANSPORTS: Final = ("get", "form", "json", "mixed")
+DEFAULT_API_KEY: Final = "demo-key"
+DEFAULT_API_SECRET: Final = "demo-secret-0123"  # noqa: S105 - the simulator's public demo secret
+_SECRETS: Final = ("api_secret", "signature_secret")
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Knobs; times in seconds unless the name says ms, rates as fractions 0..1."""
+
+    # --- accounts and the 2FA checks -----------------------------------------
+    api_key: str = DEFAULT_API_KEY
+    api_secret: str = field(default=DEFAULT_API_SECRET, repr=False)
+    #: signs receipts (and checks inbound ``sig``) when non-empty
+    signature_secret: str = field(default="", repr=False)
+    signature_method: str = "md5hash"
+    barred: frozenset[str] = frozenset()  # numbers answered with status 7
+    opted_out: frozenset[str] = frozenset()  # numbers answered with status 102
+    message_price: str = "0.03330000"  # EUR, also the DLR price
+    balance: str = "100.00000000"  # EUR, decremented per accepted send
+    network: str = "310004"  # MCCMNC in the response and the DLR
+    short_code: str = "98765"  # the DLR ``to``
+
+    # --- faults on the 2FA endpoint -------------------------------------------
+    latency_ms: float = 0.0  # added before every 2FA answer
+    script: tuple[str, ...] = ()  # upcoming answers, see faults.py
+    error_rates: dict[str, float] = field(default_factory=dict)  # fault spec -> probability
+    throttle_wait_ms: int = 200  # N in the status-1 text for scripted/random throttling
+    rate_limit_per_s: float = 0.0  # sliding 1 s window; 0 = unlimited
+
+    # --- conversions ------------------------------------------------------------
+    conversion_script: tuple[int, ...] = ()  # forced HTTP statuses for the next calls
+
+    # --- receipts (DLRs) ----------------------------------------------------------
+    dlr_url: str = ""  # no receipts when empty
+    dlr_delay_s: float = 0.2  # from the accepted send to the first DLR
+    dlr_jitter_s: float = 0.0  # uniform 0..jitter added to the delay
+    dlr_gap_s: float = 0.05  # between chained DLRs (intermediate/final/duplicate)
+    dlr_mix: dict[str, float] = field(default_factory=lambda: dict(mix.DEFAULT_MIX))
+    dlr_intermediate: bool = False  # an ``accepted`` DLR before the final one
+    dlr_transport: str = "get"  # get | form | json | mixed (random per receipt)
+    duplicate_rate: float = 0.0  # chance the final DLR is pushed twice
+    out_of_order: bool = False  # the final DLR goes before the intermediate
+    receipt_before_response: bool = False  # DLRs are answered before the 2FA response
+    dlr_retry_initial_s: float = 5.0
+    dlr_retry_max_s: float = 900.0
+    dlr_retry_window_s: float = 86400.0  # give up this long after the first attempt
+    dlr_retry_4xx: bool = True  # retry on 4xx too (only 200-205 is success)
+    dlr_connect_timeout_s: float = 2.0
+    dlr_read_timeout_s: float = 5.0
+    dlr_senders: int = 4  # sender threads; read at start only
+
+    # --- bookkeeping ---------------------------------------------------------------
+    record_limit: int = 200_000  # newest requests kept for /_sim/requests
+    seed: int | None = None  # random seed for mixes, jitter and error rates
+
+    def __post_init__(self) -> None:
+        if not self.api_key or not self.api_secret:
+            raise SimConfigError("api_key and api_secret must be non-empty")
+        if self.signature_method not in METHODS:
+            raise SimConfigError(f"signature_method {self.signature_method!r}: use one of {METHODS}")
+        if self.dlr_transport not in TRANSPORTS:
+            raise SimConfigError(f"dlr_transport {self.dlr_transport!r}: use one of {TRANSPORTS}")
+        if self.dlr_url and not self.dlr_url.startswith(("http://", "https://")):
+            raise SimConfigError(f"dlr_url {self.dlr_url!r}: must be an http(s) URL")
+        faults.expand(self.script)
+        object.__setattr__(self, "error_rates", faults.check_rates(self.error_rates))
+        object.__setattr__(self, "dlr_mix", mix.check_mix(self.dlr_mix))
+        for name in ("duplicate_rate",):
+            if not 0 <= getattr(self, name) <= 1:
+                raise SimConfigError(f"{name} = {getattr(self, name)!r}: must be 0..1")
+        for status in self.conversion_script:
+            if not 100 <= status <= 599:
+                raise SimConfigError(f"conversion_script entry {status!r}: must be 100..599")
+        self._check_non_negative()
+
+    def _check_non_negative(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                raise SimConfigError(f"{f.name} = {value!r}: must be >= 0")
+        if self.dlr_senders < 1 or self.dlr_retry_initial_s <= 0:
+            raise SimConfigError("dlr_senders must be >= 1 and dlr_retry_initial_s > 0")
+
+    @property
+    def signs_receipts(self) -> bool:
+        return bool(self.signature_secret)
+
+    def with_knobs(self, **knobs: Any) -> SimConfig:
+        """A copy with ``knobs`` applied, coerced from JSON-ish values and validated."""
+        return replace(self, **{name: _coerce(name, value) for name, value in knobs.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able knobs, secrets masked."""
+        data = asdict(self)
+        for name in _SECRETS:
+            data[name] = "***" if data[name] else ""
+        for name in ("barred", "opted_out"):
+            data[name] = sorted(data[name])
+        data["script"] = list(self.script)
+        data["conversion_script"] = list(self.conversion_script)
+        return data
+
+
+def _default(name: str) -> Any:
+    for f in fields(SimConfig):
+        if f.name == name:
+            if f.default is not MISSING:
+                return f.default
+            if f.default_factory is not MISSING:
+                return f.default_factory()
+    raise SimConfigError(f"unknown knob {name!r}; known: {', '.join(KNOB_NAMES)}")
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn a JSON/CLI value into the knob's type, or raise naming the knob."""
+    default = _default(name)
+    bad = SimConfigError(f"knob {name}={value!r}: expected {type(default).__name__}")
+    if name == "seed":
+        if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        raise bad
+    coerced = _scalar(default, value) if _is_scalar(default) else _collection(name, default, value)
+    if coerced is None:
+        raise bad
+    return coerced
+
+
+def _is_scalar(default: Any) -> bool:
+    return isinstance(default, bool | int | float | str)
+
+
+def _scalar(default: Any, value: Any) -> Any:
+    """``value`` as the type of ``default`` (ints accepted for floats), else None."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return value if isinstance(default, bool) and isinstance(value, bool) else None
+    if isinstance(default, str):
+        return value if isinstance(value, str) else None
+    if isinstance(default, int):
+        return value if isinstance(value, int) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _collection(name: str, default: Any, value: Any) -> Any:
+    """JSON lists to tuples/frozensets, objects to dicts, else None."""
+    if isinstance(default, dict):
+        return dict(value) if isinstance(value, Mapping) else None
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, list | tuple | set | frozenset):
+        return None
+    if isinstance(default, frozenset):
+        return frozenset(str(v) for v in value)
+    try:
+        return tuple(int(v) if name == "conversion_script" else str(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+
+
+KNOB_NAMES: Final = tuple(f.name for f in fields(SimConfig))

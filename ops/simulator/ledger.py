@@ -1,0 +1,91 @@
+"""What the simulator saw and answered: request records, outcome counts, conversions.
+
+This is a test fake, so records keep every param as received, the PIN
+included: tests assert on exactly what reached the provider. Nothing here is
+ever logged or printed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+from typing import Any
+
+
+class Ledger:
+    """Thread-safe records; the newest ``record_limit`` requests are kept, counts are exact."""
+
+    def __init__(self, record_limit: int = 200_000) -> None:
+        self._lock = threading.Lock()
+        self._record_limit = record_limit
+        self._requests: deque[dict[str, Any]] = deque(maxlen=record_limit)
+        self._conversions: list[dict[str, Any]] = []
+        self._outcomes: Counter[str] = Counter()
+        self._faults: Counter[str] = Counter()
+        self._accepted: Counter[tuple[str, str, str]] = Counter()
+        self._message_ids: set[str] = set()
+        self._total = 0
+
+    def record_request(self, record: dict[str, Any]) -> None:
+        """One 2FA request, once its answer is decided (``outcome`` set)."""
+        with self._lock:
+            self._total += 1
+            self._requests.append(record)
+            self._outcomes[record["outcome"]] += 1
+            if record.get("fault"):
+                self._faults[record["fault"]] += 1
+
+    def record_accepted(self, to: str, pin: str, client_ref: str | None, message_id: str) -> None:
+        with self._lock:
+            self._accepted[(to, pin, client_ref or "")] += 1
+            self._message_ids.add(message_id)
+
+    def knows_message(self, message_id: str) -> bool:
+        with self._lock:
+            return message_id in self._message_ids
+
+    def record_conversion(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._conversions.append(record)
+
+    def requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(record) for record in self._requests]
+
+    def conversions(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(record) for record in self._conversions]
+
+    def accepted_count(self, to: str, pin: str, client_ref: str | None = None) -> int:
+        """How many times this exact send was accepted (a PIN sent twice shows as 2)."""
+        with self._lock:
+            return self._accepted[(to, pin, client_ref or "")]
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            calls = [
+                {"to": to, "pin": pin, "client-ref": ref, "count": count}
+                for (to, pin, ref), count in self._accepted.items()
+            ]
+            by_status = Counter(str(c["http_status"]) for c in self._conversions)
+            return {
+                "requests": self._total,
+                "accepted": sum(self._accepted.values()),
+                "outcomes": dict(self._outcomes),
+                "faults": dict(self._faults),
+                "accepted_calls": calls,
+                "duplicate_accepted_calls": sum(c - 1 for c in self._accepted.values()),
+                "conversions": {"total": len(self._conversions), "by_http_status": dict(by_status)},
+            }
+
+    def reset(self, record_limit: int | None = None) -> None:
+        with self._lock:
+            if record_limit is not None:
+                self._record_limit = record_limit
+            self._requests = deque(maxlen=self._record_limit)
+            self._conversions.clear()
+            self._outcomes.clear()
+            self._faults.clear()
+            self._accepted.clear()
+            self._message_ids.clear()
+            self._total = 0

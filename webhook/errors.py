@@ -1,0 +1,58 @@
+"""Why the receiver refused a delivery receipt, one class per HTTP answer.
+
+::
+
+    PinrelayError                       (worker.errors, the project's one root)
+    └── ReceiptError                    the receipt was refused; nothing was queued
+        ├── MalformedReceiptError       400: bad encoding, bad JSON, missing field, ...
+        ├── SignatureRejectedError      401: missing / wrong / stale signature
+        ├── ReceiptTooLargeError        413: body over Settings.webhook_body_limit_bytes
+        └── UnsupportedMediaTypeError   415: a body that is neither form nor JSON
+
+Each class carries its HTTP status, and the message is the short reason sent
+back as ``{"error": "..."}``. Messages name parameters, never their values, so
+they are safe to log and to return (no ``sig``, no phone number, no secret).
+Redis being down is not a ``ReceiptError``: the receipt is fine, the receiver
+answers 503 so the provider retries it later.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from worker.errors import PinrelayError
+
+
+class ReceiptError(PinrelayError):
+    """A delivery receipt was refused; ``http_status`` says how to answer."""
+
+    http_status: ClassVar[int] = 400
+
+    @property
+    def reason(self) -> str:
+        """The short, value-free text for the ``{"error": ...}`` body."""
+        return str(self)
+
+
+class MalformedReceiptError(ReceiptError):
+    """The request cannot be read as a receipt (encoding, JSON, fields, limits)."""
+
+    http_status = 400
+
+
+class SignatureRejectedError(ReceiptError):
+    """Signing is on and the signature is missing, wrong or outside the time window."""
+
+    http_status = 401
+
+
+class ReceiptTooLargeError(ReceiptError):
+    """The body is longer than the configured limit."""
+
+    http_status = 413
+
+
+class UnsupportedMediaTypeError(ReceiptError):
+    """The body's Content-Type is neither form-urlencoded nor JSON (or not UTF-8)."""
+
+    http_status = 415

@@ -1,0 +1,215 @@
+"""Delivery receipts (API.md §4): parse the three transports, validate, verify the signature.
+
+Pure functions over bytes and strings, no I/O: the WSGI layer (:mod:`webhook.app`)
+reads the request and hands the pieces here.
+
+Failure policy, every case raising a :class:`~webhook.errors.ReceiptError`:
+
+* query string and form bodies are ``application/x-www-form-urlencoded``; a
+  ``%`` not followed by two hex digits, or bytes that are not UTF-8, are 400;
+  a pair without ``=`` is a blank value; an empty name is 400; a repeated name
+  keeps its last value (as PHP's ``$_GET``/``$_POST`` do, which the provider's
+  sample code merges).
+* a JSON body must be one object of flat values; numbers keep their exact text
+  (``0.00480000`` stays ``0.00480000``), ``true``/``false`` become ``"true"``/
+  ``"false"``, ``null`` becomes ``""``; objects, arrays, NaN/Infinity, bad JSON
+  and bad UTF-8 are 400.
+* a body with no Content-Type is read as a form (as CGI always did); any other
+  type, or a charset other than UTF-8/ASCII, is 415. An empty body is ignored
+  whatever its type.
+* query and body are merged, the body winning; more than :data:`MAX_PARAMS`
+  names is 400; ``messageId`` and ``status`` must be non-empty (400).
+* with a signature secret: ``sig`` and ``timestamp`` must be present, the
+  timestamp within ±window seconds of the receiver's clock, and the signature
+  right for every other param (``webhook.signatures.verify``), else 401.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import unquote_to_bytes
+
+from .errors import (
+    MalformedReceiptError,
+    SignatureRejectedError,
+    UnsupportedMediaTypeError,
+)
+from .signatures import verify
+
+MAX_PARAMS: Final = 64  # names per receipt; a real DLR carries about 15
+REQUIRED_FIELDS: Final = ("messageId", "status")
+RECEIVED_AT_FIELD: Final = "received_at"  # added by the receiver, its own clock
+
+FORM_TYPE: Final = "application/x-www-form-urlencoded"
+JSON_TYPE: Final = "application/json"
+_UTF8_CHARSETS: Final = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+_BAD_PERCENT: Final = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+def parse_urlencoded(raw: bytes, where: str = "query string") -> dict[str, str]:
+    """``a=1&b=x+y%21`` as ``{"a": "1", "b": "x y!"}``, strictly UTF-8."""
+    if not raw:
+        return {}
+    if _BAD_PERCENT.search(raw):
+        raise MalformedReceiptError(f"bad percent-encoding in {where}")
+    out: dict[str, str] = {}
+    for pair in raw.split(b"&"):
+        if not pair:
+            continue
+        if len(out) >= MAX_PARAMS:
+            raise MalformedReceiptError(f"too many parameters (limit {MAX_PARAMS})")
+        name, _, value = pair.partition(b"=")
+        key = _decode_component(name, where)
+        if not key:
+            raise MalformedReceiptError(f"empty parameter name in {where}")
+        out[key] = _decode_component(value, where)
+    return out
+
+
+def _decode_component(raw: bytes, where: str) -> str:
+    if b"+" in raw:
+        raw = raw.replace(b"+", b" ")
+    if b"%" in raw:
+        raw = unquote_to_bytes(raw)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedReceiptError(f"{where} is not UTF-8") from None
+
+
+def query_bytes(query_string: str) -> bytes:
+    """A WSGI ``QUERY_STRING`` (bytes decoded as latin-1, PEP 3333) back to its bytes."""
+    try:
+        return query_string.encode("latin-1")
+    except UnicodeEncodeError:  # a server that decoded it as UTF-8 instead
+        return query_string.encode("utf-8", "surrogateescape")
+
+
+def _reject_constant(name: str) -> str:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(body: bytes) -> dict[str, str]:
+    """A flat JSON object as ``{name: string}``; numbers keep their exact text."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedReceiptError("body is not UTF-8") from None
+    try:
+        data = json.loads(text, parse_float=str, parse_int=str, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise MalformedReceiptError("malformed JSON") from None
+    if not isinstance(data, dict):
+        raise MalformedReceiptError("JSON body is not an object")
+    if len(data) > MAX_PARAMS:
+        raise MalformedReceiptError(f"too many parameters (limit {MAX_PARAMS})")
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        if isinstance(value, str):
+            out[key] = value
+        elif value is True:
+            out[key] = "true"
+        elif value is False:
+            out[key] = "false"
+        elif value is None:
+            out[key] = ""
+        else:  # dict or list: numbers already arrived as str through the parse hooks
+            raise MalformedReceiptError("nested value in JSON body")
+        if not key:
+            raise MalformedReceiptError("empty parameter name in JSON body")
+    return out
+
+
+def media_type(content_type: str | None) -> str | None:
+    """The lower-cased type of a Content-Type header; 415 for a non-UTF-8 charset."""
+    if not content_type:
+        return None
+    kind, _, params = content_type.partition(";")
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+            if charset not in _UTF8_CHARSETS:
+                raise UnsupportedMediaTypeError("only UTF-8 bodies are accepted")
+    return kind.strip().lower()
+
+
+def parse_body(body: bytes, content_type: str | None) -> dict[str, str]:
+    """The params of a POST body: form or JSON by Content-Type (none means form)."""
+    if not body:
+        return {}
+    kind = media_type(content_type)
+    if kind is None or kind == FORM_TYPE:
+        return parse_urlencoded(body, "body")
+    if kind == JSON_TYPE:
+        return parse_json(body)
+    raise UnsupportedMediaTypeError("Content-Type must be application/x-www-form-urlencoded or JSON")
+
+
+def parse_params(query_string: str, body: bytes = b"", content_type: str | None = None) -> dict[str, str]:
+    """Query and body params merged, the body winning (the provider's PHP sample)."""
+    params = parse_urlencoded(query_bytes(query_string)) if query_string else {}
+    if body:
+        params.update(parse_body(body, content_type))
+        if len(params) > MAX_PARAMS:
+            raise MalformedReceiptError(f"too many parameters (limit {MAX_PARAMS})")
+    return params
+
+
+def check_signature(
+    params: Mapping[str, str], *, secret: str, method: str, window_s: float, now: float
+) -> None:
+    """Raise :class:`SignatureRejectedError` unless ``params`` is signed, fresh and intact."""
+    if not params.get("sig"):
+        raise SignatureRejectedError("missing sig")
+    raw_ts = params.get("timestamp")
+    if not raw_ts:
+        raise SignatureRejectedError("missing timestamp")
+    try:
+        timestamp = float(raw_ts)
+    except ValueError:
+        raise SignatureRejectedError("timestamp is not a number") from None
+    if not math.isfinite(timestamp) or abs(now - timestamp) > window_s:
+        raise SignatureRejectedError("timestamp outside the allowed window")
+    if not verify(params, secret, method):
+        raise SignatureRejectedError("signature mismatch")
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A delivery receipt that has its required fields; every value a string."""
+
+    fields: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        for name in REQUIRED_FIELDS:
+            if not self.fields.get(name, "").strip():
+                raise MalformedReceiptError(f"missing {name}")
+
+    @classmethod
+    def from_request(cls, query_string: str, body: bytes = b"", content_type: str | None = None) -> Receipt:
+        """Parse and validate; raise a :class:`~webhook.errors.ReceiptError` subclass."""
+        return cls(parse_params(query_string, body, content_type))
+
+    @property
+    def message_id(self) -> str:
+        return self.fields["messageId"]
+
+    @property
+    def status(self) -> str:
+        return self.fields["status"]
+
+    @property
+    def nonce(self) -> str | None:
+        return self.fields.get("nonce") or None
+
+    def stream_fields(self, received_at: float) -> dict[str, str]:
+        """What goes on the result stream: every field as given, plus ``received_at``."""
+        out = dict(self.fields)
+        out[RECEIVED_AT_FIELD] = f"{received_at:.6f}"
+        return out

@@ -1,0 +1,41 @@
+"""The app factory WSGI servers import: ``webhook.wsgi:app_factory`` (granian ``--factory``).
+
+Each server worker process calls :func:`app_factory` once. Settings come from
+the ``PINRELAY_*`` environment (the supervisor always sets
+``PINRELAY_REDIS_URL``); the Redis connection pool is one per process
+(:func:`webhook.queue.connect`), 2 s socket timeouts, health-checked.
+"""
+
+from __future__ import annotations
+
+import os
+from wsgiref.types import WSGIApplication
+
+from worker.config import Settings
+from worker.errors import ConfigError
+from worker.logs import configure_logging, get_logger
+
+from .app import create_app
+
+
+def app_factory() -> WSGIApplication:
+    """Build the receiver from the environment; :class:`ConfigError` without a Redis URL."""
+    settings = Settings.from_env()
+    if settings.redis_url is None:
+        raise ConfigError(
+            "PINRELAY_REDIS_URL is not set: the receipt receiver needs the Redis that holds "
+            "the result stream (`pinrelay webhook` / `pinrelay up` set it for you)"
+        )
+    configure_logging(
+        fmt=settings.log_format,
+        level=settings.log_level,
+        secrets=(settings.signature_secret, settings.api_secret),
+    )
+    get_logger("webhook.receiver").info(
+        "receiver_worker_started",
+        pid=os.getpid(),
+        key_prefix=settings.key_prefix,
+        signed=settings.signature_secret is not None,
+        signature_method=settings.signature_method,
+    )
+    return create_app(settings)

@@ -1,0 +1,250 @@
+"""All configuration, read from the environment in one place.
+
+Nothing else in pinrelay reads ``os.environ``: everything takes a
+:class:`Settings`, so tests pass their own and a bad variable is reported once,
+at start-up, by name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from . import constants as c
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+_SECRET_FIELDS = frozenset({"api_secret", "signature_secret", "flower_password"})
+
+
+def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not (parts.netloc or parts.path):
+        raise ConfigError(f"{name}={value!r} is not a URL with scheme {'/'.join(schemes)}")
+    return value.rstrip("/") if parts.scheme.startswith("http") else value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every knob, typed; build it with :meth:`from_env`. The repr hides secrets."""
+
+    redis_url: str | None = None  # None: resolved at run time (runtime file / embedded)
+    broker_url: str | None = None  # None: same as the Redis URL
+    api_url: str = c.DEFAULT_API_URL
+    conversion_url: str = c.DEFAULT_CONVERSION_URL
+    api_key: str = "demo-key"
+    api_secret: str = field(default="demo-secret-0123", repr=False)
+    signature_secret: str | None = field(default=None, repr=False)
+    signature_method: str = "md5hash"
+    key_prefix: str = "pinrelay:"
+    queue: str = c.DEFAULT_QUEUE
+    connect_timeout_s: float = c.DEFAULT_CONNECT_TIMEOUT_S
+    read_timeout_s: float = c.DEFAULT_READ_TIMEOUT_S
+    max_attempts: int = c.DEFAULT_MAX_ATTEMPTS
+    retry_deadline_s: float = c.DEFAULT_RETRY_DEADLINE_S
+    backoff_initial_s: float = c.DEFAULT_BACKOFF_INITIAL_S
+    backoff_max_s: float = c.DEFAULT_BACKOFF_MAX_S
+    record_ttl_s: int = c.DEFAULT_RECORD_TTL_S
+    pin_expiry_s: int = c.DEFAULT_PIN_EXPIRY_S
+    visibility_timeout_s: int = c.DEFAULT_VISIBILITY_TIMEOUT_S
+    phone_regions: tuple[str, ...] = c.DEFAULT_PHONE_REGIONS
+    webhook_body_limit_bytes: int = c.DEFAULT_WEBHOOK_BODY_LIMIT_BYTES
+    signature_window_s: int = c.DEFAULT_SIGNATURE_WINDOW_S
+    receipt_grace_s: int = c.DEFAULT_RECEIPT_GRACE_S
+    rate_limit_per_s: float = c.DEFAULT_RATE_LIMIT_PER_S
+    per_number_10min: int = c.DEFAULT_PER_NUMBER_10MIN
+    per_number_day: int = c.DEFAULT_PER_NUMBER_DAY
+    per_prefix_minute: int = c.DEFAULT_PER_PREFIX_MINUTE
+    worker_concurrency: int = 2
+    worker_pool: str = "prefork"
+    prefetch_multiplier: int = 4
+    log_format: str = "json"
+    log_level: str = "INFO"
+    runtime_dir: str = ""
+    flower_user: str | None = None
+    flower_password: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.signature_method not in c.SIGNATURE_METHODS:
+            raise ConfigError(
+                f"PINRELAY_SIGNATURE_METHOD={self.signature_method!r} is not one of "
+                f"{', '.join(c.SIGNATURE_METHODS)}"
+            )
+        if self.log_format not in ("json", "console"):
+            raise ConfigError(f"PINRELAY_LOG_FORMAT={self.log_format!r} is not json or console")
+        if self.worker_pool not in ("prefork", "threads", "solo", "gevent", "eventlet"):
+            raise ConfigError(f"PINRELAY_WORKER_POOL={self.worker_pool!r} is not a Celery pool")
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRET_FIELDS and value:
+                value = "***"
+            elif f.name in ("redis_url", "broker_url") and value:
+                value = redact_url(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    __str__ = __repr__
+
+    @property
+    def twofa_url(self) -> str:
+        return self.api_url + c.TWOFA_PATH
+
+    @property
+    def conversion_endpoint(self) -> str:
+        return self.conversion_url + c.CONVERSION_PATH
+
+    def with_redis(self, url: str) -> Settings:
+        """A copy pointing at ``url`` (and at it as broker unless one was set)."""
+        return replace(self, redis_url=url)
+
+    @property
+    def effective_broker_url(self) -> str:
+        url = self.broker_url or self.redis_url
+        if url is None:
+            raise ConfigError("no Redis: set PINRELAY_REDIS_URL or start `pinrelay up`")
+        return url
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``PINRELAY_*``; raise :class:`ConfigError` naming the first bad variable."""
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        return cls(
+            redis_url=reader.opt("REDIS_URL", lambda n, v: _url(n, v, ("redis", "rediss", "unix"))),
+            broker_url=reader.opt(
+                "BROKER_URL",
+                lambda n, v: _url(n, v, ("redis", "rediss", "unix", "amqp", "amqps", "pyamqp")),
+            ),
+            api_url=reader.get("API_URL", c.DEFAULT_API_URL, _http_url),
+            conversion_url=reader.get("CONVERSION_URL", c.DEFAULT_CONVERSION_URL, _http_url),
+            api_key=reader.get("API_KEY", "demo-key", _nonempty),
+            api_secret=reader.get("API_SECRET", "demo-secret-0123", _nonempty),
+            signature_secret=reader.opt("SIGNATURE_SECRET", _nonempty),
+            signature_method=reader.get("SIGNATURE_METHOD", "md5hash", _lower),
+            key_prefix=reader.get("KEY_PREFIX", "pinrelay:", _nonempty),
+            queue=reader.get("QUEUE", c.DEFAULT_QUEUE, _nonempty),
+            connect_timeout_s=reader.get("CONNECT_TIMEOUT", c.DEFAULT_CONNECT_TIMEOUT_S, _pos_float),
+            read_timeout_s=reader.get("READ_TIMEOUT", c.DEFAULT_READ_TIMEOUT_S, _pos_float),
+            max_attempts=reader.get("MAX_ATTEMPTS", c.DEFAULT_MAX_ATTEMPTS, _pos_int),
+            retry_deadline_s=reader.get("RETRY_DEADLINE", c.DEFAULT_RETRY_DEADLINE_S, _pos_float),
+            backoff_initial_s=reader.get("BACKOFF_INITIAL", c.DEFAULT_BACKOFF_INITIAL_S, _pos_float),
+            backoff_max_s=reader.get("BACKOFF_MAX", c.DEFAULT_BACKOFF_MAX_S, _pos_float),
+            record_ttl_s=reader.get("RECORD_TTL", c.DEFAULT_RECORD_TTL_S, _pos_int),
+            pin_expiry_s=reader.get("PIN_EXPIRY", c.DEFAULT_PIN_EXPIRY_S, _pos_int),
+            visibility_timeout_s=reader.get(
+                "VISIBILITY_TIMEOUT", c.DEFAULT_VISIBILITY_TIMEOUT_S, _pos_int
+            ),
+            phone_regions=reader.get("PHONE_REGIONS", c.DEFAULT_PHONE_REGIONS, _regions),
+            webhook_body_limit_bytes=reader.get(
+                "WEBHOOK_BODY_LIMIT", c.DEFAULT_WEBHOOK_BODY_LIMIT_BYTES, _pos_int
+            ),
+            signature_window_s=reader.get("SIGNATURE_WINDOW", c.DEFAULT_SIGNATURE_WINDOW_S, _pos_int),
+            receipt_grace_s=reader.get("RECEIPT_GRACE", c.DEFAULT_RECEIPT_GRACE_S, _pos_int),
+            rate_limit_per_s=reader.get("RATE_LIMIT", c.DEFAULT_RATE_LIMIT_PER_S, _nonneg_float),
+            per_number_10min=reader.get("PER_NUMBER_10MIN", c.DEFAULT_PER_NUMBER_10MIN, _nonneg_int),
+            per_number_day=reader.get("PER_NUMBER_DAY", c.DEFAULT_PER_NUMBER_DAY, _nonneg_int),
+            per_prefix_minute=reader.get(
+                "PER_PREFIX_MINUTE", c.DEFAULT_PER_PREFIX_MINUTE, _nonneg_int
+            ),
+            worker_concurrency=reader.get("WORKER_CONCURRENCY", os.cpu_count() or 2, _pos_int),
+            worker_pool=reader.get("WORKER_POOL", "prefork", _lower),
+            prefetch_multiplier=reader.get("PREFETCH_MULTIPLIER", 4, _pos_int),
+            log_format=reader.get("LOG_FORMAT", "json", _lower),
+            log_level=reader.get("LOG_LEVEL", "INFO", _upper),
+            runtime_dir=reader.get("RUNTIME_DIR", _default_runtime_dir(env), _nonempty),
+            flower_user=reader.opt("FLOWER_USER", _nonempty),
+            flower_password=reader.opt("FLOWER_PASSWORD", _nonempty),
+        )
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, for logs and reprs."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def _default_runtime_dir(env: Mapping[str, str]) -> str:
+    base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "pinrelay")
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def get(self, suffix: str, default: T, parse: Callable[[str, str], Any]) -> T:
+        value = self.opt(suffix, parse)
+        return default if value is None else value
+
+    def opt(self, suffix: str, parse: Callable[[str, str], Any]) -> Any:
+        name = f"PINRELAY_{suffix}"
+        raw = self._env.get(name)
+        if raw is None or raw.strip() == "":
+            return None
+        try:
+            return parse(name, raw.strip())
+        except ConfigError:
+            raise
+        except ValueError as exc:
+            raise ConfigError(f"{name}={raw!r}: {exc}") from None
+
+
+def _nonempty(name: str, value: str) -> str:
+    return value
+
+
+def _lower(name: str, value: str) -> str:
+    return value.lower()
+
+
+def _upper(name: str, value: str) -> str:
+    return value.upper()
+
+
+def _http_url(name: str, value: str) -> str:
+    return _url(name, value, ("http", "https"))
+
+
+def _pos_float(name: str, value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ConfigError(f"{name}={value!r} must be a positive number")
+    return number
+
+
+def _nonneg_float(name: str, value: str) -> float:
+    number = float(value)
+    if number < 0:
+        raise ConfigError(f"{name}={value!r} must be zero or positive")
+    return number
+
+
+def _pos_int(name: str, value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ConfigError(f"{name}={value!r} must be a positive whole number")
+    return number
+
+
+def _nonneg_int(name: str, value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ConfigError(f"{name}={value!r} must be zero or a positive whole number")
+    return number
+
+
+def _regions(name: str, value: str) -> tuple[str, ...]:
+    regions = tuple(part.strip().upper() for part in value.split(",") if part.strip())
+    if not regions or any(len(r) != 2 or not r.isalpha() for r in regions):
+        raise ConfigError(f"{name}={value!r} must be ISO country codes such as US,CA")
+    return regions

@@ -1,0 +1,71 @@
+"""Every magic value of pinrelay, named once, with its unit.
+
+Redis keys are built from these suffixes behind the configurable key prefix
+(``PINRELAY_KEY_PREFIX``), so two deployments or two test runs can share one
+Redis without seeing each other's data.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+VERSION: Final = "0.1.0"
+
+# --- Redis key suffixes (always used behind Settings.key_prefix) -----------
+KEY_RECORD: Final = "req:"  # hash: one send's record (+ the PIN until it is sent)
+KEY_MESSAGE_INDEX: Final = "msg:"  # string: provider message-id -> request id
+KEY_IDEMPOTENCY: Final = "idem:"  # string: caller idempotency key -> request id
+KEY_RECEIPTS_STREAM: Final = "receipts"  # stream: the durable result queue
+KEY_PARKED: Final = "parked"  # zset: message-id -> first seen (receipt before send)
+KEY_PARKED_RECEIPTS: Final = "parked:"  # list: receipts waiting for their send
+KEY_UNMATCHED: Final = "unmatched"  # hash: entry id -> receipt JSON given up on
+KEY_DEAD_PREFIX: Final = "dead:"  # zset per dead-letter kind: member -> unix time
+KEY_STATS: Final = "stats"  # hash of counters
+KEY_NONCES: Final = "nonce:"  # string per seen signed-receipt nonce (replay guard)
+KEY_RATE_BUCKET: Final = "rate:bucket"  # hash: global token bucket
+KEY_RATE_PAUSE: Final = "rate:pause"  # string: unix ms until which nobody sends
+KEY_ABUSE_NUMBER: Final = "abuse:num:"  # zset per number: send timestamps
+KEY_ABUSE_PREFIX: Final = "abuse:pfx:"  # zset per NPA-NXX: send timestamps
+KEY_DENYLIST: Final = "denylist"  # set of numbers/prefixes refused at enqueue
+KEY_LATENCY_LOG: Final = "latency"  # nothing stored; latencies come from records
+
+CONSUMER_GROUP: Final = "correlators"
+
+# --- Celery ---------------------------------------------------------------
+TASK_SEND_PIN: Final = "pinrelay.send_pin"
+TASK_REPORT_CONVERSION: Final = "pinrelay.report_conversion"
+DEFAULT_QUEUE: Final = "pinrelay"
+
+# --- Provider ---------------------------------------------------------------
+DEFAULT_API_URL: Final = "https://rest.nexmo.com"
+DEFAULT_CONVERSION_URL: Final = "https://api.nexmo.com"
+TWOFA_PATH: Final = "/sc/us/2fa/json"
+CONVERSION_PATH: Final = "/conversions/sms"
+CLIENT_REF_MAX_CHARS: Final = 40
+PIN_MIN_DIGITS: Final = 4
+PIN_MAX_DIGITS: Final = 10
+SIGNATURE_METHODS: Final = ("md5hash", "md5", "sha1", "sha256", "sha512")
+
+# --- Defaults (seconds unless the name says otherwise) ---------------------
+DEFAULT_CONNECT_TIMEOUT_S: Final = 3.0
+DEFAULT_READ_TIMEOUT_S: Final = 10.0
+DEFAULT_MAX_ATTEMPTS: Final = 6
+DEFAULT_RETRY_DEADLINE_S: Final = 120.0  # a PIN is useless after a few minutes
+DEFAULT_BACKOFF_INITIAL_S: Final = 0.5
+DEFAULT_BACKOFF_MAX_S: Final = 20.0
+DEFAULT_RECORD_TTL_S: Final = 7 * 24 * 3600
+DEFAULT_PIN_EXPIRY_S: Final = 300  # a request not sent within this is dropped
+DEFAULT_VISIBILITY_TIMEOUT_S: Final = 3600  # Celery/Redis redelivery of unacked tasks
+DEFAULT_WEBHOOK_BODY_LIMIT_BYTES: Final = 64 * 1024
+DEFAULT_SIGNATURE_WINDOW_S: Final = 300
+DEFAULT_RECEIPT_GRACE_S: Final = 600  # parked receipt -> unmatched after this
+DEFAULT_CORRELATOR_BATCH: Final = 500
+DEFAULT_CORRELATOR_BLOCK_MS: Final = 1000
+DEFAULT_CLAIM_IDLE_MS: Final = 30_000  # pending receipt of a dead consumer is reclaimed after
+DEFAULT_RATE_LIMIT_PER_S: Final = 30.0
+DEFAULT_PER_NUMBER_10MIN: Final = 3
+DEFAULT_PER_NUMBER_DAY: Final = 10
+DEFAULT_PER_PREFIX_MINUTE: Final = 30
+DEFAULT_WEBHOOK_PORT: Final = 8080
+DEFAULT_SIM_PORT: Final = 8090
+DEFAULT_PHONE_REGIONS: Final = ("US", "CA")

@@ -1,0 +1,104 @@
+"""pinrelay's exceptions, all under one root.
+
+::
+
+    PinrelayError
+    ├── ConfigError              a setting is missing or malformed (names the variable)
+    ├── ValidationError          a send request is refused before anything is enqueued
+    │   └── AbuseLimitError      per-number / per-prefix limit or denylist hit
+    ├── UnknownRequestError      no record for that request id
+    ├── StoreUnavailableError    Redis did not answer
+    └── ProviderError            the provider call did not end in "accepted"
+        ├── TransientProviderError   worth retrying: throttled (1), 5, 10, 13,
+        │                            HTTP 429 / 5xx, connection refused before sending
+        ├── PermanentProviderError   retrying cannot help: credentials, barred,
+        │                            invalid params, opted out, unknown codes
+        └── UnconfirmedSendError     the request was written but no answer came
+                                     back: the PIN may have been sent
+
+Exceptions carry the request id, the provider status and the message-id where
+known, never a PIN or a secret, so any of them can be logged as-is.
+"""
+
+from __future__ import annotations
+
+
+class PinrelayError(Exception):
+    """Root of every error pinrelay raises on purpose."""
+
+
+class ConfigError(PinrelayError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class ValidationError(PinrelayError, ValueError):
+    """A send request was refused before anything was enqueued."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class AbuseLimitError(ValidationError):
+    """A per-number or per-prefix limit, or the denylist, refused the send."""
+
+    def __init__(self, field: str, message: str, *, limit: str) -> None:
+        super().__init__(field, message)
+        self.limit = limit
+
+
+class UnknownRequestError(PinrelayError, KeyError):
+    """No record exists for the request id (never created, or expired)."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(request_id)
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        return f"unknown request id {self.request_id!r}"
+
+
+class StoreUnavailableError(PinrelayError):
+    """Redis did not answer; nothing was changed."""
+
+
+class ProviderError(PinrelayError):
+    """The provider call did not end in an accepted submission."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: str | None = None,
+        http_status: int | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.http_status = http_status
+        self.message_id = message_id
+
+    @property
+    def code(self) -> str:
+        """The provider status, or ``http-NNN`` / ``network`` when there was none."""
+        if self.status is not None:
+            return self.status
+        if self.http_status is not None:
+            return f"http-{self.http_status}"
+        return "network"
+
+
+class TransientProviderError(ProviderError):
+    """Retrying later may succeed; ``retry_after`` is the provider's own hint in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class PermanentProviderError(ProviderError):
+    """The provider refused the request; sending it again cannot help."""
+
+
+class UnconfirmedSendError(ProviderError):
+    """The request may have reached the provider but no answer came back."""

@@ -1,0 +1,154 @@
+"""The producer side: what other services call to send a PIN and follow it.
+
+The request is validated before anything is written; the record (with the
+PIN) is stored, then a task carrying only the request id is published. If the
+publish fails the record is removed again, so a caller that sees an exception
+knows nothing was accepted and can simply retry.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from celery import Celery
+
+from . import constants as c
+from .config import Settings
+from .errors import StoreUnavailableError, UnknownRequestError
+from .models import SendRequest
+from .states import SETTLED_STATES, State
+from .store import RecordStore, new_request_id
+
+
+@dataclass(frozen=True, slots=True)
+class PinSpec:
+    """One item for :meth:`Producer.send_pins`."""
+
+    to: str
+    pin: str
+    client_ref: str | None = None
+    params: Mapping[str, str] | None = None
+    idempotency_key: str | None = None
+
+
+class Producer:
+    def __init__(self, settings: Settings, app: Celery, client: redis.Redis | None = None) -> None:
+        from .services import redis_client
+
+        self.settings = settings
+        self.app = app
+        self.redis = client or redis_client(settings.redis_url or "")
+        self.store = RecordStore(self.redis, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s)
+        from .abuse import AbuseGuard
+
+        self.guard = AbuseGuard(settings, self.redis)
+
+    def _prepare(
+        self, spec: PinSpec, expires_in: float | None, now: float
+    ) -> tuple[str, str | None, list[str]]:
+        request = SendRequest.build(
+            spec.to, spec.pin, spec.client_ref, spec.params, regions=self.settings.phone_regions
+        )
+        request_id = new_request_id()
+        argv = self.store.new_record(
+            request_id,
+            to=request.to,
+            pin=request.pin,
+            client_ref=request.client_ref,
+            params=request.params,
+            expires_at=now + (expires_in or self.settings.pin_expiry_s),
+            idempotency_key=spec.idempotency_key,
+            now=now,
+        )
+        return request_id, spec.idempotency_key, argv
+
+    def send_pin(
+        self,
+        to: str,
+        pin: str,
+        client_ref: str | None = None,
+        *,
+        params: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        expires_in: float | None = None,
+    ) -> str:
+        """Validate, record and enqueue one PIN; return its request id.
+
+        With an ``idempotency_key`` already used, nothing new is sent and the
+        earlier request's id is returned.
+        """
+        now = time.time()
+        spec = PinSpec(to, pin, client_ref, params, idempotency_key)
+        request_id, idem, argv = self._prepare(spec, expires_in, now)
+        self.guard.check(spec.to)
+        stored_id = self.store.create(request_id, idem, argv)
+        if stored_id != request_id:
+            return stored_id  # idempotent repeat: the earlier request stands
+        self._publish(request_id)
+        return request_id
+
+    def send_pins(self, specs: Iterable[PinSpec], expires_in: float | None = None) -> list[str]:
+        """Bulk enqueue: every item validated first, then records and tasks in pipelines."""
+        now = time.time()
+        prepared = [self._prepare(spec, expires_in, now) for spec in specs]
+        ids = self.store.create_many(prepared)
+        fresh = [rid for (rid, _, _), stored in zip(prepared, ids, strict=True) if rid == stored]
+        from .bulk import publish_many
+
+        publish_many(self.app, self.settings, fresh)
+        return ids
+
+    def _publish(self, request_id: str) -> None:
+        try:
+            self.app.send_task(
+                c.TASK_SEND_PIN,
+                kwargs={"request_id": request_id},
+                task_id=request_id,
+                queue=self.settings.queue,
+            )
+        except Exception as exc:
+            self.redis.delete(self.store.key(request_id))
+            raise StoreUnavailableError(f"could not enqueue the send: {exc}") from exc
+
+    def get_status(self, request_id: str) -> dict[str, Any]:
+        return self.store.get(request_id)
+
+    def wait(
+        self, request_id: str, timeout: float = 30.0, *, until: Iterable[str] | None = None
+    ) -> dict[str, Any]:
+        """Poll the record until it settles (final or ``unconfirmed``) or ``timeout`` passes.
+
+        Returns the last record seen either way; check ``state`` to tell which.
+        """
+        targets = {str(s) for s in (until or SETTLED_STATES)}
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while True:
+            record = self.store.get(request_id)
+            if record["state"] in targets or time.monotonic() >= deadline:
+                return record
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 1.5, 0.5)
+
+    def report_conversion(
+        self, request_id: str, delivered: bool = True, at: float | None = None
+    ) -> None:
+        """Enqueue a conversion report for the send's message-id."""
+        if not self.store.get_raw(request_id):
+            raise UnknownRequestError(request_id)
+        self.app.send_task(
+            c.TASK_REPORT_CONVERSION,
+            kwargs={"request_id": request_id, "delivered": delivered, "at": at},
+            queue=self.settings.queue,
+        )
+
+    def close(self) -> None:
+        self.redis.close()
+
+
+def is_settled(record: Mapping[str, Any]) -> bool:
+    return record.get("state") in SETTLED_STATES or record.get("state") == State.UNCONFIRMED

@@ -1,0 +1,73 @@
+"""Per-process collaborators of the worker: one Redis pool, one HTTP session.
+
+Built lazily in the process that uses them (after a prefork fork, never
+before), so no connection is shared between processes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from .config import Settings
+from .delivery import DeliveryDeps
+from .logs import get_logger
+from .provider import ProviderClient
+from .ratelimit import build_limiter
+from .store import RecordStore
+
+
+def redis_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=5,
+        socket_connect_timeout=3,
+        health_check_interval=30,
+        retry_on_timeout=True,
+    )
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: redis.Redis
+    store: RecordStore
+    provider: ProviderClient
+    log: Any
+
+    def delivery_deps(self) -> DeliveryDeps:
+        from .metrics import WorkerObserver
+
+        return DeliveryDeps(
+            settings=self.settings,
+            store=self.store,
+            provider=self.provider,
+            log=self.log,
+            limiter=build_limiter(self.settings, self.redis),
+            observer=WorkerObserver(),
+        )
+
+
+_cache: dict[tuple[int, int], Services] = {}
+
+
+def services_for(settings: Settings) -> Services:
+    """The process's Services for these settings (rebuilt after a fork)."""
+    key = (os.getpid(), id(settings))
+    found = _cache.get(key)
+    if found is None:
+        if not settings.redis_url:
+            raise RuntimeError("services need a resolved redis_url")
+        client = redis_client(settings.redis_url)
+        found = Services(
+            settings=settings,
+            redis=client,
+            store=RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s),
+            provider=ProviderClient(settings),
+            log=get_logger("pinrelay.worker"),
+        )
+        _cache[key] = found
+    return found

@@ -1,0 +1,253 @@
+"""Send records in Redis: create, claim, finish, read.
+
+A record is one Redis hash per request, with a TTL. Times are stored as unix
+seconds (compact, and what latency maths wants) and shown as ISO 8601 UTC by
+:func:`to_public`. The PIN lives in the hash only until the send is decided,
+so it is never a Celery argument that Flower or a result backend could show.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import redis
+
+from . import constants as c
+from . import scripts
+from .errors import StoreUnavailableError, UnknownRequestError
+from .states import State
+
+PUBLIC_FIELDS: Final = (
+    "id",
+    "to",
+    "client_ref",
+    "state",
+    "message_id",
+    "provider_status",
+    "error_text",
+    "attempts",
+    "created_at",
+    "submitted_at",
+    "receipt_status",
+    "err_code",
+    "network",
+    "price",
+    "receipt_at",
+    # additions beyond the contract's minimum
+    "expires_at",
+    "final_at",
+    "idempotency_key",
+    "conversion_status",
+    "conversion_at",
+)
+TIME_FIELDS: Final = frozenset(
+    {"created_at", "submitted_at", "receipt_at", "expires_at", "final_at", "conversion_at"}
+)
+INT_FIELDS: Final = frozenset({"attempts"})
+
+
+def new_request_id() -> str:
+    """32 hex chars: unique, and short enough to double as the provider client-ref."""
+    return uuid.uuid4().hex
+
+
+def iso(ts: str | float | None) -> str | None:
+    if ts in (None, ""):
+        return None
+    return datetime.fromtimestamp(float(ts), tz=UTC).isoformat(timespec="milliseconds")
+
+
+def to_public(raw: Mapping[Any, Any]) -> dict[str, Any]:
+    """The record as the contract shows it: every public field, times in ISO 8601 UTC."""
+    data = {_s(k): _s(v) for k, v in raw.items()}
+    out: dict[str, Any] = {}
+    for name in PUBLIC_FIELDS:
+        value: Any = data.get(name) or None
+        if name in TIME_FIELDS:
+            value = iso(value)
+        elif name in INT_FIELDS:
+            value = int(value or 0)
+        out[name] = value
+    return out
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What :meth:`RecordStore.claim` found: ``verdict`` is ok/expired/unconfirmed/done/..."""
+
+    verdict: str
+    pin: str = ""
+    to: str = ""
+    client_ref: str = ""
+    sent_ref: str = ""
+    params: Mapping[str, str] | None = None
+    attempts: int = 0
+    first_attempt_at: float = 0.0
+    state: str = ""
+
+
+class RecordStore:
+    """All record reads and writes; every multi-step change is one Lua script."""
+
+    def __init__(self, client: redis.Redis, *, prefix: str, ttl_s: int) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.ttl_s = ttl_s
+        self._create = client.register_script(scripts.CREATE)
+        self._claim = client.register_script(scripts.CLAIM)
+        self._finish = client.register_script(scripts.FINISH)
+
+    def key(self, request_id: str) -> str:
+        return f"{self.prefix}{c.KEY_RECORD}{request_id}"
+
+    def new_record(
+        self,
+        request_id: str,
+        *,
+        to: str,
+        pin: str,
+        client_ref: str | None,
+        params: Mapping[str, str] | None,
+        expires_at: float,
+        idempotency_key: str | None = None,
+        now: float | None = None,
+    ) -> list[str]:
+        """The CREATE script's ARGV for one record (also used by bulk enqueue)."""
+        created = time.time() if now is None else now
+        fields = {
+            "id": request_id,
+            "to": to,
+            "pin": pin,
+            "state": State.QUEUED.value,
+            "attempts": "0",
+            "created_at": f"{created:.3f}",
+            "updated_at": f"{created:.3f}",
+            "expires_at": f"{expires_at:.3f}",
+            # the provider's client-ref: the caller's, else our id (for receipt fallback)
+            "sent_ref": client_ref or request_id,
+        }
+        if client_ref:
+            fields["client_ref"] = client_ref
+        if params:
+            fields["params"] = json.dumps(dict(params), separators=(",", ":"))
+        if idempotency_key:
+            fields["idempotency_key"] = idempotency_key
+        argv = [str(self.ttl_s), request_id]
+        for name, value in fields.items():
+            argv += [name, value]
+        return argv
+
+    def idempotency_key(self, key: str | None) -> str:
+        return f"{self.prefix}{c.KEY_IDEMPOTENCY}{key}" if key else ""
+
+    def create(self, request_id: str, idempotency_key: str | None, argv: list[str]) -> str:
+        """Store a new record; with a known idempotency key return the earlier id instead."""
+        try:
+            _, rid = self._create(
+                keys=[self.key(request_id), self.idempotency_key(idempotency_key)],
+                args=argv,
+            )
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"cannot store the send request: {exc}") from exc
+        return _s(rid)
+
+    def create_many(
+        self, items: Sequence[tuple[str, str | None, list[str]]], pipe: Any = None
+    ) -> list[str]:
+        """Pipelined :meth:`create` for bulk enqueue (one round trip)."""
+        pipeline = pipe or self.client.pipeline(transaction=False)
+        for request_id, idem, argv in items:
+            self._create(
+                keys=[self.key(request_id), self.idempotency_key(idem)], args=argv, client=pipeline
+            )
+        if pipe is not None:
+            return []
+        try:
+            return [_s(rid) for _, rid in pipeline.execute()]
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"cannot store the send requests: {exc}") from exc
+
+    def claim(self, request_id: str, now: float | None = None) -> Claim:
+        """Atomically move queued -> sending (or report why not)."""
+        result = [_s(x) for x in self._claim(keys=[self.key(request_id)], args=[_now(now)])]
+        verdict = result[0]
+        if verdict == "ok":
+            params = json.loads(result[5]) if result[5] else None
+            return Claim(
+                verdict="ok",
+                pin=result[1],
+                to=result[2],
+                client_ref=result[3],
+                sent_ref=result[4],
+                params=params,
+                attempts=int(result[6]),
+                first_attempt_at=float(result[7]),
+            )
+        return Claim(verdict=verdict, state=result[1] if len(result) > 1 else "")
+
+    def finish(
+        self,
+        request_id: str,
+        target: State,
+        *,
+        message_id: str | None = None,
+        fields: Mapping[str, str | None] | None = None,
+        now: float | None = None,
+    ) -> str:
+        """Move to ``target`` if the table allows; store ``fields`` either way.
+
+        With ``message_id`` the message index is written and any receipt that
+        arrived before it (parked) is applied in the same step. Returns the
+        record's state afterwards.
+        """
+        argv = [self.prefix, _now(now), target.value, str(self.ttl_s), message_id or ""]
+        for name, value in (fields or {}).items():
+            if value is not None:
+                argv += [name, value]
+        result = self._finish(keys=[self.key(request_id)], args=argv)
+        return _s(result[0])
+
+    def get_raw(self, request_id: str) -> dict[str, str]:
+        try:
+            raw = self.client.hgetall(self.key(request_id))
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"cannot read the record: {exc}") from exc
+        return {_s(k): _s(v) for k, v in raw.items()}
+
+    def get(self, request_id: str) -> dict[str, Any]:
+        raw = self.get_raw(request_id)
+        if not raw:
+            raise UnknownRequestError(request_id)
+        return to_public(raw)
+
+    def get_many(self, request_ids: Iterable[str]) -> list[dict[str, str]]:
+        pipe = self.client.pipeline(transaction=False)
+        for rid in request_ids:
+            pipe.hgetall(self.key(rid))
+        return [{_s(k): _s(v) for k, v in raw.items()} for raw in pipe.execute()]
+
+    def update_fields(self, request_id: str, fields: Mapping[str, str]) -> None:
+        """Plain field writes that change no state (conversion outcome)."""
+        self.client.hset(self.key(request_id), mapping=dict(fields))  # type: ignore[arg-type]
+
+    def request_id_for_message(self, message_id: str) -> str | None:
+        value = self.client.get(f"{self.prefix}{c.KEY_MESSAGE_INDEX}{message_id}")
+        return _s(value) if value is not None else None
+
+    def stats(self) -> dict[str, int]:
+        raw = self.client.hgetall(f"{self.prefix}{c.KEY_STATS}")
+        return {_s(k): int(v) for k, v in raw.items()}
+
+
+def _now(now: float | None) -> str:
+    return f"{(time.time() if now is None else now):.3f}"

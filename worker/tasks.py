@@ -1,0 +1,100 @@
+"""Thin Celery adapters around :mod:`worker.delivery` and :mod:`worker.conversions`.
+
+``pinrelay.send_pin`` accepts two shapes so that any service can use it:
+
+* ``request_id=...`` — what :func:`worker.send_pin` enqueues: the record (and the
+  PIN) is already in Redis, so the PIN never travels in the task message;
+* ``to=..., pin=..., client_ref=...`` — a plain ``send_task`` from a service that
+  does not import pinrelay: the task validates and records it under its own task
+  id first. Such callers should pass ``kwargsrepr`` to keep the PIN out of Flower.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from celery import Celery, Task
+
+from . import constants as c
+from .config import Settings
+from .conversions import report
+from .delivery import deliver
+from .errors import ValidationError
+from .models import SendRequest, mask_number
+from .ratelimit import DeferSend
+from .services import services_for
+from .states import State
+
+
+def register_tasks(app: Celery, settings: Settings) -> None:
+    @app.task(
+        name=c.TASK_SEND_PIN,
+        bind=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        ignore_result=True,
+        max_retries=None,
+    )
+    def send_pin(
+        self: Task,
+        request_id: str | None = None,
+        to: str | None = None,
+        pin: str | None = None,
+        client_ref: str | None = None,
+        params: dict[str, str] | None = None,
+        expires_in: int | None = None,
+        **_ignored: Any,
+    ) -> str:
+        services = services_for(settings)
+        if request_id is None:
+            request_id = _record_external(services, self.request.id, to, pin, client_ref, params,
+                                          expires_in)  # fmt: skip
+            if request_id is None:
+                return State.ERROR.value
+        try:
+            return deliver(request_id, services.delivery_deps())
+        except DeferSend as defer:
+            services.log.info("send_deferred", request_id=request_id, countdown_s=defer.countdown_s)
+            raise self.retry(countdown=defer.countdown_s, kwargs={"request_id": request_id}) from None
+
+    @app.task(
+        name=c.TASK_REPORT_CONVERSION,
+        bind=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        ignore_result=True,
+    )
+    def report_conversion(
+        self: Task, request_id: str, delivered: bool = True, at: float | None = None
+    ) -> str:
+        services = services_for(settings)
+        return report(services, request_id, delivered=delivered, at=at)
+
+
+def _record_external(
+    services: Any,
+    task_id: str,
+    to: object,
+    pin: object,
+    client_ref: object,
+    params: object,
+    expires_in: int | None,
+) -> str | None:
+    """Validate and store a send that came in by plain ``send_task``."""
+    settings = services.settings
+    store = services.store
+    try:
+        request = SendRequest.build(to, pin, client_ref, params, regions=settings.phone_regions)
+    except ValidationError as exc:
+        shown = mask_number(to) if isinstance(to, str) else "?"
+        argv = store.new_record(task_id, to=shown, pin="", client_ref=None, params=None,
+                                expires_at=time.time())  # fmt: skip
+        store.create(task_id, None, argv)
+        store.finish(task_id, State.ERROR, fields={"error_text": f"invalid request: {exc}"})
+        services.log.warning("send_rejected", request_id=task_id, error=str(exc))
+        return None
+    expiry = time.time() + (expires_in or settings.pin_expiry_s)
+    argv = store.new_record(task_id, to=request.to, pin=request.pin, client_ref=request.client_ref,
+                            params=request.params, expires_at=expiry)  # fmt: skip
+    return str(store.create(task_id, None, argv))
