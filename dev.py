@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""One entry point for every developer action; needs only Python 3.11+.
+
+    python3 dev.py demo        # the end-to-end demo (creates .venv on first run)
+    python3 dev.py test        # lint, type-check and the whole test suite
+    python3 dev.py lint | typecheck | pytest [ARGS] | bench [ARGS] | pinrelay [ARGS]
+
+The virtual environment lives in .venv and is (re)installed whenever
+pyproject.toml changes, so a fresh clone needs nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+STAMP = VENV / ".pinrelay-installed"
+
+
+def ensure_venv() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"pinrelay needs Python 3.11+, this is {sys.version.split()[0]}")
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == digest and PY.exists():
+        return
+    if not PY.exists():
+        print("dev.py: creating .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("dev.py: installing pinrelay and its dev tools into .venv", flush=True)
+    run([str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "-e", f"{ROOT}[dev]"])
+    STAMP.write_text(digest)
+
+
+def run(argv: list[str]) -> None:
+    code = subprocess.call(argv, cwd=ROOT)
+    if code:
+        sys.exit(code)
+
+
+def main(args: list[str]) -> None:
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(__doc__)
+        return
+    command, rest = args[0], args[1:]
+    ensure_venv()
+    tool = {name: str(BIN / name) for name in ("ruff", "mypy", "pytest", "pinrelay")}
+    if command == "lint":
+        run([tool["ruff"], "check", "worker", "webhook", "ops", "tests", "dev.py"])
+    elif command == "typecheck":
+        run([tool["mypy"]])
+    elif command == "pytest":
+        run([tool["pytest"], *rest])
+    elif command == "test":
+        run([tool["ruff"], "check", "worker", "webhook", "ops", "tests", "dev.py"])
+        run([tool["mypy"]])
+        run([tool["pytest"], "-p", "no:cacheprovider", *rest])
+    elif command == "demo":
+        run([tool["pinrelay"], "demo", *rest])
+    elif command == "bench":
+        run([tool["pinrelay"], "bench", *rest])
+    elif command == "pinrelay":
+        run([tool["pinrelay"], *rest])
+    else:
+        sys.exit(f"dev.py: unknown command {command!r}; see python3 dev.py --help")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
