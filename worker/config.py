@@ -111,6 +111,18 @@ class Settings:
             raise ConfigError("no Redis: set PINRELAY_REDIS_URL or start `pinrelay up`")
         return url
 
+    def to_env(self) -> dict[str, str]:
+        """The ``PINRELAY_*`` variables that rebuild these settings in a child process."""
+        env: dict[str, str] = {}
+        for name, suffix in ENV_NAMES.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, tuple):
+                value = ",".join(value)
+            env[f"PINRELAY_{suffix}"] = str(value)
+        return env
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read ``PINRELAY_*``; raise :class:`ConfigError` naming the first bad variable."""
@@ -162,6 +174,45 @@ class Settings:
             flower_user=reader.opt("FLOWER_USER", _nonempty),
             flower_password=reader.opt("FLOWER_PASSWORD", _nonempty),
         )
+
+
+ENV_NAMES: dict[str, str] = {
+    "redis_url": "REDIS_URL",
+    "broker_url": "BROKER_URL",
+    "api_url": "API_URL",
+    "conversion_url": "CONVERSION_URL",
+    "api_key": "API_KEY",
+    "api_secret": "API_SECRET",
+    "signature_secret": "SIGNATURE_SECRET",
+    "signature_method": "SIGNATURE_METHOD",
+    "key_prefix": "KEY_PREFIX",
+    "queue": "QUEUE",
+    "connect_timeout_s": "CONNECT_TIMEOUT",
+    "read_timeout_s": "READ_TIMEOUT",
+    "max_attempts": "MAX_ATTEMPTS",
+    "retry_deadline_s": "RETRY_DEADLINE",
+    "backoff_initial_s": "BACKOFF_INITIAL",
+    "backoff_max_s": "BACKOFF_MAX",
+    "record_ttl_s": "RECORD_TTL",
+    "pin_expiry_s": "PIN_EXPIRY",
+    "visibility_timeout_s": "VISIBILITY_TIMEOUT",
+    "phone_regions": "PHONE_REGIONS",
+    "webhook_body_limit_bytes": "WEBHOOK_BODY_LIMIT",
+    "signature_window_s": "SIGNATURE_WINDOW",
+    "receipt_grace_s": "RECEIPT_GRACE",
+    "rate_limit_per_s": "RATE_LIMIT",
+    "per_number_10min": "PER_NUMBER_10MIN",
+    "per_number_day": "PER_NUMBER_DAY",
+    "per_prefix_minute": "PER_PREFIX_MINUTE",
+    "worker_concurrency": "WORKER_CONCURRENCY",
+    "worker_pool": "WORKER_POOL",
+    "prefetch_multiplier": "PREFETCH_MULTIPLIER",
+    "log_format": "LOG_FORMAT",
+    "log_level": "LOG_LEVEL",
+    "runtime_dir": "RUNTIME_DIR",
+    "flower_user": "FLOWER_USER",
+    "flower_password": "FLOWER_PASSWORD",
+}
 
 
 def redact_url(url: str) -> str:

@@ -13,6 +13,7 @@ VERSION: Final = "0.1.0"
 
 # --- Redis key suffixes (always used behind Settings.key_prefix) -----------
 KEY_RECORD: Final = "req:"  # hash: one send's record (+ the PIN until it is sent)
+KEY_PIN: Final = "pin:"  # string: the PIN, expiring with the request, deleted once sent
 KEY_MESSAGE_INDEX: Final = "msg:"  # string: provider message-id -> request id
 KEY_IDEMPOTENCY: Final = "idem:"  # string: caller idempotency key -> request id
 KEY_RECEIPTS_STREAM: Final = "receipts"  # stream: the durable result queue

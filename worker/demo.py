@@ -68,10 +68,7 @@ def run_demo(settings: Settings, *, count: int = 200, workers: int = 2,
     # The demo never burns real limits: abuse limits off, 100 distinct numbers.
     settings = replace(settings, per_number_10min=0, per_number_day=0, per_prefix_minute=0,
                        rate_limit_per_s=0)  # fmt: skip
-    stack = Stack(settings, log_dir=log_dir, env_overrides={
-        "PINRELAY_PER_NUMBER_10MIN": "0", "PINRELAY_PER_NUMBER_DAY": "0",
-        "PINRELAY_PER_PREFIX_MINUTE": "0", "PINRELAY_RATE_LIMIT": "0",
-    })  # fmt: skip
+    stack = Stack(settings, log_dir=log_dir)
     print(f"pinrelay demo: {count} PINs; component logs in {log_dir}", flush=True)
     try:
         stack.ensure_redis()

@@ -98,36 +98,37 @@ end
 """
 )
 
-# KEYS[1] record, KEYS[2] idempotency key or "" ; ARGV: ttl, id, field, value, ...
+# KEYS: record, idempotency key or "", PIN key; ARGV: ttl, id, pin, pin_ttl_ms, field, value, ...
+# The PIN has its own key that expires with the request, so no PIN outlives its usefulness.
 CREATE: Final = """
 if KEYS[2] ~= '' then
   local existing = redis.call('GET', KEYS[2])
   if existing then return {0, existing} end
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0, ARGV[2]} end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
+if ARGV[3] ~= '' and tonumber(ARGV[4]) > 0 then
+  redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
+end
 if KEYS[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1]) end
 return {1, ARGV[2]}
 """
 
-# KEYS[1] record; ARGV: now. Returns {verdict, ...}.
+# KEYS: record, PIN key; ARGV: now. Returns {verdict, ...}.
 CLAIM: Final = PRELUDE + """
 local now = ARGV[1]
 local r = redis.call('HMGET', KEYS[1], 'state', 'expires_at', 'pin', 'to', 'client_ref',
   'sent_ref', 'params', 'attempts', 'first_attempt_at')
+r[3] = redis.call('GET', KEYS[2])
 if not r[1] then return {'missing'} end
 if r[1] == 'queued' then
-  if r[2] and tonumber(now) > tonumber(r[2]) then
+  -- The PIN key expires with the request: no PIN means too late to send.
+  if not r[3] or (r[2] and tonumber(now) > tonumber(r[2])) then
     redis.call('HSET', KEYS[1], 'state', 'expired_before_send', 'updated_at', now, 'final_at', now,
       'error_text', 'the PIN expired before it could be sent')
-    redis.call('HDEL', KEYS[1], 'pin')
+    redis.call('DEL', KEYS[2])
     return {'expired'}
-  end
-  if not r[3] then
-    redis.call('HSET', KEYS[1], 'state', 'error', 'updated_at', now, 'final_at', now,
-      'error_text', 'no PIN stored for this request')
-    return {'nopin'}
   end
   local first = r[9] or now
   redis.call('HSET', KEYS[1], 'state', 'sending', 'sending_at', now, 'updated_at', now,
@@ -139,13 +140,15 @@ if r[1] == 'sending' then
   -- The worker that claimed it died during the provider call: the PIN may be out.
   redis.call('HSET', KEYS[1], 'state', 'unconfirmed', 'updated_at', now, 'error_text',
     'worker stopped during the provider call; the PIN may have been sent')
-  redis.call('HDEL', KEYS[1], 'pin')
+  redis.call('ZADD', ARGV[2] .. K_DEAD .. 'sends', now, KEYS[1]:sub(#ARGV[2] + #K_REC + 1))
   return {'unconfirmed'}
 end
 return {'done', r[1]}
 """
 
-# KEYS[1] record; ARGV: prefix, now, target, ttl, message_id or "", field, value, ...
+# KEYS: record, PIN key; ARGV: prefix, now, target, ttl, message_id or "", field, value, ...
+# The PIN is dropped once it can no longer be sent again; error/unconfirmed keep it until
+# it expires so that an operator may replay the send (as a new request).
 FINISH: Final = PRELUDE + """
 local prefix, now, target, ttl, mid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local cur = redis.call('HGET', KEYS[1], 'state')
@@ -159,7 +162,9 @@ if T[cur][target] then
   moved = 1
 end
 redis.call('HSET', KEYS[1], unpack(fields))
-if target ~= 'queued' then redis.call('HDEL', KEYS[1], 'pin') end
+if target ~= 'queued' and target ~= 'error' and target ~= 'unconfirmed' then
+  redis.call('DEL', KEYS[2])
+end
 if moved == 1 and (target == 'error' or target == 'unconfirmed') then
   redis.call('ZADD', prefix .. K_DEAD .. 'sends', now, KEYS[1]:sub(#prefix + #K_REC + 1))
 end
@@ -200,6 +205,30 @@ for i = 4, #ARGV do
   end
 end
 return out
+"""
+
+# KEYS: old record, old PIN key, new record, new PIN key; ARGV: now, ttl, new id.
+# An operator's replay of a dead send: a new request with the same number and PIN,
+# linked both ways; the old record stays final. Refused once replayed or expired.
+REPLAY: Final = """
+local r = redis.call('HMGET', KEYS[1], 'state', 'to', 'client_ref', 'sent_ref', 'params',
+  'expires_at', 'replayed_as', 'id')
+if not r[1] then return {'missing'} end
+if r[1] ~= 'error' and r[1] ~= 'unconfirmed' then return {'not_dead', r[1]} end
+if r[7] then return {'already', r[7]} end
+local pin = redis.call('GET', KEYS[2])
+local ttl = redis.call('PTTL', KEYS[2])
+if not pin or ttl <= 0 then return {'expired'} end
+local fields = {'id', ARGV[3], 'to', r[2], 'state', 'queued', 'attempts', '0', 'created_at', ARGV[1],
+  'updated_at', ARGV[1], 'expires_at', r[6], 'sent_ref', ARGV[3], 'replay_of', r[8]}
+if r[3] then fields[#fields + 1] = 'client_ref'; fields[#fields + 1] = r[3] end
+if r[5] then fields[#fields + 1] = 'params'; fields[#fields + 1] = r[5] end
+redis.call('HSET', KEYS[3], unpack(fields))
+redis.call('EXPIRE', KEYS[3], ARGV[2])
+redis.call('SET', KEYS[4], pin, 'PX', ttl)
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[1], 'replayed_as', ARGV[3])
+return {'ok', ARGV[3]}
 """
 
 # ARGV: prefix, older_than, limit. Parked receipts past the grace period -> unmatched.

@@ -2,8 +2,8 @@
 
 A record is one Redis hash per request, with a TTL. Times are stored as unix
 seconds (compact, and what latency maths wants) and shown as ISO 8601 UTC by
-:func:`to_public`. The PIN lives in the hash only until the send is decided,
-so it is never a Celery argument that Flower or a result backend could show.
+:func:`to_public`. The PIN lives in its own key, expiring with the request, and is
+deleted once sent, so it is never a Celery argument that Flower or a result backend could show.
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ PUBLIC_FIELDS: Final = (
     "idempotency_key",
     "conversion_status",
     "conversion_at",
+    "replay_of",
+    "replayed_as",
 )
 TIME_FIELDS: Final = frozenset(
     {"created_at", "submitted_at", "receipt_at", "expires_at", "final_at", "conversion_at"}
@@ -106,9 +108,13 @@ class RecordStore:
         self._create = client.register_script(scripts.CREATE)
         self._claim = client.register_script(scripts.CLAIM)
         self._finish = client.register_script(scripts.FINISH)
+        self._replay = client.register_script(scripts.REPLAY)
 
     def key(self, request_id: str) -> str:
         return f"{self.prefix}{c.KEY_RECORD}{request_id}"
+
+    def pin_key(self, request_id: str) -> str:
+        return f"{self.prefix}{c.KEY_PIN}{request_id}"
 
     def new_record(
         self,
@@ -127,7 +133,6 @@ class RecordStore:
         fields = {
             "id": request_id,
             "to": to,
-            "pin": pin,
             "state": State.QUEUED.value,
             "attempts": "0",
             "created_at": f"{created:.3f}",
@@ -142,7 +147,8 @@ class RecordStore:
             fields["params"] = json.dumps(dict(params), separators=(",", ":"))
         if idempotency_key:
             fields["idempotency_key"] = idempotency_key
-        argv = [str(self.ttl_s), request_id]
+        pin_ttl_ms = max(0, int((expires_at - created) * 1000))
+        argv = [str(self.ttl_s), request_id, pin, str(pin_ttl_ms)]
         for name, value in fields.items():
             argv += [name, value]
         return argv
@@ -154,7 +160,8 @@ class RecordStore:
         """Store a new record; with a known idempotency key return the earlier id instead."""
         try:
             _, rid = self._create(
-                keys=[self.key(request_id), self.idempotency_key(idempotency_key)],
+                keys=[self.key(request_id), self.idempotency_key(idempotency_key),
+                      self.pin_key(request_id)],
                 args=argv,
             )
         except redis.RedisError as exc:
@@ -168,7 +175,8 @@ class RecordStore:
         pipeline = pipe or self.client.pipeline(transaction=False)
         for request_id, idem, argv in items:
             self._create(
-                keys=[self.key(request_id), self.idempotency_key(idem)], args=argv, client=pipeline
+                keys=[self.key(request_id), self.idempotency_key(idem), self.pin_key(request_id)],
+                args=argv, client=pipeline,
             )
         if pipe is not None:
             return []
@@ -179,7 +187,8 @@ class RecordStore:
 
     def claim(self, request_id: str, now: float | None = None) -> Claim:
         """Atomically move queued -> sending (or report why not)."""
-        result = [_s(x) for x in self._claim(keys=[self.key(request_id)], args=[_now(now)])]
+        result = [_s(x) for x in self._claim(keys=[self.key(request_id), self.pin_key(request_id)],
+                                             args=[_now(now), self.prefix])]
         verdict = result[0]
         if verdict == "ok":
             params = json.loads(result[5]) if result[5] else None
@@ -214,8 +223,18 @@ class RecordStore:
         for name, value in (fields or {}).items():
             if value is not None:
                 argv += [name, value]
-        result = self._finish(keys=[self.key(request_id)], args=argv)
+        result = self._finish(keys=[self.key(request_id), self.pin_key(request_id)], args=argv)
         return _s(result[0])
+
+    def replay(self, request_id: str, now: float | None = None) -> tuple[str, str]:
+        """Re-send a dead (error/unconfirmed) request as a new one; ``(verdict, new id or state)``."""
+        new_id = new_request_id()
+        result = self._replay(
+            keys=[self.key(request_id), self.pin_key(request_id), self.key(new_id), self.pin_key(new_id)],
+            args=[_now(now), str(self.ttl_s), new_id],
+        )
+        verdict = _s(result[0])
+        return verdict, _s(result[1]) if len(result) > 1 else ""
 
     def get_raw(self, request_id: str) -> dict[str, str]:
         try:

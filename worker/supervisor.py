@@ -99,15 +99,9 @@ class Stack:
         return resolved
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
+        env.update(self.settings.to_env())
         env.update(self.env_overrides)
-        env["PINRELAY_REDIS_URL"] = self.settings.redis_url or ""
-        if self.settings.broker_url:
-            env["PINRELAY_BROKER_URL"] = self.settings.broker_url
-        env["PINRELAY_KEY_PREFIX"] = self.settings.key_prefix
-        env["PINRELAY_QUEUE"] = self.settings.queue
-        env["PINRELAY_API_URL"] = self.settings.api_url
-        env["PINRELAY_CONVERSION_URL"] = self.settings.conversion_url
         env.update(extra)
         return env
 

@@ -75,7 +75,7 @@ def test_accepted_send_is_submitted_with_message_id(settings: Settings, store: R
     record = store.get(rid)
     assert record["message_id"] == "MSG0000000000001"
     assert record["attempts"] == 1 and record["submitted_at"]
-    assert "pin" not in store.get_raw(rid)
+    assert not store.client.exists(store.pin_key(rid))
     assert provider.calls[0][1] == rid  # our id is the client-ref when the caller gave none
 
 
@@ -151,6 +151,20 @@ def test_expired_request_is_not_sent(settings: Settings, store: RecordStore,
     rid = _enqueue(store, expires_in=-1)
     assert deliver(rid, _deps(settings, store, provider, sleeps)) == "expired_before_send"
     assert provider.calls == []
+
+
+def test_pin_is_kept_for_replay_after_error_and_replay_makes_a_new_request(
+        settings: Settings, store: RecordStore, sleeps: list[float]) -> None:
+    """An errored send can be replayed once, as a new linked request with the same PIN."""
+    provider = ScriptedProvider([PermanentProviderError("x", status="5")])
+    rid = _enqueue(store)
+    deliver(rid, _deps(settings, store, provider, sleeps))
+    verdict, new_id = store.replay(rid)
+    assert verdict == "ok"
+    assert store.get(new_id)["replay_of"] == rid and store.get(rid)["replayed_as"] == new_id
+    assert store.replay(rid)[0] == "already"
+    assert deliver(new_id, _deps(settings, store, provider, sleeps)) == "submitted"
+    assert provider.calls[-1][0].pin == "424242"
 
 
 def test_no_pin_or_secret_in_attempt_logs(settings: Settings, store: RecordStore,
