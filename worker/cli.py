@@ -64,9 +64,18 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if settings.metrics_port:
+        # Must be set before prometheus_client is imported, so prefork children share it.
+        import os
+        import tempfile
+
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="pinrelay-metrics-"))
+        from .metrics import serve_metrics
+
+        serve_metrics(settings.metrics_port)
     from .celery_app import default_app
 
-    settings = _settings()
     app = default_app()
     settings = app.pinrelay_settings
     argv = ["worker", "--loglevel", settings.log_level, "-Q", settings.queue, "-E",
@@ -90,7 +99,15 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    correlator = Correlator(settings, redis_client(settings.redis_url or ""))
+    client = redis_client(settings.redis_url or "")
+    if settings.metrics_port:
+        from prometheus_client import REGISTRY
+
+        from .metrics import RedisStatsCollector, serve_metrics
+
+        REGISTRY.register(RedisStatsCollector(client, settings))
+        serve_metrics(settings.metrics_port)
+    correlator = Correlator(settings, client)
     correlator.log.info("correlator_started")
     correlator.run(stop.is_set)
     correlator.log.info("correlator_stopped", processed=correlator.processed)

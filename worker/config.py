@@ -65,6 +65,7 @@ class Settings:
     log_format: str = "json"
     log_level: str = "INFO"
     runtime_dir: str = ""
+    metrics_port: int = 0  # 0: no metrics endpoint
     flower_user: str | None = None
     flower_password: str | None = field(default=None, repr=False)
 
@@ -171,6 +172,7 @@ class Settings:
             log_format=reader.get("LOG_FORMAT", "json", _lower),
             log_level=reader.get("LOG_LEVEL", "INFO", _upper),
             runtime_dir=reader.get("RUNTIME_DIR", _default_runtime_dir(env), _nonempty),
+            metrics_port=reader.get("METRICS_PORT", 0, _nonneg_int),
             flower_user=reader.opt("FLOWER_USER", _nonempty),
             flower_password=reader.opt("FLOWER_PASSWORD", _nonempty),
         )
@@ -210,6 +212,7 @@ ENV_NAMES: dict[str, str] = {
     "log_format": "LOG_FORMAT",
     "log_level": "LOG_LEVEL",
     "runtime_dir": "RUNTIME_DIR",
+    "metrics_port": "METRICS_PORT",
     "flower_user": "FLOWER_USER",
     "flower_password": "FLOWER_PASSWORD",
 }

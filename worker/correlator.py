@@ -22,6 +22,7 @@ from . import constants as c
 from . import scripts
 from .config import Settings
 from .logs import get_logger
+from .metrics import RECEIPT_LAG, RECEIPTS
 
 ReceiptEntry = tuple[bytes, dict[bytes, bytes]]
 
@@ -79,7 +80,14 @@ class Correlator:
         pipe.xdel(self.stream, *ids)
         pipe.execute()
         self.processed += len(entries)
-        return [v.decode() if isinstance(v, bytes) else str(v) for v in verdicts]
+        out = []
+        for raw in verdicts:
+            verdict, _, lag = (raw.decode() if isinstance(raw, bytes) else str(raw)).partition(":")
+            RECEIPTS.labels(verdict=verdict).inc()
+            if lag:
+                RECEIPT_LAG.observe(max(0.0, float(lag)))
+            out.append(verdict)
+        return out
 
     def reclaim(self) -> list[ReceiptEntry]:
         """Entries another consumer read but never acknowledged (it died mid-batch)."""
@@ -91,7 +99,7 @@ class Correlator:
         return [(eid, fields) for eid, fields in result[1] if fields]
 
     def read(self, block_ms: int | None = None) -> list[ReceiptEntry]:
-        response = self.client.xreadgroup(
+        response: Any = self.client.xreadgroup(
             c.CONSUMER_GROUP, self.consumer, {self.stream: ">"}, count=self.batch,
             block=self.block_ms if block_ms is None else block_ms,
         )  # fmt: skip

@@ -57,9 +57,14 @@ class NoLimit:
 class Observer(Protocol):
     def attempt(self, outcome: str, code: str, latency_s: float) -> None: ...
 
+    def rate_wait(self, seconds: float) -> None: ...
+
 
 class NoObserver:
     def attempt(self, outcome: str, code: str, latency_s: float) -> None:
+        return None
+
+    def rate_wait(self, seconds: float) -> None:
         return None
 
 
@@ -104,6 +109,7 @@ def deliver(request_id: str, deps: DeliveryDeps) -> str:
         )  # fmt: skip
         log_ctx = {"to": mask_number(claim.to), "attempt": claim.attempts}
         if waited:
+            deps.observer.rate_wait(waited)
             log_ctx["rate_wait_ms"] = round(waited * 1000, 1)
         started = time.perf_counter()
         try:

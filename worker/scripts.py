@@ -72,6 +72,12 @@ local function apply(prefix, rid, r, now)
   if FINAL[target] then put('final_at', now) end
   redis.call('HSET', key, unpack(fields))
   count(prefix, 'receipts_applied')
+  count(prefix, 'receipt:' .. target .. ':' .. (r['err-code'] or ''))
+  if FINAL[target] then count(prefix, 'state:' .. target) end
+  local submitted = redis.call('HGET', key, 'submitted_at')
+  if submitted and r['received_at'] then
+    return 'applied:' .. string.format('%.3f', tonumber(r['received_at']) - tonumber(submitted))
+  end
   return 'applied'
 end
 
@@ -128,6 +134,7 @@ if r[1] == 'queued' then
     redis.call('HSET', KEYS[1], 'state', 'expired_before_send', 'updated_at', now, 'final_at', now,
       'error_text', 'the PIN expired before it could be sent')
     redis.call('DEL', KEYS[2])
+    count(ARGV[2], 'state:expired_before_send')
     return {'expired'}
   end
   local first = r[9] or now
@@ -141,6 +148,7 @@ if r[1] == 'sending' then
   redis.call('HSET', KEYS[1], 'state', 'unconfirmed', 'updated_at', now, 'error_text',
     'worker stopped during the provider call; the PIN may have been sent')
   redis.call('ZADD', ARGV[2] .. K_DEAD .. 'sends', now, KEYS[1]:sub(#ARGV[2] + #K_REC + 1))
+  count(ARGV[2], 'state:unconfirmed')
   return {'unconfirmed'}
 end
 return {'done', r[1]}
@@ -165,6 +173,7 @@ redis.call('HSET', KEYS[1], unpack(fields))
 if target ~= 'queued' and target ~= 'error' and target ~= 'unconfirmed' then
   redis.call('DEL', KEYS[2])
 end
+if moved == 1 and target ~= 'queued' then count(prefix, 'state:' .. target) end
 if moved == 1 and (target == 'error' or target == 'unconfirmed') then
   redis.call('ZADD', prefix .. K_DEAD .. 'sends', now, KEYS[1]:sub(#prefix + #K_REC + 1))
 end

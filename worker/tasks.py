@@ -28,6 +28,23 @@ from .states import State
 
 
 def register_tasks(app: Celery, settings: Settings) -> None:
+    from celery.signals import task_failure
+
+    def _dead_task(sender: Any = None, task_id: str | None = None, exception: BaseException | None = None,
+                   **_: Any) -> None:
+        """An unexpected exception in a task: keep it for an operator (never the arguments)."""
+        if sender is None or getattr(sender, "app", None) is not app or task_id is None:
+            return
+        from .deadletters import DeadLetters
+
+        services = services_for(settings)
+        DeadLetters(services.redis, settings.key_prefix).add(
+            "tasks", task_id, {"task": sender.name, "error": f"{type(exception).__name__}: {exception}"}
+        )
+        services.log.error("task_failed", task_id=task_id, task=sender.name,
+                           error=f"{type(exception).__name__}: {exception}")  # fmt: skip
+
+    task_failure.connect(_dead_task, weak=False)
     @app.task(
         name=c.TASK_SEND_PIN,
         bind=True,
