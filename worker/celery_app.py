@@ -25,6 +25,12 @@ def check_schedule_fits(settings: Settings) -> None:
     worker while the first may still be sending: that is a double PIN.
     """
     worst = worst_case_schedule_s(settings)
+    if settings.visibility_timeout_s >= settings.pin_expiry_s:
+        raise ConfigError(
+            f"PINRELAY_VISIBILITY_TIMEOUT ({settings.visibility_timeout_s}s) must be shorter than "
+            f"PINRELAY_PIN_EXPIRY ({settings.pin_expiry_s}s): tasks of a crashed worker are "
+            "redelivered only after the visibility timeout"
+        )
     if worst >= settings.visibility_timeout_s:
         raise ConfigError(
             f"the worst-case retry schedule ({worst:.0f}s: PINRELAY_RETRY_DEADLINE, "
@@ -39,6 +45,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
             "visibility_timeout": settings.visibility_timeout_s,
+            "unacked_restore_interval": c.UNACKED_RESTORE_INTERVAL_S,
+            "unacked_restore_throttle": 1,
             "socket_timeout": 5,
             "socket_connect_timeout": 3,
             "health_check_interval": 30,

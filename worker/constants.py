@@ -56,7 +56,11 @@ DEFAULT_BACKOFF_INITIAL_S: Final = 0.5
 DEFAULT_BACKOFF_MAX_S: Final = 20.0
 DEFAULT_RECORD_TTL_S: Final = 7 * 24 * 3600
 DEFAULT_PIN_EXPIRY_S: Final = 300  # a request not sent within this is dropped
-DEFAULT_VISIBILITY_TIMEOUT_S: Final = 3600  # Celery/Redis redelivery of unacked tasks
+# Celery/Redis hands an unacknowledged task (its worker was killed) to another worker after
+# this; it must exceed the worst-case retry schedule (checked at start) and stay well under
+# the PIN expiry, or a killed worker's prefetched PINs expire before anyone retries them.
+DEFAULT_VISIBILITY_TIMEOUT_S: Final = 180
+UNACKED_RESTORE_INTERVAL_S: Final = 5  # how often workers look for such tasks
 DEFAULT_WEBHOOK_BODY_LIMIT_BYTES: Final = 64 * 1024
 DEFAULT_SIGNATURE_WINDOW_S: Final = 300
 DEFAULT_RECEIPT_GRACE_S: Final = 600  # parked receipt -> unmatched after this

@@ -50,12 +50,14 @@ class EmbeddedRedis:
         port: int | None = None,
         data_dir: str | None = None,
         appendonly: bool = True,
+        appendfsync: str = "everysec",
         binary: str | None = None,
     ) -> None:
         self.port = port or free_port()
         self._own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="pinrelay-redis-")
         self.appendonly = appendonly
+        self.appendfsync = appendfsync
         self.binary = binary or find_redis_server()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -72,7 +74,7 @@ class EmbeddedRedis:
             "--dir", self.data_dir,
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "everysec",
+            "--appendfsync", self.appendfsync,
             "--maxmemory-policy", "noeviction",
             "--daemonize", "no",
             "--logfile", os.path.join(self.data_dir, "redis.log"),
