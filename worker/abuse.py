@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import redis
 
@@ -56,7 +57,11 @@ def number_prefix(number: str) -> str:
 
 
 class AbuseGuard:
+    DENYLIST_REFRESH_S = 5.0  # the denylist is read at most this often per process
+
     def __init__(self, settings: Settings, client: redis.Redis) -> None:
+        self._denylist: frozenset[str] = frozenset()
+        self._denylist_read_at = float("-inf")
         self._settings = settings
         self._client = client
         self._prefix = settings.key_prefix
@@ -67,10 +72,9 @@ class AbuseGuard:
 
     def check(self, number: str) -> None:
         """Raise :class:`AbuseLimitError` if ``number`` may not get a PIN now; else count it."""
-        deny_key = f"{self._prefix}{c.KEY_DENYLIST}"
         pfx = number_prefix(number)
-        denied = self._client.smismember(deny_key, [number, pfx, number[:4]])
-        if any(denied):
+        denylist = self._current_denylist()
+        if denylist and (number in denylist or pfx in denylist or number[:4] in denylist):
             self._count("refused_denylist")
             raise AbuseLimitError("to", f"{mask_number(number)!r} is on the denylist",
                                   limit="denylist")  # fmt: skip
@@ -88,6 +92,15 @@ class AbuseGuard:
             raise AbuseLimitError("to", f"{mask_number(number)!r}: {_MESSAGES[verdict]}",
                                   limit=verdict)  # fmt: skip
 
+    def _current_denylist(self) -> frozenset[str]:
+        """The shared denylist, cached briefly so a send costs no extra round trip."""
+        now = time.monotonic()
+        if now - self._denylist_read_at >= self.DENYLIST_REFRESH_S:
+            members: Any = self._client.smembers(f"{self._prefix}{c.KEY_DENYLIST}")
+            self._denylist = frozenset(m.decode() for m in members)
+            self._denylist_read_at = now
+        return self._denylist
+
     def _count(self, what: str) -> None:
         self._client.hincrby(f"{self._prefix}{c.KEY_STATS}", what, 1)
 
@@ -95,3 +108,4 @@ class AbuseGuard:
         """Add numbers or prefixes (e.g. ``1900``, ``1876555``) to the denylist."""
         if entries:
             self._client.sadd(f"{self._prefix}{c.KEY_DENYLIST}", *entries)
+            self._denylist_read_at = float("-inf")

@@ -62,7 +62,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             c.TASK_SEND_PIN: {"queue": settings.queue},
             c.TASK_REPORT_CONVERSION: {"queue": settings.queue},
         },
-        "task_send_sent_event": True,
+        # No task-sent events: they cost a publish per enqueue; Flower's task pages come from
+        # the workers' received/started/succeeded events.
+        "task_send_sent_event": False,
         "worker_send_task_events": True,
         "worker_prefetch_multiplier": settings.prefetch_multiplier,
         "worker_concurrency": settings.worker_concurrency,
