@@ -1,0 +1,103 @@
+"""The `pinrelay` command as an operator runs it: real subprocesses, real Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from worker.config import Settings
+from worker.embedded import free_port
+
+from .conftest import isolated_settings, wait_for
+
+CLI = [sys.executable, "-m", "worker.cli"]
+
+
+def _run(settings: Settings | None, *args: str, env_extra: dict[str, str] | None = None,
+         timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
+    if settings is not None:
+        env.update(settings.to_env())
+    env.update(env_extra or {})
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def test_status_of_unknown_id_exits_1_with_a_message(redis_url: str) -> None:
+    """`pinrelay status` on an unknown id: exit 1, one clear line, no traceback."""
+    result = _run(isolated_settings(redis_url), "status", "does-not-exist")
+    assert result.returncode == 1
+    assert "unknown request id 'does-not-exist'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_send_with_bad_number_exits_2_and_enqueues_nothing(redis_url: str) -> None:
+    """`pinrelay send` refuses a number without country code before anything is stored."""
+    settings = isolated_settings(redis_url)
+    result = _run(settings, "send", "6365553226", "--pin", "1234")
+    assert result.returncode == 2
+    assert "invalid request: to:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_setting_is_named(redis_url: str) -> None:
+    """A malformed variable stops the command with the variable's name."""
+    result = _run(isolated_settings(redis_url), "status", "x",
+                  env_extra={"PINRELAY_SIGNATURE_METHOD": "sha3"})
+    assert result.returncode == 2
+    assert "PINRELAY_SIGNATURE_METHOD" in result.stderr
+
+
+def test_send_without_any_redis_says_how_to_get_one(tmp_path: Path) -> None:
+    """With no PINRELAY_REDIS_URL and no running `up`, send explains what to do."""
+    result = _run(None, "send", "16365553226", "--pin", "1234",
+                  env_extra={"PINRELAY_RUNTIME_DIR": str(tmp_path)})
+    assert result.returncode == 2
+    assert "PINRELAY_REDIS_URL" in result.stderr and "pinrelay up" in result.stderr
+
+
+@pytest.mark.slow
+def test_up_starts_private_redis_that_send_and_status_find(tmp_path: Path) -> None:
+    """`pinrelay up` with no Redis configured starts one; a second terminal's send/status find it."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
+    env.update({"PINRELAY_RUNTIME_DIR": str(tmp_path), "PINRELAY_PER_NUMBER_10MIN": "0",
+                "PINRELAY_PER_PREFIX_MINUTE": "0", "PINRELAY_RATE_LIMIT": "0"})
+    up = subprocess.Popen([*CLI, "up", "--webhook-port", str(port), "--workers", "1", "--with-sim"],
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True)
+    try:
+        assert up.stdout is not None
+        line = up.stdout.readline()
+        status = json.loads(line)
+        assert status["status"] == "up" and "127.0.0.1" in status["redis"]
+        assert ":6379" not in status["redis"]
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        sent = _run(None, "send", "16365553226", "--pin", "123456",
+                    env_extra={"PINRELAY_RUNTIME_DIR": str(tmp_path)})
+        assert sent.returncode == 0, sent.stderr
+        request_id = json.loads(sent.stdout)["id"]
+
+        def settled() -> dict[str, str] | None:
+            shown = _run(None, "status", request_id, env_extra={"PINRELAY_RUNTIME_DIR": str(tmp_path)})
+            record = json.loads(shown.stdout) if shown.returncode == 0 else None
+            return record if record and record["state"] not in ("queued", "sending") else None
+
+        record = wait_for(settled, timeout=60, what="the send to be processed")
+        assert record["message_id"] and record["state"] in ("submitted", "delivered", "accepted",
+                                                            "failed", "expired", "rejected", "unknown")
+    finally:
+        os.killpg(up.pid, signal.SIGTERM)
+        try:
+            up.wait(timeout=45)
+        except subprocess.TimeoutExpired:
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait()
+    assert up.returncode == 0
+    assert not (tmp_path / "runtime.json").exists()
