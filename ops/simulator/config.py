@@ -40,7 +40,7 @@ class SimConfig:
     barred: frozenset[str] = frozenset()  # numbers answered with status 7
     opted_out: frozenset[str] = frozenset()  # numbers answered with status 102
     message_price: str = "0.03330000"  # EUR, also the DLR price
-    balance: str = "100.00000000"  # EUR, decremented per accepted send
+    balance: str = "100000.00000000"  # EUR, decremented per accepted send
     network: str = "310004"  # MCCMNC in the response and the DLR
     short_code: str = "98765"  # the DLR ``to``
 

@@ -16,6 +16,7 @@ import itertools
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +31,9 @@ _SUCCESS = range(200, 206)
 class Dispatcher:
     """Start with :meth:`start`; :meth:`stop` returns within ``timeout_s``."""
 
-    def __init__(self, config: Callable[[], SimConfig], senders: int = 4) -> None:
+    def __init__(
+        self, config: Callable[[], SimConfig], senders: int = 4, record_limit: int = 200_000
+    ) -> None:
         self._config = config
         self._senders = senders
         self._cond = threading.Condition()
@@ -43,7 +46,7 @@ class Dispatcher:
         self._in_flight = 0  # pushes running now, of any generation
         self._stopping = False
         self._threads: list[threading.Thread] = []
-        self._records: list[Receipt] = []
+        self._records: deque[Receipt] = deque(maxlen=record_limit)  # newest kept
         self._counts = dict.fromkeys(
             ("fired", "pushes", "acknowledged", "retried", "abandoned", "failed_pushes"), 0
         )

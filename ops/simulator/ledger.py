@@ -26,11 +26,15 @@ class Ledger:
         self._message_ids: set[str] = set()
         self._total = 0
 
-    def record_request(self, record: dict[str, Any]) -> None:
-        """One 2FA request, once its answer is decided (``outcome`` set)."""
+    def record_arrival(self, record: dict[str, Any]) -> None:
+        """A 2FA request as it arrives (``outcome`` "pending"), so a hung call is visible at once."""
         with self._lock:
             self._total += 1
             self._requests.append(record)
+
+    def record_outcome(self, record: dict[str, Any]) -> None:
+        """Count a request's answer once it is decided (``outcome`` and ``fault`` set)."""
+        with self._lock:
             self._outcomes[record["outcome"]] += 1
             if record.get("fault"):
                 self._faults[record["fault"]] += 1

@@ -50,9 +50,9 @@ class Provider:
         self._spent = Decimal(0)
         self._rng = random.Random(config().seed)
 
-    def load(self, config: SimConfig, *, scripts: bool) -> None:
-        """Take a new config's seed; with ``scripts``, replace the remaining fault script."""
-        if config.seed is not None:
+    def load(self, config: SimConfig, *, scripts: bool, reseed: bool) -> None:
+        """With ``scripts``, replace the remaining fault script; with ``reseed``, take the seed."""
+        if reseed and config.seed is not None:
             self._rng.seed(config.seed)
         if scripts:
             with self._lock:
@@ -83,14 +83,16 @@ class Provider:
             "status": None,
             "http_status": None,
             "message_id": None,
+            "outcome": "pending",
         }
+        self._ledger.record_arrival(record)
         if config.latency_ms:
             self._stopping.wait(config.latency_ms / 1000)
         fault = self._next_fault(config)
         answer = self._answer(got, config, fault, fmt, record)
         record["http_status"] = None if answer.close else answer.status
         record["outcome"] = _outcome(record, answer)
-        self._ledger.record_request(record)
+        self._ledger.record_outcome(record)
         return answer
 
     def _next_fault(self, config: SimConfig) -> faults.Fault | None:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Final
 from xml.sax.saxutils import escape
 
-#: error-text per status code; "Missing to param" is the documented example.
+#: error-text per status code: the names of API.md §3; "Missing to param" is the documented example.
 ERROR_TEXTS: Final[Mapping[str, str]] = {
     "1": "Throughput Rate Exceeded - please wait [ {wait_ms} ] and retry",
     "2": "Missing {param} param",
@@ -23,18 +23,24 @@ ERROR_TEXTS: Final[Mapping[str, str]] = {
     "4": "Bad Credentials",
     "5": "Internal Error",
     "6": "Invalid Message",
-    "7": "Number barred.",
-    "8": "Partner account barred.",
-    "9": "Partner quota exceeded.",
-    "10": "Too many existing binds",
-    "11": "Account not enabled for REST",
-    "12": "Message too long",
+    "7": "Number Barred",
+    "8": "Partner Account Barred",
+    "9": "Partner Quota Violation",
+    "10": "Too Many Existing Binds",
+    "11": "Account Not Enabled For HTTP",
+    "12": "Message Too Long",
     "13": "Communication Failed",
     "14": "Invalid Signature",
-    "15": "Invalid sender address",
-    "29": "Non White-listed Destination - rejected",
+    "15": "Invalid Sender Address",
+    "16": "Invalid TTL",
+    "19": "Facility Not Allowed",
+    "20": "Invalid Message Class",
+    "22": "Invalid Network Code",
+    "23": "Invalid Callback Url",
+    "29": "Non-Whitelisted Destination",
     "32": "Signature And API Secret Disallowed",
     "33": "Number De-activated",
+    "34": "Invalid or Missing Msisdn Param",
     "101": "RESPONSE_INVALID_ACCOUNT_CAMPAIGN",
     "102": "RESPONSE_MSISDN_OPTED_OUT_FOR_CAMPAIGN",
 }

@@ -37,10 +37,12 @@ class Simulator:
         self._config = self._initial
         self._stopping = threading.Event()
         self._ledger = Ledger(self._initial.record_limit)
-        self._dispatcher = Dispatcher(lambda: self._config, self._initial.dlr_senders)
+        self._dispatcher = Dispatcher(
+            lambda: self._config, self._initial.dlr_senders, self._initial.record_limit
+        )
         self._provider = Provider(lambda: self._config, self._ledger, self._dispatcher, self._stopping)
         self._conversions = Conversions(lambda: self._config, self._ledger)
-        self._provider.load(self._config, scripts=True)
+        self._provider.load(self._config, scripts=True, reseed=True)
         self._conversions.load(self._config)
         self._server = SimHTTPServer((host, port), Routes(self))
         self._thread: threading.Thread | None = None
@@ -102,7 +104,7 @@ class Simulator:
         """Change knobs at run time; ``script``/``conversion_script`` replace what is left."""
         new = self._config.with_knobs(**knobs)
         self._config = new
-        self._provider.load(new, scripts="script" in knobs)
+        self._provider.load(new, scripts="script" in knobs, reseed="seed" in knobs)
         if "conversion_script" in knobs:
             self._conversions.load(new)
         return new
@@ -114,13 +116,13 @@ class Simulator:
         self._dispatcher.reset()
         self._ledger.reset(self._config.record_limit)
         self._provider.reset()
-        self._provider.load(self._config, scripts=True)
+        self._provider.load(self._config, scripts=True, reseed=True)
         self._conversions.load(self._config)
 
     # --- what happened ----------------------------------------------------------------------
     def requests(self) -> list[dict[str, Any]]:
-        """Every 2FA request: params (PIN included), method, content_type, arrived, status,
-        http_status, message_id, fault, outcome, unknown_params."""
+        """Every 2FA request, recorded on arrival: params (PIN included), method, content_type,
+        arrived, then status, http_status, message_id, fault, outcome ("pending" until answered)."""
         return self._ledger.requests()
 
     def stats(self) -> dict[str, Any]:

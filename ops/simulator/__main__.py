@@ -1,0 +1,21 @@
+"""``python -m ops.simulator [options]``: the simulator in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .cli import add_arguments, run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ops.simulator",
+        description="A fake Nexmo US short-code 2FA provider with receipts and fault injection.",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

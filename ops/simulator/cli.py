@@ -1,0 +1,139 @@
+"""Command-line glue: ``pinrelay sim`` and ``python -m ops.simulator`` share these two functions.
+
+:func:`add_arguments` declares the options, :func:`run` serves in the
+foreground until SIGINT/SIGTERM and prints one line with the URL on start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any
+
+from webhook.signatures import METHODS
+from worker.constants import DEFAULT_SIM_PORT
+
+from .config import TRANSPORTS, SimConfig
+from .errors import SimConfigError
+from .mix import parse_mix
+from .simulator import Simulator
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The simulator's options, grouped; every one maps onto a SimConfig knob."""
+    net = parser.add_argument_group("listening")
+    net.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    net.add_argument("--port", type=int, default=DEFAULT_SIM_PORT, help="port (default %(default)s)")
+    acct = parser.add_argument_group("account and checks")
+    acct.add_argument("--api-key", default=SimConfig.api_key)
+    acct.add_argument("--api-secret", default=SimConfig.api_secret)
+    acct.add_argument("--barred", action="append", default=[], metavar="MSISDN", help="status 7")
+    acct.add_argument("--opted-out", action="append", default=[], metavar="MSISDN", help="status 102")
+    faults = parser.add_argument_group("faults")
+    faults.add_argument("--latency-ms", type=float, default=0.0, help="added to every 2FA answer")
+    faults.add_argument("--rate-limit", type=float, default=0.0, help="2FA requests/s (0 = none)")
+    faults.add_argument(
+        "--script", action="append", default=[], metavar="SPEC", help="next answers, e.g. http:503*2"
+    )
+    faults.add_argument(
+        "--error-rate", action="append", default=[], metavar="SPEC=P", help="e.g. status:5=0.01"
+    )
+    dlr = parser.add_argument_group("delivery receipts")
+    dlr.add_argument("--dlr-url", default="", help="where DLRs go (none when empty)")
+    dlr.add_argument("--dlr-delay", type=float, default=0.2, help="seconds to the first DLR")
+    dlr.add_argument("--dlr-jitter", type=float, default=0.0, help="random extra delay, seconds")
+    dlr.add_argument("--mix", default="", help="e.g. delivered=90,failed=5,expired=3,rejected=1,accepted=1")
+    dlr.add_argument("--transport", choices=TRANSPORTS, default="get")
+    dlr.add_argument("--intermediate", action="store_true", help="an 'accepted' DLR first")
+    dlr.add_argument("--signature-secret", default="", help="sign DLRs with this secret")
+    dlr.add_argument("--signature-method", choices=METHODS, default="md5hash")
+    dlr.add_argument("--duplicates", type=float, default=0.0, metavar="RATE", help="push finals twice")
+    dlr.add_argument("--out-of-order", action="store_true", help="final DLR before intermediate")
+    dlr.add_argument("--receipt-first", action="store_true", help="DLR before the 2FA response")
+    dlr.add_argument("--dlr-retry-initial", type=float, default=5.0, help="first retry, seconds")
+    dlr.add_argument("--dlr-retry-max", type=float, default=900.0, help="backoff cap, seconds")
+    dlr.add_argument("--dlr-retry-window", type=float, default=86400.0, help="give up after, seconds")
+    parser.add_argument("--seed", type=int, default=None, help="random seed for reproducible runs")
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    """The SimConfig the options describe; raises SimConfigError naming a bad one."""
+    knobs: dict[str, Any] = {
+        "api_key": args.api_key,
+        "api_secret": args.api_secret,
+        "barred": frozenset(args.barred),
+        "opted_out": frozenset(args.opted_out),
+        "latency_ms": args.latency_ms,
+        "rate_limit_per_s": args.rate_limit,
+        "script": tuple(args.script),
+        "error_rates": _rates(args.error_rate),
+        "dlr_url": args.dlr_url,
+        "dlr_delay_s": args.dlr_delay,
+        "dlr_jitter_s": args.dlr_jitter,
+        "dlr_transport": args.transport,
+        "dlr_intermediate": args.intermediate,
+        "signature_secret": args.signature_secret,
+        "signature_method": args.signature_method,
+        "duplicate_rate": args.duplicates,
+        "out_of_order": args.out_of_order,
+        "receipt_before_response": args.receipt_first,
+        "dlr_retry_initial_s": args.dlr_retry_initial,
+        "dlr_retry_max_s": args.dlr_retry_max,
+        "dlr_retry_window_s": args.dlr_retry_window,
+        "seed": args.seed,
+    }
+    if args.mix:
+        knobs["dlr_mix"] = parse_mix(args.mix)
+    return SimConfig(**knobs)
+
+
+def _rates(pairs: list[str]) -> dict[str, float]:
+    rates: dict[str, float] = {}
+    for pair in pairs:
+        spec, sep, rate = pair.rpartition("=")
+        try:
+            rates[spec] = float(rate)
+        except ValueError:
+            raise SimConfigError(f"--error-rate {pair!r}: expected SPEC=PROBABILITY") from None
+        if not sep:
+            raise SimConfigError(f"--error-rate {pair!r}: expected SPEC=PROBABILITY")
+    return rates
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM; 0 on a clean stop, 2 for bad options, 1 if it cannot listen."""
+    try:
+        config = config_from_args(args)
+    except SimConfigError as exc:
+        print(f"pinrelay sim: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sim = Simulator(config, host=args.host, port=args.port)
+    except OSError as exc:
+        print(f"pinrelay sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    previous = _install_signals(stop)
+    try:
+        sim.start()
+        print(f"pinrelay simulator listening on {sim.url}", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sim.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 0
+
+
+def _install_signals(stop: threading.Event) -> dict[int, Any]:
+    """SIGINT/SIGTERM set ``stop``; outside the main thread nothing is installed."""
+    previous: dict[int, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[signum] = signal.signal(signum, lambda *_: stop.set())
+        except ValueError:  # not the main thread: the caller stops us some other way
+            break
+    return previous
