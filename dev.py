@@ -26,7 +26,7 @@ STAMP = VENV / ".pinrelay-installed"
 
 
 def ensure_venv() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs on whatever python3 is found
         sys.exit(f"pinrelay needs Python 3.11+, this is {sys.version.split()[0]}")
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == digest and PY.exists():
@@ -38,6 +38,28 @@ def ensure_venv() -> None:
     run([str(PY), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
          "-e", f"{ROOT}[dev]"])
     STAMP.write_text(digest)
+
+
+# System tools some tests drive for real (a browser for Flower, docker-compose to validate
+# docker-compose.yml). Installed with apt when missing and we may (root on Debian/Ubuntu).
+SYSTEM_TOOLS = {"chromium": "chromium", "docker-compose": "docker-compose"}
+
+
+def ensure_system_tools() -> None:
+    import shutil
+
+    missing = [pkg for tool, pkg in SYSTEM_TOOLS.items() if shutil.which(tool) is None]
+    if not missing:
+        return
+    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        print(f"dev.py: installing {', '.join(missing)} with apt-get", flush=True)
+        quiet = {"DEBIAN_FRONTEND": "noninteractive", **os.environ}
+        subprocess.call(["apt-get", "update", "-qq"], env=quiet, stdout=subprocess.DEVNULL)
+        subprocess.call(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+                        env=quiet, stdout=subprocess.DEVNULL)
+    else:
+        print(f"dev.py: {', '.join(missing)} not found; the tests that need them will fail "
+              f"with instructions (install: apt-get install {' '.join(missing)})", flush=True)
 
 
 def run(argv: list[str]) -> None:
@@ -60,6 +82,7 @@ def main(args: list[str]) -> None:
     elif command == "pytest":
         run([tool["pytest"], *rest])
     elif command == "test":
+        ensure_system_tools()
         run([tool["ruff"], "check", "worker", "webhook", "ops", "tests", "dev.py"])
         run([tool["mypy"]])
         run([tool["pytest"], "-p", "no:cacheprovider", *rest])
