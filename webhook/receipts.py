@@ -32,13 +32,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote
 
-from .errors import (
-    MalformedReceiptError,
-    SignatureRejectedError,
-    UnsupportedMediaTypeError,
-)
+from .errors import MalformedReceiptError, SignatureRejectedError, UnsupportedMediaTypeError
 from .signatures import verify
 
 MAX_PARAMS: Final = 64  # names per receipt; a real DLR carries about 15
@@ -49,6 +45,7 @@ FORM_TYPE: Final = "application/x-www-form-urlencoded"
 JSON_TYPE: Final = "application/json"
 _UTF8_CHARSETS: Final = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 _BAD_PERCENT: Final = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_RAW_HIGH_BYTE: Final = re.compile(rb"[\x80-\xff]")
 
 
 def parse_urlencoded(raw: bytes, where: str = "query string") -> dict[str, str]:
@@ -57,41 +54,50 @@ def parse_urlencoded(raw: bytes, where: str = "query string") -> dict[str, str]:
         return {}
     if _BAD_PERCENT.search(raw):
         raise MalformedReceiptError(f"bad percent-encoding in {where}")
-    out: dict[str, str] = {}
-    for pair in raw.split(b"&"):
-        if not pair:
-            continue
-        if len(out) >= MAX_PARAMS:
-            raise MalformedReceiptError(f"too many parameters (limit {MAX_PARAMS})")
-        name, _, value = pair.partition(b"=")
-        key = _decode_component(name, where)
-        if not key:
-            raise MalformedReceiptError(f"empty parameter name in {where}")
-        out[key] = _decode_component(value, where)
-    return out
-
-
-def _decode_component(raw: bytes, where: str) -> str:
-    if b"+" in raw:
-        raw = raw.replace(b"+", b" ")
-    if b"%" in raw:
-        raw = unquote_to_bytes(raw)
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:  # raw UTF-8 bytes: escape them so one path decodes all
+        text = _RAW_HIGH_BYTE.sub(lambda m: b"%%%02X" % m[0][0], raw).decode("ascii")
+    out: dict[str, str] = {}
+    try:
+        for pair in text.split("&"):
+            if not pair:
+                continue
+            if len(out) >= MAX_PARAMS:
+                raise MalformedReceiptError(f"too many parameters (limit {MAX_PARAMS})")
+            name, _, value = pair.partition("=")
+            if "+" in pair:
+                name, value = name.replace("+", " "), value.replace("+", " ")
+            if "%" in name:
+                name = unquote(name, errors="strict")
+            if not name:
+                raise MalformedReceiptError(f"empty parameter name in {where}")
+            out[name] = unquote(value, errors="strict") if "%" in value else value
     except UnicodeDecodeError:
         raise MalformedReceiptError(f"{where} is not UTF-8") from None
+    return out
 
 
 def query_bytes(query_string: str) -> bytes:
     """A WSGI ``QUERY_STRING`` (bytes decoded as latin-1, PEP 3333) back to its bytes."""
     try:
         return query_string.encode("latin-1")
-    except UnicodeEncodeError:  # a server that decoded it as UTF-8 instead
-        return query_string.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a server that decoded it as UTF-8 instead; lone
+        return query_string.encode("utf-8", "surrogatepass")  # surrogates then fail as UTF-8
 
 
 def _reject_constant(name: str) -> str:
     raise ValueError(f"{name} is not a JSON number")
+
+
+_JSON_LITERALS: Final = {True: "true", False: "false", None: ""}
+
+
+def _json_scalar(value: object) -> str:
+    # Numbers arrive as str through the parse hooks; what is left is a literal or nested.
+    if value is True or value is False or value is None:
+        return _JSON_LITERALS[value]
+    raise MalformedReceiptError("nested value in JSON body")
 
 
 def parse_json(body: bytes) -> dict[str, str]:
@@ -110,18 +116,15 @@ def parse_json(body: bytes) -> dict[str, str]:
         raise MalformedReceiptError(f"too many parameters (limit {MAX_PARAMS})")
     out: dict[str, str] = {}
     for key, value in data.items():
-        if isinstance(value, str):
-            out[key] = value
-        elif value is True:
-            out[key] = "true"
-        elif value is False:
-            out[key] = "false"
-        elif value is None:
-            out[key] = ""
-        else:  # dict or list: numbers already arrived as str through the parse hooks
-            raise MalformedReceiptError("nested value in JSON body")
         if not key:
             raise MalformedReceiptError("empty parameter name in JSON body")
+        out[key] = value if isinstance(value, str) else _json_scalar(value)
+    if b"\\u" in body:  # \uD800-style escapes can smuggle in lone surrogates
+        try:
+            "".join(out).encode("utf-8")
+            "".join(out.values()).encode("utf-8")
+        except UnicodeEncodeError:
+            raise MalformedReceiptError("JSON body is not valid Unicode") from None
     return out
 
 
@@ -209,7 +212,7 @@ class Receipt:
         return self.fields.get("nonce") or None
 
     def stream_fields(self, received_at: float) -> dict[str, str]:
-        """What goes on the result stream: every field as given, plus ``received_at``."""
+        """Every field as given, plus ``received_at`` (ours overrides any sent)."""
         out = dict(self.fields)
         out[RECEIVED_AT_FIELD] = f"{received_at:.6f}"
         return out

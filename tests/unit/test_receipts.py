@@ -200,6 +200,34 @@ def test_bad_query_string_is_malformed() -> None:
         parse_params("messageId=%G1&status=ok")
 
 
+def test_raw_utf8_in_query_string_is_decoded() -> None:
+    """Raw UTF-8 bytes in the URL (latin-1-decoded per PEP 3333) come out as their text."""
+    assert parse_params("messageId=caf\u00c3\u00a9&status=ok")["messageId"] == "caf\u00e9"
+
+
+def test_query_string_a_server_decoded_as_utf8_still_parses() -> None:
+    """A QUERY_STRING a server decoded as UTF-8 instead of latin-1 is still read right."""
+    assert parse_params("messageId=\u4e2d&status=ok")["messageId"] == "\u4e2d"
+
+
+def test_lone_surrogate_in_query_string_is_malformed() -> None:
+    """A QUERY_STRING holding a lone surrogate is a 400, not a crash."""
+    with pytest.raises(MalformedReceiptError, match="not UTF-8"):
+        parse_params("messageId=\ud800&status=ok")
+
+
+@pytest.mark.parametrize("body", [b'{"a": "\\ud800"}', b'{"\\udfff": "x"}'])
+def test_json_lone_surrogate_escape_is_malformed(body: bytes) -> None:
+    """A JSON escape that decodes to a lone surrogate is a 400 (Redis could not store it)."""
+    with pytest.raises(MalformedReceiptError, match="not valid Unicode"):
+        parse_json(body)
+
+
+def test_json_surrogate_pair_escape_is_decoded() -> None:
+    """A proper surrogate-pair escape decodes to its character."""
+    assert parse_json(b'{"a": "\\ud83d\\ude00"}') == {"a": "\U0001f600"}
+
+
 @pytest.mark.parametrize(
     "content_type",
     ["text/plain", "multipart/form-data; boundary=x", "application/xml", "application/json; charset=latin-1"],

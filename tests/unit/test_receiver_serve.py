@@ -1,0 +1,82 @@
+"""How the receiver is launched: granian argv and environment, the factory, the public names."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from dataclasses import replace
+
+import pytest
+
+import webhook
+from webhook.serve import APP_TARGET, build_command, build_env
+from webhook.wsgi import app_factory
+from worker.config import Settings
+from worker.errors import ConfigError
+
+
+def test_public_surface_is_pinned() -> None:
+    """webhook exports exactly these names."""
+    assert sorted(webhook.__all__) == [
+        "MalformedReceiptError",
+        "Receipt",
+        "ReceiptError",
+        "ReceiptTooLargeError",
+        "ReceiverApp",
+        "ResultQueue",
+        "SignatureRejectedError",
+        "UnsupportedMediaTypeError",
+        "build_command",
+        "build_env",
+        "create_app",
+        "serve",
+    ]
+    assert all(hasattr(webhook, name) for name in webhook.__all__)
+
+
+def test_command_runs_granian_wsgi_factory(settings: Settings) -> None:
+    """The argv starts granian from this interpreter as a WSGI factory on the given address."""
+    argv = build_command(settings, "127.0.0.1", 9123, 3)
+    assert argv[:3] == [sys.executable, "-m", "granian"]
+    assert argv[-1] == APP_TARGET == "webhook.wsgi:app_factory"
+    pairs = dict(itertools.pairwise(argv))
+    assert pairs["--interface"] == "wsgi"
+    assert (pairs["--host"], pairs["--port"], pairs["--workers"]) == ("127.0.0.1", "9123", "3")
+    assert "--factory" in argv
+
+
+def test_command_refuses_zero_workers(settings: Settings) -> None:
+    """Zero workers is a ConfigError, not a granian usage error later."""
+    with pytest.raises(ConfigError):
+        build_command(settings, workers=0)
+
+
+def test_env_carries_the_receiver_settings(settings: Settings) -> None:
+    """The child environment holds the Redis URL, key prefix and signing settings."""
+    signed = replace(settings, signature_secret="s3cret-value", signature_method="sha512")
+    env = build_env(signed, base={"PATH": "/bin", "PINRELAY_KEY_PREFIX": "other:"})
+    assert env["PATH"] == "/bin"
+    assert env["PINRELAY_REDIS_URL"] == settings.redis_url
+    assert env["PINRELAY_KEY_PREFIX"] == settings.key_prefix
+    assert env["PINRELAY_SIGNATURE_SECRET"] == "s3cret-value"
+    assert env["PINRELAY_SIGNATURE_METHOD"] == "sha512"
+    assert Settings.from_env(env).key_prefix == settings.key_prefix
+
+
+def test_env_drops_an_inherited_secret_when_signing_is_off(settings: Settings) -> None:
+    """A PINRELAY_SIGNATURE_SECRET inherited from the parent does not turn signing on."""
+    env = build_env(settings, base={"PINRELAY_SIGNATURE_SECRET": "leftover"})
+    assert "PINRELAY_SIGNATURE_SECRET" not in env
+
+
+def test_env_needs_a_redis_url() -> None:
+    """Without a Redis URL there is nothing to launch: ConfigError."""
+    with pytest.raises(ConfigError, match="PINRELAY_REDIS_URL"):
+        build_env(Settings(redis_url=None), base={})
+
+
+def test_factory_without_redis_url_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """app_factory() with no PINRELAY_REDIS_URL in the environment raises ConfigError."""
+    monkeypatch.delenv("PINRELAY_REDIS_URL", raising=False)
+    with pytest.raises(ConfigError, match="PINRELAY_REDIS_URL"):
+        app_factory()
