@@ -40,20 +40,9 @@ def build_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict
     """``base`` (default: this process's environment) plus the receiver's settings."""
     if settings.redis_url is None:
         raise ConfigError("the receipt receiver needs a Redis URL (PINRELAY_REDIS_URL)")
-    env = dict(os.environ if base is None else base)
-    env.update(
-        PINRELAY_REDIS_URL=settings.redis_url,
-        PINRELAY_KEY_PREFIX=settings.key_prefix,
-        PINRELAY_SIGNATURE_METHOD=settings.signature_method,
-        PINRELAY_SIGNATURE_WINDOW=str(settings.signature_window_s),
-        PINRELAY_WEBHOOK_BODY_LIMIT=str(settings.webhook_body_limit_bytes),
-        PINRELAY_LOG_FORMAT=settings.log_format,
-        PINRELAY_LOG_LEVEL=settings.log_level,
-    )
-    if settings.signature_secret is not None:
-        env["PINRELAY_SIGNATURE_SECRET"] = settings.signature_secret
-    else:
-        env.pop("PINRELAY_SIGNATURE_SECRET", None)
+    source = os.environ if base is None else base
+    env = {k: v for k, v in source.items() if not k.startswith("PINRELAY_")}
+    env.update(settings.to_env())
     return env
 
 
