@@ -10,6 +10,7 @@ GET|POST /delivery-receipt-webhook         200 ``{"status":"ok"}`` once on the s
                                            503 Redis unreachable
 GET /healthz                               200 ``{"status":"ok","redis":true|false}``
 GET /readyz                                200 as above, or 503 when Redis is down
+GET /metrics                               Prometheus exposition text
 other method on those paths                405 with ``Allow``
 any other path                             404
 anything unexpected                        500 ``{"error":"internal error"}``
@@ -33,6 +34,7 @@ import redis
 from worker.config import Settings
 from worker.logs import get_logger
 
+from . import metrics
 from .errors import MalformedReceiptError, ReceiptError, ReceiptTooLargeError
 from .queue import ResultQueue, connect
 from .receipts import Receipt, check_signature, parse_params
@@ -40,6 +42,7 @@ from .receipts import Receipt, check_signature, parse_params
 RECEIPT_PATH: Final = "/delivery-receipt-webhook"
 HEALTH_PATH: Final = "/healthz"
 READY_PATH: Final = "/readyz"
+METRICS_PATH: Final = "/metrics"
 READ_CHUNK_BYTES: Final = 16 * 1024
 
 Handler = Callable[[WSGIEnvironment], "Response"]
@@ -113,7 +116,10 @@ class ReceiverApp:
             RECEIPT_PATH: {"GET": self._receipt, "POST": self._receipt},
             HEALTH_PATH: {"GET": self._healthz},
             READY_PATH: {"GET": self._readyz},
+            METRICS_PATH: {"GET": self._metrics},
         }
+        self._counters = {code: metrics.REQUESTS.labels(status=str(code))
+                          for code in (200, 400, 401, 404, 405, 413, 415, 500, 503)}  # fmt: skip
         self._not_allowed = {
             path: _response(405, {"error": "method not allowed"}, [("Allow", ", ".join(m))])
             for path, m in self._routes.items()
@@ -125,6 +131,9 @@ class ReceiverApp:
         except Exception:
             self._log.exception("receiver_internal_error", path=environ.get("PATH_INFO"))
             status, headers, body = INTERNAL_ERROR
+        counter = self._counters.get(int(status[:3]))
+        if counter is not None:
+            counter.inc()
         start_response(status, list(headers))
         return [body]
 
@@ -170,6 +179,10 @@ class ReceiverApp:
 
     def _healthz(self, environ: WSGIEnvironment) -> Response:
         return _response(200, {"status": "ok", "redis": self._queue.ping()})
+
+    def _metrics(self, environ: WSGIEnvironment) -> Response:
+        content_type, body = metrics.render()
+        return "200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))], body
 
     def _readyz(self, environ: WSGIEnvironment) -> Response:
         if self._queue.ping():

@@ -13,9 +13,11 @@ gthread and ~1.8k for gunicorn sync with the same app.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
@@ -84,7 +86,13 @@ def serve(
 ) -> int:
     """Run granian in the foreground until it exits; its exit status (0 after SIGTERM/SIGINT)."""
     argv = build_command(settings, host, port, workers)
-    child = subprocess.Popen(argv, env=build_env(settings))
+    env = build_env(settings)
+    metrics_dir = None
+    if "PROMETHEUS_MULTIPROC_DIR" not in env:
+        # Every granian worker writes its counters here; /metrics adds them up.
+        metrics_dir = tempfile.mkdtemp(prefix="pinrelay-webhook-metrics-")
+        env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    child = subprocess.Popen(argv, env=env)
 
     def forward(signum: int, frame: FrameType | None) -> None:
         if child.poll() is None:
@@ -99,4 +107,6 @@ def serve(
         if child.poll() is None:
             child.kill()
             child.wait()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 128 - code if code < 0 else code

@@ -275,3 +275,28 @@ def test_factory_logs_json_lines_without_the_secret(receiver: Receiver) -> None:
     assert len(started) == 2
     assert all(event["signed"] is True for event in started)
     assert SECRET not in output
+
+
+
+def test_metrics_endpoint_sums_both_workers(receiver_settings: Settings) -> None:
+    """`pinrelay webhook` serves /metrics with request counts added up over its granian workers."""
+    port = free_port()
+    argv = [sys.executable, "-m", "worker.cli", "webhook", "--host", "127.0.0.1", "--port", str(port),
+            "--server-workers", "2"]
+    env = build_env(receiver_settings)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    with tempfile.TemporaryFile() as log:
+        running = start(argv, env, port, log)
+        try:
+            with requests.Session() as fresh:  # new connections spread over both workers
+                running.wait_ready(fresh)
+                codes = {fresh.get(running.base + "/delivery-receipt-webhook", timeout=5,
+                                   headers={"Connection": "close"}).status_code for _ in range(20)}
+                text = fresh.get(running.base + "/metrics", timeout=5,
+                                 headers={"Connection": "close"}).text
+        finally:
+            running.stop()
+    assert codes == {401}  # unsigned: refused
+    line = next(ln for ln in text.splitlines()
+                if ln.startswith('pinrelay_webhook_requests_total{status="401"}'))
+    assert float(line.split()[-1]) == 20
