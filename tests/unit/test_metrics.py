@@ -1,0 +1,33 @@
+"""Cluster-wide metrics read from Redis: states, receipts, unmatched, queue depth and age."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import redis
+from prometheus_client import CollectorRegistry, generate_latest
+
+from worker import constants as c
+from worker.config import Settings
+from worker.metrics import RedisStatsCollector
+
+
+def test_collector_exports_what_the_scripts_count(settings: Settings, redis_client: redis.Redis) -> None:
+    """Counters kept in Redis and the Celery queue's depth and oldest age appear as metrics."""
+    prefix = settings.key_prefix
+    redis_client.hset(f"{prefix}{c.KEY_STATS}", mapping={
+        "state:delivered": 7, "state:error": 2, "receipt:failed:7": 3, "refused_denylist": 1})
+    redis_client.hset(f"{prefix}{c.KEY_UNMATCHED}", "m1:1", "{}")
+    redis_client.hset(f"{prefix}{c.KEY_RECORD}rid1", "created_at", f"{time.time() - 42:.3f}")
+    redis_client.lpush(settings.queue, json.dumps({"headers": {"id": "rid1"}}))
+    registry = CollectorRegistry()
+    registry.register(RedisStatsCollector(redis_client, settings))
+    text = generate_latest(registry).decode()
+    assert 'pinrelay_sends_total{state="delivered"} 7.0' in text
+    assert 'pinrelay_receipts_total{err_code="7",status="failed"} 3.0' in text
+    assert 'pinrelay_refused_sends_total{reason="denylist"} 1.0' in text
+    assert "pinrelay_unmatched_receipts 1.0" in text
+    assert "pinrelay_queue_depth 1.0" in text
+    age = next(ln for ln in text.splitlines() if ln.startswith("pinrelay_oldest_queued_age_seconds"))
+    assert 41 <= float(age.split()[-1]) < 60
