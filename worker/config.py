@@ -55,6 +55,7 @@ class Settings:
     webhook_body_limit_bytes: int = c.DEFAULT_WEBHOOK_BODY_LIMIT_BYTES
     signature_window_s: int = c.DEFAULT_SIGNATURE_WINDOW_S
     receipt_grace_s: int = c.DEFAULT_RECEIPT_GRACE_S
+    claim_idle_ms: int = c.DEFAULT_CLAIM_IDLE_MS
     rate_limit_per_s: float = c.DEFAULT_RATE_LIMIT_PER_S
     per_number_10min: int = c.DEFAULT_PER_NUMBER_10MIN
     per_number_day: int = c.DEFAULT_PER_NUMBER_DAY
@@ -160,6 +161,7 @@ class Settings:
             ),
             signature_window_s=reader.get("SIGNATURE_WINDOW", c.DEFAULT_SIGNATURE_WINDOW_S, _pos_int),
             receipt_grace_s=reader.get("RECEIPT_GRACE", c.DEFAULT_RECEIPT_GRACE_S, _pos_int),
+            claim_idle_ms=reader.get("CLAIM_IDLE_MS", c.DEFAULT_CLAIM_IDLE_MS, _pos_int),
             rate_limit_per_s=reader.get("RATE_LIMIT", c.DEFAULT_RATE_LIMIT_PER_S, _nonneg_float),
             per_number_10min=reader.get("PER_NUMBER_10MIN", c.DEFAULT_PER_NUMBER_10MIN, _nonneg_int),
             per_number_day=reader.get("PER_NUMBER_DAY", c.DEFAULT_PER_NUMBER_DAY, _nonneg_int),
@@ -202,6 +204,7 @@ ENV_NAMES: dict[str, str] = {
     "webhook_body_limit_bytes": "WEBHOOK_BODY_LIMIT",
     "signature_window_s": "SIGNATURE_WINDOW",
     "receipt_grace_s": "RECEIPT_GRACE",
+    "claim_idle_ms": "CLAIM_IDLE_MS",
     "rate_limit_per_s": "RATE_LIMIT",
     "per_number_10min": "PER_NUMBER_10MIN",
     "per_number_day": "PER_NUMBER_DAY",

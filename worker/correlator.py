@@ -36,7 +36,7 @@ class Correlator:
         consumer: str | None = None,
         batch: int = c.DEFAULT_CORRELATOR_BATCH,
         block_ms: int = c.DEFAULT_CORRELATOR_BLOCK_MS,
-        claim_idle_ms: int = c.DEFAULT_CLAIM_IDLE_MS,
+        claim_idle_ms: int | None = None,
         sweep_every_s: float = 5.0,
     ) -> None:
         self.settings = settings
@@ -46,7 +46,7 @@ class Correlator:
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.batch = batch
         self.block_ms = block_ms
-        self.claim_idle_ms = claim_idle_ms
+        self.claim_idle_ms = settings.claim_idle_ms if claim_idle_ms is None else claim_idle_ms
         self.sweep_every_s = sweep_every_s
         self._correlate = client.register_script(scripts.CORRELATE)
         self._sweep = client.register_script(scripts.SWEEP_PARKED)
