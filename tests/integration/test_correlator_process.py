@@ -25,7 +25,7 @@ def _submitted_with_receipts(store: RecordStore, client: redis.Redis, settings: 
     ids = []
     pipe = client.pipeline(transaction=False)
     now = time.time()
-    for i in range(COUNT):
+    for _ in range(COUNT):
         rid = new_request_id()
         ids.append(rid)
         argv = store.new_record(rid, to="16365553226", pin="1234", client_ref=None, params=None,
