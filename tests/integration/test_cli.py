@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from ops.simulator import Simulator
+from worker.celery_app import create_app
 from worker.config import Settings
 from worker.embedded import free_port
+from worker.producer import Producer
 
 from .conftest import isolated_settings, wait_for
 
@@ -101,3 +104,25 @@ def test_up_starts_private_redis_that_send_and_status_find(tmp_path: Path) -> No
             up.wait()
     assert up.returncode == 0
     assert not (tmp_path / "runtime.json").exists()
+
+
+def test_plain_celery_cli_runs_the_worker(redis_url: str, sim: Simulator) -> None:
+    """`celery -A worker worker` (the standard invocation) consumes and delivers a send."""
+    settings = isolated_settings(redis_url, api_url=sim.url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
+    env.update(settings.to_env())
+    proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "worker", "worker", "-Q", settings.queue,
+                             "-c", "1", "--without-mingle", "--without-gossip"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    app = create_app(settings)
+    producer = Producer(settings, app)
+    try:
+        request_id = producer.send_pin("16365553226", "8080")
+        record = wait_for(lambda: (r := producer.get_status(request_id))["state"] == "submitted" and r,
+                          timeout=30, what="the celery-CLI worker to send")
+        assert record["message_id"]
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        producer.close()
