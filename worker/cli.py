@@ -24,7 +24,8 @@ def _settings() -> Settings:
 
     settings = Settings.from_env()
     configure_logging(fmt=settings.log_format, level=settings.log_level,
-                      secrets=(settings.api_secret, settings.signature_secret))  # fmt: skip
+                      secrets=(settings.api_secret, settings.signature_secret,
+                               settings.flower_password))  # fmt: skip
     return settings
 
 
@@ -168,6 +169,18 @@ def cmd_dead(args: argparse.Namespace) -> int:
     return run_dead(_producer(), args)
 
 
+def cmd_flower(args: argparse.Namespace) -> int:
+    from .flower import run
+
+    return run(args, _settings())
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import run
+
+    return run(args, _settings())
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
@@ -238,6 +251,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", nargs="?", default="sends", choices=["sends", "receipts", "tasks"])
     p.add_argument("id", nargs="?")
     p.set_defaults(func=cmd_dead)
+
+    p = sub.add_parser("flower", help="the Celery dashboard (basic auth required)")
+    from .flower import add_arguments as flower_arguments
+
+    flower_arguments(p)
+    p.set_defaults(func=cmd_flower)
+
+    p = sub.add_parser("report", help="delivery rates, latencies and breakdowns from the records")
+    from .report import add_arguments as report_arguments
+
+    report_arguments(p)
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("bench", help="the benchmark suite")
     p.add_argument("--short", action="store_true", help="a few seconds per scenario (CI)")

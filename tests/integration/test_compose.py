@@ -1,0 +1,168 @@
+"""The deployment files (compose, image, Redis config, alert rules, systemd units) are valid.
+
+No Docker engine runs here, so the compose file is checked with ``docker-compose
+config`` (Debian's ``docker-compose``; in CI its absence is a failure) and its
+shape with PyYAML. Where the real tool is on the machine (redis-server, promtool,
+systemd-analyze) the file is also handed to it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from worker.config import ENV_NAMES
+from worker.embedded import find_redis_server, free_port
+
+from .conftest import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+SERVICES = {"redis", "worker", "webhook", "correlator", "flower", "sim"}
+METRICS = {
+    "pinrelay_send_attempts_total", "pinrelay_submit_latency_seconds", "pinrelay_sends_total",
+    "pinrelay_receipts_total", "pinrelay_receipt_lag_seconds", "pinrelay_unmatched_receipts",
+    "pinrelay_queue_depth", "pinrelay_oldest_queued_age_seconds", "pinrelay_result_queue_pending",
+    "pinrelay_rate_limit_wait_seconds", "pinrelay_webhook_requests_total",
+}  # fmt: skip
+UNITS = {"pinrelay-worker@.service": "worker", "pinrelay-webhook.service": "webhook",
+         "pinrelay-correlator.service": "correlate", "pinrelay-flower.service": "flower"}  # fmt: skip
+
+
+def yaml_text(text: str) -> Any:
+    try:
+        import yaml
+    except ImportError:
+        pytest.fail("PyYAML is needed to check the deployment files: add it to the dev dependencies")
+    return yaml.safe_load(text)
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml_text(path.read_text())
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
+
+
+def test_docker_compose_accepts_the_compose_file() -> None:
+    """`docker-compose config -q` passes; the resolved file keeps the simulator behind a profile."""
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("docker-compose is not installed; CI needs: apt-get install -y docker-compose")
+        test_compose_services_share_one_image_and_workers_can_scale()
+        return
+    base = [binary, "--project-directory", str(ROOT), "-f", str(COMPOSE)]
+
+    def compose(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *args], env=clean_env(), capture_output=True, text=True,
+                              timeout=60, check=False)  # fmt: skip
+
+    done = compose("config", "-q")
+    assert done.returncode == 0, done.stderr
+    resolved = yaml_text(compose("config").stdout)["services"]  # anchors merged, variables filled
+    assert set(resolved) == SERVICES
+    assert resolved["sim"]["profiles"] == ["sim"]
+    assert resolved["worker"]["environment"]["PINRELAY_REDIS_URL"] == "redis://redis:6379/0"
+    assert resolved["worker"]["build"]["dockerfile"] == "ops/Dockerfile"
+
+
+def test_compose_services_share_one_image_and_workers_can_scale() -> None:
+    """Every pinrelay service builds ops/Dockerfile; the worker has no fixed port or name."""
+    compose = load_yaml(COMPOSE)
+    services = compose["services"]
+    assert set(services) == SERVICES
+    assert services["sim"]["profiles"] == ["sim"]
+    for name in SERVICES - {"redis"}:
+        assert services[name]["build"] == {"context": ".", "dockerfile": "ops/Dockerfile"}, name
+        assert services[name]["command"][0] in {"worker", "webhook", "correlate", "flower", "sim"}, name
+        unknown = {k for k in services[name]["environment"] if k.removeprefix("PINRELAY_") not in
+                   set(ENV_NAMES.values())}  # fmt: skip
+        assert unknown == set(), f"{name} sets variables Settings does not read: {unknown}"
+    assert "ports" not in services["worker"] and "container_name" not in services["worker"]
+    assert "./ops/redis.conf:/usr/local/etc/redis/redis.conf:ro" in services["redis"]["volumes"]
+    assert (ROOT / "ops" / "Dockerfile").is_file()
+
+
+def test_dockerfile_copies_only_paths_that_exist() -> None:
+    """Every COPY source of ops/Dockerfile is in the repository (a rename breaks the build)."""
+    sources = []
+    for line in (ROOT / "ops" / "Dockerfile").read_text().splitlines():
+        if line.startswith("COPY ") and "--from=" not in line:
+            sources += line.split()[1:-1]
+    assert sources
+    assert [s for s in sources if not (ROOT / s).exists()] == []
+
+
+def test_redis_conf_turns_on_aof_and_refuses_eviction(tmp_path: Path) -> None:
+    """redis-server starts with ops/redis.conf and reports AOF, everysec and noeviction."""
+    conf = (ROOT / "ops" / "redis.conf").read_text().replace("dir /data", f"dir {tmp_path}")
+    (tmp_path / "redis.conf").write_text(conf)
+    port = free_port()
+    server = subprocess.Popen([find_redis_server(), str(tmp_path / "redis.conf"), "--port", str(port),
+                               "--bind", "127.0.0.1", "--logfile", str(tmp_path / "redis.log")])  # fmt: skip
+    client = redis.Redis(port=port, socket_connect_timeout=0.5)
+
+    def answers() -> bool:
+        assert server.poll() is None, (tmp_path / "redis.log").read_text()
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+
+    try:
+        wait_for(answers, 10, "redis-server with ops/redis.conf")
+        config: Any = client.config_get("*")
+        assert config["appendonly"] == "yes"
+        assert config["appendfsync"] == "everysec"
+        assert config["maxmemory-policy"] == "noeviction"
+    finally:
+        client.close()
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_alert_rules_use_only_the_published_metric_names(tmp_path: Path) -> None:
+    """Each alert names a runbook section and queries only pinrelay's metrics (promtool agrees)."""
+    rules_file = ROOT / "ops" / "prometheus" / "alerts.yml"
+    rules = [rule for group in load_yaml(rules_file)["groups"] for rule in group["rules"]]
+    runbook = (ROOT / "ops" / "RUNBOOK.md").read_text().lower()
+    for rule in rules:
+        names = set(re.findall(r"pinrelay_[a-z_]+", rule["expr"]))
+        bases = {re.sub(r"_(bucket|count|sum)$", "", n) for n in names}
+        assert bases <= METRICS, f"{rule['alert']}: unknown metrics {bases - METRICS}"
+        assert rule["labels"]["severity"] in {"info", "warning", "critical"}
+        anchor = rule["annotations"]["runbook"].split("#", 1)[1]
+        assert f"### {anchor}" in runbook, f"{rule['alert']}: no runbook section '### {anchor}'"
+    promtool = shutil.which("promtool")
+    if promtool:
+        done = subprocess.run([promtool, "check", "rules", str(rules_file)], capture_output=True,
+                              text=True, timeout=60, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_systemd_units_start_the_pinrelay_commands(tmp_path: Path) -> None:
+    """Each unit runs its pinrelay subcommand from an EnvironmentFile (systemd-analyze agrees)."""
+    unit_dir = ROOT / "ops" / "systemd"
+    assert {p.name for p in unit_dir.glob("*.service")} == set(UNITS)
+    verify = shutil.which("systemd-analyze")
+    for name, command in UNITS.items():
+        text = (unit_dir / name).read_text()
+        exec_start = re.search(r"^ExecStart=(.+)$", text, re.MULTILINE)
+        assert exec_start and exec_start.group(1).split()[1] == command, name
+        assert "EnvironmentFile=/etc/pinrelay/pinrelay.env" in text
+        assert "KillMode=mixed" in text
+        if verify:
+            checked = tmp_path / name.replace("@.", "@1.")
+            checked.write_text(text.replace("/opt/pinrelay/venv/bin/pinrelay", "/bin/true"))
+            done = subprocess.run([verify, "verify", str(checked)], capture_output=True, text=True,
+                                  timeout=60, check=False)  # fmt: skip
+            assert done.returncode == 0 and not done.stderr.strip(), done.stderr

@@ -1,0 +1,191 @@
+"""Flower and the HTML report, looked at the way an operator does: in headless Chromium.
+
+One live stack for the module (a worker, the receipt receiver, the correlator,
+the in-process simulator firing receipts) plus ``python -m worker.flower`` with
+basic auth on a free port. A batch of PINs goes through; then Chromium loads
+Flower's pages with the credentials in the URL, and the report's HTML page.
+
+Screenshots go to the test's tmp directory; with PINRELAY_UPDATE_SCREENSHOTS=1
+they replace docs/flower.png and docs/report.png. Chromium missing is a failure
+(CI installs it: ``apt-get install -y chromium``), never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from ops.simulator import Simulator
+from worker.embedded import free_port
+from worker.supervisor import wait_http
+
+from .conftest import LiveStack, start_live, stop_live, wait_for
+
+USER = "ops"
+PASSWORD = "flower-test-password-0451"
+PIN_COUNT = 24
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+MIX = {"delivered": 80, "failed": 8, "expired": 6, "rejected": 3, "unknown": 3}
+RECEIPT_STATES = {"accepted", "buffered", "delivered", "expired", "failed", "rejected", "unknown"}
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--hide-scrollbars",
+)  # fmt: skip
+
+
+def chromium(tmp: Path, url: str, *args: str, window: str = "1400,900") -> str:
+    """Run headless Chromium on ``url``; its stdout. Fails the test when Chromium is absent."""
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.fail("Chromium is not installed; install it with: apt-get install -y chromium")
+    profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=tmp)
+    done = subprocess.run(
+        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={window}",
+         "--virtual-time-budget=5000", *args, url],
+        capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    return done.stdout.decode(errors="replace")
+
+
+def screenshot_path(tmp: Path, name: str) -> Path:
+    """docs/NAME when PINRELAY_UPDATE_SCREENSHOTS=1, else a file in the test's tmp directory."""
+    if os.environ.get("PINRELAY_UPDATE_SCREENSHOTS") == "1":
+        DOCS.mkdir(exist_ok=True)
+        return DOCS / name
+    return tmp / name
+
+
+@dataclass
+class FlowerRun:
+    live: LiveStack
+    url: str  # http://127.0.0.1:PORT, no credentials
+    ids: list[str]
+    pins: list[str]
+    tmp: Path
+
+    def authed(self, path: str) -> str:
+        return self.url.replace("http://", f"http://{USER}:{PASSWORD}@") + path
+
+    def api(self, path: str, **params: Any) -> Any:
+        response = requests.get(self.url + path, params=params, auth=(USER, PASSWORD), timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+
+def _succeeded_in_flower(run: FlowerRun) -> bool:
+    tasks = run.api("/api/tasks", taskname="pinrelay.send_pin", state="SUCCESS")
+    return set(run.ids) <= set(tasks)
+
+
+@pytest.fixture(scope="module")
+def flower_run(redis_url: str, sim: Simulator,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlowerRun]:  # fmt: skip
+    tmp = tmp_path_factory.mktemp("flower")
+    live = start_live(redis_url, sim, tmp / "logs", workers=1, receiver=True)
+    try:
+        sim.configure(dlr_url=f"{live.stack.webhook_url}/delivery-receipt-webhook", dlr_delay_s=0.05,
+                      dlr_mix=MIX)
+        port = free_port()
+        flower = live.stack._start(
+            "flower", [sys.executable, "-m", "worker.flower", "--port", str(port), "--address", "127.0.0.1"],
+            PINRELAY_FLOWER_USER=USER, PINRELAY_FLOWER_PASSWORD=PASSWORD,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/healthcheck", "Flower", flower)
+        # Flower only shows tasks whose events it received: wait until it hears the worker.
+        online = re.compile(r'flower_worker_online\{worker="worker0-[^"]+"\} 1\.0')
+        wait_for(lambda: online.search(requests.get(f"{url}/metrics", timeout=5).text), 30,
+                 "Flower to receive the worker's heartbeat events")  # fmt: skip
+        pins = [f"90{n:06d}" for n in random.sample(range(10**6), PIN_COUNT)]
+        ids = [live.producer.send_pin(f"1636555{2000 + i:04d}", pin, f"flower-{i}")
+               for i, pin in enumerate(pins)]  # fmt: skip
+        run = FlowerRun(live, url, ids, pins, tmp)
+        wait_for(lambda: _succeeded_in_flower(run), 30, "Flower to show every send_pin task as SUCCESS")
+        wait_for(lambda: all((r := live.record(i)) and r["state"] in RECEIPT_STATES for i in ids), 30,
+                 "every send to be correlated with its receipt")  # fmt: skip
+        yield run
+    finally:
+        sim.reset()
+        stop_live(live)
+
+
+def test_flower_refuses_to_start_without_basic_auth_credentials(tmp_path: Path) -> None:
+    """Without PINRELAY_FLOWER_USER/PASSWORD (and no --insecure-dev) Flower exits 2 and says why."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINRELAY_", "FLOWER_"))}
+    env["PINRELAY_RUNTIME_DIR"] = str(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "worker.flower", "--port", str(free_port())],
+                          env=env, capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    assert done.returncode == 2
+    assert "PINRELAY_FLOWER_USER and PINRELAY_FLOWER_PASSWORD" in done.stderr
+
+
+def test_flower_answers_401_without_the_right_credentials(flower_run: FlowerRun) -> None:
+    """Pages and API alike need the basic-auth password."""
+    for path in ("/tasks", "/api/tasks", f"/task/{flower_run.ids[0]}"):
+        assert requests.get(flower_run.url + path, timeout=10).status_code == 401
+        assert requests.get(flower_run.url + path, auth=(USER, "wrong-password-123"),
+                            timeout=10).status_code == 401  # fmt: skip
+
+
+def test_flower_tasks_page_lists_succeeded_send_pin_tasks_and_no_pin(flower_run: FlowerRun) -> None:
+    """In Chromium, Flower's task list shows pinrelay.send_pin tasks that succeeded, and no PIN."""
+    succeeded = flower_run.api("/api/tasks", taskname="pinrelay.send_pin", state="SUCCESS")
+    assert sorted(succeeded) == sorted(flower_run.ids)
+    dom = chromium(flower_run.tmp, flower_run.authed("/tasks"), "--dump-dom")
+    assert "pinrelay.send_pin" in dom
+    assert "SUCCESS" in dom
+    assert "Access denied" not in dom
+    assert [pin for pin in flower_run.pins if pin in dom] == []
+    shot = screenshot_path(flower_run.tmp, "flower.png")
+    chromium(flower_run.tmp, flower_run.authed("/tasks"), f"--screenshot={shot}")
+    assert shot.stat().st_size > 10_000
+
+
+def test_flower_task_page_shows_only_the_request_id(flower_run: FlowerRun) -> None:
+    """A task's own page carries request_id as its only argument: the PIN never reaches Flower."""
+    request_id, pin = flower_run.ids[0], flower_run.pins[0]
+    info = flower_run.api(f"/api/task/info/{request_id}")
+    assert info["name"] == "pinrelay.send_pin"
+    assert info["state"] == "SUCCESS"
+    assert info["kwargs"] == f"{{'request_id': '{request_id}'}}"
+    assert info["args"] == "()"
+    dom = chromium(flower_run.tmp, flower_run.authed(f"/task/{request_id}"), "--dump-dom")
+    assert request_id in dom
+    assert pin not in dom
+    assert not re.search(r"['\"]pin['\"]", dom)
+
+
+def test_report_counts_every_send_of_the_run_and_renders_its_plots(flower_run: FlowerRun) -> None:
+    """`report --html` over the run's records counts all sends and Chromium renders its plots."""
+    page = flower_run.tmp / "report.html"
+    env = flower_run.live.stack.env()
+    done = subprocess.run([sys.executable, "-m", "worker.report", "--since", "15m", "--html", str(page)],
+                          env=env, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"{PIN_COUNT} sends created since" in done.stdout
+    records = [flower_run.live.record(i) or {} for i in flower_run.ids]
+    delivered = sum(1 for r in records if r["state"] == "delivered")
+    assert re.search(rf"^  delivered\s+{delivered}\s", done.stdout, re.MULTILINE), done.stdout
+    assert re.search(rf"^  submitted -> receipt\s+{PIN_COUNT}\s", done.stdout, re.MULTILINE), done.stdout
+    text = page.read_text()
+    assert text.count("data:image/png;base64,") >= 3
+    assert [pin for pin in flower_run.pins if pin in text] == []
+    dom = chromium(flower_run.tmp, page.as_uri(), "--dump-dom")
+    assert "pinrelay report" in dom
+    shot = screenshot_path(flower_run.tmp, "report.png")
+    chromium(flower_run.tmp, page.as_uri(), f"--screenshot={shot}", window="1400,1400")
+    assert shot.stat().st_size > 10_000
