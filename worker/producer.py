@@ -88,7 +88,7 @@ class Producer:
         stored_id = self.store.create(request_id, idem, argv)
         if stored_id != request_id:
             return stored_id  # idempotent repeat: the earlier request stands
-        self._publish(request_id)
+        self._publish(request_id, idempotency_key)
         return request_id
 
     def send_pins(self, specs: Iterable[PinSpec], expires_in: float | None = None) -> list[str]:
@@ -102,7 +102,7 @@ class Producer:
         publish_many(self.app, self.settings, fresh)
         return ids
 
-    def _publish(self, request_id: str) -> None:
+    def _publish(self, request_id: str, idempotency_key: str | None = None) -> None:
         try:
             self.app.send_task(
                 c.TASK_SEND_PIN,
@@ -111,7 +111,8 @@ class Producer:
                 queue=self.settings.queue,
             )
         except Exception as exc:
-            self.redis.delete(self.store.key(request_id))
+            # Nothing was accepted: undo the record so a retry by the caller starts clean.
+            self.store.forget(request_id, idempotency_key)
             raise StoreUnavailableError(f"could not enqueue the send: {exc}") from exc
 
     def get_status(self, request_id: str) -> dict[str, Any]:

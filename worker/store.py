@@ -8,6 +8,7 @@ deleted once sent, so it is never a Celery argument that Flower or a result back
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -225,6 +226,14 @@ class RecordStore:
                 argv += [name, value]
         result = self._finish(keys=[self.key(request_id), self.pin_key(request_id)], args=argv)
         return _s(result[0])
+
+    def forget(self, request_id: str, idempotency_key: str | None = None) -> None:
+        """Remove a record that was never enqueued (best effort: Redis may be the problem)."""
+        keys = [self.key(request_id), self.pin_key(request_id)]
+        if idempotency_key:
+            keys.append(self.idempotency_key(idempotency_key))
+        with contextlib.suppress(redis.RedisError):
+            self.client.delete(*keys)
 
     def replay(self, request_id: str, now: float | None = None) -> tuple[str, str]:
         """Re-send a dead (error/unconfirmed) request as a new one; ``(verdict, new id or state)``."""
