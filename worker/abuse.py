@@ -15,7 +15,7 @@ import redis
 
 from . import constants as c
 from .config import Settings
-from .errors import AbuseLimitError
+from .errors import AbuseLimitError, StoreUnavailableError
 from .models import mask_number
 
 _WINDOWS = """
@@ -72,6 +72,12 @@ class AbuseGuard:
 
     def check(self, number: str) -> None:
         """Raise :class:`AbuseLimitError` if ``number`` may not get a PIN now; else count it."""
+        try:
+            self._check(number)
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"cannot check the sending limits: {exc}") from exc
+
+    def _check(self, number: str) -> None:
         pfx = number_prefix(number)
         denylist = self._current_denylist()
         if denylist and (number in denylist or pfx in denylist or number[:4] in denylist):

@@ -14,6 +14,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import kombu.exceptions
+import redis
+
 from . import constants as c
 from .config import Settings
 from .errors import ConfigError, PinrelayError, UnknownRequestError, ValidationError
@@ -296,6 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except PinrelayError as exc:
         print(f"pinrelay: {exc}", file=sys.stderr)
+        return 1
+    except (redis.RedisError, kombu.exceptions.OperationalError) as exc:
+        print(f"pinrelay: Redis/broker unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -24,7 +24,7 @@ _SECRET_FIELDS = frozenset({"api_secret", "signature_secret", "flower_password"}
 def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:
     parts = urlsplit(value)
     if parts.scheme not in schemes or not (parts.netloc or parts.path):
-        raise ConfigError(f"{name}={value!r} is not a URL with scheme {'/'.join(schemes)}")
+        raise ConfigError(f"{name}={redact_url(value)!r} is not a URL with scheme {'/'.join(schemes)}")
     return value.rstrip("/") if parts.scheme.startswith("http") else value
 
 

@@ -15,6 +15,7 @@ VERSION: Final = "0.1.0"
 KEY_RECORD: Final = "req:"  # hash: one send's record (+ the PIN until it is sent)
 KEY_PIN: Final = "pin:"  # string: the PIN, expiring with the request, deleted once sent
 KEY_MESSAGE_INDEX: Final = "msg:"  # string: provider message-id -> request id
+KEY_CLIENT_REF: Final = "ref:"  # string: a caller's client-ref -> request id (receipt fallback)
 KEY_IDEMPOTENCY: Final = "idem:"  # string: caller idempotency key -> request id
 KEY_RECEIPTS_STREAM: Final = "receipts"  # stream: the durable result queue
 KEY_PARKED: Final = "parked"  # zset: message-id -> first seen (receipt before send)
@@ -28,7 +29,6 @@ KEY_RATE_PAUSE: Final = "rate:pause"  # string: unix ms until which nobody sends
 KEY_ABUSE_NUMBER: Final = "abuse:num:"  # zset per number: send timestamps
 KEY_ABUSE_PREFIX: Final = "abuse:pfx:"  # zset per NPA-NXX: send timestamps
 KEY_DENYLIST: Final = "denylist"  # set of numbers/prefixes refused at enqueue
-KEY_LATENCY_LOG: Final = "latency"  # nothing stored; latencies come from records
 
 CONSUMER_GROUP: Final = "correlators"
 
@@ -66,6 +66,7 @@ DEFAULT_SIGNATURE_WINDOW_S: Final = 300
 DEFAULT_RECEIPT_GRACE_S: Final = 600  # parked receipt -> unmatched after this
 DEFAULT_CORRELATOR_BATCH: Final = 500
 DEFAULT_CORRELATOR_BLOCK_MS: Final = 1000
+CLAIM_LEASE_MARGIN_S: Final = 5.0  # a claim older than connect+read timeout+this is abandoned
 DEFAULT_CLAIM_IDLE_MS: Final = 30_000  # pending receipt of a dead consumer is reclaimed after
 DEFAULT_RATE_LIMIT_PER_S: Final = 30.0
 DEFAULT_PER_NUMBER_10MIN: Final = 3

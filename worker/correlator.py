@@ -51,6 +51,7 @@ class Correlator:
         self._correlate = client.register_script(scripts.CORRELATE)
         self._sweep = client.register_script(scripts.SWEEP_PARKED)
         self._last_sweep = 0.0
+        self._last_reclaim = float("-inf")
         self._claim_cursor = "0-0"
         self.log = get_logger("pinrelay.correlator").bind(consumer=self.consumer)
         self.processed = 0
@@ -115,7 +116,12 @@ class Correlator:
 
     def run_once(self, block_ms: int | None = None) -> int:
         """Reclaim, read and apply one batch; sweep when due. Returns entries handled."""
-        entries = self.reclaim() or self.read(block_ms)
+        entries: list[ReceiptEntry] = []
+        # Dead consumers' entries are looked for twice per idle period, not every batch.
+        if time.monotonic() - self._last_reclaim >= self.claim_idle_ms / 2000:
+            self._last_reclaim = time.monotonic()
+            entries = self.reclaim()
+        entries = entries or self.read(block_ms)
         verdicts = self.apply(entries)
         if time.monotonic() - self._last_sweep >= self.sweep_every_s:
             self._last_sweep = time.monotonic()

@@ -107,7 +107,12 @@ def run_dead(producer: Any, args: argparse.Namespace) -> int:
                    "expired": "the PIN expired; ask the user to request a new one"}  # fmt: skip
         print(f"pinrelay dead replay: {reasons.get(verdict, verdict)}")
         return 1
-    producer._publish(value)
+    try:
+        producer.publish(value)
+    except Exception:
+        producer.store.undo_replay(args.id, value)
+        raise
+    producer.store.replay_published(args.id)
     dead.remove("sends", args.id)
     print(json.dumps({"replayed": args.id, "id": value}))
     return 0

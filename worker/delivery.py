@@ -18,8 +18,10 @@ from typing import Any, Protocol
 
 from tenacity import RetryCallState
 
+from . import constants as c
 from .config import Settings
 from .errors import (
+    DeferSend,
     PermanentProviderError,
     ProviderError,
     TransientProviderError,
@@ -93,16 +95,12 @@ def deliver(request_id: str, deps: DeliveryDeps) -> str:
     store, settings = deps.store, deps.settings
     last_call: dict[str, Any] = {}
 
+    lease_s = settings.connect_timeout_s + settings.read_timeout_s + c.CLAIM_LEASE_MARGIN_S
+
     def one_attempt() -> Accepted:
         waited = deps.limiter.acquire()
-        claim = store.claim(request_id)
-        if claim.verdict != "ok":
-            raise _Settled(claim)
+        claim = _usable(store.claim(request_id, lease_s=lease_s), settings, lease_s)
         last_call["attempt"] = claim.attempts
-        if claim.attempts > settings.max_attempts:
-            raise PermanentProviderError(
-                f"gave up: {claim.attempts - 1} attempts used (PINRELAY_MAX_ATTEMPTS)"
-            )
         request = SendRequest(
             to=claim.to, pin=claim.pin, client_ref=claim.client_ref or None,
             params=claim.params or {},
@@ -117,7 +115,8 @@ def deliver(request_id: str, deps: DeliveryDeps) -> str:
         except TransientProviderError as exc:
             latency = time.perf_counter() - started
             if exc.retry_after:
-                deps.limiter.pause(exc.retry_after)
+                # Everyone holds off as the provider asked, but never past the retry deadline.
+                deps.limiter.pause(min(exc.retry_after, settings.retry_deadline_s))
             store.finish(
                 request_id, State.QUEUED,
                 fields={"provider_status": exc.code, "error_text": str(exc)},
@@ -151,23 +150,10 @@ def deliver(request_id: str, deps: DeliveryDeps) -> str:
         claim = settled.claim
         level = log.warning if claim.verdict == "unconfirmed" else log.info
         level("send_settled_elsewhere", verdict=claim.verdict, state=claim.state or None)
-        return {"unconfirmed": State.UNCONFIRMED.value, "expired": State.EXPIRED_BEFORE_SEND.value,
-                "nopin": State.ERROR.value}.get(claim.verdict, claim.state)  # fmt: skip
-    except TransientProviderError as exc:
-        # Definitely not accepted: the record is back in `queued`; close it as an error.
-        return store.finish(
-            request_id, State.ERROR,
-            fields={"provider_status": exc.code, "error_text": f"gave up: {exc}"},
-        )  # fmt: skip
-    except UnconfirmedSendError as exc:
-        return store.finish(
-            request_id, State.UNCONFIRMED,
-            fields={"provider_status": exc.code, "error_text": str(exc)},
-        )  # fmt: skip
-    except PermanentProviderError as exc:
-        return store.finish(
-            request_id, State.ERROR, fields={"provider_status": exc.code, "error_text": str(exc)}
-        )
+        return {"unconfirmed": State.UNCONFIRMED.value,
+                "expired": State.EXPIRED_BEFORE_SEND.value}.get(claim.verdict, claim.state)  # fmt: skip
+    except ProviderError as exc:
+        return _record_failure(store, request_id, exc)
     return store.finish(
         request_id,
         State.SUBMITTED,
@@ -181,3 +167,33 @@ def deliver(request_id: str, deps: DeliveryDeps) -> str:
             "error_text": "",
         },
     )
+
+
+def _usable(claim: Claim, settings: Settings, lease_s: float) -> Claim:
+    """The claim if this attempt may call the provider; otherwise raise why not."""
+    if claim.verdict == "busy":
+        # Another copy of this task is calling the provider right now: look again later.
+        raise DeferSend(lease_s)
+    if claim.verdict != "ok":
+        raise _Settled(claim)
+    if claim.attempts > settings.max_attempts:
+        raise PermanentProviderError(
+            f"gave up: {claim.attempts - 1} attempts used (PINRELAY_MAX_ATTEMPTS)"
+        )
+    if claim.attempts > 1 and time.time() > claim.first_attempt_at + settings.retry_deadline_s:
+        raise PermanentProviderError(
+            f"gave up: first attempt over {settings.retry_deadline_s:.0f}s ago (PINRELAY_RETRY_DEADLINE)"
+        )
+    return claim
+
+
+def _record_failure(store: RecordStore, request_id: str, exc: ProviderError) -> str:
+    """Close the record for an attempt that ended without acceptance."""
+    if isinstance(exc, UnconfirmedSendError):
+        target, text = State.UNCONFIRMED, str(exc)
+    elif isinstance(exc, TransientProviderError):
+        # Definitely not accepted: the record is back in `queued`; close it as an error.
+        target, text = State.ERROR, f"gave up: {exc}"
+    else:
+        target, text = State.ERROR, str(exc)
+    return store.finish(request_id, target, fields={"provider_status": exc.code, "error_text": text})

@@ -8,6 +8,7 @@
     │   └── AbuseLimitError      per-number / per-prefix limit or denylist hit
     ├── UnknownRequestError      no record for that request id
     ├── StoreUnavailableError    Redis did not answer
+    ├── DeferSend                control flow: give the worker slot back, try again later
     └── ProviderError            the provider call did not end in "accepted"
         ├── TransientProviderError   worth retrying: throttled (1), 5, 10, 13,
         │                            HTTP 429 / 5xx, connection refused before sending
@@ -60,6 +61,18 @@ class UnknownRequestError(PinrelayError, KeyError):
 
 class StoreUnavailableError(PinrelayError):
     """Redis did not answer; nothing was changed."""
+
+
+class DeferSend(PinrelayError):
+    """Control flow, not an error: re-queue the send task in ``countdown_s`` seconds.
+
+    Raised when the global rate limit wants a long wait, or when another copy of the
+    task holds the send's claim right now.
+    """
+
+    def __init__(self, countdown_s: float) -> None:
+        super().__init__(f"send deferred by {countdown_s:.2f}s")
+        self.countdown_s = countdown_s
 
 
 class ProviderError(PinrelayError):

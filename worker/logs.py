@@ -25,6 +25,8 @@ SECRET_KEYS = frozenset(
 NUMBER_KEYS = frozenset({"to", "msisdn", "number"})
 REDACTED = "[redacted]"
 _PIN_IN_TEXT = re.compile(r"(pin[\"']?\s*[:=]\s*[\"']?)(\d+)", re.IGNORECASE)
+# A phone number quoted inside free text (a provider's error-text, a response snippet).
+_NUMBER_IN_TEXT = re.compile(r"(?<![\d.])(\d{7,11})(\d{4})(?![\d.])")
 
 
 class Redactor:
@@ -59,7 +61,8 @@ class Redactor:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        return _PIN_IN_TEXT.sub(lambda m: m.group(1) + REDACTED, text)
+        text = _PIN_IN_TEXT.sub(lambda m: m.group(1) + REDACTED, text)
+        return _NUMBER_IN_TEXT.sub(lambda m: m.group(1) + "****", text)
 
 
 def configure_logging(

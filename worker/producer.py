@@ -20,7 +20,7 @@ from . import constants as c
 from .config import Settings
 from .errors import StoreUnavailableError, UnknownRequestError
 from .models import SendRequest
-from .states import SETTLED_STATES, State
+from .states import SETTLED_STATES
 from .store import RecordStore, new_request_id
 
 
@@ -84,25 +84,38 @@ class Producer:
         now = time.time()
         spec = PinSpec(to, pin, client_ref, params, idempotency_key)
         request_id, idem, argv = self._prepare(spec, expires_in, now)
+        earlier = self.store.existing_for(idem)
+        if earlier is not None:
+            return earlier  # idempotent repeat: the earlier request stands, no limit is spent
         self.guard.check(spec.to)
         stored_id = self.store.create(request_id, idem, argv)
         if stored_id != request_id:
-            return stored_id  # idempotent repeat: the earlier request stands
-        self._publish(request_id, idempotency_key)
+            return stored_id  # a concurrent repeat won the race
+        self.publish(request_id, idempotency_key)
         return request_id
 
     def send_pins(self, specs: Iterable[PinSpec], expires_in: float | None = None) -> list[str]:
         """Bulk enqueue: every item validated first, then records and tasks in pipelines."""
         now = time.time()
+        specs = list(specs)
         prepared = [self._prepare(spec, expires_in, now) for spec in specs]
+        for spec in specs:
+            self.guard.check(spec.to)
         ids = self.store.create_many(prepared)
-        fresh = [rid for (rid, _, _), stored in zip(prepared, ids, strict=True) if rid == stored]
+        fresh = [(rid, idem) for (rid, idem, _), stored in zip(prepared, ids, strict=True)
+                 if rid == stored]  # fmt: skip
         from .bulk import publish_many
 
-        publish_many(self.app, self.settings, fresh)
+        try:
+            publish_many(self.app, self.settings, [rid for rid, _ in fresh])
+        except Exception as exc:
+            for rid, idem in fresh:
+                self.store.forget(rid, idem)
+            raise StoreUnavailableError(f"could not enqueue the sends: {exc}") from exc
         return ids
 
-    def _publish(self, request_id: str, idempotency_key: str | None = None) -> None:
+    def publish(self, request_id: str, idempotency_key: str | None = None) -> None:
+        """Publish the send task of a stored request (undoing the record if that fails)."""
         try:
             self.app.send_task(
                 c.TASK_SEND_PIN,
@@ -149,7 +162,3 @@ class Producer:
 
     def close(self) -> None:
         self.redis.close()
-
-
-def is_settled(record: Mapping[str, Any]) -> bool:
-    return record.get("state") in SETTLED_STATES or record.get("state") == State.UNCONFIRMED

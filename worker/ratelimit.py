@@ -21,7 +21,7 @@ import redis
 from . import constants as c
 from .config import Settings
 from .delivery import NoLimit, RateLimiter
-from .errors import PinrelayError
+from .errors import DeferSend
 
 _BUCKET = """
 pcall(redis.replicate_commands)
@@ -54,14 +54,6 @@ local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if untilms > cur then redis.call('SET', KEYS[1], untilms, 'PX', ARGV[1]) end
 return untilms
 """
-
-
-class DeferSend(PinrelayError):
-    """Control flow: give the worker slot back and try again in ``countdown_s``."""
-
-    def __init__(self, countdown_s: float) -> None:
-        super().__init__(f"rate limited; retry in {countdown_s:.2f}s")
-        self.countdown_s = countdown_s
 
 
 class RedisTokenBucket:

@@ -37,6 +37,7 @@ local K_PARKED_LIST = "{c.KEY_PARKED_RECEIPTS}"
 local K_UNMATCHED = "{c.KEY_UNMATCHED}"
 local K_STATS = "{c.KEY_STATS}"
 local K_DEAD = "{c.KEY_DEAD_PREFIX}"
+local K_REF = "{c.KEY_CLIENT_REF}"
 """
     + """
 local function count(prefix, what)
@@ -53,15 +54,17 @@ local function apply(prefix, rid, r, now)
   if not RECEIPT[target] then target = 'unknown' end
   local msisdn = r['msisdn']
   if cur[2] and msisdn and msisdn ~= '' and cur[2] ~= msisdn then
-    redis.call('HSET', prefix .. K_UNMATCHED, r['_entry'] or (r['messageId'] .. ':' .. now),
-      cjson.encode(r))
+    local member = 'mismatch:' .. (r['_entry'] or (r['messageId'] .. ':' .. now))
+    redis.call('HSET', prefix .. K_UNMATCHED, member, cjson.encode(r))
+    redis.call('ZADD', prefix .. K_DEAD .. 'receipts', now, member)
     count(prefix, 'receipts_mismatch')
     return 'mismatch'
   end
   if cur[1] == target then count(prefix, 'receipts_duplicate') return 'duplicate' end
   if not T[cur[1]][target] then count(prefix, 'receipts_stale') return 'stale' end
-  local fields = {'state', target, 'receipt_status', status, 'receipt_at', r['received_at'] or now,
-    'updated_at', now}
+  local received = tonumber(r['received_at']) or tonumber(now)
+  local fields = {'state', target, 'receipt_status', status,
+    'receipt_at', string.format('%.3f', received), 'updated_at', now}
   local function put(name, value)
     if value and value ~= '' then fields[#fields + 1] = name; fields[#fields + 1] = value end
   end
@@ -75,8 +78,8 @@ local function apply(prefix, rid, r, now)
   count(prefix, 'receipt:' .. target .. ':' .. (r['err-code'] or ''))
   if FINAL[target] then count(prefix, 'state:' .. target) end
   local submitted = redis.call('HGET', key, 'submitted_at')
-  if submitted and r['received_at'] then
-    return 'applied:' .. string.format('%.3f', tonumber(r['received_at']) - tonumber(submitted))
+  if submitted and tonumber(submitted) then
+    return 'applied:' .. string.format('%.3f', received - tonumber(submitted))
   end
   return 'applied'
 end
@@ -104,8 +107,11 @@ end
 """
 )
 
-# KEYS: record, idempotency key or "", PIN key; ARGV: ttl, id, pin, pin_ttl_ms, field, value, ...
+# KEYS: record, idempotency key or "", PIN key, client-ref index key or "";
+# ARGV: ttl, id, pin, pin_ttl_ms, field, value, ...
 # The PIN has its own key that expires with the request, so no PIN outlives its usefulness.
+# A caller's client-ref is indexed (first holder wins) so a receipt for an unconfirmed send,
+# which has no message-id yet, can still find it.
 CREATE: Final = """
 if KEYS[2] ~= '' then
   local existing = redis.call('GET', KEYS[2])
@@ -118,14 +124,19 @@ if ARGV[3] ~= '' and tonumber(ARGV[4]) > 0 then
   redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
 end
 if KEYS[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1]) end
+if KEYS[4] ~= '' then redis.call('SET', KEYS[4], ARGV[2], 'NX', 'EX', ARGV[1]) end
 return {1, ARGV[2]}
 """
 
-# KEYS: record, PIN key; ARGV: now. Returns {verdict, ...}.
+# KEYS: record, PIN key; ARGV: now, prefix, lease_s. Returns {verdict, ...}.
+# A claim younger than the lease (longer than one provider call can take) belongs to a
+# live worker: a second copy of the task answers 'busy' and comes back later. Only an
+# older one means its worker died during the call.
 CLAIM: Final = PRELUDE + """
 local now = ARGV[1]
-local r = redis.call('HMGET', KEYS[1], 'state', 'expires_at', 'pin', 'to', 'client_ref',
+local r = redis.call('HMGET', KEYS[1], 'state', 'expires_at', 'sending_at', 'to', 'client_ref',
   'sent_ref', 'params', 'attempts', 'first_attempt_at')
+local sending_at = r[3]
 r[3] = redis.call('GET', KEYS[2])
 if not r[1] then return {'missing'} end
 if r[1] == 'queued' then
@@ -144,6 +155,9 @@ if r[1] == 'queued' then
   return {'ok', r[3], r[4], r[5] or '', r[6] or '', r[7] or '', tostring(attempts), first}
 end
 if r[1] == 'sending' then
+  if sending_at and tonumber(now) - tonumber(sending_at) < tonumber(ARGV[3]) then
+    return {'busy'}
+  end
   -- The worker that claimed it died during the provider call: the PIN may be out.
   redis.call('HSET', KEYS[1], 'state', 'unconfirmed', 'updated_at', now, 'error_text',
     'worker stopped during the provider call; the PIN may have been sent')
@@ -169,7 +183,9 @@ if T[cur][target] then
   if FINAL[target] then fields[#fields + 1] = 'final_at'; fields[#fields + 1] = now end
   moved = 1
 end
-redis.call('HSET', KEYS[1], unpack(fields))
+-- A refused move writes nothing (a late release must not decorate a delivered record),
+-- except the facts of an acceptance that a receipt overtook.
+if moved == 1 or target == 'submitted' then redis.call('HSET', KEYS[1], unpack(fields)) end
 if target ~= 'queued' and target ~= 'error' and target ~= 'unconfirmed' then
   redis.call('DEL', KEYS[2])
 end
@@ -193,6 +209,7 @@ for i = 4, #ARGV do
   local ok, r = pcall(cjson.decode, ARGV[i])
   if not ok or type(r) ~= 'table' or not r['messageId'] then
     redis.call('HSET', prefix .. K_UNMATCHED, 'bad:' .. now .. ':' .. i, ARGV[i])
+    redis.call('ZADD', prefix .. K_DEAD .. 'receipts', now, 'bad:' .. now .. ':' .. i)
     count(prefix, 'receipts_malformed')
     out[#out + 1] = 'malformed'
   else
@@ -200,13 +217,22 @@ for i = 4, #ARGV do
     local rid = redis.call('GET', prefix .. K_MSG .. mid)
     if not rid then
       local ref = r['client-ref']
-      if ref and ref ~= '' and redis.call('HGET', prefix .. K_REC .. ref, 'sent_ref') == ref then
-        rid = ref
-        redis.call('SET', prefix .. K_MSG .. mid, rid, 'EX', ttl)
+      if ref and ref ~= '' then
+        rid = redis.call('GET', prefix .. K_REF .. ref)
+        if not rid and redis.call('HGET', prefix .. K_REC .. ref, 'sent_ref') == ref then rid = ref end
+        if rid then redis.call('SET', prefix .. K_MSG .. mid, rid, 'EX', ttl) end
       end
     end
     if rid then
-      out[#out + 1] = apply(prefix, rid, r, now)
+      -- One poisoned receipt must not block its batch: set it aside and carry on.
+      local ok, verdict = pcall(apply, prefix, rid, r, now)
+      if not ok then
+        redis.call('HSET', prefix .. K_UNMATCHED, 'err:' .. (r['_entry'] or mid), ARGV[i])
+        redis.call('ZADD', prefix .. K_DEAD .. 'receipts', now, 'err:' .. (r['_entry'] or mid))
+        count(prefix, 'receipts_error')
+        verdict = 'error'
+      end
+      out[#out + 1] = verdict
     else
       park(prefix, mid, ARGV[i], now, ttl)
       out[#out + 1] = 'parked'
@@ -218,7 +244,8 @@ return out
 
 # KEYS: old record, old PIN key, new record, new PIN key; ARGV: now, ttl, new id.
 # An operator's replay of a dead send: a new request with the same number and PIN,
-# linked both ways; the old record stays final. Refused once replayed or expired.
+# linked both ways; the old record stays final. Refused once replayed or expired. The old
+# PIN key stays until the new task is published (RecordStore.replay_published / undo_replay).
 REPLAY: Final = """
 local r = redis.call('HMGET', KEYS[1], 'state', 'to', 'client_ref', 'sent_ref', 'params',
   'expires_at', 'replayed_as', 'id')
@@ -235,7 +262,6 @@ if r[5] then fields[#fields + 1] = 'params'; fields[#fields + 1] = r[5] end
 redis.call('HSET', KEYS[3], unpack(fields))
 redis.call('EXPIRE', KEYS[3], ARGV[2])
 redis.call('SET', KEYS[4], pin, 'PX', ttl)
-redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[1], 'replayed_as', ARGV[3])
 return {'ok', ARGV[3]}
 """
@@ -249,13 +275,15 @@ for _, mid in ipairs(mids) do
   local list = prefix .. K_PARKED_LIST .. mid
   local parked = redis.call('LRANGE', list, 0, -1)
   for j, raw in ipairs(parked) do
-    redis.call('HSET', prefix .. K_UNMATCHED, mid .. ':' .. j, raw)
+    local ok, r = pcall(cjson.decode, raw)
+    local member = mid .. ':' .. ((ok and type(r) == 'table' and r['_entry']) or j)
+    redis.call('HSET', prefix .. K_UNMATCHED, member, raw)
+    redis.call('ZADD', prefix .. K_DEAD .. 'receipts', ARGV[2], member)
     count(prefix, 'receipts_unmatched')
     moved = moved + 1
   end
   redis.call('DEL', list)
   redis.call('ZREM', prefix .. K_PARKED, mid)
-  redis.call('ZADD', prefix .. K_DEAD .. 'receipts', ARGV[2], mid)
 end
 return moved
 """

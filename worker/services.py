@@ -37,18 +37,7 @@ class Services:
     store: RecordStore
     provider: ProviderClient
     log: Any
-
-    def delivery_deps(self) -> DeliveryDeps:
-        from .metrics import WorkerObserver
-
-        return DeliveryDeps(
-            settings=self.settings,
-            store=self.store,
-            provider=self.provider,
-            log=self.log,
-            limiter=build_limiter(self.settings, self.redis),
-            observer=WorkerObserver(),
-        )
+    deps: DeliveryDeps
 
 
 _cache: dict[tuple[int, int], Services] = {}
@@ -61,13 +50,15 @@ def services_for(settings: Settings) -> Services:
     if found is None:
         if not settings.redis_url:
             raise RuntimeError("services need a resolved redis_url")
+        from .metrics import WorkerObserver
+
         client = redis_client(settings.redis_url)
-        found = Services(
-            settings=settings,
-            redis=client,
-            store=RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s),
-            provider=ProviderClient(settings),
-            log=get_logger("pinrelay.worker"),
-        )
+        store = RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s)
+        provider = ProviderClient(settings)
+        log = get_logger("pinrelay.worker")
+        deps = DeliveryDeps(settings=settings, store=store, provider=provider, log=log,
+                            limiter=build_limiter(settings, client), observer=WorkerObserver())  # fmt: skip
+        found = Services(settings=settings, redis=client, store=store, provider=provider,
+                         log=log, deps=deps)  # fmt: skip
         _cache[key] = found
     return found

@@ -77,9 +77,5 @@ for _final in FINAL_STATES:
 
 
 def can_move(current: State, target: State) -> bool:
-    """Whether a record in ``current`` may move to ``target``."""
+    """Whether a record in ``current`` may move to ``target`` (the Lua scripts' rule, in Python)."""
     return target in TRANSITIONS[current]
-
-
-def is_final(state: State) -> bool:
-    return state in FINAL_STATES

@@ -63,7 +63,10 @@ def new_request_id() -> str:
 def iso(ts: str | float | None) -> str | None:
     if ts in (None, ""):
         return None
-    return datetime.fromtimestamp(float(ts), tz=UTC).isoformat(timespec="milliseconds")
+    try:
+        return datetime.fromtimestamp(float(ts), tz=UTC).isoformat(timespec="milliseconds")
+    except (TypeError, ValueError, OverflowError):
+        return str(ts)  # not ours to fix here; shown as stored
 
 
 def to_public(raw: Mapping[Any, Any]) -> dict[str, Any]:
@@ -157,14 +160,27 @@ class RecordStore:
     def idempotency_key(self, key: str | None) -> str:
         return f"{self.prefix}{c.KEY_IDEMPOTENCY}{key}" if key else ""
 
+    def _create_keys(self, request_id: str, idempotency_key: str | None, argv: list[str]) -> list[str]:
+        fields = argv[4:]
+        ref = next((fields[i + 1] for i in range(0, len(fields) - 1, 2) if fields[i] == "client_ref"), "")
+        ref_key = f"{self.prefix}{c.KEY_CLIENT_REF}{ref}" if ref else ""
+        return [self.key(request_id), self.idempotency_key(idempotency_key),
+                self.pin_key(request_id), ref_key]  # fmt: skip
+
+    def existing_for(self, idempotency_key: str | None) -> str | None:
+        """The request id an idempotency key already stands for, if any."""
+        if not idempotency_key:
+            return None
+        try:
+            found: Any = self.client.get(self.idempotency_key(idempotency_key))
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"cannot read the idempotency key: {exc}") from exc
+        return _s(found) if found is not None else None
+
     def create(self, request_id: str, idempotency_key: str | None, argv: list[str]) -> str:
         """Store a new record; with a known idempotency key return the earlier id instead."""
         try:
-            _, rid = self._create(
-                keys=[self.key(request_id), self.idempotency_key(idempotency_key),
-                      self.pin_key(request_id)],
-                args=argv,
-            )
+            _, rid = self._create(keys=self._create_keys(request_id, idempotency_key, argv), args=argv)
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot store the send request: {exc}") from exc
         return _s(rid)
@@ -175,10 +191,7 @@ class RecordStore:
         """Pipelined :meth:`create` for bulk enqueue (one round trip)."""
         pipeline = pipe or self.client.pipeline(transaction=False)
         for request_id, idem, argv in items:
-            self._create(
-                keys=[self.key(request_id), self.idempotency_key(idem), self.pin_key(request_id)],
-                args=argv, client=pipeline,
-            )
+            self._create(keys=self._create_keys(request_id, idem, argv), args=argv, client=pipeline)
         if pipe is not None:
             return []
         try:
@@ -186,10 +199,10 @@ class RecordStore:
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot store the send requests: {exc}") from exc
 
-    def claim(self, request_id: str, now: float | None = None) -> Claim:
-        """Atomically move queued -> sending (or report why not)."""
+    def claim(self, request_id: str, now: float | None = None, *, lease_s: float = 60.0) -> Claim:
+        """Atomically move queued -> sending (or report why not: busy/unconfirmed/expired/done)."""
         result = [_s(x) for x in self._claim(keys=[self.key(request_id), self.pin_key(request_id)],
-                                             args=[_now(now), self.prefix])]
+                                             args=[_now(now), self.prefix, lease_s])]
         verdict = result[0]
         if verdict == "ok":
             params = json.loads(result[5]) if result[5] else None
@@ -235,8 +248,24 @@ class RecordStore:
         with contextlib.suppress(redis.RedisError):
             self.client.delete(*keys)
 
+    def replay_published(self, request_id: str) -> None:
+        """The replay's task is out: the old request's PIN is no longer needed."""
+        self.client.delete(self.pin_key(request_id))
+
+    def undo_replay(self, request_id: str, new_id: str) -> None:
+        """The replay's task could not be published: back to a replayable dead send."""
+        with contextlib.suppress(redis.RedisError):
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hdel(self.key(request_id), "replayed_as")
+            pipe.delete(self.key(new_id), self.pin_key(new_id))
+            pipe.execute()
+
     def replay(self, request_id: str, now: float | None = None) -> tuple[str, str]:
-        """Re-send a dead (error/unconfirmed) request as a new one; ``(verdict, new id or state)``."""
+        """Copy a dead (error/unconfirmed) request into a new one; ``(verdict, new id or state)``.
+
+        The caller publishes the new id, then calls :meth:`replay_published` (or
+        :meth:`undo_replay` if publishing failed).
+        """
         new_id = new_request_id()
         result = self._replay(
             keys=[self.key(request_id), self.pin_key(request_id), self.key(new_id), self.pin_key(new_id)],
@@ -267,10 +296,6 @@ class RecordStore:
     def update_fields(self, request_id: str, fields: Mapping[str, str]) -> None:
         """Plain field writes that change no state (conversion outcome)."""
         self.client.hset(self.key(request_id), mapping=dict(fields))  # type: ignore[arg-type]
-
-    def request_id_for_message(self, message_id: str) -> str | None:
-        value = self.client.get(f"{self.prefix}{c.KEY_MESSAGE_INDEX}{message_id}")
-        return _s(value) if value is not None else None
 
     def stats(self) -> dict[str, int]:
         raw = self.client.hgetall(f"{self.prefix}{c.KEY_STATS}")

@@ -11,20 +11,23 @@
 
 from __future__ import annotations
 
+import random
 import time
-from typing import Any
+from typing import Any, Final
 
+import redis
 from celery import Celery, Task
 
 from . import constants as c
 from .config import Settings
 from .conversions import report
 from .delivery import deliver
-from .errors import ValidationError
+from .errors import DeferSend, ValidationError
 from .models import SendRequest, mask_number
-from .ratelimit import DeferSend
 from .services import services_for
 from .states import State
+
+REDIS_RETRY_S: Final = 2.0  # when Redis fails mid-send, the task is rerun after this
 
 
 def register_tasks(app: Celery, settings: Settings) -> None:
@@ -70,10 +73,18 @@ def register_tasks(app: Celery, settings: Settings) -> None:
             if request_id is None:
                 return State.ERROR.value
         try:
-            return deliver(request_id, services.delivery_deps())
+            return deliver(request_id, services.deps)
         except DeferSend as defer:
-            services.log.info("send_deferred", request_id=request_id, countdown_s=defer.countdown_s)
-            raise self.retry(countdown=defer.countdown_s, kwargs={"request_id": request_id}) from None
+            # Jittered, and well inside the visibility timeout, so deferred sends neither
+            # wake together nor get redelivered while they wait.
+            countdown = min(defer.countdown_s, settings.visibility_timeout_s / 4)
+            countdown += random.uniform(0, countdown / 2)
+            services.log.info("send_deferred", request_id=request_id, countdown_s=round(countdown, 3))
+            raise self.retry(countdown=countdown, kwargs={"request_id": request_id}) from None
+        except redis.RedisError as exc:
+            # The claim protocol makes a rerun safe: `queued` carries on, `sending` is settled.
+            services.log.warning("send_store_unavailable", request_id=request_id, error=str(exc))
+            raise self.retry(countdown=REDIS_RETRY_S, kwargs={"request_id": request_id}) from None
 
     @app.task(
         name=c.TASK_REPORT_CONVERSION,

@@ -151,6 +151,34 @@ def test_client_ref_settles_an_unconfirmed_send(settings: Settings, store: Recor
     assert record["state"] == "delivered" and record["message_id"] == "CDCD000000000001"
 
 
+def test_callers_client_ref_settles_an_unconfirmed_send(settings: Settings, store: RecordStore,
+                                                        redis_client: redis.Redis) -> None:
+    """The fallback also works when the caller chose the client-ref."""
+    rid = new_request_id()
+    store.create(rid, None, store.new_record(rid, to=TO, pin="1234", client_ref="login-7f3a",
+                                             params=None, expires_at=time.time() + 300))
+    store.claim(rid)
+    store.finish(rid, State.UNCONFIRMED, fields={"error_text": "no answer"})
+    _push(redis_client, settings, "CDCD000000000002", "delivered", **{"client-ref": "login-7f3a"})
+    assert _drain(_correlator(settings, redis_client)) == ["applied"]
+    assert store.get(rid)["state"] == "delivered"
+
+
+def test_poisoned_receipt_is_set_aside_and_the_batch_goes_on(settings: Settings, store: RecordStore,
+                                                             redis_client: redis.Redis) -> None:
+    """A receipt that makes the script fail is dead-lettered; the rest of its batch applies."""
+    good = _submitted(store, "GOOD000000000002")
+    # A message index pointing at a key of the wrong type makes the script's HMGET fail.
+    redis_client.set(f"{settings.key_prefix}{c.KEY_MESSAGE_INDEX}BAD0000000000001", "broken")
+    redis_client.set(store.key("broken"), "not a hash")
+    _push(redis_client, settings, "BAD0000000000001", "delivered", received_at="not-a-number")
+    _push(redis_client, settings, "GOOD000000000002", "delivered")
+    assert _drain(_correlator(settings, redis_client)) == ["error", "applied"]
+    assert store.get(good)["state"] == "delivered"
+    assert redis_client.zcard(f"{settings.key_prefix}{c.KEY_DEAD_PREFIX}receipts") == 1
+    assert redis_client.xlen(f"{settings.key_prefix}{c.KEY_RECEIPTS_STREAM}") == 0
+
+
 def test_dead_consumer_entries_are_reclaimed(settings: Settings, store: RecordStore,
                                              redis_client: redis.Redis) -> None:
     """Entries read by a consumer that died before acknowledging are taken over by another."""

@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 
 from worker.config import Settings
 from worker.delivery import DeliveryDeps, deliver
-from worker.errors import PermanentProviderError, TransientProviderError, UnconfirmedSendError
+from worker.errors import DeferSend, PermanentProviderError, TransientProviderError, UnconfirmedSendError
 from worker.models import SendRequest
 from worker.provider import Accepted
 from worker.states import State
@@ -135,13 +135,35 @@ def test_redelivery_after_submit_does_not_call_again(settings: Settings, store: 
 
 def test_worker_death_during_call_means_unconfirmed(settings: Settings, store: RecordStore,
                                                     sleeps: list[float]) -> None:
-    """A record left in `sending` (worker died mid-call) becomes unconfirmed, not resent."""
+    """A record left in `sending` past the lease (worker died mid-call) becomes unconfirmed."""
     provider = ScriptedProvider()
     rid = _enqueue(store)
-    assert store.claim(rid).verdict == "ok"  # the dead worker's claim
+    assert store.claim(rid, now=time.time() - 120).verdict == "ok"  # the dead worker's old claim
     assert deliver(rid, _deps(settings, store, provider, sleeps)) == "unconfirmed"
     assert provider.calls == []
     assert store.get(rid)["state"] == State.UNCONFIRMED
+
+
+def test_second_copy_during_a_live_call_defers(settings: Settings, store: RecordStore,
+                                              sleeps: list[float]) -> None:
+    """A duplicate task that meets a fresh claim steps back (DeferSend) instead of judging it."""
+    provider = ScriptedProvider()
+    rid = _enqueue(store)
+    assert store.claim(rid).verdict == "ok"  # a live worker is calling the provider
+    with pytest.raises(DeferSend):
+        deliver(rid, _deps(settings, store, provider, sleeps))
+    assert provider.calls == [] and store.get(rid)["state"] == "sending"
+
+
+def test_retry_deadline_counts_from_the_first_attempt(settings: Settings, store: RecordStore,
+                                                      sleeps: list[float]) -> None:
+    """A redelivered send whose first attempt is older than the deadline gives up."""
+    provider = ScriptedProvider()
+    rid = _enqueue(store)
+    store.claim(rid, now=time.time() - settings.retry_deadline_s - 10)
+    store.finish(rid, State.QUEUED, fields={"provider_status": "5"})  # released, then the worker died
+    assert deliver(rid, _deps(settings, store, provider, sleeps)) == "error"
+    assert provider.calls == [] and "PINRELAY_RETRY_DEADLINE" in store.get(rid)["error_text"]
 
 
 def test_expired_request_is_not_sent(settings: Settings, store: RecordStore,
