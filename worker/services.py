@@ -12,6 +12,7 @@ from typing import Any
 
 import redis
 
+from .abuse import AbuseGuard
 from .config import Settings
 from .delivery import DeliveryDeps
 from .logs import get_logger
@@ -38,6 +39,7 @@ class Services:
     provider: ProviderClient
     log: Any
     deps: DeliveryDeps
+    guard: AbuseGuard
 
 
 _cache: dict[tuple[int, int], Services] = {}
@@ -59,6 +61,6 @@ def services_for(settings: Settings) -> Services:
         deps = DeliveryDeps(settings=settings, store=store, provider=provider, log=log,
                             limiter=build_limiter(settings, client), observer=WorkerObserver())  # fmt: skip
         found = Services(settings=settings, redis=client, store=store, provider=provider,
-                         log=log, deps=deps)  # fmt: skip
+                         log=log, deps=deps, guard=AbuseGuard(settings, client))  # fmt: skip
         _cache[key] = found
     return found

@@ -114,6 +114,8 @@ def _record_external(
     store = services.store
     try:
         request = SendRequest.build(to, pin, client_ref, params, regions=settings.phone_regions)
+        if not store.get_raw(task_id):  # a redelivered task was counted the first time
+            services.guard.check(request.to)
     except ValidationError as exc:
         shown = mask_number(to) if isinstance(to, str) else "?"
         argv = store.new_record(task_id, to=shown, pin="", client_ref=None, params=None,
