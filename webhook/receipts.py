@@ -179,6 +179,10 @@ def check_signature(
         raise SignatureRejectedError("timestamp is not a number") from None
     if not math.isfinite(timestamp) or abs(now - timestamp) > window_s:
         raise SignatureRejectedError("timestamp outside the allowed window")
+    if any("&" in name or "=" in name for name in params):
+        # The signed string joins `&name=value`: such a name could splice two fields into
+        # one (e.g. hide the nonce) under the same signature.
+        raise SignatureRejectedError("parameter name contains '&' or '='")
     if not verify(params, secret, method):
         raise SignatureRejectedError("signature mismatch")
 

@@ -47,6 +47,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "visibility_timeout": settings.visibility_timeout_s,
             "unacked_restore_interval": c.UNACKED_RESTORE_INTERVAL_S,
             "unacked_restore_throttle": 1,
+            # kombu's bookkeeping of unacknowledged tasks, under our prefix: deployments
+            # sharing a Redis must not restore each other's in-flight tasks.
+            "unacked_key": f"{settings.key_prefix}unacked",
+            "unacked_index_key": f"{settings.key_prefix}unacked_index",
+            "unacked_mutex_key": f"{settings.key_prefix}unacked_mutex",
             "socket_timeout": 5,
             "socket_connect_timeout": 3,
             "health_check_interval": 30,
@@ -65,7 +70,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # No task-sent events: they cost a publish per enqueue; Flower's task pages come from
         # the workers' received/started/succeeded events.
         "task_send_sent_event": False,
-        "worker_send_task_events": True,
+        # Task events feed Flower; they cost the worker ~18% CPU per send, so a deployment
+        # without Flower can turn them off with PINRELAY_TASK_EVENTS=0.
+        "worker_send_task_events": settings.task_events,
         "worker_prefetch_multiplier": settings.prefetch_multiplier,
         "worker_concurrency": settings.worker_concurrency,
         "worker_pool": settings.worker_pool,

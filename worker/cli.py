@@ -82,7 +82,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     app = default_app()
     settings = app.pinrelay_settings
-    argv = ["worker", "--loglevel", settings.log_level, "-Q", settings.queue, "-E",
+    # Celery's own log lines at WARNING: every send is already one structlog event.
+    argv = ["worker", "--loglevel", "WARNING", "-Q", settings.queue,
             "--concurrency", str(args.concurrency or settings.worker_concurrency),
             "--pool", args.pool or settings.worker_pool, "--without-mingle", "--without-gossip"]  # fmt: skip
     if args.name:
@@ -111,7 +112,12 @@ def cmd_correlate(args: argparse.Namespace) -> int:
 
         REGISTRY.register(RedisStatsCollector(client, settings))
         serve_metrics(settings.metrics_port)
-    correlator = Correlator(settings, client)
+    from .bulk import publish_one_by_one
+    from .celery_app import create_app
+
+    app = create_app(settings)
+    correlator = Correlator(settings, client,
+                            republish=lambda ids: publish_one_by_one(app, settings, ids))  # fmt: skip
     correlator.log.info("correlator_started")
     correlator.run(stop.is_set)
     correlator.log.info("correlator_stopped", processed=correlator.processed)

@@ -67,6 +67,7 @@ class Settings:
     log_level: str = "INFO"
     runtime_dir: str = ""
     metrics_port: int = 0  # 0: no metrics endpoint
+    task_events: bool = True
     flower_user: str | None = None
     flower_password: str | None = field(default=None, repr=False)
 
@@ -122,6 +123,8 @@ class Settings:
                 continue
             if isinstance(value, tuple):
                 value = ",".join(value)
+            elif isinstance(value, bool):
+                value = "1" if value else "0"
             env[f"PINRELAY_{suffix}"] = str(value)
         return env
 
@@ -175,6 +178,7 @@ class Settings:
             log_level=reader.get("LOG_LEVEL", "INFO", _upper),
             runtime_dir=reader.get("RUNTIME_DIR", _default_runtime_dir(env), _nonempty),
             metrics_port=reader.get("METRICS_PORT", 0, _nonneg_int),
+            task_events=reader.get("TASK_EVENTS", True, _flag),
             flower_user=reader.opt("FLOWER_USER", _nonempty),
             flower_password=reader.opt("FLOWER_PASSWORD", _nonempty),
         )
@@ -216,6 +220,7 @@ ENV_NAMES: dict[str, str] = {
     "log_level": "LOG_LEVEL",
     "runtime_dir": "RUNTIME_DIR",
     "metrics_port": "METRICS_PORT",
+    "task_events": "TASK_EVENTS",
     "flower_user": "FLOWER_USER",
     "flower_password": "FLOWER_PASSWORD",
 }
@@ -298,6 +303,15 @@ def _nonneg_int(name: str, value: str) -> int:
     if number < 0:
         raise ConfigError(f"{name}={value!r} must be zero or a positive whole number")
     return number
+
+
+def _flag(name: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={value!r} must be true or false")
 
 
 def _regions(name: str, value: str) -> tuple[str, ...]:

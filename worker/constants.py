@@ -18,6 +18,7 @@ KEY_MESSAGE_INDEX: Final = "msg:"  # string: provider message-id -> request id
 KEY_CLIENT_REF: Final = "ref:"  # string: a caller's client-ref -> request id (receipt fallback)
 KEY_IDEMPOTENCY: Final = "idem:"  # string: caller idempotency key -> request id
 KEY_RECEIPTS_STREAM: Final = "receipts"  # stream: the durable result queue
+KEY_PENDING: Final = "pending"  # zset: queued request id -> when its task was last published
 KEY_PARKED: Final = "parked"  # zset: message-id -> first seen (receipt before send)
 KEY_PARKED_RECEIPTS: Final = "parked:"  # list: receipts waiting for their send
 KEY_UNMATCHED: Final = "unmatched"  # hash: entry id -> receipt JSON given up on
@@ -61,6 +62,11 @@ DEFAULT_PIN_EXPIRY_S: Final = 300  # a request not sent within this is dropped
 # the PIN expiry, or a killed worker's prefetched PINs expire before anyone retries them.
 DEFAULT_VISIBILITY_TIMEOUT_S: Final = 180
 UNACKED_RESTORE_INTERVAL_S: Final = 5  # how often workers look for such tasks
+# A queued send whose task message vanished (kombu's BRPOP hands it to a worker before it is
+# recorded as unacknowledged; a worker killed in between takes the only copy) is republished
+# once its task has been out this long with nobody claiming it.
+LOST_TASK_GRACE_S: Final = 2 * UNACKED_RESTORE_INTERVAL_S
+LOST_TASK_SWEEP_S: Final = 5.0
 DEFAULT_WEBHOOK_BODY_LIMIT_BYTES: Final = 64 * 1024
 DEFAULT_SIGNATURE_WINDOW_S: Final = 300
 DEFAULT_RECEIPT_GRACE_S: Final = 600  # parked receipt -> unmatched after this

@@ -23,6 +23,7 @@ from . import scripts
 from .config import Settings
 from .logs import get_logger
 from .metrics import RECEIPT_LAG, RECEIPTS
+from .store import RecordStore
 
 ReceiptEntry = tuple[bytes, dict[bytes, bytes]]
 
@@ -38,6 +39,7 @@ class Correlator:
         block_ms: int = c.DEFAULT_CORRELATOR_BLOCK_MS,
         claim_idle_ms: int | None = None,
         sweep_every_s: float = 5.0,
+        republish: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
@@ -51,6 +53,9 @@ class Correlator:
         self._correlate = client.register_script(scripts.CORRELATE)
         self._sweep = client.register_script(scripts.SWEEP_PARKED)
         self._last_sweep = 0.0
+        self._republish = republish
+        self._store = RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s)
+        self._last_lost_sweep = 0.0
         self._last_reclaim = float("-inf")
         self._claim_cursor = "0-0"
         self.log = get_logger("pinrelay.correlator").bind(consumer=self.consumer)
@@ -126,9 +131,28 @@ class Correlator:
         if time.monotonic() - self._last_sweep >= self.sweep_every_s:
             self._last_sweep = time.monotonic()
             self.sweep()
+        if self._republish and time.monotonic() - self._last_lost_sweep >= c.LOST_TASK_SWEEP_S:
+            self._last_lost_sweep = time.monotonic()
+            self.republish_lost()
         if verdicts:
             self.log.debug("receipts_correlated", count=len(verdicts))
         return len(entries)
+
+    def republish_lost(self, now: float | None = None) -> list[str]:
+        """Publish again the tasks of queued sends that nobody claimed in time.
+
+        The broker can lose a task message (see constants.LOST_TASK_GRACE_S); the claim
+        protocol makes an extra copy harmless, so republishing errs on the safe side.
+        """
+        if self._republish is None:
+            return []
+        moment = time.time() if now is None else now
+        cutoff = moment - self.settings.visibility_timeout_s - c.LOST_TASK_GRACE_S
+        lost = self._store.lost_tasks(cutoff, now=moment)
+        if lost:
+            self._republish(lost)
+            self.log.warning("lost_tasks_republished", count=len(lost), request_ids=lost[:20])
+        return lost
 
     def run(self, should_stop: Callable[[], bool], sleep: Callable[[float], None] = time.sleep) -> None:
         """Loop until ``should_stop()``; ride out Redis outages with capped backoff."""
@@ -162,7 +186,7 @@ def lag_info(client: redis.Redis, settings: Settings) -> dict[str, Any]:
         groups = client.xinfo_groups(stream)
     except redis.ResponseError:
         return {"length": 0, "pending": 0, "lag": 0}
-    group = next((g for g in groups if g["name"] in (c.CONSUMER_GROUP, c.CONSUMER_GROUP.encode())), {})
+    group: Any = next((g for g in groups if g["name"] in (c.CONSUMER_GROUP, c.CONSUMER_GROUP.encode())), {})
     return {
         "length": int(client.xlen(stream)),
         "pending": int(group.get("pending", 0)),

@@ -101,13 +101,26 @@ class Producer:
         prepared = [self._prepare(spec, expires_in, now) for spec in specs]
         for spec in specs:
             self.guard.check(spec.to)
+        from . import bulk
+
+        shared_redis = self.settings.broker_url in (None, self.settings.redis_url)
+        if shared_redis and bulk.is_redis_broker(self.settings) and not any(i for _, i, _ in prepared):
+            # Records and task messages in one pipeline: one round trip for the whole batch.
+            pipe = self.redis.pipeline(transaction=False)
+            self.store.create_many(prepared, pipe=pipe)
+            bulk.push_messages(pipe, self.app, self.settings, [rid for rid, _, _ in prepared])
+            try:
+                pipe.execute()
+            except redis.RedisError as exc:
+                for rid, _, _ in prepared:
+                    self.store.forget(rid)
+                raise StoreUnavailableError(f"could not enqueue the sends: {exc}") from exc
+            return [rid for rid, _, _ in prepared]
         ids = self.store.create_many(prepared)
         fresh = [(rid, idem) for (rid, idem, _), stored in zip(prepared, ids, strict=True)
                  if rid == stored]  # fmt: skip
-        from .bulk import publish_many
-
         try:
-            publish_many(self.app, self.settings, [rid for rid, _ in fresh])
+            bulk.publish_one_by_one(self.app, self.settings, [rid for rid, _ in fresh])
         except Exception as exc:
             for rid, idem in fresh:
                 self.store.forget(rid, idem)

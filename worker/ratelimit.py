@@ -69,7 +69,9 @@ class RedisTokenBucket:
     ) -> None:
         self._keys = [f"{prefix}{c.KEY_RATE_BUCKET}", f"{prefix}{c.KEY_RATE_PAUSE}"]
         self._rate = rate_per_s
-        self._burst = burst if burst is not None else max(1.0, rate_per_s * 0.2)
+        # Burst 1: the provider counts any sliding second, so a burst on top of the rate
+        # would let one second carry more than the limit.
+        self._burst = burst if burst is not None else 1.0
         self._max_inline = max_inline_wait_s
         self._sleep = sleep
         self._take = client.register_script(_BUCKET)

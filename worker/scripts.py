@@ -38,6 +38,7 @@ local K_UNMATCHED = "{c.KEY_UNMATCHED}"
 local K_STATS = "{c.KEY_STATS}"
 local K_DEAD = "{c.KEY_DEAD_PREFIX}"
 local K_REF = "{c.KEY_CLIENT_REF}"
+local K_PENDING = "{c.KEY_PENDING}"
 """
     + """
 local function count(prefix, what)
@@ -107,7 +108,7 @@ end
 """
 )
 
-# KEYS: record, idempotency key or "", PIN key, client-ref index key or "";
+# KEYS: record, idempotency key or "", PIN key, client-ref index key or "", pending set;
 # ARGV: ttl, id, pin, pin_ttl_ms, field, value, ...
 # The PIN has its own key that expires with the request, so no PIN outlives its usefulness.
 # A caller's client-ref is indexed (first holder wins) so a receipt for an unconfirmed send,
@@ -125,6 +126,8 @@ if ARGV[3] ~= '' and tonumber(ARGV[4]) > 0 then
 end
 if KEYS[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1]) end
 if KEYS[4] ~= '' then redis.call('SET', KEYS[4], ARGV[2], 'NX', 'EX', ARGV[1]) end
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[5], tonumber(t[1]) + tonumber(t[2]) / 1e6, ARGV[2])
 return {1, ARGV[2]}
 """
 
@@ -138,6 +141,8 @@ local r = redis.call('HMGET', KEYS[1], 'state', 'expires_at', 'sending_at', 'to'
   'sent_ref', 'params', 'attempts', 'first_attempt_at')
 local sending_at = r[3]
 r[3] = redis.call('GET', KEYS[2])
+local rid = KEYS[1]:sub(#ARGV[2] + #K_REC + 1)
+if r[1] ~= 'sending' then redis.call('ZREM', ARGV[2] .. K_PENDING, rid) end
 if not r[1] then return {'missing'} end
 if r[1] == 'queued' then
   -- The PIN key expires with the request: no PIN means too late to send.
@@ -189,14 +194,20 @@ if moved == 1 or target == 'submitted' then redis.call('HSET', KEYS[1], unpack(f
 if target ~= 'queued' and target ~= 'error' and target ~= 'unconfirmed' then
   redis.call('DEL', KEYS[2])
 end
+local rid = KEYS[1]:sub(#prefix + #K_REC + 1)
+if moved == 1 and target == 'queued' then
+  redis.call('ZADD', prefix .. K_PENDING, now, rid)
+elseif moved == 1 then
+  redis.call('ZREM', prefix .. K_PENDING, rid)
+end
 if moved == 1 and target ~= 'queued' then count(prefix, 'state:' .. target) end
 if moved == 1 and (target == 'error' or target == 'unconfirmed') then
-  redis.call('ZADD', prefix .. K_DEAD .. 'sends', now, KEYS[1]:sub(#prefix + #K_REC + 1))
+  redis.call('ZADD', prefix .. K_DEAD .. 'sends', now, rid)
 end
 local applied = 0
 if mid ~= '' then
-  redis.call('SET', prefix .. K_MSG .. mid, KEYS[1]:sub(#prefix + #K_REC + 1), 'EX', ttl)
-  applied = unpark(prefix, mid, KEYS[1]:sub(#prefix + #K_REC + 1), now)
+  redis.call('SET', prefix .. K_MSG .. mid, rid, 'EX', ttl)
+  applied = unpark(prefix, mid, rid, now)
 end
 return {moved == 1 and target or cur, tostring(applied)}
 """
@@ -242,7 +253,7 @@ end
 return out
 """
 
-# KEYS: old record, old PIN key, new record, new PIN key; ARGV: now, ttl, new id.
+# KEYS: old record, old PIN key, new record, new PIN key, pending set; ARGV: now, ttl, new id.
 # An operator's replay of a dead send: a new request with the same number and PIN,
 # linked both ways; the old record stays final. Refused once replayed or expired. The old
 # PIN key stays until the new task is published (RecordStore.replay_published / undo_replay).
@@ -263,6 +274,7 @@ redis.call('HSET', KEYS[3], unpack(fields))
 redis.call('EXPIRE', KEYS[3], ARGV[2])
 redis.call('SET', KEYS[4], pin, 'PX', ttl)
 redis.call('HSET', KEYS[1], 'replayed_as', ARGV[3])
+redis.call('ZADD', KEYS[5], ARGV[1], ARGV[3])
 return {'ok', ARGV[3]}
 """
 
@@ -286,4 +298,24 @@ for _, mid in ipairs(mids) do
   redis.call('ZREM', prefix .. K_PARKED, mid)
 end
 return moved
+"""
+
+
+# ARGV: prefix, now, cutoff, limit. Queued sends whose task has been out since before the
+# cutoff with nobody claiming it: returned for republishing (and re-stamped, so each is
+# republished at most once per grace period). Anything no longer queued leaves the set.
+SWEEP_PENDING: Final = PRELUDE + """
+local prefix, now = ARGV[1], ARGV[2]
+local ids = redis.call('ZRANGEBYSCORE', prefix .. K_PENDING, '-inf', ARGV[3], 'LIMIT', 0, ARGV[4])
+local out = {}
+for _, rid in ipairs(ids) do
+  local state = redis.call('HGET', prefix .. K_REC .. rid, 'state')
+  if state == 'queued' and redis.call('EXISTS', prefix .. 'pin:' .. rid) == 1 then
+    redis.call('ZADD', prefix .. K_PENDING, now, rid)
+    out[#out + 1] = rid
+  elseif state ~= 'sending' then
+    redis.call('ZREM', prefix .. K_PENDING, rid)
+  end
+end
+return out
 """

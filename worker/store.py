@@ -113,6 +113,7 @@ class RecordStore:
         self._claim = client.register_script(scripts.CLAIM)
         self._finish = client.register_script(scripts.FINISH)
         self._replay = client.register_script(scripts.REPLAY)
+        self._sweep_pending = client.register_script(scripts.SWEEP_PENDING)
 
     def key(self, request_id: str) -> str:
         return f"{self.prefix}{c.KEY_RECORD}{request_id}"
@@ -165,7 +166,20 @@ class RecordStore:
         ref = next((fields[i + 1] for i in range(0, len(fields) - 1, 2) if fields[i] == "client_ref"), "")
         ref_key = f"{self.prefix}{c.KEY_CLIENT_REF}{ref}" if ref else ""
         return [self.key(request_id), self.idempotency_key(idempotency_key),
-                self.pin_key(request_id), ref_key]  # fmt: skip
+                self.pin_key(request_id), ref_key, self.pending_key]  # fmt: skip
+
+    @property
+    def pending_key(self) -> str:
+        return f"{self.prefix}{c.KEY_PENDING}"
+
+    def touch_pending(self, request_id: str, at: float) -> None:
+        """The send's task was (re)published to run at ``at``: not lost before then."""
+        self.client.zadd(self.pending_key, {request_id: at}, xx=True)
+
+    def lost_tasks(self, older_than: float, limit: int = 500, now: float | None = None) -> list[str]:
+        """Queued sends whose task nobody has claimed since ``older_than`` (to republish)."""
+        found = self._sweep_pending(keys=[], args=[self.prefix, _now(now), f"{older_than:.3f}", limit])
+        return [_s(rid) for rid in found]
 
     def existing_for(self, idempotency_key: str | None) -> str | None:
         """The request id an idempotency key already stands for, if any."""
@@ -243,6 +257,8 @@ class RecordStore:
     def forget(self, request_id: str, idempotency_key: str | None = None) -> None:
         """Remove a record that was never enqueued (best effort: Redis may be the problem)."""
         keys = [self.key(request_id), self.pin_key(request_id)]
+        with contextlib.suppress(redis.RedisError):
+            self.client.zrem(self.pending_key, request_id)
         if idempotency_key:
             keys.append(self.idempotency_key(idempotency_key))
         with contextlib.suppress(redis.RedisError):
@@ -258,6 +274,7 @@ class RecordStore:
             pipe = self.client.pipeline(transaction=True)
             pipe.hdel(self.key(request_id), "replayed_as")
             pipe.delete(self.key(new_id), self.pin_key(new_id))
+            pipe.zrem(self.pending_key, new_id)
             pipe.execute()
 
     def replay(self, request_id: str, now: float | None = None) -> tuple[str, str]:
@@ -268,7 +285,8 @@ class RecordStore:
         """
         new_id = new_request_id()
         result = self._replay(
-            keys=[self.key(request_id), self.pin_key(request_id), self.key(new_id), self.pin_key(new_id)],
+            keys=[self.key(request_id), self.pin_key(request_id), self.key(new_id), self.pin_key(new_id),
+                  self.pending_key],
             args=[_now(now), str(self.ttl_s), new_id],
         )
         verdict = _s(result[0])
@@ -295,7 +313,7 @@ class RecordStore:
 
     def update_fields(self, request_id: str, fields: Mapping[str, str]) -> None:
         """Plain field writes that change no state (conversion outcome)."""
-        self.client.hset(self.key(request_id), mapping=dict(fields))  # type: ignore[arg-type]
+        self.client.hset(self.key(request_id), mapping=dict(fields))
 
     def stats(self) -> dict[str, int]:
         raw = self.client.hgetall(f"{self.prefix}{c.KEY_STATS}")

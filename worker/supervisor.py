@@ -59,7 +59,11 @@ class Managed:
         code = None
         if self.process is not None:
             if self.process.poll() is None:
-                self.signal(signal.SIGTERM)
+                # SIGTERM to the leader only: Celery's main process and granian's supervisor
+                # shut their children down in order (a SIGTERM straight to a prefork child
+                # mid-call would turn its send into `unconfirmed`). The group gets SIGKILL
+                # only if that takes too long.
+                self.process.terminate()
                 try:
                     self.process.wait(timeout=timeout_s)
                 except subprocess.TimeoutExpired:

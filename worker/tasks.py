@@ -80,6 +80,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
             countdown = min(defer.countdown_s, settings.visibility_timeout_s / 4)
             countdown += random.uniform(0, countdown / 2)
             services.log.info("send_deferred", request_id=request_id, countdown_s=round(countdown, 3))
+            services.store.touch_pending(request_id, time.time() + countdown)
             raise self.retry(countdown=countdown, kwargs={"request_id": request_id}) from None
         except redis.RedisError as exc:
             # The claim protocol makes a rerun safe: `queued` carries on, `sending` is settled.

@@ -126,3 +126,16 @@ def test_idempotency_key_returns_the_same_request(live: LiveStack, fresh_sim: Si
     assert first == second
     live.wait_state(first, {"submitted"})
     assert len(fresh_sim.requests()) == 1
+
+
+def test_bulk_send_pins_are_all_delivered_once(live: LiveStack, fresh_sim: Simulator) -> None:
+    """send_pins writes records and task messages in one pipeline; a worker sends each once."""
+    from worker.producer import PinSpec
+
+    specs = [PinSpec(f"1636555{1000 + i:04d}", f"{4000 + i}", f"bulk-{i}") for i in range(40)]
+    ids = live.producer.send_pins(specs)
+    assert len(set(ids)) == 40
+    for rid in ids:
+        live.wait_state(rid, {"submitted"})
+    calls = fresh_sim.requests()
+    assert sorted(c["params"]["client-ref"] for c in calls) == sorted(f"bulk-{i}" for i in range(40))

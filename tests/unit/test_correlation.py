@@ -200,3 +200,19 @@ def test_malformed_entry_does_not_stop_the_batch(settings: Settings, store: Reco
     _push(redis_client, settings, "GOOD000000000001", "delivered")
     assert _drain(_correlator(settings, redis_client)) == ["malformed", "applied"]
     assert store.get(rid)["state"] == "delivered"
+
+
+def test_queued_send_whose_task_vanished_is_republished(settings: Settings, store: RecordStore,
+                                                        redis_client: redis.Redis) -> None:
+    """A queued send nobody claimed for longer than the visibility timeout is published again."""
+    rid = new_request_id()
+    store.create(rid, None, store.new_record(rid, to=TO, pin="1234", client_ref=None, params=None,
+                                             expires_at=time.time() + 3000))
+    republished: list[list[str]] = []
+    correlator = Correlator(settings, redis_client, consumer="c", republish=republished.append)
+    assert correlator.republish_lost() == []  # just published: not lost yet
+    later = time.time() + settings.visibility_timeout_s + c.LOST_TASK_GRACE_S + 1
+    assert correlator.republish_lost(now=later) == [rid]
+    assert correlator.republish_lost(now=later + 1) == []  # at most once per grace period
+    assert store.claim(rid).verdict == "ok"
+    assert not redis_client.zscore(store.pending_key, rid)  # claimed: no longer pending
