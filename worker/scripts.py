@@ -142,7 +142,7 @@ local r = redis.call('HMGET', KEYS[1], 'state', 'expires_at', 'sending_at', 'to'
 local sending_at = r[3]
 r[3] = redis.call('GET', KEYS[2])
 local rid = KEYS[1]:sub(#ARGV[2] + #K_REC + 1)
-if r[1] ~= 'sending' then redis.call('ZREM', ARGV[2] .. K_PENDING, rid) end
+if r[1] ~= 'sending' and r[1] ~= 'queued' then redis.call('ZREM', ARGV[2] .. K_PENDING, rid) end
 if not r[1] then return {'missing'} end
 if r[1] == 'queued' then
   -- The PIN key expires with the request: no PIN means too late to send.
@@ -151,11 +151,15 @@ if r[1] == 'queued' then
       'error_text', 'the PIN expired before it could be sent')
     redis.call('DEL', KEYS[2])
     count(ARGV[2], 'state:expired_before_send')
+    redis.call('ZREM', ARGV[2] .. K_PENDING, rid)
     return {'expired'}
   end
   local first = r[9] or now
   redis.call('HSET', KEYS[1], 'state', 'sending', 'sending_at', now, 'updated_at', now,
     'first_attempt_at', first)
+  -- Still pending until finished: if this worker and its task vanish, the sweep sends a
+  -- new copy, which finds the stale claim and settles the send as unconfirmed.
+  redis.call('ZADD', ARGV[2] .. K_PENDING, now, rid)
   local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
   return {'ok', r[3], r[4], r[5] or '', r[6] or '', r[7] or '', tostring(attempts), first}
 end
@@ -166,7 +170,8 @@ if r[1] == 'sending' then
   -- The worker that claimed it died during the provider call: the PIN may be out.
   redis.call('HSET', KEYS[1], 'state', 'unconfirmed', 'updated_at', now, 'error_text',
     'worker stopped during the provider call; the PIN may have been sent')
-  redis.call('ZADD', ARGV[2] .. K_DEAD .. 'sends', now, KEYS[1]:sub(#ARGV[2] + #K_REC + 1))
+  redis.call('ZADD', ARGV[2] .. K_DEAD .. 'sends', now, rid)
+  redis.call('ZREM', ARGV[2] .. K_PENDING, rid)
   count(ARGV[2], 'state:unconfirmed')
   return {'unconfirmed'}
 end
@@ -301,19 +306,20 @@ return moved
 """
 
 
-# ARGV: prefix, now, cutoff, limit. Queued sends whose task has been out since before the
-# cutoff with nobody claiming it: returned for republishing (and re-stamped, so each is
-# republished at most once per grace period). Anything no longer queued leaves the set.
+# ARGV: prefix, now, cutoff, limit. Sends whose task has been out since before the cutoff
+# with nobody finishing it (queued and never claimed, or claimed by a worker that vanished
+# with its task): returned for republishing, re-stamped so each is republished at most once
+# per grace period. Anything settled leaves the set.
 SWEEP_PENDING: Final = PRELUDE + """
 local prefix, now = ARGV[1], ARGV[2]
 local ids = redis.call('ZRANGEBYSCORE', prefix .. K_PENDING, '-inf', ARGV[3], 'LIMIT', 0, ARGV[4])
 local out = {}
 for _, rid in ipairs(ids) do
   local state = redis.call('HGET', prefix .. K_REC .. rid, 'state')
-  if state == 'queued' and redis.call('EXISTS', prefix .. 'pin:' .. rid) == 1 then
+  if state == 'sending' or (state == 'queued' and redis.call('EXISTS', prefix .. 'pin:' .. rid) == 1) then
     redis.call('ZADD', prefix .. K_PENDING, now, rid)
     out[#out + 1] = rid
-  elseif state ~= 'sending' then
+  else
     redis.call('ZREM', prefix .. K_PENDING, rid)
   end
 end

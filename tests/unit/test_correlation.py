@@ -215,4 +215,5 @@ def test_queued_send_whose_task_vanished_is_republished(settings: Settings, stor
     assert correlator.republish_lost(now=later) == [rid]
     assert correlator.republish_lost(now=later + 1) == []  # at most once per grace period
     assert store.claim(rid).verdict == "ok"
-    assert not redis_client.zscore(store.pending_key, rid)  # claimed: no longer pending
+    store.finish(rid, State.SUBMITTED, message_id="PEND000000000001")
+    assert not redis_client.zscore(store.pending_key, rid)  # finished: no longer pending

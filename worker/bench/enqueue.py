@@ -25,7 +25,7 @@ _SELF = Target(os.getpid(), tree=False, high_water=False)  # RSS now, not since 
 def run(bench: Bench) -> ScenarioResult:
     result = ScenarioResult(NAME)
     with bench.stack(NAME, bench.settings()) as stack:
-        ours, naive = OurSends(bench, stack), NaiveSends(bench, stack)
+        ours, naive = OurSends(stack), NaiveSends(stack)
         try:
             rows = {}
             for variant in (ours, naive):

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
+import psutil  # type: ignore[import-untyped, unused-ignore]  # types-psutil (dev) when present
 
 DEFAULT_INTERVAL_S = 0.1
 

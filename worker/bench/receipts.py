@@ -67,7 +67,7 @@ def run(bench: Bench) -> ScenarioResult:
 
 def _ours(bench: Bench, stack: Stack, pool: list[PoolItem], seconds: int, result: ScenarioResult) -> Row:
     url = stack.start_webhook(workers=SERVER_WORKERS)
-    server = stack.processes.pop("webhook")
+    server = stack.processes["webhook"]
     stream = stack.settings.key_prefix + c.KEY_RECEIPTS_STREAM
     before = bench.redis.xlen(stream)
     assert server.process is not None
@@ -78,7 +78,7 @@ def _ours(bench: Bench, stack: Stack, pool: list[PoolItem], seconds: int, result
     time.sleep(SETTLE_S)
     queued = bench.redis.xlen(stream) - before
     commands = bench.commands() - commands
-    server.stop()
+    stack.processes.pop(server.name).stop()  # its CPUs back before the baselines run
     label = f"pinrelay granian ({SERVER_WORKERS}w) sha256"
     return _row(label, load, meter, queued, commands)
 

@@ -75,15 +75,24 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> int:
         finally:
             client.close()
     print_report(results)
-    command = shlex.join(["pinrelay", *sys.argv[1:]]) if sys.argv[0].endswith("cli.py") else None
     write_json(args.json, results, {
         "plan": plan.name, "loadgen": tool, "machine": info, "seconds": time.monotonic() - started,
-        "command": command or shlex.join(sys.argv), "log_dir": str(log_dir),
+        "command": _command(), "log_dir": str(log_dir),
     })  # fmt: skip
     failed = [r.name for r in results if not r.ok]
     print(f"\nwrote {args.json}; " + (f"FAILED: {', '.join(failed)}" if failed else "all scenarios "
           "completed, nothing lost"))  # fmt: skip
     return 1 if failed else 0
+
+
+def _command() -> str:
+    """How this run was started, as a user would type it."""
+    program = sys.argv[0].replace(os.sep, "/")
+    if program.endswith("worker/cli.py") or Path(program).name == "pinrelay":
+        return shlex.join(["pinrelay", *sys.argv[1:]])
+    if program.endswith("worker/bench/__main__.py"):
+        return shlex.join(["python", "-m", "worker.bench", *sys.argv[1:]])
+    return shlex.join(sys.argv)
 
 
 def _run_one(name: str, bench: Bench) -> ScenarioResult:

@@ -63,7 +63,7 @@ def seed_receipts(client: redis.Redis, settings: Settings, count: int) -> None:
         pipe = client.pipeline(transaction=False)
         for i in range(start, min(count, start + SEED_BATCH)):
             fields = Receipt(receipt_fields(i, settings, now)).stream_fields(now)
-            pipe.xadd(stream, dict(fields))  # type: ignore[arg-type]
+            pipe.xadd(stream, dict(fields))
         pipe.execute()
 
 

@@ -42,7 +42,7 @@ def run(bench: Bench) -> ScenarioResult:
     result = ScenarioResult(NAME)
     with bench.stack(NAME, bench.settings()) as stack:
         sim = SimControl(stack.start_sim("--latency-ms", "0"))
-        variants: list[SendVariant] = [OurSends(bench, stack), NaiveSends(bench, stack)]
+        variants: list[SendVariant] = [OurSends(stack), NaiveSends(stack)]
         try:
             ours, naive = (_throughput(bench, stack, sim, v, result) for v in variants)
             ours_steady, naive_steady = _steady(bench, sim, variants)
@@ -141,7 +141,7 @@ def _wait_sent(bench: Bench, sim: SimControl, variant: SendVariant, count: int,
                watch: list[Managed]) -> None:  # fmt: skip
     """Until the queue is drained and the simulator saw ``count`` calls (stats polled only then)."""
     def queue_empty() -> bool:
-        return bench.redis.llen(variant.queue) == 0
+        return bool(bench.redis.llen(variant.queue) == 0)
 
     wait_until(queue_empty, bench.plan.settle_timeout_s, f"{variant.label} to drain its queue",
                alive=lambda: watch)  # fmt: skip

@@ -8,6 +8,7 @@ task's own reference.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 import uuid
@@ -22,7 +23,7 @@ from worker.states import State
 from worker.supervisor import Managed, Stack
 
 from . import naive_celery
-from .harness import Bench, start_process
+from .harness import start_process
 from .plan import SEED_BATCH, WORKER_PROCESSES
 from .receipt_pool import number
 
@@ -49,7 +50,7 @@ class SendVariant(Protocol):
 class OurSends:
     key, label, tracks = "pinrelay", "pinrelay", True
 
-    def __init__(self, bench: Bench, stack: Stack) -> None:
+    def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.settings = stack.settings
         self.queue = self.settings.queue
@@ -92,16 +93,19 @@ class OurSends:
 class NaiveSends:
     key, label, tracks = "naive", "naive Celery+POST", False
 
-    def __init__(self, bench: Bench, stack: Stack) -> None:
+    def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.queue = f"{stack.settings.queue}-naive"
         self.app = naive_celery.create_app(replace(stack.settings, queue=self.queue))
         self.task = self.app.tasks[naive_celery.TASK_NAME]
 
     def enqueue_bulk(self, count: int, batch: int = SEED_BATCH) -> list[str]:
-        """``apply_async`` in a loop inside kombu's pipelined ``Producer.batch``."""
+        """``apply_async`` in a loop on one producer, inside kombu's pipelined
+        ``Producer.batch`` where kombu has it (5.7+; pinrelay pins 5.6, which has not)."""
         refs = [f"naive-{uuid.uuid4().hex}" for _ in range(count)]
-        with self.app.producer_or_acquire() as producer, producer.batch(max_size=batch):
+        with self.app.producer_or_acquire() as producer, (
+            producer.batch(max_size=batch) if hasattr(producer, "batch") else contextlib.nullcontext()
+        ):
             for i, ref in enumerate(refs):
                 self.task.apply_async(args=[ref, number(i), pin(i)], producer=producer)
         return refs
