@@ -48,8 +48,10 @@ def register_tasks(app: Celery, settings: Settings) -> None:
                            error=f"{type(exception).__name__}: {exception}")  # fmt: skip
 
     task_failure.connect(_dead_task, weak=False)
+    # shared=False: each app (one per test or bench scenario) keeps its own task objects.
     @app.task(
         name=c.TASK_SEND_PIN,
+        shared=False,
         bind=True,
         acks_late=True,
         reject_on_worker_lost=True,
@@ -89,6 +91,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
 
     @app.task(
         name=c.TASK_REPORT_CONVERSION,
+        shared=False,
         bind=True,
         acks_late=True,
         reject_on_worker_lost=True,

@@ -138,7 +138,9 @@ def test_storm_retries_only_transient_answers_with_jittered_backoff(
             gap = float(after["arrived"]) - float(before["arrived"])
             floor = {"http:429": RETRY_AFTER_S, "status:1": THROTTLE_WAIT_S}.get(before["outcome"], 0.0)
             assert gap >= floor - 0.05, (rid, before["outcome"], gap)  # the provider's hint
-            assert gap <= settings.backoff_max_s + 2.5, (rid, before["outcome"], gap)
+            # backoff cap, plus a possible rate-limit deferral: a bucket wait over 2 s gives the
+            # worker slot back and re-queues the task with up to 1.5x that countdown.
+            assert gap <= settings.backoff_max_s + 6.0, (rid, before["outcome"], gap)
             if floor == 0.0:
                 retry_gaps.append(gap)
     assert len(retry_gaps) >= 10

@@ -15,7 +15,6 @@ import sys
 import tempfile
 import time
 import traceback
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +22,6 @@ from types import FrameType
 from typing import Final
 
 import redis
-from celery.exceptions import DuplicateTaskNameWarning
 
 from worker.config import Settings
 from worker.embedded import EmbeddedRedis
@@ -61,10 +59,7 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> int:
           f"{info['nproc']} cores, {info['cpu_model']}; logs in {log_dir}", flush=True)  # fmt: skip
     results: list[ScenarioResult] = []
     started = time.monotonic()
-    with _sigterm_as_interrupt(), warnings.catch_warnings(), EmbeddedRedis(appendonly=True) as server:
-        # One Celery app per scenario in this process: worker.tasks registers shared tasks,
-        # so Celery warns about the second app's (identical) registrations.
-        warnings.simplefilter("ignore", DuplicateTaskNameWarning)
+    with _sigterm_as_interrupt(), EmbeddedRedis(appendonly=True) as server:
         client = redis.Redis.from_url(server.url)
         assert server.process is not None
         bench = Bench(bench_settings(settings, server.url), plan, client, server.process.pid,
