@@ -99,8 +99,7 @@ class Producer:
         now = time.time()
         specs = list(specs)
         prepared = [self._prepare(spec, expires_in, now) for spec in specs]
-        for spec in specs:
-            self.guard.check(spec.to)
+        self.guard.check_many([spec.to for spec in specs])
         from . import bulk
 
         shared_redis = self.settings.broker_url in (None, self.settings.redis_url)
