@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .config import Settings
-from .errors import ConfigError, PinrelayError
+from .errors import ConfigError
 
 DEFAULT_FLOWER_PORT: Final = 5555
 DEFAULT_FLOWER_ADDRESS: Final = "127.0.0.1"  # put a TLS proxy in front to expose it
@@ -157,25 +157,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m worker.flower``: the same as ``pinrelay flower``."""
-    from .logs import configure_logging
+    """``python -m worker.flower``: exactly ``pinrelay flower`` (one place handles errors)."""
+    from .cli import main as cli_main
 
-    parser = argparse.ArgumentParser(prog="pinrelay flower", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        settings = Settings.from_env()
-        configure_logging(fmt=settings.log_format, level=settings.log_level,
-                          secrets=(settings.api_secret, settings.signature_secret,
-                                   settings.flower_password))  # fmt: skip
-        return run(args, settings)
-    except ConfigError as exc:
-        print(f"pinrelay flower: configuration error: {exc}", file=sys.stderr)
-        return 2
-    except PinrelayError as exc:
-        print(f"pinrelay flower: {exc}", file=sys.stderr)
-        return 1
+    return cli_main(["flower", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

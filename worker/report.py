@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,7 +28,6 @@ from typing import Any, Final
 
 from . import constants as c
 from .config import Settings
-from .errors import ConfigError
 from .states import FINAL_STATES, State
 
 FIELDS: Final = ("state", "created_at", "submitted_at", "receipt_at", "network", "err_code",
@@ -235,17 +235,10 @@ def run(args: argparse.Namespace, settings: Settings, client: Any = None) -> int
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m worker.report``: the same as ``pinrelay report``."""
-    import sys
+    """``python -m worker.report``: exactly ``pinrelay report`` (one place handles errors)."""
+    from .cli import main as cli_main
 
-    parser = argparse.ArgumentParser(prog="pinrelay report", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args, Settings.from_env())
-    except ConfigError as exc:
-        print(f"pinrelay report: configuration error: {exc}", file=sys.stderr)
-        return 2
+    return cli_main(["report", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
