@@ -69,6 +69,7 @@ def _throughput(bench: Bench, stack: Stack, sim: SimControl, variant: SendVarian
                 result: ScenarioResult) -> Throughput:  # fmt: skip
     count = bench.plan.sends
     memory_before = bench.used_memory()
+    calls_before = sim.request_count()  # the simulator counts every variant's calls
     refs = variant.enqueue_bulk(count)
     commands = bench.commands()
     worker = variant.start_worker()
@@ -78,7 +79,7 @@ def _throughput(bench: Bench, stack: Stack, sim: SimControl, variant: SendVarian
         wait_until(lambda: bench.redis.llen(variant.queue) < count, bench.plan.settle_timeout_s,
                    f"{variant.label} to start consuming", alive=lambda: [worker])  # fmt: skip
         with profiled(bench, result.profiles, f"{NAME}-{variant.key}", worker.process.pid):
-            _wait_sent(bench, sim, variant, count, [worker])
+            _wait_sent(bench, sim, variant, calls_before + count, [worker])
     commands = bench.commands() - commands
     calls = sim.calls()
     arrived = {ref: call.arrived for ref, call in calls.items()}
