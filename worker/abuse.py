@@ -19,7 +19,12 @@ from .errors import AbuseLimitError, StoreUnavailableError
 from .models import mask_number
 
 _WINDOWS = """
--- KEYS: per-number key, per-prefix key; ARGV: now_ms, member, n10, nday, npfx
+-- KEYS: per-number key, per-prefix key[, idempotency key]; ARGV: now_ms, member, n10, nday, npfx
+-- A repeat of a known idempotency key answers 'repeat:<request id>' and counts nothing.
+if KEYS[3] and KEYS[3] ~= '' then
+  local earlier = redis.call('GET', KEYS[3])
+  if earlier then return 'repeat:' .. earlier end
+end
 local now = tonumber(ARGV[1])
 local function used(key, window_ms)
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window_ms)
@@ -74,6 +79,27 @@ class AbuseGuard:
         """Raise :class:`AbuseLimitError` if ``number`` may not get a PIN now; else count it."""
         self.check_many([number])
 
+    def admit(self, number: str, repeat_key: str = "") -> str | None:
+        """:meth:`check` and the idempotency lookup in one round trip, for a single send.
+
+        ``repeat_key`` is the Redis key of the caller's idempotency key ("" for none). If it
+        already stands for a request, that request's id is returned and nothing is counted
+        (an idempotent repeat spends no limit); otherwise None once ``number`` is counted.
+        """
+        try:
+            self._check_denylist(number)
+            if not self._enabled:
+                found: Any = self._client.get(repeat_key) if repeat_key else None
+                return found.decode() if found is not None else None
+            raw = self._script(**self._window_call(number, int(time.time() * 1000), repeat_key))
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"cannot check the sending limits: {exc}") from exc
+        verdict = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if verdict.startswith("repeat:"):
+            return verdict.removeprefix("repeat:")
+        self._refuse_unless_ok(number, verdict)
+        return None
+
     def check_many(self, numbers: list[str]) -> None:
         """:meth:`check` for a batch in one pipeline; raises for the first refused number.
 
@@ -90,24 +116,29 @@ class AbuseGuard:
             self._check_denylist(number)
         if not self._enabled:
             return
-        s = self._settings
         pipe = self._client.pipeline(transaction=False)
         now_ms = int(time.time() * 1000)
         for number in numbers:
-            self._script(
-                keys=[f"{self._prefix}{c.KEY_ABUSE_NUMBER}{number}",
-                      f"{self._prefix}{c.KEY_ABUSE_PREFIX}{number_prefix(number)}"],
-                args=[now_ms, uuid.uuid4().hex[:12], s.per_number_10min, s.per_number_day,
-                      s.per_prefix_minute],
-                client=pipe,
-            )  # fmt: skip
+            self._script(**self._window_call(number, now_ms), client=pipe)
         verdicts = pipe.execute()
         for number, raw in zip(numbers, verdicts, strict=True):
-            verdict = raw.decode() if isinstance(raw, bytes) else str(raw)
-            if verdict != "ok":
-                self._count(f"refused_{verdict}")
-                raise AbuseLimitError("to", f"{mask_number(number)!r}: {_MESSAGES[verdict]}",
-                                      limit=verdict)  # fmt: skip
+            self._refuse_unless_ok(number, raw.decode() if isinstance(raw, bytes) else str(raw))
+
+    def _window_call(self, number: str, now_ms: int, repeat_key: str = "") -> dict[str, list[Any]]:
+        s = self._settings
+        keys = [f"{self._prefix}{c.KEY_ABUSE_NUMBER}{number}",
+                f"{self._prefix}{c.KEY_ABUSE_PREFIX}{number_prefix(number)}"]  # fmt: skip
+        if repeat_key:
+            keys.append(repeat_key)
+        args = [now_ms, uuid.uuid4().hex[:12], s.per_number_10min, s.per_number_day,
+                s.per_prefix_minute]  # fmt: skip
+        return {"keys": keys, "args": args}
+
+    def _refuse_unless_ok(self, number: str, verdict: str) -> None:
+        if verdict != "ok":
+            self._count(f"refused_{verdict}")
+            raise AbuseLimitError("to", f"{mask_number(number)!r}: {_MESSAGES[verdict]}",
+                                  limit=verdict)  # fmt: skip
 
     def _check_denylist(self, number: str) -> None:
         denylist = self._current_denylist()

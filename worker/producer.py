@@ -1,9 +1,13 @@
 """The producer side: what other services call to send a PIN and follow it.
 
-The request is validated before anything is written; the record (with the
-PIN) is stored, then a task carrying only the request id is published. If the
-publish fails the record is removed again, so a caller that sees an exception
-knows nothing was accepted and can simply retry.
+The request is validated before anything is written. Then two round trips:
+one script checks the idempotency key and the abuse limits, one stores the
+record (with the PIN) and pushes the task, which carries only the request id,
+in the same atomic step (when the broker is the same Redis). With another
+broker the task is published after the record, and the record is removed again
+if that fails. Either way a caller that sees an exception can retry: nothing
+was accepted, or (Redis lost between script and answer) an idempotency key
+returns the request that was.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from celery import Celery
@@ -21,7 +25,10 @@ from .config import Settings
 from .errors import StoreUnavailableError, UnknownRequestError
 from .models import SendRequest
 from .states import SETTLED_STATES
-from .store import RecordStore, new_request_id
+from .store import QueuedTask, RecordStore, new_request_id
+
+if TYPE_CHECKING:
+    from .bulk import SendTaskMessages
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +53,19 @@ class Producer:
         from .abuse import AbuseGuard
 
         self.guard = AbuseGuard(settings, self.redis)
+        from . import bulk
+
+        # Records and broker in one Redis: the task message is pushed by the script that
+        # stores the record (one round trip, never a record without its task).
+        self._direct = settings.broker_url in (None, settings.redis_url) and bulk.is_redis_broker(settings)
+        self._messages: SendTaskMessages | None = None  # built on first use
+
+    def _task(self, request_id: str) -> QueuedTask:
+        if self._messages is None:
+            from .bulk import SendTaskMessages
+
+            self._messages = SendTaskMessages(self.app, self.settings.queue)
+        return QueuedTask(self.settings.queue, self._messages.message(request_id))
 
     def _prepare(
         self, spec: PinSpec, expires_in: float | None, now: float
@@ -84,10 +104,11 @@ class Producer:
         now = time.time()
         spec = PinSpec(to, pin, client_ref, params, idempotency_key)
         request_id, idem, argv = self._prepare(spec, expires_in, now)
-        earlier = self.store.existing_for(idem)
+        earlier = self.guard.admit(spec.to, self.store.idempotency_key(idem))
         if earlier is not None:
             return earlier  # idempotent repeat: the earlier request stands, no limit is spent
-        self.guard.check(spec.to)
+        if self._direct:
+            return self.store.create(request_id, idem, argv, self._task(request_id))
         stored_id = self.store.create(request_id, idem, argv)
         if stored_id != request_id:
             return stored_id  # a concurrent repeat won the race
@@ -102,19 +123,16 @@ class Producer:
         self.guard.check_many([spec.to for spec in specs])
         from . import bulk
 
-        shared_redis = self.settings.broker_url in (None, self.settings.redis_url)
-        if shared_redis and bulk.is_redis_broker(self.settings) and not any(i for _, i, _ in prepared):
-            # Records and task messages in one pipeline: one round trip for the whole batch.
-            pipe = self.redis.pipeline(transaction=False)
-            self.store.create_many(prepared, pipe=pipe)
-            bulk.push_messages(pipe, self.app, self.settings, [rid for rid, _, _ in prepared])
+        if self._direct:
+            # Records and task messages in one MULTI: one round trip, all or nothing.
+            pipe = self.redis.pipeline(transaction=True)
+            self.store.create_many(prepared, pipe=pipe, tasks=[self._task(rid) for rid, _, _ in prepared])
             try:
-                pipe.execute()
+                return [_text(rid) for _, rid in pipe.execute()]
             except redis.RedisError as exc:
-                for rid, _, _ in prepared:
-                    self.store.forget(rid)
+                for rid, idem, _ in prepared:
+                    self.store.forget(rid, idem)
                 raise StoreUnavailableError(f"could not enqueue the sends: {exc}") from exc
-            return [rid for rid, _, _ in prepared]
         ids = self.store.create_many(prepared)
         fresh = [(rid, idem) for (rid, idem, _), stored in zip(prepared, ids, strict=True)
                  if rid == stored]  # fmt: skip
@@ -174,3 +192,7 @@ class Producer:
 
     def close(self) -> None:
         self.redis.close()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -88,6 +88,14 @@ def _s(value: bytes | str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class QueuedTask:
+    """A send task's message as the broker's Redis list holds it (see :mod:`worker.bulk`)."""
+
+    queue: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Claim:
     """What :meth:`RecordStore.claim` found: ``verdict`` is ok/expired/unconfirmed/done/..."""
 
@@ -161,12 +169,17 @@ class RecordStore:
     def idempotency_key(self, key: str | None) -> str:
         return f"{self.prefix}{c.KEY_IDEMPOTENCY}{key}" if key else ""
 
-    def _create_keys(self, request_id: str, idempotency_key: str | None, argv: list[str]) -> list[str]:
+    def _create_call(
+        self, request_id: str, idempotency_key: str | None, argv: list[str], task: QueuedTask | None
+    ) -> dict[str, list[str]]:
+        """CREATE's keys and args; with ``task``, its message is pushed in the same step."""
         fields = argv[4:]
         ref = next((fields[i + 1] for i in range(0, len(fields) - 1, 2) if fields[i] == "client_ref"), "")
         ref_key = f"{self.prefix}{c.KEY_CLIENT_REF}{ref}" if ref else ""
-        return [self.key(request_id), self.idempotency_key(idempotency_key),
-                self.pin_key(request_id), ref_key, self.pending_key]  # fmt: skip
+        keys = [self.key(request_id), self.idempotency_key(idempotency_key),
+                self.pin_key(request_id), ref_key, self.pending_key,
+                task.queue if task else ""]  # fmt: skip
+        return {"keys": keys, "args": [*argv[:4], task.message if task else "", *fields]}
 
     @property
     def pending_key(self) -> str:
@@ -191,21 +204,27 @@ class RecordStore:
             raise StoreUnavailableError(f"cannot read the idempotency key: {exc}") from exc
         return _s(found) if found is not None else None
 
-    def create(self, request_id: str, idempotency_key: str | None, argv: list[str]) -> str:
-        """Store a new record; with a known idempotency key return the earlier id instead."""
+    def create(
+        self, request_id: str, idempotency_key: str | None, argv: list[str],
+        task: QueuedTask | None = None,
+    ) -> str:  # fmt: skip
+        """Store a new record (and push ``task``); with a known idempotency key return the
+        earlier id instead, pushing nothing."""
         try:
-            _, rid = self._create(keys=self._create_keys(request_id, idempotency_key, argv), args=argv)
+            _, rid = self._create(**self._create_call(request_id, idempotency_key, argv, task))
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot store the send request: {exc}") from exc
         return _s(rid)
 
     def create_many(
-        self, items: Sequence[tuple[str, str | None, list[str]]], pipe: Any = None
-    ) -> list[str]:
+        self, items: Sequence[tuple[str, str | None, list[str]]], pipe: Any = None,
+        tasks: Sequence[QueuedTask] | None = None,
+    ) -> list[str]:  # fmt: skip
         """Pipelined :meth:`create` for bulk enqueue (one round trip)."""
         pipeline = pipe or self.client.pipeline(transaction=False)
-        for request_id, idem, argv in items:
-            self._create(keys=self._create_keys(request_id, idem, argv), args=argv, client=pipeline)
+        for i, (request_id, idem, argv) in enumerate(items):
+            task = tasks[i] if tasks else None
+            self._create(**self._create_call(request_id, idem, argv, task), client=pipeline)
         if pipe is not None:
             return []
         try:
@@ -259,8 +278,10 @@ class RecordStore:
         keys = [self.key(request_id), self.pin_key(request_id)]
         with contextlib.suppress(redis.RedisError):
             self.client.zrem(self.pending_key, request_id)
-        if idempotency_key:
-            keys.append(self.idempotency_key(idempotency_key))
+            # only if the key stands for this request: an earlier request keeps its key
+            idem_key = self.idempotency_key(idempotency_key)
+            if idempotency_key and _s(self.client.get(idem_key) or b"") == request_id:
+                keys.append(idem_key)
         with contextlib.suppress(redis.RedisError):
             self.client.delete(*keys)
 

@@ -1,0 +1,131 @@
+"""Enqueue on a shared Redis broker: the record and its task message in one script, against a real Redis.
+
+The worker side of these messages (a real Celery worker consuming them) is covered by
+tests/integration/test_send_path.py; here the message itself, the idempotency rules and
+the round trips are checked.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+
+from worker.abuse import AbuseGuard
+from worker.bulk import SendTaskMessages
+from worker.celery_app import create_app
+from worker.config import Settings
+from worker.constants import TASK_SEND_PIN
+from worker.errors import AbuseLimitError
+from worker.producer import PinSpec, Producer
+
+TO = "16365553226"
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Celery]:
+    celery = create_app(settings)
+    yield celery
+    celery.close()
+
+
+def queued(client: redis.Redis, settings: Settings) -> list[dict[str, Any]]:
+    """The task messages waiting in the settings' queue, oldest first."""
+    return [json.loads(raw) for raw in reversed(client.lrange(settings.queue, 0, -1))]
+
+
+def kwargs_of(message: dict[str, Any]) -> dict[str, Any]:
+    args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+    assert args == []
+    return dict(kwargs)
+
+
+def test_send_pin_stores_the_record_and_pushes_its_task_together(
+    settings: Settings, app: Celery, redis_client: redis.Redis
+) -> None:
+    """One send_pin leaves a queued record and exactly one send_pin task naming it."""
+    rid = Producer(settings, app, redis_client).send_pin(TO, "4321")
+    (message,) = queued(redis_client, settings)
+    assert message["headers"]["task"] == TASK_SEND_PIN
+    assert message["headers"]["id"] == rid
+    assert message["properties"]["delivery_info"]["routing_key"] == settings.queue
+    assert kwargs_of(message) == {"request_id": rid}
+    assert "4321" not in json.dumps(message)  # the PIN stays in Redis, never in a message
+    record = redis_client.hgetall(f"{settings.key_prefix}req:{rid}")
+    assert record[b"state"] == b"queued"
+
+
+def test_a_repeated_idempotency_key_pushes_nothing_and_spends_no_limit(
+    settings: Settings, app: Celery, redis_client: redis.Redis
+) -> None:
+    """With 1 PIN per number per 10 min, the repeat still answers the first id; a new send is refused."""
+    producer = Producer(replace(settings, per_number_10min=1), app, redis_client)
+    first = producer.send_pin(TO, "1111", idempotency_key="login-1")
+    assert producer.send_pin(TO, "1111", idempotency_key="login-1") == first
+    assert len(queued(redis_client, settings)) == 1
+    with pytest.raises(AbuseLimitError):
+        producer.send_pin(TO, "2222", idempotency_key="login-2")
+    assert len(queued(redis_client, settings)) == 1
+
+
+def test_admit_answers_the_earlier_request_without_counting(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    """admit() with a known idempotency key returns its request id and leaves the windows alone."""
+    guard = AbuseGuard(replace(settings, per_number_10min=1), redis_client)
+    repeat_key = f"{settings.key_prefix}idem:order-9"
+    assert guard.admit(TO, repeat_key) is None  # counted: the one allowed send
+    redis_client.set(repeat_key, "earlier-request")
+    assert guard.admit(TO, repeat_key) == "earlier-request"
+    with pytest.raises(AbuseLimitError):
+        guard.admit(TO)
+
+
+def test_admit_without_limits_still_finds_the_repeat(settings: Settings, redis_client: redis.Redis) -> None:
+    guard = AbuseGuard(settings, redis_client)
+    repeat_key = f"{settings.key_prefix}idem:order-10"
+    assert guard.admit(TO, repeat_key) is None
+    redis_client.set(repeat_key, "earlier-request")
+    assert guard.admit(TO, repeat_key) == "earlier-request"
+
+
+def test_bulk_with_idempotency_keys_pushes_only_new_requests(
+    settings: Settings, app: Celery, redis_client: redis.Redis
+) -> None:
+    """send_pins with a key already used returns the earlier id and queues one task per new request."""
+    producer = Producer(settings, app, redis_client)
+    earlier = producer.send_pin("16365550001", "1000", idempotency_key="k-1")
+    ids = producer.send_pins([PinSpec("16365550001", "1000", idempotency_key="k-1"),
+                              PinSpec("16365550002", "2000", idempotency_key="k-2"),
+                              PinSpec("16365550003", "3000")])  # fmt: skip
+    assert ids[0] == earlier
+    assert len(set(ids)) == 3
+    assert [kwargs_of(m)["request_id"] for m in queued(redis_client, settings)] == [earlier, *ids[1:]]
+
+
+def test_template_messages_match_what_celery_builds(settings: Settings, app: Celery) -> None:
+    """The reused template gives the headers, properties and body Celery's as_task_v2 gives."""
+    rid = "ab" * 16
+    message = json.loads(SendTaskMessages(app, settings.queue).message(rid))
+    headers, properties, body, _ = app.amqp.as_task_v2(rid, TASK_SEND_PIN, kwargs={"request_id": rid})
+    assert message["headers"] == {**headers, "ignore_result": True}
+    assert {k: message["properties"][k] for k in properties} == properties
+    assert json.loads(base64.b64decode(message["body"])) == json.loads(json.dumps(body))
+
+
+def test_forget_keeps_an_idempotency_key_that_stands_for_another_request(
+    settings: Settings, app: Celery, redis_client: redis.Redis
+) -> None:
+    """Undoing a failed enqueue must not free a key an earlier, accepted request holds."""
+    producer = Producer(settings, app, redis_client)
+    earlier = producer.send_pin(TO, "5555", idempotency_key="k-held")
+    producer.store.forget("some-other-request", "k-held")
+    assert producer.store.existing_for("k-held") == earlier
+    producer.store.forget(earlier, "k-held")
+    assert producer.store.existing_for("k-held") is None
