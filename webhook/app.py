@@ -163,7 +163,7 @@ class ReceiverApp:
         except ReceiptError as exc:
             self._log.info("receipt_rejected", http_status=exc.http_status, reason=exc.reason)
             return _error(exc.http_status, exc.reason)
-        nonce = receipt.nonce if self._secret is not None else None
+        nonce = receipt.replay_key if self._secret is not None else None
         try:
             entry_id = self._queue.push(receipt.stream_fields(now), nonce)
         except redis.RedisError as exc:

@@ -215,6 +215,19 @@ class Receipt:
     def nonce(self) -> str | None:
         return self.fields.get("nonce") or None
 
+    @property
+    def replay_key(self) -> str | None:
+        """What makes a signed receipt unique: its nonce, else its signature.
+
+        A signature covers the timestamp, so two honest deliveries differ in it even
+        without a nonce; the same signature again is a replay (or the provider's retry
+        of a receipt already queued), acknowledged but not queued twice.
+        """
+        if self.nonce:
+            return self.nonce
+        sig = self.fields.get("sig")
+        return f"sig:{sig.lower()}" if sig else None
+
     def stream_fields(self, received_at: float) -> dict[str, str]:
         """Every field as given, plus ``received_at`` (ours overrides any sent)."""
         out = dict(self.fields)

@@ -18,6 +18,7 @@ from redis.retry import Retry
 from structlog.testing import capture_logs
 
 from webhook.app import RECEIPT_PATH, create_app
+from webhook.signatures import sign
 from worker.config import Settings
 from worker.embedded import free_port
 
@@ -351,6 +352,21 @@ def test_replayed_nonce_is_acknowledged_but_queued_once(
     assert len(entries()) == 1
     nonce_key = f"{signed_settings.key_prefix}nonce:{SIGNED_DLR['nonce']}"
     assert 0 < redis_client.ttl(nonce_key) <= 2 * signed_settings.signature_window_s
+
+
+def test_replayed_signed_receipt_without_nonce_is_queued_once(
+    signed_app: WSGIApplication, entries: Any, redis_client: redis.Redis, signed_settings: Settings
+) -> None:
+    """Without a nonce the signature is the replay key: the same one twice is queued once,
+    a fresh signature (a new timestamp) is queued again."""
+    fields = {k: v for k, v in SIGNED_DLR.items() if k not in ("nonce", "sig")}
+    replay = {**fields, "sig": sign(fields, SECRET, "sha256")}
+    answers = [call(signed_app, query=urlencode(replay)).json() for _ in range(2)]
+    assert answers == [{"status": "ok"}, {"status": "duplicate"}]
+    later = {**fields, "timestamp": str(int(NOW) + 1)}
+    assert call(signed_app, query=urlencode({**later, "sig": sign(later, SECRET, "sha256")})).status == 200
+    assert len(entries()) == 2
+    assert redis_client.exists(f"{signed_settings.key_prefix}nonce:sig:{replay['sig'].lower()}")
 
 
 def test_unsigned_mode_ignores_nonces(app: WSGIApplication, entries: Any) -> None:
