@@ -17,7 +17,8 @@ from typing import Any
 import kombu.exceptions
 import redis
 
-from . import constants as c
+from . import cli_parser
+from .cli_parser import Command
 from .config import Settings
 from .errors import ConfigError, PinrelayError, UnknownRequestError, ValidationError
 
@@ -196,98 +197,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(_settings(), args)
 
 
+COMMANDS: dict[str, Command] = {
+    "send": cmd_send,
+    "status": cmd_status,
+    "wait": cmd_wait,
+    "convert": cmd_convert,
+    "worker": cmd_worker,
+    "correlate": cmd_correlate,
+    "webhook": cmd_webhook,
+    "sim": cmd_sim,
+    "up": cmd_up,
+    "demo": cmd_demo,
+    "dead": cmd_dead,
+    "flower": cmd_flower,
+    "report": cmd_report,
+    "bench": cmd_bench,
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pinrelay", description="Deliver 2FA PINs by SMS.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("send", help="enqueue one PIN; prints {\"id\": ...}")
-    p.add_argument("to", help="E.164 digits with country code, no '+', e.g. 16365553226")
-    p.add_argument("--pin", required=True, help="4-10 digits")
-    p.add_argument("--client-ref", help="your reference, at most 40 characters")
-    p.add_argument("--idempotency-key", help="repeat-safe key: the same key returns the same id")
-    p.add_argument("--expires-in", type=int, help="seconds after which the PIN is not sent")
-    p.set_defaults(func=cmd_send)
-
-    p = sub.add_parser("status", help="print a send's record as JSON")
-    p.add_argument("id")
-    p.set_defaults(func=cmd_status)
-
-    p = sub.add_parser("wait", help="wait until a send settles; print the record")
-    p.add_argument("id")
-    p.add_argument("--timeout", type=float, default=30.0)
-    p.set_defaults(func=cmd_wait)
-
-    p = sub.add_parser("convert", help="enqueue a conversion report for a send")
-    p.add_argument("id")
-    p.add_argument("--delivered", type=_bool, default=True, metavar="true/false")
-    p.set_defaults(func=cmd_convert)
-
-    p = sub.add_parser("worker", help="run one Celery worker (same as celery -A worker worker)")
-    p.add_argument("--concurrency", type=int)
-    p.add_argument("--pool", choices=["prefork", "threads", "solo"])
-    p.add_argument("--name", help="Celery node name, e.g. worker1@%%h")
-    p.set_defaults(func=cmd_worker)
-
-    p = sub.add_parser("correlate", help="run the receipt correlator")
-    p.set_defaults(func=cmd_correlate)
-
-    p = sub.add_parser("webhook", help="run the receipt receiver under granian")
-    p.add_argument("--host", default="0.0.0.0")
-    p.add_argument("--port", type=int, default=c.DEFAULT_WEBHOOK_PORT)
-    p.add_argument("--server-workers", type=int, default=2)
-    p.set_defaults(func=cmd_webhook)
-
-    p = sub.add_parser("sim", help="run the provider simulator")
-    from ops.simulator.cli import add_arguments
-
-    add_arguments(p)
-    p.set_defaults(func=cmd_sim)
-
-    p = sub.add_parser("up", help="run workers, receiver and correlator in the foreground")
-    p.add_argument("--webhook-port", type=int, default=c.DEFAULT_WEBHOOK_PORT)
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
-    p.add_argument("--server-workers", type=int, default=1)
-    p.add_argument("--with-sim", action="store_true", help="also run the provider simulator")
-    p.set_defaults(func=cmd_up)
-
-    p = sub.add_parser("demo", help="the end-to-end demo against the simulator")
-    p.add_argument("-n", "--count", type=int, default=200)
-    p.add_argument("--workers", type=int, default=2)
-    p.set_defaults(func=cmd_demo)
-
-    p = sub.add_parser("dead", help="inspect and replay dead letters")
-    p.add_argument("action", choices=["list", "show", "replay", "purge"])
-    p.add_argument("kind", nargs="?", default="sends", choices=["sends", "receipts", "tasks"])
-    p.add_argument("id", nargs="?")
-    p.set_defaults(func=cmd_dead)
-
-    p = sub.add_parser("flower", help="the Celery dashboard (basic auth required)")
-    from .flower import add_arguments as flower_arguments
-
-    flower_arguments(p)
-    p.set_defaults(func=cmd_flower)
-
-    p = sub.add_parser("report", help="delivery rates, latencies and breakdowns from the records")
-    from .report import add_arguments as report_arguments
-
-    report_arguments(p)
-    p.set_defaults(func=cmd_report)
-
-    p = sub.add_parser("bench", help="the benchmark suite")
-    p.add_argument("--short", action="store_true", help="a few seconds per scenario (CI)")
-    p.add_argument("--only", action="append", help="run only this scenario (repeatable)")
-    p.add_argument("--json", default="bench-results.json", help="where to write the figures")
-    p.set_defaults(func=cmd_bench)
-    return parser
-
-
-def _bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+    """The ``pinrelay`` parser wired to this module's commands (see :mod:`worker.cli_parser`)."""
+    return cli_parser.build_parser(COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,30 +2,40 @@
 
 Nothing else in pinrelay reads ``os.environ``: everything takes a
 :class:`Settings`, so tests pass their own and a bad variable is reported once,
-at start-up, by name.
+at start-up, by name. How one value is parsed and checked lives in
+:mod:`worker.envparse`; this module is the table of names, defaults and types.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from . import constants as c
+from .envparse import (
+    EnvReader,
+    flag,
+    http_url,
+    lower,
+    nonempty,
+    nonneg_float,
+    nonneg_int,
+    pos_float,
+    pos_int,
+    redact_url,
+    regions,
+    upper,
+    url_with_scheme,
+)
 from .errors import ConfigError
 
-T = TypeVar("T")
+# redact_url lived here first; callers may still import it from worker.config.
+__all__ = ["Settings", "ENV_NAMES", "redact_url"]
 
 _SECRET_FIELDS = frozenset({"api_secret", "signature_secret", "flower_password"})
-
-
-def _url(name: str, value: str, schemes: tuple[str, ...]) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in schemes or not (parts.netloc or parts.path):
-        raise ConfigError(f"{name}={redact_url(value)!r} is not a URL with scheme {'/'.join(schemes)}")
-    return value.rstrip("/") if parts.scheme.startswith("http") else value
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_BROKER_SCHEMES = (*_REDIS_SCHEMES, "amqp", "amqps", "pyamqp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,55 +142,48 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read ``PINRELAY_*``; raise :class:`ConfigError` naming the first bad variable."""
         env = os.environ if environ is None else environ
-        reader = _Reader(env)
+        reader = EnvReader(env)
         return cls(
-            redis_url=reader.opt("REDIS_URL", lambda n, v: _url(n, v, ("redis", "rediss", "unix"))),
-            broker_url=reader.opt(
-                "BROKER_URL",
-                lambda n, v: _url(n, v, ("redis", "rediss", "unix", "amqp", "amqps", "pyamqp")),
-            ),
-            api_url=reader.get("API_URL", c.DEFAULT_API_URL, _http_url),
-            conversion_url=reader.get("CONVERSION_URL", c.DEFAULT_CONVERSION_URL, _http_url),
-            api_key=reader.get("API_KEY", "demo-key", _nonempty),
-            api_secret=reader.get("API_SECRET", "demo-secret-0123", _nonempty),
-            signature_secret=reader.opt("SIGNATURE_SECRET", _nonempty),
-            signature_method=reader.get("SIGNATURE_METHOD", "md5hash", _lower),
-            key_prefix=reader.get("KEY_PREFIX", "pinrelay:", _nonempty),
-            queue=reader.get("QUEUE", c.DEFAULT_QUEUE, _nonempty),
-            connect_timeout_s=reader.get("CONNECT_TIMEOUT", c.DEFAULT_CONNECT_TIMEOUT_S, _pos_float),
-            read_timeout_s=reader.get("READ_TIMEOUT", c.DEFAULT_READ_TIMEOUT_S, _pos_float),
-            max_attempts=reader.get("MAX_ATTEMPTS", c.DEFAULT_MAX_ATTEMPTS, _pos_int),
-            retry_deadline_s=reader.get("RETRY_DEADLINE", c.DEFAULT_RETRY_DEADLINE_S, _pos_float),
-            backoff_initial_s=reader.get("BACKOFF_INITIAL", c.DEFAULT_BACKOFF_INITIAL_S, _pos_float),
-            backoff_max_s=reader.get("BACKOFF_MAX", c.DEFAULT_BACKOFF_MAX_S, _pos_float),
-            record_ttl_s=reader.get("RECORD_TTL", c.DEFAULT_RECORD_TTL_S, _pos_int),
-            pin_expiry_s=reader.get("PIN_EXPIRY", c.DEFAULT_PIN_EXPIRY_S, _pos_int),
-            visibility_timeout_s=reader.get(
-                "VISIBILITY_TIMEOUT", c.DEFAULT_VISIBILITY_TIMEOUT_S, _pos_int
-            ),
-            phone_regions=reader.get("PHONE_REGIONS", c.DEFAULT_PHONE_REGIONS, _regions),
+            redis_url=reader.opt("REDIS_URL", lambda n, v: url_with_scheme(n, v, _REDIS_SCHEMES)),
+            broker_url=reader.opt("BROKER_URL", lambda n, v: url_with_scheme(n, v, _BROKER_SCHEMES)),
+            api_url=reader.get("API_URL", c.DEFAULT_API_URL, http_url),
+            conversion_url=reader.get("CONVERSION_URL", c.DEFAULT_CONVERSION_URL, http_url),
+            api_key=reader.get("API_KEY", "demo-key", nonempty),
+            api_secret=reader.get("API_SECRET", "demo-secret-0123", nonempty),
+            signature_secret=reader.opt("SIGNATURE_SECRET", nonempty),
+            signature_method=reader.get("SIGNATURE_METHOD", "md5hash", lower),
+            key_prefix=reader.get("KEY_PREFIX", "pinrelay:", nonempty),
+            queue=reader.get("QUEUE", c.DEFAULT_QUEUE, nonempty),
+            connect_timeout_s=reader.get("CONNECT_TIMEOUT", c.DEFAULT_CONNECT_TIMEOUT_S, pos_float),
+            read_timeout_s=reader.get("READ_TIMEOUT", c.DEFAULT_READ_TIMEOUT_S, pos_float),
+            max_attempts=reader.get("MAX_ATTEMPTS", c.DEFAULT_MAX_ATTEMPTS, pos_int),
+            retry_deadline_s=reader.get("RETRY_DEADLINE", c.DEFAULT_RETRY_DEADLINE_S, pos_float),
+            backoff_initial_s=reader.get("BACKOFF_INITIAL", c.DEFAULT_BACKOFF_INITIAL_S, pos_float),
+            backoff_max_s=reader.get("BACKOFF_MAX", c.DEFAULT_BACKOFF_MAX_S, pos_float),
+            record_ttl_s=reader.get("RECORD_TTL", c.DEFAULT_RECORD_TTL_S, pos_int),
+            pin_expiry_s=reader.get("PIN_EXPIRY", c.DEFAULT_PIN_EXPIRY_S, pos_int),
+            visibility_timeout_s=reader.get("VISIBILITY_TIMEOUT", c.DEFAULT_VISIBILITY_TIMEOUT_S, pos_int),
+            phone_regions=reader.get("PHONE_REGIONS", c.DEFAULT_PHONE_REGIONS, regions),
             webhook_body_limit_bytes=reader.get(
-                "WEBHOOK_BODY_LIMIT", c.DEFAULT_WEBHOOK_BODY_LIMIT_BYTES, _pos_int
+                "WEBHOOK_BODY_LIMIT", c.DEFAULT_WEBHOOK_BODY_LIMIT_BYTES, pos_int
             ),
-            signature_window_s=reader.get("SIGNATURE_WINDOW", c.DEFAULT_SIGNATURE_WINDOW_S, _pos_int),
-            receipt_grace_s=reader.get("RECEIPT_GRACE", c.DEFAULT_RECEIPT_GRACE_S, _pos_int),
-            claim_idle_ms=reader.get("CLAIM_IDLE_MS", c.DEFAULT_CLAIM_IDLE_MS, _pos_int),
-            rate_limit_per_s=reader.get("RATE_LIMIT", c.DEFAULT_RATE_LIMIT_PER_S, _nonneg_float),
-            per_number_10min=reader.get("PER_NUMBER_10MIN", c.DEFAULT_PER_NUMBER_10MIN, _nonneg_int),
-            per_number_day=reader.get("PER_NUMBER_DAY", c.DEFAULT_PER_NUMBER_DAY, _nonneg_int),
-            per_prefix_minute=reader.get(
-                "PER_PREFIX_MINUTE", c.DEFAULT_PER_PREFIX_MINUTE, _nonneg_int
-            ),
-            worker_concurrency=reader.get("WORKER_CONCURRENCY", os.cpu_count() or 2, _pos_int),
-            worker_pool=reader.get("WORKER_POOL", "prefork", _lower),
-            prefetch_multiplier=reader.get("PREFETCH_MULTIPLIER", 4, _pos_int),
-            log_format=reader.get("LOG_FORMAT", "json", _lower),
-            log_level=reader.get("LOG_LEVEL", "INFO", _upper),
-            runtime_dir=reader.get("RUNTIME_DIR", _default_runtime_dir(env), _nonempty),
-            metrics_port=reader.get("METRICS_PORT", 0, _nonneg_int),
-            task_events=reader.get("TASK_EVENTS", True, _flag),
-            flower_user=reader.opt("FLOWER_USER", _nonempty),
-            flower_password=reader.opt("FLOWER_PASSWORD", _nonempty),
+            signature_window_s=reader.get("SIGNATURE_WINDOW", c.DEFAULT_SIGNATURE_WINDOW_S, pos_int),
+            receipt_grace_s=reader.get("RECEIPT_GRACE", c.DEFAULT_RECEIPT_GRACE_S, pos_int),
+            claim_idle_ms=reader.get("CLAIM_IDLE_MS", c.DEFAULT_CLAIM_IDLE_MS, pos_int),
+            rate_limit_per_s=reader.get("RATE_LIMIT", c.DEFAULT_RATE_LIMIT_PER_S, nonneg_float),
+            per_number_10min=reader.get("PER_NUMBER_10MIN", c.DEFAULT_PER_NUMBER_10MIN, nonneg_int),
+            per_number_day=reader.get("PER_NUMBER_DAY", c.DEFAULT_PER_NUMBER_DAY, nonneg_int),
+            per_prefix_minute=reader.get("PER_PREFIX_MINUTE", c.DEFAULT_PER_PREFIX_MINUTE, nonneg_int),
+            worker_concurrency=reader.get("WORKER_CONCURRENCY", os.cpu_count() or 2, pos_int),
+            worker_pool=reader.get("WORKER_POOL", "prefork", lower),
+            prefetch_multiplier=reader.get("PREFETCH_MULTIPLIER", 4, pos_int),
+            log_format=reader.get("LOG_FORMAT", "json", lower),
+            log_level=reader.get("LOG_LEVEL", "INFO", upper),
+            runtime_dir=reader.get("RUNTIME_DIR", _default_runtime_dir(env), nonempty),
+            metrics_port=reader.get("METRICS_PORT", 0, nonneg_int),
+            task_events=reader.get("TASK_EVENTS", True, flag),
+            flower_user=reader.opt("FLOWER_USER", nonempty),
+            flower_password=reader.opt("FLOWER_PASSWORD", nonempty),
         )
 
 
@@ -226,96 +229,7 @@ ENV_NAMES: dict[str, str] = {
 }
 
 
-def redact_url(url: str) -> str:
-    """The URL with any password replaced, for logs and reprs."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return parts._replace(netloc=netloc).geturl()
-    return url
-
-
 def _default_runtime_dir(env: Mapping[str, str]) -> str:
+    """The XDG state directory: where `pinrelay up` keeps its runtime file and embedded Redis data."""
     base = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return os.path.join(base, "pinrelay")
-
-
-class _Reader:
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
-
-    def get(self, suffix: str, default: T, parse: Callable[[str, str], Any]) -> T:
-        value = self.opt(suffix, parse)
-        return default if value is None else value
-
-    def opt(self, suffix: str, parse: Callable[[str, str], Any]) -> Any:
-        name = f"PINRELAY_{suffix}"
-        raw = self._env.get(name)
-        if raw is None or raw.strip() == "":
-            return None
-        try:
-            return parse(name, raw.strip())
-        except ConfigError:
-            raise
-        except ValueError as exc:
-            raise ConfigError(f"{name}={raw!r}: {exc}") from None
-
-
-def _nonempty(name: str, value: str) -> str:
-    return value
-
-
-def _lower(name: str, value: str) -> str:
-    return value.lower()
-
-
-def _upper(name: str, value: str) -> str:
-    return value.upper()
-
-
-def _http_url(name: str, value: str) -> str:
-    return _url(name, value, ("http", "https"))
-
-
-def _pos_float(name: str, value: str) -> float:
-    number = float(value)
-    if not number > 0:
-        raise ConfigError(f"{name}={value!r} must be a positive number")
-    return number
-
-
-def _nonneg_float(name: str, value: str) -> float:
-    number = float(value)
-    if number < 0:
-        raise ConfigError(f"{name}={value!r} must be zero or positive")
-    return number
-
-
-def _pos_int(name: str, value: str) -> int:
-    number = int(value)
-    if number <= 0:
-        raise ConfigError(f"{name}={value!r} must be a positive whole number")
-    return number
-
-
-def _nonneg_int(name: str, value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise ConfigError(f"{name}={value!r} must be zero or a positive whole number")
-    return number
-
-
-def _flag(name: str, value: str) -> bool:
-    lowered = value.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name}={value!r} must be true or false")
-
-
-def _regions(name: str, value: str) -> tuple[str, ...]:
-    regions = tuple(part.strip().upper() for part in value.split(",") if part.strip())
-    if not regions or any(len(r) != 2 or not r.isalpha() for r in regions):
-        raise ConfigError(f"{name}={value!r} must be ISO country codes such as US,CA")
-    return regions
