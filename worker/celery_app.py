@@ -89,6 +89,9 @@ def create_app(settings: Settings) -> Celery:
     """A Celery app with pinrelay's tasks, for ``settings``' Redis and queue."""
     settings = require_redis(settings)
     check_schedule_fits(settings)
+    from .broker import install
+
+    install()  # redis:// without a Redis client object per kombu operation
     app = Celery("pinrelay", set_as_current=False)
     app.conf.update(celery_config(settings))
     app.pinrelay_settings = settings
