@@ -3,7 +3,7 @@
 The queue is a Redis Stream read through a consumer group, so receipts are
 delivered at least once: an entry is acknowledged (and deleted) only after its
 batch was applied, and entries a dead consumer left pending are reclaimed with
-XAUTOCLAIM. Applying a receipt twice is harmless (see ``scripts.CORRELATE``),
+XAUTOCLAIM. Applying a receipt twice is harmless (see ``receipt_scripts.CORRELATE``),
 which is what makes at-least-once safe here.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import redis
 
 from . import constants as c
-from . import scripts
+from . import receipt_scripts
 from .config import Settings
 from .logs import get_logger
 from .metrics import RECEIPT_LAG, RECEIPTS
@@ -50,8 +50,8 @@ class Correlator:
         self.block_ms = block_ms
         self.claim_idle_ms = settings.claim_idle_ms if claim_idle_ms is None else claim_idle_ms
         self.sweep_every_s = sweep_every_s
-        self._correlate = client.register_script(scripts.CORRELATE)
-        self._sweep = client.register_script(scripts.SWEEP_PARKED)
+        self._correlate = client.register_script(receipt_scripts.CORRELATE)
+        self._sweep = client.register_script(receipt_scripts.SWEEP_PARKED)
         self._last_sweep = 0.0
         self._republish = republish
         self._store = RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s)

@@ -2,7 +2,7 @@
 
 A record is one Redis hash per request, with a TTL. Times are stored as unix
 seconds (compact, and what latency maths wants) and shown as ISO 8601 UTC by
-:func:`to_public`. The PIN lives in its own key, expiring with the request, and is
+:func:`worker.records.to_public`. The PIN lives in its own key, expiring with the request, and is
 deleted once sent, so it is never a Celery argument that Flower or a result backend could show.
 """
 
@@ -14,73 +14,20 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any
 
 import redis
 
 from . import constants as c
 from . import scripts
 from .errors import StoreUnavailableError, UnknownRequestError
+from .records import to_public
 from .states import State
-
-PUBLIC_FIELDS: Final = (
-    "id",
-    "to",
-    "client_ref",
-    "state",
-    "message_id",
-    "provider_status",
-    "error_text",
-    "attempts",
-    "created_at",
-    "submitted_at",
-    "receipt_status",
-    "err_code",
-    "network",
-    "price",
-    "receipt_at",
-    # additions beyond the contract's minimum
-    "expires_at",
-    "final_at",
-    "idempotency_key",
-    "conversion_status",
-    "conversion_at",
-    "replay_of",
-    "replayed_as",
-)
-TIME_FIELDS: Final = frozenset(
-    {"created_at", "submitted_at", "receipt_at", "expires_at", "final_at", "conversion_at"}
-)
-INT_FIELDS: Final = frozenset({"attempts"})
 
 
 def new_request_id() -> str:
     """32 hex chars: unique, and short enough to double as the provider client-ref."""
     return uuid.uuid4().hex
-
-
-def iso(ts: str | float | None) -> str | None:
-    if ts in (None, ""):
-        return None
-    try:
-        return datetime.fromtimestamp(float(ts), tz=UTC).isoformat(timespec="milliseconds")
-    except (TypeError, ValueError, OverflowError):
-        return str(ts)  # not ours to fix here; shown as stored
-
-
-def to_public(raw: Mapping[Any, Any]) -> dict[str, Any]:
-    """The record as the contract shows it: every public field, times in ISO 8601 UTC."""
-    data = {_s(k): _s(v) for k, v in raw.items()}
-    out: dict[str, Any] = {}
-    for name in PUBLIC_FIELDS:
-        value: Any = data.get(name) or None
-        if name in TIME_FIELDS:
-            value = iso(value)
-        elif name in INT_FIELDS:
-            value = int(value or 0)
-        out[name] = value
-    return out
 
 
 def _s(value: bytes | str) -> str:
