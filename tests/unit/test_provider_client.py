@@ -1,0 +1,67 @@
+"""ProviderClient over real HTTP, against a throwaway local server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+from urllib.parse import parse_qs
+
+import pytest
+
+from worker.config import Settings
+from worker.errors import PermanentProviderError
+from worker.models import SendRequest
+from worker.provider import USER_AGENT, ProviderClient
+
+
+class Recorder(BaseHTTPRequestHandler):
+    seen: ClassVar[list[tuple[str, str, dict[str, list[str]], str]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        Recorder.seen.append(("POST", self.path, parse_qs(body), self.headers["User-Agent"]))
+        self.send_response(301)
+        self.send_header("Location", "/elsewhere")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        Recorder.seen.append(("GET", self.path, {}, self.headers["User-Agent"]))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    Recorder.seen = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_redirect_is_an_error_not_a_get_elsewhere(server: str) -> None:
+    """The form goes out once with our User-Agent; a 301 is a permanent error, never followed."""
+    client = ProviderClient(replace(Settings.from_env({}), api_url=server))
+    request = SendRequest.build("16365553226", "4242", None, {"brand": "Acme"})
+    with pytest.raises(PermanentProviderError) as refused:
+        client.submit(request, "login-1")
+    client.close()
+    assert refused.value.http_status == 301
+    assert len(Recorder.seen) == 1
+    method, path, form, agent = Recorder.seen[0]
+    assert (method, path, agent) == ("POST", "/sc/us/2fa/json", USER_AGENT)
+    assert {k: v[0] for k, v in form.items()} == {
+        "api_key": "demo-key", "api_secret": "demo-secret-0123", "to": "16365553226",
+        "pin": "4242", "client-ref": "login-1", "brand": "Acme",
+    }  # fmt: skip
