@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 import redis
 
@@ -50,6 +51,7 @@ return 'ok'
 """
 
 _MESSAGES = {
+    "denylist": "is on the denylist",
     "number_day": "too many PINs to this number today",
     "number_10min": "too many PINs to this number in 10 minutes",
     "prefix_minute": "too many PINs to this number's NPA-NXX range in a minute",
@@ -84,45 +86,51 @@ class AbuseGuard:
 
         ``repeat_key`` is the Redis key of the caller's idempotency key ("" for none). If it
         already stands for a request, that request's id is returned and nothing is counted
-        (an idempotent repeat spends no limit); otherwise None once ``number`` is counted.
+        (an idempotent repeat spends no limit, and an earlier request stands even if its
+        number was denied since); otherwise None once ``number`` is counted.
         """
         try:
-            self._check_denylist(number)
+            if self._denied(number):
+                earlier = self._earlier(repeat_key)
+                if earlier is not None:
+                    return earlier
+                self._refuse(number, "denylist")
             if not self._enabled:
-                found: Any = self._client.get(repeat_key) if repeat_key else None
-                return found.decode() if found is not None else None
-            raw = self._script(**self._window_call(number, int(time.time() * 1000), repeat_key))
+                return self._earlier(repeat_key)
+            verdict = _text(self._script(**self._window_call(number, int(time.time() * 1000), repeat_key)))
+            if verdict.startswith("repeat:"):
+                return verdict.removeprefix("repeat:")
+            if verdict != "ok":
+                self._refuse(number, verdict)
+            return None
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot check the sending limits: {exc}") from exc
-        verdict = raw.decode() if isinstance(raw, bytes) else str(raw)
-        if verdict.startswith("repeat:"):
-            return verdict.removeprefix("repeat:")
-        self._refuse_unless_ok(number, verdict)
-        return None
 
-    def check_many(self, numbers: list[str]) -> None:
+    def check_many(self, numbers: Sequence[str], repeat_keys: Sequence[str] | None = None) -> None:
         """:meth:`check` for a batch in one pipeline; raises for the first refused number.
 
-        Numbers before a refusal have been counted against their limits although the batch
-        as a whole is refused (nothing is stored): the cautious side for SMS pumping.
+        ``repeat_keys`` (the Redis keys of the items' idempotency keys, "" for none) lets an
+        item that repeats an earlier request pass without counting. Numbers before a refusal
+        have been counted against their limits although the batch as a whole is refused
+        (nothing is stored): the cautious side for SMS pumping.
         """
+        keys = list(repeat_keys) if repeat_keys is not None else [""] * len(numbers)
         try:
-            self._check_many(numbers)
+            for number in numbers:
+                if self._denied(number):
+                    self._refuse(number, "denylist")
+            if not self._enabled:
+                return
+            pipe = self._client.pipeline(transaction=False)
+            now_ms = int(time.time() * 1000)
+            for number, key in zip(numbers, keys, strict=True):
+                self._script(**self._window_call(number, now_ms, key), client=pipe)
+            for number, raw in zip(numbers, pipe.execute(), strict=True):
+                verdict = _text(raw)
+                if verdict != "ok" and not verdict.startswith("repeat:"):
+                    self._refuse(number, verdict)
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot check the sending limits: {exc}") from exc
-
-    def _check_many(self, numbers: list[str]) -> None:
-        for number in numbers:
-            self._check_denylist(number)
-        if not self._enabled:
-            return
-        pipe = self._client.pipeline(transaction=False)
-        now_ms = int(time.time() * 1000)
-        for number in numbers:
-            self._script(**self._window_call(number, now_ms), client=pipe)
-        verdicts = pipe.execute()
-        for number, raw in zip(numbers, verdicts, strict=True):
-            self._refuse_unless_ok(number, raw.decode() if isinstance(raw, bytes) else str(raw))
 
     def _window_call(self, number: str, now_ms: int, repeat_key: str = "") -> dict[str, list[Any]]:
         s = self._settings
@@ -134,19 +142,19 @@ class AbuseGuard:
                 s.per_prefix_minute]  # fmt: skip
         return {"keys": keys, "args": args}
 
-    def _refuse_unless_ok(self, number: str, verdict: str) -> None:
-        if verdict != "ok":
-            self._count(f"refused_{verdict}")
-            raise AbuseLimitError("to", f"{mask_number(number)!r}: {_MESSAGES[verdict]}",
-                                  limit=verdict)  # fmt: skip
+    def _earlier(self, repeat_key: str) -> str | None:
+        found: Any = self._client.get(repeat_key) if repeat_key else None
+        return None if found is None else _text(found)
 
-    def _check_denylist(self, number: str) -> None:
+    def _refuse(self, number: str, limit: str) -> NoReturn:
+        self._count(f"refused_{limit}")
+        raise AbuseLimitError("to", f"{mask_number(number)!r}: {_MESSAGES[limit]}", limit=limit)
+
+    def _denied(self, number: str) -> bool:
         denylist = self._current_denylist()
-        pfx = number_prefix(number)
-        if denylist and (number in denylist or pfx in denylist or number[:4] in denylist):
-            self._count("refused_denylist")
-            raise AbuseLimitError("to", f"{mask_number(number)!r} is on the denylist",
-                                  limit="denylist")  # fmt: skip
+        return bool(denylist) and (
+            number in denylist or number_prefix(number) in denylist or number[:4] in denylist
+        )
 
     def _current_denylist(self) -> frozenset[str]:
         """The shared denylist, cached briefly so a send costs no extra round trip."""
@@ -165,3 +173,7 @@ class AbuseGuard:
         if entries:
             self._client.sadd(f"{self._prefix}{c.KEY_DENYLIST}", *entries)
             self._denylist_read_at = float("-inf")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -44,6 +44,8 @@ class PinSpec:
 
 class Producer:
     def __init__(self, settings: Settings, app: Celery, client: redis.Redis | None = None) -> None:
+        """``client``, if given, must be a client of ``settings.redis_url`` (records and, with a
+        Redis broker, the task queue live there)."""
         from .services import redis_client
 
         self.settings = settings
@@ -57,7 +59,11 @@ class Producer:
 
         # Records and broker in one Redis: the task message is pushed by the script that
         # stores the record (one round trip, never a record without its task).
-        self._direct = settings.broker_url in (None, settings.redis_url) and bulk.is_redis_broker(settings)
+        self._direct = (
+            settings.broker_url in (None, settings.redis_url)
+            and bulk.is_redis_broker(settings)
+            and app.conf.broker_url == settings.effective_broker_url  # the app's broker, too
+        )
         self._messages: SendTaskMessages | None = None  # built on first use
 
     def _task(self, request_id: str) -> QueuedTask:
@@ -120,11 +126,13 @@ class Producer:
         now = time.time()
         specs = list(specs)
         prepared = [self._prepare(spec, expires_in, now) for spec in specs]
-        self.guard.check_many([spec.to for spec in specs])
+        self.guard.check_many([spec.to for spec in specs],
+                              [self.store.idempotency_key(idem) for _, idem, _ in prepared])  # fmt: skip
         from . import bulk
 
         if self._direct:
-            # Records and task messages in one MULTI: one round trip, all or nothing.
+            # Records and task messages in one MULTI: one round trip. If it fails, the records
+            # are forgotten; a task left behind finds no record and sends nothing.
             pipe = self.redis.pipeline(transaction=True)
             self.store.create_many(prepared, pipe=pipe, tasks=[self._task(rid) for rid, _, _ in prepared])
             try:

@@ -174,7 +174,11 @@ def _never_sent(exc: requests.ConnectionError) -> bool:
 
 
 class ProviderClient:
-    """One keep-alive session per worker process; thread-safe enough for one task at a time."""
+    """One keep-alive session per worker process; thread-safe enough for one task at a time.
+
+    A ``session`` passed in (tests) lends its adapters, headers and TLS settings; requests
+    are prepared here, so its auth, cookies and hooks are not applied.
+    """
 
     def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
         self._settings = settings

@@ -129,3 +129,31 @@ def test_forget_keeps_an_idempotency_key_that_stands_for_another_request(
     assert producer.store.existing_for("k-held") == earlier
     producer.store.forget(earlier, "k-held")
     assert producer.store.existing_for("k-held") is None
+
+
+def test_a_repeat_stands_even_after_its_number_is_denied(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    """The earlier request under the key is answered; a new send to the number is refused."""
+    guard = AbuseGuard(settings, redis_client)
+    repeat_key = f"{settings.key_prefix}idem:order-11"
+    redis_client.set(repeat_key, "earlier-request")
+    guard.deny(TO)
+    assert guard.admit(TO, repeat_key) == "earlier-request"
+    with pytest.raises(AbuseLimitError) as refused:
+        guard.admit(TO, f"{settings.key_prefix}idem:order-12")
+    assert refused.value.limit == "denylist"
+
+
+def test_bulk_repeat_of_a_number_at_its_limit_is_not_refused(
+    settings: Settings, app: Celery, redis_client: redis.Redis
+) -> None:
+    """With 1 PIN per number per 10 min, a batch repeating the first send's key passes and counts nothing."""
+    producer = Producer(replace(settings, per_number_10min=1), app, redis_client)
+    earlier = producer.send_pin(TO, "1111", idempotency_key="bulk-k1")
+    ids = producer.send_pins([PinSpec(TO, "1111", idempotency_key="bulk-k1"),
+                              PinSpec("16365550009", "9999")])  # fmt: skip
+    assert ids[0] == earlier
+    assert len(queued(redis_client, settings)) == 2
+    with pytest.raises(AbuseLimitError):
+        producer.send_pins([PinSpec(TO, "2222", idempotency_key="bulk-k2")])
