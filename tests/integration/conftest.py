@@ -57,10 +57,12 @@ def cleanup(client: redis.Redis, settings: Settings) -> None:
         client.delete(*keys)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition", *, max_delay: float = 0.25
+) -> Any:
     """Poll ``predicate`` until truthy; fail the test with ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
-    delay = 0.02
+    delay = min(0.02, max_delay)
     while True:
         value = predicate()
         if value:
@@ -68,7 +70,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "c
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(delay)
-        delay = min(delay * 1.5, 0.25)
+        delay = min(delay * 1.5, max_delay)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ops.simulator import Simulator
+from tests.integration.conftest import wait_for
 from worker.producer import PinSpec, Producer
 from worker.states import SETTLED_STATES, State
 from worker.store import RecordStore
@@ -68,15 +69,8 @@ def wait_until_done(
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``predicate`` until truthy; AssertionError naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+    """:func:`wait_for`, polling at least every 50 ms: fault tests time how fast things settle."""
+    return wait_for(predicate, timeout, what, max_delay=0.05)
 
 
 def accepted_calls(sim: Simulator) -> Counter[str]:
