@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from worker.config import Settings
-from worker.embedded import EmbeddedRedis
+from worker.local.embedded import EmbeddedRedis
 
 
 @pytest.fixture(scope="session")

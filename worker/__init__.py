@@ -1,29 +1,39 @@
-"""pinrelay's worker package: the producer API, the Celery app and the send path.
+"""pinrelay's public Python API: send a PIN, follow it, report its conversion.
 
-``celery -A worker worker`` finds the app through :func:`__getattr__`, which
-builds it from the environment on first use (never at import).
+Names resolve lazily (PEP 562): ``import worker`` loads nothing heavy, so a process that
+only needs the foundation (the receipt receiver imports :mod:`worker.config`) never loads
+Celery or phonenumbers. ``celery -A worker worker`` finds the app through
+:func:`__getattr__`, which builds it from the environment on first use (never at import).
+
+The stages, in the order a PIN flows through them: :mod:`worker.enqueue` (validate,
+limit, store, publish) -> :mod:`worker.taskqueue` (Celery) -> :mod:`worker.send` (the
+provider call) -> receipts arrive at :mod:`webhook` -> :mod:`worker.correlate` settles
+them into :mod:`worker.records`. :mod:`worker.local` runs it all on one machine,
+:mod:`worker.cli` is the ``pinrelay`` command, :mod:`worker.report` reads the records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-from .config import Settings
-from .errors import (
-    AbuseLimitError,
-    ConfigError,
-    PermanentProviderError,
-    PinrelayError,
-    ProviderError,
-    StoreUnavailableError,
-    TransientProviderError,
-    UnconfirmedSendError,
-    UnknownRequestError,
-    ValidationError,
-)
-from .producer import PinSpec, Producer
-from .states import State
+if TYPE_CHECKING:
+    from worker.config import Settings
+    from worker.enqueue.producer import PinSpec, Producer
+    from worker.errors import (
+        AbuseLimitError,
+        ConfigError,
+        PermanentProviderError,
+        PinrelayError,
+        ProviderError,
+        StoreUnavailableError,
+        TransientProviderError,
+        UnconfirmedSendError,
+        UnknownRequestError,
+        ValidationError,
+    )
+    from worker.states import State
 
 __all__ = [
     # producer API
@@ -50,6 +60,15 @@ __all__ = [
     "UnconfirmedSendError",
 ]
 
+# name -> the module that defines it; imported on first access.
+_LAZY: dict[str, str] = {
+    "Producer": "worker.enqueue.producer",
+    "PinSpec": "worker.enqueue.producer",
+    "Settings": "worker.config",
+    "State": "worker.states",
+    **{name: "worker.errors" for name in __all__ if name.endswith("Error")},
+}
+
 _producer: Producer | None = None
 
 
@@ -57,7 +76,8 @@ def default_producer() -> Producer:
     """The producer built from the environment (and the runtime file of `pinrelay up`)."""
     global _producer
     if _producer is None:
-        from .celery_app import default_app
+        from worker.enqueue.producer import Producer
+        from worker.taskqueue.app import default_app
 
         app = default_app()
         _producer = Producer(app.pinrelay_settings, app)
@@ -70,25 +90,40 @@ def send_pin(to: str, pin: str, client_ref: str | None = None, **options: Any) -
 
 
 def send_pins(items: Iterable[PinSpec | Mapping[str, Any]]) -> list[str]:
+    """Validate every item, then enqueue them all in one round trip; the ids in order."""
+    from worker.enqueue.producer import PinSpec
+
     specs = [i if isinstance(i, PinSpec) else PinSpec(**i) for i in items]
     return default_producer().send_pins(specs)
 
 
 def get_status(request_id: str) -> dict[str, Any]:
+    """The record of one send, as ``pinrelay status`` prints it."""
     return default_producer().get_status(request_id)
 
 
 def wait(request_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """The record once the send has settled (or when ``timeout`` runs out)."""
     return default_producer().wait(request_id, timeout)
 
 
 def report_conversion(request_id: str, delivered: bool = True, at: float | None = None) -> None:
+    """Enqueue a conversion report: the user typed the PIN in (or never did)."""
     default_producer().report_conversion(request_id, delivered, at)
 
 
 def __getattr__(name: str) -> Any:
     if name in ("app", "celery"):
-        from .celery_app import default_app
+        from worker.taskqueue.app import default_app
 
         return default_app()
-    raise AttributeError(f"module 'worker' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'worker' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

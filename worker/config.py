@@ -12,8 +12,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 
-from . import constants as c
-from .envparse import (
+from worker import constants as c
+from worker.envparse import (
     EnvReader,
     flag,
     http_url,
@@ -28,7 +28,7 @@ from .envparse import (
     upper,
     url_with_scheme,
 )
-from .errors import ConfigError
+from worker.errors import ConfigError
 
 # redact_url lived here first; callers may still import it from worker.config.
 __all__ = ["Settings", "ENV_NAMES", "redact_url"]
@@ -104,6 +104,10 @@ class Settings:
         return f"Settings({', '.join(shown)})"
 
     __str__ = __repr__
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every secret these settings hold, for the log redactor."""
+        return tuple(v for name in sorted(_SECRET_FIELDS) if (v := getattr(self, name)))
 
     @property
     def twofa_url(self) -> str:

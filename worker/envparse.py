@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from worker.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import structlog
 
-from .models import mask_number
+from worker.config import Settings
+from worker.masking import mask_number
 
 # Keys whose value is never shown, whatever it is.
 SECRET_KEYS = frozenset(
@@ -66,9 +67,21 @@ class Redactor:
 
 
 def configure_logging(
-    *, fmt: str = "json", level: str = "INFO", secrets: Iterable[str | None] = ()
+    settings: Settings | None = None,
+    *,
+    fmt: str | None = None,
+    level: str | None = None,
+    secrets: Iterable[str | None] = (),
 ) -> None:
-    """Route structlog (and stdlib logging) to stderr, redacted, as JSON or console lines."""
+    """Route structlog (and stdlib logging) to stderr, redacted, as JSON or console lines.
+
+    The one entry point every process calls: given its :class:`Settings`, every secret
+    they hold is redacted (:meth:`Settings.secret_values`), so no caller can forget one.
+    ``fmt``/``level`` override the settings; ``secrets`` adds values to redact.
+    """
+    fmt = fmt or (settings.log_format if settings else "json")
+    level = level or (settings.log_level if settings else "INFO")
+    secrets = [*(settings.secret_values() if settings else ()), *secrets]
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"

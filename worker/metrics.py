@@ -23,8 +23,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from . import constants as c
-from .config import Settings
+from worker import constants as c
+from worker.config import Settings
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
@@ -52,7 +52,7 @@ RECEIPT_LAG = Histogram(
 
 
 class WorkerObserver:
-    """Feeds :mod:`worker.delivery` events into the metrics above."""
+    """Feeds :mod:`worker.send.delivery` events into the metrics above."""
 
     def attempt(self, outcome: str, code: str, latency_s: float) -> None:
         SEND_ATTEMPTS.labels(outcome=outcome, code=code).inc()

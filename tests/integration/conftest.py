@@ -19,11 +19,11 @@ import redis
 from celery import Celery
 
 from ops.simulator import SimConfig, Simulator
-from worker.celery_app import create_app
 from worker.config import Settings
+from worker.enqueue.producer import Producer
 from worker.errors import UnknownRequestError
-from worker.producer import Producer
-from worker.supervisor import Stack
+from worker.local.supervisor import Stack
+from worker.taskqueue.app import create_app
 
 
 def isolated_settings(redis_url: str, **overrides: Any) -> Settings:

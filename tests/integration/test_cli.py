@@ -13,10 +13,10 @@ import pytest
 import requests
 
 from ops.simulator import Simulator
-from worker.celery_app import create_app
 from worker.config import Settings
-from worker.embedded import free_port
-from worker.producer import Producer
+from worker.enqueue.producer import Producer
+from worker.local.embedded import free_port
+from worker.taskqueue.app import create_app
 
 from .conftest import isolated_settings, wait_for
 

@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from worker.config import ENV_NAMES
-from worker.embedded import find_redis_server, free_port
+from worker.local.embedded import find_redis_server, free_port
 
 from .conftest import wait_for
 

@@ -12,9 +12,9 @@ import redis
 
 from worker import constants as c
 from worker.config import Settings
+from worker.local.supervisor import Stack
+from worker.records.store import RecordStore, new_request_id
 from worker.states import State
-from worker.store import RecordStore, new_request_id
-from worker.supervisor import Stack
 
 from .conftest import cleanup, isolated_settings, wait_for
 

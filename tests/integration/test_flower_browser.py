@@ -1,7 +1,7 @@
 """Flower and the HTML report, looked at the way an operator does: in headless Chromium.
 
 One live stack for the module (a worker, the receipt receiver, the correlator,
-the in-process simulator firing receipts) plus ``python -m worker.flower`` with
+the in-process simulator firing receipts) plus ``python -m worker.cli flower`` with
 basic auth on a free port. A batch of PINs goes through; then Chromium loads
 Flower's pages with the credentials in the URL, and the report's HTML page.
 
@@ -28,8 +28,8 @@ import pytest
 import requests
 
 from ops.simulator import Simulator
-from worker.embedded import free_port
-from worker.supervisor import wait_http
+from worker.local.embedded import free_port
+from worker.local.supervisor import wait_http
 
 from .conftest import LiveStack, start_live, stop_live, wait_for
 
@@ -101,7 +101,8 @@ def flower_run(redis_url: str, sim: Simulator,
                       dlr_mix=MIX)
         port = free_port()
         flower = live.stack._start(
-            "flower", [sys.executable, "-m", "worker.flower", "--port", str(port), "--address", "127.0.0.1"],
+            "flower", [sys.executable, "-m", "worker.cli", "flower", "--port", str(port),
+                       "--address", "127.0.0.1"],
             PINRELAY_FLOWER_USER=USER, PINRELAY_FLOWER_PASSWORD=PASSWORD,
         )  # fmt: skip
         url = f"http://127.0.0.1:{port}"
@@ -127,7 +128,7 @@ def test_flower_refuses_to_start_without_basic_auth_credentials(tmp_path: Path) 
     """Without PINRELAY_FLOWER_USER/PASSWORD (and no --insecure-dev) Flower exits 2 and says why."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PINRELAY_", "FLOWER_"))}
     env["PINRELAY_RUNTIME_DIR"] = str(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "worker.flower", "--port", str(free_port())],
+    done = subprocess.run([sys.executable, "-m", "worker.cli", "flower", "--port", str(free_port())],
                           env=env, capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
     assert done.returncode == 2
     assert "PINRELAY_FLOWER_USER and PINRELAY_FLOWER_PASSWORD" in done.stderr
@@ -173,7 +174,8 @@ def test_report_counts_every_send_of_the_run_and_renders_its_plots(flower_run: F
     """`report --html` over the run's records counts all sends and Chromium renders its plots."""
     page = flower_run.tmp / "report.html"
     env = flower_run.live.stack.env()
-    done = subprocess.run([sys.executable, "-m", "worker.report", "--since", "15m", "--html", str(page)],
+    argv = [sys.executable, "-m", "worker.cli", "report", "--since", "15m", "--html", str(page)]
+    done = subprocess.run(argv,
                           env=env, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert f"{PIN_COUNT} sends created since" in done.stdout

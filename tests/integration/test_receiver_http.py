@@ -21,7 +21,7 @@ import requests
 from webhook.serve import WORKERS_KILL_TIMEOUT_S, build_command, build_env
 from webhook.signatures import sign
 from worker.config import Settings
-from worker.embedded import free_port
+from worker.local.embedded import free_port
 
 SECRET = "integration-signature-secret"
 METHOD = "sha256"

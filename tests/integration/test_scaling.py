@@ -25,11 +25,11 @@ import pytest
 import redis
 
 from ops.simulator import Simulator
-from worker.celery_app import create_app
 from worker.config import Settings
-from worker.embedded import free_port
-from worker.producer import Producer
-from worker.supervisor import CLI, Stack, wait_http
+from worker.enqueue.producer import Producer
+from worker.local.embedded import free_port
+from worker.local.supervisor import CLI, Stack, wait_http
+from worker.taskqueue.app import create_app
 
 from .conftest import cleanup, isolated_settings, wait_for
 

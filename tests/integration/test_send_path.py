@@ -130,7 +130,7 @@ def test_idempotency_key_returns_the_same_request(live: LiveStack, fresh_sim: Si
 
 def test_bulk_send_pins_are_all_delivered_once(live: LiveStack, fresh_sim: Simulator) -> None:
     """send_pins writes records and task messages in one pipeline; a worker sends each once."""
-    from worker.producer import PinSpec
+    from worker.enqueue.producer import PinSpec
 
     specs = [PinSpec(f"1636555{1000 + i:04d}", f"{4000 + i}", f"bulk-{i}") for i in range(40)]
     ids = live.producer.send_pins(specs)

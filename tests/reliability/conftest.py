@@ -19,9 +19,9 @@ import redis
 
 from ops.simulator import SimConfig, Simulator
 from tests.integration.conftest import LiveStack, cleanup, isolated_settings
-from worker.celery_app import create_app
-from worker.producer import Producer
-from worker.supervisor import Stack
+from worker.enqueue.producer import Producer
+from worker.local.supervisor import Stack
+from worker.taskqueue.app import create_app
 
 RECEIPT_PATH = "/delivery-receipt-webhook"
 

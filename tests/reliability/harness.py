@@ -17,10 +17,10 @@ from typing import Any
 
 from ops.simulator import Simulator
 from tests.integration.conftest import wait_for
-from worker.producer import PinSpec, Producer
+from worker.enqueue.producer import PinSpec, Producer
+from worker.local.supervisor import Managed
+from worker.records.store import RecordStore
 from worker.states import SETTLED_STATES, State
-from worker.store import RecordStore
-from worker.supervisor import Managed
 
 #: Where a send may rest once no worker has anything left to do with it.
 SETTLED: frozenset[str] = frozenset(str(s) for s in SETTLED_STATES)

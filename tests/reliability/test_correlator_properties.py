@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from worker.config import Settings
-from worker.correlator import Correlator
+from worker.correlate.correlator import Correlator
+from worker.records.store import RecordStore, new_request_id
 from worker.states import FINAL_STATES, State
-from worker.store import RecordStore, new_request_id
 
 TO = "16365553226"
 MESSAGE_IDS = ("0A00000000000001", "0A00000000000002", "0A00000000000003")

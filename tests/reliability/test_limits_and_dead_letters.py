@@ -20,9 +20,9 @@ import pytest
 from ops.simulator import SimConfig, Simulator
 from tests.integration.conftest import LiveStack
 from worker.constants import KEY_RECORD
-from worker.deadletters import run_dead
+from worker.enqueue.producer import Producer
 from worker.errors import AbuseLimitError
-from worker.producer import Producer
+from worker.records.deadletters import run_dead
 
 from .conftest import Figures, Stacks
 from .harness import DONE_WITHOUT_RECEIPTS, numbers, pin_for, wait_until, wait_until_done

@@ -22,7 +22,7 @@ import redis
 
 from ops.simulator import SimConfig, Simulator
 from tests.integration.conftest import LiveStack
-from worker.ratelimit import RedisTokenBucket
+from worker.send.ratelimit import RedisTokenBucket
 
 from .conftest import Figures, Stacks
 from .harness import DONE_WITHOUT_RECEIPTS, calls_by_ref, enqueue_batch, outcome, sliding_rates

@@ -287,7 +287,7 @@ def test_receiver_and_correlator_still_work_after_the_fuzzing(
 
 
 def _lag(live: LiveStack) -> dict[str, Any]:
-    from worker.correlator import lag_info
+    from worker.correlate.correlator import lag_info
 
     client = redis.Redis.from_url(live.settings.redis_url or "")
     try:

@@ -20,11 +20,11 @@ import pytest
 
 from ops.simulator import Simulator
 from tests.integration.conftest import LiveStack
-from worker.celery_app import create_app
 from worker.config import Settings
-from worker.embedded import EmbeddedRedis, free_port
+from worker.enqueue.producer import Producer
 from worker.errors import PinrelayError, StoreUnavailableError
-from worker.producer import Producer
+from worker.local.embedded import EmbeddedRedis, free_port
+from worker.taskqueue.app import create_app
 
 from .conftest import Figures, StartLive
 from .harness import SETTLED, describe, numbers, outcome, pin_for, wait_until

@@ -20,7 +20,7 @@ import time
 import pytest
 
 from ops.simulator import Simulator
-from worker.store import new_request_id
+from worker.records.store import new_request_id
 
 from .conftest import Figures, StartLive
 from .harness import (

@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 import redis
 
-from worker.abuse import AbuseGuard
 from worker.config import Settings
+from worker.enqueue.abuse import AbuseGuard
 from worker.errors import AbuseLimitError
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from celery import Celery
 
-from worker.broker import Channel, Transport
-from worker.celery_app import create_app
 from worker.config import Settings
+from worker.taskqueue.app import create_app
+from worker.taskqueue.transport import Channel, Transport
 
 
 def test_create_app_uses_it_and_keeps_the_redis_url(settings: Settings) -> None:

@@ -9,9 +9,9 @@ import redis
 
 from worker import constants as c
 from worker.config import Settings
-from worker.correlator import Correlator
+from worker.correlate.correlator import Correlator
+from worker.records.store import RecordStore, new_request_id
 from worker.states import State
-from worker.store import RecordStore, new_request_id
 
 TO = "16365553226"
 

@@ -12,12 +12,12 @@ import structlog
 from structlog.testing import capture_logs
 
 from worker.config import Settings
-from worker.delivery import DeliveryDeps, deliver
+from worker.enqueue.request import SendRequest
 from worker.errors import DeferSend, PermanentProviderError, TransientProviderError, UnconfirmedSendError
-from worker.models import SendRequest
-from worker.provider import Accepted
+from worker.records.store import RecordStore, new_request_id
+from worker.send.delivery import DeliveryDeps, deliver
+from worker.send.provider import Accepted
 from worker.states import State
-from worker.store import RecordStore, new_request_id
 
 
 @dataclass

@@ -17,13 +17,13 @@ import pytest
 import redis
 from celery import Celery
 
-from worker.abuse import AbuseGuard
-from worker.bulk import SendTaskMessages
-from worker.celery_app import create_app
 from worker.config import Settings
 from worker.constants import TASK_SEND_PIN
+from worker.enqueue.abuse import AbuseGuard
+from worker.enqueue.producer import PinSpec, Producer
+from worker.enqueue.task_message import SendTaskMessages
 from worker.errors import AbuseLimitError
-from worker.producer import PinSpec, Producer
+from worker.taskqueue.app import create_app
 
 TO = "16365553226"
 

@@ -12,9 +12,9 @@ from urllib.parse import parse_qs
 import pytest
 
 from worker.config import Settings
+from worker.enqueue.request import SendRequest
 from worker.errors import PermanentProviderError
-from worker.models import SendRequest
-from worker.provider import USER_AGENT, ProviderClient
+from worker.send.provider import USER_AGENT, ProviderClient
 
 
 class Recorder(BaseHTTPRequestHandler):

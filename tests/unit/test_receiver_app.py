@@ -20,7 +20,7 @@ from structlog.testing import capture_logs
 from webhook.app import RECEIPT_PATH, create_app
 from webhook.signatures import sign
 from worker.config import Settings
-from worker.embedded import free_port
+from worker.local.embedded import free_port
 
 SECRET = "Ex4mpleSigSecret0123456789abcdef"
 NOW = 1582650446.0

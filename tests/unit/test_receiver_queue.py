@@ -12,8 +12,8 @@ from redis.retry import Retry
 
 from webhook.queue import ResultQueue, connect
 from worker.config import Settings
-from worker.embedded import free_port
 from worker.errors import ConfigError
+from worker.local.embedded import free_port
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from worker.cli.report import run
 from worker.config import Settings
-from worker.report import run
+from worker.records.store import RecordStore, new_request_id
 from worker.states import State
-from worker.store import RecordStore, new_request_id
 
 
 def _record(store: RecordStore, state: State, err: str = "0") -> None:

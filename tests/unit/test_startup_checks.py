@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from worker.celery_app import check_schedule_fits
 from worker.config import Settings
 from worker.errors import ConfigError
-from worker.retry import worst_case_schedule_s
+from worker.send.retry import worst_case_schedule_s
+from worker.taskqueue.app import check_schedule_fits
 
 
 def test_default_configuration_fits() -> None:

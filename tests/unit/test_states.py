@@ -7,8 +7,8 @@ import time
 import redis
 
 from worker.config import Settings
+from worker.records.store import RecordStore, new_request_id
 from worker.states import FINAL_STATES, State, can_move
-from worker.store import RecordStore, new_request_id
 
 
 def test_final_states_have_no_way_out() -> None:

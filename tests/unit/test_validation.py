@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from worker.enqueue.request import SendRequest
 from worker.errors import ValidationError
-from worker.models import SendRequest, mask_number
+from worker.masking import mask_number
 
 
 def test_valid_us_request_builds() -> None:

@@ -1,0 +1,48 @@
+"""What every command needs: settings read once, the producer, JSON output, stop signals."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+from typing import Any
+
+from worker.config import Settings
+from worker.logs import configure_logging
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, with logging configured to redact every secret in them."""
+    settings = Settings.from_env()
+    configure_logging(settings)
+    return settings
+
+
+def producer() -> Any:
+    """The default :class:`worker.enqueue.producer.Producer` (built on first use)."""
+    import worker
+
+    return worker.default_producer()
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=False))
+
+
+def stop_event() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: the clean way for a foreground command to end."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def parse_bool(text: str) -> bool:
+    """``--delivered true/false``: argparse's ``type=bool`` would take "false" as True."""
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")

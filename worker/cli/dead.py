@@ -1,0 +1,71 @@
+"""`pinrelay dead list|show|replay|purge`: what needs a person's decision, from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from worker.cli import common
+from worker.records.deadletters import DeadLetters
+
+
+def add_arguments(sub: Any) -> None:
+    p = sub.add_parser("dead", help="inspect and replay dead letters")
+    p.add_argument("action", choices=["list", "show", "replay", "purge"])
+    p.add_argument("kind", nargs="?", default="sends", choices=["sends", "receipts", "tasks"])
+    p.add_argument("id", nargs="?")
+    p.set_defaults(func=run_dead)
+
+
+def run_dead(args: argparse.Namespace) -> int:
+    producer = common.producer()
+    """`pinrelay dead list|show|replay|purge [sends|receipts|tasks] [ID]`."""
+    dead = DeadLetters(producer.redis, producer.settings.key_prefix)
+    kind, action = args.kind, args.action
+    if action == "list":
+        rows = []
+        for member, at in dead.list(kind):
+            row: dict[str, Any] = {"id": member, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))}
+            if kind == "sends":
+                raw = producer.store.get_raw(member)
+                row.update(state=raw.get("state"), error_text=raw.get("error_text"),
+                           replayed_as=raw.get("replayed_as"))  # fmt: skip
+            rows.append(row)
+        print(json.dumps(rows, indent=2))
+        return 0
+    if action == "purge":
+        print(json.dumps({"purged": dead.purge(kind), "kind": kind}))
+        return 0
+    if not args.id:
+        print(f"pinrelay dead {action}: give the id (see `pinrelay dead list {kind}`)")
+        return 2
+    if action == "show":
+        shown = producer.store.get(args.id) if kind == "sends" else dead.detail(kind, args.id)
+        if shown is None:
+            print(f"pinrelay dead show: no {kind} dead letter {args.id!r}")
+            return 1
+        print(json.dumps(shown, indent=2))
+        return 0
+    # replay
+    if kind != "sends":
+        print("pinrelay dead replay: only sends can be replayed; receipts and tasks are kept "
+              "for inspection (purge them when handled)")  # fmt: skip
+        return 2
+    verdict, value = producer.store.replay(args.id)
+    if verdict != "ok":
+        reasons = {"missing": "no such request", "not_dead": f"the send is {value}, not error/unconfirmed",
+                   "already": f"already replayed as {value}",
+                   "expired": "the PIN expired; ask the user to request a new one"}  # fmt: skip
+        print(f"pinrelay dead replay: {reasons.get(verdict, verdict)}")
+        return 1
+    try:
+        producer.publish(value)
+    except Exception:
+        producer.store.undo_replay(args.id, value)
+        raise
+    producer.store.replay_published(args.id)
+    dead.remove("sends", args.id)
+    print(json.dumps({"replayed": args.id, "id": value}))
+    return 0

@@ -1,0 +1,58 @@
+"""`pinrelay send`, `status`, `wait`, `convert`: what a producer does from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from worker.cli.common import parse_bool, print_json, producer
+
+
+def add_arguments(sub: Any) -> None:
+    p = sub.add_parser("send", help='enqueue one PIN; prints {"id": ...}')
+    p.add_argument("to", help="E.164 digits with country code, no '+', e.g. 16365553226")
+    p.add_argument("--pin", required=True, help="4-10 digits")
+    p.add_argument("--client-ref", help="your reference, at most 40 characters")
+    p.add_argument("--idempotency-key", help="repeat-safe key: the same key returns the same id")
+    p.add_argument("--expires-in", type=int, help="seconds after which the PIN is not sent")
+    p.set_defaults(func=run_send)
+
+    p = sub.add_parser("status", help="print a send's record as JSON")
+    p.add_argument("id")
+    p.set_defaults(func=run_status)
+
+    p = sub.add_parser("wait", help="wait until a send settles; print the record")
+    p.add_argument("id")
+    p.add_argument("--timeout", type=float, default=30.0)
+    p.set_defaults(func=run_wait)
+
+    p = sub.add_parser("convert", help="enqueue a conversion report for a send")
+    p.add_argument("id")
+    p.add_argument("--delivered", type=parse_bool, default=True, metavar="true/false")
+    p.set_defaults(func=run_convert)
+
+
+def run_send(args: argparse.Namespace) -> int:
+    request_id = producer().send_pin(
+        args.to, args.pin, args.client_ref,
+        idempotency_key=args.idempotency_key, expires_in=args.expires_in,
+    )  # fmt: skip
+    print(json.dumps({"id": request_id}))
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    print_json(producer().get_status(args.id))
+    return 0
+
+
+def run_wait(args: argparse.Namespace) -> int:
+    print_json(producer().wait(args.id, args.timeout))
+    return 0
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    producer().report_conversion(args.id, delivered=args.delivered)
+    print(json.dumps({"id": args.id, "conversion": "queued", "delivered": args.delivered}))
+    return 0

@@ -1,0 +1,179 @@
+"""Refusing SMS pumping at enqueue: per-number and per-prefix limits, and a denylist.
+
+Checked before anything is stored, with sliding windows in Redis sorted sets
+(one Lua step: count, then record), so every producer on every host shares the
+same counts. A limit of 0 turns that check off.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import redis
+
+from worker import constants as c
+from worker.config import Settings
+from worker.errors import AbuseLimitError, StoreUnavailableError
+from worker.masking import mask_number
+
+_WINDOWS = """
+-- KEYS: per-number key, per-prefix key[, idempotency key]; ARGV: now_ms, member, n10, nday, npfx
+-- A repeat of a known idempotency key answers 'repeat:<request id>' and counts nothing.
+if KEYS[3] and KEYS[3] ~= '' then
+  local earlier = redis.call('GET', KEYS[3])
+  if earlier then return 'repeat:' .. earlier end
+end
+local now = tonumber(ARGV[1])
+local function used(key, window_ms)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window_ms)
+  return redis.call('ZCOUNT', key, now - window_ms, '+inf')
+end
+local n10, nday, npfx = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if n10 > 0 or nday > 0 then
+  if nday > 0 and used(KEYS[1], 86400000) >= nday then return 'number_day' end
+  if n10 > 0 then
+    if redis.call('ZCOUNT', KEYS[1], now - 600000, '+inf') >= n10 then return 'number_10min' end
+  end
+end
+if npfx > 0 and used(KEYS[2], 60000) >= npfx then return 'prefix_minute' end
+if n10 > 0 or nday > 0 then
+  redis.call('ZADD', KEYS[1], now, ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], 86400000)
+end
+if npfx > 0 then
+  redis.call('ZADD', KEYS[2], now, ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], 60000)
+end
+return 'ok'
+"""
+
+_MESSAGES = {
+    "denylist": "is on the denylist",
+    "number_day": "too many PINs to this number today",
+    "number_10min": "too many PINs to this number in 10 minutes",
+    "prefix_minute": "too many PINs to this number's NPA-NXX range in a minute",
+}
+
+
+def number_prefix(number: str) -> str:
+    """NANP ``1NPANXXXXXX`` -> ``1NPANXX``; elsewhere the first 7 digits."""
+    return number[:7]
+
+
+class AbuseGuard:
+    DENYLIST_REFRESH_S = 5.0  # the denylist is read at most this often per process
+
+    def __init__(self, settings: Settings, client: redis.Redis) -> None:
+        self._denylist: frozenset[str] = frozenset()
+        self._denylist_read_at = float("-inf")
+        self._settings = settings
+        self._client = client
+        self._prefix = settings.key_prefix
+        self._script = client.register_script(_WINDOWS)
+        self._enabled = bool(
+            settings.per_number_10min or settings.per_number_day or settings.per_prefix_minute
+        )
+
+    def check(self, number: str) -> None:
+        """Raise :class:`AbuseLimitError` if ``number`` may not get a PIN now; else count it."""
+        self.check_many([number])
+
+    def admit(self, number: str, repeat_key: str = "") -> str | None:
+        """:meth:`check` and the idempotency lookup in one round trip, for a single send.
+
+        ``repeat_key`` is the Redis key of the caller's idempotency key ("" for none). If it
+        already stands for a request, that request's id is returned and nothing is counted
+        (an idempotent repeat spends no limit, and an earlier request stands even if its
+        number was denied since); otherwise None once ``number`` is counted.
+        """
+        try:
+            if self._denied(number):
+                earlier = self._earlier(repeat_key)
+                if earlier is not None:
+                    return earlier
+                self._refuse(number, "denylist")
+            if not self._enabled:
+                return self._earlier(repeat_key)
+            verdict = _text(self._script(**self._window_call(number, int(time.time() * 1000), repeat_key)))
+            if verdict.startswith("repeat:"):
+                return verdict.removeprefix("repeat:")
+            if verdict != "ok":
+                self._refuse(number, verdict)
+            return None
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"cannot check the sending limits: {exc}") from exc
+
+    def check_many(self, numbers: Sequence[str], repeat_keys: Sequence[str] | None = None) -> None:
+        """:meth:`check` for a batch in one pipeline; raises for the first refused number.
+
+        ``repeat_keys`` (the Redis keys of the items' idempotency keys, "" for none) lets an
+        item that repeats an earlier request pass without counting. Numbers before a refusal
+        have been counted against their limits although the batch as a whole is refused
+        (nothing is stored): the cautious side for SMS pumping.
+        """
+        keys = list(repeat_keys) if repeat_keys is not None else [""] * len(numbers)
+        try:
+            for number in numbers:
+                if self._denied(number):
+                    self._refuse(number, "denylist")
+            if not self._enabled:
+                return
+            pipe = self._client.pipeline(transaction=False)
+            now_ms = int(time.time() * 1000)
+            for number, key in zip(numbers, keys, strict=True):
+                self._script(**self._window_call(number, now_ms, key), client=pipe)
+            for number, raw in zip(numbers, pipe.execute(), strict=True):
+                verdict = _text(raw)
+                if verdict != "ok" and not verdict.startswith("repeat:"):
+                    self._refuse(number, verdict)
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"cannot check the sending limits: {exc}") from exc
+
+    def _window_call(self, number: str, now_ms: int, repeat_key: str = "") -> dict[str, list[Any]]:
+        s = self._settings
+        keys = [f"{self._prefix}{c.KEY_ABUSE_NUMBER}{number}",
+                f"{self._prefix}{c.KEY_ABUSE_PREFIX}{number_prefix(number)}"]  # fmt: skip
+        if repeat_key:
+            keys.append(repeat_key)
+        args = [now_ms, uuid.uuid4().hex[:12], s.per_number_10min, s.per_number_day,
+                s.per_prefix_minute]  # fmt: skip
+        return {"keys": keys, "args": args}
+
+    def _earlier(self, repeat_key: str) -> str | None:
+        found: Any = self._client.get(repeat_key) if repeat_key else None
+        return None if found is None else _text(found)
+
+    def _refuse(self, number: str, limit: str) -> NoReturn:
+        self._count(f"refused_{limit}")
+        raise AbuseLimitError("to", f"{mask_number(number)!r}: {_MESSAGES[limit]}", limit=limit)
+
+    def _denied(self, number: str) -> bool:
+        denylist = self._current_denylist()
+        return bool(denylist) and (
+            number in denylist or number_prefix(number) in denylist or number[:4] in denylist
+        )
+
+    def _current_denylist(self) -> frozenset[str]:
+        """The shared denylist, cached briefly so a send costs no extra round trip."""
+        now = time.monotonic()
+        if now - self._denylist_read_at >= self.DENYLIST_REFRESH_S:
+            members: Any = self._client.smembers(f"{self._prefix}{c.KEY_DENYLIST}")
+            self._denylist = frozenset(m.decode() for m in members)
+            self._denylist_read_at = now
+        return self._denylist
+
+    def _count(self, what: str) -> None:
+        self._client.hincrby(f"{self._prefix}{c.KEY_STATS}", what, 1)
+
+    def deny(self, *entries: str) -> None:
+        """Add numbers or prefixes (e.g. ``1900``, ``1876555``) to the denylist."""
+        if entries:
+            self._client.sadd(f"{self._prefix}{c.KEY_DENYLIST}", *entries)
+            self._denylist_read_at = float("-inf")
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

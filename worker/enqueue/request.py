@@ -1,0 +1,118 @@
+"""Value objects that check themselves at construction.
+
+A :class:`SendRequest` that exists is valid: the number is a real number in an
+allowed region, the PIN is 4-10 digits, the client-ref fits the provider's 40
+characters. Errors show the offending value redacted, never a whole PIN.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import phonenumbers
+
+from worker import constants as c
+from worker.errors import ValidationError
+from worker.masking import mask_number
+
+_DIGITS = re.compile(r"\d+")
+_RESERVED_PARAMS = frozenset({"api_key", "api_secret", "to", "pin", "client-ref", "sig"})
+
+
+def validate_number(to: object, regions: tuple[str, ...] = c.DEFAULT_PHONE_REGIONS) -> str:
+    """Return ``to`` as E.164 digits or raise :class:`ValidationError`.
+
+    The provider wants the country code and no ``+``/``00``; US short codes only
+    reach the US and Canada, so other regions are refused unless configured.
+    """
+    if not isinstance(to, str):
+        raise ValidationError("to", f"must be a string of digits, got {type(to).__name__}")
+    if not _DIGITS.fullmatch(to) or not 7 <= len(to) <= 15:
+        raise ValidationError(
+            "to", f"{mask_number(to)!r} must be 7-15 digits with the country code, no '+'"
+        )
+    if to.startswith("00"):
+        raise ValidationError("to", f"{mask_number(to)!r} must not start with 00")
+    try:
+        parsed = phonenumbers.parse("+" + to, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationError("to", f"{mask_number(to)!r} is not a phone number: {exc}") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValidationError("to", f"{mask_number(to)!r} is not a valid phone number")
+    region = phonenumbers.region_code_for_number(parsed)
+    if region not in regions:
+        raise ValidationError(
+            "to", f"{mask_number(to)!r} is in {region}; allowed regions: {', '.join(regions)}"
+        )
+    return to
+
+
+def validate_pin(pin: object) -> str:
+    if isinstance(pin, int) and not isinstance(pin, bool):
+        raise ValidationError("pin", "must be a string (an int loses leading zeros)")
+    if not isinstance(pin, str) or not _DIGITS.fullmatch(pin):
+        raise ValidationError("pin", "must be a string of digits")
+    if not c.PIN_MIN_DIGITS <= len(pin) <= c.PIN_MAX_DIGITS:
+        raise ValidationError(
+            "pin", f"must be {c.PIN_MIN_DIGITS}-{c.PIN_MAX_DIGITS} digits, got {len(pin)}"
+        )
+    return pin
+
+
+def validate_client_ref(client_ref: object) -> str | None:
+    if client_ref is None:
+        return None
+    if not isinstance(client_ref, str) or not client_ref:
+        raise ValidationError("client_ref", "must be a non-empty string")
+    if len(client_ref) > c.CLIENT_REF_MAX_CHARS:
+        raise ValidationError(
+            "client_ref", f"is {len(client_ref)} chars; the provider allows {c.CLIENT_REF_MAX_CHARS}"
+        )
+    if any(ord(ch) < 32 for ch in client_ref):
+        raise ValidationError("client_ref", "must not contain control characters")
+    return client_ref
+
+
+def validate_params(params: object) -> dict[str, str]:
+    """Template parameters, passed to the provider unchanged (API.md §1)."""
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise ValidationError("params", "must be a mapping of template parameter names to values")
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if not isinstance(key, str) or not key or key in _RESERVED_PARAMS:
+            raise ValidationError("params", f"{key!r} is not an allowed template parameter name")
+        if not isinstance(value, str | int):
+            raise ValidationError("params", f"{key!r} must be a string")
+        out[key] = str(value)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """One PIN to deliver. Construction validates; the repr never shows the PIN."""
+
+    to: str
+    pin: str = field(repr=False)
+    client_ref: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        to: object,
+        pin: object,
+        client_ref: object = None,
+        params: object = None,
+        *,
+        regions: tuple[str, ...] = c.DEFAULT_PHONE_REGIONS,
+    ) -> SendRequest:
+        return cls(
+            to=validate_number(to, regions),
+            pin=validate_pin(pin),
+            client_ref=validate_client_ref(client_ref),
+            params=validate_params(params),
+        )

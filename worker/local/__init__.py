@@ -1,0 +1,3 @@
+"""Running everything on one machine: a private Redis (:mod:`.embedded`), the process
+supervisor behind `pinrelay up` (:mod:`.supervisor`), the runtime file a second terminal
+finds it by (:mod:`.runtime`) and the end-to-end demo (:mod:`.demo`)."""

@@ -1,0 +1,188 @@
+"""Runs the whole service on one machine as real processes: `up`, `demo`, `bench`, tests.
+
+Every component is its own OS process started through the same CLI an
+operator would use, so what the demo and the integration tests exercise is
+what production runs. Stopping sends SIGTERM (Celery's warm shutdown, the
+servers' graceful stop), waits, and only then kills.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import requests
+
+from worker.config import Settings
+from worker.errors import ConfigError
+from worker.local.embedded import EmbeddedRedis, free_port
+from worker.local.runtime import clear_runtime, resolve, write_runtime
+
+CLI = [sys.executable, "-m", "worker.cli"]
+
+
+@dataclass
+class Managed:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+    _log: object = None
+
+    def start(self) -> Managed:
+        out: int | object = subprocess.DEVNULL
+        if self.log_path is not None:
+            self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+            out = self._log
+        self.process = subprocess.Popen(
+            self.argv, env=self.env, stdout=out, stderr=out, start_new_session=True  # type: ignore[arg-type]
+        )
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.alive and self.process is not None:
+            os.killpg(self.process.pid, sig)
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        code = None
+        if self.process is not None:
+            if self.process.poll() is None:
+                # SIGTERM to the leader only: Celery's main process and granian's supervisor
+                # shut their children down in order (a SIGTERM straight to a prefork child
+                # mid-call would turn its send into `unconfirmed`). The group gets SIGKILL
+                # only if that takes too long.
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    self.signal(signal.SIGKILL)
+                    self.process.wait()
+            code = self.process.returncode
+        if self._log is not None:
+            self._log.close()  # type: ignore[attr-defined]
+            self._log = None
+        return code
+
+
+@dataclass
+class Stack:
+    """A private pinrelay installation: Redis (embedded unless given), sim, receiver, workers."""
+
+    settings: Settings
+    log_dir: Path | None = None
+    env_overrides: Mapping[str, str] = field(default_factory=dict)
+    redis_server: EmbeddedRedis | None = None
+    processes: dict[str, Managed] = field(default_factory=dict)
+    sim_url: str | None = None
+    webhook_url: str | None = None
+    owns_runtime_file: bool = False
+
+    def ensure_redis(self, *, write_runtime_file: bool = False) -> Settings:
+        """Use the configured Redis, or start a private one (AOF on) and say where it is."""
+        resolved = resolve(self.settings)
+        if not resolved.redis_url:
+            data_dir = Path(self.settings.runtime_dir) / f"redis-{uuid.uuid4().hex[:8]}"
+            self.redis_server = EmbeddedRedis(data_dir=str(data_dir), appendonly=True).start()
+            resolved = resolved.with_redis(self.redis_server.url)
+            if write_runtime_file:
+                write_runtime(resolved, redis_url=resolved.redis_url or "")
+                self.owns_runtime_file = True
+        self.settings = resolved
+        return resolved
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
+        env.update(self.settings.to_env())
+        env.update(self.env_overrides)
+        env.update(extra)
+        return env
+
+    def _start(self, name: str, argv: list[str], **extra_env: str) -> Managed:
+        log_path = self.log_dir / f"{name}.log" if self.log_dir else None
+        if self.log_dir:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        managed = Managed(name, argv, self.env(**extra_env), log_path).start()
+        self.processes[name] = managed
+        return managed
+
+    def start_sim(self, *extra_args: str, port: int | None = None) -> str:
+        port = port or free_port()
+        self._start("sim", [*CLI, "sim", "--host", "127.0.0.1", "--port", str(port), *extra_args])
+        self.sim_url = f"http://127.0.0.1:{port}"
+        wait_http(f"{self.sim_url}/_sim/stats", "simulator", self.processes["sim"])
+        self.settings = replace(self.settings, api_url=self.sim_url, conversion_url=self.sim_url)
+        return self.sim_url
+
+    def start_webhook(self, port: int | None = None, workers: int = 1) -> str:
+        port = port or free_port()
+        self._start("webhook", [*CLI, "webhook", "--host", "127.0.0.1", "--port", str(port),
+                                "--server-workers", str(workers)])  # fmt: skip
+        self.webhook_url = f"http://127.0.0.1:{port}"
+        wait_http(f"{self.webhook_url}/healthz", "receipt receiver", self.processes["webhook"])
+        return self.webhook_url
+
+    def start_worker(self, name: str = "worker", concurrency: int | None = None,
+                     pool: str | None = None) -> Managed:  # fmt: skip
+        argv = [*CLI, "worker", "--name", f"{name}-{uuid.uuid4().hex[:6]}@%h"]
+        if concurrency:
+            argv += ["--concurrency", str(concurrency)]
+        if pool:
+            argv += ["--pool", pool]
+        return self._start(name, argv)
+
+    def start_correlator(self, name: str = "correlator") -> Managed:
+        return self._start(name, [*CLI, "correlate"])
+
+    def wait_workers(self, app: object, count: int = 1, timeout_s: float = 60.0) -> None:
+        """Until ``count`` Celery workers answer a ping (they are consuming)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            replies = app.control.ping(timeout=0.5)  # type: ignore[attr-defined]
+            if len(replies) >= count:
+                return
+            for proc in self.processes.values():
+                if proc.name.startswith("worker") and not proc.alive:
+                    raise ConfigError(f"{proc.name} exited with {proc.process.returncode}"  # type: ignore[union-attr]
+                                      + (f"; see {proc.log_path}" if proc.log_path else ""))  # fmt: skip
+        raise ConfigError(f"workers did not come up within {timeout_s}s")
+
+    def stop(self) -> None:
+        # Producers of work first (sim firing receipts), then consumers, then Redis.
+        for name in ("sim", *[n for n in self.processes if n not in ("sim",)]):
+            proc = self.processes.get(name)
+            if proc is not None:
+                proc.stop()
+        self.processes.clear()
+        if self.owns_runtime_file:
+            clear_runtime(self.settings)
+        if self.redis_server is not None:
+            self.redis_server.stop()
+            self.redis_server = None
+
+
+def wait_http(url: str, what: str, proc: Managed | None = None, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    with requests.Session() as session:
+        while time.monotonic() < deadline:
+            if proc is not None and not proc.alive:
+                hint = f"; see {proc.log_path}" if proc.log_path else ""
+                raise ConfigError(f"the {what} exited during start-up{hint}")
+            try:
+                if session.get(url, timeout=1).status_code < 500:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+    raise ConfigError(f"the {what} did not answer at {url} within {timeout_s}s")

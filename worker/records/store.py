@@ -1,0 +1,292 @@
+"""Send records in Redis: create, claim, finish, read.
+
+A record is one Redis hash per request, with a TTL. Times are stored as unix
+seconds (compact, and what latency maths wants) and shown as ISO 8601 UTC by
+:func:`worker.records.view.to_public`. The PIN lives in its own key, expiring with the request, and is
+deleted once sent, so it is never a Celery argument that Flower or a result backend could show.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from worker import constants as c
+from worker.errors import StoreUnavailableError, UnknownRequestError
+from worker.records import scripts
+from worker.records.view import to_public
+from worker.states import State
+
+
+def new_request_id() -> str:
+    """32 hex chars: unique, and short enough to double as the provider client-ref."""
+    return uuid.uuid4().hex
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedTask:
+    """A send task's message as the broker's Redis list holds it (see :mod:`worker.enqueue.task_message`)."""
+
+    queue: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What :meth:`RecordStore.claim` found: ``verdict`` is ok/expired/unconfirmed/done/..."""
+
+    verdict: str
+    pin: str = ""
+    to: str = ""
+    client_ref: str = ""
+    sent_ref: str = ""
+    params: Mapping[str, str] | None = None
+    attempts: int = 0
+    first_attempt_at: float = 0.0
+    state: str = ""
+
+
+class RecordStore:
+    """All record reads and writes; every multi-step change is one Lua script."""
+
+    def __init__(self, client: redis.Redis, *, prefix: str, ttl_s: int) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.ttl_s = ttl_s
+        self._create = client.register_script(scripts.CREATE)
+        self._claim = client.register_script(scripts.CLAIM)
+        self._finish = client.register_script(scripts.FINISH)
+        self._replay = client.register_script(scripts.REPLAY)
+        self._sweep_pending = client.register_script(scripts.SWEEP_PENDING)
+
+    def key(self, request_id: str) -> str:
+        return f"{self.prefix}{c.KEY_RECORD}{request_id}"
+
+    def pin_key(self, request_id: str) -> str:
+        return f"{self.prefix}{c.KEY_PIN}{request_id}"
+
+    def new_record(
+        self,
+        request_id: str,
+        *,
+        to: str,
+        pin: str,
+        client_ref: str | None,
+        params: Mapping[str, str] | None,
+        expires_at: float,
+        idempotency_key: str | None = None,
+        now: float | None = None,
+    ) -> list[str]:
+        """The CREATE script's ARGV for one record (also used by bulk enqueue)."""
+        created = time.time() if now is None else now
+        fields = {
+            "id": request_id,
+            "to": to,
+            "state": State.QUEUED.value,
+            "attempts": "0",
+            "created_at": f"{created:.3f}",
+            "updated_at": f"{created:.3f}",
+            "expires_at": f"{expires_at:.3f}",
+            # the provider's client-ref: the caller's, else our id (for receipt fallback)
+            "sent_ref": client_ref or request_id,
+        }
+        if client_ref:
+            fields["client_ref"] = client_ref
+        if params:
+            fields["params"] = json.dumps(dict(params), separators=(",", ":"))
+        if idempotency_key:
+            fields["idempotency_key"] = idempotency_key
+        pin_ttl_ms = max(0, int((expires_at - created) * 1000))
+        argv = [str(self.ttl_s), request_id, pin, str(pin_ttl_ms)]
+        for name, value in fields.items():
+            argv += [name, value]
+        return argv
+
+    def idempotency_key(self, key: str | None) -> str:
+        return f"{self.prefix}{c.KEY_IDEMPOTENCY}{key}" if key else ""
+
+    def _create_call(
+        self, request_id: str, idempotency_key: str | None, argv: list[str], task: QueuedTask | None
+    ) -> dict[str, list[str]]:
+        """CREATE's keys and args; with ``task``, its message is pushed in the same step."""
+        fields = argv[4:]
+        ref = next((fields[i + 1] for i in range(0, len(fields) - 1, 2) if fields[i] == "client_ref"), "")
+        ref_key = f"{self.prefix}{c.KEY_CLIENT_REF}{ref}" if ref else ""
+        keys = [self.key(request_id), self.idempotency_key(idempotency_key),
+                self.pin_key(request_id), ref_key, self.pending_key,
+                task.queue if task else ""]  # fmt: skip
+        return {"keys": keys, "args": [*argv[:4], task.message if task else "", *fields]}
+
+    @property
+    def pending_key(self) -> str:
+        return f"{self.prefix}{c.KEY_PENDING}"
+
+    def touch_pending(self, request_id: str, at: float) -> None:
+        """The send's task was (re)published to run at ``at``: not lost before then."""
+        self.client.zadd(self.pending_key, {request_id: at}, xx=True)
+
+    def lost_tasks(self, older_than: float, limit: int = 500, now: float | None = None) -> list[str]:
+        """Queued sends whose task nobody has claimed since ``older_than`` (to republish)."""
+        found = self._sweep_pending(keys=[], args=[self.prefix, _now(now), f"{older_than:.3f}", limit])
+        return [_s(rid) for rid in found]
+
+    def existing_for(self, idempotency_key: str | None) -> str | None:
+        """The request id an idempotency key already stands for, if any."""
+        if not idempotency_key:
+            return None
+        try:
+            found: Any = self.client.get(self.idempotency_key(idempotency_key))
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"cannot read the idempotency key: {exc}") from exc
+        return _s(found) if found is not None else None
+
+    def create(
+        self, request_id: str, idempotency_key: str | None, argv: list[str],
+        task: QueuedTask | None = None,
+    ) -> str:  # fmt: skip
+        """Store a new record (and push ``task``); with a known idempotency key return the
+        earlier id instead, pushing nothing."""
+        try:
+            _, rid = self._create(**self._create_call(request_id, idempotency_key, argv, task))
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"cannot store the send request: {exc}") from exc
+        return _s(rid)
+
+    def create_many(
+        self, items: Sequence[tuple[str, str | None, list[str]]], pipe: Any = None,
+        tasks: Sequence[QueuedTask] | None = None,
+    ) -> list[str]:  # fmt: skip
+        """Pipelined :meth:`create` for bulk enqueue (one round trip)."""
+        pipeline = pipe or self.client.pipeline(transaction=False)
+        for i, (request_id, idem, argv) in enumerate(items):
+            task = tasks[i] if tasks else None
+            self._create(**self._create_call(request_id, idem, argv, task), client=pipeline)
+        if pipe is not None:
+            return []
+        try:
+            return [_s(rid) for _, rid in pipeline.execute()]
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"cannot store the send requests: {exc}") from exc
+
+    def claim(self, request_id: str, now: float | None = None, *, lease_s: float = 60.0) -> Claim:
+        """Atomically move queued -> sending (or report why not: busy/unconfirmed/expired/done)."""
+        result = [_s(x) for x in self._claim(keys=[self.key(request_id), self.pin_key(request_id)],
+                                             args=[_now(now), self.prefix, lease_s])]
+        verdict = result[0]
+        if verdict == "ok":
+            params = json.loads(result[5]) if result[5] else None
+            return Claim(
+                verdict="ok",
+                pin=result[1],
+                to=result[2],
+                client_ref=result[3],
+                sent_ref=result[4],
+                params=params,
+                attempts=int(result[6]),
+                first_attempt_at=float(result[7]),
+            )
+        return Claim(verdict=verdict, state=result[1] if len(result) > 1 else "")
+
+    def finish(
+        self,
+        request_id: str,
+        target: State,
+        *,
+        message_id: str | None = None,
+        fields: Mapping[str, str | None] | None = None,
+        now: float | None = None,
+    ) -> str:
+        """Move to ``target`` if the table allows; store ``fields`` either way.
+
+        With ``message_id`` the message index is written and any receipt that
+        arrived before it (parked) is applied in the same step. Returns the
+        record's state afterwards.
+        """
+        argv = [self.prefix, _now(now), target.value, str(self.ttl_s), message_id or ""]
+        for name, value in (fields or {}).items():
+            if value is not None:
+                argv += [name, value]
+        result = self._finish(keys=[self.key(request_id), self.pin_key(request_id)], args=argv)
+        return _s(result[0])
+
+    def forget(self, request_id: str, idempotency_key: str | None = None) -> None:
+        """Remove a record that was never enqueued (best effort: Redis may be the problem)."""
+        keys = [self.key(request_id), self.pin_key(request_id)]
+        with contextlib.suppress(redis.RedisError):
+            self.client.zrem(self.pending_key, request_id)
+            # only if the key stands for this request: an earlier request keeps its key
+            idem_key = self.idempotency_key(idempotency_key)
+            if idempotency_key and _s(self.client.get(idem_key) or b"") == request_id:
+                keys.append(idem_key)
+        with contextlib.suppress(redis.RedisError):
+            self.client.delete(*keys)
+
+    def replay_published(self, request_id: str) -> None:
+        """The replay's task is out: the old request's PIN is no longer needed."""
+        self.client.delete(self.pin_key(request_id))
+
+    def undo_replay(self, request_id: str, new_id: str) -> None:
+        """The replay's task could not be published: back to a replayable dead send."""
+        with contextlib.suppress(redis.RedisError):
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hdel(self.key(request_id), "replayed_as")
+            pipe.delete(self.key(new_id), self.pin_key(new_id))
+            pipe.zrem(self.pending_key, new_id)
+            pipe.execute()
+
+    def replay(self, request_id: str, now: float | None = None) -> tuple[str, str]:
+        """Copy a dead (error/unconfirmed) request into a new one; ``(verdict, new id or state)``.
+
+        The caller publishes the new id, then calls :meth:`replay_published` (or
+        :meth:`undo_replay` if publishing failed).
+        """
+        new_id = new_request_id()
+        result = self._replay(
+            keys=[self.key(request_id), self.pin_key(request_id), self.key(new_id), self.pin_key(new_id),
+                  self.pending_key],
+            args=[_now(now), str(self.ttl_s), new_id],
+        )
+        verdict = _s(result[0])
+        return verdict, _s(result[1]) if len(result) > 1 else ""
+
+    def get_raw(self, request_id: str) -> dict[str, str]:
+        try:
+            raw = self.client.hgetall(self.key(request_id))
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"cannot read the record: {exc}") from exc
+        return {_s(k): _s(v) for k, v in raw.items()}
+
+    def get(self, request_id: str) -> dict[str, Any]:
+        raw = self.get_raw(request_id)
+        if not raw:
+            raise UnknownRequestError(request_id)
+        return to_public(raw)
+
+    def get_many(self, request_ids: Iterable[str]) -> list[dict[str, str]]:
+        pipe = self.client.pipeline(transaction=False)
+        for rid in request_ids:
+            pipe.hgetall(self.key(rid))
+        return [{_s(k): _s(v) for k, v in raw.items()} for raw in pipe.execute()]
+
+    def update_fields(self, request_id: str, fields: Mapping[str, str]) -> None:
+        """Plain field writes that change no state (conversion outcome)."""
+        self.client.hset(self.key(request_id), mapping=dict(fields))
+
+    def stats(self) -> dict[str, int]:
+        raw = self.client.hgetall(f"{self.prefix}{c.KEY_STATS}")
+        return {_s(k): int(v) for k, v in raw.items()}
+
+
+def _now(now: float | None) -> str:
+    return f"{(time.time() if now is None else now):.3f}"

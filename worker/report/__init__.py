@@ -1,0 +1,1 @@
+"""The delivery report: what the records say, counted (summary), and shown (text, html)."""

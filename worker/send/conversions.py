@@ -1,0 +1,76 @@
+"""Conversion reports (API.md §6): tell the provider a PIN was used, so it routes better.
+
+Retried like a send (the same tenacity policy) on 5xx, 429 and network errors;
+401/402/420/422/423 are permanent. Reporting twice is harmless, so unlike a
+send a read timeout is retried too. The outcome is kept on the record.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from worker.errors import PermanentProviderError, TransientProviderError, UnknownRequestError
+from worker.send.provider import USER_AGENT, retry_after_s
+from worker.send.retry import build_retrying
+
+
+def _post(services: Any, form: dict[str, str]) -> None:
+    settings = services.settings
+    try:
+        response = requests.post(
+            settings.conversion_endpoint,
+            data=form,
+            timeout=(settings.connect_timeout_s, settings.read_timeout_s),
+            headers={"User-Agent": USER_AGENT},
+        )
+    except requests.RequestException as exc:
+        raise TransientProviderError(f"conversion call failed: {type(exc).__name__}") from None
+    code = response.status_code
+    if 200 <= code < 300:
+        return
+    if code == 429:
+        raise TransientProviderError(
+            "HTTP 429", http_status=code, retry_after=retry_after_s(response.headers.get("Retry-After"))
+        )
+    if code >= 500:
+        raise TransientProviderError(f"HTTP {code}", http_status=code)
+    reasons = {401: "bad credentials", 402: "conversions not enabled for this account",
+               420: "invalid parameters", 422: "invalid parameters", 423: "invalid parameters"}  # fmt: skip
+    raise PermanentProviderError(f"HTTP {code}: {reasons.get(code, 'refused')}", http_status=code)
+
+
+def report(services: Any, request_id: str, *, delivered: bool = True, at: float | None = None) -> str:
+    """POST the conversion for ``request_id``'s message-id; record and return the outcome."""
+    store, log = services.store, services.log.bind(request_id=request_id)
+    record = store.get_raw(request_id)
+    if not record:
+        raise UnknownRequestError(request_id)
+    message_id = record.get("message_id")
+    if not message_id:
+        outcome = "skipped: no message-id (the send was never accepted)"
+        store.update_fields(request_id, {"conversion_status": outcome})
+        log.info("conversion_skipped", reason=outcome)
+        return outcome
+    when = datetime.fromtimestamp(at if at is not None else time.time(), tz=UTC)
+    settings = services.settings
+    form = {
+        "api_key": settings.api_key,
+        "api_secret": settings.api_secret,
+        "message-id": message_id,
+        "delivered": "true" if delivered else "false",
+        "timestamp": when.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    try:
+        build_retrying(settings)(_post, services, form)
+        outcome = "reported" if delivered else "reported-undelivered"
+    except (TransientProviderError, PermanentProviderError) as exc:
+        outcome = f"failed: {exc}"
+    store.update_fields(
+        request_id, {"conversion_status": outcome, "conversion_at": f"{time.time():.3f}"}
+    )
+    log.info("conversion_reported", message_id=message_id, outcome=outcome)
+    return outcome

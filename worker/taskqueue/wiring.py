@@ -1,0 +1,66 @@
+"""Per-process collaborators of the worker: one Redis pool, one HTTP session.
+
+Built lazily in the process that uses them (after a prefork fork, never
+before), so no connection is shared between processes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from worker.config import Settings
+from worker.enqueue.abuse import AbuseGuard
+from worker.logs import get_logger
+from worker.records.store import RecordStore
+from worker.send.delivery import DeliveryDeps
+from worker.send.provider import ProviderClient
+from worker.send.ratelimit import build_limiter
+
+
+def redis_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=5,
+        socket_connect_timeout=3,
+        health_check_interval=30,
+        retry_on_timeout=True,
+    )
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: redis.Redis
+    store: RecordStore
+    provider: ProviderClient
+    log: Any
+    deps: DeliveryDeps
+    guard: AbuseGuard
+
+
+_cache: dict[tuple[int, int], Services] = {}
+
+
+def services_for(settings: Settings) -> Services:
+    """The process's Services for these settings (rebuilt after a fork)."""
+    key = (os.getpid(), id(settings))
+    found = _cache.get(key)
+    if found is None:
+        if not settings.redis_url:
+            raise RuntimeError("services need a resolved redis_url")
+        from worker.metrics import WorkerObserver
+
+        client = redis_client(settings.redis_url)
+        store = RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s)
+        provider = ProviderClient(settings)
+        log = get_logger("pinrelay.worker")
+        deps = DeliveryDeps(settings=settings, store=store, provider=provider, log=log,
+                            limiter=build_limiter(settings, client), observer=WorkerObserver())  # fmt: skip
+        found = Services(settings=settings, redis=client, store=store, provider=provider,
+                         log=log, deps=deps, guard=AbuseGuard(settings, client))  # fmt: skip
+        _cache[key] = found
+    return found
