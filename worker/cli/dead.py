@@ -19,8 +19,8 @@ def add_arguments(sub: Any) -> None:
     p.set_defaults(func=run_dead)
 
 
-def run_dead(args: argparse.Namespace) -> int:
-    producer = common.producer()
+def run_dead(args: argparse.Namespace, producer: Any = None) -> int:
+    producer = producer or common.producer()
     """`pinrelay dead list|show|replay|purge [sends|receipts|tasks] [ID]`."""
     dead = DeadLetters(producer.redis, producer.settings.key_prefix)
     kind, action = args.kind, args.action
