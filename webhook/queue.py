@@ -30,6 +30,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from worker import lua
 from worker.config import Settings
 from worker.constants import KEY_NONCES, KEY_RECEIPTS_STREAM
 from worker.errors import ConfigError
@@ -39,22 +40,8 @@ HEALTH_CHECK_INTERVAL_S: Final = 10  # PING a pooled connection idle this long b
 RETRIES: Final = 1  # one immediate retry covers a pooled connection Redis has closed
 MAX_BATCH: Final = 64  # receipts per script call
 
-# KEYS[1] the stream, KEYS[2..] nonce keys; ARGV[1] nonce TTL in seconds,
-# ARGV[2] JSON [[nonce key index or 0, [field, value, ...]], ...] (one argument
-# packs far faster in redis-py than 30 separate ones). Returns one id or false each.
-PUSH_LUA: Final = """
-local ids = {}
-for i, item in ipairs(cjson.decode(ARGV[2])) do
-  local nonce = item[1] > 0 and KEYS[item[1]] or nil
-  if nonce and redis.call('EXISTS', nonce) == 1 then
-    ids[i] = false
-  else
-    ids[i] = redis.call('XADD', KEYS[1], '*', unpack(item[2]))
-    if nonce then redis.call('SET', nonce, ids[i], 'EX', ARGV[1]) end
-  end
-end
-return ids
-"""
+# One call per batch: check the nonces, XADD, record the nonces (worker/lua/receipt_push.lua).
+PUSH_LUA: Final = lua.script("receipt_push")
 
 
 def _text(value: Any) -> str:

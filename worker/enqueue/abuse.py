@@ -10,45 +10,18 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 import redis
 
 from worker import constants as c
+from worker import lua
 from worker.config import Settings
 from worker.errors import AbuseLimitError, StoreUnavailableError
 from worker.masking import mask_number
 
-_WINDOWS = """
--- KEYS: per-number key, per-prefix key[, idempotency key]; ARGV: now_ms, member, n10, nday, npfx
--- A repeat of a known idempotency key answers 'repeat:<request id>' and counts nothing.
-if KEYS[3] and KEYS[3] ~= '' then
-  local earlier = redis.call('GET', KEYS[3])
-  if earlier then return 'repeat:' .. earlier end
-end
-local now = tonumber(ARGV[1])
-local function used(key, window_ms)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window_ms)
-  return redis.call('ZCOUNT', key, now - window_ms, '+inf')
-end
-local n10, nday, npfx = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-if n10 > 0 or nday > 0 then
-  if nday > 0 and used(KEYS[1], 86400000) >= nday then return 'number_day' end
-  if n10 > 0 then
-    if redis.call('ZCOUNT', KEYS[1], now - 600000, '+inf') >= n10 then return 'number_10min' end
-  end
-end
-if npfx > 0 and used(KEYS[2], 60000) >= npfx then return 'prefix_minute' end
-if n10 > 0 or nday > 0 then
-  redis.call('ZADD', KEYS[1], now, ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], 86400000)
-end
-if npfx > 0 then
-  redis.call('ZADD', KEYS[2], now, ARGV[2])
-  redis.call('PEXPIRE', KEYS[2], 60000)
-end
-return 'ok'
-"""
+# Count and check the windows in one step (worker/lua/abuse_windows.lua).
+_WINDOWS: Final = lua.script("abuse_windows")
 
 _MESSAGES = {
     "denylist": "is on the denylist",

@@ -15,45 +15,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Final
 
 import redis
 
 from worker import constants as c
+from worker import lua
 from worker.config import Settings
 from worker.errors import DeferSend
 from worker.send.delivery import NoLimit, RateLimiter
 
-_BUCKET = """
-pcall(redis.replicate_commands)
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
-if pause > now then return pause - now end
-local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
-local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(b[1]) or burst
-local ts = tonumber(b[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
-local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-else
-  wait = math.ceil((1 - tokens) * 1000 / rate)
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], 60000)
-return wait
-"""
-
-_PAUSE = """
-pcall(redis.replicate_commands)
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local untilms = now + tonumber(ARGV[1])
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-if untilms > cur then redis.call('SET', KEYS[1], untilms, 'PX', ARGV[1]) end
-return untilms
-"""
+_BUCKET: Final = lua.script("rate_bucket")  # take a token, or how long until one
+_PAUSE: Final = lua.script("rate_pause")  # hold every worker off
 
 
 class RedisTokenBucket:

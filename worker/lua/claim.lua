@@ -1,0 +1,49 @@
+-- claim.lua: take a queued send for one provider call (RecordStore.claim).
+-- requires: prelude
+-- KEYS[1] record hash, KEYS[2] PIN key
+-- ARGV[1] now (unix s), ARGV[2] key prefix, ARGV[3] lease (s)
+-- Returns {'ok', pin, to, client_ref, sent_ref, params JSON, attempts, first_attempt_at},
+-- or {'missing'}, {'expired'}, {'busy'}, {'unconfirmed'}, {'done', state}.
+-- A claim younger than the lease (longer than one provider call can take) belongs to a
+-- live worker: a second copy of the task answers 'busy' and comes back later. Only an
+-- older one means its worker died during the call.
+local now = ARGV[1]
+local r = redis.call('HMGET', KEYS[1], 'state', 'expires_at', 'sending_at', 'to', 'client_ref',
+  'sent_ref', 'params', 'attempts', 'first_attempt_at')
+local sending_at = r[3]
+r[3] = redis.call('GET', KEYS[2])
+local rid = KEYS[1]:sub(#ARGV[2] + #K_REC + 1)
+if r[1] ~= 'sending' and r[1] ~= 'queued' then redis.call('ZREM', ARGV[2] .. K_PENDING, rid) end
+if not r[1] then return {'missing'} end
+if r[1] == 'queued' then
+  -- The PIN key expires with the request: no PIN means too late to send.
+  if not r[3] or (r[2] and tonumber(now) > tonumber(r[2])) then
+    redis.call('HSET', KEYS[1], 'state', 'expired_before_send', 'updated_at', now, 'final_at', now,
+      'error_text', 'the PIN expired before it could be sent')
+    redis.call('DEL', KEYS[2])
+    count(ARGV[2], 'state:expired_before_send')
+    redis.call('ZREM', ARGV[2] .. K_PENDING, rid)
+    return {'expired'}
+  end
+  local first = r[9] or now
+  redis.call('HSET', KEYS[1], 'state', 'sending', 'sending_at', now, 'updated_at', now,
+    'first_attempt_at', first)
+  -- Still pending until finished: if this worker and its task vanish, the sweep sends a
+  -- new copy, which finds the stale claim and settles the send as unconfirmed.
+  redis.call('ZADD', ARGV[2] .. K_PENDING, now, rid)
+  local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+  return {'ok', r[3], r[4], r[5] or '', r[6] or '', r[7] or '', tostring(attempts), first}
+end
+if r[1] == 'sending' then
+  if sending_at and tonumber(now) - tonumber(sending_at) < tonumber(ARGV[3]) then
+    return {'busy'}
+  end
+  -- The worker that claimed it died during the provider call: the PIN may be out.
+  redis.call('HSET', KEYS[1], 'state', 'unconfirmed', 'updated_at', now, 'error_text',
+    'worker stopped during the provider call; the PIN may have been sent')
+  redis.call('ZADD', ARGV[2] .. K_DEAD .. 'sends', now, rid)
+  redis.call('ZREM', ARGV[2] .. K_PENDING, rid)
+  count(ARGV[2], 'state:unconfirmed')
+  return {'unconfirmed'}
+end
+return {'done', r[1]}

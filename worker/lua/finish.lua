@@ -1,0 +1,43 @@
+-- finish.lua: record the outcome of a send attempt (RecordStore.finish).
+-- requires: prelude
+-- KEYS[1] record hash, KEYS[2] PIN key
+-- ARGV[1] key prefix, ARGV[2] now (unix s), ARGV[3] target state, ARGV[4] record TTL (s),
+-- ARGV[5] provider message-id or "", ARGV[6..] field, value, ... to write with the move
+-- Returns {state after, parked receipts applied (as a string)}, or {'missing'}.
+-- The move happens only if T allows it. With a message-id, the message-id index is set and
+-- receipts that arrived before it (parked) are applied.
+-- The PIN is dropped once it can no longer be sent again; error/unconfirmed keep it until
+-- it expires so that an operator may replay the send (as a new request).
+local prefix, now, target, ttl, mid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then return {'missing'} end
+local fields = {'updated_at', now}
+for i = 6, #ARGV, 2 do fields[#fields + 1] = ARGV[i]; fields[#fields + 1] = ARGV[i + 1] end
+local moved = 0
+if T[cur][target] then
+  fields[#fields + 1] = 'state'; fields[#fields + 1] = target
+  if FINAL[target] then fields[#fields + 1] = 'final_at'; fields[#fields + 1] = now end
+  moved = 1
+end
+-- A refused move writes nothing (a late release must not decorate a delivered record),
+-- except the facts of an acceptance that a receipt overtook.
+if moved == 1 or target == 'submitted' then redis.call('HSET', KEYS[1], unpack(fields)) end
+if target ~= 'queued' and target ~= 'error' and target ~= 'unconfirmed' then
+  redis.call('DEL', KEYS[2])
+end
+local rid = KEYS[1]:sub(#prefix + #K_REC + 1)
+if moved == 1 and target == 'queued' then
+  redis.call('ZADD', prefix .. K_PENDING, now, rid)
+elseif moved == 1 then
+  redis.call('ZREM', prefix .. K_PENDING, rid)
+end
+if moved == 1 and target ~= 'queued' then count(prefix, 'state:' .. target) end
+if moved == 1 and (target == 'error' or target == 'unconfirmed') then
+  redis.call('ZADD', prefix .. K_DEAD .. 'sends', now, rid)
+end
+local applied = 0
+if mid ~= '' then
+  redis.call('SET', prefix .. K_MSG .. mid, rid, 'EX', ttl)
+  applied = unpark(prefix, mid, rid, now)
+end
+return {moved == 1 and target or cur, tostring(applied)}
