@@ -34,6 +34,8 @@ from worker import lua
 from worker.config import Settings
 from worker.constants import KEY_NONCES, KEY_RECEIPTS_STREAM
 from worker.errors import ConfigError
+from worker.redisconn import redis_pool
+from worker.text import to_text
 
 SOCKET_TIMEOUT_S: Final = 2.0  # connect and read: a stuck Redis becomes a 503 quickly
 HEALTH_CHECK_INTERVAL_S: Final = 10  # PING a pooled connection idle this long before use
@@ -42,10 +44,6 @@ MAX_BATCH: Final = 64  # receipts per script call
 
 # One call per batch: check the nonces, XADD, record the nonces (worker/lua/receipt_push.lua).
 PUSH_LUA: Final = lua.script("receipt_push")
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class _Push:
@@ -110,7 +108,7 @@ class ResultQueue:
                     items.append([len(keys), push.fields])
             ids = self._script(keys=keys, args=[self._nonce_ttl, json.dumps(items)])
             for push, entry_id in zip(batch, ids, strict=True):
-                push.entry_id = None if entry_id is None else _text(entry_id)
+                push.entry_id = None if entry_id is None else to_text(entry_id)
         except BaseException as exc:  # every push of the batch shares its fate
             for push in batch:
                 push.error = exc
@@ -142,7 +140,7 @@ def connect(settings: Settings) -> redis.Redis:
     key = (os.getpid(), settings.redis_url)  # a forked worker must not share its parent's sockets
     pool = _pools.get(key)
     if pool is None:
-        pool = redis.ConnectionPool.from_url(
+        pool = redis_pool(
             settings.redis_url,
             socket_timeout=SOCKET_TIMEOUT_S,
             socket_connect_timeout=SOCKET_TIMEOUT_S,

@@ -1,23 +1,32 @@
 """Parsing and validating one environment value each, with an error that names the variable.
 
-:meth:`worker.config.Settings.from_env` is a table of ``PINRELAY_*`` names, defaults and
-the parsers here. They live apart so that table stays readable, and so every parser has
-the same shape, ``(name, value) -> parsed``: whatever it rejects becomes one
-:class:`ConfigError` that says which variable is wrong, reported once at start-up.
+:class:`worker.config.Settings` is a table of fields, each declared with :func:`setting`:
+its ``PINRELAY_*`` suffix, parser, default and doc travel in the field's metadata as an
+:class:`EnvVar`, so ``from_env``, ``to_env``, the list of names and the README table are
+all read off one declaration. The parsers live here so that table stays readable, and so
+every parser has the same shape, ``(name, value) -> parsed``: whatever it rejects becomes
+one :class:`ConfigError` that says which variable is wrong, reported once at start-up.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from urllib.parse import urlsplit
 
 from worker.errors import ConfigError
 
 T = TypeVar("T")
+Parser = Callable[[str, str], Any]
+EnvDefault = Callable[[Mapping[str, str]], Any]
 
 __all__ = [
-    # reading
+    # declaring and reading
+    "EnvVar",
+    "setting",
+    "env_vars",
     "EnvReader",
     # parsers: (name, value) -> parsed value, ConfigError on a bad value
     "nonempty",
@@ -32,6 +41,7 @@ __all__ = [
     "flag",
     "regions",
     # helpers
+    "render",
     "redact_url",
 ]
 
@@ -64,6 +74,95 @@ class EnvReader:
             raise
         except ValueError as exc:
             raise ConfigError(f"{name}={raw!r}: {exc}") from None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EnvVar:
+    """One ``PINRELAY_<suffix>`` variable: how it is parsed, defaulted, shown and documented.
+
+    ``factory`` is for defaults that depend on the machine or the environment (the CPU
+    count, the XDG state directory); ``shown`` is how the README spells a default that
+    is not a literal (or a ``None`` that means something). ``choices`` are checked by the
+    dataclass itself, so a ``replace()`` cannot slip an invalid value past ``from_env``.
+    """
+
+    suffix: str
+    parse: Parser
+    doc: str
+    default: Any = None
+    factory: EnvDefault | None = None
+    shown: str | None = None
+    secret: bool = False  # hidden in repr, handed to the log redactor
+    redact: bool = False  # a URL whose password is hidden in repr
+    choices: tuple[str, ...] = ()
+    choices_text: str = ""  # "is not <this>" in the error; default "one of a, b, c"
+
+    @property
+    def name(self) -> str:
+        return f"PINRELAY_{self.suffix}"
+
+    def default_for(self, env: Mapping[str, str]) -> Any:
+        return self.default if self.factory is None else self.factory(env)
+
+    def read(self, env: Mapping[str, str]) -> Any:
+        """The parsed value of this variable in ``env``, or its default when unset or blank."""
+        value = EnvReader(env).opt(self.suffix, self.parse)
+        return self.default_for(env) if value is None else value
+
+    def check(self, value: Any) -> None:
+        """Refuse a value outside ``choices``, naming the variable."""
+        if self.choices and value not in self.choices:
+            allowed = self.choices_text or f"one of {', '.join(self.choices)}"
+            raise ConfigError(f"{self.name}={value!r} is not {allowed}")
+
+    def shown_default(self) -> str:
+        """The default as the README's configuration table spells it."""
+        if self.shown is not None:
+            return self.shown
+        return "unset" if self.default is None else f"`{render(self.default)}`"
+
+    def meaning(self) -> str:
+        if not self.choices:
+            return self.doc
+        return f"{self.doc}: {', '.join(f'`{choice}`' for choice in self.choices)}"
+
+
+@overload
+def setting(suffix: str, parse: Callable[[str, str], T], doc: str, *, default: T,
+            shown: str | None = ..., secret: bool = ..., redact: bool = ...,
+            choices: tuple[str, ...] = ..., choices_text: str = ...) -> T: ...  # fmt: skip
+@overload
+def setting(suffix: str, parse: Callable[[str, str], T], doc: str, *,
+            factory: Callable[[Mapping[str, str]], T], shown: str) -> T: ...  # fmt: skip
+def setting(suffix: str, parse: Parser, doc: str, *, default: Any = None,
+            factory: EnvDefault | None = None, shown: str | None = None, secret: bool = False,
+            redact: bool = False, choices: tuple[str, ...] = (), choices_text: str = "") -> Any:  # fmt: skip
+    """A dataclass field read from ``PINRELAY_<suffix>``; typed as its default, for mypy.
+
+    A ``factory`` default is computed from ``os.environ`` when the dataclass is built
+    directly, and from the mapping given to ``from_env`` otherwise, so both agree.
+    """
+    var = EnvVar(suffix, parse, doc, default, factory, shown, secret, redact, choices, choices_text)
+    metadata = {"env": var}
+    if factory is None:
+        return dataclasses.field(default=default, metadata=metadata)
+    return dataclasses.field(default_factory=lambda: factory(os.environ), metadata=metadata)
+
+
+def env_vars(cls: Any) -> dict[str, EnvVar]:
+    """Attribute name -> :class:`EnvVar` for every field of a dataclass declared with :func:`setting`."""
+    return {f.name: f.metadata["env"] for f in dataclasses.fields(cls) if "env" in f.metadata}
+
+
+def render(value: Any) -> str:
+    """A value as an environment variable spells it (the inverse of its parser)."""
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def redact_url(url: str) -> str:

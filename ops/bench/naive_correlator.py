@@ -17,13 +17,11 @@ import redis
 from ops.bench.plan import CORRELATOR_BATCH
 from worker import constants as c
 from worker.config import Settings
+from worker.redisconn import redis_client
+from worker.text import to_text
 
 GROUP: Final = "naive"
 BLOCK_MS: Final = 1000
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def correlate(client: redis.Redis, prefix: str, count: int) -> int:
@@ -40,14 +38,14 @@ def correlate(client: redis.Redis, prefix: str, count: int) -> int:
         entries: list[tuple[bytes, dict[bytes, bytes]]] = response[0][1]
         lookups = client.pipeline(transaction=False)
         for _, fields in entries:
-            lookups.get(prefix + c.KEY_MESSAGE_INDEX + _text(fields[b"messageId"]))
+            lookups.get(prefix + c.KEY_MESSAGE_INDEX + to_text(fields[b"messageId"]))
         writes = client.pipeline(transaction=False)
         for (_, fields), rid in zip(entries, lookups.execute(), strict=True):
             if rid is not None:
-                status = _text(fields[b"status"])
-                writes.hset(prefix + c.KEY_RECORD + _text(rid), mapping={
+                status = to_text(fields[b"status"])
+                writes.hset(prefix + c.KEY_RECORD + to_text(rid), mapping={
                     "state": status, "receipt_status": status,
-                    "receipt_at": _text(fields[b"received_at"]), "err_code": _text(fields[b"err-code"]),
+                    "receipt_at": to_text(fields[b"received_at"]), "err_code": to_text(fields[b"err-code"]),
                 })  # fmt: skip
         ids = [entry_id for entry_id, _ in entries]
         writes.xack(stream, GROUP, *ids)
@@ -59,7 +57,7 @@ def correlate(client: redis.Redis, prefix: str, count: int) -> int:
 
 def main() -> int:
     settings = Settings.from_env()
-    client = redis.Redis.from_url(settings.redis_url or "")
+    client = redis_client(settings.redis_url or "")
     correlate(client, settings.key_prefix, int(sys.argv[1]))
     return 0
 

@@ -16,6 +16,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 import redis
 
 from worker.config import Settings
+from worker.redisconn import redis_client
 
 LIST_KEY: Final = "naive-receipts"  # behind the key prefix
 OK_BODY: Final = b'{"status":"ok"}'
@@ -42,4 +43,4 @@ def create_app(client: redis.Redis, key: str) -> WSGIApplication:
 
 def app_factory() -> WSGIApplication:
     settings = Settings.from_env()
-    return create_app(redis.Redis.from_url(settings.redis_url or ""), list_key(settings))
+    return create_app(redis_client(settings.redis_url or ""), list_key(settings))

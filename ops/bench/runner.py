@@ -21,8 +21,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Final
 
-import redis
-
 from ops.bench import correlation, enqueue, receipts, sends
 from ops.bench.harness import Bench, bench_settings
 from ops.bench.loadgen import choose_tool
@@ -31,6 +29,7 @@ from ops.bench.profiling import Profiler
 from ops.bench.report import ScenarioResult, machine, print_report, write_json
 from worker.config import Settings
 from worker.local.embedded import EmbeddedRedis
+from worker.redisconn import redis_client
 
 SCENARIOS: Final[dict[str, Callable[[Bench], ScenarioResult]]] = {
     "sends": sends.run,
@@ -59,7 +58,7 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     results: list[ScenarioResult] = []
     started = time.monotonic()
     with _sigterm_as_interrupt(), EmbeddedRedis(appendonly=True) as server:
-        client = redis.Redis.from_url(server.url)
+        client = redis_client(server.url, socket_timeout=None)  # seeding pipelines may take long
         assert server.process is not None
         bench = Bench(bench_settings(settings, server.url), plan, client, server.process.pid,
                       log_dir, tool, profiler)  # fmt: skip

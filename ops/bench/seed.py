@@ -22,6 +22,7 @@ from worker.config import Settings
 from worker.records import scripts
 from worker.records.store import RecordStore
 from worker.states import State
+from worker.text import to_text
 
 
 def seed_records(client: redis.Redis, settings: Settings, count: int) -> list[str]:
@@ -71,4 +72,4 @@ def states(client: redis.Redis, settings: Settings, ids: list[str]) -> list[str]
     pipe = client.pipeline(transaction=False)
     for rid in ids:
         pipe.hget(store.key(rid), "state")
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in pipe.execute()]
+    return [to_text(v) for v in pipe.execute()]

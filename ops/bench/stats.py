@@ -1,18 +1,11 @@
-"""The arithmetic of a bench: rates, nearest-rank percentiles, ratios."""
+"""The arithmetic of a bench: rates, nearest-rank percentiles (:mod:`worker.stats`), ratios."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-
-def percentile(values: Sequence[float], pct: float) -> float | None:
-    """Nearest-rank percentile of ``values`` (None when empty)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * pct // 100))  # ceil(n * pct / 100), at least 1
-    return ordered[int(rank) - 1]
+from worker.stats import percentile
 
 
 def rate(count: float, seconds: float) -> float:

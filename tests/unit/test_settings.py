@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from dataclasses import fields, replace
+from pathlib import Path
+
 import pytest
 
-from worker.config import Settings
+from worker.config import ENV_NAMES, Settings, settings_table_markdown
 from worker.errors import ConfigError
 
 
@@ -62,3 +68,76 @@ def test_repr_hides_secrets() -> None:
     assert "sigsecretvalue" not in shown
     assert "hunter22" not in shown
     assert "***" in shown
+
+
+def test_secret_values_come_from_the_secret_fields() -> None:
+    """Every field flagged secret is handed to the log redactor, and nothing else."""
+    settings = Settings.from_env({
+        "PINRELAY_API_SECRET": "apisecretvalue",
+        "PINRELAY_SIGNATURE_SECRET": "sigsecretvalue",
+        "PINRELAY_FLOWER_PASSWORD": "flowerpassword",
+    })
+    assert set(settings.secret_values()) == {"apisecretvalue", "sigsecretvalue", "flowerpassword"}
+    assert Settings.from_env({}).secret_values() == ("demo-secret-0123",)
+
+
+def test_dataclass_defaults_are_the_from_env_defaults() -> None:
+    """``Settings()`` and ``Settings.from_env({})`` agree on every field (the CPU count included)."""
+    assert Settings() == Settings.from_env({"XDG_STATE_HOME": os.environ.get("XDG_STATE_HOME", "")})
+    assert Settings.from_env({}).worker_concurrency == (os.cpu_count() or 2)
+
+
+def test_to_env_round_trips() -> None:
+    """The variables ``to_env`` writes rebuild equal settings in a child process."""
+    settings = Settings.from_env({
+        "PINRELAY_REDIS_URL": "redis://:pw@h:1/2",
+        "PINRELAY_PHONE_REGIONS": "us,gb",
+        "PINRELAY_TASK_EVENTS": "off",
+        "PINRELAY_BACKOFF_INITIAL": "0.25",
+        "PINRELAY_FLOWER_USER": "admin",
+        "PINRELAY_RUNTIME_DIR": "/srv/pinrelay-state",
+    })
+    env = settings.to_env()
+    assert set(env) <= {f"PINRELAY_{suffix}" for suffix in ENV_NAMES.values()}
+    assert "PINRELAY_BROKER_URL" not in env  # None is left unset, not written as "None"
+    assert Settings.from_env(env) == settings
+
+
+def test_env_names_cover_every_field() -> None:
+    """Every field has a variable, and every variable name is distinct (other code lists them)."""
+    assert list(ENV_NAMES) == [f.name for f in fields(Settings)]
+    assert len(set(ENV_NAMES.values())) == len(ENV_NAMES)
+    assert ENV_NAMES["worker_concurrency"] == "WORKER_CONCURRENCY"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("PINRELAY_LOG_FORMAT", "xml"), ("PINRELAY_WORKER_POOL", "forks")],
+)
+def test_choices_are_checked_and_named(name: str, value: str) -> None:
+    """A value outside a field's choices is refused by name, from the env or from ``replace``."""
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({name: value})
+    assert name in str(info.value)
+    with pytest.raises(ConfigError):
+        replace(Settings.from_env({}), log_format="xml")
+
+
+def test_readme_configuration_table_is_generated() -> None:
+    """README.md's configuration table is exactly ``python -m worker.config --markdown``."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    table = "".join(line + "\n" for line in section.splitlines() if line.startswith("|"))
+    assert table == settings_table_markdown(), "regenerate it: python -m worker.config --markdown"
+
+
+def test_markdown_generator_command() -> None:
+    """``python -m worker.config --markdown`` prints the table; anything else is a usage error."""
+    done = subprocess.run([sys.executable, "-m", "worker.config", "--markdown"],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == settings_table_markdown()
+    assert done.stderr == ""
+    bad = subprocess.run([sys.executable, "-m", "worker.config"],
+                         capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert bad.returncode != 0 and "usage" in bad.stderr

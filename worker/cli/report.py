@@ -24,7 +24,7 @@ def add_arguments(sub: Any) -> None:
 def run(args: argparse.Namespace, settings: Settings, client: Any = None) -> int:
     """Print the report (and write ``--html``); 0 even for an empty window."""
     from worker.local.runtime import require_redis
-    from worker.taskqueue.wiring import redis_client
+    from worker.redisconn import redis_client
 
     settings = require_redis(settings)
     client = client or redis_client(settings.redis_url or "")

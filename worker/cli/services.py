@@ -63,8 +63,8 @@ def run_correlate(args: argparse.Namespace) -> int:
     from worker.correlate.correlator import Correlator
     from worker.enqueue.task_message import publish_one_by_one
     from worker.local.runtime import require_redis
+    from worker.redisconn import redis_client
     from worker.taskqueue.app import create_app
-    from worker.taskqueue.wiring import redis_client
 
     settings = require_redis(load_settings())
     stop = stop_event()

@@ -24,6 +24,7 @@ from worker.correlate import scripts as receipt_scripts
 from worker.logs import get_logger
 from worker.metrics import RECEIPT_LAG, RECEIPTS
 from worker.records.store import RecordStore
+from worker.text import to_text
 
 ReceiptEntry = tuple[bytes, dict[bytes, bytes]]
 
@@ -88,7 +89,7 @@ class Correlator:
         self.processed += len(entries)
         out = []
         for raw in verdicts:
-            verdict, _, lag = (raw.decode() if isinstance(raw, bytes) else str(raw)).partition(":")
+            verdict, _, lag = to_text(raw).partition(":")
             RECEIPTS.labels(verdict=verdict).inc()
             if lag:
                 RECEIPT_LAG.observe(max(0.0, float(lag)))
@@ -101,7 +102,7 @@ class Correlator:
             self.stream, c.CONSUMER_GROUP, self.consumer, self.claim_idle_ms,
             start_id=self._claim_cursor, count=self.batch,
         )  # fmt: skip
-        self._claim_cursor = result[0].decode() if isinstance(result[0], bytes) else result[0]
+        self._claim_cursor = to_text(result[0])
         return [(eid, fields) for eid, fields in result[1] if fields]
 
     def read(self, block_ms: int | None = None) -> list[ReceiptEntry]:

@@ -19,6 +19,7 @@ from worker import lua
 from worker.config import Settings
 from worker.errors import AbuseLimitError, StoreUnavailableError
 from worker.masking import mask_number
+from worker.text import to_text
 
 # Count and check the windows in one step (worker/lua/abuse_windows.lua).
 _WINDOWS: Final = lua.script("abuse_windows")
@@ -70,7 +71,7 @@ class AbuseGuard:
                 self._refuse(number, "denylist")
             if not self._enabled:
                 return self._earlier(repeat_key)
-            verdict = _text(self._script(**self._window_call(number, int(time.time() * 1000), repeat_key)))
+            verdict = to_text(self._script(**self._window_call(number, int(time.time() * 1000), repeat_key)))
             if verdict.startswith("repeat:"):
                 return verdict.removeprefix("repeat:")
             if verdict != "ok":
@@ -99,7 +100,7 @@ class AbuseGuard:
             for number, key in zip(numbers, keys, strict=True):
                 self._script(**self._window_call(number, now_ms, key), client=pipe)
             for number, raw in zip(numbers, pipe.execute(), strict=True):
-                verdict = _text(raw)
+                verdict = to_text(raw)
                 if verdict != "ok" and not verdict.startswith("repeat:"):
                     self._refuse(number, verdict)
         except redis.RedisError as exc:
@@ -117,7 +118,7 @@ class AbuseGuard:
 
     def _earlier(self, repeat_key: str) -> str | None:
         found: Any = self._client.get(repeat_key) if repeat_key else None
-        return None if found is None else _text(found)
+        return None if found is None else to_text(found)
 
     def _refuse(self, number: str, limit: str) -> NoReturn:
         self._count(f"refused_{limit}")
@@ -146,7 +147,3 @@ class AbuseGuard:
         if entries:
             self._client.sadd(f"{self._prefix}{c.KEY_DENYLIST}", *entries)
             self._denylist_read_at = float("-inf")
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

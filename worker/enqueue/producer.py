@@ -26,6 +26,7 @@ from worker.enqueue.request import SendRequest
 from worker.errors import StoreUnavailableError, UnknownRequestError
 from worker.records.store import QueuedTask, RecordStore, new_request_id
 from worker.states import SETTLED_STATES
+from worker.text import to_text
 
 if TYPE_CHECKING:
     from worker.enqueue.task_message import SendTaskMessages
@@ -46,7 +47,7 @@ class Producer:
     def __init__(self, settings: Settings, app: Celery, client: redis.Redis | None = None) -> None:
         """``client``, if given, must be a client of ``settings.redis_url`` (records and, with a
         Redis broker, the task queue live there)."""
-        from worker.taskqueue.wiring import redis_client
+        from worker.redisconn import redis_client
 
         self.settings = settings
         self.app = app
@@ -133,7 +134,7 @@ class Producer:
             pipe = self.redis.pipeline(transaction=True)
             self.store.create_many(prepared, pipe=pipe, tasks=[self._task(rid) for rid, _, _ in prepared])
             try:
-                return [_text(rid) for _, rid in pipe.execute()]
+                return [to_text(rid) for _, rid in pipe.execute()]
             except redis.RedisError as exc:
                 for rid, idem, _ in prepared:
                     self.store.forget(rid, idem)
@@ -197,7 +198,3 @@ class Producer:
 
     def close(self) -> None:
         self.redis.close()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

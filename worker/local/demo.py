@@ -19,17 +19,10 @@ from typing import Any
 from worker.config import Settings
 from worker.local.supervisor import Stack
 from worker.states import State
+from worker.stats import percentile
 
 # A send is accounted for once it left these states (a receipt, an error, or unconfirmed).
 IN_FLIGHT = frozenset({State.QUEUED, State.SENDING, State.SUBMITTED})
-
-
-def percentile(values: list[float], pct: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def demo_numbers(count: int) -> list[str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import redis
 
 from worker.errors import ConfigError
+from worker.redisconn import redis_client
 
 
 def find_redis_server() -> str:
@@ -80,7 +81,7 @@ class EmbeddedRedis:
             "--logfile", os.path.join(self.data_dir, "redis.log"),
         ]  # fmt: skip
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
+        client = redis_client(self.url, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout_s
         while True:
             try:

@@ -21,6 +21,7 @@ from typing import Any
 import redis
 
 from worker import constants as c
+from worker.text import to_text
 
 KINDS = ("sends", "receipts", "tasks")
 
@@ -42,7 +43,7 @@ class DeadLetters:
 
     def list(self, kind: str, limit: int = 100) -> list[tuple[str, float]]:
         rows: Any = self.client.zrevrange(self.key(kind), 0, limit - 1, withscores=True)
-        return [(m.decode() if isinstance(m, bytes) else str(m), float(s)) for m, s in rows]
+        return [(to_text(m), float(s)) for m, s in rows]
 
     def detail(self, kind: str, member: str) -> dict[str, Any] | None:
         if kind == "receipts":

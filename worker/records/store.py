@@ -23,15 +23,12 @@ from worker.errors import StoreUnavailableError, UnknownRequestError
 from worker.records import scripts
 from worker.records.view import to_public
 from worker.states import State
+from worker.text import to_text
 
 
 def new_request_id() -> str:
     """32 hex chars: unique, and short enough to double as the provider client-ref."""
     return uuid.uuid4().hex
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +136,7 @@ class RecordStore:
     def lost_tasks(self, older_than: float, limit: int = 500, now: float | None = None) -> list[str]:
         """Queued sends whose task nobody has claimed since ``older_than`` (to republish)."""
         found = self._sweep_pending(keys=[], args=[self.prefix, _now(now), f"{older_than:.3f}", limit])
-        return [_s(rid) for rid in found]
+        return [to_text(rid) for rid in found]
 
     def existing_for(self, idempotency_key: str | None) -> str | None:
         """The request id an idempotency key already stands for, if any."""
@@ -149,7 +146,7 @@ class RecordStore:
             found: Any = self.client.get(self.idempotency_key(idempotency_key))
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot read the idempotency key: {exc}") from exc
-        return _s(found) if found is not None else None
+        return to_text(found) if found is not None else None
 
     def create(
         self, request_id: str, idempotency_key: str | None, argv: list[str],
@@ -161,7 +158,7 @@ class RecordStore:
             _, rid = self._create(**self._create_call(request_id, idempotency_key, argv, task))
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot store the send request: {exc}") from exc
-        return _s(rid)
+        return to_text(rid)
 
     def create_many(
         self, items: Sequence[tuple[str, str | None, list[str]]], pipe: Any = None,
@@ -175,13 +172,13 @@ class RecordStore:
         if pipe is not None:
             return []
         try:
-            return [_s(rid) for _, rid in pipeline.execute()]
+            return [to_text(rid) for _, rid in pipeline.execute()]
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot store the send requests: {exc}") from exc
 
     def claim(self, request_id: str, now: float | None = None, *, lease_s: float = 60.0) -> Claim:
         """Atomically move queued -> sending (or report why not: busy/unconfirmed/expired/done)."""
-        result = [_s(x) for x in self._claim(keys=[self.key(request_id), self.pin_key(request_id)],
+        result = [to_text(x) for x in self._claim(keys=[self.key(request_id), self.pin_key(request_id)],
                                              args=[_now(now), self.prefix, lease_s])]
         verdict = result[0]
         if verdict == "ok":
@@ -218,7 +215,7 @@ class RecordStore:
             if value is not None:
                 argv += [name, value]
         result = self._finish(keys=[self.key(request_id), self.pin_key(request_id)], args=argv)
-        return _s(result[0])
+        return to_text(result[0])
 
     def forget(self, request_id: str, idempotency_key: str | None = None) -> None:
         """Remove a record that was never enqueued (best effort: Redis may be the problem)."""
@@ -227,7 +224,7 @@ class RecordStore:
             self.client.zrem(self.pending_key, request_id)
             # only if the key stands for this request: an earlier request keeps its key
             idem_key = self.idempotency_key(idempotency_key)
-            if idempotency_key and _s(self.client.get(idem_key) or b"") == request_id:
+            if idempotency_key and to_text(self.client.get(idem_key) or b"") == request_id:
                 keys.append(idem_key)
         with contextlib.suppress(redis.RedisError):
             self.client.delete(*keys)
@@ -257,15 +254,15 @@ class RecordStore:
                   self.pending_key],
             args=[_now(now), str(self.ttl_s), new_id],
         )
-        verdict = _s(result[0])
-        return verdict, _s(result[1]) if len(result) > 1 else ""
+        verdict = to_text(result[0])
+        return verdict, to_text(result[1]) if len(result) > 1 else ""
 
     def get_raw(self, request_id: str) -> dict[str, str]:
         try:
             raw = self.client.hgetall(self.key(request_id))
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot read the record: {exc}") from exc
-        return {_s(k): _s(v) for k, v in raw.items()}
+        return {to_text(k): to_text(v) for k, v in raw.items()}
 
     def get(self, request_id: str) -> dict[str, Any]:
         raw = self.get_raw(request_id)
@@ -277,7 +274,7 @@ class RecordStore:
         pipe = self.client.pipeline(transaction=False)
         for rid in request_ids:
             pipe.hgetall(self.key(rid))
-        return [{_s(k): _s(v) for k, v in raw.items()} for raw in pipe.execute()]
+        return [{to_text(k): to_text(v) for k, v in raw.items()} for raw in pipe.execute()]
 
     def update_fields(self, request_id: str, fields: Mapping[str, str]) -> None:
         """Plain field writes that change no state (conversion outcome)."""
@@ -285,7 +282,7 @@ class RecordStore:
 
     def stats(self) -> dict[str, int]:
         raw = self.client.hgetall(f"{self.prefix}{c.KEY_STATS}")
-        return {_s(k): int(v) for k, v in raw.items()}
+        return {to_text(k): int(v) for k, v in raw.items()}
 
 
 def _now(now: float | None) -> str:

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from worker.text import to_text
+
 PUBLIC_FIELDS: Final = (
     "id",
     "to",
@@ -53,7 +55,7 @@ def iso(ts: str | float | None) -> str | None:
 
 def to_public(raw: Mapping[Any, Any]) -> dict[str, Any]:
     """The record as the contract shows it: every public field, times in ISO 8601 UTC."""
-    data = {_text(k): _text(v) for k, v in raw.items()}
+    data = {to_text(k): to_text(v) for k, v in raw.items()}
     out: dict[str, Any] = {}
     for name in PUBLIC_FIELDS:
         value: Any = data.get(name) or None
@@ -63,7 +65,3 @@ def to_public(raw: Mapping[Any, Any]) -> dict[str, Any]:
             value = int(value or 0)
         out[name] = value
     return out
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

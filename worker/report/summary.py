@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -102,17 +102,6 @@ class Summary:
         others = [s.value for s in State if s.value not in HEADLINE and self.states[s.value]]
         unknown = sorted(s for s in self.states if s not in HEADLINE and s not in others)
         return [*HEADLINE, *others, *unknown]
-
-
-def quantile(values: Sequence[float], pct: float) -> float | None:
-    """Linear-interpolated percentile (numpy's default), None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * pct / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def _glob_escape(text: str) -> str:

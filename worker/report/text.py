@@ -6,8 +6,9 @@ shown in other forms (:mod:`worker.report.html`) without this layout.
 
 from __future__ import annotations
 
-from worker.report.summary import ERR_CODES, HEADLINE, QUANTILES, Summary, quantile
+from worker.report.summary import ERR_CODES, HEADLINE, QUANTILES, Summary
 from worker.states import FINAL_STATES
+from worker.stats import percentile
 
 _NETWORK_COLUMNS = (("failed", 8), ("expired", 9), ("rejected", 10), ("unknown", 9))
 
@@ -17,7 +18,7 @@ def _ms(value: float | None) -> str:
 
 
 def latency_rows(summary: Summary) -> list[tuple[str, int, list[str]]]:
-    return [(name, len(values), [_ms(quantile(values, q)) for q in (*QUANTILES, 100)])
+    return [(name, len(values), [_ms(percentile(values, q)) for q in (*QUANTILES, 100)])
             for name, values in (("enqueue -> submitted", summary.to_submit),
                                  ("submitted -> receipt", summary.to_receipt))]  # fmt: skip
 

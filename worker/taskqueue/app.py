@@ -15,6 +15,7 @@ from worker import constants as c
 from worker.config import Settings
 from worker.errors import ConfigError
 from worker.local.runtime import require_redis
+from worker.redisconn import CONNECT_TIMEOUT_S, HEALTH_CHECK_INTERVAL_S, SOCKET_TIMEOUT_S
 from worker.send.retry import worst_case_schedule_s
 
 
@@ -52,9 +53,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "unacked_key": f"{settings.key_prefix}unacked",
             "unacked_index_key": f"{settings.key_prefix}unacked_index",
             "unacked_mutex_key": f"{settings.key_prefix}unacked_mutex",
-            "socket_timeout": 5,
-            "socket_connect_timeout": 3,
-            "health_check_interval": 30,
+            # kombu's own Redis connections, with the timeouts of worker.redisconn
+            "socket_timeout": SOCKET_TIMEOUT_S,
+            "socket_connect_timeout": CONNECT_TIMEOUT_S,
+            "health_check_interval": HEALTH_CHECK_INTERVAL_S,
         },
         "task_serializer": "json",
         "accept_content": ["json"],

@@ -10,6 +10,7 @@ import redis
 
 from worker.config import Settings
 from worker.logs import get_logger
+from worker.redisconn import redis_client
 
 
 def volatility_problems(client: redis.Redis) -> list[str]:
@@ -30,7 +31,7 @@ def volatility_problems(client: redis.Redis) -> list[str]:
 def warn_if_volatile(settings: Settings) -> list[str]:
     if not settings.redis_url:
         return []
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=3)
+    client = redis_client(settings.redis_url, decode_responses=True, socket_timeout=3)
     try:
         problems = volatility_problems(client)
     except redis.RedisError:

@@ -16,19 +16,12 @@ from worker.config import Settings
 from worker.enqueue.abuse import AbuseGuard
 from worker.logs import get_logger
 from worker.records.store import RecordStore
+from worker.redisconn import redis_client
 from worker.send.delivery import DeliveryDeps
 from worker.send.provider import ProviderClient
 from worker.send.ratelimit import build_limiter
 
-
-def redis_client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=5,
-        socket_connect_timeout=3,
-        health_check_interval=30,
-        retry_on_timeout=True,
-    )
+__all__ = ["Services", "services_for", "redis_client"]  # redis_client: moved to worker.redisconn
 
 
 @dataclass
