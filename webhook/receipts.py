@@ -1,4 +1,4 @@
-"""Delivery receipts (API.md §4): parse the three transports, validate, verify the signature.
+"""Delivery receipts (docs/provider-api.md §4): parse the three transports, validate, verify the signature.
 
 Pure functions over bytes and strings, no I/O: the WSGI layer (:mod:`webhook.app`)
 reads the request and hands the pieces here.

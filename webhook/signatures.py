@@ -1,4 +1,4 @@
-"""Nexmo/Vonage request signatures (API.md §5): one algorithm for signing and checking.
+"""Nexmo/Vonage request signatures (docs/provider-api.md §5): one algorithm for signing and checking.
 
 The simulator signs receipts with :func:`sign` and the receiver checks them
 with :func:`verify`, so both ends share one implementation of the quirks: sorted

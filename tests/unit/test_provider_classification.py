@@ -1,4 +1,4 @@
-"""Every status code of API.md §3, and every HTTP shape, maps to one typed outcome."""
+"""Every status code of docs/provider-api.md §3, and every HTTP shape, maps to one typed outcome."""
 
 from __future__ import annotations
 

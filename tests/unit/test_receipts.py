@@ -25,7 +25,7 @@ from webhook.receipts import (
 )
 from webhook.signatures import METHODS, sign, signing_string
 
-# API.md §5, "Worked example (constructed signed DLR, our own secret)".
+# docs/provider-api.md §5, "Worked example (constructed signed DLR, our own secret)".
 DLR_SECRET = "Ex4mpleSigSecret0123456789abcdef"
 DLR = {
     "api-key": "abcd1234",
@@ -48,7 +48,7 @@ DLR_SIGS = {
     "md5hash": "9739a1e8a012a17e55e690f50bd9ce05",
 }
 
-# API.md §5, PHP SDK suite vectors.
+# docs/provider-api.md §5, PHP SDK suite vectors.
 PHP_SECRET = "my_secret_key_for_testing"
 PHP_PARAMS = {
     "message-timestamp": "2013-11-21 15:27:30",
@@ -290,7 +290,7 @@ def test_stream_fields_add_received_at() -> None:
 
 @pytest.mark.parametrize(("method", "sig"), sorted(DLR_SIGS.items()))
 def test_constructed_dlr_vector_verifies(method: str, sig: str) -> None:
-    """API.md §5's constructed DLR verifies with its sha256 and md5hash signatures."""
+    """docs/provider-api.md §5's constructed DLR verifies with its sha256 and md5hash signatures."""
     check({**DLR, "sig": sig}, secret=DLR_SECRET, method=method, now=DLR_NOW)
 
 
@@ -308,7 +308,7 @@ def test_sha512_matches_an_independent_hmac() -> None:
 
 
 def test_signing_string_matches_the_worked_example() -> None:
-    """The string signed for the worked example is exactly API.md's."""
+    """The string signed for the worked example is exactly docs/provider-api.md's."""
     assert signing_string(DLR) == (
         "&api-key=abcd1234&client-ref=login-7f3a9c&err-code=0"
         "&message-timestamp=2020-02-25 17:07:26&messageId=0A00000012345678&msisdn=16365553226"

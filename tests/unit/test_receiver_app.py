@@ -24,7 +24,7 @@ from worker.local.embedded import free_port
 
 SECRET = "Ex4mpleSigSecret0123456789abcdef"
 NOW = 1582650446.0
-# API.md §5 worked example, signed with sha256.
+# docs/provider-api.md §5 worked example, signed with sha256.
 SIGNED_DLR = {
     "api-key": "abcd1234",
     "client-ref": "login-7f3a9c",
@@ -297,7 +297,7 @@ def test_healthz_reports_redis(app: WSGIApplication) -> None:
 
 
 def test_signed_receipt_is_queued(signed_app: WSGIApplication, entries: Any) -> None:
-    """The API.md §5 worked example, sent as a form, verifies and is queued as given."""
+    """The docs/provider-api.md §5 worked example, sent as a form, verifies and is queued as given."""
     body = urlencode(SIGNED_DLR).encode()
     assert call(signed_app, "POST", body=body, content_type=FORM).status == 200
     (entry,) = entries()

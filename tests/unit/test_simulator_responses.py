@@ -1,4 +1,4 @@
-"""The simulator's submit response builder (API.md §2) and its message ids."""
+"""The simulator's submit response builder (docs/provider-api.md §2) and its message ids."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_throttle_text_carries_the_wait_in_ms() -> None:
 
 
 def test_error_texts_use_the_documented_names() -> None:
-    """Codes without a param get their API.md §3 name; unknown codes still get a text."""
+    """Codes without a param get their docs/provider-api.md §3 name; unknown codes still get a text."""
     assert responses.error_text("7") == "Number Barred"
     assert responses.error_text("102") == "RESPONSE_MSISDN_OPTED_OUT_FOR_CAMPAIGN"
     assert responses.error_text("3", "pin") == "Invalid pin param"

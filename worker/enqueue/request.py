@@ -76,7 +76,7 @@ def validate_client_ref(client_ref: object) -> str | None:
 
 
 def validate_params(params: object) -> dict[str, str]:
-    """Template parameters, passed to the provider unchanged (API.md §1)."""
+    """Template parameters, passed to the provider unchanged (docs/provider-api.md §1)."""
     if params is None:
         return {}
     if not isinstance(params, Mapping):

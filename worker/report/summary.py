@@ -35,7 +35,7 @@ SCAN_BATCH: Final = 1000  # keys per SCAN step and per HMGET pipeline
 DEFAULT_SINCE: Final = "24h"
 _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SPAN: Final = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-ERR_CODES: Final = {  # API.md section 4, DLR err-code
+ERR_CODES: Final = {  # docs/provider-api.md section 4, DLR err-code
     "0": "Delivered", "1": "Unknown", "2": "Absent subscriber (temporary)",
     "3": "Absent subscriber (permanent)", "4": "Call barred by user", "5": "Portability error",
     "6": "Anti-spam rejection", "7": "Handset busy", "8": "Network error", "9": "Illegal number",

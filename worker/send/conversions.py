@@ -1,4 +1,4 @@
-"""Conversion reports (API.md §6): tell the provider a PIN was used, so it routes better.
+"""Conversion reports (docs/provider-api.md §6): tell the provider a PIN was used, so it routes better.
 
 Retried like a send (the same tenacity policy) on 5xx, 429 and network errors;
 401/402/420/422/423 are permanent. Reporting twice is harmless, so unlike a

@@ -33,7 +33,7 @@ from worker.errors import (
 
 USER_AGENT: Final = f"pinrelay/{c.VERSION} python/{platform.python_version()}"
 
-# API.md §3: the codes worth retrying; every other code (documented or not) is permanent.
+# docs/provider-api.md §3: the codes worth retrying; every other code (documented or not) is permanent.
 TRANSIENT_STATUSES: Final = frozenset({"1", "5", "10", "13"})
 STATUS_NAMES: Final = {
     "0": "Success",

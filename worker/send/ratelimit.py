@@ -1,6 +1,6 @@
 """One send rate for every worker on every host: a token bucket in Redis.
 
-The provider allows about 30 requests/s per API key (API.md §7) and answers
+The provider allows about 30 requests/s per API key (docs/provider-api.md §7) and answers
 status 1 or HTTP 429 past it. The bucket lives in Redis and uses Redis's own
 clock, so all workers share one budget however many hosts they run on. When the
 provider itself says "wait", :meth:`RedisTokenBucket.pause` stops everyone, not
