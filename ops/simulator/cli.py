@@ -17,7 +17,7 @@ from worker.constants import DEFAULT_SIM_PORT
 
 from .config import TRANSPORTS, SimConfig
 from .errors import SimConfigError
-from .mix import parse_mix
+from .receipts.mix import parse_mix
 from .simulator import Simulator
 
 

@@ -18,8 +18,9 @@ from typing import Any, Final
 
 from webhook.signatures import METHODS
 
-from . import faults, mix
+from . import faults
 from .errors import SimConfigError
+from .receipts import mix
 
 TRANSPORTS: Final = ("get", "form", "json", "mixed")
 DEFAULT_API_KEY: Final = "demo-key"

@@ -18,13 +18,13 @@ from types import TracebackType
 from typing import Any
 
 from .config import SimConfig
-from .conversions import Conversions
-from .dispatcher import Dispatcher
-from .exchange import Answer, Inbound
+from .http.exchange import Answer, Inbound
+from .http.routes import Routes
+from .http.server import SimHTTPServer
 from .ledger import Ledger
-from .provider import Provider
-from .routes import Routes
-from .server import SimHTTPServer
+from .receipts.dispatcher import Dispatcher
+from .vonage.conversions import Conversions
+from .vonage.provider import Provider
 
 POLL_INTERVAL_S = 0.05  # how quickly serve_forever notices stop()
 

@@ -8,7 +8,8 @@ import random
 import pytest
 
 import ops.simulator
-from ops.simulator import FaultSpecError, SimConfig, SimConfigError, SimulatorError, cli, faults, params
+from ops.simulator import FaultSpecError, SimConfig, SimConfigError, SimulatorError, cli, faults
+from ops.simulator.http import params
 from worker.errors import PinrelayError
 
 

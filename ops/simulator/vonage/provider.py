@@ -17,14 +17,16 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from . import faults, params, responses
+from .. import faults
+from ..config import SimConfig
+from ..http import params
+from ..http.exchange import DROP, Answer, Inbound
+from ..ledger import Ledger
+from ..receipts.dispatcher import Dispatcher
+from ..receipts.dlr import AcceptedSend, plan
+from ..throttle import SlidingWindow
+from . import responses
 from .checks import check_submission, unknown_params
-from .config import SimConfig
-from .dispatcher import Dispatcher
-from .exchange import DROP, Answer, Inbound
-from .ledger import Ledger
-from .receipts import AcceptedSend, plan
-from .throttle import SlidingWindow
 
 GARBAGE_HTML: Final = b"<html><body><h1>502 Bad Gateway</h1>nginx</body></html>"
 

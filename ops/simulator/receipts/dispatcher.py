@@ -22,8 +22,8 @@ from typing import Any
 
 import requests
 
-from .config import SimConfig
-from .receipts import Receipt, payload_for
+from ..config import SimConfig
+from .dlr import Receipt, payload_for
 
 _SUCCESS = range(200, 206)
 

@@ -17,7 +17,7 @@ from typing import Final
 
 from webhook.signatures import verify
 
-from .config import SimConfig
+from ..config import SimConfig
 from .responses import error_text
 
 CLIENT_REF_MAX_CHARS: Final = 40

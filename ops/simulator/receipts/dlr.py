@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from webhook.signatures import sign
 
-from .config import SimConfig
+from ..config import SimConfig
 from .mix import pick_outcome
 
 SINGLE_TRANSPORTS: Final = ("get", "form", "json")

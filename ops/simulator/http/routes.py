@@ -20,8 +20,8 @@ import json
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
-from .config import SimConfig
-from .errors import SimConfigError
+from ..config import SimConfig
+from ..errors import SimConfigError
 from .exchange import Answer, Inbound
 
 TWOFA_JSON: Final = "/sc/us/2fa/json"
