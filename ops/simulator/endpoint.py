@@ -22,6 +22,7 @@ from typing import Any, Final, Protocol
 
 from . import faults
 from .config import SimConfig
+from .errors import SimulatorError
 from .http.exchange import DROP, Answer, Inbound
 from .ledger import Ledger
 from .throttle import SlidingWindow
@@ -152,7 +153,7 @@ def generic_fault_answer(fault: faults.Fault) -> Answer:
         return Answer(429, b"", "text/plain", headers=(("Retry-After", fault.arg or "1"),))
     if fault.kind == "garbage":
         return Answer(200, GARBAGE_HTML, "text/html; charset=utf-8")
-    raise ValueError(f"fault {fault.spec!r} must be worded by the route")
+    raise SimulatorError(f"fault {fault.spec!r} must be worded by the route")
 
 
 def outcome(record: Record, answer: Answer) -> str:

@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
+from .errors import SimulatorError
+
 GSM7: Final = "GSM-7"
 UCS2: Final = "UCS-2"
 #: the GSM 03.38 basic table (escape excluded)
@@ -52,7 +54,7 @@ def count(text: str, encoding: str | None = None) -> Segments:
     elif encoding == UCS2:
         units = len(text.encode("utf-16-le")) // 2
     else:
-        raise ValueError(f"encoding {encoding!r}: use {GSM7} or {UCS2}")
+        raise SimulatorError(f"encoding {encoding!r}: use {GSM7} or {UCS2}")
     single, per_part = _LIMITS[encoding]
     parts = 1 if units <= single else math.ceil(units / per_part)
     return Segments(encoding, units, parts)

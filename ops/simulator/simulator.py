@@ -81,7 +81,7 @@ class Simulator:
 
     @property
     def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:8090``; the 2FA call is ``url + /sc/us/2fa/json``."""
+        """Base URL, e.g. ``http://127.0.0.1:8090``; the routes are paths below it (http/routes.py)."""
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> Simulator:

@@ -1,6 +1,7 @@
-"""The Vonage (Nexmo) side of the simulator: the US short-code 2FA API and the Conversion API.
+"""The Vonage (Nexmo) side of the simulator: the US short-code 2FA API, the SMS API, conversions.
 
-Each module is one concern: :mod:`.checks` (what a submission must satisfy),
-:mod:`.responses` (the documented answer shapes), :mod:`.provider` (the submit
-pipeline with faults), :mod:`.conversions`.
+One concern per module: :mod:`.twofa` and :mod:`.sms` (the two routes),
+:mod:`.checks` and :mod:`.sms_checks` (what a submission must satisfy),
+:mod:`.responses` (the documented answer shapes), :mod:`.account` (the balance
+and message-ids both routes share), :mod:`.conversions` (the Conversion API).
 """
