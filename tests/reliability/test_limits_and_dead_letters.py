@@ -19,10 +19,11 @@ import pytest
 
 from ops.simulator import SimConfig, Simulator
 from tests.integration.conftest import LiveStack
+from worker.cli import common
+from worker.cli.dead import run_dead
 from worker.constants import KEY_RECORD
 from worker.enqueue.producer import Producer
 from worker.errors import AbuseLimitError
-from worker.records.deadletters import run_dead
 
 from .conftest import Figures, Stacks
 from .harness import DONE_WITHOUT_RECEIPTS, numbers, pin_for, wait_until, wait_until_done
@@ -193,7 +194,11 @@ def _expiry(records: dict[str, dict[str, str]], call: dict[str, object]) -> floa
 
 def _dead(live: LiveStack, action: str, request_id: str | None, capsys: pytest.CaptureFixture[str]
           ) -> tuple[int, str]:  # fmt: skip
-    code = run_dead(live.producer, argparse.Namespace(action=action, kind="sends", id=request_id))
+    """`pinrelay dead ACTION sends [ID]` in-process, on the stack's producer (the command takes
+    the default producer, built from the environment)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(common, "producer", lambda: live.producer)
+        code = run_dead(argparse.Namespace(action=action, kind="sends", id=request_id))
     return code, capsys.readouterr().out
 
 
