@@ -255,7 +255,6 @@ def test_factory_logs_json_lines_without_the_secret(receiver: Receiver) -> None:
     assert SECRET not in output
 
 
-
 def test_metrics_endpoint_sums_both_workers(receiver_settings: Settings) -> None:
     """`pinrelay webhook` serves /metrics with request counts added up over its granian workers."""
     port = free_port()

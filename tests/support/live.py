@@ -46,10 +46,11 @@ class LiveStack:
 
     def wait_state(self, request_id: str, states: set[str], timeout: float = 20.0) -> dict[str, Any]:
         """Poll until the record exists and is in one of ``states``."""
-        return wait_for(
+        found: dict[str, Any] = wait_for(
             lambda: (r := self.record(request_id)) is not None and r["state"] in states and r,
             timeout, f"{request_id} to reach {states}",
         )  # fmt: skip
+        return found
 
 
 def start_live(redis_url: str, sim: Simulator, log_dir: Path, *, workers: int = 1,
