@@ -308,7 +308,8 @@ def test_healthz_reports_redis(app: WSGIApplication) -> None:
 def test_signed_receipt_is_queued(
     signed_app: WSGIApplication, entries: Any, body: bytes, content_type: str
 ) -> None:
-    """The docs/provider-api.md §5 worked example, sent as a form or as JSON, verifies and is queued as given."""
+    """The docs/provider-api.md §5 worked example, sent as a form or as JSON, verifies and is queued as
+    given."""
     assert call(signed_app, "POST", body=body, content_type=content_type).status == 200
     assert entries() == [{**SIGNED_DLR, "received_at": f"{NOW:.6f}"}]
 
