@@ -5,19 +5,24 @@ request                                    answer
 =========================================  ==========================================
 GET|POST /delivery-receipt-webhook         200 ``{"status":"ok"}`` once on the stream;
                                            200 ``{"status":"duplicate"}`` for a replayed
-                                           signed nonce; 400 malformed; 401 signature;
+                                           signed nonce (or signature); 400 malformed or
+                                           cut off; 401 signature; 408 body too slow;
                                            413 body too large; 415 content type;
-                                           503 Redis unreachable
+                                           503 Redis unreachable or the stream full
 GET /healthz                               200 ``{"status":"ok","redis":true|false}``
 GET /readyz                                200 as above, or 503 when Redis is down
-GET /metrics                               Prometheus exposition text
+GET /metrics                               Prometheus exposition text; 404 when
+                                           ``PINRELAY_WEBHOOK_METRICS`` is ``off`` or a
+                                           port (:mod:`webhook.serve` serves it there)
 other method on those paths                405 with ``Allow``
 any other path                             404
 anything unexpected                        500 ``{"error":"internal error"}``
 =========================================  ==========================================
 
 This layer only moves bytes: it reads the body (bounded), hands it to
-:mod:`webhook.receipts`, pushes through :mod:`webhook.queue` and answers.
+:mod:`webhook.receipts`, pushes through :mod:`webhook.queue` and answers. Under granian
+it runs behind :mod:`webhook.bridge`, which has read the whole body (with a deadline)
+before the app is called.
 """
 
 from __future__ import annotations
@@ -116,10 +121,11 @@ class ReceiverApp:
             RECEIPT_PATH: {"GET": self._receipt, "POST": self._receipt},
             HEALTH_PATH: {"GET": self._healthz},
             READY_PATH: {"GET": self._readyz},
-            METRICS_PATH: {"GET": self._metrics},
         }
+        if settings.webhook_metrics == "on":  # else off, or on a port of its own (webhook.serve)
+            self._routes[METRICS_PATH] = {"GET": self._metrics}
         self._counters = {code: metrics.REQUESTS.labels(status=str(code))
-                          for code in (200, 400, 401, 404, 405, 413, 415, 500, 503)}  # fmt: skip
+                          for code in (200, 400, 401, 404, 405, 408, 413, 415, 500, 503)}  # fmt: skip
         self._not_allowed = {
             path: _response(405, {"error": "method not allowed"}, [("Allow", ", ".join(m))])
             for path, m in self._routes.items()
@@ -163,9 +169,9 @@ class ReceiverApp:
         except ReceiptError as exc:
             self._log.info("receipt_rejected", http_status=exc.http_status, reason=exc.reason)
             return _error(exc.http_status, exc.reason)
-        nonce = receipt.replay_key if self._secret is not None else None
+        replay_keys = receipt.replay_keys if self._secret is not None else []
         try:
-            entry_id = self._queue.push(receipt.stream_fields(now), nonce)
+            entry_id = self._queue.push(receipt.stream_fields(now), replay_keys)
         except redis.RedisError as exc:
             self._log.warning(
                 "receipt_queue_unavailable", error=type(exc).__name__, message_id=receipt.message_id
@@ -203,5 +209,6 @@ def create_app(
         # A timestamp may be up to `window` ahead of our clock, so a nonce must
         # be remembered for two windows to outlive every moment it is accepted.
         nonce_ttl_s=2 * settings.signature_window_s,
+        backlog_max=settings.webhook_backlog_max,
     )
     return ReceiverApp(settings, queue, clock)

@@ -6,19 +6,25 @@
     └── ReceiptError                    the receipt was refused; nothing was queued
         ├── MalformedReceiptError       400: bad encoding, bad JSON, missing field, ...
         ├── SignatureRejectedError      401: missing / wrong / stale signature
+        ├── BodyTimeoutError            408: the body did not arrive within
+        │                               Settings.webhook_body_timeout_s
         ├── ReceiptTooLargeError        413: body over Settings.webhook_body_limit_bytes
         └── UnsupportedMediaTypeError   415: a body that is neither form nor JSON
+    ResultQueueFullError                503: the stream holds PINRELAY_WEBHOOK_BACKLOG_MAX
+                                        receipts not yet correlated (also a redis.RedisError)
 
 Each class carries its HTTP status, and the message is the short reason sent
 back as ``{"error": "..."}``. Messages name parameters, never their values, so
 they are safe to log and to return (no ``sig``, no phone number, no secret).
-Redis being down is not a ``ReceiptError``: the receipt is fine, the receiver
-answers 503 so the provider retries it later.
+Redis being down (or the stream full) is not a ``ReceiptError``: the receipt is fine,
+the receiver answers 503 so the provider retries it later.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
+
+import redis
 
 from worker.errors import PinrelayError
 
@@ -46,6 +52,12 @@ class SignatureRejectedError(ReceiptError):
     http_status = 401
 
 
+class BodyTimeoutError(ReceiptError):
+    """The client sent its headers but not the whole body in time (a stalled or slow client)."""
+
+    http_status = 408
+
+
 class ReceiptTooLargeError(ReceiptError):
     """The body is longer than the configured limit."""
 
@@ -56,3 +68,11 @@ class UnsupportedMediaTypeError(ReceiptError):
     """The body's Content-Type is neither form-urlencoded nor JSON (or not UTF-8)."""
 
     http_status = 415
+
+
+class ResultQueueFullError(PinrelayError, redis.RedisError):  # type: ignore[misc]
+    """Nobody correlates the receipts (no correlator running): the stream is at its bound.
+
+    A ``redis.RedisError`` too, so every path that answers 503 for Redis trouble answers
+    503 for this: the provider sends the receipt again later, nothing is lost.
+    """

@@ -5,11 +5,16 @@ returned, so an answered receipt is always on ``{prefix}receipts``. Redis
 errors propagate (``redis.RedisError``); the WSGI layer answers 503 and the
 provider sends the receipt again later.
 
-Every push runs one Lua script: for a signed receipt it checks the nonce,
-``XADD``\\s, then records the nonce (``SET ... EX ttl``), all atomically, so two
-deliveries of the same nonce racing on two workers queue it exactly once. The
-nonce is recorded *after* the ``XADD``, so a failed ``XADD`` (out of memory,
+Every push runs one Lua script: for a signed receipt it checks its replay keys (the
+nonce and the signature), ``XADD``\\s, then records them (``SET ... EX ttl``), all
+atomically, so two deliveries of the same nonce racing on two workers queue it exactly
+once. The keys are recorded *after* the ``XADD``, so a failed ``XADD`` (out of memory,
 say) leaves none behind to swallow the provider's retry.
+
+The stream is bounded without losing anything: once it holds ``backlog_max`` receipts
+nobody has correlated (no correlator running), pushes fail with
+:class:`~webhook.errors.ResultQueueFullError` and the receiver answers 503, which the
+provider retries.
 
 Group commit: pushes that arrive while another thread of this process is
 talking to Redis wait and go together in its next script call (at most
@@ -23,7 +28,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import redis
@@ -32,10 +37,12 @@ from redis.retry import Retry
 
 from worker import lua
 from worker.config import Settings
-from worker.constants import KEY_NONCES, KEY_RECEIPTS_STREAM
+from worker.constants import DEFAULT_WEBHOOK_BACKLOG_MAX, KEY_NONCES, KEY_RECEIPTS_STREAM
 from worker.errors import ConfigError
 from worker.redisconn import redis_pool
 from worker.text import to_text
+
+from .errors import ResultQueueFullError
 
 SOCKET_TIMEOUT_S: Final = 2.0  # connect and read: a stuck Redis becomes a 503 quickly
 HEALTH_CHECK_INTERVAL_S: Final = 10  # PING a pooled connection idle this long before use
@@ -49,11 +56,11 @@ PUSH_LUA: Final = lua.script("receipt_push")
 class _Push:
     """One receipt waiting for a batch; its thread sleeps on ``done``."""
 
-    __slots__ = ("done", "entry_id", "error", "fields", "lead", "nonce_key")
+    __slots__ = ("done", "entry_id", "error", "fields", "lead", "replay_keys")
 
-    def __init__(self, fields: list[str], nonce_key: str | None) -> None:
+    def __init__(self, fields: list[str], replay_keys: list[str]) -> None:
         self.fields = fields
-        self.nonce_key = nonce_key
+        self.replay_keys = replay_keys
         self.done = threading.Event()
         self.lead = False  # set when this waiter must run the next batch itself
         self.entry_id: str | None = None
@@ -63,10 +70,12 @@ class _Push:
 class ResultQueue:
     """Appends receipts to ``{key_prefix}receipts``; replayed nonces are dropped."""
 
-    def __init__(self, client: redis.Redis, key_prefix: str, nonce_ttl_s: int) -> None:
+    def __init__(self, client: redis.Redis, key_prefix: str, nonce_ttl_s: int,
+                 backlog_max: int = DEFAULT_WEBHOOK_BACKLOG_MAX) -> None:  # fmt: skip
         if nonce_ttl_s <= 0:
             raise ValueError(f"nonce_ttl_s must be positive, got {nonce_ttl_s!r}")
         self._client = client
+        self._backlog_max = str(int(backlog_max))
         self.stream = key_prefix + KEY_RECEIPTS_STREAM
         self._nonce_prefix = key_prefix + KEY_NONCES
         self._nonce_ttl = str(int(nonce_ttl_s))
@@ -75,12 +84,14 @@ class ResultQueue:
         self._waiting: list[_Push] = []
         self._busy = False  # a thread is running a batch right now
 
-    def push(self, fields: Mapping[str, str], nonce: str | None = None) -> str | None:
-        """``XADD`` the fields; the entry id, or None when ``nonce`` was already seen."""
+    def push(self, fields: Mapping[str, str], nonce: str | Sequence[str] | None = None) -> str | None:
+        """``XADD`` the fields; the entry id, or None when ``nonce`` (a replay key, or several:
+        any one seen before makes it a replay) was already seen."""
         flat: list[str] = []
         for item in fields.items():
             flat.extend(item)
-        me = _Push(flat, self._nonce_prefix + nonce if nonce else None)
+        keys = [nonce] if isinstance(nonce, str) else list(nonce or ())
+        me = _Push(flat, [self._nonce_prefix + key for key in keys if key])
         with self._lock:
             self._waiting.append(me)
             lead = not self._busy
@@ -101,12 +112,14 @@ class ResultQueue:
             keys = [self.stream]
             items: list[list[Any]] = []
             for push in batch:
-                if push.nonce_key is None:
-                    items.append([0, push.fields])
-                else:
-                    keys.append(push.nonce_key)
-                    items.append([len(keys), push.fields])
-            ids = self._script(keys=keys, args=[self._nonce_ttl, json.dumps(items)])
+                items.append([len(keys) + 1, len(push.replay_keys), push.fields])
+                keys.extend(push.replay_keys)
+            try:
+                ids = self._script(keys=keys, args=[self._nonce_ttl, json.dumps(items), self._backlog_max])
+            except redis.ResponseError as exc:
+                if str(exc).startswith("BACKLOG"):
+                    raise ResultQueueFullError(str(exc)) from None
+                raise
             for push, entry_id in zip(batch, ids, strict=True):
                 push.entry_id = None if entry_id is None else to_text(entry_id)
         except BaseException as exc:  # every push of the batch shares its fate

@@ -217,16 +217,28 @@ class Receipt:
 
     @property
     def replay_key(self) -> str | None:
-        """What makes a signed receipt unique: its nonce, else its signature.
+        """What makes a signed receipt unique: its nonce, else its signature (see :attr:`replay_keys`)."""
+        keys = self.replay_keys
+        return keys[0] if keys else None
+
+    @property
+    def replay_keys(self) -> list[str]:
+        """The keys a replay of this signed receipt is recognised by: its nonce, and its signature.
 
         A signature covers the timestamp, so two honest deliveries differ in it even
         without a nonce; the same signature again is a replay (or the provider's retry
-        of a receipt already queued), acknowledged but not queued twice.
+        of a receipt already queued), acknowledged but not queued twice. The nonce is
+        taken as the signing string has it (``&`` and ``=`` are ``_`` there), and the
+        signature is checked as well: a nonce respelled with ``&`` for ``_`` keeps its
+        signature, so it is no new receipt.
         """
+        keys = []
         if self.nonce:
-            return self.nonce
+            keys.append(self.nonce.replace("&", "_").replace("=", "_"))
         sig = self.fields.get("sig")
-        return f"sig:{sig.lower()}" if sig else None
+        if sig:
+            keys.append(f"sig:{sig.lower()}")
+        return keys
 
     def stream_fields(self, received_at: float) -> dict[str, str]:
         """Every field as given, plus ``received_at`` (ours overrides any sent)."""

@@ -1,17 +1,22 @@
-"""Run the receiver under granian, the production WSGI server, in the foreground.
+"""Run the receiver under granian, the production server, in the foreground.
 
 :func:`build_command` and :func:`build_env` are what a supervisor (``pinrelay up``)
 needs to start it as a child process; :func:`serve` does exactly that and waits,
 passing SIGTERM/SIGINT on to granian, which drains its workers and exits.
 
-Why granian: its HTTP layer is Rust, so the two vCPUs go to the Python app.
-Signed (sha256) form POSTs over loopback, wrk 2 threads, Redis on the same
-box: ~6-7k req/s with 2 workers x 32 threads, against ~3k for gunicorn
-gthread and ~1.8k for gunicorn sync with the same app.
+Why granian: its HTTP layer is Rust, so the two vCPUs go to the Python app. It runs its
+ASGI interface with :mod:`webhook.bridge` in front of the WSGI app, because its WSGI
+interface has no body read timeout: a few dozen clients stalling mid-body held every
+thread (RELIABILITY.md, round 2).
+
+Who may listen where (:func:`check_exposure`): without ``PINRELAY_SIGNATURE_SECRET``
+anybody who can reach the receiver can settle sends with forged receipts, so it starts
+unsigned only on a loopback address, unless ``--insecure-unsigned`` says that is meant.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import signal
@@ -21,18 +26,18 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
-from typing import Final
+from typing import Any, Final
 
 from worker.config import Settings
-from worker.constants import DEFAULT_WEBHOOK_PORT
+from worker.constants import DEFAULT_WEBHOOK_PORT, DEFAULT_WEBHOOK_THREADS
 from worker.errors import ConfigError
+from worker.logs import get_logger
 
-APP_TARGET: Final = "webhook.wsgi:app_factory"
-# Threads running the app per worker. They mostly wait on Redis, and the more
-# wait together the bigger the queue's group commit (2 workers, measured:
-# 2 threads -> ~3.4k, 8 -> ~5k, 32 -> ~6.5-7.5k req/s). granian warns above
-# 2 x cores + 1 threads; that rule is for CPU-bound apps.
-DEFAULT_BLOCKING_THREADS: Final = 32
+APP_TARGET: Final = "webhook.asgi:app_factory"
+# Threads running the app per worker (PINRELAY_WEBHOOK_THREADS). They mostly wait on Redis,
+# and the more wait together the bigger the queue's group commit (2 workers, measured under
+# granian's WSGI interface: 2 threads -> ~3.4k, 8 -> ~5k, 32 -> ~6.5-7.5k req/s).
+DEFAULT_BLOCKING_THREADS: Final = DEFAULT_WEBHOOK_THREADS
 # A granian worker now and then misses its SIGTERM and would wait forever (seen with
 # 2.7.9 and 2.8.7: ~1 stop in 6 with 2 workers; upstream granian#875 is alike). Killing
 # it loses nothing: a receipt is acknowledged only after it is on the stream, so one
@@ -52,28 +57,56 @@ def build_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict
     return env
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (or ``localhost``): reachable from this machine only."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name, or "" (every interface): not known to be loopback
+
+
+def check_exposure(settings: Settings, host: str, *, insecure_unsigned: bool = False) -> None:
+    """Refuse (:class:`ConfigError`, one line) to take unsigned receipts on a non-loopback address.
+
+    Unsigned, a receipt proves nothing: anyone who reaches the receiver could settle sends
+    (issue 10 finding 1). With ``insecure_unsigned`` it starts, and says so at WARNING.
+    """
+    if settings.signature_secret is not None or is_loopback(host):
+        return
+    if not insecure_unsigned:
+        raise ConfigError(
+            f"the receipt receiver would accept unsigned (forgeable) receipts on {host or 'every address'}: "
+            "set PINRELAY_SIGNATURE_SECRET to the provider's signature secret, bind a loopback "
+            "address, or pass --insecure-unsigned if that is really meant"
+        )
+    get_logger("webhook.serve").warning(
+        "webhook_unsigned_on_public_address", host=host,
+        hint="anyone who reaches it can settle sends; set PINRELAY_SIGNATURE_SECRET",
+    )  # fmt: skip
+
+
 def build_command(
     settings: Settings,
     host: str = "0.0.0.0",
     port: int = DEFAULT_WEBHOOK_PORT,
     workers: int = 2,
-    *,
-    blocking_threads: int = DEFAULT_BLOCKING_THREADS,
 ) -> list[str]:
     """The granian argv; run it with :func:`build_env` as its environment."""
-    if workers < 1 or blocking_threads < 1:
-        raise ConfigError(f"workers ({workers}) and blocking threads must be at least 1")
+    if workers < 1:
+        raise ConfigError(f"workers ({workers}) must be at least 1")
     level = settings.log_level.lower()
     if level not in _GRANIAN_LEVELS:
         level = "info"
     return [
         sys.executable, "-m", "granian",
-        "--interface", "wsgi",
+        "--interface", "asgi",
+        "--no-ws",
         "--factory",
         "--host", host,
         "--port", str(port),
         "--workers", str(workers),
-        "--blocking-threads", str(blocking_threads),
         "--workers-kill-timeout", str(WORKERS_KILL_TIMEOUT_S),
         "--log-level", level,
         "--no-access-log",
@@ -87,8 +120,15 @@ def serve(
     host: str = "0.0.0.0",
     port: int = DEFAULT_WEBHOOK_PORT,
     workers: int = 2,
+    *,
+    insecure_unsigned: bool = False,
 ) -> int:
-    """Run granian in the foreground until it exits; its exit status (0 after SIGTERM/SIGINT)."""
+    """Run granian in the foreground until it exits; its exit status (0 after SIGTERM/SIGINT).
+
+    Refuses first what :func:`check_exposure` refuses. With ``PINRELAY_WEBHOOK_METRICS`` a
+    port, this process serves the workers' metrics there (and they are off the receipt port).
+    """
+    check_exposure(settings, host, insecure_unsigned=insecure_unsigned)
     argv = build_command(settings, host, port, workers)
     env = build_env(settings)
     metrics_dir = None
@@ -96,6 +136,7 @@ def serve(
         # Every granian worker writes its counters here; /metrics adds them up.
         metrics_dir = tempfile.mkdtemp(prefix="pinrelay-webhook-metrics-")
         env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    exporter = _metrics_server(settings, host, env["PROMETHEUS_MULTIPROC_DIR"])
     child = subprocess.Popen(argv, env=env)
 
     def forward(signum: int, frame: FrameType | None) -> None:
@@ -111,6 +152,21 @@ def serve(
         if child.poll() is None:
             child.kill()
             child.wait()
+        if exporter is not None:
+            exporter.shutdown()
+            exporter.server_close()
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 128 - code if code < 0 else code
+
+
+def _metrics_server(settings: Settings, host: str, metrics_dir: str) -> Any:
+    """With PINRELAY_WEBHOOK_METRICS a port: the workers' metrics, added up, served there."""
+    if not settings.webhook_metrics.isdigit():
+        return None
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=metrics_dir)  # type: ignore[no-untyped-call]
+    server, _ = start_http_server(int(settings.webhook_metrics), addr=host or "0.0.0.0", registry=registry)
+    return server

@@ -1,9 +1,11 @@
-"""The app factory WSGI servers import: ``webhook.wsgi:app_factory`` (granian ``--factory``).
+"""The app factory WSGI servers import: ``webhook.wsgi:app_factory``.
 
-Each server worker process calls :func:`app_factory` once. Settings come from
-the ``PINRELAY_*`` environment (the supervisor always sets
-``PINRELAY_REDIS_URL``); the Redis connection pool is one per process
-(:func:`webhook.queue.connect`), 2 s socket timeouts, health-checked.
+granian runs the receiver through :mod:`webhook.asgi` (the same app behind a body
+deadline); this factory is for any other WSGI server, and both build the app with
+:func:`build`. Each server worker process calls its factory once. Settings come from the
+``PINRELAY_*`` environment (the supervisor always sets ``PINRELAY_REDIS_URL``); the Redis
+connection pool is one per process (:func:`webhook.queue.connect`), 2 s socket timeouts,
+health-checked.
 """
 
 from __future__ import annotations
@@ -18,14 +20,19 @@ from worker.logs import configure_logging, get_logger
 from .app import create_app
 
 
-def app_factory() -> WSGIApplication:
-    """Build the receiver from the environment; :class:`ConfigError` without a Redis URL."""
+def settings_from_env() -> Settings:
+    """This worker process's settings; :class:`ConfigError` without a Redis URL."""
     settings = Settings.from_env()
     if settings.redis_url is None:
         raise ConfigError(
             "PINRELAY_REDIS_URL is not set: the receipt receiver needs the Redis that holds "
             "the result stream (`pinrelay webhook` / `pinrelay up` set it for you)"
         )
+    return settings
+
+
+def build(settings: Settings) -> WSGIApplication:
+    """Configure logging for this worker process, say so, and build the receiver."""
     configure_logging(
         fmt=settings.log_format,
         level=settings.log_level,
@@ -39,3 +46,8 @@ def app_factory() -> WSGIApplication:
         signature_method=settings.signature_method,
     )
     return create_app(settings)
+
+
+def app_factory() -> WSGIApplication:
+    """Build the receiver from the environment; :class:`ConfigError` without a Redis URL."""
+    return build(settings_from_env())

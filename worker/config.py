@@ -47,6 +47,14 @@ _BROKER_SCHEMES = (*_REDIS_SCHEMES, "amqp", "amqps", "pyamqp")
 _POOLS = ("prefork", "threads", "solo", "gevent", "eventlet")
 
 
+def _metrics_place(name: str, value: str) -> str:
+    """``on``, ``off`` or a TCP port: where the receiver serves ``/metrics``."""
+    lowered = value.lower()
+    if lowered in c.WEBHOOK_METRICS_CHOICES or (lowered.isdigit() and 0 < int(lowered) < 65536):
+        return lowered
+    raise ConfigError(f"{name}={value!r} must be on, off or a port number")
+
+
 def _cpu_count(env: Mapping[str, str]) -> int:
     """One Celery process per core: a send is mostly waiting, but its CPU share is not zero."""
     return os.cpu_count() or 2
@@ -174,6 +182,19 @@ class Settings:
     flower_password: str | None = setting(
         "FLOWER_PASSWORD", nonempty, "Flower's basic auth password (≥ 12 characters)",
         default=None, shown="unset (Flower refuses to start)", secret=True)  # fmt: skip
+    # --- hostile input and bounds ---
+    webhook_body_timeout_s: float = setting("WEBHOOK_BODY_TIMEOUT", pos_float, "seconds a receipt's "
+        "body may take to arrive (then 408)", default=c.DEFAULT_WEBHOOK_BODY_TIMEOUT_S)  # fmt: skip
+    webhook_threads: int = setting("WEBHOOK_THREADS", pos_int, "threads per receiver worker process "
+        "that run the app", default=c.DEFAULT_WEBHOOK_THREADS)  # fmt: skip
+    webhook_metrics: str = setting("WEBHOOK_METRICS", _metrics_place, "the receiver's `/metrics`: `on`, "
+        "`off`, or a port number to serve it on instead of the receipt port", default="on")  # fmt: skip
+    webhook_backlog_max: int = setting("WEBHOOK_BACKLOG_MAX", pos_int, "receipts waiting on the stream "
+        "beyond which the receiver answers 503", default=c.DEFAULT_WEBHOOK_BACKLOG_MAX)  # fmt: skip
+    dead_letter_cap: int = setting("DEAD_LETTER_CAP", pos_int, "entries kept per dead-letter kind "
+        "(sends, receipts, tasks); the oldest go first", default=c.DEFAULT_DEAD_LETTER_CAP)  # fmt: skip
+    parked_max: int = setting("PARKED_MAX", pos_int, "message-ids whose early receipts wait for their "
+        "send; beyond it the oldest go to dead letters", default=c.DEFAULT_PARKED_MAX)  # fmt: skip
 
     def __post_init__(self) -> None:
         for name, var in _VARS.items():

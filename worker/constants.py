@@ -15,14 +15,19 @@ VERSION: Final = "0.1.0"
 KEY_RECORD: Final = "req:"  # hash: one send's record (+ the PIN until it is sent)
 KEY_PIN: Final = "pin:"  # string: the PIN, expiring with the request, deleted once sent
 KEY_MESSAGE_INDEX: Final = "msg:"  # string: provider message-id -> request id
-KEY_CLIENT_REF: Final = "ref:"  # string: a caller's client-ref -> request id (receipt fallback)
+# zset: a client-ref -> the request ids sent with it (the newest CLIENT_REF_HOLDERS_MAX, scored
+# by creation), for the receipt fallback. (It was "ref:", a string holding the first one.)
+KEY_CLIENT_REF: Final = "refs:"
 KEY_IDEMPOTENCY: Final = "idem:"  # string: caller idempotency key -> request id
 KEY_RECEIPTS_STREAM: Final = "receipts"  # stream: the durable result queue
 KEY_PENDING: Final = "pending"  # zset: queued request id -> when its task was last published
 KEY_PARKED: Final = "parked"  # zset: message-id -> first seen (receipt before send)
 KEY_PARKED_RECEIPTS: Final = "parked:"  # list: receipts waiting for their send
-KEY_UNMATCHED: Final = "unmatched"  # hash: entry id -> receipt JSON given up on
-KEY_DEAD_PREFIX: Final = "dead:"  # zset per dead-letter kind: member -> unix time
+KEY_UNMATCHED: Final = "unmatched"  # (before round 2) hash: receipts given up on; purge removes it
+KEY_DEAD_PREFIX: Final = "dead:"  # zset per dead-letter kind (sends, tasks): member -> unix time
+# stream, capped (XADD MAXLEN ~ PINRELAY_DEAD_LETTER_CAP): receipts that were not applied, each
+# with its id, reason, message-id and the receipt. (The zset "dead:receipts" before round 2.)
+KEY_DEAD_RECEIPTS: Final = KEY_DEAD_PREFIX + "receipts:log"
 KEY_STATS: Final = "stats"  # hash of counters
 KEY_NONCES: Final = "nonce:"  # string per seen signed-receipt nonce (replay guard)
 KEY_RATE_BUCKET: Final = "rate:bucket"  # hash: global token bucket
@@ -81,3 +86,26 @@ DEFAULT_PER_PREFIX_MINUTE: Final = 30
 DEFAULT_WEBHOOK_PORT: Final = 8080
 DEFAULT_SIM_PORT: Final = 8090
 DEFAULT_PHONE_REGIONS: Final = ("US", "CA")
+
+# --- Hostile input and bounds (RELIABILITY.md "Round 2") --------------------
+DEFAULT_WEBHOOK_BODY_TIMEOUT_S: Final = 10.0  # headers in, body not complete after this: 408
+DEFAULT_WEBHOOK_THREADS: Final = 32  # per receiver worker process: they mostly wait on Redis
+DEFAULT_WEBHOOK_BACKLOG_MAX: Final = 100_000  # receipts on the stream; beyond: 503 (the provider retries)
+DEFAULT_DEAD_LETTER_CAP: Final = 10_000  # entries per dead-letter kind; the oldest go first
+DEFAULT_PARKED_MAX: Final = 10_000  # message-ids with early receipts waiting for their send
+PARKED_PER_MESSAGE_MAX: Final = 8  # receipts kept per waiting message-id (the newest)
+# A parked receipt received this long before the send's claim cannot be for it (the
+# provider cannot report on a message before it was submitted); the slack covers clock skew
+# between the receiver's and the worker's hosts.
+PARKED_RECEIPT_SKEW_S: Final = 5
+CLIENT_REF_HOLDERS_MAX: Final = 8  # request ids remembered per client-ref (the newest)
+DEAD_RECEIPT_MAX_BYTES: Final = 4096  # a bigger receipt is kept as its known fields, shortened
+DEAD_RECEIPT_FIELD_MAX_CHARS: Final = 256
+WEBHOOK_METRICS_CHOICES: Final = ("on", "off")  # or a port number
+# The err-codes docs/provider-api.md §4 lists (0-15 and 99, plus 16 and 50-54 seen in a
+# maintained integration). Any other becomes "other" in `stats` and in metric labels, so a
+# sender cannot add fields or label values at will.
+DOCUMENTED_ERR_CODES: Final = frozenset(
+    [str(n) for n in range(16)] + ["16", "50", "51", "52", "53", "54", "99"]
+)
+OTHER_ERR_CODE: Final = "other"

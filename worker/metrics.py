@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 
 from worker import constants as c
 from worker.config import Settings
+from worker.states import RECEIPT_STATES
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
@@ -62,6 +63,21 @@ class WorkerObserver:
         RATE_LIMIT_WAIT.observe(seconds)
 
 
+_RECEIPT_STATUSES = frozenset(s.value for s in RECEIPT_STATES)
+
+
+def receipt_labels(field: str) -> tuple[str, str]:
+    """``(status, err_code)`` for a ``receipt:<status>:<err-code>`` stats field, each one of the
+    documented values (docs/provider-api.md §4), ``""`` or ``other``: a receipt's text never
+    becomes a label value of its own (older versions stored any err-code as a field)."""
+    _, status, err = [*field.split(":", 2), "", ""][:3]
+    if status not in _RECEIPT_STATUSES:
+        status = c.OTHER_ERR_CODE
+    if err and err not in c.DOCUMENTED_ERR_CODES:
+        err = c.OTHER_ERR_CODE
+    return status, err
+
+
 class RedisStatsCollector(Collector):
     """Cluster-wide figures kept in Redis, read at scrape time."""
 
@@ -78,20 +94,25 @@ class RedisStatsCollector(Collector):
                                        labels=["status", "err_code"])  # fmt: skip
         refusals = CounterMetricFamily("pinrelay_refused_sends", "Sends refused at enqueue",
                                        labels=["reason"])  # fmt: skip
+        by_label: dict[tuple[str, str], float] = {}
         for raw_key, raw_value in stats.items():
             key, value = raw_key.decode(), float(raw_value)
             if key.startswith("state:"):
                 states.add_metric([key[6:]], value)
             elif key.startswith("receipt:"):
-                _, status, err = key.split(":", 2)
-                receipts.add_metric([status, err], value)
+                labels = receipt_labels(key)
+                by_label[labels] = by_label.get(labels, 0.0) + value
             elif key.startswith("refused_"):
                 refusals.add_metric([key[8:]], value)
+        for labels, value in sorted(by_label.items()):
+            receipts.add_metric(list(labels), value)
         yield states
         yield receipts
         yield refusals
-        yield GaugeMetricFamily("pinrelay_unmatched_receipts", "Receipts that never matched a send",
-                                value=float(self._client.hlen(f"{prefix}{c.KEY_UNMATCHED}")))  # fmt: skip
+        kept = self._client.xlen(f"{prefix}{c.KEY_DEAD_RECEIPTS}")
+        kept += self._client.hlen(f"{prefix}{c.KEY_UNMATCHED}")  # written before round 2
+        yield GaugeMetricFamily("pinrelay_unmatched_receipts", "Receipts kept as dead letters, not applied "
+                                "(capped at PINRELAY_DEAD_LETTER_CAP)", value=float(kept))  # fmt: skip
         yield GaugeMetricFamily("pinrelay_parked_receipts", "Receipts waiting for their send",
                                 value=float(self._client.zcard(f"{prefix}{c.KEY_PARKED}")))  # fmt: skip
         depth, age = self._queue_depth_and_age()

@@ -165,3 +165,18 @@ def test_systemd_units_start_the_pinrelay_commands(tmp_path: Path) -> None:
             done = subprocess.run([verify, "verify", str(checked)], capture_output=True, text=True,
                                   timeout=60, check=False)  # fmt: skip
             assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+
+
+def test_compose_receiver_follows_the_signature_rule() -> None:
+    """The published receiver follows `pinrelay webhook`'s rule (issue 10 finding 1): it gets
+    PINRELAY_SIGNATURE_SECRET and never `--insecure-unsigned`, the simulator signs its receipts
+    with the same secret, and /metrics is moved off the published port."""
+    services = load_yaml(COMPOSE)["services"]
+    webhook, sim = services["webhook"], services["sim"]
+    assert "--insecure-unsigned" not in webhook["command"]
+    assert webhook["environment"]["PINRELAY_SIGNATURE_SECRET"] == "${PINRELAY_SIGNATURE_SECRET:-}"
+    assert webhook["environment"]["PINRELAY_WEBHOOK_METRICS"] == "9100"
+    assert all(":9100" not in port for port in webhook["ports"])
+    flags = dict(zip(sim["command"], sim["command"][1:], strict=False))
+    assert flags["--signature-secret"] == "${PINRELAY_SIGNATURE_SECRET:-}"
+    assert flags["--signature-method"] == "${PINRELAY_SIGNATURE_METHOD:-md5hash}"

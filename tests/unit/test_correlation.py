@@ -10,6 +10,7 @@ import redis
 from worker import constants as c
 from worker.config import Settings
 from worker.correlate.correlator import Correlator
+from worker.records.deadletters import DeadLetters
 from worker.records.store import RecordStore, new_request_id
 from worker.states import State
 
@@ -107,24 +108,26 @@ def test_intermediate_then_final(settings: Settings, store: RecordStore,
     assert record["state"] == "failed" and record["err_code"] == "7"
 
 
-def test_unknown_status_maps_to_unknown(settings: Settings, store: RecordStore,
-                                        redis_client: redis.Redis) -> None:
-    """An undocumented status value is recorded as the final state `unknown`."""
+def test_unknown_status_is_never_final(settings: Settings, store: RecordStore,
+                                       redis_client: redis.Redis) -> None:
+    """An undocumented status value is a dead letter; the record keeps its state (it used to
+    become the final `unknown`, which a cut-off `status=de` turned into a lost receipt)."""
     rid = _submitted(store, "FFFF000000000001")
     _push(redis_client, settings, "FFFF000000000001", "weird")
-    _drain(_correlator(settings, redis_client))
-    assert store.get(rid)["state"] == "unknown"
+    assert _drain(_correlator(settings, redis_client)) == ["invalid"]
+    assert store.get(rid)["state"] == "submitted"
 
 
 def test_unknown_message_id_goes_unmatched_after_grace(settings: Settings, store: RecordStore,
                                                        redis_client: redis.Redis) -> None:
-    """A receipt nobody claims is parked, then moved to the inspectable unmatched set."""
+    """A receipt nobody claims is parked, then moved to the inspectable receipt dead letters."""
     _push(redis_client, settings, "9999000000000001", "delivered")
     correlator = _correlator(settings, redis_client)
     assert _drain(correlator) == ["parked"]
     assert correlator.sweep(now=time.time() + settings.receipt_grace_s + 1) == 1
-    unmatched = redis_client.hgetall(f"{settings.key_prefix}{c.KEY_UNMATCHED}")
-    assert len(unmatched) == 1 and b"9999000000000001" in next(iter(unmatched.values()))
+    (dead,) = DeadLetters(redis_client, settings.key_prefix).receipts()
+    assert (dead["reason"], dead["message_id"], dead["receipt"]["status"]) == (
+        "unmatched", "9999000000000001", "delivered")
     assert store.stats()["receipts_unmatched"] == 1
 
 
@@ -175,7 +178,7 @@ def test_poisoned_receipt_is_set_aside_and_the_batch_goes_on(settings: Settings,
     _push(redis_client, settings, "GOOD000000000002", "delivered")
     assert _drain(_correlator(settings, redis_client)) == ["error", "applied"]
     assert store.get(good)["state"] == "delivered"
-    assert redis_client.zcard(f"{settings.key_prefix}{c.KEY_DEAD_PREFIX}receipts") == 1
+    assert [d["reason"] for d in DeadLetters(redis_client, settings.key_prefix).receipts()] == ["error"]
     assert redis_client.xlen(f"{settings.key_prefix}{c.KEY_RECEIPTS_STREAM}") == 0
 
 

@@ -70,7 +70,7 @@ def test_prelude_is_prepended_only_where_asked() -> None:
             assert lua.script(name) == lua.prelude() + lua.source(name)
         else:
             assert lua.script(name) == lua.source(name)
-    assert lua.requires_prelude("claim") and not lua.requires_prelude("create")
+    assert lua.requires_prelude("claim") and not lua.requires_prelude("rate_bucket")
 
 
 def test_generated_definitions_keep_the_prelude_lines() -> None:
@@ -109,12 +109,13 @@ def test_an_error_in_the_prelude_names_its_line(settings: Settings, redis_client
     """A Redis error inside the prelude's unpark() maps back to prelude.lua, not the script."""
     finish = redis_client.register_script(lua.script("finish"))
     prefix = settings.key_prefix
-    redis_client.hset(f"{prefix}req:r2", "state", "sending")
-    redis_client.rpush(f"{prefix}parked:m2", "not json")  # unpark() cannot decode it
+    redis_client.hset(f"{prefix}req:r2", mapping={"state": "sending", "to": "1636"})
+    # a status that is a JSON object: apply() cannot lower-case it
+    redis_client.rpush(f"{prefix}parked:m2", '{"messageId": "m2", "status": {}, "msisdn": "1636"}')
     with pytest.raises(redis.ResponseError) as caught:
         finish(keys=[f"{prefix}req:r2", f"{prefix}pin:r2"], args=[prefix, "1", "submitted", "60", "m2"])
     assert lua.origin("finish", _error_line(caught.value)) == (
-        "prelude.lua", _line_of("prelude", "apply(prefix, rid, cjson.decode(raw), now)"))
+        "prelude.lua", _line_of("prelude", "local status = string.lower(r['status'] or '')"))
 
 
 def test_an_error_in_a_plain_script_names_its_line(settings: Settings, redis_client: redis.Redis) -> None:

@@ -18,7 +18,7 @@ def test_collector_exports_what_the_scripts_count(settings: Settings, redis_clie
     prefix = settings.key_prefix
     redis_client.hset(f"{prefix}{c.KEY_STATS}", mapping={
         "state:delivered": 7, "state:error": 2, "receipt:failed:7": 3, "refused_denylist": 1})
-    redis_client.hset(f"{prefix}{c.KEY_UNMATCHED}", "m1:1", "{}")
+    redis_client.xadd(f"{prefix}{c.KEY_DEAD_RECEIPTS}", {"id": "m1:1", "reason": "unmatched"})
     redis_client.hset(f"{prefix}{c.KEY_RECORD}rid1", "created_at", f"{time.time() - 42:.3f}")
     redis_client.lpush(settings.queue, json.dumps({"headers": {"id": "rid1"}}))
     registry = CollectorRegistry()

@@ -19,15 +19,24 @@ def add_arguments(sub: Any) -> None:
     p.set_defaults(func=run_dead)
 
 
+def _iso(at: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+
+
 def run_dead(args: argparse.Namespace, producer: Any = None) -> int:
     producer = producer or common.producer()
     """`pinrelay dead list|show|replay|purge [sends|receipts|tasks] [ID]`."""
     dead = DeadLetters(producer.redis, producer.settings.key_prefix)
     kind, action = args.kind, args.action
     if action == "list":
+        if kind == "receipts":  # the newest 100: id, time, why it was not applied, message-id
+            found = [{"id": r["id"], "at": _iso(r["at"]), "reason": r["reason"],
+                      "message_id": r["message_id"]} for r in dead.receipts()]  # fmt: skip
+            print(json.dumps(found, indent=2))
+            return 0
         rows = []
         for member, at in dead.list(kind):
-            row: dict[str, Any] = {"id": member, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))}
+            row: dict[str, Any] = {"id": member, "at": _iso(at)}
             if kind == "sends":
                 raw = producer.store.get_raw(member)
                 row.update(state=raw.get("state"), error_text=raw.get("error_text"),

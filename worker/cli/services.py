@@ -20,9 +20,15 @@ def add_arguments(sub: Any) -> None:
     p.set_defaults(func=run_correlate)
 
     p = sub.add_parser("webhook", help="run the receipt receiver under granian")
-    p.add_argument("--host", default="0.0.0.0")
-    p.add_argument("--port", type=int, default=c.DEFAULT_WEBHOOK_PORT)
-    p.add_argument("--server-workers", type=int, default=2)
+    p.add_argument("--host", default="0.0.0.0",
+                   help="address to listen on (default %(default)s); unless it is loopback, "
+                        "PINRELAY_SIGNATURE_SECRET must be set (or --insecure-unsigned given)")  # fmt: skip
+    p.add_argument("--port", type=int, default=c.DEFAULT_WEBHOOK_PORT, help="port (default %(default)s)")
+    p.add_argument("--server-workers", type=int, default=2,
+                   help="granian worker processes (default %(default)s)")  # fmt: skip
+    p.add_argument("--insecure-unsigned", action="store_true",
+                   help="accept unsigned receipts on a non-loopback address: anyone who reaches "
+                        "the receiver can then settle sends with forged receipts")  # fmt: skip
     p.set_defaults(func=run_webhook)
 
     p = sub.add_parser("sim", help="run the provider simulator")
@@ -90,7 +96,9 @@ def run_webhook(args: argparse.Namespace) -> int:
     from worker.local.runtime import require_redis
 
     settings = require_redis(load_settings())
-    return serve(settings, host=args.host, port=args.port, workers=args.server_workers)
+    # serve() refuses an unsigned receiver on a non-loopback address before starting anything
+    return serve(settings, host=args.host, port=args.port, workers=args.server_workers,
+                 insecure_unsigned=args.insecure_unsigned)  # fmt: skip
 
 
 def run_sim(args: argparse.Namespace) -> int:

@@ -9,7 +9,6 @@ which is what makes at-least-once safe here.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -21,12 +20,16 @@ import redis
 from worker import constants as c
 from worker.config import Settings
 from worker.correlate import scripts as receipt_scripts
+from worker.correlate.bounds import payload
 from worker.logs import get_logger
 from worker.metrics import RECEIPT_LAG, RECEIPTS
+from worker.records.deadletters import DeadLetters
 from worker.records.store import RecordStore
 from worker.text import to_text
 
 ReceiptEntry = tuple[bytes, dict[bytes, bytes]]
+SWEEP_BATCH = 500  # parked message-ids given up on per script call
+SWEEP_ROUNDS = 20  # calls per sweep at most (the rest wait for the next sweep)
 
 
 class Correlator:
@@ -56,6 +59,8 @@ class Correlator:
         self._last_sweep = 0.0
         self._republish = republish
         self._store = RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s)
+        self._dead = DeadLetters(client, settings.key_prefix, cap=settings.dead_letter_cap,
+                                 max_age_s=settings.record_ttl_s)  # fmt: skip
         self._last_lost_sweep = 0.0
         self._last_reclaim = float("-inf")
         self._claim_cursor = "0-0"
@@ -78,18 +83,21 @@ class Correlator:
         for entry_id, fields in entries:
             receipt = {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
             receipt["_entry"] = entry_id.decode()
-            payloads.append(json.dumps(receipt, separators=(",", ":")))
+            payloads.append(payload(receipt))
             ids.append(entry_id)
         ttl = max(self.settings.receipt_grace_s * 2, 60)
-        verdicts = self._correlate(keys=[], args=[self.prefix, f"{time.time():.3f}", ttl, *payloads])
+        bounds = [self.settings.dead_letter_cap, self.settings.parked_max]
+        verdicts = self._correlate(keys=[], args=[self.prefix, f"{time.time():.3f}", ttl, *bounds, *payloads])
         pipe = self.client.pipeline(transaction=False)
         pipe.xack(self.stream, c.CONSUMER_GROUP, *ids)
         pipe.xdel(self.stream, *ids)
         pipe.execute()
         self.processed += len(entries)
         out = []
-        for raw in verdicts:
+        for raw, entry_id in zip(verdicts, ids, strict=True):
             verdict, _, lag = to_text(raw).partition(":")
+            if verdict == "ambiguous":  # parked: its client-ref names several open sends
+                self.log.warning("receipt_client_ref_shared", entry=entry_id.decode())
             RECEIPTS.labels(verdict=verdict).inc()
             if lag:
                 RECEIPT_LAG.observe(max(0.0, float(lag)))
@@ -113,11 +121,23 @@ class Correlator:
         return list(response[0][1]) if response else []
 
     def sweep(self, now: float | None = None) -> int:
-        """Parked receipts older than the grace period go to the unmatched set."""
-        cutoff = (time.time() if now is None else now) - self.settings.receipt_grace_s
-        moved = int(self._sweep(keys=[], args=[self.prefix, f"{cutoff:.3f}", 500]))
+        """Parked receipts older than the grace period become dead letters (never applied
+        after that), and the dead-letter sets are trimmed to their bounds. Returns how many
+        receipts were given up on."""
+        moment = time.time() if now is None else now
+        cutoff = moment - self.settings.receipt_grace_s
+        args = [self.prefix, f"{cutoff:.3f}", SWEEP_BATCH, self.settings.dead_letter_cap]
+        moved = 0
+        for _ in range(SWEEP_ROUNDS):  # a backlog goes in a few calls, none holding Redis long
+            done = int(self._sweep(keys=[], args=args))
+            moved += done
+            if done < SWEEP_BATCH:
+                break
         if moved:
             self.log.warning("receipts_unmatched", count=moved)
+        for kind in ("sends", "tasks"):
+            if trimmed := self._dead.trim(kind, moment):
+                self.log.info("dead_letters_trimmed", kind=kind, count=trimmed)
         return moved
 
     def run_once(self, block_ms: int | None = None) -> int:

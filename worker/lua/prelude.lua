@@ -10,15 +10,51 @@
 -- line L is line (lines of this file) + L of the rendered script, which is what a Redis
 -- error names; worker.lua.origin() maps it back.
 --
--- count(prefix, what)         add one to a counter of the stats hash
+-- Bounds (worker/constants.py; tests/unit/test_bounds.py checks they agree):
+--   DEAD_CAP, PARKED_MAX  the defaults of PINRELAY_DEAD_LETTER_CAP and PINRELAY_PARKED_MAX; a
+--                         script that is given the settings (CORRELATE, SWEEP_PARKED) sets them
+--   PARKED_PER_ID         receipts kept per parked message-id (the newest)
+--   PARKED_SKEW_S         a parked receipt received this long before the send's claim is not its
+--   CLIENT_REF_HOLDERS    request ids kept per client-ref in the K_REF index (the newest)
+--   ERR_CODES             the err-codes docs/provider-api.md §4 documents; others count as 'other'
+--
+-- count(prefix, what)         add one to a counter of the stats hash (fields from a fixed set)
+-- dead_receipt(prefix, reason, mid, entry, raw)  keep a receipt that was not applied, for a
+--                             person: capped stream K_DEAD..'receipts:log'; counted per reason
 -- apply(prefix, rid, r, now)  apply one decoded receipt `r` to record `rid`; returns 'gone',
---                             'mismatch', 'duplicate', 'stale', 'applied' or
+--                             'invalid' (a status we do not know: never final), 'mismatch',
+--                             'duplicate', 'stale', 'applied' or
 --                             'applied:<seconds from submit to receipt>'
--- park(prefix, mid, raw, now, ttl)  keep a receipt whose send has no message-id yet
--- unpark(prefix, mid, rid, now)     apply what was parked for `mid`; returns how many
+-- park(prefix, mid, raw, at, ttl)  keep a receipt whose send has no message-id yet (capped)
+-- unpark(prefix, mid, rid, now)     apply what was parked for `mid` when it can be for `rid`
+--                             (its msisdn is the send's number, and it was not received before
+--                             the send was claimed); the rest are dead letters. Returns how many
+
+local DEAD_CAP, PARKED_MAX, PARKED_PER_ID, PARKED_SKEW_S, CLIENT_REF_HOLDERS = 10000, 10000, 8, 5, 8
+local ERR_CODES = {}
+for _, code in ipairs({'0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12', '13',
+    '14', '15', '16', '50', '51', '52', '53', '54', '99'}) do ERR_CODES[code] = true end
 
 local function count(prefix, what)
   redis.call('HINCRBY', prefix .. K_STATS, what, 1)
+end
+
+-- The err-code as counted: attacker-chosen text never becomes a stats field or a metric label.
+local function err_label(code)
+  if not code or code == '' then return '' end
+  if ERR_CODES[code] then return code end
+  return 'other'
+end
+
+local function dead_receipt(prefix, reason, mid, entry, raw)
+  local member = ((mid ~= '' and mid) or 'bad') .. ':' .. entry
+  redis.call('XADD', prefix .. K_DEAD .. 'receipts:log', 'MAXLEN', '~', DEAD_CAP, '*',
+    'id', member, 'reason', reason, 'message_id', mid, 'receipt', raw)
+  count(prefix, 'receipts_' .. reason)
+end
+
+local function entry_of(r, fallback)
+  return (type(r) == 'table' and r['_entry']) or fallback
 end
 
 -- Apply one decoded receipt to record `rid`; returns what happened.
@@ -26,21 +62,23 @@ local function apply(prefix, rid, r, now)
   local key = prefix .. K_REC .. rid
   local cur = redis.call('HMGET', key, 'state', 'to', 'receipt_status', 'message_id')
   if not cur[1] then return 'gone' end
+  local mid = r['messageId'] or ''
   local status = string.lower(r['status'] or '')
-  local target = status
-  if not RECEIPT[target] then target = 'unknown' end
+  if not RECEIPT[status] then
+    -- Never final: an unknown status (or one cut off in transit) waits for a person, and the
+    -- provider's next receipt still applies.
+    dead_receipt(prefix, 'invalid_status', mid, entry_of(r, now), cjson.encode(r))
+    return 'invalid'
+  end
   local msisdn = r['msisdn']
   if cur[2] and msisdn and msisdn ~= '' and cur[2] ~= msisdn then
-    local member = 'mismatch:' .. (r['_entry'] or (r['messageId'] .. ':' .. now))
-    redis.call('HSET', prefix .. K_UNMATCHED, member, cjson.encode(r))
-    redis.call('ZADD', prefix .. K_DEAD .. 'receipts', now, member)
-    count(prefix, 'receipts_mismatch')
+    dead_receipt(prefix, 'mismatch', mid, entry_of(r, now), cjson.encode(r))
     return 'mismatch'
   end
-  if cur[1] == target then count(prefix, 'receipts_duplicate') return 'duplicate' end
-  if not T[cur[1]][target] then count(prefix, 'receipts_stale') return 'stale' end
+  if cur[1] == status then count(prefix, 'receipts_duplicate') return 'duplicate' end
+  if not T[cur[1]][status] then count(prefix, 'receipts_stale') return 'stale' end
   local received = tonumber(r['received_at']) or tonumber(now)
-  local fields = {'state', target, 'receipt_status', status,
+  local fields = {'state', status, 'receipt_status', status,
     'receipt_at', string.format('%.3f', received), 'updated_at', now}
   local function put(name, value)
     if value and value ~= '' then fields[#fields + 1] = name; fields[#fields + 1] = value end
@@ -49,11 +87,11 @@ local function apply(prefix, rid, r, now)
   put('network', r['network-code'])
   put('price', r['price'])
   if not cur[4] then put('message_id', r['messageId']) end
-  if FINAL[target] then put('final_at', now) end
+  if FINAL[status] then put('final_at', now) end
   redis.call('HSET', key, unpack(fields))
   count(prefix, 'receipts_applied')
-  count(prefix, 'receipt:' .. target .. ':' .. (r['err-code'] or ''))
-  if FINAL[target] then count(prefix, 'state:' .. target) end
+  count(prefix, 'receipt:' .. status .. ':' .. err_label(r['err-code']))
+  if FINAL[status] then count(prefix, 'state:' .. status) end
   local submitted = redis.call('HGET', key, 'submitted_at')
   if submitted and tonumber(submitted) then
     return 'applied:' .. string.format('%.3f', received - tonumber(submitted))
@@ -61,23 +99,46 @@ local function apply(prefix, rid, r, now)
   return 'applied'
 end
 
-local function park(prefix, mid, raw, now, ttl)
+local function overflow(prefix, mid, raw)
+  local ok, r = pcall(cjson.decode, raw)
+  dead_receipt(prefix, 'overflow', mid, entry_of(ok and r, '?'), raw)
+end
+
+local function park(prefix, mid, raw, at, ttl)
   local list = prefix .. K_PARKED_LIST .. mid
-  redis.call('RPUSH', list, raw)
+  if redis.call('RPUSH', list, raw) > PARKED_PER_ID then overflow(prefix, mid, redis.call('LPOP', list)) end
   redis.call('EXPIRE', list, ttl)
-  redis.call('ZADD', prefix .. K_PARKED, 'NX', now, mid)
+  local parked = prefix .. K_PARKED
+  redis.call('ZADD', parked, 'NX', at, mid)
   count(prefix, 'receipts_parked')
+  if redis.call('ZCARD', parked) > PARKED_MAX then
+    local oldest = redis.call('ZPOPMIN', parked)[1]
+    local olist = prefix .. K_PARKED_LIST .. oldest
+    for _, old in ipairs(redis.call('LRANGE', olist, 0, -1)) do overflow(prefix, oldest, old) end
+    redis.call('DEL', olist)
+  end
 end
 
 local function unpark(prefix, mid, rid, now)
   local list = prefix .. K_PARKED_LIST .. mid
   local parked = redis.call('LRANGE', list, 0, -1)
+  if #parked == 0 then return 0 end
+  local rec = redis.call('HMGET', prefix .. K_REC .. rid, 'to', 'sending_at')
+  local claimed = tonumber(rec[2])
   for _, raw in ipairs(parked) do
-    apply(prefix, rid, cjson.decode(raw), now)
+    local ok, r = pcall(cjson.decode, raw)
+    if ok and type(r) == 'table' then
+      local received = tonumber(r['received_at'])
+      if not rec[1] or r['msisdn'] ~= rec[1] then
+        dead_receipt(prefix, 'mismatch', mid, entry_of(r, now), raw)
+      elseif claimed and received and received < claimed - PARKED_SKEW_S then
+        dead_receipt(prefix, 'early', mid, entry_of(r, now), raw)
+      else
+        apply(prefix, rid, r, now)
+      end
+    end
   end
-  if #parked > 0 then
-    redis.call('DEL', list)
-    redis.call('ZREM', prefix .. K_PARKED, mid)
-  end
+  redis.call('DEL', list)
+  redis.call('ZREM', prefix .. K_PARKED, mid)
   return #parked
 end

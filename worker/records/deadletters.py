@@ -1,11 +1,21 @@
 """Dead letters: what needs a person's decision (shown by `pinrelay dead`, :mod:`worker.cli.dead`).
 
-Three inspectable sets, each a sorted set ``{prefix}dead:<kind>`` of id -> unix time:
+Three inspectable kinds, each bounded (``PINRELAY_DEAD_LETTER_CAP`` entries, the oldest go
+first), because two of them fill from outside:
 
-* ``sends``    — records that ended in ``error`` or ``unconfirmed`` (written by the Lua scripts);
-* ``receipts`` — receipts that never matched a send within the grace period (the receipts
-  themselves are in the ``unmatched`` hash);
-* ``tasks``    — tasks that raised something unexpected (Celery ``task_failure``).
+* ``sends``    — records that ended in ``error`` or ``unconfirmed`` (written by the Lua
+  scripts): a sorted set ``{prefix}dead:sends`` of request id -> unix time, trimmed by the
+  correlator's sweep to the cap and to the record TTL (a member outliving its record names
+  nothing);
+* ``receipts`` — receipts that were not applied (no send got their message-id within the
+  grace period, a wrong number, an unknown status, malformed, a full parking area): a capped
+  stream ``{prefix}dead:receipts:log`` (``XADD MAXLEN ~``, written by the Lua prelude), each
+  entry with its id, reason, message-id and the receipt;
+* ``tasks``    — tasks that raised something unexpected (Celery ``task_failure``): a sorted
+  set with a ``:detail`` hash, trimmed as each one is added.
+
+Reading never loads a whole set at once (``show`` pages through the stream, ``list`` takes
+the newest few), and ``purge`` frees with ``UNLINK``, which Redis does in the background.
 
 Replaying a send makes a *new* request (same number and PIN, while the PIN has not
 expired) linked to the old one, so a final state never moves back and a send is
@@ -14,54 +24,111 @@ replayed at most once.
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
-from typing import Any
+from typing import Any, Final
 
 import redis
 
 from worker import constants as c
+from worker import lua
 from worker.text import to_text
 
 KINDS = ("sends", "receipts", "tasks")
+PAGE: Final = 500  # stream entries read per round trip by `show`
+TRIM_BATCH: Final = 1000  # members one trim call drops at most
 
 
 class DeadLetters:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, *, cap: int = c.DEFAULT_DEAD_LETTER_CAP,
+                 max_age_s: int = c.DEFAULT_RECORD_TTL_S) -> None:  # fmt: skip
         self.client = client
         self.prefix = prefix
+        self.cap = cap
+        self.max_age_s = max_age_s
+        self._trim = client.register_script(lua.script("dead_trim"))
 
     def key(self, kind: str) -> str:
+        if kind == "receipts":
+            return f"{self.prefix}{c.KEY_DEAD_RECEIPTS}"
         return f"{self.prefix}{c.KEY_DEAD_PREFIX}{kind}"
 
     def add(self, kind: str, member: str, detail: dict[str, Any] | None = None) -> None:
+        """A dead send or task (receipts are added by the Lua scripts), then the set trimmed."""
         pipe = self.client.pipeline(transaction=False)
         pipe.zadd(self.key(kind), {member: time.time()})
         if detail is not None:
             pipe.hset(f"{self.key(kind)}:detail", member, json.dumps(detail, default=str))
         pipe.execute()
+        self.trim(kind)
+
+    def trim(self, kind: str, now: float | None = None) -> int:
+        """Drop the members of a ``sends``/``tasks`` set past the cap or older than the record
+        TTL (with their detail); how many went."""
+        cutoff = (time.time() if now is None else now) - self.max_age_s
+        keys = [self.key(kind), f"{self.key(kind)}:detail" if kind == "tasks" else ""]
+        return int(self._trim(keys=keys, args=[f"{cutoff:.3f}", self.cap, TRIM_BATCH]))
 
     def list(self, kind: str, limit: int = 100) -> list[tuple[str, float]]:
+        """The newest ``limit`` members and when they were added."""
+        if kind == "receipts":
+            return [(row["id"], row["at"]) for row in self.receipts(limit)]
         rows: Any = self.client.zrevrange(self.key(kind), 0, limit - 1, withscores=True)
         return [(to_text(m), float(s)) for m, s in rows]
 
+    def receipts(self, limit: int = 100) -> builtins.list[dict[str, Any]]:
+        """The newest ``limit`` dead receipts: id, time, reason, message-id and the receipt."""
+        entries: Any = self.client.xrevrange(self.key("receipts"), count=limit)
+        return [_receipt_row(entry_id, fields) for entry_id, fields in entries]
+
     def detail(self, kind: str, member: str) -> dict[str, Any] | None:
+        """A dead task's detail; for receipts every entry whose id or message-id is ``member``."""
         if kind == "receipts":
-            entries: Any = self.client.hgetall(f"{self.prefix}{c.KEY_UNMATCHED}")
-            found = {k.decode(): json.loads(v) for k, v in entries.items()
-                     if k.decode().split(":")[0] == member}  # fmt: skip
-            return found or None
+            found = list(self._find_receipts(member))
+            return {"id": member, "receipts": found} if found else None
         raw: Any = self.client.hget(f"{self.key(kind)}:detail", member)
         return json.loads(raw) if raw else None
+
+    def _find_receipts(self, ident: str) -> Any:
+        """Page through the stream, newest first, PAGE entries per round trip."""
+        upper = "+"
+        while True:
+            entries: Any = self.client.xrevrange(self.key("receipts"), max=upper, count=PAGE)
+            for entry_id, fields in entries:
+                row = _receipt_row(entry_id, fields)
+                if ident in (row["id"], row["message_id"]):
+                    yield row
+            if len(entries) < PAGE:
+                return
+            upper = "(" + to_text(entries[-1][0])
 
     def remove(self, kind: str, member: str) -> None:
         self.client.zrem(self.key(kind), member)
         self.client.hdel(f"{self.key(kind)}:detail", member)
 
     def purge(self, kind: str) -> int:
-        count = int(self.client.zcard(self.key(kind)))
-        keys = [self.key(kind), f"{self.key(kind)}:detail"]
+        """Free a whole kind with UNLINK (also the unbounded keys of before round 2); how many."""
+        key = self.key(kind)
         if kind == "receipts":
-            keys.append(f"{self.prefix}{c.KEY_UNMATCHED}")
-        self.client.delete(*keys)
+            legacy = [f"{self.prefix}{c.KEY_DEAD_PREFIX}receipts", f"{self.prefix}{c.KEY_UNMATCHED}"]
+            pipe = self.client.pipeline(transaction=False)
+            pipe.xlen(key)
+            pipe.zcard(legacy[0])
+            count = sum(int(n) for n in pipe.execute())
+            self.client.unlink(key, *legacy)
+            return count
+        count = int(self.client.zcard(key))
+        self.client.unlink(key, f"{key}:detail")
         return count
+
+
+def _receipt_row(entry_id: Any, fields: Any) -> dict[str, Any]:
+    decoded = {to_text(k): to_text(v) for k, v in fields.items()}
+    try:
+        receipt: Any = json.loads(decoded.get("receipt", ""))
+    except ValueError:
+        receipt = decoded.get("receipt", "")
+    return {"id": decoded.get("id", ""), "at": int(to_text(entry_id).split("-")[0]) / 1000,
+            "reason": decoded.get("reason", ""), "message_id": decoded.get("message_id", ""),
+            "receipt": receipt}  # fmt: skip
