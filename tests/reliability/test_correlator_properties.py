@@ -22,7 +22,8 @@ from worker.states import FINAL_STATES, State
 
 TO = "16365553226"
 MESSAGE_IDS = ("0A00000000000001", "0A00000000000002", "0A00000000000003")
-VERDICTS = frozenset({"applied", "duplicate", "stale", "mismatch", "parked", "malformed", "gone"})
+VERDICTS = frozenset({"applied", "duplicate", "stale", "mismatch", "parked", "ambiguous", "malformed", "gone",
+                      "invalid"})
 FINAL = frozenset(s.value for s in FINAL_STATES)
 STATES = frozenset(s.value for s in State)
 
