@@ -75,6 +75,9 @@ def run_correlate(args: argparse.Namespace) -> int:
         from worker.metrics import RedisStatsCollector, serve_metrics
 
         REGISTRY.register(RedisStatsCollector(client, settings))
+        from worker.verify.metrics import VerifyStatsCollector
+
+        REGISTRY.register(VerifyStatsCollector(client, settings))
         serve_metrics(settings.metrics_port)
     app = create_app(settings)
     correlator = Correlator(settings, client,
