@@ -30,6 +30,7 @@ import requests
 from worker.config import Settings
 from worker.local.demo import demo_numbers, progress
 from worker.local.supervisor import Stack
+from worker.logs import configure_logging
 from worker.stats import percentile
 
 DEMO_TTL_S: Final = 8  # short, so that the users who never come back expire within the demo
@@ -123,6 +124,7 @@ def run_verify_demo(settings: Settings, *, count: int = 20, workers: int = 2) ->
     key = settings.verify_secret or secrets.token_urlsafe(32)
     settings = replace(settings, per_number_10min=0, per_number_day=0, per_prefix_minute=0,
                        rate_limit_per_s=0, verify_secret=key)  # fmt: skip
+    configure_logging(settings, level="WARNING")  # the table is the demo's output, not our events
     stack = Stack(settings, log_dir=log_dir)
     print(f"pinrelay demo --verify: {count} users, codes valid {DEMO_TTL_S}s; component logs in {log_dir}",
           flush=True)  # fmt: skip
@@ -143,7 +145,7 @@ def run_verify_demo(settings: Settings, *, count: int = 20, workers: int = 2) ->
             for i, future in enumerate(futures, start=1):
                 sessions.append(future.result())
                 progress(i, count, "users")
-        views = {}
+        views: dict[str, dict[str, Any]] = {}
 
         def all_ended() -> bool:
             views.update((vid, verifier.get(vid)) for vid, _ in sessions)
