@@ -241,3 +241,19 @@ def test_demo_verify_runs_the_whole_loop(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "conversion rate 80.0% (8 approved of 10 ended)" in result.stdout
     assert "0 missing" in result.stdout and "all 10 verifications ended" in result.stdout
+
+
+def test_a_code_typed_before_the_worker_recorded_the_send_still_reports(
+    vlive: LiveStack, verifier: Verifier, fresh_sim: Simulator
+) -> None:
+    """Approved while the provider call is still open: the conversion waits for the message-id."""
+    fresh_sim.configure(latency_ms=700)
+    to = "16365550110"
+    vid = verifier.start(to)
+    arrived = wait_for(lambda: [r for r in fresh_sim.requests() if r["params"].get("to") == to], 10,
+                       "the provider call")  # fmt: skip
+    request_id = verifier.get(vid)["sends"][0]["request_id"]
+    assert verifier.check(vid, arrived[0]["params"]["pin"])["status"] == "approved"
+    assert vlive.record(request_id)["state"] in ("queued", "sending")  # type: ignore[index]
+    message_id = vlive.wait_state(request_id, {"submitted", "delivered"})["message_id"]
+    assert wait_conversions(fresh_sim, {message_id})[message_id]["delivered"] == "true"
