@@ -18,10 +18,12 @@ from typing import Any
 
 import pytest
 import redis
+import requests
 from structlog.testing import capture_logs
 
 from ops.simulator import Simulator
 from worker import constants as c
+from worker.local.embedded import free_port
 from worker.verify.service import Verifier
 
 from .conftest import LiveStack, start_live, stop_live, wait_for
@@ -247,13 +249,48 @@ def test_a_code_typed_before_the_worker_recorded_the_send_still_reports(
     vlive: LiveStack, verifier: Verifier, fresh_sim: Simulator
 ) -> None:
     """Approved while the provider call is still open: the conversion waits for the message-id."""
-    fresh_sim.configure(latency_ms=700)
+    fresh_sim.configure(latency_ms=1000)  # under the stack's 1.5 s read timeout
     to = "16365550110"
     vid = verifier.start(to)
     arrived = wait_for(lambda: [r for r in fresh_sim.requests() if r["params"].get("to") == to], 10,
-                       "the provider call")  # fmt: skip
+                       "the provider call", max_delay=0.02)  # fmt: skip
     request_id = verifier.get(vid)["sends"][0]["request_id"]
     assert verifier.check(vid, arrived[0]["params"]["pin"])["status"] == "approved"
     assert vlive.record(request_id)["state"] in ("queued", "sending")  # type: ignore[index]
     message_id = vlive.wait_state(request_id, {"submitted", "delivered"})["message_id"]
     assert wait_conversions(fresh_sim, {message_id})[message_id]["delivered"] == "true"
+
+
+def test_report_and_metrics_show_the_verifications(vlive: LiveStack, verifier: Verifier,
+                                                   fresh_sim: Simulator, tmp_path: Path) -> None:  # fmt: skip
+    """`pinrelay report` (text and HTML) leads with the conversion rate; `correlate` exports the counters."""
+    to = "16365550111"
+    vid = verifier.start(to)
+    assert verifier.check(vid, wait_code(fresh_sim, to)[0])["status"] == "approved"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
+    env.update(vlive.settings.to_env())
+    page = tmp_path / "report.html"
+    report = subprocess.run([*CLI, "report", "--since", "all", "--html", str(page)], env=env,
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert "conversion rate" in report.stdout and "start->approval    p50" in report.stdout
+    assert "conversion rate" in page.read_text()
+    port = free_port()
+    env["PINRELAY_METRICS_PORT"] = str(port)
+    correlator = subprocess.Popen([*CLI, "correlate"], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        def scrape() -> str | None:
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            except requests.ConnectionError:
+                return None
+
+        text = wait_for(scrape, 30, "the correlator's metrics")
+        started = next(line for line in text.splitlines()
+                       if line.startswith('pinrelay_verifications_total{outcome="started"}'))  # fmt: skip
+        assert float(started.split()[-1]) >= 1
+        assert 'pinrelay_verification_approval_seconds_bucket{le="+Inf"}' in text
+    finally:
+        correlator.terminate()
+        correlator.wait(timeout=30)
