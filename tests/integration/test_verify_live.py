@@ -274,7 +274,7 @@ def test_report_and_metrics_show_the_verifications(vlive: LiveStack, verifier: V
                             capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert report.returncode == 0, report.stderr
     assert "conversion rate" in report.stdout and "start->approval    p50" in report.stdout
-    assert "conversion rate" in page.read_text()
+    assert "<h2>Verify: conversion rate" in page.read_text()
     port = free_port()
     env["PINRELAY_METRICS_PORT"] = str(port)
     correlator = subprocess.Popen([*CLI, "correlate"], env=env, stdout=subprocess.DEVNULL,

@@ -13,7 +13,12 @@ from worker.config import Settings
 from worker.enqueue.producer import Producer
 from worker.taskqueue.app import create_app
 from worker.verify.metrics import VerifyStatsCollector
-from worker.verify.report import render_verify_text, summarize_verifications
+from worker.verify.report import (
+    add_verify_section,
+    render_verify_text,
+    summarize_verifications,
+    verify_as_dict,
+)
 from worker.verify.service import Verifier
 from worker.verify.store import VerifyStore
 
@@ -75,5 +80,9 @@ def test_report_section_leads_with_the_conversion_rate(settings: Settings, redis
     assert "verifications: 4, conversion rate 66.7% (2 approved of 3 ended)" in text
     assert "start->approval    p50" in text and "p99" in text
     assert "sc2fa" in text and "310004" in text
+    page = add_verify_section("<html><body><pre>report</pre></body></html>", summary)
+    assert "<h2>Verify: conversion rate 66.7%</h2>" in page and page.endswith("</body></html>")
+    data = verify_as_dict(summary)
+    assert data["conversion_rate"] == 2 / 3 and data["states"] == {"approved": 2, "locked": 1, "pending": 1}
     later = summarize_verifications(redis_client, settings.key_prefix, time.time() + 60)
-    assert render_verify_text(later) == ""
+    assert render_verify_text(later) == "" and add_verify_section("<body></body>", later) == "<body></body>"

@@ -9,6 +9,7 @@ Empty (no text at all) when the window holds no verification.
 
 from __future__ import annotations
 
+import html
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -20,7 +21,8 @@ from worker.stats import percentile
 from worker.text import to_text
 from worker.verify.store import send_ids
 
-__all__ = ["VerifySummary", "summarize_verifications", "render_verify_text"]
+__all__ = ["VerifySummary", "summarize_verifications", "render_verify_text", "add_verify_section",
+           "verify_as_dict"]
 
 ENDED: Final = ("approved", "expired", "locked")
 _BATCH: Final = 500
@@ -107,3 +109,29 @@ def render_verify_text(summary: VerifySummary) -> str:
             lines.append(f"conversion by {title:<8}  approved/ended  rate")
             lines += [f"  {name:<18} {_rate(groups[name])}" for name in sorted(groups)]
     return "\n".join(lines) + "\n"
+
+
+def add_verify_section(page: str, summary: VerifySummary) -> str:
+    """The HTML report ``page`` with the section (conversion rate first) before ``</body>``."""
+    text = render_verify_text(summary)
+    if not text or "</body>" not in page:
+        return page
+    rate = summary.conversion_rate()
+    shown = "-" if rate is None else f"{100 * rate:.1f}%"
+    section = (f"<section class='verify'><h2>Verify: conversion rate {html.escape(shown)}</h2>"
+               f"<pre>{html.escape(text.strip())}</pre></section>")  # fmt: skip
+    head, _, tail = page.rpartition("</body>")
+    return f"{head}{section}</body>{tail}"
+
+
+def verify_as_dict(summary: VerifySummary) -> dict[str, object]:
+    """The section's figures as JSON-ready data (for a JSON report)."""
+    times = summary.to_approval
+    return {
+        "total": summary.total,
+        "states": dict(summary.states),
+        "conversion_rate": summary.conversion_rate(),
+        "start_to_approval_s": {f"p{p}": percentile(times, p) for p in (50, 90, 99)},
+        "by_route": {k: dict(v) for k, v in summary.by_route.items()},
+        "by_network": {k: dict(v) for k, v in summary.by_network.items()},
+    }
