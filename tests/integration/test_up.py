@@ -11,7 +11,7 @@ import pytest
 from worker.local.embedded import free_port
 
 from .commands import Command, command_env, run
-from .conftest import wait_for
+from .conftest import isolated_settings, wait_for
 
 # Abuse limits off: the test sends to one number; the simulator is on loopback (demo credentials).
 UP_ENV = {"PINRELAY_PER_NUMBER_10MIN": "0", "PINRELAY_PER_PREFIX_MINUTE": "0", "PINRELAY_RATE_LIMIT": "0",
@@ -79,3 +79,16 @@ def test_up_shows_its_children_and_keeps_records_over_a_restart(tmp_path: Path) 
     finally:
         assert again.stop() == 0
     assert [p.name for p in (tmp_path / "state").iterdir() if p.name.startswith("redis")] == ["redis"]
+
+
+def test_webhook_refuses_a_port_another_receiver_holds(redis_url: str) -> None:
+    """`pinrelay webhook` on a port already served (SO_REUSEPORT would share it): exit 2, port named."""
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = run(command_env(isolated_settings(redis_url)), "webhook", "--host", "127.0.0.1",
+                   "--port", str(port))  # fmt: skip
+    assert done.returncode == 2
+    assert f"port {port} (receipt receiver) is already in use" in done.stderr

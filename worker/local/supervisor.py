@@ -155,7 +155,7 @@ class Stack:
                                 "--server-workers", str(workers)])  # fmt: skip
         self.webhook_url = f"http://127.0.0.1:{port}"
         wait_http(f"{self.webhook_url}/readyz", "receipt receiver", self.processes["webhook"],
-                  expect=lambda r: r.ok and _json(r).get("service") == SERVICE_NAME)  # fmt: skip
+                  expect=answers_as_receiver)  # fmt: skip
         return self.webhook_url
 
     def start_worker(self, name: str = "worker", concurrency: int | None = None,
@@ -203,6 +203,11 @@ def _json(response: requests.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def answers_as_receiver(response: requests.Response) -> bool:
+    """Our receiver's ``/readyz``: 200 and ``"service": "pinrelay-webhook"`` (not any server's 200)."""
+    return response.ok and _json(response).get("service") == SERVICE_NAME
 
 
 def wait_http(
