@@ -9,13 +9,13 @@ import redis
 import requests
 
 from ops.simulator import Simulator
+from tests.support.commands import Command, command_env
+from tests.support.settings import cleanup, isolated_settings
+from tests.support.waiting import wait_for
 from worker import constants as c
 from worker.enqueue.producer import Producer
 from worker.local.embedded import free_port
 from worker.taskqueue.app import create_app
-
-from .commands import Command, command_env
-from .conftest import cleanup, isolated_settings, wait_for
 
 # 32 hex characters like every request id, with a 14-digit run the old masking rewrote.
 REQUEST_ID = "ab16365553226123cd0e1f2a3b4c5d6e"

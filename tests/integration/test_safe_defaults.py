@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from .commands import command_env, run
-from .conftest import isolated_settings
+from tests.support.commands import command_env, run
+from tests.support.settings import isolated_settings
 
 
 def _only_line(stderr: str) -> str:

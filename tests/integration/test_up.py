@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.commands import Command, command_env, run
+from tests.support.settings import isolated_settings
+from tests.support.waiting import wait_for
 from worker.local.embedded import free_port
-
-from .commands import Command, command_env, run
-from .conftest import isolated_settings, wait_for
 
 # Abuse limits off: the test sends to one number; the simulator is on loopback (demo credentials).
 UP_ENV = {"PINRELAY_PER_NUMBER_10MIN": "0", "PINRELAY_PER_PREFIX_MINUTE": "0", "PINRELAY_RATE_LIMIT": "0",

@@ -8,13 +8,13 @@ from pathlib import Path
 import redis
 
 from ops.simulator import Simulator
+from tests.support.commands import Command, command_env, scrape
+from tests.support.settings import cleanup, isolated_settings
+from tests.support.waiting import wait_for
 from worker import constants as c
 from worker.enqueue.producer import Producer
 from worker.local.embedded import free_port
 from worker.taskqueue.app import create_app
-
-from .commands import Command, command_env, scrape
-from .conftest import cleanup, isolated_settings, wait_for
 
 
 def test_worker_and_correlator_export_what_the_alerts_query(

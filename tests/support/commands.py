@@ -18,9 +18,8 @@ from typing import Any
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.waiting import wait_for
 from worker.config import Settings
-
-from .conftest import wait_for
 
 CLI = [sys.executable, "-m", "worker.cli"]
 

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.support.httpserver import QuietHandler, serve_http
 from webhook.app import SERVICE_NAME
 from worker.errors import ConfigError
 from worker.local.supervisor import answers_as_receiver, wait_http
 
 
-def _server(body: dict[str, object]) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
+def _answering(body: dict[str, object]) -> type[QuietHandler]:
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             data = json.dumps(body).encode()
             self.send_response(200)
@@ -24,27 +23,19 @@ def _server(body: dict[str, object]) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return Handler
 
 
 @pytest.fixture
 def foreign() -> Iterator[str]:
-    yield from _server({"status": "ok"})
+    with serve_http(_answering({"status": "ok"})) as url:
+        yield url
 
 
 @pytest.fixture
 def ours() -> Iterator[str]:
-    yield from _server({"service": SERVICE_NAME, "status": "ok", "redis": True})
+    with serve_http(_answering({"service": SERVICE_NAME, "status": "ok", "redis": True})) as url:
+        yield url
 
 
 def test_another_server_answering_200_is_not_taken_for_the_receiver(foreign: str) -> None:
