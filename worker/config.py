@@ -17,6 +17,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from functools import partial
+from typing import Final
 
 from worker import constants as c
 from worker.envparse import (
@@ -24,6 +25,7 @@ from worker.envparse import (
     env_vars,
     flag,
     http_url,
+    is_loopback_url,
     lower,
     nonempty,
     nonneg_float,
@@ -45,6 +47,10 @@ __all__ = ["Settings", "ENV_NAMES", "redact_url", "settings_table_markdown"]
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 _BROKER_SCHEMES = (*_REDIS_SCHEMES, "amqp", "amqps", "pyamqp")
 _POOLS = ("prefork", "threads", "solo", "gevent", "eventlet")
+# The simulator's account: the defaults, so a fresh clone runs the demo; refused for a
+# provider anywhere but on this machine (:meth:`Settings.check_provider_credentials`).
+DEMO_API_KEY: Final = "demo-key"
+DEMO_API_SECRET: Final = "demo-secret-0123"  # noqa: S105 - the simulator's public demo secret
 
 
 def _cpu_count(env: Mapping[str, str]) -> int:
@@ -99,10 +105,11 @@ class Settings:
         "CONVERSION_URL", http_url, "conversion host (`/conversions/sms`)",
         default=c.DEFAULT_CONVERSION_URL)  # fmt: skip
     api_key: str = setting(
-        "API_KEY", nonempty, "provider API key (the simulator's default)", default="demo-key")
+        "API_KEY", nonempty, "provider API key; the default is the simulator's, refused (exit 2) "
+        "by the commands that call a provider not on loopback", default=DEMO_API_KEY)  # fmt: skip
     api_secret: str = setting(
-        "API_SECRET", nonempty, "provider API secret (the simulator's default)",
-        default="demo-secret-0123", secret=True)  # fmt: skip
+        "API_SECRET", nonempty, "provider API secret; the default is the simulator's, refused "
+        "like the key", default=DEMO_API_SECRET, secret=True)  # fmt: skip
     signature_secret: str | None = setting(
         "SIGNATURE_SECRET", nonempty, "receipts must be signed with it; a signed receipt seen "
         "again (same `nonce`, or same `sig` when it has no nonce) within two windows is "
@@ -201,6 +208,8 @@ class Settings:
     metrics_port: int = setting(
         "METRICS_PORT", nonneg_int, "Prometheus endpoint of `pinrelay worker` / `pinrelay "
         "correlate` (the receiver serves `/metrics` itself)", default=0, shown="`0` (off)")  # fmt: skip
+    metrics_host: str = setting(
+        "METRICS_HOST", nonempty, "interface that endpoint listens on", default="0.0.0.0")
     task_events: bool = setting(
         "TASK_EVENTS", flag, "Celery task events for Flower; `0` saves ~18% worker CPU per send "
         "where nobody watches Flower", default=True)  # fmt: skip
@@ -228,6 +237,37 @@ class Settings:
         return f"Settings({', '.join(shown)})"
 
     __str__ = __repr__
+
+    def summary(self) -> dict[str, object]:
+        """Every setting by its variable's name, secrets hidden and URL passwords masked: the
+        `ready` log event carries it, so an operator sees what a process really runs with."""
+        shown: dict[str, object] = {}
+        for name, var in _VARS.items():
+            value = getattr(self, name)
+            if var.secret and value:
+                value = "[redacted]"
+            elif var.redact and value:
+                value = redact_url(value)
+            shown[var.name] = list(value) if isinstance(value, tuple) else value
+        return shown
+
+    def check_provider_credentials(self) -> None:
+        """Refuse the demo credentials unless every provider URL is on loopback.
+
+        Called by the commands that make provider calls (`worker`, `up`): an unset or
+        empty ``PINRELAY_API_KEY`` must not quietly become the simulator's account and
+        send every PIN into a 401 at the real provider.
+        """
+        remote = [f"{_VARS[n].name}={url}" for n in ("api_url", "conversion_url")
+                  if not is_loopback_url(url := getattr(self, n))]  # fmt: skip
+        demo = [_VARS[n].name for n, v in (("api_key", DEMO_API_KEY), ("api_secret", DEMO_API_SECRET))
+                if getattr(self, n) == v]  # fmt: skip
+        if remote and demo:
+            raise ConfigError(
+                f"{' and '.join(demo)} unset (or the simulator's demo values) while "
+                f"{remote[0]} is not on loopback: set PINRELAY_API_KEY and PINRELAY_API_SECRET "
+                "to your provider account's credentials"
+            )
 
     def secret_values(self) -> tuple[str, ...]:
         """Every secret these settings hold, for the log redactor."""
