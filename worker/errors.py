@@ -4,6 +4,7 @@
 
     PinrelayError
     ├── ConfigError              a setting is missing or malformed (names the variable)
+    ├── UsageError               a command-line argument cannot be used as given (exit 2)
     ├── ValidationError          a send request is refused before anything is enqueued
     │   └── AbuseLimitError      per-number / per-prefix limit or denylist hit (retry later)
     ├── UnknownRequestError      no record for that request id
@@ -31,6 +32,10 @@ class PinrelayError(Exception):
 
 class ConfigError(PinrelayError):
     """A setting is missing or malformed; the message names the variable."""
+
+
+class UsageError(PinrelayError):
+    """A command-line argument cannot be used as given (a missing folder, say); exit 2."""
 
 
 class ValidationError(PinrelayError, ValueError):

@@ -170,6 +170,50 @@ def test_flower_task_page_shows_only_the_request_id(flower_run: FlowerRun) -> No
     assert not re.search(r"['\"]pin['\"]", dom)
 
 
+def _flower_task(run: FlowerRun, request_id: str, state: str) -> dict[str, Any] | None:
+    tasks = run.api("/api/tasks", taskname="pinrelay.send_pin", state=state)
+    return tasks.get(request_id)
+
+
+def test_failed_sends_show_as_failure_with_their_reason(flower_run: FlowerRun) -> None:
+    """A send the provider refuses (barred) or never answers is FAILURE in Flower, with the reason.
+
+    The record is written first; the task is not a dead task (``dead:tasks``) and the worker
+    logs no traceback. A good send beside them stays SUCCESS.
+    """
+    live, sim = flower_run.live, flower_run.live.sim
+    barred_number = "16365559001"
+    sim.configure(barred=[barred_number])
+    try:
+        barred = live.producer.send_pin(barred_number, "424242", "flower-barred")
+        live.wait_state(barred, {"error"})
+        good = live.producer.send_pin("16365559002", "434343", "flower-good")
+        live.wait_state(good, RECEIPT_STATES | {"submitted"})
+        sim.configure(script=["hang:3"])  # longer than the read timeout: the PIN may be out
+        silent = live.producer.send_pin("16365559003", "454545", "flower-silent")
+        live.wait_state(silent, {"unconfirmed", *RECEIPT_STATES})
+    finally:
+        sim.configure(barred=[], script=[])
+    failed = wait_for(lambda: _flower_task(flower_run, barred, "FAILURE"), 30,
+                      "Flower to show the barred send's task as FAILURE")  # fmt: skip
+    assert "error: " in failed["exception"] and "Number Barred" in failed["exception"], failed
+    assert "\n" not in failed["exception"]
+    assert wait_for(lambda: _flower_task(flower_run, good, "SUCCESS"), 30, "the good send as SUCCESS")
+    unconfirmed = wait_for(lambda: _flower_task(flower_run, silent, "FAILURE"), 30,
+                           "Flower to show the unanswered send's task as FAILURE")  # fmt: skip
+    assert unconfirmed["exception"].startswith("SendFailedError('unconfirmed: "), unconfirmed
+    info = flower_run.api(f"/api/task/info/{barred}")
+    assert info["state"] == "FAILURE" and info["kwargs"] == f"{{'request_id': '{barred}'}}"
+    dead_tasks = live.producer.redis.zrange(f"{live.settings.key_prefix}dead:tasks", 0, -1)
+    assert dead_tasks == []
+    dead_sends = {m.decode() for m in
+                  live.producer.redis.zrange(f"{live.settings.key_prefix}dead:sends", 0, -1)}  # fmt: skip
+    assert barred in dead_sends
+    assert "Traceback" not in live.worker_log()
+    dom = chromium(flower_run.tmp, flower_run.authed("/tasks"), "--dump-dom")
+    assert "FAILURE" in dom
+
+
 def test_report_counts_every_send_of_the_run_and_renders_its_plots(flower_run: FlowerRun) -> None:
     """`report --html` over the run's records counts all sends and Chromium renders its plots."""
     page = flower_run.tmp / "report.html"
