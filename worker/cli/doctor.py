@@ -213,9 +213,13 @@ def _probe_sc2fa(settings: Settings, timeout: float) -> Check:
     nothing to nobody (docs/provider-api.md §3: 2 missing params, 4 bad credentials)."""
     form = {"api_key": settings.api_key, "api_secret": settings.api_secret}
     try:
-        response = requests.post(settings.twofa_url, data=form, timeout=timeout, allow_redirects=False)
-        status = str(response.json().get("status", "?"))
-    except (requests.RequestException, ValueError, AttributeError) as exc:
+        with requests.Session() as session:
+            session.trust_env = False  # like the send path: no proxy variables, no .netrc
+            response = session.post(settings.twofa_url, data=form, timeout=timeout, allow_redirects=False)
+        if response.status_code == 401:
+            return Check("route:sc2fa", False, "the provider refused the credentials (HTTP 401)")
+        status = str(response.json()["messages"][0]["status"])  # docs/provider-api.md §2
+    except (requests.RequestException, ValueError, LookupError, TypeError) as exc:
         return Check("route:sc2fa", False, f"probe of {settings.twofa_url} failed: {type(exc).__name__}")
     if status in ("4", "14"):
         return Check("route:sc2fa", False, f"the provider refused the credentials (status {status})")

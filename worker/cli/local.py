@@ -13,15 +13,15 @@ from worker.cli.common import load_settings, stop_event
 
 def add_arguments(sub: Any) -> None:
     p = sub.add_parser("up", help="run workers, receiver and correlator in the foreground")
-    p.add_argument("--webhook-port", type=int, default=c.DEFAULT_WEBHOOK_PORT)
+    p.add_argument("--webhook-port", type=int, default=c.DEFAULT_WEBHOOK_PORT, help="the receiver's port")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
-    p.add_argument("--server-workers", type=int, default=1)
+    p.add_argument("--server-workers", type=int, default=1, help="granian worker processes")
     p.add_argument("--with-sim", action="store_true", help="also run the provider simulator")
     p.set_defaults(func=run_up)
 
     p = sub.add_parser("demo", help="the end-to-end demo against the simulator")
-    p.add_argument("-n", "--count", type=int, default=200)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("-n", "--count", type=int, default=200, help="PINs to send")
+    p.add_argument("--workers", type=int, default=2, help="worker processes")
     p.set_defaults(func=run_demo)
 
 
