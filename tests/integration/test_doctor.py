@@ -52,7 +52,8 @@ def redis_with_aof() -> Iterator[EmbeddedRedis]:
         yield server
 
 
-def test_doctor_names_a_redis_without_persistence_and_stranded_tasks(redis_without_aof: EmbeddedRedis) -> None:
+def test_doctor_names_a_redis_without_persistence_and_stranded_tasks(
+        redis_without_aof: EmbeddedRedis) -> None:  # fmt: skip
     """No AOF and no RDB: exit 1, `redis_durability` failed; a send_pin in `celery` is named."""
     settings = isolated_settings(redis_without_aof.url, api_url="http://127.0.0.1:9")
     # What a service does with a bare send_task: the task lands in Celery's default queue.

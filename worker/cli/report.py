@@ -50,7 +50,7 @@ def run(args: argparse.Namespace, settings: Settings, client: Any = None) -> int
     from worker.local.runtime import require_redis
     from worker.redisconn import redis_client
 
-    html_path = getattr(args, "html", None)
+    html_path, as_json = getattr(args, "html", None), getattr(args, "json", False)
     if html_path:
         _check_html_target(html_path)
     settings = require_redis(settings)
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace, settings: Settings, client: Any = None) -> int
     at = datetime.fromtimestamp(now, UTC)
     title = (f"pinrelay report: {summary.total} sends {window} "
              f"(prefix {settings.key_prefix!r}, at {at:%H:%M:%S} UTC)")
-    if getattr(args, "json", False):
+    if as_json:
         from worker.report.data import as_dict
 
         data = as_dict(summary, title=title, since=since_ts or None, at=now, prefix=settings.key_prefix)
@@ -79,5 +79,5 @@ def run(args: argparse.Namespace, settings: Settings, client: Any = None) -> int
                 out.write(page)
         except OSError as exc:
             raise UsageError(f"--html {html_path}: {exc.strerror or exc}") from None
-        print(f"HTML report written to {html_path}", file=sys.stderr if args.json else sys.stdout)
+        print(f"HTML report written to {html_path}", file=sys.stderr if as_json else sys.stdout)
     return 0

@@ -10,7 +10,7 @@ came from a receipt is escaped.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -41,17 +41,16 @@ def _ms(value: float | None) -> str:
 
 
 def _table(table_id: str, caption: str, head: Sequence[str], rows: Iterable[tuple[str, Sequence[str]]],
-           numeric_from: int = 1) -> str:  # fmt: skip
-    """A ``<table>``; each row is (CSS class, cells already escaped); cells past ``numeric_from``
-    are right-aligned numbers."""
-    ths = "".join(f"<th scope='col'{' class=num' if i >= numeric_from else ''}>{_esc(h)}</th>"
-                  for i, h in enumerate(head))  # fmt: skip
-    body = "".join(
-        f"<tr class='{cls}'>" + "".join(
-            f"<td{' class=num' if i >= numeric_from else ''}>{cell}</td>" for i, cell in enumerate(cells)
-        ) + "</tr>"
-        for cls, cells in rows
-    )  # fmt: skip
+           numeric: Collection[int] = ()) -> str:  # fmt: skip
+    """A ``<table>``; each row is (CSS class, cells already escaped); the ``numeric`` columns are
+    right-aligned figures."""
+    def cls(i: int) -> str:
+        return " class='num'" if i in numeric else ""
+
+    ths = "".join(f"<th scope='col'{cls(i)}>{_esc(h)}</th>" for i, h in enumerate(head))
+    body = "".join(f"<tr class='{row_cls}'>"
+                   + "".join(f"<td{cls(i)}>{cell}</td>" for i, cell in enumerate(cells)) + "</tr>"
+                   for row_cls, cells in rows)  # fmt: skip
     if not body:
         body = f"<tr><td colspan='{len(head)}' class='empty'>none in this window</td></tr>"
     return (f"<table id='{table_id}'><caption>{_esc(caption)}</caption><thead><tr>{ths}</tr></thead>"
@@ -80,28 +79,29 @@ def _tables(summary: Summary) -> str:
                     ("state", "sends", "share", "meaning"),
                     ((f"m-{r['meaning']}", [_badge(r["meaning"], r["state"]), str(r["count"]),
                                             _pct(r["rate"]), _esc(MEANING_TEXT[r["meaning"]])])
-                     for r in state_rows(summary)), numeric_from=1)  # fmt: skip
+                     for r in state_rows(summary)), numeric=(1, 2))  # fmt: skip
     latency = _table("latency", "Latency (nearest-rank percentiles)",
                      ("stage", "sends", "p50", "p90", "p99", "max"),
                      (("", [_esc(r["stage"]), str(r["n"]), _ms(r["p50_ms"]), _ms(r["p90_ms"]),
-                            _ms(r["p99_ms"]), _ms(r["max_ms"])]) for r in latency_rows(summary)))  # fmt: skip
+                            _ms(r["p99_ms"]), _ms(r["max_ms"])]) for r in latency_rows(summary)),
+                     numeric=(1, 2, 3, 4, 5))  # fmt: skip
     networks = _table("networks", "Receipts by network",
                       ("network (MCCMNC)", "carrier", "receipts", "delivered", "failed", "expired",
                        "rejected", "unknown"),
-                      (("", [f"<code>{_esc(r['network'])}</code>", "&ndash;<sup>1</sup>", str(r["receipts"]),
+                      (("", [f"<code>{_esc(r['network'])}</code>", "n/a<sup>1</sup>", str(r["receipts"]),
                              _pct(r["delivered_rate"]), str(r["failed"]), str(r["expired"]),
                              str(r["rejected"]), str(r["unknown"])]) for r in network_rows(summary)),
-                      numeric_from=2)  # fmt: skip
+                      numeric=(2, 3, 4, 5, 6, 7))  # fmt: skip
     codes = _table("err-codes", "Receipts by err-code (docs/provider-api.md §4)",
                    ("err-code", "meaning", "receipts", "share", "ended as"),
                    (("m-good" if r["err_code"] == "0" else "m-bad",
                      [f"<code>{_esc(r['err_code'])}</code>", _esc(r["meaning"]), str(r["count"]),
                       _pct(r["share"]), _esc(", ".join(f"{s} {n}" for s, n in r["states"].items()))])
-                    for r in err_code_rows(summary)), numeric_from=2)  # fmt: skip
+                    for r in err_code_rows(summary)), numeric=(2, 3))  # fmt: skip
     failed = _table("provider-status", "Sends that ended error or unconfirmed, by provider status",
                     ("provider status", "sends"),
                     (("m-bad", [f"<code>{_esc(k)}</code>", str(n)])
-                     for k, n in summary.by_provider_status.most_common()))  # fmt: skip
+                     for k, n in summary.by_provider_status.most_common()), numeric=(1,))  # fmt: skip
     return (f"<section><h2>Outcomes</h2>{states}</section><section><h2>Latency</h2>{latency}</section>"
             f"<section><h2>Networks</h2>{networks}</section><section><h2>Receipt err-codes</h2>{codes}"
             f"</section><section><h2>Failed sends</h2>{failed}</section>")  # fmt: skip
@@ -150,7 +150,9 @@ _CSS: Final = (
     ".cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}.card{background:#fafafa;padding:10px 14px;"
     "border-radius:6px;min-width:130px}.card .v{font-size:22px;font-weight:600}.card .l{font-size:12px;"
     "color:#555}.legend{font-size:12px;color:#555}.swatch{display:inline-block;width:10px;height:10px;"
-    "margin:0 4px 0 10px;border-radius:2px}.figs{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0}"
-    "figcaption{font-size:12px;color:#555}img{max-width:100%}footer{margin-top:24px;font-size:12px;"
-    "color:#555}code{font-size:12px}" + _meaning_css() + ".badge.m-doubt{color:#222}"
+    "margin:0 4px 0 10px;border-radius:2px}.figs{display:flex;flex-wrap:wrap;gap:16px}"
+    "figure{margin:0;flex:0 1 580px}figcaption{font-size:12px;color:#555}img{width:100%}"
+    "footer{margin-top:24px;font-size:12px;color:#555}code{font-size:12px}"
+    + _meaning_css()
+    + ".badge.m-doubt{color:#222}"
 )

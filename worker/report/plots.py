@@ -33,7 +33,7 @@ def require_matplotlib() -> None:
 def _figure(title: str, xlabel: str, ylabel: str = "", height: float = 3.2) -> tuple[Any, Any]:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, height))
+    fig = Figure(figsize=(6, height))
     ax = fig.subplots()
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
@@ -94,19 +94,41 @@ def _latency(summary: Summary) -> str:
 
 
 def _over_time(summary: Summary) -> str:
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from datetime import UTC, datetime
 
-    fig, ax = _figure("sends over time, by outcome", "created (UTC)", "sends")
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, DateFormatter
+
+    times = [t for t, _ in summary.created]
+    first, span = min(times), max(times) - min(times)
+    day = f"{datetime.fromtimestamp(first, UTC):%Y-%m-%d}"
+    xlabel = f"created (UTC, {day})" if span < 86400 else "created (UTC)"
+    fig, ax = _figure("sends over time, by outcome", xlabel, "sends")
     # matplotlib date numbers are days since its epoch, 1970-01-01 UTC by default
     groups = {key: [t / 86400 for t, state in summary.created if meaning(state) == key] for key in COLOURS}
     ax.hist(list(groups.values()), bins=min(60, max(5, len(summary.created) // 5)), stacked=True,
             label=[MEANING_TEXT[key] for key in groups], color=list(COLOURS.values()))  # fmt: skip
-    # matplotlib's stubs leave these two constructors unannotated
-    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
+    # matplotlib's stubs leave these constructors unannotated
+    locator = AutoDateLocator(minticks=3, maxticks=8)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+    if span < 120:  # a short run: tenths of a second, or every tick would read the same
+        from matplotlib.ticker import FuncFormatter
+
+        ax.xaxis.set_major_formatter(FuncFormatter(_clock_tenths))
+    elif span < 86400:  # clock times read better than ConciseDateFormatter's bare seconds
+        ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S" if span < 3600 else "%H:%M"))  # type: ignore[no-untyped-call]
+    else:
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+    ax.tick_params(axis="x", labelrotation=30)
     ax.legend(fontsize=8)
     return _png(fig)
+
+
+def _clock_tenths(days: float, _pos: object = None) -> str:
+    """A matplotlib date number (days since 1970, UTC) as ``HH:MM:SS.t``."""
+    from datetime import UTC, datetime
+
+    at = datetime.fromtimestamp(days * 86400, UTC)
+    return f"{at:%H:%M:%S}.{at.microsecond // 100_000}"
 
 
 def _err_codes(summary: Summary) -> str:
