@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.support.settings import cleanup, isolated_settings
 from worker.cli.parser import build_parser
 from worker.config import Settings
 from worker.constants import VERSION
-
-from .conftest import cleanup, isolated_settings
 
 CLI = [sys.executable, "-m", "worker.cli"]
 FULLWIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + d) for d in range(10)))

@@ -16,12 +16,11 @@ from typing import Any
 
 import pytest
 
+from tests.support.settings import isolated_settings
 from worker.config import Settings
 from worker.local.embedded import EmbeddedRedis, free_port
 from worker.local.supervisor import Stack
 from worker.taskqueue.app import create_app
-
-from .conftest import isolated_settings
 
 CLI = [sys.executable, "-m", "worker.cli"]
 

@@ -10,9 +10,8 @@ import time
 
 import redis
 
+from tests.support.settings import cleanup, isolated_settings
 from worker.config import Settings
-
-from .conftest import cleanup, isolated_settings
 
 RECORDS = 12_000
 

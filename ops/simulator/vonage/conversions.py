@@ -1,4 +1,5 @@
-"""The Conversion API (API.md §6): ``POST /conversions/sms`` telling the provider a PIN was used.
+"""The Conversion API (docs/provider-api.md §6): ``POST /conversions/sms`` telling the provider a PIN
+was used.
 
 Answers 200 ``OK``; 401 for wrong credentials; 420 for a missing
 ``message-id``, a ``delivered`` other than true/false/1/0, or a malformed
@@ -17,10 +18,10 @@ from typing import Final
 
 from webhook.signatures import verify
 
-from . import params
-from .config import SimConfig
-from .exchange import Answer, Inbound
-from .ledger import Ledger
+from ..config import SimConfig
+from ..http import params
+from ..http.exchange import Answer, Inbound
+from ..ledger import Ledger
 
 _DELIVERED: Final = frozenset({"true", "false", "1", "0"})
 TIMESTAMP_FORMAT: Final = "%Y-%m-%d %H:%M:%S"

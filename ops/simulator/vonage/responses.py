@@ -1,8 +1,10 @@
-"""The documented 2FA submit response (API.md §2), as JSON or XML, every value a string.
+"""The documented submit responses (docs/provider-api.md §2, docs/provider-routes.md §A.2), JSON or XML,
+every value a string.
 
-Error entries carry ``status`` and ``error-text`` (plus ``to``/``client-ref``
-when the caller sent them) and no message-id, because the real service
-charges and identifies only accepted messages.
+Error entries carry ``status`` and ``error-text`` (on 2FA also ``to``/``client-ref``
+when the caller sent them; on the SMS API nothing else, A.2) and no message-id,
+because the real service charges and identifies only accepted messages. The SMS
+API answers one entry per part (:func:`render_parts`).
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import itertools
 import json
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 from xml.sax.saxutils import escape
 
-#: error-text per status code: the names of API.md §3; "Missing to param" is the documented example.
+#: error-text per status code: the names of docs/provider-api.md §3; "Missing to param" is the
+# documented example.
 ERROR_TEXTS: Final[Mapping[str, str]] = {
     "1": "Throughput Rate Exceeded - please wait [ {wait_ms} ] and retry",
     "2": "Missing {param} param",
@@ -115,6 +118,11 @@ def error_message(
 def render_json(message: Mapping[str, str]) -> bytes:
     """The whole body: ``{"message-count": "1", "messages": [message]}``."""
     return json.dumps({"message-count": "1", "messages": [dict(message)]}).encode()
+
+
+def render_parts(messages: Sequence[Mapping[str, str]]) -> bytes:
+    """The SMS API body: one ``messages`` entry per part, ``message-count`` their number (a string)."""
+    return json.dumps({"message-count": str(len(messages)), "messages": [dict(m) for m in messages]}).encode()
 
 
 def render_xml(message: Mapping[str, str]) -> bytes:
