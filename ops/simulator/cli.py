@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dlr.add_argument("--dlr-retry-max", type=float, default=900.0, help="backoff cap, seconds")
     dlr.add_argument("--dlr-retry-window", type=float, default=86400.0, help="give up after, seconds")
     twilio = parser.add_argument_group("the Twilio route")
-    twilio.add_argument("--twilio-account-sid", default=SimConfig.twilio_account_sid)
+    twilio.add_argument("--twilio-account-sid", default=SimConfig.twilio_account_sid, help="the account")
     twilio.add_argument("--twilio-auth-token", default=SimConfig.twilio_auth_token, help="signs callbacks")
     twilio.add_argument("--twilio-from", action="append", default=[], metavar="E164", help="an owned From")
     twilio.add_argument("--twilio-status-url", default="", help="the Messaging Service's callback URL")
