@@ -219,6 +219,10 @@ class Settings:
     flower_password: str | None = setting(
         "FLOWER_PASSWORD", nonempty, "Flower's basic auth password (≥ 12 characters)",
         default=None, shown="unset (Flower refuses to start)", secret=True)  # fmt: skip
+    # --- doctor ---
+    public_webhook_url: str | None = setting(
+        "PUBLIC_WEBHOOK_URL", http_url, "the receipt URL the provider is given; `pinrelay doctor` "
+        "checks the receiver answers there", default=None, shown="unset (not checked)")  # fmt: skip
 
     def __post_init__(self) -> None:
         for name, var in _VARS.items():

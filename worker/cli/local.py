@@ -26,7 +26,7 @@ def add_arguments(sub: Any) -> None:
     p = sub.add_parser("demo", help="the end-to-end demo against the simulator")
     p.add_argument("-n", "--count", type=int, default=None,
                    help="PINs (default 200), or users with --verify (default 20)")  # fmt: skip
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=2, help="worker processes")
     p.add_argument("--verify", action="store_true",
                    help="the verify loop instead: simulated users read the code and type it in")  # fmt: skip
     p.set_defaults(func=run_demo)

@@ -13,8 +13,9 @@ from worker.config import Settings
 
 def add_arguments(sub: Any) -> None:
     p = sub.add_parser("worker", help="run one Celery worker (same as celery -A worker worker)")
-    p.add_argument("--concurrency", type=int)
-    p.add_argument("--pool", choices=["prefork", "threads", "solo"])
+    p.add_argument("--concurrency", type=int, help="worker processes (default: PINRELAY_WORKER_CONCURRENCY)")
+    p.add_argument("--pool", choices=["prefork", "threads", "solo"],
+                   help="Celery pool (default: PINRELAY_WORKER_POOL)")
     p.add_argument("--name", help="Celery node name, e.g. worker1@%%h")
     p.set_defaults(func=run_worker)
 
@@ -22,9 +23,9 @@ def add_arguments(sub: Any) -> None:
     p.set_defaults(func=run_correlate)
 
     p = sub.add_parser("webhook", help="run the receipt receiver under granian")
-    p.add_argument("--host", default="0.0.0.0")
-    p.add_argument("--port", type=int, default=c.DEFAULT_WEBHOOK_PORT)
-    p.add_argument("--server-workers", type=int, default=2)
+    p.add_argument("--host", default="0.0.0.0", help="interface to listen on")
+    p.add_argument("--port", type=int, default=c.DEFAULT_WEBHOOK_PORT, help="port to listen on")
+    p.add_argument("--server-workers", type=int, default=2, help="granian worker processes")
     p.set_defaults(func=run_webhook)
 
     p = sub.add_parser("sim", help="run the provider simulator")
