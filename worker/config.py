@@ -86,6 +86,10 @@ class Settings:
     redis_ca_file: str | None = setting(
         "REDIS_CA_FILE", readable_file, "CA bundle for `rediss://` (Redis, Sentinels, broker)",
         default=None, shown="the system CAs")  # fmt: skip
+    redis_claim_wait_ms: int = setting(
+        "REDIS_CLAIM_WAIT_MS", nonneg_int, "with Sentinel: a claim waits this long at most for a "
+        "replica to hold it before the provider call, so a failover cannot forget it (0 = off)",
+        default=100)  # fmt: skip
     api_url: str = setting(
         "API_URL", http_url, "2FA host (`/sc/us/2fa/json` is appended); proxy variables "
         "(`HTTPS_PROXY`) are deliberately not read", default=c.DEFAULT_API_URL)  # fmt: skip

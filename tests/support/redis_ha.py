@@ -73,6 +73,7 @@ class RedisNode:
     extra: list[str] = field(default_factory=list)
     tls: TlsFiles | None = None
     sentinel: bool = False
+    password: str | None = None
     port: int = field(default_factory=free_port)
     data_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pinrelay-ha-")))
     process: subprocess.Popen[bytes] | None = None
@@ -85,7 +86,7 @@ class RedisNode:
         """A plain client of this node (Sentinel commands included), for the test's own checks."""
         tls = {"ssl": True, "ssl_ca_certs": str(self.tls.ca)} if self.tls else {}
         return redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5,
-                           socket_timeout=2, **tls, **kwargs)  # fmt: skip
+                           socket_timeout=2, password=self.password, **tls, **kwargs)  # fmt: skip
 
     def start(self) -> RedisNode:
         ports = (["--port", "0", "--tls-port", str(self.port), *tls_server_args(self.tls)]
@@ -95,6 +96,8 @@ class RedisNode:
             conf = self.data_dir / "sentinel.conf"  # Sentinel rewrites its config file: it must exist
             conf.write_text("")
             argv += [str(conf), "--sentinel"]
+        else:  # a replica syncs at once (the default waits 5 s for more replicas to join)
+            argv += ["--repl-diskless-sync-delay", "0"]
         argv += [*ports, "--bind", "127.0.0.1", "--dir", str(self.data_dir), "--save", "",
                  "--appendonly", "no", "--logfile", str(self.data_dir / f"{self.role}.log"), *self.extra]
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -130,20 +133,26 @@ class RedisNode:
 
 
 class SentinelGroup:
-    """A primary, one replica and three Sentinels (quorum 2) on loopback.
+    """A primary, one replica and three Sentinels (quorum 2) on loopback (fewer Sentinels: a
+    group that serves but cannot fail over, for tests that need no failover).
 
     The Sentinels judge the primary down after :data:`DOWN_AFTER_MS` and promote the replica;
     :meth:`kill_primary` is the fault, :meth:`current_primary` what the Sentinels now say.
     With ``tls`` every node (Sentinels included) speaks TLS only, replication too.
     """
 
-    def __init__(self, tls: TlsFiles | None = None, sentinels: int = 3) -> None:
-        self.tls = tls
+    def __init__(self, tls: TlsFiles | None = None, sentinels: int = 3, password: str | None = None,
+                 db: int = 0) -> None:  # fmt: skip
+        self.tls, self.password, self.db = tls, password, db
+        self.quorum = min(2, sentinels)
         repl = ["--tls-replication", "yes"] if tls else []
+        if password:
+            repl += ["--requirepass", password, "--masterauth", password]
         self.nodes: list[RedisNode] = []
-        self.primary = self._start(RedisNode("primary", repl, tls))
+        self.primary = self._start(RedisNode("primary", repl, tls, password=password))
         self.replica = self._start(RedisNode(
-            "replica", [*repl, "--replicaof", "127.0.0.1", str(self.primary.port)], tls))  # fmt: skip
+            "replica", [*repl, "--replicaof", "127.0.0.1", str(self.primary.port)], tls,
+            password=password))  # fmt: skip
         self.sentinels = [self._start_sentinel(i) for i in range(sentinels)]
 
     def _start(self, node: RedisNode) -> RedisNode:
@@ -151,7 +160,8 @@ class SentinelGroup:
         return node.start()
 
     def _start_sentinel(self, index: int) -> RedisNode:
-        monitor = ["--sentinel", "monitor", MASTER_NAME, "127.0.0.1", str(self.primary.port), "2"]
+        monitor = ["--sentinel", "monitor", MASTER_NAME, "127.0.0.1", str(self.primary.port),
+                   str(self.quorum)]  # fmt: skip
         options = [
             *monitor,
             "--sentinel", "down-after-milliseconds", MASTER_NAME, str(DOWN_AFTER_MS),
@@ -160,6 +170,8 @@ class SentinelGroup:
         ]  # fmt: skip
         if self.tls:
             options += ["--tls-replication", "yes"]
+        if self.password:
+            options += ["--sentinel", "auth-pass", MASTER_NAME, self.password]
         return self._start(RedisNode(f"sentinel{index}", options, self.tls, sentinel=True))
 
     @property
@@ -168,10 +180,12 @@ class SentinelGroup:
         return ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
 
     def settings(self) -> dict[str, Any]:
-        """Settings fields pointing pinrelay at this group (db 0, no password)."""
+        """Settings fields pointing pinrelay at this group: only the Sentinels and the name, plus
+        a host-less URL for the password and db."""
         scheme = "rediss" if self.tls else "redis"
+        auth = f":{self.password}@" if self.password else ""
         values: dict[str, Any] = {
-            "redis_url": f"{scheme}:///0",
+            "redis_url": f"{scheme}://{auth}/{self.db}",
             "redis_sentinels": tuple(self.addresses.split(",")),
             "redis_sentinel_master": MASTER_NAME,
         }
