@@ -40,7 +40,7 @@ from worker.envparse import (
     url_with_scheme,
 )
 from worker.errors import ConfigError
-from worker.redisurl import SENTINEL_SCHEMES, connection_url, kombu_broker_url
+from worker.redisurl import SENTINEL_SCHEMES, connection_url, is_tls_url, kombu_broker_url
 
 # redact_url lived here first; callers may still import it from worker.config.
 __all__ = ["Settings", "ENV_NAMES", "redact_url", "settings_table_markdown"]
@@ -229,8 +229,11 @@ class Settings:
         return self.conversion_url + c.CONVERSION_PATH
 
     def with_redis(self, url: str) -> Settings:
-        """A copy pointing at ``url`` (and at it as broker unless one was set)."""
-        return replace(self, redis_url=url)
+        """A copy pointing at ``url`` (and at it as broker unless one was set), and only at it:
+        configured Sentinels are dropped (they would be folded over ``url``), the CA kept for TLS."""
+        ca_file = self.redis_ca_file if is_tls_url(url) else None
+        return replace(self, redis_url=url, redis_sentinels=(), redis_sentinel_master=None,
+                       redis_ca_file=ca_file)  # fmt: skip
 
     @property
     def effective_broker_url(self) -> str:

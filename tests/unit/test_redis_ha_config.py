@@ -153,3 +153,13 @@ def test_a_patient_connection_rides_out_a_failover(redis_url: str, tmp_path: Pat
     assert manager.asks == 5
     assert time.monotonic() - started >= 2 * transport.FAILOVER_POLL_S
     pool.disconnect()
+
+
+def test_with_redis_points_at_that_redis_only() -> None:
+    """`pinrelay bench` and `up` point settings at their own Redis: Sentinels configured in the
+    environment must not be folded over it (a bench would clean up keys on the real primary)."""
+    env = ha_env(PINRELAY_REDIS_URL="rediss://:pw@/0", PINRELAY_REDIS_CA_FILE=__file__)
+    settings = Settings.from_env(env)
+    assert settings.with_redis("redis://127.0.0.1:7000/0").redis_url == "redis://127.0.0.1:7000/0"
+    tls = settings.with_redis("rediss://127.0.0.1:7000/0")
+    assert tls.redis_url == f"rediss://127.0.0.1:7000/0?ssl_ca_certs={__file__}"
