@@ -11,6 +11,7 @@ one :class:`ConfigError` that says which variable is wrong, reported once at sta
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
@@ -174,6 +175,17 @@ def redact_url(url: str) -> str:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return parts._replace(netloc=netloc).geturl()
     return url
+
+
+def is_loopback_url(url: str) -> bool:
+    """True for a URL whose host is on this machine: 127.0.0.0/8, ``::1`` or ``localhost``."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def nonempty(name: str, value: str) -> str:

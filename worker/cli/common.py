@@ -13,9 +13,12 @@ from worker.logs import configure_logging
 
 
 def load_settings() -> Settings:
-    """Settings from the environment, with logging configured to redact every secret in them."""
+    """Settings from the environment, with logging configured to redact every secret in them.
+
+    A ``pinrelay`` command owns its process, so the standard library's logging (Celery,
+    kombu, granian's supervisor) and Python's warnings go through the same pipeline."""
     settings = Settings.from_env()
-    configure_logging(settings)
+    configure_logging(settings, stdlib=True)
     return settings
 
 

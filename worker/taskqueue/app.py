@@ -114,10 +114,46 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _own_logging(**_: Any) -> None:
+    """Celery's ``setup_logging`` signal: a worker is starting in this process, so it is ours.
+
+    With a receiver connected Celery leaves the root logger alone; its own lines (and
+    kombu's, and Python warnings such as its SecurityWarning) go through structlog instead,
+    as JSON when ``PINRELAY_LOG_FORMAT=json``.
+    """
+    from worker.logs import capture_stdlib
+
+    capture_stdlib()
+
+
+def json_console() -> None:
+    """JSON logs: Celery's few direct terminal writes (shutdown notices) become JSON events.
+
+    ``celery.apps.worker.safe_say`` writes "worker: Warm shutdown (MainProcess)" and
+    the like straight to a file descriptor from signal handlers; the replacement does
+    the same (one ``os.write``, safe in a handler), as one JSON line on stderr.
+    """
+    import datetime
+    import json
+    import os
+
+    from celery.apps import worker as celery_worker
+
+    def notice(msg: str, f: Any = None) -> None:
+        now = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
+        line = {"event": "celery_notice", "message": msg.strip(), "level": "info", "timestamp": now}
+        os.write(2, (json.dumps(line) + "\n").encode())
+
+    celery_worker.safe_say = notice
+
+
 def create_app(settings: Settings) -> Celery:
     """A Celery app with pinrelay's tasks, for ``settings``' Redis and queue."""
     settings = require_redis(settings)
     check_schedule_fits(settings)
+    from celery.signals import setup_logging
+
+    setup_logging.connect(_own_logging, weak=False)
     from worker.taskqueue.transport import install
 
     install()  # redis:// without a Redis client object per kombu operation
@@ -140,10 +176,6 @@ def default_app() -> Celery:
         from worker.logs import configure_logging
 
         settings = Settings.from_env()
-        configure_logging(
-            fmt=settings.log_format,
-            level=settings.log_level,
-            secrets=(settings.api_secret, settings.signature_secret),
-        )
+        configure_logging(settings)  # every secret of the settings redacted (the verify secret too)
         _default = create_app(settings)
     return _default
