@@ -163,3 +163,18 @@ def test_with_redis_points_at_that_redis_only() -> None:
     assert settings.with_redis("redis://127.0.0.1:7000/0").redis_url == "redis://127.0.0.1:7000/0"
     tls = settings.with_redis("rediss://127.0.0.1:7000/0")
     assert tls.redis_url == f"rediss://127.0.0.1:7000/0?ssl_ca_certs={__file__}"
+
+
+class _WrongPassword(transport.PatientSentinelConnection):
+    def _connect_retry(self) -> None:
+        self.attempts = getattr(self, "attempts", 0) + 1
+        raise redis.AuthenticationError("invalid username-password pair")
+
+
+def test_a_refused_password_is_not_waited_out() -> None:
+    manager: Any = _FlakySentinels(("127.0.0.1", 1), misses=0)
+    conn = _WrongPassword(connection_pool=SentinelConnectionPool("m", manager))
+    started = time.monotonic()
+    with pytest.raises(redis.AuthenticationError):
+        conn.connect()
+    assert conn.attempts == 1 and time.monotonic() - started < transport.FAILOVER_POLL_S

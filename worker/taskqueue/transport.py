@@ -23,17 +23,17 @@ failover, measured; RELIABILITY.md).
 
 from __future__ import annotations
 
+import ssl
+import time
 from typing import Any, Final
 
 import kombu.transport
+import redis
 from kombu.transport import redis as kombu_redis
-from redis.backoff import ConstantBackoff
-from redis.retry import Retry
 from redis.sentinel import SentinelManagedConnection
 
 FAILOVER_POLL_S: Final = 0.25
 FAILOVER_PATIENCE_S: Final = 5.0
-_FAILOVER_RETRY: Final = Retry(ConstantBackoff(FAILOVER_POLL_S), int(FAILOVER_PATIENCE_S / FAILOVER_POLL_S))
 
 
 class _OneSyncClient:
@@ -61,10 +61,22 @@ class Transport(kombu_redis.Transport):  # type: ignore[misc]
 
 
 class _PatientConnect:
-    """Connect through the Sentinels, asking again while they name no live primary."""
+    """Connect through the Sentinels, asking again while they name no live primary.
+
+    A refused password or certificate is not a failover: it is raised at once."""
 
     def connect(self) -> None:
-        _FAILOVER_RETRY.call_with_retry(super().connect, lambda error: None)  # type: ignore[misc]
+        deadline = time.monotonic() + FAILOVER_PATIENCE_S
+        while True:
+            try:
+                super().connect()  # type: ignore[misc]
+                return
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                refused = isinstance(exc, redis.AuthenticationError) or isinstance(exc.__context__,
+                                                                                    ssl.SSLError)
+                if refused or time.monotonic() + FAILOVER_POLL_S > deadline:
+                    raise
+                time.sleep(FAILOVER_POLL_S)
 
 
 class PatientSentinelConnection(_PatientConnect, SentinelManagedConnection):  # type: ignore[misc]
