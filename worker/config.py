@@ -24,6 +24,7 @@ from worker.envparse import (
     EnvVar,
     env_vars,
     flag,
+    host_ports,
     http_url,
     is_loopback_url,
     lower,
@@ -32,6 +33,7 @@ from worker.envparse import (
     nonneg_int,
     pos_float,
     pos_int,
+    readable_file,
     redact_url,
     regions,
     render,
@@ -40,11 +42,12 @@ from worker.envparse import (
     url_with_scheme,
 )
 from worker.errors import ConfigError
+from worker.redisurl import SENTINEL_SCHEMES, connection_url, is_tls_url, kombu_broker_url
 
 # redact_url lived here first; callers may still import it from worker.config.
 __all__ = ["Settings", "ENV_NAMES", "redact_url", "settings_table_markdown"]
 
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_REDIS_SCHEMES = ("redis", "rediss", "unix", *SENTINEL_SCHEMES)  # Sentinel: see worker.redisurl
 _BROKER_SCHEMES = (*_REDIS_SCHEMES, "amqp", "amqps", "pyamqp")
 _POOLS = ("prefork", "threads", "solo", "gevent", "eventlet")
 # The simulator's account: the defaults, so a fresh clone runs the demo; refused for a
@@ -98,6 +101,21 @@ class Settings:
     broker_url: str | None = setting(
         "BROKER_URL", _broker_url, "Celery broker (Redis or RabbitMQ `amqp://`)", default=None,
         shown="`PINRELAY_REDIS_URL`", redact=True)  # fmt: skip
+    # --- Redis high availability (Sentinel, TLS) ---
+    redis_sentinels: tuple[str, ...] = setting(
+        "REDIS_SENTINELS", host_ports, "Sentinels (`host:port,host:port`): records, receipts and "
+        "broker use the primary they name; `REDIS_URL` then gives only user, password, db and "
+        "`rediss`", default=(), shown="unset (one Redis)")  # fmt: skip
+    redis_sentinel_master: str | None = setting(
+        "REDIS_SENTINEL_MASTER", nonempty, "the Sentinels' name of the primary (`sentinel monitor "
+        "<name>`); set with `REDIS_SENTINELS`", default=None)  # fmt: skip
+    redis_ca_file: str | None = setting(
+        "REDIS_CA_FILE", readable_file, "CA bundle for `rediss://` (Redis, Sentinels, broker)",
+        default=None, shown="the system CAs")  # fmt: skip
+    redis_claim_wait_ms: int = setting(
+        "REDIS_CLAIM_WAIT_MS", nonneg_int, "with Sentinel: a claim waits this long at most for a "
+        "replica to hold it before the provider call, so a failover cannot forget it (0 = off)",
+        default=100)  # fmt: skip
     api_url: str = setting(
         "API_URL", http_url, "2FA host (`/sc/us/2fa/json` is appended); proxy variables "
         "(`HTTPS_PROXY`) are deliberately not read", default=c.DEFAULT_API_URL)  # fmt: skip
@@ -227,6 +245,11 @@ class Settings:
     def __post_init__(self) -> None:
         for name, var in _VARS.items():
             var.check(getattr(self, name))
+        # Sentinels, primary and CA ride in redis_url, the one string every client is built from
+        url = connection_url(self.redis_url, self.redis_sentinels, self.redis_sentinel_master,
+                             self.redis_ca_file, self.broker_url)  # fmt: skip
+        if url != self.redis_url:
+            object.__setattr__(self, "redis_url", url)  # frozen: set once, while being built
 
     def __repr__(self) -> str:
         shown = []
@@ -286,15 +309,19 @@ class Settings:
         return self.conversion_url + c.CONVERSION_PATH
 
     def with_redis(self, url: str) -> Settings:
-        """A copy pointing at ``url`` (and at it as broker unless one was set)."""
-        return replace(self, redis_url=url)
+        """A copy pointing at ``url`` (and at it as broker unless one was set), and only at it:
+        configured Sentinels are dropped (they would be folded over ``url``), the CA kept for TLS."""
+        ca_file = self.redis_ca_file if is_tls_url(url) else None
+        return replace(self, redis_url=url, redis_sentinels=(), redis_sentinel_master=None,
+                       redis_ca_file=ca_file)  # fmt: skip
 
     @property
     def effective_broker_url(self) -> str:
+        """The broker URL as Celery/kombu read it (a Sentinel URL in kombu's `sentinel://` form)."""
         url = self.broker_url or self.redis_url
         if url is None:
             raise ConfigError("no Redis: set PINRELAY_REDIS_URL or start `pinrelay up`")
-        return url
+        return kombu_broker_url(url)
 
     def to_env(self) -> dict[str, str]:
         """The ``PINRELAY_*`` variables that rebuild these settings in a child process."""

@@ -41,6 +41,8 @@ __all__ = [
     "nonneg_int",
     "flag",
     "regions",
+    "host_ports",
+    "readable_file",
     # helpers
     "render",
     "redact_url",
@@ -266,3 +268,25 @@ def regions(name: str, value: str) -> tuple[str, ...]:
     if not codes or any(len(r) != 2 or not r.isalpha() for r in codes):
         raise ConfigError(f"{name}={value!r} must be ISO country codes such as US,CA")
     return codes
+
+
+def host_ports(name: str, value: str) -> tuple[str, ...]:
+    """Comma-separated ``host:port`` pairs (Redis Sentinels); IPv6 hosts in brackets."""
+    items = tuple(part.strip() for part in value.split(",") if part.strip())
+    for item in items:
+        host, colon, port = item.rpartition(":")
+        bare = host.removeprefix("[").removesuffix("]")
+        if not colon or not bare or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{name}={value!r} must be host:port pairs such as 10.0.0.5:26379,"
+                              "10.0.0.6:26379")  # fmt: skip
+    if not items:
+        raise ConfigError(f"{name}={value!r} must name at least one host:port")
+    return items
+
+
+def readable_file(name: str, value: str) -> str:
+    """A file that must exist and be readable now (a CA bundle): a typo fails at start-up,
+    not as a TLS error at the first connection."""
+    if not os.path.isfile(value) or not os.access(value, os.R_OK):
+        raise ConfigError(f"{name}={value!r} is not a readable file")
+    return value

@@ -163,7 +163,7 @@ class RedisStatsCollector(Collector):
 
     def _queue_depth_and_age(self) -> tuple[float, float]:
         """Depth of the Celery queue; age from the oldest task's record (task id = request id)."""
-        if not self._settings.effective_broker_url.startswith(("redis", "rediss", "unix")):
+        if not self._settings.effective_broker_url.startswith(("redis", "rediss", "unix", "sentinel")):
             return 0.0, 0.0
         queue = self._settings.queue
         depth = float(self._client.llen(queue))
