@@ -33,11 +33,7 @@ def settings_from_env() -> Settings:
 
 def build(settings: Settings) -> WSGIApplication:
     """Configure logging for this worker process, say so, and build the receiver."""
-    configure_logging(
-        fmt=settings.log_format,
-        level=settings.log_level,
-        secrets=(settings.signature_secret, settings.api_secret),
-    )
+    configure_logging(settings, stdlib=True)
     get_logger("webhook.receiver").info(
         "receiver_worker_started",
         pid=os.getpid(),

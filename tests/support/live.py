@@ -23,6 +23,7 @@ from worker.config import Settings
 from worker.enqueue.producer import Producer
 from worker.errors import UnknownRequestError
 from worker.local.supervisor import Stack
+from worker.redisconn import redis_client
 from worker.taskqueue.app import create_app
 
 
@@ -82,7 +83,7 @@ def stop_live(live: LiveStack) -> None:
     live.stack.stop()
     live.producer.close()
     try:
-        client = redis.Redis.from_url(live.settings.redis_url or "", socket_connect_timeout=1)
+        client = redis_client(live.settings.redis_url or "", socket_connect_timeout=1)
         try:
             cleanup(client, live.settings)
         finally:

@@ -423,12 +423,15 @@ def test_healthz_says_redis_false_when_it_is_down(settings: Settings, dead_redis
 def test_readyz_is_503_when_redis_is_down(settings: Settings, dead_redis: redis.Redis) -> None:
     """/readyz is 503 while Redis is unreachable."""
     answer = call(create_app(settings, dead_redis), path="/readyz")
-    assert (answer.status, answer.json()) == (503, {"status": "unavailable", "redis": False})
+    assert (answer.status, answer.json()) == (
+        503, {"service": "pinrelay-webhook", "status": "unavailable", "redis": False})
 
 
 def test_readyz_is_200_when_redis_answers(app: WSGIApplication) -> None:
-    """/readyz is 200 when Redis answers."""
-    assert call(app, path="/readyz").status == 200
+    """/readyz is 200 when Redis answers, and names the service so a supervisor knows it is ours."""
+    answer = call(app, path="/readyz")
+    assert (answer.status, answer.json()) == (200, {"service": "pinrelay-webhook", "status": "ok",
+                                                    "redis": True})
 
 
 def test_unexpected_exception_is_500_without_traceback(settings: Settings, redis_client: redis.Redis) -> None:
