@@ -58,6 +58,13 @@ def _default_runtime_dir(env: Mapping[str, str]) -> str:
     return os.path.join(base, "pinrelay")
 
 
+def _long_secret(name: str, value: str) -> str:
+    """A signing secret long enough that guessing it is not an option."""
+    if len(value) < 32:
+        raise ConfigError(f"{name} must be at least 32 characters (it is {len(value)})")
+    return value
+
+
 _redis_url = partial(url_with_scheme, schemes=_REDIS_SCHEMES)
 _broker_url = partial(url_with_scheme, schemes=_BROKER_SCHEMES)
 
@@ -174,6 +181,21 @@ class Settings:
     flower_password: str | None = setting(
         "FLOWER_PASSWORD", nonempty, "Flower's basic auth password (≥ 12 characters)",
         default=None, shown="unset (Flower refuses to start)", secret=True)  # fmt: skip
+    # --- HTTP API ---
+    api_rate_per_key: float = setting(
+        "API_RATE_PER_KEY", nonneg_float, "HTTP API requests/s per key, across all API processes (0 = off)",
+        default=c.DEFAULT_API_RATE_PER_KEY)  # fmt: skip
+    api_body_limit_bytes: int = setting(
+        "API_BODY_LIMIT", pos_int, "HTTP API body limit, bytes", default=c.DEFAULT_API_BODY_LIMIT_BYTES)
+    callback_secret: str | None = setting(
+        "CALLBACK_SECRET", _long_secret, "signs outcome callbacks (≥ 32 characters)", default=None,
+        shown="unset (`callback_url` is refused)", secret=True)  # fmt: skip
+    callback_retry_deadline_s: float = setting(
+        "CALLBACK_RETRY_DEADLINE", pos_float, "seconds a refused or unanswered callback is retried",
+        default=c.DEFAULT_CALLBACK_RETRY_DEADLINE_S)  # fmt: skip
+    callback_allow_private: bool = setting(
+        "CALLBACK_ALLOW_PRIVATE", flag, "allow callback hosts on loopback, private or link-local "
+        "addresses (otherwise refused: server-side request forgery)", default=False)  # fmt: skip
 
     def __post_init__(self) -> None:
         for name, var in _VARS.items():

@@ -17,6 +17,7 @@ def add_arguments(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
     p.add_argument("--server-workers", type=int, default=1)
     p.add_argument("--with-sim", action="store_true", help="also run the provider simulator")
+    p.add_argument("--api-port", type=int, default=None, help="also run the HTTP producer API on this port")
     p.set_defaults(func=run_up)
 
     p = sub.add_parser("demo", help="the end-to-end demo against the simulator")
@@ -37,8 +38,11 @@ def run_up(args: argparse.Namespace) -> int:
         stack.start_webhook(args.webhook_port, workers=args.server_workers)
         stack.start_correlator()
         stack.start_worker(concurrency=args.workers)
+        if args.api_port is not None:
+            stack.start_api(args.api_port)
         print(json.dumps({"status": "up", "redis": stack.settings.redis_url,
-                          "webhook": stack.webhook_url, "simulator": stack.sim_url}), flush=True)  # fmt: skip
+                          "webhook": stack.webhook_url, "simulator": stack.sim_url,
+                          "api": stack.api_url}), flush=True)  # fmt: skip
         while not stop.wait(1.0):
             dead = [p.name for p in stack.processes.values() if not p.alive]
             if dead:

@@ -60,6 +60,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
 
 def run_correlate(args: argparse.Namespace) -> int:
+    from worker.callbacks.sweeps import correlator_sweeps
     from worker.correlate.correlator import Correlator
     from worker.enqueue.task_message import publish_one_by_one
     from worker.local.runtime import require_redis
@@ -73,12 +74,15 @@ def run_correlate(args: argparse.Namespace) -> int:
         from prometheus_client import REGISTRY
 
         from worker.metrics import RedisStatsCollector, serve_metrics
+        from worker.taskqueue.misrouted import MisroutedCollector
 
         REGISTRY.register(RedisStatsCollector(client, settings))
+        REGISTRY.register(MisroutedCollector(client, settings))
         serve_metrics(settings.metrics_port)
     app = create_app(settings)
     correlator = Correlator(settings, client,
-                            republish=lambda ids: publish_one_by_one(app, settings, ids))  # fmt: skip
+                            republish=lambda ids: publish_one_by_one(app, settings, ids),
+                            periodic=correlator_sweeps(app, settings, client))  # fmt: skip
     correlator.log.info("correlator_started")
     correlator.run(stop.is_set)
     correlator.log.info("correlator_stopped", processed=correlator.processed)
