@@ -153,8 +153,8 @@ class Stack:
             argv += ["--pool", pool]
         return self._start(name, argv)
 
-    def start_correlator(self, name: str = "correlator") -> Managed:
-        return self._start(name, [*CLI, "correlate"])
+    def start_correlator(self, name: str = "correlator", **extra_env: str) -> Managed:
+        return self._start(name, [*CLI, "correlate"], **extra_env)
 
     def wait_workers(self, app: object, count: int = 1, timeout_s: float = 60.0) -> None:
         """Until ``count`` Celery workers answer a ping (they are consuming)."""

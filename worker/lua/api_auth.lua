@@ -4,8 +4,8 @@
 -- ARGV[1] key record prefix (prefix .. 'apikey:'), ARGV[2] rate state prefix
 -- (prefix .. 'apirate:'), ARGV[3] requests per second (0 = no limit), ARGV[4] burst (requests)
 -- Returns {'unknown'}, {'revoked', id}, {'ok', id} or {'limited', id, milliseconds to wait}.
--- The index exists only for live keys (revoking deletes it), so a revoked key fails on every
--- API process at once. The limit is GCRA: the state is one number per key, the time at which
+-- Nothing is cached: a key revoked a moment ago (revoked_at set) fails on every API process
+-- at once. The limit is GCRA: the state is one number per key, the time at which
 -- its next request conforms, shared by every API process; the clock is Redis's own.
 local id = redis.call('GET', KEYS[1])
 if not id then return {'unknown'} end
