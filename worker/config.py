@@ -69,6 +69,26 @@ _redis_url = partial(url_with_scheme, schemes=_REDIS_SCHEMES)
 _broker_url = partial(url_with_scheme, schemes=_BROKER_SCHEMES)
 
 
+def _int_between(name: str, value: str, low: int, high: int) -> int:
+    """A whole number in ``[low, high]``, for the verify limits the rules fix."""
+    number = int(value)
+    if not low <= number <= high:
+        raise ConfigError(f"{name}={value!r} must be a whole number from {low} to {high}")
+    return number
+
+
+def _verify_secret(name: str, value: str) -> str:
+    """The verify HMAC key: short keys are refused, since the codes themselves are short."""
+    if len(value) < c.VERIFY_SECRET_MIN_CHARS:
+        raise ConfigError(f"{name} must be at least {c.VERIFY_SECRET_MIN_CHARS} characters "
+                          f"(got {len(value)})")  # fmt: skip
+    return value
+
+
+_verify_length = partial(_int_between, low=c.VERIFY_MIN_LENGTH, high=c.VERIFY_MAX_LENGTH)
+_verify_ttl = partial(_int_between, low=1, high=c.VERIFY_MAX_TTL_S)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every knob, typed; build it with :meth:`from_env`. The repr hides secrets."""
@@ -152,6 +172,22 @@ class Settings:
     per_prefix_minute: int = setting(
         "PER_PREFIX_MINUTE", nonneg_int, "sends per NPA-NXX per minute (0 = off)",
         default=c.DEFAULT_PER_PREFIX_MINUTE)  # fmt: skip
+    # --- verify (worker/verify/) ---
+    verify_secret: str | None = setting(
+        "VERIFY_SECRET", _verify_secret, "HMAC-SHA256 key of the verification codes (≥ 32 "
+        "characters)", default=None, shown="unset (every `verify` command refused)", secret=True)  # fmt: skip
+    verify_length: int = setting(
+        "VERIFY_LENGTH", _verify_length, "digits of a verification code (6-10)",
+        default=c.DEFAULT_VERIFY_LENGTH)  # fmt: skip
+    verify_ttl_s: int = setting(
+        "VERIFY_TTL", _verify_ttl, "seconds a verification code is valid (at most 600)",
+        default=c.DEFAULT_VERIFY_TTL_S)  # fmt: skip
+    verify_max_attempts: int = setting(
+        "VERIFY_MAX_ATTEMPTS", pos_int, "wrong codes before a verification is `locked` (resends "
+        "never reset it)", default=c.DEFAULT_VERIFY_MAX_ATTEMPTS)  # fmt: skip
+    verify_max_sends: int = setting(
+        "VERIFY_MAX_SENDS", pos_int, "sends (first + resends) per verification",
+        default=c.DEFAULT_VERIFY_MAX_SENDS)  # fmt: skip
     worker_concurrency: int = setting(
         "WORKER_CONCURRENCY", pos_int, "Celery worker processes", factory=_cpu_count,
         shown="cores")  # fmt: skip

@@ -18,10 +18,10 @@ import requests
 from celery import Celery
 
 from ops.simulator import Simulator
+from tests.support.api import CALLBACK_SECRET, VERIFY_SECRET, CallbackReceiver, Client, cli, create_key
+from tests.support.live import LiveStack, start_live, stop_live
+from tests.support.waiting import wait_for
 from worker.local.embedded import free_port
-
-from .apistack import CALLBACK_SECRET, CallbackReceiver, Client, cli, create_key
-from .conftest import LiveStack, start_live, stop_live, wait_for
 
 TO = "16365553226"
 METRICS_PORT = free_port()
@@ -30,7 +30,8 @@ METRICS_PORT = free_port()
 @pytest.fixture(scope="module")
 def live(redis_url: str, sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     stack = start_live(redis_url, sim, tmp_path_factory.mktemp("api-callbacks"),
-                       callback_secret=CALLBACK_SECRET, callback_allow_private=True)  # fmt: skip
+                       callback_secret=CALLBACK_SECRET, callback_allow_private=True,
+                       verify_secret=VERIFY_SECRET)  # fmt: skip
     try:
         stack.stack.start_webhook()
         stack.stack.start_correlator(PINRELAY_METRICS_PORT=str(METRICS_PORT))
@@ -42,9 +43,8 @@ def live(redis_url: str, sim: Simulator, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture
 def receiver() -> Iterator[CallbackReceiver]:
-    server = CallbackReceiver()
-    yield server
-    server.close()
+    with CallbackReceiver() as server:
+        yield server
 
 
 @pytest.fixture
@@ -109,6 +109,26 @@ def test_the_cli_takes_a_callback_url_too(live: LiveStack, api: Client, receiver
     rid = json.loads(done.stdout)["id"]
     (posted,) = wait_for(lambda: receiver.for_record(rid), 30, "the callback of a CLI send")
     assert json.loads(posted["body"])["state"] == "delivered" and signature_ok(posted)
+
+
+def test_an_approved_verification_is_posted_to_its_callback_url(
+        live: LiveStack, api: Client, receiver: CallbackReceiver) -> None:  # fmt: skip
+    """Once the right code is checked, the verification (as GET shows it, never its code) is POSTed."""
+    vid = api.post("/v1/verifications", json={"to": TO, "callback_url": receiver.url}).json()["id"]
+
+    def code() -> str | None:
+        sends = api.get(f"/v1/verifications/{vid}").json()["sends"]
+        mid = sends[0]["message_id"] if sends else None
+        return next((r["params"]["pin"] for r in live.sim.requests() if mid and r["message_id"] == mid), None)
+
+    sent = wait_for(code, 20, "the verification's code at the provider")
+    assert api.post(f"/v1/verifications/{vid}/check", json={"code": sent}).json()["status"] == "approved"
+    (only,) = wait_for(lambda: receiver.for_record(vid), 30, "the verification's callback")
+    body = json.loads(only["body"])
+    assert body["state"] == "approved" and body == api.get(f"/v1/verifications/{vid}").json()
+    assert signature_ok(only) and sent not in only["body"].decode()
+    # The verification's own send is a send without a callback: nothing else arrives for it.
+    assert receiver.for_record(body["sends"][0]["request_id"]) == []
 
 
 def test_a_send_task_without_the_queue_is_found_counted_and_explained(live: LiveStack, api: Client) -> None:

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import pytest
 
 from ops.simulator import Simulator
-
-from .apistack import CALLBACK_SECRET, Client, cli, create_key, error_code
-from .conftest import LiveStack, start_live, stop_live, wait_for
+from tests.support.api import CALLBACK_SECRET, VERIFY_SECRET, Client, cli, create_key, error_code
+from tests.support.live import LiveStack, start_live, stop_live
+from tests.support.waiting import wait_for
 
 TO = "16365553226"
 SETTLED = {"submitted", "delivered", "accepted"}
@@ -28,7 +28,7 @@ STRICT: dict[str, str] = {}  # name -> URL of the API processes with the strict 
 @pytest.fixture(scope="module")
 def live(redis_url: str, sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     stack = start_live(redis_url, sim, tmp_path_factory.mktemp("api-http"), callback_secret=CALLBACK_SECRET,
-                       api_rate_per_key=1000.0)  # fmt: skip
+                       verify_secret=VERIFY_SECRET, api_rate_per_key=1000.0)  # fmt: skip
     try:
         stack.stack.start_api()
         # Two more API processes that share a strict limit (1 request/s per key) and refuse
@@ -153,3 +153,62 @@ def test_health_metrics_and_the_document(live: LiveStack, api: Client) -> None:
     assert api.get("/openapi.json").json()["openapi"] == "3.1.0"
     api.get("/v1/pins/abc")
     assert 'pinrelay_api_requests_total{route="GET /v1/pins/{id}",status="404"}' in api.get("/metrics").text
+
+
+def code_sent_for(live: LiveStack, api: Client, verification_id: str) -> str:
+    """The code the simulator got for the verification's latest send (matched by message-id)."""
+    def found() -> str | None:
+        sends = api.get(f"/v1/verifications/{verification_id}").json()["sends"]
+        by_message = {r["message_id"]: r["params"].get("pin") for r in live.sim.requests() if r["message_id"]}
+        return by_message.get(sends[-1]["message_id"]) if sends and sends[-1]["message_id"] else None
+
+    code: str = wait_for(found, 20, "the verification's code at the provider")
+    return code
+
+
+def test_a_verification_is_started_checked_and_read_over_http(live: LiveStack, api: Client) -> None:
+    """Start (202), a wrong code (200 wrong_code, one attempt used), the right one (approved), then used."""
+    answer = api.post("/v1/verifications", json={"to": TO, "client_ref": "signup-9"})
+    assert answer.status_code == 202
+    vid = answer.json()["id"]
+    code = code_sent_for(live, api, vid)
+    wrong = "0" * len(code) if code != "0" * len(code) else "1" * len(code)
+    checked = api.post(f"/v1/verifications/{vid}/check", json={"code": wrong})
+    assert checked.status_code == 200
+    assert checked.json() == {"id": vid, "status": "wrong_code", "attempts_left": 4}
+    assert api.post(f"/v1/verifications/{vid}/check", json={"code": code}).json()["status"] == "approved"
+    assert api.post(f"/v1/verifications/{vid}/check", json={"code": code}).json()["status"] == "used"
+    shown = api.get(f"/v1/verifications/{vid}").json()
+    assert shown["state"] == "approved" and shown["client_ref"] == "signup-9" and shown["to"].endswith("****")
+    assert code not in json.dumps(shown)
+    refused = api.post(f"/v1/verifications/{vid}/resend")
+    assert (refused.status_code, error_code(refused)) == (409, "resend_refused")
+
+
+def test_a_resend_sends_a_new_code_and_the_old_one_stops_working(live: LiveStack, api: Client) -> None:
+    vid = api.post("/v1/verifications", json={"to": TO}).json()["id"]
+    first = code_sent_for(live, api, vid)
+    resent = api.post(f"/v1/verifications/{vid}/resend")
+    assert (resent.status_code, resent.json()) == (202, {"id": vid})
+    wait_for(lambda: len(api.get(f"/v1/verifications/{vid}").json()["sends"]) == 2, 10, "the second send")
+    second = code_sent_for(live, api, vid)
+    check = f"/v1/verifications/{vid}/check"
+    if first != second:
+        assert api.post(check, json={"code": first}).json()["status"] == "wrong_code"
+    assert api.post(check, json={"code": second}).json()["status"] == "approved"
+
+
+def test_verification_errors(live: LiveStack, api: Client) -> None:
+    """Bad number, bad length, a code that is not digits: 422; an unknown id: 404 everywhere."""
+    cases = [
+        (api.post("/v1/verifications", json={"to": "123"}), 422, "invalid_number"),
+        (api.post("/v1/verifications", json={"to": TO, "length": 3}), 422, "invalid_request"),
+        (api.post("/v1/verifications", json={"to": TO, "ttl": 100000}), 422, "invalid_request"),
+        (api.post(f"/v1/verifications/{'a' * 32}/check", json={"code": "12ab"}), 422, "invalid_code"),
+        (api.post(f"/v1/verifications/{'a' * 32}/check", json={"code": "123456"}), 404, "not_found"),
+        (api.post(f"/v1/verifications/{'a' * 32}/resend"), 404, "not_found"),
+        (api.get(f"/v1/verifications/{'a' * 32}"), 404, "not_found"),
+        (api.post("/v1/verifications/nope/resend", json={"extra": 1}), 422, "invalid_request"),
+    ]
+    for answer, status, code in cases:
+        assert (answer.status_code, error_code(answer)) == (status, code), answer.text

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.api import CALLBACK_SECRET, VERIFY_SECRET, create_key
+from tests.support.settings import isolated_settings
 from worker.local.supervisor import Stack
-
-from .apistack import CALLBACK_SECRET, create_key
-from .conftest import isolated_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_EXAMPLES = 20
@@ -29,7 +28,8 @@ SEED = 20261201
 
 @pytest.fixture(scope="module")
 def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    settings = isolated_settings(redis_url, callback_secret=CALLBACK_SECRET, api_rate_per_key=1000.0)
+    settings = isolated_settings(redis_url, callback_secret=CALLBACK_SECRET, verify_secret=VERIFY_SECRET,
+                                 api_rate_per_key=1000.0)  # fmt: skip
     stack = Stack(settings, log_dir=tmp_path_factory.mktemp("schemathesis"))
     stack.ensure_redis()
     try:
@@ -49,7 +49,7 @@ def test_schemathesis_finds_nothing(api: tuple[str, str], tmp_path: Path) -> Non
     done = subprocess.run(
         [binary, "run", f"{url}/openapi.json", "--checks", "all", "--max-examples", str(MAX_EXAMPLES),
          "--seed", str(SEED), "--workers", "1", "--header", f"Authorization: Bearer {key}",
-         "--exclude-path-regex", "verifications", "--report-dir", str(tmp_path)],
+         "--report-dir", str(tmp_path)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-2000:]

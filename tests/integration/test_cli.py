@@ -13,12 +13,12 @@ import pytest
 import requests
 
 from ops.simulator import Simulator
+from tests.support.settings import isolated_settings
+from tests.support.waiting import wait_for
 from worker.config import Settings
 from worker.enqueue.producer import Producer
 from worker.local.embedded import free_port
 from worker.taskqueue.app import create_app
-
-from .conftest import isolated_settings, wait_for
 
 CLI = [sys.executable, "-m", "worker.cli"]
 

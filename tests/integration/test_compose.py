@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 import redis
 
+from tests.support.waiting import wait_for
 from worker.config import ENV_NAMES
 from worker.local.embedded import find_redis_server, free_port
-
-from .conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

@@ -28,10 +28,11 @@ import pytest
 import requests
 
 from ops.simulator import Simulator
+from tests.support.live import LiveStack, start_live, stop_live
+from tests.support.sim import receipts_to
+from tests.support.waiting import wait_for
 from worker.local.embedded import free_port
 from worker.local.supervisor import wait_http
-
-from .conftest import LiveStack, start_live, stop_live, wait_for
 
 USER = "ops"
 PASSWORD = "flower-test-password-0451"
@@ -97,8 +98,7 @@ def flower_run(redis_url: str, sim: Simulator,
     tmp = tmp_path_factory.mktemp("flower")
     live = start_live(redis_url, sim, tmp / "logs", workers=1, receiver=True)
     try:
-        sim.configure(dlr_url=f"{live.stack.webhook_url}/delivery-receipt-webhook", dlr_delay_s=0.05,
-                      dlr_mix=MIX)
+        receipts_to(sim, live.stack.webhook_url or "", dlr_delay_s=0.05, dlr_mix=MIX)
         port = free_port()
         flower = live.stack._start(
             "flower", [sys.executable, "-m", "worker.cli", "flower", "--port", str(port),

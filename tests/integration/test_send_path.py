@@ -8,9 +8,9 @@ import pytest
 from celery import Celery
 
 from ops.simulator import Simulator
+from tests.support.live import LiveStack
+from tests.support.waiting import wait_for
 from worker.errors import ValidationError
-
-from .conftest import LiveStack, wait_for
 
 TO = "16365553226"
 

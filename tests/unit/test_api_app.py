@@ -238,3 +238,28 @@ def test_the_unauthenticated_endpoints(app: ApiApp) -> None:
     assert call(app, "GET", "/readyz").status == 200
     metrics = call(app, "GET", "/metrics")
     assert metrics.status == 200 and b"pinrelay_api_requests" in metrics.body
+
+
+def test_verifications_without_a_secret_are_503_naming_the_variable(app: ApiApp, key: str) -> None:
+    answer = post_json(app, "/v1/verifications", {"to": TO}, key)
+    assert (answer.status, answer.code) == (503, "unavailable")
+    assert "PINRELAY_VERIFY_SECRET" in answer.json()["error"]["message"]
+
+
+def test_a_verification_with_a_callback_is_watched(api_settings: Settings, redis_client: redis.Redis,
+                                                   key: str) -> None:  # fmt: skip
+    """The URL is checked before any code is sent, then stored on the verification and watched."""
+    settings = replace(api_settings, verify_secret="verify-secret-0123456789abcdef0123456789",
+                       callback_allow_private=True)  # fmt: skip
+    app = build_app(settings, redis_client)
+    answer = post_json(app, "/v1/verifications", {"to": TO, "length": 7.0, "callback_url": "http://127.0.0.1/v"},
+                       key)  # fmt: skip
+    assert answer.status == 202
+    vid = answer.json()["id"]
+    assert redis_client.hget(f"{settings.key_prefix}verify:{vid}", "callback_url") == b"http://127.0.0.1/v"
+    assert redis_client.zscore(f"{settings.key_prefix}cbwatch:verification", vid) is not None
+    assert call(app, "GET", f"/v1/verifications/{vid}", key=key).json()["length"] == 7
+    strict = build_app(replace(settings, callback_allow_private=False), redis_client)
+    refused = post_json(strict, "/v1/verifications", {"to": TO, "callback_url": "http://127.0.0.1/v"}, key)
+    assert (refused.status, refused.code) == (422, "invalid_callback_url")
+    assert len(list(redis_client.scan_iter(match=f"{settings.key_prefix}verify:*"))) == 1

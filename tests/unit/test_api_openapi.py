@@ -42,3 +42,10 @@ def test_every_error_code_is_documented_in_the_schema_and_the_readme() -> None:
 def test_the_document_is_package_data() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert config["tool"]["setuptools"]["package-data"]["worker.api"] == ["openapi.json"]
+
+
+def test_the_verification_schema_lists_what_get_verification_shows() -> None:
+    from worker.verify.view import to_public
+
+    schema = document()["components"]["schemas"]["Verification"]
+    assert list(schema["properties"]) == list(to_public({}, [])) == schema["required"]

@@ -37,7 +37,13 @@ from worker.api.errors import FIELD_CODES, ApiError, RateLimited, Unauthorized
 from worker.api.http import Request, Response, error_response, response
 from worker.api.keys import ApiKeys
 from worker.config import Settings
-from worker.errors import AbuseLimitError, StoreUnavailableError, UnknownRequestError, ValidationError
+from worker.errors import (
+    AbuseLimitError,
+    ConfigError,
+    StoreUnavailableError,
+    UnknownRequestError,
+    ValidationError,
+)
 from worker.logs import get_logger
 
 Handler = Callable[[Request], Response]
@@ -128,6 +134,10 @@ class ApiApp:
             return error_response(422, FIELD_CODES.get(exc.field, "invalid_request"), str(exc))
         except UnknownRequestError:
             return error_response(404, "not_found", "no such id (never created, or expired)")
+        except ConfigError as exc:  # e.g. no PINRELAY_VERIFY_SECRET: the message names the variable
+            self._log.error("api_not_configured", error=str(exc))
+            return error_response(503, "unavailable", f"not configured: {exc}",
+                                  [("Retry-After", str(UNAVAILABLE_RETRY_S))])  # fmt: skip
         except (StoreUnavailableError, redis.RedisError) as exc:
             self._log.warning("api_store_unavailable", error=f"{type(exc).__name__}: {exc}")
             return error_response(503, "unavailable", "the store is unavailable; retry later",

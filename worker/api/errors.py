@@ -11,6 +11,7 @@
         │                             invalid_callback_url, invalid_code)
         ├── NotFound                  404 not_found (unknown path or id)
         ├── MethodNotAllowed          405 method_not_allowed (with Allow)
+        ├── ResendRefused             409 resend_refused: the verification ended, or all sends used
         ├── PayloadTooLarge           413 payload_too_large
         ├── UnsupportedMediaType      415 unsupported_media_type
         ├── RateLimited               429 rate_limited: this key's requests per second
@@ -61,6 +62,11 @@ class NotFound(ApiError):
 class MethodNotAllowed(ApiError):
     http_status = 405
     default_code = "method_not_allowed"
+
+
+class ResendRefused(ApiError):
+    http_status = 409
+    default_code = "resend_refused"
 
 
 class PayloadTooLarge(ApiError):

@@ -37,7 +37,7 @@ def build_app(settings: Settings, client: redis.Redis | None = None) -> ApiApp:
     producer = Producer(settings, create_app(settings), client)
     keys = ApiKeys(client, settings.key_prefix, rate_per_s=settings.api_rate_per_key)
     pins = Pins(producer)
-    verifications = Verifications(settings)
+    verifications = Verifications(producer)
     handlers = {
         "pins.create": pins.create,
         "pins.read": pins.read,

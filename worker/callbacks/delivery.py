@@ -37,8 +37,30 @@ USER_AGENT: Final = f"pinrelay-callbacks/{c.VERSION}"
 _READ_AT_MOST: Final = 4096  # of a receiver's answer: only its status matters
 
 Poster = Callable[[CallbackTarget, bytes, Mapping[str, str]], int]
-# How each kind of record is shown in its callback (the verification flow adds its own).
-RENDERERS: dict[str, Callable[[Mapping[str, str]], dict[str, Any]]] = {"pin": to_public}
+Renderer = Callable[[redis.Redis, Settings, Mapping[str, str]], dict[str, Any]]
+
+
+def render_pin(client: redis.Redis, settings: Settings, raw: Mapping[str, str]) -> dict[str, Any]:
+    """A send's record as ``GET /v1/pins/{id}`` and ``pinrelay status`` show it."""
+    return to_public(raw)
+
+
+def render_verification(client: redis.Redis, settings: Settings, raw: Mapping[str, str]) -> dict[str, Any]:
+    """A verification as ``GET /v1/verifications/{id}`` shows it (with its sends; never its code)."""
+    from worker.records.store import RecordStore
+    from worker.verify.store import send_ids
+    from worker.verify.view import to_public as verification_view
+
+    store = RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s)
+    sends = []
+    for n, request_id in send_ids(raw):
+        record = store.get_raw(request_id)
+        sends.append((n, request_id, to_public(record) if record else {}))
+    return verification_view(raw, sends)
+
+
+# How each kind of record is shown in its callback.
+RENDERERS: dict[str, Renderer] = {"pin": render_pin, "verification": render_verification}
 
 
 def post(target: CallbackTarget, body: bytes, headers: Mapping[str, str]) -> int:
@@ -95,7 +117,8 @@ class Deliverer:
         outcome, detail = "failed", ""
         try:
             target = self._target(raw)
-            body = json.dumps(RENDERERS[kind_name](raw), separators=(",", ":")).encode()
+            shown = RENDERERS[kind_name](self._client, self._settings, raw)
+            body = json.dumps(shown, separators=(",", ":")).encode()
             now = int(self._clock())
             status = self._poster(target, body, {
                 "Content-Type": "application/json", "User-Agent": USER_AGENT, "Host": _host_header(target),

@@ -51,7 +51,10 @@ class WatchKind:
 
 PIN: Final = WatchKind("pin", c.KEY_RECORD, "state", frozenset(str(s) for s in FINAL_STATES),
                        frozenset({State.UNCONFIRMED.value}))  # fmt: skip
-KINDS: dict[str, WatchKind] = {PIN.name: PIN}
+# A verification is told once it ends (worker/verify/store.py: pending -> approved | locked | expired).
+VERIFICATION: Final = WatchKind("verification", c.KEY_VERIFICATION, "state",
+                                frozenset({"approved", "locked", "expired"}))  # fmt: skip
+KINDS: dict[str, WatchKind] = {PIN.name: PIN, VERIFICATION.name: VERIFICATION}
 
 
 def event_id(kind: str, record_id: str, state: str) -> str:

@@ -21,8 +21,11 @@ def add_arguments(sub: Any) -> None:
     p.set_defaults(func=run_up)
 
     p = sub.add_parser("demo", help="the end-to-end demo against the simulator")
-    p.add_argument("-n", "--count", type=int, default=200)
+    p.add_argument("-n", "--count", type=int, default=None,
+                   help="PINs (default 200), or users with --verify (default 20)")  # fmt: skip
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--verify", action="store_true",
+                   help="the verify loop instead: simulated users read the code and type it in")  # fmt: skip
     p.set_defaults(func=run_demo)
 
 
@@ -54,6 +57,10 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    if args.verify:
+        from worker.local.verify_demo import run_verify_demo
+
+        return run_verify_demo(load_settings(), count=args.count or 20, workers=args.workers)
     from worker.local.demo import run_demo as demo
 
-    return demo(load_settings(), count=args.count, workers=args.workers)
+    return demo(load_settings(), count=args.count or 200, workers=args.workers)

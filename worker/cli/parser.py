@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Protocol
 
-from worker.cli import api, bench, dead, flower, keys, local, report, sends, services
+from worker.cli import api, bench, dead, flower, keys, local, report, sends, services, verify
 from worker.constants import VERSION
 
 
@@ -19,7 +19,7 @@ class CommandGroup(Protocol):
     def add_arguments(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
 
 
-GROUPS: tuple[CommandGroup, ...] = (sends, services, local, dead, flower, report, bench, api, keys)
+GROUPS: tuple[CommandGroup, ...] = (sends, verify, services, local, dead, flower, report, bench, api, keys)
 
 
 def build_parser() -> argparse.ArgumentParser:

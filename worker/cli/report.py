@@ -36,11 +36,14 @@ def run(args: argparse.Namespace, settings: Settings, client: Any = None) -> int
     at = datetime.fromtimestamp(now, UTC)
     title = (f"pinrelay report: {summary.total} sends {window} "
              f"(prefix {settings.key_prefix!r}, at {at:%H:%M:%S} UTC)")
-    print(render_text(summary, title), end="")
+    from worker.verify.report import add_verify_section, render_verify_text, summarize_verifications
+
+    verify = summarize_verifications(client, settings.key_prefix, since_ts)  # empty without verifications
+    print(render_text(summary, title) + render_verify_text(verify), end="")
     if args.html:
         from worker.report.html import render_html
 
         with open(args.html, "w", encoding="utf-8") as out:
-            out.write(render_html(summary, title, render_text(summary, title)))
+            out.write(add_verify_section(render_html(summary, title, render_text(summary, title)), verify))
         print(f"\nHTML report written to {args.html}")
     return 0

@@ -78,6 +78,9 @@ def run_correlate(args: argparse.Namespace) -> int:
 
         REGISTRY.register(RedisStatsCollector(client, settings))
         REGISTRY.register(MisroutedCollector(client, settings))
+        from worker.verify.metrics import VerifyStatsCollector
+
+        REGISTRY.register(VerifyStatsCollector(client, settings))
         serve_metrics(settings.metrics_port)
     app = create_app(settings)
     correlator = Correlator(settings, client,

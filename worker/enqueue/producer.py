@@ -93,10 +93,11 @@ class Producer:
             now=now,
         )
         if spec.callback_url is not None:
-            argv += [CALLBACK_FIELD, self._callback_url(spec.callback_url)]
+            argv += [CALLBACK_FIELD, self.check_callback_url(spec.callback_url)]
         return request_id, spec.idempotency_key, argv
 
-    def _callback_url(self, url: str) -> str:
+    def check_callback_url(self, url: str) -> str:
+        """``url`` if callbacks are on and it passes :func:`worker.enqueue.callback_url.check`."""
         from worker.enqueue.callback_url import check
 
         if self.settings.callback_secret is None:

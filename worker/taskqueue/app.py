@@ -113,10 +113,6 @@ def default_app() -> Celery:
         from worker.logs import configure_logging
 
         settings = Settings.from_env()
-        configure_logging(
-            fmt=settings.log_format,
-            level=settings.log_level,
-            secrets=(settings.api_secret, settings.signature_secret),
-        )
+        configure_logging(settings)  # every secret of the settings redacted (the verify secret too)
         _default = create_app(settings)
     return _default

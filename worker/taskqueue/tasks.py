@@ -24,7 +24,7 @@ from worker.config import Settings
 from worker.enqueue.request import SendRequest
 from worker.errors import DeferSend, ValidationError
 from worker.masking import mask_number
-from worker.send.conversions import report
+from worker.send.conversions import WAIT_FOR_SEND_S, WAIT_FOR_SEND_TRIES, report, send_in_flight
 from worker.send.delivery import deliver
 from worker.states import State
 from worker.taskqueue.wiring import services_for
@@ -104,7 +104,14 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         self: Task, request_id: str, delivered: bool = True, at: float | None = None
     ) -> str:
         services = services_for(settings)
+        if self.request.retries < WAIT_FOR_SEND_TRIES and send_in_flight(services.store, request_id):
+            raise self.retry(countdown=WAIT_FOR_SEND_S, max_retries=WAIT_FOR_SEND_TRIES,
+                             kwargs={"request_id": request_id, "delivered": delivered, "at": at})  # fmt: skip
         return report(services, request_id, delivered=delivered, at=at)
+
+    from worker.verify.tasks import register_verify_tasks
+
+    register_verify_tasks(app, settings)  # pinrelay.verify_expire
 
 
 def _record_external(

@@ -1,0 +1,446 @@
+"""The WSGI receiver driven in-process (under wsgiref's validator) against a real Redis."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlencode
+from wsgiref.types import WSGIApplication
+from wsgiref.validate import validator
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from structlog.testing import capture_logs
+
+from webhook.app import RECEIPT_PATH, create_app
+from webhook.signatures import sign
+from worker.config import Settings
+from worker.local.embedded import free_port
+
+SECRET = "Ex4mpleSigSecret0123456789abcdef"
+NOW = 1582650446.0
+# docs/provider-api.md §5 worked example, signed with sha256.
+SIGNED_DLR = {
+    "api-key": "abcd1234",
+    "client-ref": "login-7f3a9c",
+    "err-code": "0",
+    "message-timestamp": "2020-02-25 17:07:26",
+    "messageId": "0A00000012345678",
+    "msisdn": "16365553226",
+    "network-code": "310004",
+    "nonce": "ec11dd3e-1e7f-4db5-9467-82b02cd223b9",
+    "price": "0.00480000",
+    "scts": "2002251707",
+    "status": "delivered",
+    "timestamp": "1582650446",
+    "to": "98765",
+    "sig": "902FB6B59EDF2339DFDBA37BF4816EF070CB0DE9C703749BB79C9F7D8C4BEE6E",
+}
+FORM = "application/x-www-form-urlencoded"
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def call(
+    app: WSGIApplication,
+    method: str = "GET",
+    path: str = RECEIPT_PATH,
+    query: str = "",
+    body: bytes = b"",
+    content_type: str | None = None,
+    *,
+    stream: Any = None,
+    content_length: str | None = None,
+    validate: bool = True,
+) -> Answer:
+    """One request through ``app``; CONTENT_LENGTH is len(body) unless given or a stream is."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "test",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": stream if stream is not None else io.BytesIO(body),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    if content_type is not None:
+        environ["CONTENT_TYPE"] = content_type
+    if content_length is not None:
+        environ["CONTENT_LENGTH"] = content_length
+    elif stream is None and body:
+        environ["CONTENT_LENGTH"] = str(len(body))
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        seen["status"], seen["headers"] = status, headers
+        return lambda data: None
+
+    wrapped = validator(app) if validate else app
+    result = wrapped(environ, start_response)
+    try:
+        payload = b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return Answer(int(seen["status"].split()[0]), dict(seen["headers"]), payload)
+
+
+class EndlessInput:
+    """A chunked body that never ends; counts what was read."""
+
+    def __init__(self) -> None:
+        self.read_bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        assert size >= 0, "the receiver must never read without a bound"
+        self.read_bytes += size
+        return b"a" * size
+
+    def readline(self, size: int = -1) -> bytes:
+        raise AssertionError("readline is not used")
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        raise AssertionError("readlines is not used")
+
+    def __iter__(self) -> Iterator[bytes]:
+        raise AssertionError("iteration is not used")
+
+
+class UntouchableInput(EndlessInput):
+    """A body the receiver must not read at all."""
+
+    def read(self, size: int = -1) -> bytes:
+        raise AssertionError("the body was read")
+
+
+@pytest.fixture
+def app(settings: Settings, redis_client: redis.Redis) -> WSGIApplication:
+    return create_app(settings, redis_client, clock=lambda: NOW)
+
+
+@pytest.fixture
+def signed_settings(settings: Settings) -> Settings:
+    return replace(settings, signature_secret=SECRET, signature_method="sha256")
+
+
+@pytest.fixture
+def signed_app(signed_settings: Settings, redis_client: redis.Redis) -> WSGIApplication:
+    return create_app(signed_settings, redis_client, clock=lambda: NOW)
+
+
+@pytest.fixture
+def entries(settings: Settings, redis_client: redis.Redis) -> Callable[[], list[dict[str, str]]]:
+    """The receipts stream's entries, decoded."""
+
+    def read() -> list[dict[str, str]]:
+        raw = redis_client.xrange(settings.key_prefix + "receipts")
+        return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in raw]
+
+    return read
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "body", "content_type", "expected"),
+    [
+        pytest.param(
+            "GET", "messageId=0A1&status=delivered&message-timestamp=2020-01-01+12%3A00%3A00&err-code=0",
+            b"", None,
+            {"messageId": "0A1", "status": "delivered", "message-timestamp": "2020-01-01 12:00:00",
+             "err-code": "0"},
+            id="get",
+        ),
+        pytest.param(
+            "POST", "", urlencode({"messageId": "0A2", "status": "accepted", "to": "98765"}).encode(), FORM,
+            {"messageId": "0A2", "status": "accepted", "to": "98765"},
+            id="form",
+        ),
+        pytest.param(
+            "POST", "", b'{"messageId": "0A3", "status": "delivered", "price": 0.00480000, "err-code": 0}',
+            "application/json; charset=utf-8",
+            {"messageId": "0A3", "status": "delivered", "price": "0.00480000", "err-code": "0"},
+            id="json",
+        ),
+    ],
+)  # fmt: skip
+def test_receipt_lands_in_the_stream(
+    app: WSGIApplication, entries: Any, method: str, query: str, body: bytes, content_type: str | None,
+    expected: dict[str, str],
+) -> None:  # fmt: skip
+    """A receipt as a GET, a form POST or a JSON POST is on the stream before the 200: its
+    fields decoded (JSON numbers as the text that was sent), plus received_at."""
+    answer = call(app, method, query=query, body=body, content_type=content_type)
+    assert (answer.status, answer.json()) == (200, {"status": "ok"})
+    assert entries() == [{**expected, "received_at": f"{NOW:.6f}"}]
+
+
+def test_post_merges_query_and_body(app: WSGIApplication, entries: Any) -> None:
+    """A POST with both query and body params is queued merged, the body winning."""
+    answer = call(
+        app, "POST", query="messageId=0A4&status=accepted", body=b"status=delivered", content_type=FORM
+    )
+    assert answer.status == 200
+    assert entries()[0]["status"] == "delivered"
+
+
+def test_missing_message_id_is_400_and_not_queued(app: WSGIApplication, entries: Any) -> None:
+    """A receipt without messageId is a 400 JSON error and nothing is queued."""
+    answer = call(app, query="status=delivered")
+    assert (answer.status, answer.json()) == (400, {"error": "missing messageId"})
+    assert answer.headers["Content-Type"] == "application/json"
+    assert entries() == []
+
+
+def test_malformed_json_is_400(app: WSGIApplication, entries: Any) -> None:
+    """A malformed JSON body is a 400 and nothing is queued."""
+    answer = call(app, "POST", body=b'{"messageId": ', content_type="application/json")
+    assert (answer.status, answer.json()) == (400, {"error": "malformed JSON"})
+    assert entries() == []
+
+
+def test_unsupported_content_type_is_415(app: WSGIApplication) -> None:
+    """A text/plain body is refused with 415."""
+    assert call(app, "POST", body=b"messageId=1&status=ok", content_type="text/plain").status == 415
+
+
+def test_bad_content_length_is_400(app: WSGIApplication) -> None:
+    """A Content-Length that is not a number is a 400 (no validator: it refuses such environs)."""
+    answer = call(app, "POST", body=b"x", content_type=FORM, content_length="12x", validate=False)
+    assert (answer.status, answer.json()) == (400, {"error": "bad Content-Length"})
+
+
+def test_body_shorter_than_content_length_is_400(app: WSGIApplication) -> None:
+    """A body that ends before its Content-Length is a 400."""
+    answer = call(app, "POST", body=b"messageId=1&status=ok", content_type=FORM, content_length="500")
+    assert answer.status == 400
+
+
+def test_oversized_content_length_is_413_without_reading(app: WSGIApplication, settings: Settings) -> None:
+    """A declared body over the limit is a 413 decided before any read."""
+    too_big = str(settings.webhook_body_limit_bytes + 1)
+    answer = call(app, "POST", content_type=FORM, stream=UntouchableInput(), content_length=too_big)
+    assert answer.status == 413
+
+
+def test_endless_chunked_body_is_413_after_limit_plus_one_bytes(
+    app: WSGIApplication, settings: Settings
+) -> None:
+    """Without Content-Length the body is read only to limit+1 bytes, then 413."""
+    stream = EndlessInput()
+    answer = call(app, "POST", content_type=FORM, stream=stream)
+    assert answer.status == 413
+    assert stream.read_bytes == settings.webhook_body_limit_bytes + 1
+
+
+def test_body_exactly_at_the_limit_is_read(settings: Settings, redis_client: redis.Redis) -> None:
+    """A body of exactly the limit is accepted (the limit is inclusive)."""
+    small = create_app(replace(settings, webhook_body_limit_bytes=64), redis_client)
+    body = b"messageId=1&status=ok&pad=" + b"x" * (64 - 26)
+    assert len(body) == 64
+    assert call(small, "POST", body=body, content_type=FORM).status == 200
+    assert call(small, "POST", body=body + b"x", content_type=FORM).status == 413
+
+
+def test_get_body_is_never_read(app: WSGIApplication) -> None:
+    """A GET is answered from its query string; its body is not touched."""
+    answer = call(app, query="messageId=1&status=ok", stream=UntouchableInput(), content_length="10")
+    assert answer.status == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [("PUT", RECEIPT_PATH, "GET, POST"), ("DELETE", RECEIPT_PATH, "GET, POST"), ("POST", "/healthz", "GET")],
+)
+def test_wrong_method_is_405_with_allow(app: WSGIApplication, method: str, path: str, allow: str) -> None:
+    """Another method on a known path is a 405 that lists the allowed ones."""
+    answer = call(app, method, path)
+    assert answer.status == 405
+    assert answer.headers["Allow"] == allow
+
+
+def test_unknown_path_is_404(app: WSGIApplication) -> None:
+    """A path the receiver does not serve is a 404."""
+    assert call(app, path="/delivery-receipts").status == 404
+
+
+def test_trailing_slash_reaches_the_receipt_route(app: WSGIApplication, entries: Any) -> None:
+    """``/delivery-receipt-webhook/`` works too, so a dashboard typo does not lose receipts."""
+    assert call(app, path=RECEIPT_PATH + "/", query="messageId=1&status=ok").status == 200
+    assert len(entries()) == 1
+
+
+def test_healthz_reports_redis(app: WSGIApplication) -> None:
+    """/healthz is 200 with redis true when Redis answers."""
+    answer = call(app, path="/healthz")
+    assert (answer.status, answer.json()) == (200, {"status": "ok", "redis": True})
+
+
+# --- signed receipts ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        pytest.param(urlencode(SIGNED_DLR).encode(), FORM, id="form"),
+        pytest.param(json.dumps(SIGNED_DLR).encode(), "application/json", id="json"),
+    ],
+)
+def test_signed_receipt_is_queued(
+    signed_app: WSGIApplication, entries: Any, body: bytes, content_type: str
+) -> None:
+    """The docs/provider-api.md §5 worked example, sent as a form or as JSON, verifies and is queued as
+    given."""
+    assert call(signed_app, "POST", body=body, content_type=content_type).status == 200
+    assert entries() == [{**SIGNED_DLR, "received_at": f"{NOW:.6f}"}]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"sig": None}, "missing sig"),
+        ({"timestamp": None}, "missing timestamp"),
+        ({"status": "failed"}, "signature mismatch"),
+        ({"sig": "0" * 64}, "signature mismatch"),
+    ],
+)
+def test_bad_signature_is_401_and_not_queued(
+    signed_app: WSGIApplication, entries: Any, change: dict[str, str | None], reason: str
+) -> None:
+    """Missing sig/timestamp, a tampered param or a wrong sig is a 401; nothing queued."""
+    params = {**SIGNED_DLR, **change}
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    answer = call(signed_app, query=query)
+    assert (answer.status, answer.json()) == (401, {"error": reason})
+    assert entries() == []
+
+
+@pytest.mark.parametrize("skew", [-301.0, 301.0])
+def test_stale_or_future_signed_receipt_is_401(
+    signed_settings: Settings, redis_client: redis.Redis, entries: Any, skew: float
+) -> None:
+    """A valid signature with a timestamp outside ±300 s of the receiver's clock is a 401."""
+    app = create_app(signed_settings, redis_client, clock=lambda: NOW + skew)
+    assert call(app, query=urlencode(SIGNED_DLR)).status == 401
+    assert entries() == []
+
+
+def test_replayed_nonce_is_acknowledged_but_queued_once(
+    signed_app: WSGIApplication, entries: Any, redis_client: redis.Redis, signed_settings: Settings
+) -> None:
+    """The same signed receipt twice: both 200, one stream entry, nonce kept for two windows."""
+    query = urlencode(SIGNED_DLR)
+    first, second = call(signed_app, query=query), call(signed_app, query=query)
+    assert (first.status, first.json()) == (200, {"status": "ok"})
+    assert (second.status, second.json()) == (200, {"status": "duplicate"})
+    assert len(entries()) == 1
+    nonce_key = f"{signed_settings.key_prefix}nonce:{SIGNED_DLR['nonce']}"
+    assert 0 < redis_client.ttl(nonce_key) <= 2 * signed_settings.signature_window_s
+
+
+def test_replayed_signed_receipt_without_nonce_is_queued_once(
+    signed_app: WSGIApplication, entries: Any, redis_client: redis.Redis, signed_settings: Settings
+) -> None:
+    """Without a nonce the signature is the replay key: the same one twice is queued once,
+    a fresh signature (a new timestamp) is queued again."""
+    fields = {k: v for k, v in SIGNED_DLR.items() if k not in ("nonce", "sig")}
+    replay = {**fields, "sig": sign(fields, SECRET, "sha256")}
+    answers = [call(signed_app, query=urlencode(replay)).json() for _ in range(2)]
+    assert answers == [{"status": "ok"}, {"status": "duplicate"}]
+    later = {**fields, "timestamp": str(int(NOW) + 1)}
+    assert call(signed_app, query=urlencode({**later, "sig": sign(later, SECRET, "sha256")})).status == 200
+    assert len(entries()) == 2
+    assert redis_client.exists(f"{signed_settings.key_prefix}nonce:sig:{replay['sig'].lower()}")
+
+
+def test_unsigned_mode_ignores_nonces(app: WSGIApplication, entries: Any) -> None:
+    """Without a signature secret a repeated nonce is queued again (duplicates are the correlator's job)."""
+    query = "messageId=1&status=ok&nonce=n-1"
+    assert [call(app, query=query).status for _ in range(2)] == [200, 200]
+    assert len(entries()) == 2
+
+
+def test_rejected_signature_is_logged_without_secrets(
+    signed_settings: Settings, redis_client: redis.Redis
+) -> None:
+    """The 401 is logged at info with its reason; no sig, secret or full number in any event."""
+    with capture_logs() as logs:
+        app = create_app(signed_settings, redis_client, clock=lambda: NOW)
+        call(app, query=urlencode({**SIGNED_DLR, "status": "failed"}))
+    assert logs == [
+        {"event": "receipt_rejected", "http_status": 401, "reason": "signature mismatch", "log_level": "info"}
+    ]
+    dumped = json.dumps(logs)
+    for secret in (SECRET, SIGNED_DLR["sig"], SIGNED_DLR["msisdn"]):
+        assert secret not in dumped
+
+
+# --- failures -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def dead_redis() -> Iterator[redis.Redis]:
+    """A client for a port nobody listens on."""
+    client = redis.Redis(
+        port=free_port(), socket_connect_timeout=0.5, socket_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
+    yield client
+    client.close()
+
+
+def test_redis_down_is_503(settings: Settings, dead_redis: redis.Redis) -> None:
+    """When Redis does not answer the receipt gets a 503 so the provider retries it."""
+    app = create_app(settings, dead_redis)
+    answer = call(app, query="messageId=1&status=ok")
+    assert (answer.status, answer.json()) == (503, {"error": "result queue unavailable, retry later"})
+
+
+def test_healthz_says_redis_false_when_it_is_down(settings: Settings, dead_redis: redis.Redis) -> None:
+    """/healthz stays 200 (the process is alive) and reports redis false."""
+    answer = call(create_app(settings, dead_redis), path="/healthz")
+    assert (answer.status, answer.json()) == (200, {"status": "ok", "redis": False})
+
+
+def test_readyz_is_503_when_redis_is_down(settings: Settings, dead_redis: redis.Redis) -> None:
+    """/readyz is 503 while Redis is unreachable."""
+    answer = call(create_app(settings, dead_redis), path="/readyz")
+    assert (answer.status, answer.json()) == (503, {"status": "unavailable", "redis": False})
+
+
+def test_readyz_is_200_when_redis_answers(app: WSGIApplication) -> None:
+    """/readyz is 200 when Redis answers."""
+    assert call(app, path="/readyz").status == 200
+
+
+def test_unexpected_exception_is_500_without_traceback(settings: Settings, redis_client: redis.Redis) -> None:
+    """A bug answers a bare 500 JSON error and is logged with its traceback, secrets scrubbed."""
+
+    def broken_clock() -> float:
+        raise RuntimeError("clock exploded")
+
+    with capture_logs() as logs:
+        app = create_app(settings, redis_client, clock=broken_clock)
+        answer = call(app, query="messageId=1&status=ok")
+    assert (answer.status, answer.json()) == (500, {"error": "internal error"})
+    assert b"Traceback" not in answer.body and b"exploded" not in answer.body
+    assert [e["event"] for e in logs] == ["receiver_internal_error"]
+    assert logs[0]["log_level"] == "error"
