@@ -58,13 +58,6 @@ def _default_runtime_dir(env: Mapping[str, str]) -> str:
     return os.path.join(base, "pinrelay")
 
 
-def _long_secret(name: str, value: str) -> str:
-    """A signing secret long enough that guessing it is not an option."""
-    if len(value) < 32:
-        raise ConfigError(f"{name} must be at least 32 characters (it is {len(value)})")
-    return value
-
-
 _redis_url = partial(url_with_scheme, schemes=_REDIS_SCHEMES)
 _broker_url = partial(url_with_scheme, schemes=_BROKER_SCHEMES)
 
@@ -224,7 +217,7 @@ class Settings:
     api_body_limit_bytes: int = setting(
         "API_BODY_LIMIT", pos_int, "HTTP API body limit, bytes", default=c.DEFAULT_API_BODY_LIMIT_BYTES)
     callback_secret: str | None = setting(
-        "CALLBACK_SECRET", _long_secret, "signs outcome callbacks (≥ 32 characters)", default=None,
+        "CALLBACK_SECRET", _verify_secret, "signs outcome callbacks (≥ 32 characters)", default=None,
         shown="unset (`callback_url` is refused)", secret=True)  # fmt: skip
     callback_retry_deadline_s: float = setting(
         "CALLBACK_RETRY_DEADLINE", pos_float, "seconds a refused or unanswered callback is retried",
