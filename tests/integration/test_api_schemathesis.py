@@ -44,7 +44,7 @@ def test_schemathesis_finds_nothing(api: tuple[str, str], tmp_path: Path) -> Non
     url, key = api
     binary = shutil.which("st", path=str(Path(sys.executable).parent)) or shutil.which("st")
     assert binary, "schemathesis is not installed: it is in the dev extra (pip install -e .[dev])"
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.integration.schemathesis_hooks", "NO_COLOR": "1"}
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks", "NO_COLOR": "1"}
     started = time.monotonic()
     done = subprocess.run(
         [binary, "run", f"{url}/openapi.json", "--checks", "all", "--max-examples", str(MAX_EXAMPLES),
