@@ -22,11 +22,11 @@ import requests
 from structlog.testing import capture_logs
 
 from ops.simulator import Simulator
+from tests.support.live import LiveStack, start_live, stop_live
+from tests.support.waiting import wait_for
 from worker import constants as c
 from worker.local.embedded import free_port
 from worker.verify.service import Verifier
-
-from .conftest import LiveStack, start_live, stop_live, wait_for
 
 SECRET = "verify-test-secret-0123456789abcdef"
 CLI = [sys.executable, "-m", "worker.cli"]

@@ -10,10 +10,11 @@ import worker
 
 EXPECTED_ALL = [
     "send_pin", "send_pins", "get_status", "wait", "report_conversion", "Producer", "PinSpec",
+    "start_verification", "check_verification", "resend_verification", "get_verification",
     "Settings", "State",
     "PinrelayError", "ConfigError", "ValidationError", "AbuseLimitError", "UnknownRequestError",
     "StoreUnavailableError", "ProviderError", "TransientProviderError", "PermanentProviderError",
-    "UnconfirmedSendError",
+    "UnconfirmedSendError", "VerificationError", "UnknownVerificationError", "ResendRefusedError",
 ]  # fmt: skip
 
 
