@@ -12,7 +12,7 @@ from worker.api import errors
 from worker.api.openapi import document
 from worker.records.view import PUBLIC_FIELDS
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 CODES = {cls.default_code for cls in vars(errors).values()
          if isinstance(cls, type) and issubclass(cls, errors.ApiError)} | set(errors.FIELD_CODES.values()) | {
     "internal_error"}  # fmt: skip
