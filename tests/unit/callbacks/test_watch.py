@@ -225,3 +225,17 @@ def test_the_producer_refuses_a_private_host_and_stores_nothing(
 def task_args(task: dict[str, str]) -> dict[str, str]:
     return {"kind_name": task["kind"], "record_id": task["record_id"], "state": task["state"],
             "event_id": task["event_id"]}  # fmt: skip
+
+
+def test_a_failing_sweep_does_not_end_the_correlators_loop() -> None:
+    """A sweep that raises is logged and skipped: receipts keep being correlated."""
+    from structlog.testing import capture_logs
+
+    from worker.callbacks.sweeps import guarded
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    with capture_logs() as logs:
+        assert guarded("test", broken)() is None
+    assert [(e["event"], e["sweep"]) for e in logs] == [("correlator_sweep_failed", "test")]
