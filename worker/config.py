@@ -262,6 +262,21 @@ class Settings:
     public_webhook_url: str | None = setting(
         "PUBLIC_WEBHOOK_URL", http_url, "the receipt URL the provider is given; `pinrelay doctor` "
         "checks the receiver answers there", default=None, shown="unset (not checked)")  # fmt: skip
+    # --- HTTP API ---
+    api_rate_per_key: float = setting(
+        "API_RATE_PER_KEY", nonneg_float, "HTTP API requests/s per key, across all API processes (0 = off)",
+        default=c.DEFAULT_API_RATE_PER_KEY)  # fmt: skip
+    api_body_limit_bytes: int = setting(
+        "API_BODY_LIMIT", pos_int, "HTTP API body limit, bytes", default=c.DEFAULT_API_BODY_LIMIT_BYTES)
+    callback_secret: str | None = setting(
+        "CALLBACK_SECRET", _verify_secret, "signs outcome callbacks (≥ 32 characters)", default=None,
+        shown="unset (`callback_url` is refused)", secret=True)  # fmt: skip
+    callback_retry_deadline_s: float = setting(
+        "CALLBACK_RETRY_DEADLINE", pos_float, "seconds a refused or unanswered callback is retried",
+        default=c.DEFAULT_CALLBACK_RETRY_DEADLINE_S)  # fmt: skip
+    callback_allow_private: bool = setting(
+        "CALLBACK_ALLOW_PRIVATE", flag, "allow callback hosts on loopback, private or link-local "
+        "addresses (otherwise refused: server-side request forgery)", default=False)  # fmt: skip
 
     def __post_init__(self) -> None:
         for name, var in _VARS.items():

@@ -123,3 +123,22 @@ DOCUMENTED_ERR_CODES: Final = frozenset(
     [str(n) for n in range(16)] + ["16", "50", "51", "52", "53", "54", "99"]
 )
 OTHER_ERR_CODE: Final = "other"
+
+# --- HTTP producer API and outcome callbacks ---------------------------------
+DEFAULT_API_PORT: Final = 8081
+DEFAULT_API_RATE_PER_KEY: Final = 50.0  # requests/s per API key, shared by every API process
+DEFAULT_API_BODY_LIMIT_BYTES: Final = 16 * 1024
+KEY_API_KEY: Final = "apikey:"  # hash per API key: name, SHA-256 of the key, created/last used/revoked
+KEY_API_KEY_HASH: Final = "apikey:sha256:"  # string: SHA-256 of a live key -> key id
+KEY_API_KEYS: Final = "apikeys"  # zset: key id -> creation time (for `pinrelay keys list`)
+KEY_API_RATE: Final = "apirate:"  # string per key id: its rate limiter's next allowed time (ms)
+KEY_CALLBACK_WATCH: Final = "cbwatch:"  # zset per kind (pin, verification): id -> next look (s)
+TASK_DELIVER_CALLBACK: Final = "pinrelay.deliver_callback"
+DEFAULT_CALLBACK_RETRY_DEADLINE_S: Final = 3600.0
+CALLBACK_CONNECT_TIMEOUT_S: Final = 3.0
+CALLBACK_READ_TIMEOUT_S: Final = 5.0
+CALLBACK_BACKOFF_INITIAL_S: Final = 1.0  # first retry of a refused callback; doubles up to the cap
+CALLBACK_BACKOFF_MAX_S: Final = 60.0  # kept well under the visibility timeout (a waiting retry is held)
+CALLBACK_WATCH_SWEEP_S: Final = 0.5  # how often the correlator looks for newly settled records
+MISROUTED_QUEUES: Final = ("celery",)  # where a send_task without queue="pinrelay" lands
+MISROUTED_SWEEP_S: Final = 5.0

@@ -24,9 +24,10 @@ from worker.local.embedded import find_redis_server, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
-SERVICES = {"redis", "worker", "webhook", "correlator", "flower", "sim", "prometheus"}
+SERVICES = {"redis", "worker", "webhook", "correlator", "api", "flower", "sim", "prometheus"}
 PINRELAY_SERVICES = SERVICES - {"redis", "prometheus"}
 SCRAPE_JOBS = {"pinrelay-worker", "pinrelay-webhook", "pinrelay-correlator"}
+COMMANDS = {"worker", "webhook", "correlate", "api", "flower", "sim"}
 METRICS = {
     "pinrelay_send_attempts_total", "pinrelay_submit_latency_seconds", "pinrelay_sends_total",
     "pinrelay_receipts_total", "pinrelay_receipt_lag_seconds", "pinrelay_unmatched_receipts",
@@ -98,7 +99,7 @@ def test_compose_services_share_one_image_and_workers_can_scale() -> None:
     assert services["sim"]["profiles"] == ["sim"]
     for name in PINRELAY_SERVICES:
         assert services[name]["build"] == {"context": ".", "dockerfile": "ops/Dockerfile"}, name
-        assert services[name]["command"][0] in {"worker", "webhook", "correlate", "flower", "sim"}, name
+        assert services[name]["command"][0] in COMMANDS, name
         unknown = {k for k in services[name]["environment"] if k.removeprefix("PINRELAY_") not in
                    set(ENV_NAMES.values())}  # fmt: skip
         assert unknown == set(), f"{name} sets variables Settings does not read: {unknown}"

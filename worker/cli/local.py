@@ -21,6 +21,7 @@ def add_arguments(sub: Any) -> None:
     p.add_argument("--with-sim", action="store_true", help="also run the provider simulator")
     p.add_argument("--sim-port", type=int, default=None,
                    help="simulator port with --with-sim (default: a free one)")  # fmt: skip
+    p.add_argument("--api-port", type=int, default=None, help="also run the HTTP producer API on this port")
     p.set_defaults(func=run_up)
 
     p = sub.add_parser("demo", help="the end-to-end demo against the simulator")
@@ -67,10 +68,13 @@ def run_up(args: argparse.Namespace) -> int:
         metrics = settings.metrics_port
         stack.start_correlator(**({"PINRELAY_METRICS_PORT": str(metrics + 1)} if metrics else {}))
         stack.start_worker(concurrency=args.workers)
+        if args.api_port is not None:
+            stack.start_api(args.api_port)
         print(json.dumps({"status": "up", "redis": stack.settings.redis_url,
-                          "webhook": stack.webhook_url, "simulator": stack.sim_url}), flush=True)  # fmt: skip
+                          "webhook": stack.webhook_url, "simulator": stack.sim_url,
+                          "api": stack.api_url}), flush=True)  # fmt: skip
         log_ready(log, stack.settings, webhook=stack.webhook_url, simulator=stack.sim_url,
-                  components=sorted(stack.processes))  # fmt: skip
+                  api=stack.api_url, components=sorted(stack.processes))  # fmt: skip
         while not stop.wait(1.0):
             dead = [p for p in stack.processes.values() if not p.alive]
             if dead:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Protocol
 
-from worker.cli import bench, dead, doctor, flower, local, report, sends, services, verify
+from worker.cli import api, bench, dead, doctor, flower, keys, local, report, sends, services, verify
 from worker.constants import VERSION
 
 
@@ -21,7 +21,9 @@ class CommandGroup(Protocol):
     def add_arguments(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
 
 
-GROUPS: tuple[CommandGroup, ...] = (sends, verify, services, local, dead, flower, report, doctor, bench)
+GROUPS: tuple[CommandGroup, ...] = (
+    sends, verify, services, local, dead, flower, report, doctor, bench, api, keys,
+)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

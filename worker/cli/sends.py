@@ -19,6 +19,7 @@ def add_arguments(sub: Any) -> None:
     p.add_argument("--idempotency-key", help="repeat-safe key: the same key returns the same id")
     p.add_argument("--expires-in", type=int,
                    help="seconds after which the PIN is not sent (default: PINRELAY_PIN_EXPIRY)")
+    p.add_argument("--callback-url", help="http(s) URL that gets the record, signed, once the send settles")
     p.set_defaults(func=run_send)
 
     p = sub.add_parser("status", help="print a send's record as JSON")
@@ -43,6 +44,7 @@ def run_send(args: argparse.Namespace) -> int:
     request_id = producer().send_pin(
         args.to, args.pin, args.client_ref,
         idempotency_key=args.idempotency_key, expires_in=args.expires_in,
+        callback_url=args.callback_url,
     )  # fmt: skip
     print(json.dumps({"id": request_id}))
     return 0

@@ -86,6 +86,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
 
 def run_correlate(args: argparse.Namespace) -> int:
+    from worker.callbacks.sweeps import correlator_sweeps
     from worker.correlate.correlator import Correlator
     from worker.enqueue.task_message import publish_one_by_one
     from worker.local.runtime import require_redis
@@ -98,15 +99,18 @@ def run_correlate(args: argparse.Namespace) -> int:
     client = redis_client(settings.redis_url or "")
     app = create_app(settings)
     correlator = Correlator(settings, client,
-                            republish=lambda ids: publish_one_by_one(app, settings, ids))  # fmt: skip
+                            republish=lambda ids: publish_one_by_one(app, settings, ids),
+                            periodic=correlator_sweeps(app, settings, client))  # fmt: skip
     metrics_at = None
     if settings.metrics_port:
         from worker.metrics import CORRELATOR_METRICS, RedisStatsCollector
+        from worker.taskqueue.misrouted import MisroutedCollector
         from worker.verify.metrics import VerifyStatsCollector
 
         stats = RedisStatsCollector(client, settings)
         verify_stats = VerifyStatsCollector(client, settings)
-        metrics_at = _metrics(settings, correlator.log, CORRELATOR_METRICS, stats, verify_stats)
+        metrics_at = _metrics(settings, correlator.log, CORRELATOR_METRICS, stats, verify_stats,
+                              MisroutedCollector(client, settings))
     correlator.log.info("correlator_started")
     log_ready(correlator.log, settings, metrics=metrics_at)
     correlator.run(stop.is_set)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -44,6 +44,7 @@ class Correlator:
         claim_idle_ms: int | None = None,
         sweep_every_s: float = 5.0,
         republish: Callable[[list[str]], None] | None = None,
+        periodic: Sequence[tuple[float, Callable[[], object]]] = (),
     ) -> None:
         self.settings = settings
         self.client = client
@@ -58,6 +59,9 @@ class Correlator:
         self._sweep = client.register_script(receipt_scripts.SWEEP_PARKED)
         self._last_sweep = 0.0
         self._republish = republish
+        # (every s, job): sweeps other stages hand in (callbacks, misrouted tasks), and last runs
+        self._periodic = list(periodic)
+        self._periodic_last = [float("-inf")] * len(self._periodic)
         self._store = RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s)
         self._dead = DeadLetters(client, settings.key_prefix, cap=settings.dead_letter_cap,
                                  max_age_s=settings.record_ttl_s)  # fmt: skip
@@ -155,6 +159,10 @@ class Correlator:
         if self._republish and time.monotonic() - self._last_lost_sweep >= c.LOST_TASK_SWEEP_S:
             self._last_lost_sweep = time.monotonic()
             self.republish_lost()
+        for i, (every_s, job) in enumerate(self._periodic):
+            if time.monotonic() - self._periodic_last[i] >= every_s:
+                self._periodic_last[i] = time.monotonic()
+                job()
         if verdicts:
             self.log.debug("receipts_correlated", count=len(verdicts))
         return len(entries)

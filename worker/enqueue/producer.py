@@ -31,6 +31,8 @@ from worker.text import to_text
 if TYPE_CHECKING:
     from worker.enqueue.task_message import SendTaskMessages
 
+CALLBACK_FIELD = "callback_url"  # the record field the settle watch reads
+
 
 @dataclass(frozen=True, slots=True)
 class PinSpec:
@@ -41,6 +43,7 @@ class PinSpec:
     client_ref: str | None = None
     params: Mapping[str, str] | None = None
     idempotency_key: str | None = None
+    callback_url: str | None = None  # POSTed the record when the send settles (worker.callbacks)
 
 
 class Producer:
@@ -90,7 +93,27 @@ class Producer:
             idempotency_key=spec.idempotency_key,
             now=now,
         )
+        if spec.callback_url is not None:
+            argv += [CALLBACK_FIELD, self.check_callback_url(spec.callback_url)]
         return request_id, spec.idempotency_key, argv, request.to
+
+    def check_callback_url(self, url: str) -> str:
+        """``url`` if callbacks are on and it passes :func:`worker.enqueue.callback_url.check`."""
+        from worker.enqueue.callback_url import check
+
+        if self.settings.callback_secret is None:
+            raise ValidationError("callback_url", "callbacks are off: PINRELAY_CALLBACK_SECRET is not set")
+        return check(url, allow_private=self.settings.callback_allow_private).url
+
+    def _watch(self, prepared: Iterable[tuple[str, str | None, list[str]]], now: float) -> None:
+        """Put sends with a callback on the settle watch *before* they exist (a crash in between
+        leaves an id the sweep drops, never a send whose callback nobody fires)."""
+        ids = {rid: now for rid, _, argv in prepared if CALLBACK_FIELD in argv[4::2]}
+        if ids:
+            try:
+                self.redis.zadd(f"{self.settings.key_prefix}{c.KEY_CALLBACK_WATCH}pin", ids)
+            except redis.RedisError as exc:
+                raise StoreUnavailableError(f"cannot register the callback: {exc}") from exc
 
     def send_pin(
         self,
@@ -101,19 +124,22 @@ class Producer:
         params: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
         expires_in: float | None = None,
+        callback_url: str | None = None,
     ) -> str:
         """Validate, record and enqueue one PIN; return its request id.
 
         With an ``idempotency_key`` already used, nothing new is sent and the
-        earlier request's id is returned.
+        earlier request's id is returned. With a ``callback_url``, the record is
+        POSTed there once the send settles (see :mod:`worker.callbacks`).
         """
         now = time.time()
-        spec = PinSpec(to, pin, client_ref, params, idempotency_key)
+        spec = PinSpec(to, pin, client_ref, params, idempotency_key, callback_url)
         request_id, idem, argv, number = self._prepare(spec, expires_in, now)
         # The limits count the validated E.164 form, never the caller's spelling of it.
         earlier = self.guard.admit(number, self.store.idempotency_key(idem))
         if earlier is not None:
             return earlier  # idempotent repeat: the earlier request stands, no limit is spent
+        self._watch([(request_id, idem, argv)], now)
         if self._direct:
             return self.store.create(request_id, idem, argv, self._task(request_id))
         stored_id = self.store.create(request_id, idem, argv)
@@ -140,6 +166,7 @@ class Producer:
             prepared.append((request_id, idem, argv))
             numbers.append(number)
         self.guard.check_many(numbers, [self.store.idempotency_key(idem) for _, idem, _ in prepared])
+        self._watch(prepared, now)
         from worker.enqueue import task_message as bulk
         if self._direct:
             # Records and task messages in one MULTI: one round trip. If it fails, the records

@@ -104,6 +104,7 @@ class Stack:
     processes: dict[str, Managed] = field(default_factory=dict)
     sim_url: str | None = None
     webhook_url: str | None = None
+    api_url: str | None = None
     owns_runtime_file: bool = False
     relay: Relay | None = None
 
@@ -157,6 +158,16 @@ class Stack:
         wait_http(f"{self.webhook_url}/readyz", "receipt receiver", self.processes["webhook"],
                   expect=answers_as_receiver)  # fmt: skip
         return self.webhook_url
+
+    def start_api(self, port: int | None = None, host: str = "127.0.0.1", name: str = "api",
+                  **extra_env: str) -> str:  # fmt: skip
+        """The HTTP producer API (`pinrelay api`), once it answers /healthz; its URL."""
+        port = port or free_port()
+        self._start(name, [*CLI, "api", "--host", host, "--port", str(port)], **extra_env)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/healthz", "HTTP API", self.processes[name])
+        self.api_url = self.api_url or url
+        return url
 
     def start_worker(self, name: str = "worker", concurrency: int | None = None,
                      pool: str | None = None) -> Managed:  # fmt: skip

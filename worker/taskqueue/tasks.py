@@ -25,6 +25,7 @@ import redis
 from celery import Celery, Task
 
 from worker import constants as c
+from worker.callbacks.delivery import register_callback_task
 from worker.config import Settings
 from worker.enqueue.request import SendRequest
 from worker.errors import DeferSend, SendFailedError, ValidationError
@@ -61,6 +62,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
                            error=f"{type(exception).__name__}: {exception}")  # fmt: skip
 
     task_failure.connect(_dead_task, weak=False)
+    register_callback_task(app, settings)  # pinrelay.deliver_callback (worker/callbacks/)
     # shared=False: each app (one per test or bench scenario) keeps its own task objects.
     @app.task(
         name=c.TASK_SEND_PIN,

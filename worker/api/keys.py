@@ -1,0 +1,113 @@
+"""API keys: created once, stored only as a SHA-256, revoked at once everywhere.
+
+A key is ``pk_`` + 32 random bytes (``secrets.token_urlsafe``), printed once by ``pinrelay
+keys create`` and never stored: Redis keeps its SHA-256 (a plain hash is enough for a
+random 256-bit secret: there is nothing to brute-force, unlike a password) beside a name,
+the creation time and the last use. ``apikey:sha256:<hash>`` points at the key's id, and
+``api_auth.lua`` reads it and the key's ``revoked_at`` on every request (no cache), so one
+round trip both authenticates a request and sees a revocation made a moment ago by any
+process; a revoked key is told apart from a wrong one in the 401's message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+import redis
+
+from worker import constants as c
+from worker import lua
+from worker.errors import PinrelayError
+from worker.records.view import iso
+from worker.text import to_text
+
+_AUTH: Final = lua.script("api_auth")
+KEY_PREFIX: Final = "pk_"
+NAME_MAX: Final = 100
+
+
+class UnknownKeyError(PinrelayError, KeyError):
+    """No API key has that id."""
+
+    def __str__(self) -> str:
+        return f"unknown API key id {self.args[0]!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What :meth:`ApiKeys.authenticate` found: ``status`` ok/unknown/revoked/limited."""
+
+    status: str
+    key_id: str = ""
+    retry_after_s: float = 0.0
+
+
+def digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiKeys:
+    """Create, list, revoke and check API keys in Redis."""
+
+    def __init__(self, client: redis.Redis, prefix: str, *, rate_per_s: float = 0.0) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._rate = rate_per_s
+        self._burst = max(1.0, rate_per_s)  # one second's worth at once
+        self._auth = client.register_script(_AUTH)
+
+    def _record(self, key_id: str) -> str:
+        return f"{self._prefix}{c.KEY_API_KEY}{key_id}"
+
+    def _index(self, hashed: str) -> str:
+        return f"{self._prefix}{c.KEY_API_KEY_HASH}{hashed}"
+
+    def create(self, name: str) -> dict[str, str]:
+        """A new key: ``{"id", "key"}``. The key itself is not kept anywhere."""
+        name = name.strip()
+        if not name or len(name) > NAME_MAX or any(ord(ch) < 32 for ch in name):
+            raise ValueError(f"a key name is 1-{NAME_MAX} printable characters")
+        key_id = "key_" + secrets.token_hex(8)
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        now = time.time()
+        pipe = self._client.pipeline(transaction=True)
+        pipe.hset(self._record(key_id), mapping={"id": key_id, "name": name, "sha256": digest(key),
+                                                 "created_at": f"{now:.3f}"})  # fmt: skip
+        pipe.set(self._index(digest(key)), key_id)
+        pipe.zadd(f"{self._prefix}{c.KEY_API_KEYS}", {key_id: now})
+        pipe.execute()
+        return {"id": key_id, "key": key}
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every key, oldest first: id, name and times (never the key, never its hash)."""
+        ids: Any = self._client.zrange(f"{self._prefix}{c.KEY_API_KEYS}", 0, -1)
+        pipe = self._client.pipeline(transaction=False)
+        for key_id in ids:
+            pipe.hgetall(self._record(to_text(key_id)))
+        out = []
+        for raw in pipe.execute():
+            data = {to_text(k): to_text(v) for k, v in raw.items()}
+            if data:
+                out.append({"id": data["id"], "name": data.get("name"),
+                            **{f: iso(data.get(f)) for f in ("created_at", "last_used_at", "revoked_at")}})
+        return out
+
+    def revoke(self, key_id: str) -> dict[str, Any]:
+        """Revoke a key (at once, for every API process); its listing afterwards."""
+        if not self._client.exists(self._record(key_id)):
+            raise UnknownKeyError(key_id)
+        self._client.hsetnx(self._record(key_id), "revoked_at", f"{time.time():.3f}")
+        return next(k for k in self.list() if k["id"] == key_id)
+
+    def authenticate(self, presented: str) -> Verdict:
+        """Check a presented key and count the request against its rate limit (one round trip)."""
+        args = [f"{self._prefix}{c.KEY_API_KEY}", f"{self._prefix}{c.KEY_API_RATE}", self._rate, self._burst]
+        result = [to_text(x) for x in self._auth(keys=[self._index(digest(presented))], args=args)]
+        if result[0] == "limited":
+            return Verdict("limited", result[1], math.ceil(int(result[2]) / 1000))
+        return Verdict(result[0], result[1] if len(result) > 1 else "")

@@ -1,0 +1,35 @@
+"""``POST /v1/pins`` and ``GET /v1/pins/{id}``: :meth:`Producer.send_pin` and ``get_status`` over HTTP.
+
+The body is checked for its shape here (fields, types) and for its meaning by the same
+validation as every other producer (:class:`worker.enqueue.request.SendRequest`, the
+callback URL policy, the abuse limits), so an invalid request is refused before anything
+is stored or enqueued. The ``Idempotency-Key`` header is the producer's idempotency key:
+a repeat answers with the first request's id and sends nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker.api.http import Request, Response, fields, response, string_field
+from worker.enqueue.producer import Producer
+
+
+class Pins:
+    def __init__(self, producer: Producer) -> None:
+        self._producer = producer
+
+    def create(self, request: Request) -> Response:
+        idempotency_key = request.idempotency_key()
+        data = fields(request.json_object(), required=("to", "pin"), optional=("client_ref", "callback_url"))
+        for name in ("client_ref", "callback_url"):
+            string_field(data, name)
+        request_id = self._producer.send_pin(
+            data["to"], data["pin"], data["client_ref"],
+            idempotency_key=idempotency_key, callback_url=data["callback_url"],
+        )  # fmt: skip
+        return response(202, {"id": request_id}, [("Location", f"/v1/pins/{request_id}")])
+
+    def read(self, request: Request) -> Response:
+        record: dict[str, Any] = self._producer.get_status(request.params["id"])
+        return response(200, record)
