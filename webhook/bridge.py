@@ -1,14 +1,16 @@
 """The receiver's WSGI app behind an ASGI front that reads each body with a deadline.
 
 Why not plain WSGI under granian: granian's ``wsgi.input`` blocks its thread until the
-client sends more (there is no read timeout, and a read started on another thread wedges
-the worker), so a few dozen clients that send headers and half a body hold every thread,
-``/healthz`` included. Here granian runs its ASGI interface: the body is collected by
-the event loop, which costs a coroutine and not a thread per stalled client, under
-``PINRELAY_WEBHOOK_BODY_TIMEOUT`` (after it: 408 and the connection closed). Only a
-complete body reaches the app, which runs unchanged (:class:`webhook.app.ReceiverApp`, a
-plain WSGI callable) on ``PINRELAY_WEBHOOK_THREADS`` threads (:mod:`webhook.threads`),
-with the body from memory.
+client sends more (its ``read`` waits on the body stream with no timeout; granian's only
+timeout, ``--http1-header-read-timeout``, covers the headers, holds no thread, and also
+closes idle keep-alive connections, so it stays at granian's 30 s; and a read started on
+another thread wedged the whole worker when tried), so a few dozen clients that send
+headers and half a body hold every thread, ``/healthz`` included. Here granian runs its ASGI
+interface: the body is collected by the event loop, which costs a coroutine and not a
+thread per stalled client, under ``PINRELAY_WEBHOOK_BODY_TIMEOUT`` (after it: 408 and the
+connection closed). Only a complete body reaches the app, which runs unchanged
+(:class:`webhook.app.ReceiverApp`, a plain WSGI callable) on ``PINRELAY_WEBHOOK_THREADS``
+threads (:mod:`webhook.threads`), with the body from memory.
 
 How a body can end, and what the app then reads from ``wsgi.input``:
 
