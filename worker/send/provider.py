@@ -123,6 +123,8 @@ def parse_response(response: requests.Response, latency_s: float) -> Accepted:
             http_status=code,
             retry_after=retry_after_s(response.headers.get("Retry-After")),
         )
+    if code in (502, 504):  # a gateway that may have forwarded the request: the PIN may be out
+        raise UnconfirmedSendError(f"HTTP {code} from a gateway (it may have forwarded it)", http_status=code)
     if code >= 500:
         raise TransientProviderError(f"HTTP {code} from provider", http_status=code)
     if code == 401:
