@@ -9,6 +9,7 @@ from typing import Any
 
 from worker import constants as c
 from worker.cli.common import load_settings, stop_event
+from worker.envparse import redact_url
 
 
 def add_arguments(sub: Any) -> None:
@@ -37,7 +38,7 @@ def run_up(args: argparse.Namespace) -> int:
         stack.start_webhook(args.webhook_port, workers=args.server_workers)
         stack.start_correlator()
         stack.start_worker(concurrency=args.workers)
-        print(json.dumps({"status": "up", "redis": stack.settings.redis_url,
+        print(json.dumps({"status": "up", "redis": redact_url(stack.settings.redis_url or ""),
                           "webhook": stack.webhook_url, "simulator": stack.sim_url}), flush=True)  # fmt: skip
         while not stop.wait(1.0):
             dead = [p.name for p in stack.processes.values() if not p.alive]

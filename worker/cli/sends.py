@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from worker.cli.common import parse_bool, print_json, producer
@@ -12,7 +13,11 @@ from worker.cli.common import parse_bool, print_json, producer
 def add_arguments(sub: Any) -> None:
     p = sub.add_parser("send", help='enqueue one PIN; prints {"id": ...}')
     p.add_argument("to", help="E.164 digits with country code, no '+', e.g. 16365553226")
-    p.add_argument("--pin", required=True, help="4-10 digits")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pin", help="4-10 digits; visible to every user in `ps` and in shell history, "
+                        "so prefer --pin-stdin")  # fmt: skip
+    source.add_argument("--pin-stdin", action="store_true",
+                        help="read the PIN from standard input (one line), never in `ps`")  # fmt: skip
     p.add_argument("--client-ref", help="your reference, at most 40 characters")
     p.add_argument("--idempotency-key", help="repeat-safe key: the same key returns the same id")
     p.add_argument("--expires-in", type=int, help="seconds after which the PIN is not sent")
@@ -34,8 +39,9 @@ def add_arguments(sub: Any) -> None:
 
 
 def run_send(args: argparse.Namespace) -> int:
+    pin = sys.stdin.readline().strip() if args.pin_stdin else args.pin
     request_id = producer().send_pin(
-        args.to, args.pin, args.client_ref,
+        args.to, pin, args.client_ref,
         idempotency_key=args.idempotency_key, expires_in=args.expires_in,
     )  # fmt: skip
     print(json.dumps({"id": request_id}))
