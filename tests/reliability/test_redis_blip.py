@@ -83,7 +83,7 @@ def test_acceptance_write_is_retried_through_a_short_redis_outage(
                10, "the worker to see the write fail")
     aof_redis.start_again()
     _assert_submitted_once(live, sim, rid)
-    assert _events(live, "acceptance_recorded_late"), live.worker_log()[-2000:]
+    wait_until(lambda: _events(live, "acceptance_recorded_late"), 10, "the late write to be logged")
 
 
 def test_acceptance_outliving_the_lease_is_recorded_from_the_spool(
