@@ -63,7 +63,12 @@ def _events(live: LiveStack, name: str) -> list[dict[str, object]]:
 
 
 def _assert_submitted_once(live: LiveStack, sim: Simulator, rid: str) -> dict[str, object]:
-    record = live.wait_state(rid, {"submitted", "unconfirmed", "error", "delivered"}, timeout=40)
+    """Ends `submitted` (a redelivered task may mark it `unconfirmed` for a moment first, when
+    kombu restores it just before the spool's next try: the acceptance then settles it)."""
+    try:
+        record = live.wait_state(rid, {"submitted"}, timeout=40)
+    except AssertionError:
+        record = live.record(rid) or {}
     calls = sim.requests()
     assert len(calls) == 1, calls
     assert record["state"] == "submitted", record
@@ -101,4 +106,4 @@ def test_acceptance_outliving_the_lease_is_recorded_from_the_spool(
     aof_redis.start_again()
     _assert_submitted_once(live, sim, rid)
     wait_until(lambda: _events(live, "acceptance_recorded_from_spool"), 10, "the spool replay")
-    wait_until(lambda: all(p.stat().st_size == 0 for p in runtime.rglob("*.spool")), 10, "an empty spool")
+    wait_until(lambda: not list(runtime.rglob("*.spool")), 10, "the spool file to go")

@@ -78,8 +78,8 @@ class AcceptanceSpool:
         with self._lock:
             if self._entries.pop(request_id, None) is not None:
                 self._append({"op": "done", "id": request_id}, sync=False)
-            if not self._entries and self._file is not None:
-                self._file.truncate(0)
+            if not self._entries:
+                self._release()
 
     def hand_over(self, request_id: str) -> None:
         """The task gives up writing: the background thread records it when Redis is back."""
@@ -128,12 +128,24 @@ class AcceptanceSpool:
         """Stop the thread and release the file; entries left in it wait for the next process."""
         self._stop.set()
         with self._lock:
-            if self._file is not None:
-                if not self._entries and self._path is not None:
-                    with contextlib.suppress(OSError):
-                        os.unlink(self._path)
-                self._file.close()
-                self._file, self._path = None, None
+            if self._entries:
+                if self._file is not None:
+                    self._file.close()
+                    self._file, self._path = None, None
+            else:
+                self._release()
+
+    def _release(self) -> None:
+        """Nothing left to record: remove the file (and the directory if it is empty now)."""
+        if self._file is None or self._path is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self._path)
+        self._file.close()
+        self._file, self._path = None, None
+        if self._dir is not None:
+            with contextlib.suppress(OSError):
+                self._dir.rmdir()  # fails while another process has a file in it
 
     # --- internals ---------------------------------------------------------------------
     def _kick(self) -> None:
@@ -188,10 +200,16 @@ class AcceptanceSpool:
 
 def _open_own(directory: Path) -> tuple[IO[str], Path]:
     """A new file, locked before it gets its ``.spool`` name (so no one adopts it half made)."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp = directory / f"{name}.tmp"
-    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_APPEND, 0o600)
+    for last in (False, True):
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_APPEND, 0o600)
+            break
+        except FileNotFoundError:  # another process removed the empty directory meanwhile
+            if last:
+                raise
     fcntl.flock(fd, fcntl.LOCK_EX)
     final = directory / f"{name}{SUFFIX}"
     os.rename(tmp, final)
