@@ -116,9 +116,10 @@ class AcceptanceSpool:
             return 0
         adopted = 0
         for path in sorted(self._dir.glob(f"*{SUFFIX}")):
-            if path == self._path:
-                continue
-            adopted += self._adopt(path)
+            if path != self._path:
+                adopted += self._adopt(path)
+        for path in self._dir.glob("*.tmp"):  # a process died between creating and naming it
+            self._adopt(path)
         if adopted:
             self._log.warning("spool_adopted", entries=adopted, directory=str(self._dir))
             self._kick()
