@@ -9,6 +9,7 @@ from typing import Any
 
 from worker import constants as c
 from worker.cli.common import load_settings, stop_event
+from worker.envparse import redact_url
 
 
 def add_arguments(sub: Any) -> None:
@@ -70,7 +71,7 @@ def run_up(args: argparse.Namespace) -> int:
         stack.start_worker(concurrency=args.workers)
         if args.api_port is not None:
             stack.start_api(args.api_port)
-        print(json.dumps({"status": "up", "redis": stack.settings.redis_url,
+        print(json.dumps({"status": "up", "redis": redact_url(stack.settings.redis_url or ""),
                           "webhook": stack.webhook_url, "simulator": stack.sim_url,
                           "api": stack.api_url}), flush=True)  # fmt: skip
         log_ready(log, stack.settings, webhook=stack.webhook_url, simulator=stack.sim_url,

@@ -6,7 +6,7 @@
 -- or {'missing'}, {'expired'}, {'busy'}, {'unconfirmed'}, {'done', state}.
 -- A claim younger than the lease (longer than one provider call can take) belongs to a
 -- live worker: a second copy of the task answers 'busy' and comes back later. Only an
--- older one means its worker died during the call.
+-- older one means no outcome is coming from that worker (it died, or lost Redis).
 local now = ARGV[1]
 local r = redis.call('HMGET', KEYS[1], 'state', 'expires_at', 'sending_at', 'to', 'client_ref',
   'sent_ref', 'params', 'attempts', 'first_attempt_at')
@@ -38,9 +38,12 @@ if r[1] == 'sending' then
   if sending_at and tonumber(now) - tonumber(sending_at) < tonumber(ARGV[3]) then
     return {'busy'}
   end
-  -- The worker that claimed it died during the provider call: the PIN may be out.
+  -- Nobody recorded an outcome within the lease: the worker died during the call, or the
+  -- provider answered and Redis was unreachable since. The PIN may be out.
   redis.call('HSET', KEYS[1], 'state', 'unconfirmed', 'updated_at', now, 'error_text',
-    'worker stopped during the provider call; the PIN may have been sent')
+    'no outcome recorded within the claim lease: the worker stopped or lost Redis during or ' ..
+    'right after the provider call; the PIN may have been sent (an acceptance the worker ' ..
+    'kept in its spool is recorded here once it reaches Redis)')
   redis.call('ZADD', ARGV[2] .. K_DEAD .. 'sends', now, rid)
   redis.call('ZREM', ARGV[2] .. K_PENDING, rid)
   count(ARGV[2], 'state:unconfirmed')

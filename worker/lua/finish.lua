@@ -6,6 +6,7 @@
 -- Returns {state after, parked receipts applied (as a string)}, or {'missing'}.
 -- The move happens only if T allows it. With a message-id, the message-id index is set and
 -- receipts that arrived before it (parked) are applied.
+-- An `unconfirmed` send that turns out accepted leaves dead:sends.
 -- The PIN is dropped once it can no longer be sent again; error/unconfirmed keep it until
 -- it expires so that an operator may replay the send (as a new request).
 local prefix, now, target, ttl, mid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -34,6 +35,9 @@ end
 if moved == 1 and target ~= 'queued' then count(prefix, 'state:' .. target) end
 if moved == 1 and (target == 'error' or target == 'unconfirmed') then
   redis.call('ZADD', prefix .. K_DEAD .. 'sends', now, rid)
+elseif moved == 1 and cur == 'unconfirmed' then
+  -- a late acceptance (the worker's spool) settles it: nothing left for an operator to replay
+  redis.call('ZREM', prefix .. K_DEAD .. 'sends', rid)
 end
 local applied = 0
 if mid ~= '' then

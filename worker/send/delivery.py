@@ -7,15 +7,20 @@ finds out what already happened instead of calling the provider again:
 * ``queued``  (died while waiting between attempts): the send carries on;
 * ``sending`` (died *during* the call): marked ``unconfirmed``, never resent;
 * anything else: already decided, logged and dropped.
+
+Once the provider has accepted, the write that records it is retried until the claim
+lease runs out (a Redis blip must not turn a known acceptance into ``unconfirmed``); what
+is still unwritten then goes to the :class:`Spool`, which records it when Redis is back.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
+import redis
 from tenacity import RetryCallState
 
 from worker import constants as c
@@ -33,6 +38,9 @@ from worker.records.store import Claim, RecordStore
 from worker.send.provider import Accepted
 from worker.send.retry import build_retrying
 from worker.states import State
+
+ACCEPT_WRITE_BACKOFF_S: Final = (0.05, 1.0)  # first wait and cap between writes of an acceptance
+ACCEPT_WRITE_MAX_TRIES: Final = 200  # a bound even if ``sleep`` does not sleep (tests)
 
 
 class Provider(Protocol):
@@ -54,6 +62,29 @@ class NoLimit:
         return 0.0
 
     def pause(self, seconds: float) -> None:
+        return None
+
+
+class Spool(Protocol):
+    """Where an acceptance waits when Redis cannot take it (see :mod:`worker.send.spool`)."""
+
+    def keep(self, request_id: str, message_id: str, fields: Mapping[str, str]) -> None: ...
+
+    def done(self, request_id: str) -> None: ...
+
+    def hand_over(self, request_id: str) -> None: ...
+
+
+class NoSpool:
+    """Keeps nothing: without a spool, an acceptance not written within the lease is lost."""
+
+    def keep(self, request_id: str, message_id: str, fields: Mapping[str, str]) -> None:
+        return None
+
+    def done(self, request_id: str) -> None:
+        return None
+
+    def hand_over(self, request_id: str) -> None:
         return None
 
 
@@ -79,6 +110,7 @@ class DeliveryDeps:
     log: Any
     limiter: RateLimiter = field(default_factory=NoLimit)
     observer: Observer = field(default_factory=NoObserver)
+    spool: Spool = field(default_factory=NoSpool)
     sleep: Callable[[float], None] = time.sleep
 
 
@@ -100,6 +132,7 @@ def deliver(request_id: str, deps: DeliveryDeps) -> str:
 
     def one_attempt() -> Accepted:
         waited = deps.limiter.acquire()
+        last_call["claimed"] = time.monotonic()
         claim = _usable(store.claim(request_id, lease_s=lease_s), settings, lease_s)
         last_call["attempt"] = claim.attempts
         request = SendRequest(
@@ -155,19 +188,48 @@ def deliver(request_id: str, deps: DeliveryDeps) -> str:
                 "expired": State.EXPIRED_BEFORE_SEND.value}.get(claim.verdict, claim.state)  # fmt: skip
     except ProviderError as exc:
         return _record_failure(store, request_id, exc)
-    return store.finish(
-        request_id,
-        State.SUBMITTED,
-        message_id=accepted.message_id,
-        fields={
-            "provider_status": accepted.status,
-            "message_id": accepted.message_id,
-            "submitted_at": f"{time.time():.3f}",
-            "network": accepted.network,
-            "price": accepted.price,
-            "error_text": "",
-        },
-    )
+    fields = {
+        "provider_status": accepted.status,
+        "message_id": accepted.message_id,
+        "submitted_at": f"{time.time():.3f}",
+        "network": accepted.network,
+        "price": accepted.price,
+        "error_text": "",
+    }
+    deadline = last_call.get("claimed", time.monotonic()) + lease_s
+    return _record_acceptance(deps, request_id, accepted.message_id, fields, deadline, log)
+
+
+def _record_acceptance(
+    deps: DeliveryDeps, request_id: str, message_id: str, fields: Mapping[str, str | None],
+    deadline: float, log: Any,
+) -> str:  # fmt: skip
+    """Write ``submitted``; on a Redis error keep retrying (bounded backoff) until the claim
+    lease ends at ``deadline`` (monotonic), then leave the acceptance to the spool."""
+    delay, cap = ACCEPT_WRITE_BACKOFF_S
+    tries = 0
+    while True:
+        try:
+            state = deps.store.finish(request_id, State.SUBMITTED, message_id=message_id, fields=fields)
+        except redis.RedisError as exc:
+            tries += 1
+            if tries == 1:
+                kept = {k: v for k, v in fields.items() if v is not None}
+                deps.spool.keep(request_id, message_id, kept)
+                log.warning("acceptance_write_failed", message_id=message_id, error=str(exc),
+                            retry_for_s=round(max(0.0, deadline - time.monotonic()), 1))  # fmt: skip
+            if time.monotonic() + delay >= deadline or tries >= ACCEPT_WRITE_MAX_TRIES:
+                deps.spool.hand_over(request_id)
+                log.error("acceptance_spooled", message_id=message_id, tries=tries, error=str(exc),
+                          note="accepted by the provider; recorded when Redis answers again")  # fmt: skip
+                return State.SENDING.value
+            deps.sleep(delay)
+            delay = min(delay * 2, cap)
+            continue
+        if tries:
+            deps.spool.done(request_id)
+            log.warning("acceptance_recorded_late", message_id=message_id, tries=tries, state=state)
+        return state
 
 
 def _usable(claim: Claim, settings: Settings, lease_s: float) -> Claim:

@@ -123,6 +123,8 @@ def parse_response(response: requests.Response, latency_s: float) -> Accepted:
             http_status=code,
             retry_after=retry_after_s(response.headers.get("Retry-After")),
         )
+    if code in (502, 504):  # a gateway that may have forwarded the request: the PIN may be out
+        raise UnconfirmedSendError(f"HTTP {code} from a gateway (it may have forwarded it)", http_status=code)
     if code >= 500:
         raise TransientProviderError(f"HTTP {code} from provider", http_status=code)
     if code == 401:
@@ -162,6 +164,24 @@ def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
+def new_session() -> requests.Session:
+    """The session rules of every call that carries ``api_secret`` (2FA sends, conversions).
+
+    No proxy or ``.netrc`` lookups in the environment: the provider host is configured
+    explicitly, a proxy variable must not reroute the secret, and the lookup costs ~10% of a
+    send's CPU. No transport-level retries: retrying is worker.send.retry's decision alone.
+    Callers pass ``allow_redirects=False``: a 3xx is an error, never the secret re-posted to
+    wherever ``Location`` points.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+    return session
+
+
 def _never_sent(exc: requests.ConnectionError) -> bool:
     """True when the connection failed before any byte of the request left."""
     if isinstance(exc, requests.ConnectTimeout):
@@ -188,16 +208,7 @@ class ProviderClient:
 
     @staticmethod
     def _new_session() -> requests.Session:
-        session = requests.Session()
-        # No proxy/netrc lookups in the environment on every call (~10% of a send's CPU);
-        # the provider host is configured explicitly.
-        session.trust_env = False
-        # No transport-level retries: retrying is worker.send.retry's decision alone.
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-        return session
+        return new_session()
 
     def close(self) -> None:
         self._session.close()

@@ -79,11 +79,21 @@ def test_http_429_is_transient_with_retry_after() -> None:
     assert info.value.code == "http-429"
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504])
+@pytest.mark.parametrize("status", [500, 503])
 def test_http_5xx_is_transient(status: int) -> None:
-    """A server error is transient."""
+    """A server error from the provider itself is transient."""
     with pytest.raises(TransientProviderError):
         parse_response(_response(status, text="oops"), 0.0)
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_gateway_502_504_is_unconfirmed(status: int) -> None:
+    """A gateway's 502/504 may come after it forwarded the request: the PIN may be out, so the
+    send is unconfirmed, never retried (issue 10, finding 10)."""
+    with pytest.raises(UnconfirmedSendError) as info:
+        parse_response(_response(status, text="<html>Bad Gateway</html>"), 0.0)
+    assert info.value.code == f"http-{status}"
+    assert "gateway" in str(info.value)
 
 
 def test_http_401_is_permanent() -> None:
