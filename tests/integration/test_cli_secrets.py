@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.support.settings import cleanup, isolated_settings
+from tests.support.waiting import wait_for
 from worker.config import Settings
 from worker.local.embedded import find_redis_server, free_port
-
-from .conftest import cleanup, isolated_settings, wait_for
 
 CLI = [sys.executable, "-m", "worker.cli"]
 TO = "16365553226"

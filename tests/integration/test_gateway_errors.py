@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from ops.simulator import Simulator
-
-from .conftest import LiveStack, wait_for
+from tests.support.live import LiveStack
+from tests.support.waiting import wait_for
 
 TO = "16365553226"
 

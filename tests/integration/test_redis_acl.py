@@ -23,13 +23,12 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ops.simulator import SimConfig, Simulator
+from tests.support.waiting import wait_for
 from worker.config import Settings
 from worker.enqueue.producer import Producer
 from worker.local.embedded import find_redis_server, free_port
 from worker.local.supervisor import Stack
 from worker.taskqueue.app import create_app
-
-from .conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ACL = ROOT / "ops" / "redis-users.acl"

@@ -18,8 +18,8 @@ import redis
 from celery import Celery
 
 from ops.simulator import Simulator
-
-from .conftest import LiveStack, start_live, stop_live, wait_for
+from tests.support.live import LiveStack, start_live, stop_live
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture(scope="module")

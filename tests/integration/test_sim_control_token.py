@@ -18,9 +18,8 @@ import pytest
 import requests
 
 from ops.simulator import SimConfig, Simulator
+from tests.support.waiting import wait_for
 from worker.local.embedded import free_port
-
-from .conftest import wait_for
 
 CLI = [sys.executable, "-m", "worker.cli"]
 TOKEN = "sim-token-" + "0123456789abcdef"

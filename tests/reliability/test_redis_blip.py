@@ -21,9 +21,8 @@ from pathlib import Path
 import pytest
 
 from ops.simulator import Simulator
-from tests.integration.conftest import LiveStack
+from tests.support.live import LiveStack, StartLive
 
-from .conftest import StartLive
 from .harness import wait_until
 from .test_redis_restart import RestartableRedis
 

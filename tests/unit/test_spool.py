@@ -11,7 +11,7 @@ from pathlib import Path
 import redis
 import structlog
 
-from tests.integration.conftest import wait_for
+from tests.support.waiting import wait_for
 from worker import constants as c
 from worker.config import Settings
 from worker.local.embedded import free_port
