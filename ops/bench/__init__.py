@@ -4,7 +4,7 @@ Scenarios (one module each): :mod:`.sends`, :mod:`.receipts`,
 :mod:`.correlation`, :mod:`.enqueue`. Shared pieces: :mod:`.harness` (private
 Redis, stacks, the simulator's API), :mod:`.procs` (CPU and RSS accounting),
 :mod:`.loadgen` (wrk or Python), :mod:`.stats`, :mod:`.report`, and the naive
-baselines :mod:`.naive_celery` and :mod:`.naive_wsgi`. See BENCHMARKS.md.
+baselines :mod:`.naive` (one per scenario). See BENCHMARKS.md.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ starts and drains the stream. The rate is the entries that left the stream
 between the first and the last observation of its length, divided by the time
 between them; Redis memory per tracked send is what the records take once they
 are final and the stream is empty. The naive baseline
-(:mod:`ops.bench.naive_correlator`) drains an identical backlog.
+(:mod:`ops.bench.naive.correlator`) drains an identical backlog.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def run(bench: Bench) -> ScenarioResult:
         ours.note = "B/op: Redis memory per tracked send after correlation"
         try:
             naive_ids = _seed(bench, naive_settings)
-            argv = [sys.executable, "-m", "ops.bench.naive_correlator", str(len(naive_ids))]
+            argv = [sys.executable, "-m", "ops.bench.naive.correlator", str(len(naive_ids))]
             naive = _drain(bench, stack, naive_settings, naive_ids, "naive correlator",
                            lambda: start_process(stack, "naive-correlator", argv,
                                                  PINRELAY_KEY_PREFIX=naive_settings.key_prefix),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlencode
 
-from ops.simulator.receipts import AcceptedSend, base_fields, signed, stamp
+from ops.simulator.receipts.dlr import AcceptedSend, base_fields, signed, stamp
 from webhook.app import RECEIPT_PATH
 from worker.config import Settings
 from worker.local.demo import demo_numbers

@@ -1,7 +1,7 @@
 """Scenario 2, receipts: the receiver under load on loopback, signed (sha256) GETs and form POSTs.
 
 pinrelay's receiver (granian, signature checking on) and two naive baselines
-(:mod:`ops.bench.naive_wsgi`: one LPUSH, no checks) under gunicorn sync
+(:mod:`ops.bench.naive.receiver`: one LPUSH, no checks) under gunicorn sync
 workers (the issue's baseline) and under granian (the server's share), all
 with the same load generator, connections and pre-signed requests. After each
 run the queued entries are counted: every ``{"status":"ok"}`` answer must be on
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ops.bench.harness import SIGNATURE_METHOD, SIGNATURE_SECRET, Bench, profiled, start_process
 from ops.bench.loadgen import LoadResult, run_load
-from ops.bench.naive_wsgi import list_key
+from ops.bench.naive.receiver import list_key
 from ops.bench.plan import CONNECTIONS, SERVER_WORKERS
 from ops.bench.procs import ProcessMeter, Target
 from ops.bench.receipt_pool import PoolItem, build_pool
@@ -34,7 +34,7 @@ from worker.local.supervisor import Managed, Stack, wait_http
 NAME = "receipts"
 SETTLE_S = 0.5  # for requests in flight when the load generator stopped
 SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
-NAIVE_TARGET = "ops.bench.naive_wsgi:app_factory"
+NAIVE_TARGET = "ops.bench.naive.receiver:app_factory"
 
 
 def run(bench: Bench) -> ScenarioResult:

@@ -1,6 +1,6 @@
 """Scenario 1, sends: sustained sends/s through the workers, and enqueue->provider latency.
 
-For pinrelay and for the naive baseline (:mod:`ops.bench.naive_celery`), in
+For pinrelay and for the naive baseline (:mod:`ops.bench.naive.sends`), in
 the same run, against one simulator (zero added latency, receipts off):
 
 * throughput: ``plan.sends`` PINs are enqueued in bulk *before* the workers

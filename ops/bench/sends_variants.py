@@ -17,8 +17,8 @@ from typing import Protocol
 
 from celery import Celery
 
-from ops.bench import naive_celery
 from ops.bench.harness import start_process
+from ops.bench.naive import sends as naive_celery
 from ops.bench.plan import SEED_BATCH, WORKER_PROCESSES
 from ops.bench.receipt_pool import number
 from worker.enqueue.producer import PinSpec, Producer
@@ -115,7 +115,7 @@ class NaiveSends:
         return ref
 
     def start_worker(self) -> Managed:
-        argv = [sys.executable, "-m", "ops.bench.naive_celery"]
+        argv = [sys.executable, "-m", "ops.bench.naive.sends"]
         return start_process(self.stack, "naive-worker", argv, PINRELAY_QUEUE=self.queue)
 
     def lost(self, refs: list[str], arrived: dict[str, float]) -> int:

@@ -1,4 +1,10 @@
-"""The provider simulator: Nexmo's US short-code 2FA API, conversions and DLRs, with faults.
+"""The provider simulator: Vonage's US short-code 2FA API and SMS API, conversions and DLRs,
+and Twilio's Messages API with signed status callbacks; scripted and random faults per route.
+
+Layout: ``http/`` (server, route table, params), ``vonage/`` (2FA, SMS API,
+conversions, the account), ``twilio/`` (the Messages API), ``receipts/`` (outcome
+mix, DLR and callback plans, the dispatcher); shared at the top: config and
+knobs, faults, throttle, the ledger, the per-route pipeline (``endpoint``).
 
 Public surface:
 

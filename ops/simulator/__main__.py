@@ -11,7 +11,7 @@ from .cli import add_arguments, run
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ops.simulator",
-        description="A fake Nexmo US short-code 2FA provider with receipts and fault injection.",
+        description="Fake SMS providers (Vonage 2FA and SMS API, Twilio) with receipts and fault injection.",
     )
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -17,7 +17,7 @@ from worker.constants import DEFAULT_SIM_PORT
 
 from .config import TRANSPORTS, SimConfig
 from .errors import SimConfigError
-from .mix import parse_mix
+from .receipts.mix import parse_mix
 from .simulator import Simulator
 
 
@@ -55,6 +55,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dlr.add_argument("--dlr-retry-initial", type=float, default=5.0, help="first retry, seconds")
     dlr.add_argument("--dlr-retry-max", type=float, default=900.0, help="backoff cap, seconds")
     dlr.add_argument("--dlr-retry-window", type=float, default=86400.0, help="give up after, seconds")
+    twilio = parser.add_argument_group("the Twilio route")
+    twilio.add_argument("--twilio-account-sid", default=SimConfig.twilio_account_sid)
+    twilio.add_argument("--twilio-auth-token", default=SimConfig.twilio_auth_token, help="signs callbacks")
+    twilio.add_argument("--twilio-from", action="append", default=[], metavar="E164", help="an owned From")
+    twilio.add_argument("--twilio-status-url", default="", help="the Messaging Service's callback URL")
+    routes = parser.add_argument_group("per route (sc2fa, sms, twilio)")
+    routes.add_argument(
+        "--route-error-rate", action="append", default=[], metavar="ROUTE:SPEC=P", help="e.g. twilio:auth=1"
+    )
+    routes.add_argument("--route-mix", action="append", default=[], metavar="ROUTE:MIX", help="sms:failed=1")
     parser.add_argument("--seed", type=int, default=None, help="random seed for reproducible runs")
 
 
@@ -82,11 +92,33 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         "dlr_retry_initial_s": args.dlr_retry_initial,
         "dlr_retry_max_s": args.dlr_retry_max,
         "dlr_retry_window_s": args.dlr_retry_window,
+        "twilio_account_sid": args.twilio_account_sid,
+        "twilio_auth_token": args.twilio_auth_token,
+        "twilio_status_url": args.twilio_status_url,
+        "routes": _route_knobs(args.route_error_rate, args.route_mix),
         "seed": args.seed,
     }
+    if args.twilio_from:
+        knobs["twilio_numbers"] = frozenset(args.twilio_from)
     if args.mix:
         knobs["dlr_mix"] = parse_mix(args.mix)
     return SimConfig(**knobs)
+
+
+def _route_knobs(rates: list[str], mixes: list[str]) -> dict[str, dict[str, Any]]:
+    """``twilio:auth=1`` and ``sms:failed=1`` into ``{"twilio": {"error_rates": ...}, ...}``."""
+    routes: dict[str, dict[str, Any]] = {}
+    for option, values in (("--route-error-rate", rates), ("--route-mix", mixes)):
+        for value in values:
+            route, sep, rest = value.partition(":")
+            if not sep or not rest:
+                raise SimConfigError(f"{option} {value!r}: expected ROUTE:...")
+            knobs = routes.setdefault(route, {})
+            if option == "--route-mix":
+                knobs["dlr_mix"] = parse_mix(rest)
+            else:
+                knobs.setdefault("error_rates", {}).update(_rates([rest]))
+    return routes
 
 
 def _rates(pairs: list[str]) -> dict[str, float]:

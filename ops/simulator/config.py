@@ -8,23 +8,34 @@ refuses unknown names, so a typo in a test fails loudly instead of being ignored
 
 ``script`` is the fault script *loaded by the last configure*; the simulator
 consumes its own copy, and ``GET /_sim/stats`` shows what is left of it.
+
+Routes: the top-level fault and receipt knobs are every route's defaults;
+``routes`` overrides some of them for one route (``sc2fa``, ``sms``,
+``twilio``; which knobs: ``knobs.ROUTE_KNOBS``), and :meth:`SimConfig.for_route`
+is what that route's requests see. Each route consumes its own copy of its script.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from webhook.signatures import METHODS
 
-from . import faults, mix
+from . import faults, knobs
 from .errors import SimConfigError
+from .receipts import mix
 
 TRANSPORTS: Final = ("get", "form", "json", "mixed")
 DEFAULT_API_KEY: Final = "demo-key"
 DEFAULT_API_SECRET: Final = "demo-secret-0123"  # noqa: S105 - the simulator's public demo secret
-_SECRETS: Final = ("api_secret", "signature_secret")
+DEFAULT_TWILIO_ACCOUNT_SID: Final = "AC00000000000000000000000000000001"
+DEFAULT_TWILIO_AUTH_TOKEN: Final = "test_auth_token_0123456789abcdef"  # noqa: S105 - public demo token
+DEFAULT_TWILIO_FROM: Final = "+12015550123"
+DEFAULT_MESSAGING_SERVICE_SID: Final = "MG00000000000000000000000000000003"
+SMS_MESSAGE_ID_STYLES: Final = ("uuid", "hex")
+_SECRETS: Final = ("api_secret", "signature_secret", "twilio_auth_token", "twilio_api_key_secret")
 
 
 @dataclass(frozen=True)
@@ -44,8 +55,22 @@ class SimConfig:
     network: str = "310004"  # MCCMNC in the response and the DLR
     short_code: str = "98765"  # the DLR ``to``
 
-    # --- faults on the 2FA endpoint -------------------------------------------
-    latency_ms: float = 0.0  # added before every 2FA answer
+    # --- the SMS API route (/sms/json) ---------------------------------------
+    sms_message_ids: str = "uuid"  # uuid (as the v4 SDK fixtures) | hex (16 chars, as 2FA)
+    sms_partial_failure: bool = False  # the last part of a multi-part text is refused (status 1)
+
+    # --- the Twilio route (/2010-04-01/Accounts/{sid}/Messages.json) ----------
+    twilio_account_sid: str = DEFAULT_TWILIO_ACCOUNT_SID
+    twilio_auth_token: str = field(default=DEFAULT_TWILIO_AUTH_TOKEN, repr=False)  # signs callbacks too
+    twilio_api_key_sid: str = ""  # SK...: an API key as the Basic-auth user (off when empty)
+    twilio_api_key_secret: str = field(default="", repr=False)
+    twilio_numbers: frozenset[str] = frozenset({DEFAULT_TWILIO_FROM})  # the From values owned (21606)
+    twilio_messaging_service_sid: str = DEFAULT_MESSAGING_SERVICE_SID
+    twilio_status_url: str = ""  # the Messaging Service's callback URL, used without StatusCallback
+    twilio_callback_retries: int = 1  # retries of a failed status callback (Twilio's rc default)
+
+    # --- faults (every route's defaults; ``routes`` overrides per route) -------
+    latency_ms: float = 0.0  # added before every answer
     script: tuple[str, ...] = ()  # upcoming answers, see faults.py
     error_rates: dict[str, float] = field(default_factory=dict)  # fault spec -> probability
     throttle_wait_ms: int = 200  # N in the status-1 text for scripted/random throttling
@@ -73,9 +98,15 @@ class SimConfig:
     dlr_read_timeout_s: float = 5.0
     dlr_senders: int = 4  # sender threads; read at start only
 
+    # --- per route ------------------------------------------------------------------
+    #: route -> knob overrides, e.g. {"twilio": {"error_rates": {"auth": 1.0}}}
+    routes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
     # --- bookkeeping ---------------------------------------------------------------
     record_limit: int = 200_000  # newest requests kept for /_sim/requests
     seed: int | None = None  # random seed for mixes, jitter and error rates
+
+    _per_route: ClassVar[Mapping[str, SimConfig]]  # set per instance in __post_init__
 
     def __post_init__(self) -> None:
         if not self.api_key or not self.api_secret:
@@ -84,8 +115,16 @@ class SimConfig:
             raise SimConfigError(f"signature_method {self.signature_method!r}: use one of {METHODS}")
         if self.dlr_transport not in TRANSPORTS:
             raise SimConfigError(f"dlr_transport {self.dlr_transport!r}: use one of {TRANSPORTS}")
-        if self.dlr_url and not self.dlr_url.startswith(("http://", "https://")):
-            raise SimConfigError(f"dlr_url {self.dlr_url!r}: must be an http(s) URL")
+        for name in ("dlr_url", "twilio_status_url"):
+            url = getattr(self, name)
+            if url and not url.startswith(("http://", "https://")):
+                raise SimConfigError(f"{name} {url!r}: must be an http(s) URL")
+        if self.sms_message_ids not in SMS_MESSAGE_ID_STYLES:
+            raise SimConfigError(
+                f"sms_message_ids {self.sms_message_ids!r}: use one of {SMS_MESSAGE_ID_STYLES}"
+            )
+        if not self.twilio_account_sid or not self.twilio_auth_token:
+            raise SimConfigError("twilio_account_sid and twilio_auth_token must be non-empty")
         faults.expand(self.script)
         object.__setattr__(self, "error_rates", faults.check_rates(self.error_rates))
         object.__setattr__(self, "dlr_mix", mix.check_mix(self.dlr_mix))
@@ -96,6 +135,24 @@ class SimConfig:
             if not 100 <= status <= 599:
                 raise SimConfigError(f"conversion_script entry {status!r}: must be 100..599")
         self._check_non_negative()
+        self._build_routes()
+
+    def _build_routes(self) -> None:
+        """Check ``routes`` and keep one SimConfig per overridden route (validated like any other)."""
+        routes = knobs.coerce_routes(self.routes, _coerce)
+        object.__setattr__(self, "routes", routes)
+        per_route = {route: replace(self, routes={}, **overrides) for route, overrides in routes.items()}
+        object.__setattr__(self, "_per_route", per_route)
+
+    def for_route(self, route: str) -> SimConfig:
+        """The knobs a request on ``route`` sees: these, with that route's overrides applied."""
+        return self._per_route.get(route, self)
+
+    def with_route_knobs(self, route: str, **overrides: Any) -> SimConfig:
+        """A copy where ``route`` also overrides ``overrides`` (merged into what it had)."""
+        route = knobs.check_route(route)
+        merged = {**self.routes.get(route, {}), **knobs.route_knobs(overrides, _coerce)}
+        return replace(self, routes={**self.routes, route: merged})
 
     def _check_non_negative(self) -> None:
         for f in fields(self):
@@ -118,11 +175,9 @@ class SimConfig:
         data = asdict(self)
         for name in _SECRETS:
             data[name] = "***" if data[name] else ""
-        for name in ("barred", "opted_out"):
-            data[name] = sorted(data[name])
-        data["script"] = list(self.script)
-        data["conversion_script"] = list(self.conversion_script)
-        return data
+        data["routes"] = self.routes
+        result: dict[str, Any] = knobs.jsonable(data)
+        return result
 
 
 def _default(name: str) -> Any:
@@ -138,44 +193,9 @@ def _default(name: str) -> Any:
 def _coerce(name: str, value: Any) -> Any:
     """Turn a JSON/CLI value into the knob's type, or raise naming the knob."""
     default = _default(name)
-    bad = SimConfigError(f"knob {name}={value!r}: expected {type(default).__name__}")
-    if name == "seed":
-        if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-            return value
-        raise bad
-    coerced = _scalar(default, value) if _is_scalar(default) else _collection(name, default, value)
-    if coerced is None:
-        raise bad
-    return coerced
-
-
-def _is_scalar(default: Any) -> bool:
-    return isinstance(default, bool | int | float | str)
-
-
-def _scalar(default: Any, value: Any) -> Any:
-    """``value`` as the type of ``default`` (ints accepted for floats), else None."""
-    if isinstance(default, bool) or isinstance(value, bool):
-        return value if isinstance(default, bool) and isinstance(value, bool) else None
-    if isinstance(default, str):
-        return value if isinstance(value, str) else None
-    if isinstance(default, int):
-        return value if isinstance(value, int) else None
-    return float(value) if isinstance(value, int | float) else None
-
-
-def _collection(name: str, default: Any, value: Any) -> Any:
-    """JSON lists to tuples/frozensets, objects to dicts, else None."""
-    if isinstance(default, dict):
-        return dict(value) if isinstance(value, Mapping) else None
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, list | tuple | set | frozenset):
-        return None
-    if isinstance(default, frozenset):
-        return frozenset(str(v) for v in value)
-    try:
-        return tuple(int(v) if name == "conversion_script" else str(v) for v in value)
-    except (TypeError, ValueError):
-        return None
+    if name == "routes":
+        return knobs.coerce_routes(value, _coerce)
+    return knobs.coerce(name, value, default)
 
 
 KNOB_NAMES: Final = tuple(f.name for f in fields(SimConfig))

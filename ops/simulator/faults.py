@@ -3,9 +3,12 @@
 A spec is ``KIND[:ARG][*COUNT]``; ``COUNT`` repeats it in a script:
 
 =================  ==================================================================
-``status:N``       HTTP 200, JSON ``status`` N (``1`` carries the throttle wait text)
+``status:N``       the route's own error N: Vonage HTTP 200 with JSON ``status`` N (``1``
+                   carries the throttle wait text); Twilio the error JSON with ``code`` N
+                   and its HTTP status (400 unless the code says 401/404/429/5xx)
+``auth``           the route's credentials error: Vonage status 4, Twilio HTTP 401 code 20003
 ``http:N``         HTTP N (e.g. 500, 503) with a short plain-text body
-``429[:S]``        HTTP 429 with ``Retry-After: S`` (default 1 second)
+``429[:S]``        HTTP 429 with ``Retry-After: S`` (default 1 second; Twilio: its 20429 JSON)
 ``hang:S``         wait S seconds, then process and answer normally (the PIN *is* sent)
 ``close``          close the connection without answering; nothing is sent
 ``close:sent``     process the send (PIN sent, DLR fired), then close without answering
@@ -25,7 +28,7 @@ from typing import Final
 
 from .errors import FaultSpecError
 
-KINDS: Final = ("status", "http", "429", "hang", "close", "garbage")
+KINDS: Final = ("status", "auth", "http", "429", "hang", "close", "garbage")
 _MAX_REPEAT: Final = 100_000
 
 
@@ -80,7 +83,7 @@ def _checked(spec: str, kind: str, arg: str) -> Fault:
         return Fault(kind, arg)
     if kind == "close" and arg in ("", "sent"):
         return Fault(kind, arg)
-    if kind == "garbage" and not arg:
+    if kind in ("garbage", "auth") and not arg:
         return Fault(kind)
     raise FaultSpecError(f"fault {spec!r}: unknown; kinds are {', '.join(KINDS)}")
 

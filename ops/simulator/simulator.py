@@ -1,30 +1,43 @@
-"""Simulator: the fake provider as one object, for tests, the demo and benchmarks.
+"""Simulator: the fake providers as one object, for tests, the demo and benchmarks.
 
 ::
 
     with Simulator(SimConfig(dlr_url=receiver_url)) as sim:
         ...point the client at sim.url...
-        sim.configure(script=("http:503*2",))
+        sim.configure(script=("http:503*2",))             # every route's default
+        sim.configure(route="twilio", error_rates={"auth": 1.0})  # one route only
         assert sim.wait_receipts_idle(5)
-        assert sim.stats()["accepted"] == 1
+        assert sim.stats()["routes"]["sms"]["requests"] == 1
 
-Everything the HTTP control endpoints offer is here as a method too.
+Three routes share one server, one ledger and one receipt dispatcher:
+``sc2fa`` (Vonage short-code 2FA), ``sms`` (Vonage SMS API) and ``twilio``
+(Twilio Programmable Messaging); each has its own fault script and throughput
+window (:class:`~.endpoint.Endpoint`). Everything the HTTP control endpoints
+offer is here as a method too.
 """
 
 from __future__ import annotations
 
+import random
 import threading
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
+from . import faults
 from .config import SimConfig
-from .conversions import Conversions
-from .dispatcher import Dispatcher
-from .exchange import Answer, Inbound
+from .endpoint import Dialect, Endpoint
+from .http.exchange import Answer, Inbound
+from .http.routes import Routes
+from .http.server import SimHTTPServer
+from .knobs import check_route
 from .ledger import Ledger
-from .provider import Provider
-from .routes import Routes
-from .server import SimHTTPServer
+from .receipts.dispatcher import Dispatcher
+from .twilio.messages import TwilioMessages
+from .vonage.account import Account
+from .vonage.conversions import Conversions
+from .vonage.sms import SmsApi
+from .vonage.twofa import TwoFactor
 
 POLL_INTERVAL_S = 0.05  # how quickly serve_forever notices stop()
 
@@ -40,9 +53,19 @@ class Simulator:
         self._dispatcher = Dispatcher(
             lambda: self._config, self._initial.dlr_senders, self._initial.record_limit
         )
-        self._provider = Provider(lambda: self._config, self._ledger, self._dispatcher, self._stopping)
+        self._rng = random.Random(self._initial.seed)
+        self._account = Account()
+        dialects: list[Dialect] = [
+            TwoFactor(self._ledger, self._dispatcher, self._account, self._rng),
+            SmsApi(self._ledger, self._dispatcher, self._account, self._rng),
+            TwilioMessages(self._ledger, self._dispatcher, self._rng),
+        ]
+        self._endpoints = {
+            d.route: Endpoint(d, lambda: self._config, self._ledger, self._stopping, self._pick)
+            for d in dialects
+        }
         self._conversions = Conversions(lambda: self._config, self._ledger)
-        self._provider.load(self._config, scripts=True, reseed=True)
+        self._load_scripts(self._config, self._endpoints)
         self._conversions.load(self._config)
         self._server = SimHTTPServer((host, port), Routes(self))
         self._thread: threading.Thread | None = None
@@ -58,7 +81,7 @@ class Simulator:
 
     @property
     def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:8090``; the 2FA call is ``url + /sc/us/2fa/json``."""
+        """Base URL, e.g. ``http://127.0.0.1:8090``; the routes are paths below it (http/routes.py)."""
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> Simulator:
@@ -100,11 +123,23 @@ class Simulator:
     def config(self) -> SimConfig:
         return self._config
 
-    def configure(self, **knobs: Any) -> SimConfig:
-        """Change knobs at run time; ``script``/``conversion_script`` replace what is left."""
-        new = self._config.with_knobs(**knobs)
+    def configure(self, route: str | None = None, **knobs: Any) -> SimConfig:
+        """Change knobs at run time; ``script``/``conversion_script`` replace what is left.
+
+        With ``route``, ``knobs`` override that route only (fault and receipt-plan
+        knobs, see ``knobs.ROUTE_KNOBS``) and merge into what it overrode before.
+        """
+        if route is not None:
+            new = self._config.with_route_knobs(check_route(route), **knobs)
+            reload = [route] if "script" in knobs else []
+        else:
+            new = self._config.with_knobs(**knobs)
+            reload = [r for r in self._endpoints if "routes" in knobs or (
+                "script" in knobs and "script" not in new.routes.get(r, {}))]  # fmt: skip
         self._config = new
-        self._provider.load(new, scripts="script" in knobs, reseed="seed" in knobs)
+        self._load_scripts(new, {r: self._endpoints[r] for r in reload})
+        if "seed" in knobs and new.seed is not None:
+            self._rng.seed(new.seed)
         if "conversion_script" in knobs:
             self._conversions.load(new)
         return new
@@ -115,21 +150,39 @@ class Simulator:
             self._config = self._initial
         self._dispatcher.reset()
         self._ledger.reset(self._config.record_limit)
-        self._provider.reset()
-        self._provider.load(self._config, scripts=True, reseed=True)
+        self._account.reset()
+        for endpoint in self._endpoints.values():
+            endpoint.reset()
+        self._load_scripts(self._config, self._endpoints)
+        if self._config.seed is not None:
+            self._rng.seed(self._config.seed)
         self._conversions.load(self._config)
 
+    @staticmethod
+    def _load_scripts(config: SimConfig, endpoints: dict[str, Endpoint]) -> None:
+        for endpoint in endpoints.values():
+            endpoint.load_script(config)
+
+    def _pick(self, rates: Mapping[str, float]) -> faults.Fault | None:
+        return faults.pick(rates, self._rng)
+
     # --- what happened ----------------------------------------------------------------------
-    def requests(self) -> list[dict[str, Any]]:
-        """Every 2FA request, recorded on arrival: params (PIN included), method, content_type,
-        arrived, then status, http_status, message_id, fault, outcome ("pending" until answered)."""
-        return self._ledger.requests()
+    def requests(self, route: str | None = None) -> list[dict[str, Any]]:
+        """Every request (or ``route``'s), recorded on arrival: route, params (PIN included), method,
+        content_type, arrived, then status, http_status, message_id, accepted, fault, outcome
+        ("pending" until answered). ``status`` is the provider's: "0" on Vonage, "queued" or an
+        error code on Twilio."""
+        return self._ledger.requests(route)
 
     def stats(self) -> dict[str, Any]:
+        """Counts in total and under ``routes``; ``script_remaining`` is the 2FA route's."""
+        data = self._ledger.stats()
+        for route, endpoint in self._endpoints.items():
+            data["routes"][route]["script_remaining"] = endpoint.remaining_script()
         return dict(
-            self._ledger.stats(),
+            data,
             receipts=self._dispatcher.stats(),
-            script_remaining=self._provider.remaining_script(),
+            script_remaining=self._endpoints["sc2fa"].remaining_script(),
             conversion_script_remaining=self._conversions.remaining_script(),
         )
 
@@ -139,17 +192,21 @@ class Simulator:
     def conversions(self) -> list[dict[str, Any]]:
         return self._ledger.conversions()
 
-    def accepted_count(self, to: str, pin: str, client_ref: str | None = None) -> int:
-        """How often this exact (to, pin, client-ref) was accepted: 2 means a PIN went twice."""
-        return self._ledger.accepted_count(to, pin, client_ref)
+    def accepted_count(self, to: str, pin: str, client_ref: str | None = None, route: str = "sc2fa") -> int:
+        """How often this exact (to, pin, client-ref) was accepted: 2 means a PIN went twice.
+
+        On the ``sms`` and ``twilio`` routes ``pin`` is the whole text (Twilio has no client-ref).
+        """
+        return self._ledger.accepted_count(to, pin, client_ref, route)
 
     def wait_receipts_idle(self, timeout: float = 10.0) -> bool:
         """Block until no receipt is scheduled, queued or being pushed; False on timeout."""
         return self._dispatcher.wait_idle(timeout)
 
     # --- called by the routes -------------------------------------------------------------
-    def submit(self, inbound: Inbound, fmt: str = "json") -> Answer:
-        return self._provider.submit(inbound, fmt)
+    def handle(self, route: str, inbound: Inbound) -> Answer:
+        """A request on one of the provider routes (``sc2fa``, ``sms``, ``twilio``)."""
+        return self._endpoints[route].submit(inbound)
 
     def convert(self, inbound: Inbound) -> Answer:
         return self._conversions.handle(inbound)

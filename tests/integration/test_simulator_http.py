@@ -400,14 +400,18 @@ def test_stats_count_outcomes_and_repeated_sends(sim: Simulator, http: requests.
     stats = http.get(f"{sim.url}/_sim/stats", timeout=5).json()
     assert stats["requests"] == 4 and stats["accepted"] == 2
     assert stats["outcomes"] == {"http:500": 1, "status:0": 2, "status:3": 1}
-    assert stats["accepted_calls"] == [{"to": TO, "pin": "1234", "client-ref": "r1", "count": 2}]
+    assert stats["accepted_calls"] == [
+        {"route": "sc2fa", "to": TO, "pin": "1234", "client-ref": "r1", "count": 2}
+    ]
     assert stats["duplicate_accepted_calls"] == 1
 
 
 def test_unknown_path_is_404_and_wrong_method_405(sim: Simulator, http: requests.Session) -> None:
-    """Unknown paths are 404; GET on a POST-only control endpoint is 405."""
-    assert http.get(f"{sim.url}/sms/json", timeout=5).status_code == 404
+    """Unknown paths are 404; GET on a POST-only endpoint (control or Twilio) is 405."""
+    assert http.get(f"{sim.url}/sms/xml", timeout=5).status_code == 404
+    assert http.get(f"{sim.url}/2010-04-01/Accounts/AC1/Calls.json", timeout=5).status_code == 404
     assert http.get(f"{sim.url}/_sim/reset", timeout=5).status_code == 405
+    assert http.get(f"{sim.url}/2010-04-01/Accounts/AC1/Messages.json", timeout=5).status_code == 405
 
 
 # --- conversions -----------------------------------------------------------------------------------

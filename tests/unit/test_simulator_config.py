@@ -8,7 +8,8 @@ import random
 import pytest
 
 import ops.simulator
-from ops.simulator import FaultSpecError, SimConfig, SimConfigError, SimulatorError, cli, faults, params
+from ops.simulator import FaultSpecError, SimConfig, SimConfigError, SimulatorError, cli, faults
+from ops.simulator.http import params
 from worker.errors import PinrelayError
 
 
@@ -188,3 +189,78 @@ def test_cli_run_refuses_bad_options_with_exit_code_2(capsys: pytest.CaptureFixt
     """A bad --mix is reported on stderr and run() returns 2 without serving."""
     assert cli.run(parse_cli("--mix", "bogus=1", "--port", "0")) == 2
     assert "bogus" in capsys.readouterr().err
+
+
+# --- per-route knobs -------------------------------------------------------------------------------
+
+
+def test_routes_override_only_their_route() -> None:
+    """A route's overrides apply to it alone; the others see the top-level knobs."""
+    twilio_knobs = {"error_rates": {"auth": 1.0}, "dlr_mix": {"failed": 1}}
+    config = SimConfig(latency_ms=5, routes={"twilio": twilio_knobs})
+    twilio, sms = config.for_route("twilio"), config.for_route("sms")
+    assert twilio.error_rates == {"auth": 1.0} and twilio.dlr_mix == {"failed": 1.0}
+    assert twilio.latency_ms == 5 and sms.error_rates == {} and sms.dlr_mix == SimConfig().dlr_mix
+    assert config.for_route("sc2fa") is config
+
+
+def test_with_route_knobs_merges_and_coerces_json() -> None:
+    """Route knobs merge into what the route had, JSON lists become tuples, the rest is unchanged."""
+    config = SimConfig().with_route_knobs("sms", script=["http:503*2"]).with_route_knobs("sms", latency_ms=3)
+    assert config.routes == {"sms": {"script": ("http:503*2",), "latency_ms": 3.0}}
+    assert config.for_route("sms").script == ("http:503*2",) and config.script == ()
+    assert config.to_dict()["routes"] == {"sms": {"script": ["http:503*2"], "latency_ms": 3.0}}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: c.with_route_knobs("voice", latency_ms=1),
+        lambda c: c.with_route_knobs("sms", api_key="other"),
+        lambda c: c.with_route_knobs("sms", script=["boom"]),
+        lambda c: c.with_route_knobs("twilio", dlr_mix={"lost": 1}),
+        lambda c: c.with_knobs(routes={"sms": {"twilio_auth_token": "x"}}),
+        lambda c: c.with_knobs(routes=["sms"]),
+        lambda c: c.with_knobs(twilio_status_url="mailto:x"),
+        lambda c: c.with_knobs(sms_message_ids="snowflake"),
+    ],
+)
+def test_bad_route_knobs_are_refused(change: object) -> None:
+    """Unknown routes, knobs that are not per-route, bad values inside a route: SimConfigError."""
+    with pytest.raises(SimConfigError):
+        change(SimConfig())  # type: ignore[operator]
+
+
+def test_twilio_secrets_are_masked() -> None:
+    """The auth token and an API key secret never show in repr or to_dict."""
+    config = SimConfig(twilio_auth_token="tok-secret-1", twilio_api_key_secret="key-secret-2")
+    assert "tok-secret-1" not in repr(config) and "key-secret-2" not in repr(config)
+    data = config.to_dict()
+    assert data["twilio_auth_token"] == "***" and data["twilio_api_key_secret"] == "***"
+    assert data["twilio_numbers"] == ["+12015550123"]
+
+
+def test_auth_fault_parses() -> None:
+    """'auth' is a fault of its own, with no argument, and does not send."""
+    assert faults.parse("auth*3") == (faults.Fault("auth"), 3)
+    assert not faults.parse("auth")[0].processes_send
+    with pytest.raises(FaultSpecError):
+        faults.parse("auth:4")
+
+
+def test_cli_route_options_map_onto_route_knobs() -> None:
+    """--route-error-rate and --route-mix land under routes; the Twilio options on their knobs."""
+    args = parse_cli(
+        "--route-error-rate", "twilio:auth=1", "--route-error-rate", "sms:http:503=0.5",
+        "--route-mix", "sms:failed=1", "--twilio-auth-token", "tok", "--twilio-from", "+12015550999",
+        "--twilio-status-url", "http://127.0.0.1:1/s",
+    )  # fmt: skip
+    config = cli.config_from_args(args)
+    assert config.routes == {
+        "twilio": {"error_rates": {"auth": 1.0}},
+        "sms": {"error_rates": {"http:503": 0.5}, "dlr_mix": {"failed": 1.0}},
+    }
+    assert config.twilio_auth_token == "tok" and config.twilio_numbers == frozenset({"+12015550999"})
+    assert config.twilio_status_url == "http://127.0.0.1:1/s"
+    with pytest.raises(SimConfigError):
+        cli.config_from_args(parse_cli("--route-mix", "failed=1"))

@@ -1,17 +1,28 @@
-"""The route table: the provider's own URLs plus the ``/_sim/*`` control endpoints.
+"""The route table: the providers' own URLs plus the ``/_sim/*`` control endpoints.
+
+Provider URLs (each one of the simulator's routes, named as in ``PINRELAY_ROUTES``):
+
+==============================================================  ==========  =======
+``GET|POST /sc/us/2fa/json``, ``/sc/us/2fa/xml``                2FA         sc2fa
+``GET|POST /sms/json``                                          SMS API     sms
+``POST /2010-04-01/Accounts/{AccountSid}/Messages.json``        Twilio      twilio
+``POST /conversions/sms``                                       Conversion  (none)
+==============================================================  ==========  =======
 
 Control endpoints (JSON in and out):
 
-=========================  ========================================================
-``GET  /_sim/requests``    every 2FA request received, PIN included (a test fake)
-``GET  /_sim/stats``       counts by outcome and fault, receipts, accepted calls
-``GET  /_sim/receipts``    every receipt: fields, transport, attempts, last status
-``GET  /_sim/conversions`` every conversion call
-``GET  /_sim/config``      the knobs in force (secrets masked)
-``POST /_sim/config``      JSON object of knobs to change; 400 names a bad one
-``POST /_sim/reset``       forget everything; ``{"keep_config": true}`` keeps knobs
-``GET  /_sim/health``      ``{"ok": true}``
-=========================  ========================================================
+==============================  ========================================================
+``GET  /_sim/requests``         every request received, PIN included (a test fake);
+                                ``?route=sms`` keeps one route's
+``GET  /_sim/stats``            counts by outcome and fault, in total and per route
+``GET  /_sim/receipts``         every receipt and status callback: fields, attempts, status
+``GET  /_sim/conversions``      every conversion call
+``GET  /_sim/config``           the knobs in force (secrets masked)
+``POST /_sim/config``           JSON object of knobs to change; with ``"route": "sms"``
+                                the other knobs override that route only; 400 names a bad one
+``POST /_sim/reset``            forget everything; ``{"keep_config": true}`` keeps knobs
+``GET  /_sim/health``           ``{"ok": true}``
+==============================  ========================================================
 """
 
 from __future__ import annotations
@@ -19,14 +30,26 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any, Final, Protocol
+from urllib.parse import parse_qs
 
-from .config import SimConfig
-from .errors import SimConfigError
+from ..config import SimConfig
+from ..errors import SimConfigError
 from .exchange import Answer, Inbound
 
 TWOFA_JSON: Final = "/sc/us/2fa/json"
 TWOFA_XML: Final = "/sc/us/2fa/xml"
 CONVERSIONS: Final = "/conversions/sms"
+SMS_JSON: Final = "/sms/json"
+TWILIO_PREFIX: Final = "/2010-04-01/Accounts/"
+TWILIO_SUFFIX: Final = "/Messages.json"
+
+
+def twilio_account_sid(path: str) -> str | None:
+    """The ``{AccountSid}`` of a Twilio create-message path, or None when ``path`` is not one."""
+    if not (path.startswith(TWILIO_PREFIX) and path.endswith(TWILIO_SUFFIX)):
+        return None
+    sid = path[len(TWILIO_PREFIX) : -len(TWILIO_SUFFIX)]
+    return sid if sid and "/" not in sid else None
 
 
 class Control(Protocol):
@@ -34,11 +57,11 @@ class Control(Protocol):
 
     @property
     def config(self) -> SimConfig: ...
-    def submit(self, inbound: Inbound, fmt: str) -> Answer: ...
+    def handle(self, route: str, inbound: Inbound) -> Answer: ...
     def convert(self, inbound: Inbound) -> Answer: ...
-    def configure(self, **knobs: Any) -> SimConfig: ...
+    def configure(self, route: str | None = None, **knobs: Any) -> SimConfig: ...
     def reset(self, *, keep_config: bool = False) -> None: ...
-    def requests(self) -> list[dict[str, Any]]: ...
+    def requests(self, route: str | None = None) -> list[dict[str, Any]]: ...
     def stats(self) -> dict[str, Any]: ...
     def receipts(self) -> list[dict[str, Any]]: ...
     def conversions(self) -> list[dict[str, Any]]: ...
@@ -54,10 +77,11 @@ class Routes:
         self._sim = sim
         both = ("GET", "POST")
         self._table: dict[str, tuple[tuple[str, ...], Handler]] = {
-            TWOFA_JSON: (both, lambda i: sim.submit(i, "json")),
-            TWOFA_XML: (both, lambda i: sim.submit(i, "xml")),
+            TWOFA_JSON: (both, lambda i: sim.handle("sc2fa", i)),
+            TWOFA_XML: (both, lambda i: sim.handle("sc2fa", i)),
+            SMS_JSON: (both, lambda i: sim.handle("sms", i)),
             CONVERSIONS: (both, sim.convert),  # 405 for GET comes from the conversion logic
-            "/_sim/requests": (("GET",), lambda i: Answer.json(sim.requests())),
+            "/_sim/requests": (("GET",), self._requests),
             "/_sim/stats": (("GET",), lambda i: Answer.json(sim.stats())),
             "/_sim/receipts": (("GET",), lambda i: Answer.json(sim.receipts())),
             "/_sim/conversions": (("GET",), lambda i: Answer.json(sim.conversions())),
@@ -68,12 +92,18 @@ class Routes:
 
     def __call__(self, inbound: Inbound) -> Answer:
         route = self._table.get(inbound.path.rstrip("/") or "/")
+        if route is None and twilio_account_sid(inbound.path) is not None:
+            route = (("POST",), lambda i: self._sim.handle("twilio", i))
         if route is None:
             return Answer.json({"error": f"no route {inbound.path}"}, 404)
         methods, handler = route
         if inbound.method not in methods:
             return Answer.json({"error": f"{inbound.method} not allowed"}, 405)
         return handler(inbound)
+
+    def _requests(self, inbound: Inbound) -> Answer:
+        route = parse_qs(inbound.query).get("route", [None])[0]
+        return Answer.json(self._sim.requests(route))
 
     def _reset(self, inbound: Inbound) -> Answer:
         body = _json_object(inbound.body)

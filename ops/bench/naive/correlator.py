@@ -2,7 +2,7 @@
 
 No Lua, no transition table, no msisdn check, no parking of early receipts,
 no statistics: one pipelined round trip for the message-id lookups and one for
-the writes and the acknowledgement. ``python -m ops.bench.naive_correlator
+the writes and the acknowledgement. ``python -m ops.bench.naive.correlator
 COUNT`` exits after COUNT receipts.
 """
 

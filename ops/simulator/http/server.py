@@ -129,6 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
             content_type=self.fields.get("content-type", ""),
             body=body,
             arrived=time.time(),
+            headers=self.fields,
         )
         try:
             answer = self.server.app(inbound)

@@ -6,8 +6,11 @@ keeps ``server.py`` to moving bytes.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -21,6 +24,19 @@ class Inbound:
     content_type: str
     body: bytes
     arrived: float  # unix seconds
+    headers: Mapping[str, str] = field(default_factory=dict)  # names lower-cased
+
+    def basic_auth(self) -> tuple[str, str] | None:
+        """``(user, password)`` from an ``Authorization: Basic`` header, or None when absent or unreadable."""
+        scheme, _, token = self.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "basic" or not token:
+            return None
+        try:
+            decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        user, sep, password = decoded.partition(":")
+        return (user, password) if sep else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,10 @@ from typing import Final
 
 from webhook.signatures import verify
 
-from . import params
-from .config import SimConfig
-from .exchange import Answer, Inbound
-from .ledger import Ledger
+from ..config import SimConfig
+from ..http import params
+from ..http.exchange import Answer, Inbound
+from ..ledger import Ledger
 
 _DELIVERED: Final = frozenset({"true", "false", "1", "0"})
 TIMESTAMP_FORMAT: Final = "%Y-%m-%d %H:%M:%S"

@@ -5,7 +5,8 @@ the senders through a queue; each sender owns a keep-alive ``requests.Session``.
 A push succeeds on HTTP 200-205; anything else (other statuses, connection
 errors, timeouts) is retried after ``dlr_retry_initial_s`` doubling up to
 ``dlr_retry_max_s``, and abandoned once the next try would fall outside
-``dlr_retry_window_s`` from the first push (API.md §4). Nothing here raises
+``dlr_retry_window_s`` from the first push (API.md §4), or once a receipt
+with ``max_attempts`` (a Twilio callback) has used them up. Nothing here raises
 into the server: every failure is recorded on the receipt and counted.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import queue
+import random
 import threading
 import time
 from collections import deque
@@ -22,8 +24,9 @@ from typing import Any
 
 import requests
 
-from .config import SimConfig
-from .receipts import Receipt, payload_for
+from ..config import SimConfig
+from .payload import payload_for
+from .receipt import Receipt
 
 _SUCCESS = range(200, 206)
 
@@ -89,6 +92,15 @@ class Dispatcher:
             for receipt in chain:
                 self._attempt(session, receipt, follow=False)
 
+    def schedule(self, chain: list[Receipt], config: SimConfig, rng: random.Random) -> None:
+        """Push ``chain`` as the route's knobs say: now (receipt before response) or after the delay."""
+        if not chain:
+            return
+        if config.receipt_before_response:
+            self.deliver_now(chain)
+            return
+        self.submit(chain, config.dlr_delay_s + rng.uniform(0, config.dlr_jitter_s))
+
     def _register(self, chain: list[Receipt]) -> None:
         for receipt in chain:
             receipt.id = next(self._ids)
@@ -133,16 +145,17 @@ class Dispatcher:
                 receipt.first_attempt_mono, receipt.first_attempt_at = time.monotonic(), now
             receipt.last_attempt_at = now
             try:
-                payload = payload_for(receipt, config)
+                payload, headers = payload_for(receipt, config)
             except Exception as exc:  # a bad signing config must not kill a sender
-                payload, receipt.last_error = dict(receipt.fields), repr(exc)
-        status, error = _push(session, receipt, payload, config)
+                payload, headers, receipt.last_error = dict(receipt.fields), {}, repr(exc)
+        status, error = _push(session, receipt, payload, headers, config)
         with self._cond:
             self._in_flight -= 1
             self._cond.notify_all()
             if receipt.generation != self._generation:
                 return
-            receipt.sent, receipt.last_http_status, receipt.last_error = payload, status, error
+            receipt.sent, receipt.sent_headers = payload, headers
+            receipt.last_http_status, receipt.last_error = status, error
             self._settle(receipt, status, config)
             if follow and receipt.attempts == 1 and receipt.follower is not None:
                 self._push_heap(receipt.follower, time.monotonic() + config.dlr_gap_s)
@@ -158,7 +171,9 @@ class Dispatcher:
         backoff = config.dlr_retry_initial_s * 2 ** (receipt.attempts - 1)
         delay = min(backoff, config.dlr_retry_max_s)
         first = receipt.first_attempt_mono or time.monotonic()
-        if retryable and time.monotonic() + delay - first <= config.dlr_retry_window_s:
+        in_window = time.monotonic() + delay - first <= config.dlr_retry_window_s
+        attempts_left = receipt.max_attempts is None or receipt.attempts < receipt.max_attempts
+        if retryable and in_window and attempts_left:
             receipt.state = "retrying"
             self._push_heap(receipt, time.monotonic() + delay)
         else:
@@ -198,17 +213,21 @@ class Dispatcher:
 
 
 def _push(
-    session: requests.Session, receipt: Receipt, payload: dict[str, str], config: SimConfig
+    session: requests.Session,
+    receipt: Receipt,
+    payload: dict[str, str],
+    headers: dict[str, str],
+    config: SimConfig,
 ) -> tuple[int | None, str | None]:
     """``(http status, None)`` or ``(None, error name)``; never raises."""
     timeout = (config.dlr_connect_timeout_s, config.dlr_read_timeout_s)
     try:
         if receipt.transport == "get":
-            response = session.get(receipt.url, params=payload, timeout=timeout)
+            response = session.get(receipt.url, params=payload, headers=headers, timeout=timeout)
         elif receipt.transport == "form":
-            response = session.post(receipt.url, data=payload, timeout=timeout)
+            response = session.post(receipt.url, data=payload, headers=headers, timeout=timeout)
         else:
-            response = session.post(receipt.url, json=payload, timeout=timeout)
+            response = session.post(receipt.url, json=payload, headers=headers, timeout=timeout)
         with response:
             return response.status_code, None
     except requests.RequestException as exc:

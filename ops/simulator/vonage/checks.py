@@ -17,7 +17,7 @@ from typing import Final
 
 from webhook.signatures import verify
 
-from .config import SimConfig
+from ..config import SimConfig
 from .responses import error_text
 
 CLIENT_REF_MAX_CHARS: Final = 40
@@ -34,67 +34,70 @@ class Refusal:
     text: str
 
 
-def _refuse(status: str, param: str = "") -> Refusal:
+def refuse(status: str, param: str = "") -> Refusal:
+    """The refusal for ``status``, its error-text naming ``param`` where the code takes one."""
     return Refusal(status, error_text(status, param))
 
 
 def check_submission(params: Mapping[str, str], config: SimConfig) -> Refusal | None:
     """The first rule ``params`` break, or None when the send is accepted."""
     return (
-        _check_credentials(params, config)
-        or _check_recipient(params)
+        check_credentials(params, config)
+        or check_recipient(params)
         or _check_pin_and_ref(params)
         or _check_number(params["to"], config)
     )
 
 
-def _check_credentials(params: Mapping[str, str], config: SimConfig) -> Refusal | None:
+def check_credentials(params: Mapping[str, str], config: SimConfig) -> Refusal | None:
+    """Key plus secret, or key plus a valid ``sig`` (with ``timestamp``), never secret and sig."""
     if not params.get("api_key"):
-        return _refuse("2", "api_key")
+        return refuse("2", "api_key")
     has_sig, has_secret = bool(params.get("sig")), bool(params.get("api_secret"))
     if has_sig and has_secret:
-        return _refuse("32")
+        return refuse("32")
     if not has_sig and not has_secret:
-        return _refuse("2", "api_secret")
+        return refuse("2", "api_secret")
     if not hmac.compare_digest(params["api_key"].encode(), config.api_key.encode()):
-        return _refuse("4")
+        return refuse("4")
     if has_secret:
         if not hmac.compare_digest(params["api_secret"].encode(), config.api_secret.encode()):
-            return _refuse("4")
+            return refuse("4")
         return None
     if not params.get("timestamp") or not config.signature_secret:
-        return _refuse("14")
+        return refuse("14")
     if not verify(params, config.signature_secret, config.signature_method):
-        return _refuse("14")
+        return refuse("14")
     return None
 
 
-def _check_recipient(params: Mapping[str, str]) -> Refusal | None:
+def check_recipient(params: Mapping[str, str]) -> Refusal | None:
+    """``to`` present and E.164 digits without ``+`` (``\\d{7,15}``)."""
     to = params.get("to")
     if not to:
-        return _refuse("2", "to")
+        return refuse("2", "to")
     if not _MSISDN.fullmatch(to):
-        return _refuse("3", "to")
+        return refuse("3", "to")
     return None
 
 
 def _check_pin_and_ref(params: Mapping[str, str]) -> Refusal | None:
     pin = params.get("pin")
     if not pin:
-        return _refuse("2", "pin")
+        return refuse("2", "pin")
     if not _PIN.fullmatch(pin):
-        return _refuse("3", "pin")
+        return refuse("3", "pin")
     client_ref = params.get("client-ref")
     if client_ref is not None and len(client_ref) > CLIENT_REF_MAX_CHARS:
-        return _refuse("3", "client-ref")
+        return refuse("3", "client-ref")
     return None
 
 
 def _check_number(to: str, config: SimConfig) -> Refusal | None:
     if to in config.barred:
-        return _refuse("7")
+        return refuse("7")
     if to in config.opted_out:
-        return _refuse("102")
+        return refuse("102")
     return None
 
 

@@ -12,7 +12,7 @@ import random
 from collections.abc import Mapping
 from typing import Final
 
-from .errors import SimConfigError
+from ..errors import SimConfigError
 
 #: Statuses a send can end on; ``accepted`` means "no final DLR ever came".
 OUTCOMES: Final = ("delivered", "accepted", "failed", "expired", "rejected", "unknown")

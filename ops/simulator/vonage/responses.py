@@ -1,8 +1,9 @@
-"""The documented 2FA submit response (API.md §2), as JSON or XML, every value a string.
+"""The documented submit responses (API.md §2, API-routes.md A.2), JSON or XML, every value a string.
 
-Error entries carry ``status`` and ``error-text`` (plus ``to``/``client-ref``
-when the caller sent them) and no message-id, because the real service
-charges and identifies only accepted messages.
+Error entries carry ``status`` and ``error-text`` (on 2FA also ``to``/``client-ref``
+when the caller sent them; on the SMS API nothing else, A.2) and no message-id,
+because the real service charges and identifies only accepted messages. The SMS
+API answers one entry per part (:func:`render_parts`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import itertools
 import json
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 from xml.sax.saxutils import escape
 
@@ -115,6 +116,11 @@ def error_message(
 def render_json(message: Mapping[str, str]) -> bytes:
     """The whole body: ``{"message-count": "1", "messages": [message]}``."""
     return json.dumps({"message-count": "1", "messages": [dict(message)]}).encode()
+
+
+def render_parts(messages: Sequence[Mapping[str, str]]) -> bytes:
+    """The SMS API body: one ``messages`` entry per part, ``message-count`` their number (a string)."""
+    return json.dumps({"message-count": str(len(messages)), "messages": [dict(m) for m in messages]}).encode()
 
 
 def render_xml(message: Mapping[str, str]) -> bytes:
