@@ -25,6 +25,7 @@ from worker.errors import DeferSend, ValidationError
 from worker.masking import mask_number
 from worker.send.conversions import report
 from worker.send.delivery import deliver
+from worker.send.routes import check_routes
 from worker.states import State
 from worker.taskqueue.wiring import services_for
 
@@ -33,6 +34,8 @@ REDIS_RETRY_S: Final = 2.0  # when Redis fails mid-send, the task is rerun after
 
 def register_tasks(app: Celery, settings: Settings) -> None:
     from celery.signals import task_failure
+
+    check_routes(settings)  # every route in PINRELAY_ROUTES has its settings, or we do not start
 
     def _dead_task(sender: Any = None, task_id: str | None = None, exception: BaseException | None = None,
                    **_: Any) -> None:

@@ -20,6 +20,8 @@ from worker.redisconn import redis_client
 from worker.send.delivery import DeliveryDeps
 from worker.send.provider import ProviderClient
 from worker.send.ratelimit import build_limiter
+from worker.send.router import Router
+from worker.send.routes import build_routes
 
 __all__ = ["Services", "services_for", "redis_client"]  # redis_client: moved to worker.redisconn
 
@@ -29,7 +31,7 @@ class Services:
     settings: Settings
     redis: redis.Redis
     store: RecordStore
-    provider: ProviderClient
+    provider: ProviderClient  # the HTTP session every route sends through
     log: Any
     deps: DeliveryDeps
     guard: AbuseGuard
@@ -51,8 +53,10 @@ def services_for(settings: Settings) -> Services:
         store = RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s)
         provider = ProviderClient(settings)
         log = get_logger("pinrelay.worker")
+        router = Router(settings, client, build_routes(settings, provider))
         deps = DeliveryDeps(settings=settings, store=store, provider=provider, log=log,
-                            limiter=build_limiter(settings, client), observer=WorkerObserver())  # fmt: skip
+                            limiter=build_limiter(settings, client), observer=WorkerObserver(),
+                            router=router)  # fmt: skip
         found = Services(settings=settings, redis=client, store=store, provider=provider,
                          log=log, deps=deps, guard=AbuseGuard(settings, client))  # fmt: skip
         _cache[key] = found
