@@ -9,6 +9,7 @@ from typing import Any
 
 from worker import constants as c
 from worker.cli.common import load_settings, stop_event
+from worker.config import ROUTE_NAMES
 
 
 def add_arguments(sub: Any) -> None:
@@ -22,6 +23,8 @@ def add_arguments(sub: Any) -> None:
     p = sub.add_parser("demo", help="the end-to-end demo against the simulator")
     p.add_argument("-n", "--count", type=int, default=200)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--route", choices=ROUTE_NAMES, help="send every PIN over this provider route "
+                   "(sc2fa, sms or twilio), all against the simulator")  # fmt: skip
     p.set_defaults(func=run_demo)
 
 
@@ -52,4 +55,4 @@ def run_up(args: argparse.Namespace) -> int:
 def run_demo(args: argparse.Namespace) -> int:
     from worker.local.demo import run_demo as demo
 
-    return demo(load_settings(), count=args.count, workers=args.workers)
+    return demo(load_settings(), count=args.count, workers=args.workers, route=args.route)

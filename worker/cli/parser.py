@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Protocol
 
-from worker.cli import bench, dead, flower, local, report, sends, services
+from worker.cli import bench, dead, flower, local, report, routes, sends, services
 from worker.constants import VERSION
 
 
@@ -19,7 +19,7 @@ class CommandGroup(Protocol):
     def add_arguments(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
 
 
-GROUPS: tuple[CommandGroup, ...] = (sends, services, local, dead, flower, report, bench)
+GROUPS: tuple[CommandGroup, ...] = (sends, services, local, dead, flower, report, bench, routes)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -73,8 +73,10 @@ def run_correlate(args: argparse.Namespace) -> int:
         from prometheus_client import REGISTRY
 
         from worker.metrics import RedisStatsCollector, serve_metrics
+        from worker.send.route_metrics import RouteStateCollector
 
         REGISTRY.register(RedisStatsCollector(client, settings))
+        REGISTRY.register(RouteStateCollector(client, settings))
         serve_metrics(settings.metrics_port)
     app = create_app(settings)
     correlator = Correlator(settings, client,
