@@ -219,7 +219,8 @@ class _Send:
         blame = router.blame(route, exc)
         in_a_row = self.throttled + 1 if self.mode == "stay" and self.ref == route else 1
         step = step_for(blame, exc.code, has_next=router.has_next(route), throttled_in_a_row=in_a_row)
-        router.report(route, step.breaker, str(exc))
+        reason = str(exc) if exc.code in str(exc) else f"{exc.code}: {exc}"
+        router.report(route, step.breaker, reason)
         if step.deny:
             router.deny(route, claim.to)
         outcome = "transient" if isinstance(exc, TransientProviderError) else (
