@@ -16,14 +16,14 @@ for i = 7, #ARGV - 1, 2 do
   local route = rid and redis.call('HGET', prefix .. K_REC .. rid, 'route')
   if route then
     local key, list = rk .. route, rk .. route .. ':window'
-    local ok = tonumber(ARGV[i + 1])
+    local ok = ARGV[i + 1] == '1' and '1' or '0'
     redis.call('LPUSH', list, ok)
     redis.call('HINCRBY', key, 'window_n', 1)
     redis.call('HINCRBY', key, 'window_ok', ok)
     if redis.call('LLEN', list) > size then
-      local dropped = tonumber(redis.call('RPOP', list))
+      local dropped = redis.call('RPOP', list)
       redis.call('HINCRBY', key, 'window_n', -1)
-      redis.call('HINCRBY', key, 'window_ok', -dropped)
+      if dropped == '1' then redis.call('HINCRBY', key, 'window_ok', -1) end
     end
     local h = redis.call('HMGET', key, 'window_n', 'window_ok', 'health')
     local n, good = tonumber(h[1]), tonumber(h[2])
