@@ -45,7 +45,7 @@ for _, name in ipairs(order) do
   elseif state == 'open' and now < tonumber(b[2] or '0') then
     later(tonumber(b[2]) - now)
   elseif tonumber(b[3] or '0') > now then
-    later(tonumber(b[3]) - now)  -- the probe is out: its answer decides
+    later(math.min(tonumber(b[3]) - now, 1))  -- the probe is out: look again within a second
   else
     if state ~= 'half_open' then redis.call('HSET', key, 'state', 'half_open', 'changed_at', ARGV[2]) end
     redis.call('HSET', key, 'probe_until', tostring(now + lease))
