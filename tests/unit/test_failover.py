@@ -236,7 +236,7 @@ def test_a_run_of_transient_failures_opens_the_breaker(two: Settings, redis_clie
     for _ in range(TRANSIENT_RUN - 1):
         s.router.report("sms", "transient", "HTTP 503")
     assert s.router.report("sms", "transient", "HTTP 503") == "open"
-    assert "5 transient failures in a row" in s.breaker("sms")["reason"]
+    assert f"{TRANSIENT_RUN} transient failures in a row" in s.breaker("sms")["reason"]
 
 
 @pytest.mark.parametrize(("draw", "expected"), [(0.99, "sms"), (0.01, "sc2fa")])

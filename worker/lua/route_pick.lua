@@ -3,7 +3,8 @@
 -- ARGV[1] route key prefix ({prefix}route:), ARGV[2] now (unix s), ARGV[3] mode: first | stay |
 -- after, ARGV[4] the route `stay`/`after` names (or ""), ARGV[5] probe share (0..1), ARGV[6] a
 -- random draw (0..1), ARGV[7] probe lease (s), ARGV[8..] the configured routes, in order
--- Returns {'route', name, how} (how: closed | probe | degraded_share | degraded_only),
+-- Returns {'route', name, how} (how: closed | closed_run, closed with transient failures counted
+-- since its last success | probe | degraded_share | degraded_only),
 -- {'wait', seconds until a route may be usable}, {'denied', route} (the number opted out on
 -- that route: no route may send it), or {'claim', first route} when the send is not waiting
 -- to be sent (the claim settles it: done, expired, a dead worker's call).
@@ -36,10 +37,12 @@ local function later(seconds)
 end
 for _, name in ipairs(order) do
   local key = rk .. name
-  local b = redis.call('HMGET', key, 'state', 'open_until', 'probe_until', 'health')
+  local b = redis.call('HMGET', key, 'state', 'open_until', 'probe_until', 'health', 'run')
   local state = b[1] or 'closed'
   if state == 'closed' then
-    if b[4] ~= 'degraded' then return {'route', name, 'closed'} end
+    if b[4] ~= 'degraded' then
+      return {'route', name, (b[5] and b[5] ~= '0') and 'closed_run' or 'closed'}
+    end
     if draw < share then return {'route', name, 'degraded_share'} end
     fallback = fallback or name
   elseif state == 'open' and now < tonumber(b[2] or '0') then

@@ -205,7 +205,8 @@ class _Send:
             accepted = router.submit(route, request, claim.sent_ref or None)
         except ProviderError as exc:
             self._failed(exc, route, claim, time.perf_counter() - started, log_ctx)
-        router.report(route, "ok")
+        if pick.how != "closed":  # a closed breaker with no failure counted has nothing to reset
+            router.report(route, "ok")
         deps.observer.attempt("accepted", "0", accepted.latency_s)
         self.log.info("provider_attempt", **log_ctx, provider_status=accepted.status,
                       message_id=accepted.message_id, latency_ms=round(accepted.latency_s * 1000, 1),

@@ -8,7 +8,8 @@ at scrape time for the whole cluster; the attempt counter is per worker process.
 * ``pinrelay_route_info{route,state,reason}``: 1, the reason and state as labels;
 * ``pinrelay_route_state_changed_timestamp_seconds{route}``: the breaker's last change;
 * ``pinrelay_route_delivery_success_ratio{route}``: delivered share of the window;
-* ``pinrelay_route_attempts_total{route,outcome}``: provider calls as the breaker heard them.
+* ``pinrelay_route_attempts_total{route,outcome}``: provider calls per route, ``accepted`` or
+  whose fault the failure was (number, route, transient, throttled, request, unconfirmed).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from worker.send.route_health import route_status, state_value
 from worker.send.routes.base import KEY_ROUTE
 
 ROUTE_ATTEMPTS = Counter(
-    "pinrelay_route_attempts_total", "Provider calls per route, as its breaker heard them (ok/route/"
-    "transient/release)", ["route", "outcome"],
+    "pinrelay_route_attempts_total", "Provider calls per route: accepted, or whose fault the failure "
+    "was (number/route/transient/throttled/request/unconfirmed)", ["route", "outcome"],
 )  # fmt: skip
 
 

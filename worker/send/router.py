@@ -48,7 +48,7 @@ class Pick:
 
     kind: str
     route: str = ""
-    how: str = ""  # closed | probe | degraded_share | degraded_only
+    how: str = ""  # closed | closed_run | probe | degraded_share | degraded_only
     wait_s: float = 0.0
 
 
@@ -80,7 +80,15 @@ class Router:
         return Pick(found[0], found[1], found[2] if len(found) > 2 else "")
 
     def submit(self, name: str, request: SendRequest, client_ref: str | None) -> Accepted:
-        return self._routes[name].submit(request, client_ref)
+        """One call on route ``name``, counted by outcome (accepted, or whose fault it was)."""
+        route = self._routes[name]
+        try:
+            accepted = route.submit(request, client_ref)
+        except ProviderError as exc:
+            ROUTE_ATTEMPTS.labels(route=name, outcome=route.blame(exc).value).inc()
+            raise
+        ROUTE_ATTEMPTS.labels(route=name, outcome="accepted").inc()
+        return accepted
 
     def blame(self, name: str, exc: ProviderError) -> Blame:
         return self._routes[name].blame(exc)
@@ -93,7 +101,6 @@ class Router:
         """Tell ``name``'s breaker: ok | route | transient | release; its state afterwards."""
         if not outcome:
             return ""
-        ROUTE_ATTEMPTS.labels(route=name, outcome=outcome).inc()
         args = [f"{_now():.3f}", outcome, self._settings.route_cooldown_s, TRANSIENT_RUN, reason[:200]]
         return to_text(self._report(keys=[self._keys + name], args=args))
 

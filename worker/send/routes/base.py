@@ -28,7 +28,7 @@ from worker.errors import ProviderError, TransientProviderError, UnconfirmedSend
 KEY_ROUTE: Final = "route:"  # + name: the breaker hash; + ":window" / ":deny"
 WINDOW: Final = 200  # receipts the delivery success rate is computed over
 MIN_RECEIPTS: Final = 50  # receipts a route needs before it can be judged degraded
-TRANSIENT_RUN: Final = 5  # transient failures in a row (cluster-wide) that open a breaker
+TRANSIENT_RUN: Final = 10  # transient failures in a row (cluster-wide, no success between) open a breaker
 THROTTLE_BUDGET: Final = 3  # throttled answers in a row on one route before a send moves on
 ROUTE_RECHECK_S: Final = 1.0  # a send whose attempts all met refusing routes looks again after this
 
