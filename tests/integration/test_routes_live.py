@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from ops.simulator import Simulator
 from worker.config import Settings
 
-from .conftest import isolated_settings, wait_for
+from .conftest import cleanup, isolated_settings, wait_for
 from .route_stacks import TWILIO_STATUS_PATH, RouteStacks, routes_of
 
 TO = "16365553226"
@@ -148,3 +149,17 @@ def test_wrong_credentials_on_every_route_leave_sends_queued_until_fixed(
     assert time.monotonic() - fixed_at < 30
     used = {live.producer.get_status(rid)["route"] for rid in rids}
     assert all(routes_of(live)[route]["state"] == "closed" for route in used)
+
+
+def test_demo_runs_on_the_twilio_route(redis_url: str, tmp_path: Path) -> None:
+    """`pinrelay demo --route twilio`: every PIN over Twilio's Messages API, every one accounted for
+    through the signed status callbacks."""
+    settings = isolated_settings(redis_url, runtime_dir=str(tmp_path))
+    try:
+        result = cli(settings, "demo", "-n", "6", "--route", "twilio")
+    finally:
+        client = redis.Redis.from_url(redis_url)
+        cleanup(client, settings)
+        client.close()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "6 PINs over twilio" in result.stdout and "all 6 sends accounted for" in result.stdout
