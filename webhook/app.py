@@ -11,7 +11,9 @@ GET|POST /delivery-receipt-webhook         200 ``{"status":"ok"}`` once on the s
 POST /twilio-status-webhook                200 once on the stream (``duplicate`` for a repeat);
                                            403 bad ``X-Twilio-Signature`` (twilio_status.py)
 GET /healthz                               200 ``{"status":"ok","redis":true|false}``
-GET /readyz                                200 as above, or 503 when Redis is down
+GET /readyz                                200 ``{"service":"pinrelay-webhook","status":"ok",
+                                           "redis":true}``; 503 (``"status":"unavailable"``)
+                                           when Redis is down
 GET /metrics                               Prometheus exposition text
 other method on those paths                405 with ``Allow``
 any other path                             404
@@ -47,6 +49,7 @@ HEALTH_PATH: Final = "/healthz"
 READY_PATH: Final = "/readyz"
 METRICS_PATH: Final = "/metrics"
 READ_CHUNK_BYTES: Final = 16 * 1024
+SERVICE_NAME: Final = "pinrelay-webhook"  # in /readyz: the answer is ours, not another server's
 
 Handler = Callable[[WSGIEnvironment], "Response"]
 Response = tuple[str, list[tuple[str, str]], bytes]
@@ -190,9 +193,11 @@ class ReceiverApp:
         return "200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))], body
 
     def _readyz(self, environ: WSGIEnvironment) -> Response:
+        """Ready means Redis answers; ``service`` lets a supervisor tell us from whatever else
+        might answer on the port."""
         if self._queue.ping():
-            return _response(200, {"status": "ok", "redis": True})
-        return _response(503, {"status": "unavailable", "redis": False})
+            return _response(200, {"service": SERVICE_NAME, "status": "ok", "redis": True})
+        return _response(503, {"service": SERVICE_NAME, "status": "unavailable", "redis": False})
 
 
 def create_app(

@@ -2,7 +2,11 @@
 
 :func:`build_command` and :func:`build_env` are what a supervisor (``pinrelay up``)
 needs to start it as a child process; :func:`serve` does exactly that and waits,
-passing SIGTERM/SIGINT on to granian, which drains its workers and exits.
+passing SIGTERM/SIGINT on to granian, which drains its workers and exits. Before
+starting it refuses a port something already listens on (granian's ``SO_REUSEPORT``
+would otherwise share it silently); with JSON logs granian's own lines are JSON
+(:class:`worker.logs.JsonFormatter` through ``--log-config``); once the port
+answers it logs one ``ready`` event.
 
 Why granian: its HTTP layer is Rust, so the two vCPUs go to the Python app.
 Signed (sha256) form POSTs over loopback, wrk 2 threads, Redis on the same
@@ -12,12 +16,15 @@ gthread and ~1.8k for gunicorn sync with the same app.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
@@ -26,6 +33,8 @@ from typing import Final
 from worker.config import Settings
 from worker.constants import DEFAULT_WEBHOOK_PORT
 from worker.errors import ConfigError
+from worker.local.ports import require_free_ports
+from worker.logs import get_logger, log_ready
 
 APP_TARGET: Final = "webhook.wsgi:app_factory"
 # Threads running the app per worker. They mostly wait on Redis, and the more
@@ -40,6 +49,14 @@ DEFAULT_BLOCKING_THREADS: Final = 32
 WORKERS_KILL_TIMEOUT_S: Final = 3
 _GRANIAN_LEVELS: Final = frozenset({"critical", "error", "warning", "info", "debug"})
 _SOURCE_ROOT: Final = str(Path(__file__).resolve().parent.parent)
+READY_TIMEOUT_S: Final = 30.0
+# granian's dictConfig (``--log-config``) for JSON logs: its lines on stderr, as ours.
+_JSON_LOG_CONFIG: Final = {
+    "formatters": {"json": {"()": "worker.logs.JsonFormatter"}},
+    "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "loggers": {"_granian": {"handlers": ["json"], "level": "INFO", "propagate": False},
+                "granian.access": {"handlers": ["json"], "level": "INFO", "propagate": False}},
+}  # fmt: skip
 
 
 def build_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -59,8 +76,11 @@ def build_command(
     workers: int = 2,
     *,
     blocking_threads: int = DEFAULT_BLOCKING_THREADS,
+    log_config: str | None = None,
 ) -> list[str]:
-    """The granian argv; run it with :func:`build_env` as its environment."""
+    """The granian argv; run it with :func:`build_env` as its environment.
+
+    ``log_config`` is a granian ``--log-config`` JSON file (:func:`write_log_config`)."""
     if workers < 1 or blocking_threads < 1:
         raise ConfigError(f"workers ({workers}) and blocking threads must be at least 1")
     level = settings.log_level.lower()
@@ -78,8 +98,30 @@ def build_command(
         "--log-level", level,
         "--no-access-log",
         "--working-dir", _SOURCE_ROOT,
+        *(["--log-config", log_config] if log_config else []),
         APP_TARGET,
     ]  # fmt: skip
+
+
+def write_log_config(directory: str) -> str:
+    """A granian logging config that renders its records as our JSON lines; its path."""
+    path = os.path.join(directory, "granian-log.json")
+    with open(path, "w") as out:
+        json.dump(_JSON_LOG_CONFIG, out)
+    return path
+
+
+def _wait_listening(host: str, port: int, child: subprocess.Popen[bytes]) -> bool:
+    """Until ``host:port`` accepts a connection; False if granian exits or time runs out."""
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while child.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection((target, port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
 
 
 def serve(
@@ -88,14 +130,18 @@ def serve(
     port: int = DEFAULT_WEBHOOK_PORT,
     workers: int = 2,
 ) -> int:
-    """Run granian in the foreground until it exits; its exit status (0 after SIGTERM/SIGINT)."""
-    argv = build_command(settings, host, port, workers)
+    """Run granian in the foreground until it exits; its exit status (0 after SIGTERM/SIGINT).
+
+    :class:`ConfigError` (before anything starts) when ``port`` is already in use."""
+    require_free_ports([("receipt receiver", port)], host)
     env = build_env(settings)
-    metrics_dir = None
+    run_dir = tempfile.mkdtemp(prefix="pinrelay-webhook-")
+    log_config = write_log_config(run_dir) if settings.log_format == "json" else None
+    argv = build_command(settings, host, port, workers, log_config=log_config)
     if "PROMETHEUS_MULTIPROC_DIR" not in env:
         # Every granian worker writes its counters here; /metrics adds them up.
-        metrics_dir = tempfile.mkdtemp(prefix="pinrelay-webhook-metrics-")
-        env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        env["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(run_dir, "metrics")
+        os.makedirs(env["PROMETHEUS_MULTIPROC_DIR"])
     child = subprocess.Popen(argv, env=env)
 
     def forward(signum: int, frame: FrameType | None) -> None:
@@ -104,6 +150,8 @@ def serve(
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        if _wait_listening(host, port, child):
+            log_ready(get_logger("webhook.serve"), settings, listen=f"{host}:{port}", server_workers=workers)
         code = child.wait()
     finally:
         for sig, handler in previous.items():
@@ -111,6 +159,5 @@ def serve(
         if child.poll() is None:
             child.kill()
             child.wait()
-        if metrics_dir is not None:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
     return 128 - code if code < 0 else code

@@ -1,4 +1,4 @@
-"""Twilio's ``X-Twilio-Signature`` (API-routes.md B.5): one pure algorithm for signing and checking.
+"""Twilio's ``X-Twilio-Signature`` (docs/provider-routes.md §B.5): one algorithm for signing and checking.
 
 The simulator signs its status callbacks with :func:`twilio_signature`; the
 receiver checks them with :func:`verify_twilio`, so both ends share the quirks:

@@ -26,11 +26,7 @@ def app_factory() -> WSGIApplication:
             "PINRELAY_REDIS_URL is not set: the receipt receiver needs the Redis that holds "
             "the result stream (`pinrelay webhook` / `pinrelay up` set it for you)"
         )
-    configure_logging(
-        fmt=settings.log_format,
-        level=settings.log_level,
-        secrets=(settings.signature_secret, settings.api_secret),
-    )
+    configure_logging(settings, stdlib=True)
     get_logger("webhook.receiver").info(
         "receiver_worker_started",
         pid=os.getpid(),

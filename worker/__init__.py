@@ -1,4 +1,4 @@
-"""pinrelay's public Python API: send a PIN, follow it, report its conversion.
+"""pinrelay's public Python API: send a PIN, follow it, report its conversion; or verify a number.
 
 Names resolve lazily (PEP 562): ``import worker`` loads nothing heavy, so a process that
 only needs the foundation (the receipt receiver imports :mod:`worker.config`) never loads
@@ -10,6 +10,8 @@ limit, store, publish) -> :mod:`worker.taskqueue` (Celery) -> :mod:`worker.send`
 provider call) -> receipts arrive at :mod:`webhook` -> :mod:`worker.correlate` settles
 them into :mod:`worker.records`. :mod:`worker.local` runs it all on one machine,
 :mod:`worker.cli` is the ``pinrelay`` command, :mod:`worker.report` reads the records.
+:mod:`worker.verify` does the whole verify loop on top of the send path: it generates the
+code, sends it, checks it and reports the conversions itself.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
         ValidationError,
     )
     from worker.states import State
+    from worker.verify.errors import ResendRefusedError, UnknownVerificationError, VerificationError
+    from worker.verify.service import Verifier
 
 __all__ = [
     # producer API
@@ -44,6 +48,11 @@ __all__ = [
     "report_conversion",
     "Producer",
     "PinSpec",
+    # verify API: pinrelay generates, sends and checks the code
+    "start_verification",
+    "check_verification",
+    "resend_verification",
+    "get_verification",
     # configuration and states
     "Settings",
     "State",
@@ -58,6 +67,9 @@ __all__ = [
     "TransientProviderError",
     "PermanentProviderError",
     "UnconfirmedSendError",
+    "VerificationError",
+    "UnknownVerificationError",
+    "ResendRefusedError",
 ]
 
 # name -> the module that defines it; imported on first access.
@@ -67,9 +79,12 @@ _LAZY: dict[str, str] = {
     "Settings": "worker.config",
     "State": "worker.states",
     **{name: "worker.errors" for name in __all__ if name.endswith("Error")},
+    **dict.fromkeys(("VerificationError", "UnknownVerificationError", "ResendRefusedError"),
+                    "worker.verify.errors"),
 }
 
 _producer: Producer | None = None
+_verifier: Verifier | None = None
 
 
 def default_producer() -> Producer:
@@ -110,6 +125,37 @@ def wait(request_id: str, timeout: float = 30.0) -> dict[str, Any]:
 def report_conversion(request_id: str, delivered: bool = True, at: float | None = None) -> None:
     """Enqueue a conversion report: the user typed the PIN in (or never did)."""
     default_producer().report_conversion(request_id, delivered, at)
+
+
+def default_verifier() -> Verifier:
+    """The verifier on the default producer (``PINRELAY_VERIFY_SECRET`` is checked per call)."""
+    global _verifier
+    if _verifier is None:
+        from worker.verify.service import Verifier
+
+        _verifier = Verifier.for_producer(default_producer())
+    return _verifier
+
+
+def start_verification(to: str, client_ref: str | None = None, length: int | None = None,
+                       ttl: int | None = None) -> str:  # fmt: skip
+    """Generate a code, send it to ``to`` and return the verification id. See :meth:`Verifier.start`."""
+    return default_verifier().start(to, client_ref, length, ttl)
+
+
+def check_verification(verification_id: str, code: str) -> dict[str, Any]:
+    """``{"id", "status", "attempts_left"}``; status ``approved`` only for the right code, once."""
+    return default_verifier().check(verification_id, code)
+
+
+def resend_verification(verification_id: str) -> str:
+    """Send a new code for the same verification (the old one stops working); the same id."""
+    return default_verifier().resend(verification_id)
+
+
+def get_verification(verification_id: str) -> dict[str, Any]:
+    """The verification's state, masked number, sends and times; never its code or hash."""
+    return default_verifier().get(verification_id)
 
 
 def __getattr__(name: str) -> Any:

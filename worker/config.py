@@ -17,19 +17,23 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from functools import partial
+from typing import Final
 
 from worker import constants as c
 from worker.envparse import (
     EnvVar,
     env_vars,
     flag,
+    host_ports,
     http_url,
+    is_loopback_url,
     lower,
     nonempty,
     nonneg_float,
     nonneg_int,
     pos_float,
     pos_int,
+    readable_file,
     redact_url,
     regions,
     render,
@@ -38,13 +42,18 @@ from worker.envparse import (
     url_with_scheme,
 )
 from worker.errors import ConfigError
+from worker.redisurl import SENTINEL_SCHEMES, connection_url, is_tls_url, kombu_broker_url
 
 # redact_url lived here first; callers may still import it from worker.config.
 __all__ = ["Settings", "ENV_NAMES", "redact_url", "settings_table_markdown"]
 
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_REDIS_SCHEMES = ("redis", "rediss", "unix", *SENTINEL_SCHEMES)  # Sentinel: see worker.redisurl
 _BROKER_SCHEMES = (*_REDIS_SCHEMES, "amqp", "amqps", "pyamqp")
 _POOLS = ("prefork", "threads", "solo", "gevent", "eventlet")
+# The simulator's account: the defaults, so a fresh clone runs the demo; refused for a
+# provider anywhere but on this machine (:meth:`Settings.check_provider_credentials`).
+DEMO_API_KEY: Final = "demo-key"
+DEMO_API_SECRET: Final = "demo-secret-0123"  # noqa: S105 - the simulator's public demo secret
 
 
 def _cpu_count(env: Mapping[str, str]) -> int:
@@ -81,6 +90,26 @@ _redis_url = partial(url_with_scheme, schemes=_REDIS_SCHEMES)
 _broker_url = partial(url_with_scheme, schemes=_BROKER_SCHEMES)
 
 
+def _int_between(name: str, value: str, low: int, high: int) -> int:
+    """A whole number in ``[low, high]``, for the verify limits the rules fix."""
+    number = int(value)
+    if not low <= number <= high:
+        raise ConfigError(f"{name}={value!r} must be a whole number from {low} to {high}")
+    return number
+
+
+def _verify_secret(name: str, value: str) -> str:
+    """The verify HMAC key: short keys are refused, since the codes themselves are short."""
+    if len(value) < c.VERIFY_SECRET_MIN_CHARS:
+        raise ConfigError(f"{name} must be at least {c.VERIFY_SECRET_MIN_CHARS} characters "
+                          f"(got {len(value)})")  # fmt: skip
+    return value
+
+
+_verify_length = partial(_int_between, low=c.VERIFY_MIN_LENGTH, high=c.VERIFY_MAX_LENGTH)
+_verify_ttl = partial(_int_between, low=1, high=c.VERIFY_MAX_TTL_S)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every knob, typed; build it with :meth:`from_env`. The repr hides secrets."""
@@ -91,6 +120,21 @@ class Settings:
     broker_url: str | None = setting(
         "BROKER_URL", _broker_url, "Celery broker (Redis or RabbitMQ `amqp://`)", default=None,
         shown="`PINRELAY_REDIS_URL`", redact=True)  # fmt: skip
+    # --- Redis high availability (Sentinel, TLS) ---
+    redis_sentinels: tuple[str, ...] = setting(
+        "REDIS_SENTINELS", host_ports, "Sentinels (`host:port,host:port`): records, receipts and "
+        "broker use the primary they name; `REDIS_URL` then gives only user, password, db and "
+        "`rediss`", default=(), shown="unset (one Redis)")  # fmt: skip
+    redis_sentinel_master: str | None = setting(
+        "REDIS_SENTINEL_MASTER", nonempty, "the Sentinels' name of the primary (`sentinel monitor "
+        "<name>`); set with `REDIS_SENTINELS`", default=None)  # fmt: skip
+    redis_ca_file: str | None = setting(
+        "REDIS_CA_FILE", readable_file, "CA bundle for `rediss://` (Redis, Sentinels, broker)",
+        default=None, shown="the system CAs")  # fmt: skip
+    redis_claim_wait_ms: int = setting(
+        "REDIS_CLAIM_WAIT_MS", nonneg_int, "with Sentinel: a claim waits this long at most for a "
+        "replica to hold it before the provider call, so a failover cannot forget it (0 = off)",
+        default=100)  # fmt: skip
     api_url: str = setting(
         "API_URL", http_url, "2FA host (`/sc/us/2fa/json` is appended); proxy variables "
         "(`HTTPS_PROXY`) are deliberately not read", default=c.DEFAULT_API_URL)  # fmt: skip
@@ -98,10 +142,11 @@ class Settings:
         "CONVERSION_URL", http_url, "conversion host (`/conversions/sms`)",
         default=c.DEFAULT_CONVERSION_URL)  # fmt: skip
     api_key: str = setting(
-        "API_KEY", nonempty, "provider API key (the simulator's default)", default="demo-key")
+        "API_KEY", nonempty, "provider API key; the default is the simulator's, refused (exit 2) "
+        "by the commands that call a provider not on loopback", default=DEMO_API_KEY)  # fmt: skip
     api_secret: str = setting(
-        "API_SECRET", nonempty, "provider API secret (the simulator's default)",
-        default="demo-secret-0123", secret=True)  # fmt: skip
+        "API_SECRET", nonempty, "provider API secret; the default is the simulator's, refused "
+        "like the key", default=DEMO_API_SECRET, secret=True)  # fmt: skip
     signature_secret: str | None = setting(
         "SIGNATURE_SECRET", nonempty, "receipts must be signed with it; a signed receipt seen "
         "again (same `nonce`, or same `sig` when it has no nonce) within two windows is "
@@ -164,6 +209,22 @@ class Settings:
     per_prefix_minute: int = setting(
         "PER_PREFIX_MINUTE", nonneg_int, "sends per NPA-NXX per minute (0 = off)",
         default=c.DEFAULT_PER_PREFIX_MINUTE)  # fmt: skip
+    # --- verify (worker/verify/) ---
+    verify_secret: str | None = setting(
+        "VERIFY_SECRET", _verify_secret, "HMAC-SHA256 key of the verification codes (≥ 32 "
+        "characters)", default=None, shown="unset (every `verify` command refused)", secret=True)  # fmt: skip
+    verify_length: int = setting(
+        "VERIFY_LENGTH", _verify_length, "digits of a verification code (6-10)",
+        default=c.DEFAULT_VERIFY_LENGTH)  # fmt: skip
+    verify_ttl_s: int = setting(
+        "VERIFY_TTL", _verify_ttl, "seconds a verification code is valid (at most 600)",
+        default=c.DEFAULT_VERIFY_TTL_S)  # fmt: skip
+    verify_max_attempts: int = setting(
+        "VERIFY_MAX_ATTEMPTS", pos_int, "wrong codes before a verification is `locked` (resends "
+        "never reset it)", default=c.DEFAULT_VERIFY_MAX_ATTEMPTS)  # fmt: skip
+    verify_max_sends: int = setting(
+        "VERIFY_MAX_SENDS", pos_int, "sends (first + resends) per verification",
+        default=c.DEFAULT_VERIFY_MAX_SENDS)  # fmt: skip
     worker_concurrency: int = setting(
         "WORKER_CONCURRENCY", pos_int, "Celery worker processes", factory=_cpu_count,
         shown="cores")  # fmt: skip
@@ -184,6 +245,8 @@ class Settings:
     metrics_port: int = setting(
         "METRICS_PORT", nonneg_int, "Prometheus endpoint of `pinrelay worker` / `pinrelay "
         "correlate` (the receiver serves `/metrics` itself)", default=0, shown="`0` (off)")  # fmt: skip
+    metrics_host: str = setting(
+        "METRICS_HOST", nonempty, "interface that endpoint listens on", default="0.0.0.0")
     task_events: bool = setting(
         "TASK_EVENTS", flag, "Celery task events for Flower; `0` saves ~18% worker CPU per send "
         "where nobody watches Flower", default=True)  # fmt: skip
@@ -193,6 +256,10 @@ class Settings:
     flower_password: str | None = setting(
         "FLOWER_PASSWORD", nonempty, "Flower's basic auth password (≥ 12 characters)",
         default=None, shown="unset (Flower refuses to start)", secret=True)  # fmt: skip
+    # --- doctor ---
+    public_webhook_url: str | None = setting(
+        "PUBLIC_WEBHOOK_URL", http_url, "the receipt URL the provider is given; `pinrelay doctor` "
+        "checks the receiver answers there", default=None, shown="unset (not checked)")  # fmt: skip
     # --- routes (worker/send/routes/: which provider routes, their settings, failover) ---
     routes: tuple[str, ...] = setting(
         "ROUTES", _route_list, "routes in failover order: `sc2fa`, `sms`, `twilio`", default=("sc2fa",))
@@ -229,6 +296,11 @@ class Settings:
     def __post_init__(self) -> None:
         for name, var in _VARS.items():
             var.check(getattr(self, name))
+        # Sentinels, primary and CA ride in redis_url, the one string every client is built from
+        url = connection_url(self.redis_url, self.redis_sentinels, self.redis_sentinel_master,
+                             self.redis_ca_file, self.broker_url)  # fmt: skip
+        if url != self.redis_url:
+            object.__setattr__(self, "redis_url", url)  # frozen: set once, while being built
 
     def __repr__(self) -> str:
         shown = []
@@ -244,6 +316,39 @@ class Settings:
 
     __str__ = __repr__
 
+    def summary(self) -> dict[str, object]:
+        """Every setting by its variable's name, secrets hidden and URL passwords masked: the
+        `ready` log event carries it, so an operator sees what a process really runs with."""
+        shown: dict[str, object] = {}
+        for name, var in _VARS.items():
+            value = getattr(self, name)
+            if var.secret and value:
+                value = "[redacted]"
+            elif var.redact and value:
+                value = redact_url(value)
+            shown[var.name] = list(value) if isinstance(value, tuple) else value
+        return shown
+
+    def check_provider_credentials(self) -> None:
+        """Refuse the demo credentials unless every provider URL is on loopback.
+
+        Called by the commands that make provider calls (`worker`, `up`): an unset or
+        empty ``PINRELAY_API_KEY`` must not quietly become the simulator's account and
+        send every PIN into a 401 at the real provider.
+        """
+        if not {"sc2fa", "sms"} & set(self.routes):
+            return  # no Vonage route: the key is never sent (the twilio route has its own account)
+        remote = [f"{_VARS[n].name}={url}" for n in ("api_url", "conversion_url")
+                  if not is_loopback_url(url := getattr(self, n))]  # fmt: skip
+        demo = [_VARS[n].name for n, v in (("api_key", DEMO_API_KEY), ("api_secret", DEMO_API_SECRET))
+                if getattr(self, n) == v]  # fmt: skip
+        if remote and demo:
+            raise ConfigError(
+                f"{' and '.join(demo)} unset (or the simulator's demo values) while "
+                f"{remote[0]} is not on loopback: set PINRELAY_API_KEY and PINRELAY_API_SECRET "
+                "to your provider account's credentials"
+            )
+
     def secret_values(self) -> tuple[str, ...]:
         """Every secret these settings hold, for the log redactor."""
         return tuple(v for name, var in sorted(_VARS.items()) if var.secret and (v := getattr(self, name)))
@@ -257,15 +362,19 @@ class Settings:
         return self.conversion_url + c.CONVERSION_PATH
 
     def with_redis(self, url: str) -> Settings:
-        """A copy pointing at ``url`` (and at it as broker unless one was set)."""
-        return replace(self, redis_url=url)
+        """A copy pointing at ``url`` (and at it as broker unless one was set), and only at it:
+        configured Sentinels are dropped (they would be folded over ``url``), the CA kept for TLS."""
+        ca_file = self.redis_ca_file if is_tls_url(url) else None
+        return replace(self, redis_url=url, redis_sentinels=(), redis_sentinel_master=None,
+                       redis_ca_file=ca_file)  # fmt: skip
 
     @property
     def effective_broker_url(self) -> str:
+        """The broker URL as Celery/kombu read it (a Sentinel URL in kombu's `sentinel://` form)."""
         url = self.broker_url or self.redis_url
         if url is None:
             raise ConfigError("no Redis: set PINRELAY_REDIS_URL or start `pinrelay up`")
-        return url
+        return kombu_broker_url(url)
 
     def to_env(self) -> dict[str, str]:
         """The ``PINRELAY_*`` variables that rebuild these settings in a child process."""

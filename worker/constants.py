@@ -33,6 +33,20 @@ KEY_DENYLIST: Final = "denylist"  # set of numbers/prefixes refused at enqueue
 
 CONSUMER_GROUP: Final = "correlators"
 
+# --- Verify (worker/verify/; NIST SP 800-63B-4 §3.1.3, OWASP ASVS 5.0 V6.5-6.6) ---
+KEY_VERIFICATION: Final = "verify:"  # hash: one verification (never its code; its HMAC until it ends)
+KEY_VERIFY_DUE: Final = "verify-due"  # zset: pending verification id -> expires_at (the sweep's list)
+KEY_VERIFY_CONVERSIONS: Final = "verify-conv"  # zset: ended verification id -> when its reports are due
+TASK_VERIFY_EXPIRE: Final = "pinrelay.verify_expire"
+VERIFY_MIN_LENGTH: Final = 6  # digits; NIST SP 800-63B-4 §3.1.3.1 (at least 6)
+VERIFY_MAX_LENGTH: Final = 10  # digits; what the provider's `pin` accepts
+VERIFY_MAX_TTL_S: Final = 600  # a code is valid for at most 10 minutes
+VERIFY_SECRET_MIN_CHARS: Final = 32
+DEFAULT_VERIFY_LENGTH: Final = 6
+DEFAULT_VERIFY_TTL_S: Final = 300
+DEFAULT_VERIFY_MAX_ATTEMPTS: Final = 5
+DEFAULT_VERIFY_MAX_SENDS: Final = 3
+
 # --- Celery ---------------------------------------------------------------
 TASK_SEND_PIN: Final = "pinrelay.send_pin"
 TASK_REPORT_CONVERSION: Final = "pinrelay.report_conversion"

@@ -11,6 +11,7 @@ one :class:`ConfigError` that says which variable is wrong, reported once at sta
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
@@ -40,6 +41,8 @@ __all__ = [
     "nonneg_int",
     "flag",
     "regions",
+    "host_ports",
+    "readable_file",
     # helpers
     "render",
     "redact_url",
@@ -174,6 +177,17 @@ def redact_url(url: str) -> str:
     return url
 
 
+def is_loopback_url(url: str) -> bool:
+    """True for a URL whose host is on this machine: 127.0.0.0/8, ``::1`` or ``localhost``."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def nonempty(name: str, value: str) -> str:
     """The value as is: :class:`EnvReader` has already turned blank into "unset"."""
     return value
@@ -254,3 +268,25 @@ def regions(name: str, value: str) -> tuple[str, ...]:
     if not codes or any(len(r) != 2 or not r.isalpha() for r in codes):
         raise ConfigError(f"{name}={value!r} must be ISO country codes such as US,CA")
     return codes
+
+
+def host_ports(name: str, value: str) -> tuple[str, ...]:
+    """Comma-separated ``host:port`` pairs (Redis Sentinels); IPv6 hosts in brackets."""
+    items = tuple(part.strip() for part in value.split(",") if part.strip())
+    for item in items:
+        host, colon, port = item.rpartition(":")
+        bare = host.removeprefix("[").removesuffix("]")
+        if not colon or not bare or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{name}={value!r} must be host:port pairs such as 10.0.0.5:26379,"
+                              "10.0.0.6:26379")  # fmt: skip
+    if not items:
+        raise ConfigError(f"{name}={value!r} must name at least one host:port")
+    return items
+
+
+def readable_file(name: str, value: str) -> str:
+    """A file that must exist and be readable now (a CA bundle): a typo fails at start-up,
+    not as a TLS error at the first connection."""
+    if not os.path.isfile(value) or not os.access(value, os.R_OK):
+        raise ConfigError(f"{name}={value!r} is not a readable file")
+    return value

@@ -4,11 +4,13 @@
 
     PinrelayError
     ├── ConfigError              a setting is missing or malformed (names the variable)
+    ├── UsageError               a command-line argument cannot be used as given (exit 2)
     ├── ValidationError          a send request is refused before anything is enqueued
-    │   └── AbuseLimitError      per-number / per-prefix limit or denylist hit
+    │   └── AbuseLimitError      per-number / per-prefix limit or denylist hit (retry later)
     ├── UnknownRequestError      no record for that request id
     ├── StoreUnavailableError    Redis did not answer
     ├── DeferSend                control flow: give the worker slot back, try again later
+    ├── SendFailedError          a send task ended `error`/`unconfirmed`: Celery shows FAILURE
     └── ProviderError            the provider call did not end in "accepted"
         ├── TransientProviderError   worth retrying: throttled (1), 5, 10, 13,
         │                            HTTP 429 / 5xx, connection refused before sending
@@ -32,20 +34,58 @@ class ConfigError(PinrelayError):
     """A setting is missing or malformed; the message names the variable."""
 
 
+class UsageError(PinrelayError):
+    """A command-line argument cannot be used as given (a missing folder, say); exit 2."""
+
+
 class ValidationError(PinrelayError, ValueError):
     """A send request was refused before anything was enqueued."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.message = message
+
+    def for_item(self, index: int) -> ValidationError:
+        """The same refusal, naming the item of a batch (``send_pins``) it came from."""
+        return ValidationError(f"item {index} {self.field}", self.message)
 
 
 class AbuseLimitError(ValidationError):
-    """A per-number or per-prefix limit, or the denylist, refused the send."""
+    """A per-number or per-prefix limit, or the denylist, refused the send.
 
-    def __init__(self, field: str, message: str, *, limit: str) -> None:
+    ``window_s`` is the limit's sliding window and ``retry_after_s`` the seconds until the
+    oldest counted send leaves it (None for the denylist: waiting does not help), so a
+    caller can say when to try again (the CLI exits 4, an HTTP API answers 429).
+    """
+
+    def __init__(
+        self,
+        field: str,
+        message: str,
+        *,
+        limit: str,
+        window_s: float | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(field, message)
         self.limit = limit
+        self.window_s = window_s
+        self.retry_after_s = retry_after_s
+
+    def for_item(self, index: int) -> AbuseLimitError:
+        return AbuseLimitError(f"item {index} {self.field}", self.message, limit=self.limit,
+                               window_s=self.window_s, retry_after_s=self.retry_after_s)  # fmt: skip
+
+    def retry_hint(self) -> str:
+        """When to try again, in words: ``retry in 9m12s`` or why waiting will not help."""
+        if self.retry_after_s is None:
+            return "waiting will not help: remove the entry from the denylist first"
+        seconds = max(1, int(self.retry_after_s + 0.999))
+        hours, rest = divmod(seconds, 3600)
+        minutes, secs = divmod(rest, 60)
+        shown = f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+        return f"retry in {shown}"
 
 
 class UnknownRequestError(PinrelayError, KeyError):
@@ -73,6 +113,26 @@ class DeferSend(PinrelayError):
     def __init__(self, countdown_s: float) -> None:
         super().__init__(f"send deferred by {countdown_s:.2f}s")
         self.countdown_s = countdown_s
+
+
+class SendFailedError(PinrelayError):
+    """A send ended ``error`` or ``unconfirmed``; raised by the task *after* the record is written.
+
+    An expected outcome, not a bug: the Celery task declares it in ``throws`` so the worker
+    logs one line without a traceback, Flower shows the task as FAILURE with this one-line
+    reason, and it is not added to the ``dead:tasks`` dead letters (the send itself is in
+    ``dead:sends`` already when it needs a person).
+    """
+
+    def __init__(self, request_id: str, state: str, reason: str) -> None:
+        super().__init__(f"{state}: {reason}" if reason else state)
+        self.request_id = request_id
+        self.state = state
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[SendFailedError], tuple[str, str, str]]:
+        # Celery pickles task exceptions for its events and result backends.
+        return (type(self), (self.request_id, self.state, self.reason))
 
 
 class ProviderError(PinrelayError):

@@ -9,46 +9,100 @@ Two kinds, because pinrelay runs as many processes on many hosts:
   Redis (final states, receipts by status and err-code, unmatched receipts) and the
   queues' depth and age, so any one process (the correlator) can export the
   whole cluster's view without double counting.
+
+Where values live is decided per process, not per import. prometheus-client picks
+in-memory or file-backed values (``prometheus_client.values.ValueClass``) once, when
+it is first imported, from ``PROMETHEUS_MULTIPROC_DIR``; building the CLI parser
+imports it long before ``pinrelay worker`` knows it wants a directory. So the
+instruments here are :class:`Lazy`: each is built on first use, after
+:func:`use_multiprocess_dir` (or the environment) chose, and
+:func:`_value_class_follows_env` re-reads the choice just before. No import order
+can send a prefork child's counts to memory nobody scrapes.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Final, Generic, TypeVar
 
 import redis
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from worker import constants as c
 from worker.config import Settings
 
+MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+_build_lock = threading.Lock()
+M = TypeVar("M", Counter, Histogram)
 
-SEND_ATTEMPTS = Counter(
+
+def _value_class_follows_env() -> None:
+    """Make values file-backed if ``PROMETHEUS_MULTIPROC_DIR`` is set now, whenever it was set."""
+    from prometheus_client import values
+
+    if os.environ.get(MULTIPROC_ENV) and values.ValueClass is values.MutexValue:
+        values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+
+
+class Lazy(Generic[M]):
+    """A metric built on its first use, so after the process decided where values live."""
+
+    def __init__(self, build: Callable[[], M]) -> None:
+        self._build: Callable[[], M] = build
+        self._metric: M | None = None
+
+    def get(self) -> M:
+        if self._metric is None:
+            with _build_lock:
+                if self._metric is None:
+                    _value_class_follows_env()
+                    self._metric = self._build()
+        return self._metric
+
+    def labels(self, **labels: str) -> Any:
+        return self.get().labels(**labels)
+
+    def inc(self, amount: float = 1.0) -> None:
+        metric: Any = self.get()
+        metric.inc(amount)
+
+    def observe(self, value: float) -> None:
+        metric: Any = self.get()
+        metric.observe(value)
+
+
+SEND_ATTEMPTS = Lazy(lambda: Counter(
     "pinrelay_send_attempts_total",
     "Provider calls by outcome (accepted/transient/permanent/unconfirmed) and status code",
     ["outcome", "code"],
-)
-SUBMIT_LATENCY = Histogram(
+))  # fmt: skip
+SUBMIT_LATENCY = Lazy(lambda: Histogram(
     "pinrelay_submit_latency_seconds", "Latency of one provider 2FA call", buckets=_LATENCY_BUCKETS
-)
-RATE_LIMIT_WAIT = Histogram(
+))  # fmt: skip
+RATE_LIMIT_WAIT = Lazy(lambda: Histogram(
     "pinrelay_rate_limit_wait_seconds", "Time a send waited for the global rate limit",
     buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2),
-)  # fmt: skip
-RECEIPTS = Counter(
+))  # fmt: skip
+RECEIPTS = Lazy(lambda: Counter(
     "pinrelay_correlated_receipts_total",
     "Receipts handled by this correlator, by verdict (applied/duplicate/stale/parked/...)",
     ["verdict"],
-)
-RECEIPT_LAG = Histogram(
+))  # fmt: skip
+RECEIPT_LAG = Lazy(lambda: Histogram(
     "pinrelay_receipt_lag_seconds", "From provider acceptance to the receipt's arrival",
     buckets=_LATENCY_BUCKETS,
-)  # fmt: skip
+))  # fmt: skip
+# What each process exports from its start (histograms at 0 rather than absent).
+WORKER_METRICS: Final = (SEND_ATTEMPTS, SUBMIT_LATENCY, RATE_LIMIT_WAIT)
+CORRELATOR_METRICS: Final = (RECEIPTS, RECEIPT_LAG)
 
 
 class WorkerObserver:
@@ -109,7 +163,7 @@ class RedisStatsCollector(Collector):
 
     def _queue_depth_and_age(self) -> tuple[float, float]:
         """Depth of the Celery queue; age from the oldest task's record (task id = request id)."""
-        if not self._settings.effective_broker_url.startswith(("redis", "rediss", "unix")):
+        if not self._settings.effective_broker_url.startswith(("redis", "rediss", "unix", "sentinel")):
             return 0.0, 0.0
         queue = self._settings.queue
         depth = float(self._client.llen(queue))
@@ -127,11 +181,55 @@ class RedisStatsCollector(Collector):
             return depth, 0.0
 
 
-def serve_metrics(port: int, registry: CollectorRegistry | None = None) -> None:
-    """Expose metrics on ``port`` (multiprocess-aware when PROMETHEUS_MULTIPROC_DIR is set)."""
-    if registry is None and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+def use_multiprocess_dir(prefix: str = "pinrelay-metrics-") -> Callable[[], None]:
+    """Have this process and the ones it forks write values to ``PROMETHEUS_MULTIPROC_DIR``.
+
+    A directory given in the environment is used as it is (it must be empty and this
+    process group's alone); otherwise a private one is made. Returns the clean-up to
+    call at exit, which removes only a directory made here.
+    """
+    given = os.environ.get(MULTIPROC_ENV)
+    path = given or tempfile.mkdtemp(prefix=prefix)
+    os.makedirs(path, exist_ok=True)
+    os.environ[MULTIPROC_ENV] = path
+    _value_class_follows_env()
+    if given:
+        return lambda: None
+    return lambda: shutil.rmtree(path, ignore_errors=True)
+
+
+def serve_metrics(
+    port: int,
+    *,
+    host: str = "0.0.0.0",
+    instruments: tuple[Lazy[Any], ...] = (),
+    collectors: tuple[Collector, ...] = (),
+    log: Any = None,
+) -> bool:
+    """Expose ``/metrics`` on ``host:port`` from a daemon thread; False if the port is taken.
+
+    Multiprocess-aware when ``PROMETHEUS_MULTIPROC_DIR`` is set (every process of the
+    group, prefork children included, is summed). ``instruments`` are built now so they
+    show from the start. A busy port (a second worker started with the same environment
+    file) is one warning line on ``log``, not a crash: the process runs on without an
+    endpoint of its own.
+    """
+    for instrument in instruments:
+        instrument.get()
+    registry: CollectorRegistry = REGISTRY
+    if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    start_http_server(port, registry=registry) if registry else start_http_server(port)
+    for collector in collectors:
+        registry.register(collector)
+    try:
+        start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        if log is not None:
+            log.warning("metrics_unavailable", port=port, host=host, error=exc.strerror or str(exc),
+                        hint="another process holds this port (a second worker with the same "
+                        "environment file?): give this one its own PINRELAY_METRICS_PORT")  # fmt: skip
+        return False
+    return True

@@ -95,8 +95,7 @@ class Bench:
 def bench_settings(settings: Settings, redis_url: str) -> Settings:
     """Every feature on, tuned so that no limit ever throttles the load itself."""
     return replace(
-        settings,
-        redis_url=redis_url,
+        settings.with_redis(redis_url),  # only the bench's own Redis, even with Sentinels configured
         broker_url=None,
         rate_limit_per_s=RATE_CHECKED_NEVER_WAITS,
         per_number_10min=UNLIMITED,

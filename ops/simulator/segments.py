@@ -1,4 +1,4 @@
-"""How many SMS a text takes (API-routes.md A.3, D.3): GSM-7 septets or UCS-2 code units.
+"""How many SMS a text takes (docs/provider-routes.md §A.3, D.3): GSM-7 septets or UCS-2 code units.
 
 GSM-7 holds 160 septets in one SMS and 153 per part of a longer one; the
 extension-table characters (``^ { } [ ] ~ \\ | €`` and form feed) take two.

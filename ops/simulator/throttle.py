@@ -1,4 +1,4 @@
-"""A sliding-window throughput limit, as the provider's per-key submission limit (API.md §7).
+"""A sliding-window throughput limit, as the provider's per-key submission limit (docs/provider-api.md §7).
 
 Only admitted requests occupy the window; a refused one is told how long to
 wait until the oldest admitted request leaves it, which is the ``[ N ]`` (ms)

@@ -13,12 +13,12 @@ import pytest
 import requests
 
 from ops.simulator import Simulator
+from tests.support.settings import isolated_settings
+from tests.support.waiting import wait_for
 from worker.config import Settings
 from worker.enqueue.producer import Producer
 from worker.local.embedded import free_port
 from worker.taskqueue.app import create_app
-
-from .conftest import isolated_settings, wait_for
 
 CLI = [sys.executable, "-m", "worker.cli"]
 
@@ -72,9 +72,11 @@ def test_up_starts_private_redis_that_send_and_status_find(tmp_path: Path) -> No
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
     env.update({"PINRELAY_RUNTIME_DIR": str(tmp_path), "PINRELAY_PER_NUMBER_10MIN": "0",
                 "PINRELAY_PER_PREFIX_MINUTE": "0", "PINRELAY_RATE_LIMIT": "0"})
-    up = subprocess.Popen([*CLI, "up", "--webhook-port", str(port), "--workers", "1", "--with-sim"],
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          start_new_session=True)
+    # Its children's lines come on its stderr: into a file, so a full pipe never blocks them.
+    with (tmp_path / "up.err").open("wb") as err:
+        up = subprocess.Popen([*CLI, "up", "--webhook-port", str(port), "--workers", "1", "--with-sim"],
+                              env=env, stdout=subprocess.PIPE, stderr=err, text=True,
+                              start_new_session=True)
     try:
         assert up.stdout is not None
         line = up.stdout.readline()

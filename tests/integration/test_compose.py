@@ -18,14 +18,15 @@ from typing import Any
 import pytest
 import redis
 
+from tests.support.waiting import wait_for
 from worker.config import ENV_NAMES
 from worker.local.embedded import find_redis_server, free_port
 
-from .conftest import wait_for
-
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
-SERVICES = {"redis", "worker", "webhook", "correlator", "flower", "sim"}
+SERVICES = {"redis", "worker", "webhook", "correlator", "flower", "sim", "prometheus"}
+PINRELAY_SERVICES = SERVICES - {"redis", "prometheus"}
+SCRAPE_JOBS = {"pinrelay-worker", "pinrelay-webhook", "pinrelay-correlator"}
 METRICS = {
     "pinrelay_send_attempts_total", "pinrelay_submit_latency_seconds", "pinrelay_sends_total",
     "pinrelay_receipts_total", "pinrelay_receipt_lag_seconds", "pinrelay_unmatched_receipts",
@@ -48,8 +49,14 @@ def load_yaml(path: Path) -> Any:
     return yaml_text(path.read_text())
 
 
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
+    env.update(extra)
+    return env
+
+
+# compose refuses to run without the provider account (PINRELAY_API_KEY:?...).
+CREDENTIALS = {"PINRELAY_API_KEY": "compose-key", "PINRELAY_API_SECRET": "compose-secret"}
 
 
 def test_docker_compose_accepts_the_compose_file() -> None:
@@ -62,17 +69,25 @@ def test_docker_compose_accepts_the_compose_file() -> None:
         return
     base = [binary, "--project-directory", str(ROOT), "-f", str(COMPOSE)]
 
-    def compose(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*base, *args], env=clean_env(), capture_output=True, text=True,
+    def compose(*args: str, env: dict[str, str] = CREDENTIALS) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *args], env=clean_env(**env), capture_output=True, text=True,
                               timeout=60, check=False)  # fmt: skip
 
     done = compose("config", "-q")
     assert done.returncode == 0, done.stderr
     resolved = yaml_text(compose("config").stdout)["services"]  # anchors merged, variables filled
     assert set(resolved) == SERVICES
-    assert resolved["sim"]["profiles"] == ["sim"]
+    assert resolved["sim"]["profiles"] == ["sim"] and resolved["prometheus"]["profiles"] == ["monitoring"]
     assert resolved["worker"]["environment"]["PINRELAY_REDIS_URL"] == "redis://redis:6379/0"
+    assert resolved["worker"]["environment"]["PINRELAY_API_KEY"] == "compose-key"
     assert resolved["worker"]["build"]["dockerfile"] == "ops/Dockerfile"
+    assert "/readyz" in " ".join(resolved["webhook"]["healthcheck"]["test"])
+    for name in ("worker", "correlator"):
+        assert "9100/metrics" in " ".join(resolved[name]["healthcheck"]["test"]), name
+    sim_command = resolved["sim"]["command"]
+    assert sim_command[sim_command.index("--api-key") + 1] == "compose-key"
+    missing = compose("config", "-q", env={})
+    assert missing.returncode != 0 and "set PINRELAY_API_KEY" in missing.stderr
 
 
 def test_compose_services_share_one_image_and_workers_can_scale() -> None:
@@ -81,7 +96,7 @@ def test_compose_services_share_one_image_and_workers_can_scale() -> None:
     services = compose["services"]
     assert set(services) == SERVICES
     assert services["sim"]["profiles"] == ["sim"]
-    for name in SERVICES - {"redis"}:
+    for name in PINRELAY_SERVICES:
         assert services[name]["build"] == {"context": ".", "dockerfile": "ops/Dockerfile"}, name
         assert services[name]["command"][0] in {"worker", "webhook", "correlate", "flower", "sim"}, name
         unknown = {k for k in services[name]["environment"] if k.removeprefix("PINRELAY_") not in
@@ -90,6 +105,37 @@ def test_compose_services_share_one_image_and_workers_can_scale() -> None:
     assert "ports" not in services["worker"] and "container_name" not in services["worker"]
     assert "./ops/redis.conf:/usr/local/etc/redis/redis.conf:ro" in services["redis"]["volumes"]
     assert (ROOT / "ops" / "Dockerfile").is_file()
+    for name in ("PINRELAY_API_KEY", "PINRELAY_API_SECRET"):  # required: no empty string passed on
+        assert compose["x-pinrelay-env"][name].startswith(f"${{{name}:?"), name
+
+
+def test_image_has_a_healthcheck_on_the_metrics_port() -> None:
+    """ops/Dockerfile declares a HEALTHCHECK on /metrics and turns the metrics port on."""
+    text = (ROOT / "ops" / "Dockerfile").read_text()
+    assert re.search(r"^HEALTHCHECK .+\\\n\s+CMD .*/metrics", text, re.MULTILINE), text
+    assert "PINRELAY_METRICS_PORT=9100" in text
+
+
+def test_scrape_config_jobs_are_the_ones_the_alerts_name(tmp_path: Path) -> None:
+    """prometheus.yml scrapes exactly the jobs alerts.yml names and loads those rules (promtool agrees)."""
+    prometheus_dir = ROOT / "ops" / "prometheus"
+    config = load_yaml(prometheus_dir / "prometheus.yml")
+    jobs = {job["job_name"] for job in config["scrape_configs"]}
+    assert jobs == SCRAPE_JOBS
+    alerts_text = (prometheus_dir / "alerts.yml").read_text()
+    assert set(re.findall(r"pinrelay-(?:worker|webhook|correlator)\b", alerts_text)) == SCRAPE_JOBS
+    target_down = next(rule for group in yaml_text(alerts_text)["groups"] for rule in group["rules"]
+                       if rule["alert"] == "PinrelayTargetDown")  # fmt: skip
+    pattern = re.search(r'job=~"([^"]+)"', target_down["expr"])
+    assert pattern and all(re.fullmatch(pattern.group(1), job) for job in jobs)
+    assert config["rule_files"] == ["alerts.yml"]
+    ports = {job["job_name"]: job["dns_sd_configs"][0]["port"] for job in config["scrape_configs"]}
+    assert ports == {"pinrelay-worker": 9100, "pinrelay-correlator": 9100, "pinrelay-webhook": 8080}
+    promtool = shutil.which("promtool")
+    if promtool:
+        done = subprocess.run([promtool, "check", "config", str(prometheus_dir / "prometheus.yml")],
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_dockerfile_copies_only_paths_that_exist() -> None:
@@ -160,6 +206,9 @@ def test_systemd_units_start_the_pinrelay_commands(tmp_path: Path) -> None:
         assert exec_start and exec_start.group(1).split()[1] == command, name
         assert "EnvironmentFile=/etc/pinrelay/pinrelay.env" in text
         assert "KillMode=mixed" in text
+        own = {"worker": "pinrelay-worker-%i.env", "correlate": "pinrelay-correlator.env"}.get(command)
+        if own:  # one metrics port per process on a host, from an optional second file
+            assert f"EnvironmentFile=-/etc/pinrelay/{own}" in text
         if verify:
             checked = tmp_path / name.replace("@.", "@1.")
             checked.write_text(text.replace("/opt/pinrelay/venv/bin/pinrelay", "/bin/true"))

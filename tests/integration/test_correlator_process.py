@@ -5,18 +5,17 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import redis
 
+from tests.support.settings import cleanup, isolated_settings
+from tests.support.waiting import wait_for
 from worker import constants as c
 from worker.config import Settings
 from worker.local.supervisor import Stack
 from worker.records.store import RecordStore, new_request_id
 from worker.states import State
-
-from .conftest import cleanup, isolated_settings, wait_for
 
 COUNT = 3000
 
@@ -46,7 +45,7 @@ def _submitted_with_receipts(store: RecordStore, client: redis.Redis, settings: 
 
 def test_killed_correlator_is_replaced_without_losing_receipts(redis_url: str, tmp_path: Path) -> None:
     """kill -9 during a 3,000-receipt backlog; a new correlator reclaims and finishes every one."""
-    settings = replace(isolated_settings(redis_url), claim_idle_ms=500)
+    settings = isolated_settings(redis_url, claim_idle_ms=500)
     client = redis.Redis.from_url(redis_url)
     store = RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s)
     stack = Stack(settings, log_dir=tmp_path)

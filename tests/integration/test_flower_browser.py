@@ -3,7 +3,8 @@
 One live stack for the module (a worker, the receipt receiver, the correlator,
 the in-process simulator firing receipts) plus ``python -m worker.cli flower`` with
 basic auth on a free port. A batch of PINs goes through; then Chromium loads
-Flower's pages with the credentials in the URL, and the report's HTML page.
+Flower's pages with the credentials in the URL, and the report's HTML page. Sends
+that end ``error`` or ``unconfirmed`` are checked to be FAILURE over Flower's API.
 
 Screenshots go to the test's tmp directory; with PINRELAY_UPDATE_SCREENSHOTS=1
 they replace docs/flower.png and docs/report.png. Chromium missing is a failure
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,11 @@ import pytest
 import requests
 
 from ops.simulator import Simulator
+from tests.support.live import LiveStack, start_live, stop_live
+from tests.support.sim import receipts_to
+from tests.support.waiting import wait_for
 from worker.local.embedded import free_port
 from worker.local.supervisor import wait_http
-
-from .conftest import LiveStack, start_live, stop_live, wait_for
 
 USER = "ops"
 PASSWORD = "flower-test-password-0451"
@@ -76,6 +78,7 @@ class FlowerRun:
     ids: list[str]
     pins: list[str]
     tmp: Path
+    extra_ids: list[str] = field(default_factory=list)  # sends made by later tests
 
     def authed(self, path: str) -> str:
         return self.url.replace("http://", f"http://{USER}:{PASSWORD}@") + path
@@ -97,8 +100,7 @@ def flower_run(redis_url: str, sim: Simulator,
     tmp = tmp_path_factory.mktemp("flower")
     live = start_live(redis_url, sim, tmp / "logs", workers=1, receiver=True)
     try:
-        sim.configure(dlr_url=f"{live.stack.webhook_url}/delivery-receipt-webhook", dlr_delay_s=0.05,
-                      dlr_mix=MIX)
+        receipts_to(sim, live.stack.webhook_url or "", dlr_delay_s=0.05, dlr_mix=MIX)
         port = free_port()
         flower = live.stack._start(
             "flower", [sys.executable, "-m", "worker.cli", "flower", "--port", str(port),
@@ -170,24 +172,92 @@ def test_flower_task_page_shows_only_the_request_id(flower_run: FlowerRun) -> No
     assert not re.search(r"['\"]pin['\"]", dom)
 
 
-def test_report_counts_every_send_of_the_run_and_renders_its_plots(flower_run: FlowerRun) -> None:
-    """`report --html` over the run's records counts all sends and Chromium renders its plots."""
+def _flower_task(run: FlowerRun, request_id: str, state: str) -> dict[str, Any] | None:
+    tasks = run.api("/api/tasks", taskname="pinrelay.send_pin", state=state)
+    return tasks.get(request_id)
+
+
+def test_failed_sends_show_as_failure_with_their_reason(flower_run: FlowerRun) -> None:
+    """A send the provider refuses (barred) or never answers is FAILURE in Flower, with the reason.
+
+    The record is written first; the task is not a dead task (``dead:tasks``) and the worker
+    logs no traceback. A good send beside them stays SUCCESS.
+    """
+    live, sim = flower_run.live, flower_run.live.sim
+    barred_number = "16365559001"
+    sim.configure(barred=[barred_number])
+    try:
+        barred = live.producer.send_pin(barred_number, "424242", "flower-barred")
+        flower_run.extra_ids.append(barred)
+        live.wait_state(barred, {"error"})
+        good = live.producer.send_pin("16365559002", "434343", "flower-good")
+        flower_run.extra_ids.append(good)
+        live.wait_state(good, RECEIPT_STATES)
+        sim.configure(script=["hang:3"])  # longer than the read timeout: the PIN may be out
+        silent = live.producer.send_pin("16365559003", "454545", "flower-silent")
+        flower_run.extra_ids.append(silent)
+        live.wait_state(silent, {"unconfirmed", *RECEIPT_STATES})
+    finally:
+        sim.configure(barred=[], script=[])
+    failed = wait_for(lambda: _flower_task(flower_run, barred, "FAILURE"), 30,
+                      "Flower to show the barred send's task as FAILURE")  # fmt: skip
+    assert "error: " in failed["exception"] and "Number Barred" in failed["exception"], failed
+    assert "\n" not in failed["exception"]
+    assert wait_for(lambda: _flower_task(flower_run, good, "SUCCESS"), 30, "the good send as SUCCESS")
+    unconfirmed = wait_for(lambda: _flower_task(flower_run, silent, "FAILURE"), 30,
+                           "Flower to show the unanswered send's task as FAILURE")  # fmt: skip
+    assert unconfirmed["exception"].startswith("SendFailedError('unconfirmed: "), unconfirmed
+    info = flower_run.api(f"/api/task/info/{barred}")
+    assert info["state"] == "FAILURE" and info["kwargs"] == f"{{'request_id': '{barred}'}}"
+    dead_tasks = live.producer.redis.zrange(f"{live.settings.key_prefix}dead:tasks", 0, -1)
+    assert dead_tasks == []
+    dead_sends = {m.decode() for m in
+                  live.producer.redis.zrange(f"{live.settings.key_prefix}dead:sends", 0, -1)}  # fmt: skip
+    assert barred in dead_sends
+    assert "Traceback" not in live.worker_log()
+    dom = chromium(flower_run.tmp, flower_run.authed("/tasks"), "--dump-dom")
+    assert "FAILURE" in dom
+    # The hung request did send the PIN: its receipt (matched by client-ref) settles the record.
+    live.wait_state(silent, RECEIPT_STATES, timeout=30)
+
+
+def test_report_page_shows_tables_and_key_figures_in_chromium(flower_run: FlowerRun) -> None:
+    """`report --html` over the run: counts every send; Chromium renders its tables and plots.
+
+    The page has real tables (outcomes coloured by meaning, latency, networks, err-codes with
+    their full labels), the key figures (delivered share, conversion rate), the carrier-name
+    footnote and at least three plots; no PIN appears anywhere.
+    """
     page = flower_run.tmp / "report.html"
     env = flower_run.live.stack.env()
     argv = [sys.executable, "-m", "worker.cli", "report", "--since", "15m", "--html", str(page)]
     done = subprocess.run(argv,
                           env=env, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert f"{PIN_COUNT} sends created since" in done.stdout
-    records = [flower_run.live.record(i) or {} for i in flower_run.ids]
+    ids = flower_run.ids + flower_run.extra_ids
+    assert f"{len(ids)} sends created since" in done.stdout
+    records = [flower_run.live.record(i) or {} for i in ids]
     delivered = sum(1 for r in records if r["state"] == "delivered")
+    with_receipt = sum(1 for r in records if r.get("submitted_at") and r.get("receipt_at"))
     assert re.search(rf"^  delivered\s+{delivered}\s", done.stdout, re.MULTILINE), done.stdout
-    assert re.search(rf"^  submitted -> receipt\s+{PIN_COUNT}\s", done.stdout, re.MULTILINE), done.stdout
+    assert re.search(rf"^  submitted -> receipt\s+{with_receipt}\s", done.stdout, re.MULTILINE), done.stdout
     text = page.read_text()
     assert text.count("data:image/png;base64,") >= 3
     assert [pin for pin in flower_run.pins if pin in text] == []
     dom = chromium(flower_run.tmp, page.as_uri(), "--dump-dom")
-    assert "pinrelay report" in dom
+    assert "<h1>pinrelay report</h1>" in dom and "<pre>" not in dom
+    for table in ("states", "latency", "networks", "err-codes", "provider-status"):
+        assert f'<table id="{table}">' in dom, table
+    states = dom.split('<table id="states">', 1)[1].split("</table>", 1)[0]
+    assert re.search(rf'<tr class="m-good"><td><span class="badge m-good">delivered</span></td>'
+                     rf'<td class="num">{delivered}</td>', states), states  # fmt: skip
+    assert '<span class="badge m-bad">failed</span>' in states
+    assert '<span class="badge m-doubt">expired</span>' in states
+    codes = dom.split('<table id="err-codes">', 1)[1].split("</table>", 1)[0]
+    assert "Delivered" in codes and "undocumented" not in codes
+    assert 'data-kpi="conversion rate"' in dom and 'data-kpi="delivered"' in dom
+    assert "<code>310004</code>" in dom and "ITU-T E.212" in dom
+    assert dom.count("<img ") >= 3
     shot = screenshot_path(flower_run.tmp, "report.png")
-    chromium(flower_run.tmp, page.as_uri(), f"--screenshot={shot}", window="1400,1400")
+    chromium(flower_run.tmp, page.as_uri(), f"--screenshot={shot}", window="1400,2050")
     assert shot.stat().st_size > 10_000

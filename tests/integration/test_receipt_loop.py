@@ -8,9 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 from ops.simulator import Simulator
+from tests.support.live import LiveStack, start_live, stop_live
+from tests.support.sim import receipts_to
+from tests.support.waiting import wait_for
 from worker import constants as c
-
-from .conftest import LiveStack, start_live, stop_live, wait_for
 
 SIGNING = {"signature_secret": "Ex4mpleSigSecret0123456789abcdef", "signature_method": "sha256"}
 FINAL = {"delivered", "failed", "expired", "rejected", "unknown"}
@@ -28,9 +29,8 @@ def loop(redis_url: str, sim: Simulator, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture
 def dlr_sim(loop: LiveStack, sim: Simulator) -> Simulator:
     sim.reset()
-    sim.configure(dlr_url=f"{loop.stack.webhook_url}/delivery-receipt-webhook", dlr_delay_s=0.05,
-                  dlr_mix={"delivered": 1.0}, dlr_retry_initial_s=0.2, **SIGNING)
-    return sim
+    return receipts_to(sim, loop.stack.webhook_url or "", dlr_delay_s=0.05, dlr_mix={"delivered": 1.0},
+                       dlr_retry_initial_s=0.2, **SIGNING)  # fmt: skip
 
 
 def test_signed_receipt_settles_a_send_as_delivered(loop: LiveStack, dlr_sim: Simulator) -> None:

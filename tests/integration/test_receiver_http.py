@@ -9,8 +9,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -18,6 +17,8 @@ import pytest
 import redis
 import requests
 
+from tests.support.settings import cleanup, isolated_settings
+from tests.support.waiting import poll
 from webhook.serve import WORKERS_KILL_TIMEOUT_S, build_command, build_env
 from webhook.signatures import sign
 from worker.config import Settings
@@ -47,17 +48,17 @@ class Receiver:
 
     def wait_ready(self, session: requests.Session) -> None:
         """Poll /healthz until it answers, the process dies, or the deadline passes."""
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
+
+        def answers() -> bool:
             if self.process.poll() is not None:
                 pytest.fail(f"receiver exited with {self.process.returncode}:\n{self.output()}")
             try:
-                if session.get(self.base + "/healthz", timeout=0.5).status_code == 200:
-                    return
+                return session.get(self.base + "/healthz", timeout=0.5).status_code == 200
             except requests.ConnectionError:
-                pass
-            time.sleep(0.05)
-        pytest.fail(f"receiver not ready within {START_TIMEOUT_S}s:\n{self.output()}")
+                return False
+
+        if not poll(answers, START_TIMEOUT_S, max_delay=0.05):
+            pytest.fail(f"receiver not ready within {START_TIMEOUT_S}s:\n{self.output()}")
 
     def stop(self) -> int:
         """SIGTERM, then the exit status (killed if it overstays STOP_TIMEOUT_S)."""
@@ -80,19 +81,12 @@ def start(argv: list[str], env: dict[str, str], port: int, log: IO[bytes]) -> Re
 @pytest.fixture(scope="module")
 def receiver_settings(redis_url: str) -> Iterator[Settings]:
     """Signed-mode settings under a key prefix of this module's own, cleaned after."""
-    prefix = f"thttp{uuid.uuid4().hex[:8]}:"
-    yield replace(
-        Settings.from_env({}),
-        redis_url=redis_url,
-        key_prefix=prefix,
-        signature_secret=SECRET,
-        signature_method=METHOD,
-        webhook_body_limit_bytes=4096,
+    configured = isolated_settings(
+        redis_url, signature_secret=SECRET, signature_method=METHOD, webhook_body_limit_bytes=4096
     )
+    yield configured
     client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=prefix + "*"))
-    if keys:
-        client.delete(*keys)
+    cleanup(client, configured)
     client.close()
 
 
@@ -154,37 +148,27 @@ def message_id() -> str:
     return "0A" + uuid.uuid4().hex[:14].upper()
 
 
-def test_signed_get_receipt_is_queued(
-    receiver: Receiver, session: requests.Session, stream: StreamView
-) -> None:
-    """A signed GET receipt answers 200 and is on the stream with every field."""
+@pytest.mark.parametrize(
+    ("method", "carrier", "status"),
+    [
+        pytest.param("GET", "params", "delivered", id="get"),
+        pytest.param("POST", "data", "accepted", id="form"),
+        pytest.param("POST", "json", "failed", id="json"),
+    ],
+)
+def test_signed_receipt_is_queued(
+    receiver: Receiver, session: requests.Session, stream: StreamView, method: str, carrier: str,
+    status: str,
+) -> None:  # fmt: skip
+    """A signed receipt as a GET, a form POST or a JSON POST answers 200 and is on the stream
+    with every field."""
     mid = message_id()
-    params = signed(messageId=mid, status="delivered")
-    answer = session.get(receiver.base + URL_PATH, params=params, timeout=5)
+    params = signed(messageId=mid, status=status)
+    answer = session.request(method, receiver.base + URL_PATH, timeout=5, **{carrier: params})
     assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
     (entry,) = stream.for_message(mid)
     assert {k: entry[k] for k in params} == params
     assert abs(float(entry["received_at"]) - time.time()) < 60
-
-
-def test_signed_form_post_is_queued(
-    receiver: Receiver, session: requests.Session, stream: StreamView
-) -> None:
-    """A signed form POST answers 200 and is queued."""
-    mid = message_id()
-    answer = session.post(receiver.base + URL_PATH, data=signed(messageId=mid, status="accepted"), timeout=5)
-    assert answer.status_code == 200
-    assert stream.for_message(mid)[0]["status"] == "accepted"
-
-
-def test_signed_json_post_is_queued(
-    receiver: Receiver, session: requests.Session, stream: StreamView
-) -> None:
-    """A signed JSON POST answers 200 and is queued."""
-    mid = message_id()
-    answer = session.post(receiver.base + URL_PATH, json=signed(messageId=mid, status="failed"), timeout=5)
-    assert answer.status_code == 200
-    assert stream.for_message(mid)[0]["status"] == "failed"
 
 
 def test_replayed_receipt_is_queued_once(
@@ -210,27 +194,18 @@ def test_unsigned_receipt_is_401_and_not_queued(
     assert stream.for_message(mid) == []
 
 
-def test_oversized_body_is_413(receiver: Receiver, session: requests.Session) -> None:
-    """A body over the configured limit gets 413."""
-    body = b"messageId=1&status=ok&pad=" + b"x" * 5000
-    answer = session.post(
-        receiver.base + URL_PATH,
-        data=body,
-        headers=OVERSIZED_HEADERS,
-        timeout=5,
-    )
-    assert answer.status_code == 413
-
-
-def test_oversized_chunked_body_is_413(receiver: Receiver, session: requests.Session) -> None:
-    """A chunked body (no Content-Length) over the limit gets 413 too."""
-    chunks = (b"x" * 1024 for _ in range(64))
-    answer = session.post(
-        receiver.base + URL_PATH,
-        data=chunks,
-        headers=OVERSIZED_HEADERS,
-        timeout=5,
-    )
+@pytest.mark.parametrize(
+    "make_body",
+    [
+        pytest.param(lambda: b"messageId=1&status=ok&pad=" + b"x" * 5000, id="content-length"),
+        pytest.param(lambda: (b"x" * 1024 for _ in range(64)), id="chunked"),
+    ],
+)
+def test_oversized_body_is_413(
+    receiver: Receiver, session: requests.Session, make_body: Callable[[], bytes | Iterator[bytes]]
+) -> None:
+    """A body over the configured limit gets 413, with a Content-Length or chunked (without one)."""
+    answer = session.post(receiver.base + URL_PATH, data=make_body(), headers=OVERSIZED_HEADERS, timeout=5)
     assert answer.status_code == 413
 
 
@@ -278,7 +253,6 @@ def test_factory_logs_json_lines_without_the_secret(receiver: Receiver) -> None:
     assert len(started) == 2
     assert all(event["signed"] is True for event in started)
     assert SECRET not in output
-
 
 
 def test_metrics_endpoint_sums_both_workers(receiver_settings: Settings) -> None:

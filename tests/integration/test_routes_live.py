@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,13 +14,13 @@ import redis
 import requests
 
 from ops.simulator import Simulator
+from tests.support.commands import command_env, run
+from tests.support.routes import TWILIO_STATUS_PATH, RouteStacks, routes_of
+from tests.support.settings import cleanup, isolated_settings
+from tests.support.waiting import wait_for
 from worker.config import Settings
 
-from .conftest import cleanup, isolated_settings, wait_for
-from .route_stacks import TWILIO_STATUS_PATH, RouteStacks, routes_of
-
 TO = "16365553226"
-CLI = [sys.executable, "-m", "worker.cli"]
 SIGNING = {"signature_secret": "Ex4mpleSigSecret0123456789abcdef", "signature_method": "sha256"}
 
 
@@ -42,10 +40,7 @@ def fresh(sim: Simulator) -> Simulator:
 
 
 def cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
-    clean.update(settings.to_env())
-    clean.update(env)
-    return subprocess.run([*CLI, *args], env=clean, capture_output=True, text=True, timeout=60, check=False)
+    return run(command_env(settings, **env), *args)
 
 
 def calls_for(sim: Simulator, route: str, ref: str) -> list[dict[str, object]]:
@@ -55,7 +50,9 @@ def calls_for(sim: Simulator, route: str, ref: str) -> list[dict[str, object]]:
 
 def test_a_route_missing_its_settings_stops_the_worker_naming_the_variable(redis_url: str) -> None:
     """`pinrelay worker` with PINRELAY_ROUTES=sc2fa,sms and no sender: exit 2, the variable named."""
-    result = cli(isolated_settings(redis_url), "worker", PINRELAY_ROUTES="sc2fa,sms")
+    local = "http://127.0.0.1:9"  # the simulator's demo credentials are fine on loopback
+    result = cli(isolated_settings(redis_url, api_url=local, conversion_url=local), "worker",
+                 PINRELAY_ROUTES="sc2fa,sms")  # fmt: skip
     assert result.returncode == 2, result.stderr
     expected = "configuration error: PINRELAY_ROUTES includes sms, which needs PINRELAY_SMS_FROM"
     assert expected in result.stderr

@@ -25,13 +25,13 @@ import pytest
 import redis
 
 from ops.simulator import Simulator
+from tests.support.settings import cleanup, isolated_settings
+from tests.support.waiting import wait_for
 from worker.config import Settings
 from worker.enqueue.producer import Producer
 from worker.local.embedded import free_port
 from worker.local.supervisor import CLI, Stack, wait_http
 from worker.taskqueue.app import create_app
-
-from .conftest import cleanup, isolated_settings, wait_for
 
 BATCH = 120
 WORKERS = ("worker-a", "worker-b")

@@ -8,9 +8,9 @@ import pytest
 from celery import Celery
 
 from ops.simulator import Simulator
+from tests.support.live import LiveStack
+from tests.support.waiting import wait_for
 from worker.errors import ValidationError
-
-from .conftest import LiveStack, wait_for
 
 TO = "16365553226"
 
@@ -81,7 +81,8 @@ def test_read_timeout_is_unconfirmed_and_not_resent(live: LiveStack, fresh_sim: 
     assert len(fresh_sim.requests()) == 1
 
 
-@pytest.mark.parametrize("to", ["+16365553226", "447400123456", "123"])
+@pytest.mark.parametrize("to", ["++16365553226", "447400123456", "123",
+                                "\uff11\uff16\uff13\uff16\uff15\uff15\uff15\uff13\uff12\uff12\uff16"])
 def test_bad_number_is_refused_before_enqueue(live: LiveStack, fresh_sim: Simulator, to: str) -> None:
     """Invalid input raises and leaves nothing in the queue or at the provider."""
     before = live.producer.redis.llen(live.settings.queue)

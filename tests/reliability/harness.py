@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ops.simulator import Simulator
-from tests.integration.conftest import wait_for
+from tests.support.waiting import poll, wait_for
 from worker.enqueue.producer import PinSpec, Producer
 from worker.local.supervisor import Managed
 from worker.records.store import RecordStore
@@ -60,12 +60,15 @@ def wait_until_done(
 ) -> dict[str, dict[str, str]]:
     """Poll until every record is in ``done`` or ``timeout`` passes; the last records either way."""
     targets = frozenset(done)
-    deadline = time.monotonic() + timeout
-    while True:
-        found = records(store, ids)
-        if all(r.get("state") in targets for r in found.values()) or time.monotonic() > deadline:
-            return found
-        time.sleep(0.25)
+    found: dict[str, dict[str, str]] = {}
+
+    def all_done() -> bool:
+        found.clear()
+        found.update(records(store, ids))
+        return all(r.get("state") in targets for r in found.values())
+
+    poll(all_done, timeout)
+    return found
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

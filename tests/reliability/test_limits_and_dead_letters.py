@@ -17,14 +17,15 @@ from dataclasses import replace
 
 import pytest
 
-from ops.simulator import SimConfig, Simulator
-from tests.integration.conftest import LiveStack
+from ops.simulator import Simulator
+from tests.support.live import LiveStack, Stacks
+from tests.support.sim import simulator
 from worker.cli.dead import run_dead
 from worker.constants import KEY_RECORD
 from worker.enqueue.producer import Producer
 from worker.errors import AbuseLimitError
 
-from .conftest import Figures, Stacks
+from .figures import Figures
 from .harness import DONE_WITHOUT_RECEIPTS, numbers, pin_for, wait_until, wait_until_done
 
 TO = "16365553226"
@@ -32,8 +33,8 @@ TO = "16365553226"
 
 @pytest.fixture(scope="module")
 def provider() -> Iterator[Simulator]:
-    with Simulator(SimConfig()) as simulator:
-        yield simulator
+    with simulator() as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +194,7 @@ def _expiry(records: dict[str, dict[str, str]], call: dict[str, object]) -> floa
 
 def _dead(live: LiveStack, action: str, request_id: str | None, capsys: pytest.CaptureFixture[str]
           ) -> tuple[int, str]:  # fmt: skip
+    """`pinrelay dead ACTION sends [ID]` in-process, on the stack's producer."""
     code = run_dead(argparse.Namespace(action=action, kind="sends", id=request_id), live.producer)
     return code, capsys.readouterr().out
 

@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 import redis
 
-from ops.simulator import SimConfig, Simulator
-from tests.integration.conftest import LiveStack
+from ops.simulator import Simulator
+from tests.support.live import LiveStack, Stacks
+from tests.support.sim import simulator
 from worker.send.ratelimit import RedisTokenBucket
 
-from .conftest import Figures, Stacks
+from .figures import Figures
 from .harness import DONE_WITHOUT_RECEIPTS, calls_by_ref, enqueue_batch, outcome, sliding_rates
 
 RATE_LIMIT = 30.0  # sends/s across all workers (PINRELAY_RATE_LIMIT)
@@ -58,8 +59,8 @@ TRANSIENT_OUTCOMES = frozenset(
 
 @pytest.fixture(scope="module")
 def provider() -> Iterator[Simulator]:
-    with Simulator(SimConfig(throttle_wait_ms=int(THROTTLE_WAIT_S * 1000), seed=7)) as simulator:
-        yield simulator
+    with simulator(throttle_wait_ms=int(THROTTLE_WAIT_S * 1000), seed=7) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -27,10 +27,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ops.simulator import Simulator
-from tests.integration.conftest import LiveStack
+from tests.support.live import LiveStack, Stacks
+from tests.support.sim import simulator
+from webhook.app import RECEIPT_PATH
 from worker.states import State
 
-from .conftest import RECEIPT_PATH, Figures, Stacks
+from .figures import Figures
 from .harness import wait_until
 
 FUZZ = settings(max_examples=400, deadline=None, database=None,
@@ -93,7 +95,7 @@ def receiver(
 ) -> Iterator[tuple[LiveStack, Simulator]]:
     """granian (one worker) and a correlator on their own key prefix; no send workers."""
     stacks = Stacks(tmp_path_factory.mktemp("fuzz"))
-    with Simulator() as sim:
+    with simulator() as sim:
         try:
             yield stacks.start(redis_url, sim, workers=0, receiver=True), sim
         finally:

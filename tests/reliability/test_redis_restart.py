@@ -14,19 +14,19 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import pytest
 
 from ops.simulator import Simulator
-from tests.integration.conftest import LiveStack
-from worker.config import Settings
+from tests.support.live import LiveStack, StartLive
+from tests.support.settings import isolated_settings
 from worker.enqueue.producer import Producer
 from worker.errors import PinrelayError, StoreUnavailableError
 from worker.local.embedded import EmbeddedRedis, free_port
 from worker.taskqueue.app import create_app
 
-from .conftest import Figures, StartLive
+from .figures import Figures
 from .harness import SETTLED, describe, numbers, outcome, pin_for, wait_until
 
 OUTAGE_S = 3.0  # how long Redis stays down
@@ -180,8 +180,7 @@ def _try_send(live: LiveStack) -> str | None:
 def test_enqueue_while_redis_is_down_raises_store_unavailable() -> None:
     """With Redis unreachable, send_pin raises StoreUnavailableError (the documented 'Redis
     did not answer'), not a raw redis-py exception."""
-    settings = replace(Settings.from_env({}), redis_url=f"redis://127.0.0.1:{free_port()}/0",
-                       per_number_10min=0, per_number_day=0, per_prefix_minute=0)  # fmt: skip
+    settings = isolated_settings(f"redis://127.0.0.1:{free_port()}/0")
     producer = Producer(settings, create_app(settings))
     try:
         with pytest.raises(StoreUnavailableError):

@@ -14,10 +14,11 @@ from collections.abc import Sequence
 import pytest
 
 from ops.simulator import Simulator
+from tests.support.live import StartLive
 from worker.send.route_health import route_status
 from worker.send.routes.base import MIN_RECEIPTS
 
-from .conftest import Figures, StartLive
+from .figures import Figures
 from .harness import SETTLED, describe, enqueue_batch, kill_pool_child, outcome, wait_until, wait_until_done
 
 FINAL = frozenset({"delivered", "failed", "expired", "rejected", "unknown"})

@@ -20,9 +20,10 @@ import time
 import pytest
 
 from ops.simulator import Simulator
+from tests.support.live import StartLive
 from worker.records.store import new_request_id
 
-from .conftest import Figures, StartLive
+from .figures import Figures
 from .harness import (
     SETTLED,
     describe,

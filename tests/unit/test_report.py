@@ -39,3 +39,41 @@ def test_report_prints_rates_and_writes_html_with_plots(
     assert "Handset busy" in text  # err-code 7 explained
     html = page.read_text()
     assert html.count("data:image/png;base64,") >= 3
+
+
+def test_html_page_has_tables_coloured_by_meaning_and_full_err_code_labels(
+        settings: Settings, redis_client: redis.Redis, tmp_path: Path) -> None:  # fmt: skip
+    """Real tables (not the terminal text), outcome classes by meaning, every err-code labelled."""
+    store = RecordStore(redis_client, prefix=settings.key_prefix, ttl_s=60)
+    _record(store, State.DELIVERED)
+    _record(store, State.FAILED, err="53")
+    _record(store, State.EXPIRED, err="<b>x</b>")  # receipt data is escaped
+    page = tmp_path / "report.html"
+    assert run(argparse.Namespace(since=3600.0, html=str(page), json=True), settings, redis_client) == 0
+    html = page.read_text()
+    assert "<pre>" not in html
+    for table in ("states", "latency", "networks", "err-codes", "provider-status"):
+        assert f"<table id='{table}'>" in html
+    assert "<tr class='m-good'><td><span class='badge m-good'>delivered</span>" in html
+    assert "<span class='badge m-bad'>failed</span>" in html
+    assert "<span class='badge m-doubt'>expired</span>" in html
+    assert "Consent filter" in html and "undocumented code" in html
+    assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+    assert "MCCMNC" in html and "ITU-T E.212" in html  # the carrier-name footnote
+
+
+def test_conversion_rate_counts_sends_reported_used(settings: Settings, redis_client: redis.Redis) -> None:
+    """The share of sends whose conversion was reported with delivered=true."""
+    from worker.report.data import as_dict
+    from worker.report.summary import scan_rows, summarize
+
+    store = RecordStore(redis_client, prefix=settings.key_prefix, ttl_s=60)
+    for _ in range(4):
+        _record(store, State.DELIVERED)
+    rows = list(scan_rows(redis_client, settings.key_prefix, 0.0))
+    first = redis_client.scan_iter(match=f"{settings.key_prefix}req:*")
+    redis_client.hset(next(first), "conversion_status", "reported")
+    summary = summarize(scan_rows(redis_client, settings.key_prefix, 0.0))
+    assert len(rows) == 4 and summary.converted == 1 and summary.conversion_rate == 0.25
+    data = as_dict(summary, title="t", since=None, at=0.0, prefix=settings.key_prefix)
+    assert data["conversion"] == {"reported_delivered": 1, "rate": 0.25}

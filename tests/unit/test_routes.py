@@ -236,3 +236,12 @@ def test_a_bad_route_list_is_refused(value: str) -> None:
     with pytest.raises(ConfigError) as info:
         Settings.from_env({"PINRELAY_ROUTES": value})
     assert "PINRELAY_ROUTES" in str(info.value)
+
+
+def test_the_demo_vonage_key_is_refused_only_where_a_vonage_route_uses_it() -> None:
+    """A twilio-only deployment never sends the Vonage key, so its demo default is no error."""
+    check_provider = Settings.check_provider_credentials
+    check_provider(_settings(**TWILIO))
+    with pytest.raises(ConfigError) as info:
+        check_provider(_settings(**{**TWILIO, "routes": ("twilio", "sms")}))
+    assert "PINRELAY_API_KEY" in str(info.value)

@@ -103,7 +103,7 @@ def test_unknown_params_and_receipt_request() -> None:
     assert not wants_receipts({"status-report-req": "false"})
 
 
-# --- segments (API-routes.md D.3) -----------------------------------------------------------------
+# --- segments (docs/provider-routes.md §D.3) -------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,7 @@ def test_unknown_params_and_receipt_request() -> None:
     ],
 )
 def test_segment_counter_matches_the_documented_table(text: str, expected: tuple[str, int, int]) -> None:
-    """Auto-detected encoding, units and parts as in API-routes.md D.3."""
+    """Auto-detected encoding, units and parts as in docs/provider-routes.md §D.3."""
     got = seg.count(text)
     assert (got.encoding, got.units, got.count) == expected
 

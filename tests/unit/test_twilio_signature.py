@@ -1,4 +1,5 @@
-"""X-Twilio-Signature: Twilio's own test vectors (API-routes.md D.1) and the port/body rules of B.5."""
+"""X-Twilio-Signature: Twilio's own test vectors (docs/provider-routes.md §D.1) and the port/body rules
+of B.5."""
 
 from __future__ import annotations
 

@@ -6,16 +6,26 @@ import argparse
 import json
 import signal
 import threading
-from typing import Any
+from typing import Any, Final
 
 from worker.config import Settings
 from worker.logs import configure_logging
 
+# The exit codes (README "Exit codes"; worker/cli/main.py maps errors onto them).
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1  # not found / not approved / failed
+EXIT_USAGE: Final = 2  # usage or invalid input
+EXIT_WAIT_TIMEOUT: Final = 3  # `wait` timed out before the send settled
+EXIT_ABUSE_LIMIT: Final = 4  # an abuse limit: retry later
+
 
 def load_settings() -> Settings:
-    """Settings from the environment, with logging configured to redact every secret in them."""
+    """Settings from the environment, with logging configured to redact every secret in them.
+
+    A ``pinrelay`` command owns its process, so the standard library's logging (Celery,
+    kombu, granian's supervisor) and Python's warnings go through the same pipeline."""
     settings = Settings.from_env()
-    configure_logging(settings)
+    configure_logging(settings, stdlib=True)
     return settings
 
 

@@ -13,9 +13,10 @@ from worker.records.deadletters import DeadLetters
 
 def add_arguments(sub: Any) -> None:
     p = sub.add_parser("dead", help="inspect and replay dead letters")
-    p.add_argument("action", choices=["list", "show", "replay", "purge"])
-    p.add_argument("kind", nargs="?", default="sends", choices=["sends", "receipts", "tasks"])
-    p.add_argument("id", nargs="?")
+    p.add_argument("action", choices=["list", "show", "replay", "purge"], help="what to do")
+    p.add_argument("kind", nargs="?", default="sends", choices=["sends", "receipts", "tasks"],
+                   help="which dead letters")
+    p.add_argument("id", nargs="?", help="the dead letter (show, replay)")
     p.set_defaults(func=run_dead)
 
 

@@ -1,7 +1,16 @@
 """``pinrelay``'s entry point: parse, run the command, turn errors into exit codes.
 
 Every command reads settings once from the environment; errors are one clear
-line on stderr and a non-zero exit, never a traceback.
+line on stderr and a non-zero exit, never a traceback. The exit codes (a table
+in the README, part of the public contract):
+
+====  ==========================================================================
+0     ok
+1     not found, not approved, failed (an unknown id, a check that failed, Redis down)
+2     usage or invalid input (argparse's own code, a bad setting, a refused request)
+3     ``wait`` timed out: the send has not settled yet
+4     an abuse limit refused the send: retry later (the message says when)
+====  ==========================================================================
 """
 
 from __future__ import annotations
@@ -12,8 +21,16 @@ from collections.abc import Sequence
 import kombu.exceptions
 import redis
 
+from worker.cli.common import EXIT_ABUSE_LIMIT, EXIT_FAILED, EXIT_USAGE
 from worker.cli.parser import build_parser
-from worker.errors import ConfigError, PinrelayError, UnknownRequestError, ValidationError
+from worker.errors import (
+    AbuseLimitError,
+    ConfigError,
+    PinrelayError,
+    UnknownRequestError,
+    UsageError,
+    ValidationError,
+)
 
 __all__ = ["main", "build_parser"]
 
@@ -24,18 +41,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UnknownRequestError as exc:
         print(f"pinrelay: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
+    except AbuseLimitError as exc:
+        print(f"pinrelay: refused by an abuse limit ({exc.limit}): {exc}; {exc.retry_hint()}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_ABUSE_LIMIT
     except ValidationError as exc:
         print(f"pinrelay: invalid request: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except ConfigError as exc:
         print(f"pinrelay: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"pinrelay: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except PinrelayError as exc:
         print(f"pinrelay: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except (redis.RedisError, kombu.exceptions.OperationalError) as exc:
         print(f"pinrelay: Redis/broker unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130

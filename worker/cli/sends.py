@@ -4,32 +4,38 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
-from worker.cli.common import parse_bool, print_json, producer
+from worker.cli.common import EXIT_WAIT_TIMEOUT, parse_bool, print_json, producer
+from worker.states import SETTLED_STATES
 
 
 def add_arguments(sub: Any) -> None:
     p = sub.add_parser("send", help='enqueue one PIN; prints {"id": ...}')
-    p.add_argument("to", help="E.164 digits with country code, no '+', e.g. 16365553226")
-    p.add_argument("--pin", required=True, help="4-10 digits")
+    p.add_argument("to", help="E.164 number with country code, e.g. 16365553226 or +16365553226")
+    p.add_argument("--pin", required=True, help="4-10 ASCII digits")
     p.add_argument("--client-ref", help="your reference, at most 40 characters")
     p.add_argument("--idempotency-key", help="repeat-safe key: the same key returns the same id")
-    p.add_argument("--expires-in", type=int, help="seconds after which the PIN is not sent")
+    p.add_argument("--expires-in", type=int,
+                   help="seconds after which the PIN is not sent (default: PINRELAY_PIN_EXPIRY)")
     p.set_defaults(func=run_send)
 
     p = sub.add_parser("status", help="print a send's record as JSON")
-    p.add_argument("id")
+    p.add_argument("id", help='the request id `send` printed ({"id": ...})')
     p.set_defaults(func=run_status)
 
-    p = sub.add_parser("wait", help="wait until a send settles; print the record")
-    p.add_argument("id")
-    p.add_argument("--timeout", type=float, default=30.0)
+    p = sub.add_parser("wait", help="wait until a send settles; print the record (exit 3 if it "
+                       "has not settled in time)")  # fmt: skip
+    p.add_argument("id", help="the request id")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="S",
+                   help="seconds to wait for a final or unconfirmed state")  # fmt: skip
     p.set_defaults(func=run_wait)
 
     p = sub.add_parser("convert", help="enqueue a conversion report for a send")
-    p.add_argument("id")
-    p.add_argument("--delivered", type=parse_bool, default=True, metavar="true/false")
+    p.add_argument("id", help="the request id")
+    p.add_argument("--delivered", type=parse_bool, default=True, metavar="true/false",
+                   help="whether the user got and used the PIN")  # fmt: skip
     p.set_defaults(func=run_convert)
 
 
@@ -48,7 +54,13 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_wait(args: argparse.Namespace) -> int:
-    print_json(producer().wait(args.id, args.timeout))
+    """The record once settled (exit 0), or as it stands when ``--timeout`` ran out (exit 3)."""
+    record = producer().wait(args.id, args.timeout)
+    print_json(record)
+    if record.get("state") not in SETTLED_STATES:
+        print(f"pinrelay: {args.id} has not settled after {args.timeout:g}s "
+              f"(state {record.get('state')})", file=sys.stderr)  # fmt: skip
+        return EXIT_WAIT_TIMEOUT
     return 0
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from worker import constants as c
 from worker.cli.common import load_settings, stop_event
+from worker.config import Settings
 
 
 def add_arguments(sub: Any) -> None:
     p = sub.add_parser("worker", help="run one Celery worker (same as celery -A worker worker)")
-    p.add_argument("--concurrency", type=int)
-    p.add_argument("--pool", choices=["prefork", "threads", "solo"])
+    p.add_argument("--concurrency", type=int, help="worker processes (default: PINRELAY_WORKER_CONCURRENCY)")
+    p.add_argument("--pool", choices=["prefork", "threads", "solo"],
+                   help="Celery pool (default: PINRELAY_WORKER_POOL)")
     p.add_argument("--name", help="Celery node name, e.g. worker1@%%h")
     p.set_defaults(func=run_worker)
 
@@ -20,9 +23,9 @@ def add_arguments(sub: Any) -> None:
     p.set_defaults(func=run_correlate)
 
     p = sub.add_parser("webhook", help="run the receipt receiver under granian")
-    p.add_argument("--host", default="0.0.0.0")
-    p.add_argument("--port", type=int, default=c.DEFAULT_WEBHOOK_PORT)
-    p.add_argument("--server-workers", type=int, default=2)
+    p.add_argument("--host", default="0.0.0.0", help="interface to listen on")
+    p.add_argument("--port", type=int, default=c.DEFAULT_WEBHOOK_PORT, help="port to listen on")
+    p.add_argument("--server-workers", type=int, default=2, help="granian worker processes")
     p.set_defaults(func=run_webhook)
 
     p = sub.add_parser("sim", help="run the provider simulator")
@@ -33,29 +36,47 @@ def add_arguments(sub: Any) -> None:
 
 
 def run_worker(args: argparse.Namespace) -> int:
+    """One Celery worker; refuses demo credentials for a real provider (exit 2) before starting."""
+    from worker.logs import get_logger, log_ready
+
     settings = load_settings()
+    settings.check_provider_credentials()
+    log = get_logger("pinrelay.worker")
+    cleanup: Callable[[], None] = lambda: None  # noqa: E731 - replaced when metrics are on
+    metrics_at = None
     if settings.metrics_port:
-        # Must be set before prometheus_client is imported, so prefork children share it.
-        import os
-        import tempfile
+        from worker.metrics import WORKER_METRICS, use_multiprocess_dir
 
-        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="pinrelay-metrics-"))
-        from worker.metrics import serve_metrics
+        # Before the app and its prefork children exist: they all write to this directory.
+        cleanup = use_multiprocess_dir()
+        metrics_at = _metrics(settings, log, WORKER_METRICS)
+    try:
+        from celery.signals import worker_ready
 
-        serve_metrics(settings.metrics_port)
-    from worker.taskqueue.app import default_app
-    from worker.taskqueue.durability import warn_if_volatile
+        from worker.taskqueue.app import default_app, json_console
+        from worker.taskqueue.durability import warn_if_volatile
 
-    app = default_app()
-    settings = app.pinrelay_settings
-    # Celery's own log lines at WARNING: every send is already one structlog event.
-    argv = ["worker", "--loglevel", "WARNING", "-Q", settings.queue,
-            "--concurrency", str(args.concurrency or settings.worker_concurrency),
-            "--pool", args.pool or settings.worker_pool, "--without-mingle", "--without-gossip"]  # fmt: skip
-    if args.name:
-        argv += ["--hostname", args.name]
-    warn_if_volatile(settings)
-    app.worker_main(argv)
+        app = default_app()
+        settings = app.pinrelay_settings
+        # Celery's own log lines at WARNING: every send is already one structlog event.
+        concurrency, pool = args.concurrency or settings.worker_concurrency, args.pool or settings.worker_pool
+        argv = ["worker", "--loglevel", "WARNING", "-Q", settings.queue, "--concurrency", str(concurrency),
+                "--pool", pool, "--without-mingle", "--without-gossip"]  # fmt: skip
+        if args.name:
+            argv += ["--hostname", args.name]
+        if settings.log_format == "json":
+            argv.insert(0, "--quiet")  # no banner: the `ready` event below says the same, as JSON
+            json_console()
+
+        def ready(sender: Any = None, **_: Any) -> None:
+            log_ready(log, settings, node=getattr(sender, "hostname", None), metrics=metrics_at,
+                      concurrency=concurrency, pool=pool)  # fmt: skip
+
+        worker_ready.connect(ready, weak=False)
+        warn_if_volatile(settings)
+        app.worker_main(argv)
+    finally:
+        cleanup()
     return 0
 
 
@@ -63,28 +84,40 @@ def run_correlate(args: argparse.Namespace) -> int:
     from worker.correlate.correlator import Correlator
     from worker.enqueue.task_message import publish_one_by_one
     from worker.local.runtime import require_redis
+    from worker.logs import log_ready
     from worker.redisconn import redis_client
     from worker.taskqueue.app import create_app
 
     settings = require_redis(load_settings())
     stop = stop_event()
     client = redis_client(settings.redis_url or "")
-    if settings.metrics_port:
-        from prometheus_client import REGISTRY
-
-        from worker.metrics import RedisStatsCollector, serve_metrics
-        from worker.send.route_metrics import RouteStateCollector
-
-        REGISTRY.register(RedisStatsCollector(client, settings))
-        REGISTRY.register(RouteStateCollector(client, settings))
-        serve_metrics(settings.metrics_port)
     app = create_app(settings)
     correlator = Correlator(settings, client,
                             republish=lambda ids: publish_one_by_one(app, settings, ids))  # fmt: skip
+    metrics_at = None
+    if settings.metrics_port:
+        from worker.metrics import CORRELATOR_METRICS, RedisStatsCollector
+        from worker.send.route_metrics import RouteStateCollector
+        from worker.verify.metrics import VerifyStatsCollector
+
+        stats = RedisStatsCollector(client, settings)
+        verify_stats = VerifyStatsCollector(client, settings)
+        routes = RouteStateCollector(client, settings)
+        metrics_at = _metrics(settings, correlator.log, CORRELATOR_METRICS, stats, verify_stats, routes)
     correlator.log.info("correlator_started")
+    log_ready(correlator.log, settings, metrics=metrics_at)
     correlator.run(stop.is_set)
     correlator.log.info("correlator_stopped", processed=correlator.processed)
     return 0
+
+
+def _metrics(settings: Settings, log: Any, instruments: tuple[Any, ...], *collectors: Any) -> str | None:
+    """Serve ``/metrics`` on the configured port; where, or None when the port was taken."""
+    from worker.metrics import serve_metrics
+
+    host, port = settings.metrics_host, settings.metrics_port
+    served = serve_metrics(port, host=host, instruments=instruments, collectors=collectors, log=log)
+    return f"{host}:{port}" if served else None
 
 
 def run_webhook(args: argparse.Namespace) -> int:

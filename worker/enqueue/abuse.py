@@ -3,11 +3,17 @@
 Checked before anything is stored, with sliding windows in Redis sorted sets
 (one Lua step: count, then record), so every producer on every host shares the
 same counts. A limit of 0 turns that check off.
+
+Every key (the windows and the denylist lookup) is the number's normalised E.164
+form, ASCII digits without ``+`` (:func:`number_key`), so no other spelling of a
+number can get its own, fresh count. A refusal carries its window and the seconds
+until the oldest counted send leaves it (:class:`worker.errors.AbuseLimitError`).
 """
 
 from __future__ import annotations
 
 import time
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from typing import Any, Final, NoReturn
@@ -24,12 +30,28 @@ from worker.text import to_text
 # Count and check the windows in one step (worker/lua/abuse_windows.lua).
 _WINDOWS: Final = lua.script("abuse_windows")
 
+# limit -> (its sliding window in ms, which key it counts on: "number" or "prefix")
+_WINDOWS_MS: Final = {"number_day": (86_400_000, "number"), "number_10min": (600_000, "number"),
+                      "prefix_minute": (60_000, "prefix")}  # fmt: skip
+
 _MESSAGES = {
     "denylist": "is on the denylist",
     "number_day": "too many PINs to this number today",
     "number_10min": "too many PINs to this number in 10 minutes",
     "prefix_minute": "too many PINs to this number's NPA-NXX range in a minute",
 }
+
+
+def number_key(number: str) -> str:
+    """``+16365553226`` in fullwidth digits -> ``16365553226``: the spelling limits and denylist use.
+
+    Any Unicode decimal digit becomes its ASCII digit and a leading ``+`` goes, so even a
+    caller that skipped :func:`worker.enqueue.request.validate_number` cannot open a new
+    window with another spelling of a counted or denied number.
+    """
+    text = number.strip().removeprefix("+")
+    return "".join(str(unicodedata.decimal(ch)) if unicodedata.decimal(ch, None) is not None else ch
+                   for ch in text)  # fmt: skip
 
 
 def number_prefix(number: str) -> str:
@@ -53,7 +75,7 @@ class AbuseGuard:
 
     def check(self, number: str) -> None:
         """Raise :class:`AbuseLimitError` if ``number`` may not get a PIN now; else count it."""
-        self.check_many([number])
+        self.check_many([number], name_items=False)
 
     def admit(self, number: str, repeat_key: str = "") -> str | None:
         """:meth:`check` and the idempotency lookup in one round trip, for a single send.
@@ -63,6 +85,7 @@ class AbuseGuard:
         (an idempotent repeat spends no limit, and an earlier request stands even if its
         number was denied since); otherwise None once ``number`` is counted.
         """
+        number = number_key(number)
         try:
             if self._denied(number):
                 earlier = self._earlier(repeat_key)
@@ -80,29 +103,32 @@ class AbuseGuard:
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot check the sending limits: {exc}") from exc
 
-    def check_many(self, numbers: Sequence[str], repeat_keys: Sequence[str] | None = None) -> None:
+    def check_many(self, numbers: Sequence[str], repeat_keys: Sequence[str] | None = None, *,
+                   name_items: bool = True) -> None:  # fmt: skip
         """:meth:`check` for a batch in one pipeline; raises for the first refused number.
 
         ``repeat_keys`` (the Redis keys of the items' idempotency keys, "" for none) lets an
         item that repeats an earlier request pass without counting. Numbers before a refusal
         have been counted against their limits although the batch as a whole is refused
-        (nothing is stored): the cautious side for SMS pumping.
+        (nothing is stored): the cautious side for SMS pumping. With ``name_items`` the error
+        names the refused item's index.
         """
+        numbers = [number_key(n) for n in numbers]
         keys = list(repeat_keys) if repeat_keys is not None else [""] * len(numbers)
         try:
-            for number in numbers:
+            for index, number in enumerate(numbers):
                 if self._denied(number):
-                    self._refuse(number, "denylist")
+                    self._refuse(number, "denylist", index if name_items else None)
             if not self._enabled:
                 return
             pipe = self._client.pipeline(transaction=False)
             now_ms = int(time.time() * 1000)
             for number, key in zip(numbers, keys, strict=True):
                 self._script(**self._window_call(number, now_ms, key), client=pipe)
-            for number, raw in zip(numbers, pipe.execute(), strict=True):
+            for index, (number, raw) in enumerate(zip(numbers, pipe.execute(), strict=True)):
                 verdict = to_text(raw)
                 if verdict != "ok" and not verdict.startswith("repeat:"):
-                    self._refuse(number, verdict)
+                    self._refuse(number, verdict, index if name_items else None)
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot check the sending limits: {exc}") from exc
 
@@ -120,9 +146,33 @@ class AbuseGuard:
         found: Any = self._client.get(repeat_key) if repeat_key else None
         return None if found is None else to_text(found)
 
-    def _refuse(self, number: str, limit: str) -> NoReturn:
+    def _refuse(self, number: str, limit: str, index: int | None = None) -> NoReturn:
         self._count(f"refused_{limit}")
-        raise AbuseLimitError("to", f"{mask_number(number)!r}: {_MESSAGES[limit]}", limit=limit)
+        window_ms = _WINDOWS_MS.get(limit, (None, ""))[0]
+        error = AbuseLimitError(
+            "to", f"{mask_number(number)!r}: {_MESSAGES[limit]}", limit=limit,
+            window_s=None if window_ms is None else window_ms / 1000,
+            retry_after_s=self._retry_after(number, limit),
+        )  # fmt: skip
+        raise error if index is None else error.for_item(index)
+
+    def _retry_after(self, number: str, limit: str) -> float | None:
+        """Seconds until enough counted sends leave ``limit``'s window for one more (None: never)."""
+        if limit not in _WINDOWS_MS:
+            return None
+        window_ms, counted_on = _WINDOWS_MS[limit]
+        s = self._settings
+        cap = {"number_day": s.per_number_day, "number_10min": s.per_number_10min,
+               "prefix_minute": s.per_prefix_minute}[limit]  # fmt: skip
+        key = (f"{self._prefix}{c.KEY_ABUSE_NUMBER}{number}" if counted_on == "number"
+               else f"{self._prefix}{c.KEY_ABUSE_PREFIX}{number_prefix(number)}")  # fmt: skip
+        now_ms = time.time() * 1000
+        scores = [score for _, score in
+                  self._client.zrangebyscore(key, now_ms - window_ms, "+inf", withscores=True)]  # fmt: skip
+        must_leave = len(scores) - cap + 1  # counted sends that must age out first
+        if must_leave <= 0 or must_leave > len(scores):
+            return window_ms / 1000
+        return max(0.0, (float(scores[must_leave - 1]) + window_ms - now_ms) / 1000)
 
     def _denied(self, number: str) -> bool:
         denylist = self._current_denylist()
@@ -145,5 +195,5 @@ class AbuseGuard:
     def deny(self, *entries: str) -> None:
         """Add numbers or prefixes (e.g. ``1900``, ``1876555``) to the denylist."""
         if entries:
-            self._client.sadd(f"{self._prefix}{c.KEY_DENYLIST}", *entries)
+            self._client.sadd(f"{self._prefix}{c.KEY_DENYLIST}", *(number_key(e) for e in entries))
             self._denylist_read_at = float("-inf")

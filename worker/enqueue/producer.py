@@ -23,7 +23,7 @@ from celery import Celery
 from worker import constants as c
 from worker.config import Settings
 from worker.enqueue.request import SendRequest
-from worker.errors import StoreUnavailableError, UnknownRequestError
+from worker.errors import StoreUnavailableError, UnknownRequestError, ValidationError
 from worker.records.store import QueuedTask, RecordStore, new_request_id
 from worker.states import SETTLED_STATES
 from worker.text import to_text
@@ -74,7 +74,8 @@ class Producer:
 
     def _prepare(
         self, spec: PinSpec, expires_in: float | None, now: float
-    ) -> tuple[str, str | None, list[str]]:
+    ) -> tuple[str, str | None, list[str], str]:
+        """(request id, idempotency key, the record's argv, the normalised number)."""
         request = SendRequest.build(
             spec.to, spec.pin, spec.client_ref, spec.params, regions=self.settings.phone_regions
         )
@@ -89,7 +90,7 @@ class Producer:
             idempotency_key=spec.idempotency_key,
             now=now,
         )
-        return request_id, spec.idempotency_key, argv
+        return request_id, spec.idempotency_key, argv, request.to
 
     def send_pin(
         self,
@@ -108,8 +109,9 @@ class Producer:
         """
         now = time.time()
         spec = PinSpec(to, pin, client_ref, params, idempotency_key)
-        request_id, idem, argv = self._prepare(spec, expires_in, now)
-        earlier = self.guard.admit(spec.to, self.store.idempotency_key(idem))
+        request_id, idem, argv, number = self._prepare(spec, expires_in, now)
+        # The limits count the validated E.164 form, never the caller's spelling of it.
+        earlier = self.guard.admit(number, self.store.idempotency_key(idem))
         if earlier is not None:
             return earlier  # idempotent repeat: the earlier request stands, no limit is spent
         if self._direct:
@@ -121,12 +123,23 @@ class Producer:
         return request_id
 
     def send_pins(self, specs: Iterable[PinSpec], expires_in: float | None = None) -> list[str]:
-        """Bulk enqueue: every item validated first, then records and tasks in pipelines."""
+        """Bulk enqueue: every item validated first, then records and tasks in pipelines.
+
+        A refused item fails the whole batch with a :class:`ValidationError` that names its
+        index (``item 3 to: ...``); nothing is stored then.
+        """
         now = time.time()
         specs = list(specs)
-        prepared = [self._prepare(spec, expires_in, now) for spec in specs]
-        self.guard.check_many([spec.to for spec in specs],
-                              [self.store.idempotency_key(idem) for _, idem, _ in prepared])  # fmt: skip
+        prepared: list[tuple[str, str | None, list[str]]] = []
+        numbers: list[str] = []
+        for index, spec in enumerate(specs):
+            try:
+                request_id, idem, argv, number = self._prepare(spec, expires_in, now)
+            except ValidationError as exc:
+                raise exc.for_item(index) from None
+            prepared.append((request_id, idem, argv))
+            numbers.append(number)
+        self.guard.check_many(numbers, [self.store.idempotency_key(idem) for _, idem, _ in prepared])
         from worker.enqueue import task_message as bulk
         if self._direct:
             # Records and task messages in one MULTI: one round trip. If it fails, the records

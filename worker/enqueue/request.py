@@ -3,6 +3,10 @@
 A :class:`SendRequest` that exists is valid: the number is a real number in an
 allowed region, the PIN is 4-10 digits, the client-ref fits the provider's 40
 characters. Errors show the offending value redacted, never a whole PIN.
+
+Digits are ASCII ``0-9`` only: ``\\d`` (and phonenumbers) also take fullwidth (U+FF10..)
+and Arabic-Indic (U+0660..) digits, which would be a *different* string for the denylist
+and the per-number limits while the provider reads the same number (RELIABILITY.md).
 """
 
 from __future__ import annotations
@@ -17,43 +21,60 @@ from worker import constants as c
 from worker.errors import ValidationError
 from worker.masking import mask_number
 
-_DIGITS = re.compile(r"\d+")
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
 _RESERVED_PARAMS = frozenset({"api_key", "api_secret", "to", "pin", "client-ref", "sig"})
 
 
 def validate_number(to: object, regions: tuple[str, ...] = c.DEFAULT_PHONE_REGIONS) -> str:
-    """Return ``to`` as E.164 digits or raise :class:`ValidationError`.
+    """Return ``to`` as E.164 digits (no ``+``) or raise :class:`ValidationError`.
 
-    The provider wants the country code and no ``+``/``00``; US short codes only
-    reach the US and Canada, so other regions are refused unless configured.
+    The provider wants the country code and no ``+``/``00``; ``+14155550100`` is
+    accepted and stored as ``14155550100``. US short codes only reach the US and
+    Canada, so other regions are refused unless configured.
     """
     if not isinstance(to, str):
         raise ValidationError("to", f"must be a string of digits, got {type(to).__name__}")
-    if not _DIGITS.fullmatch(to) or not 7 <= len(to) <= 15:
+    digits = to.removeprefix("+")
+    if not _DIGITS.fullmatch(digits) or not 7 <= len(digits) <= 15:
         raise ValidationError(
-            "to", f"{mask_number(to)!r} must be 7-15 digits with the country code, no '+'"
-        )
-    if to.startswith("00"):
+            "to", f"{mask_number(to)!r} must be 7-15 ASCII digits 0-9 with the country code "
+            "(an optional leading '+')"
+        )  # fmt: skip
+    if digits.startswith("00"):
         raise ValidationError("to", f"{mask_number(to)!r} must not start with 00")
     try:
-        parsed = phonenumbers.parse("+" + to, None)
+        parsed = phonenumbers.parse("+" + digits, None)
     except phonenumbers.NumberParseException as exc:
         raise ValidationError("to", f"{mask_number(to)!r} is not a phone number: {exc}") from None
     if not phonenumbers.is_valid_number(parsed):
-        raise ValidationError("to", f"{mask_number(to)!r} is not a valid phone number")
+        raise ValidationError("to", f"{mask_number(to)!r} is not a valid phone number{_nanp_hint(digits)}")
     region = phonenumbers.region_code_for_number(parsed)
     if region not in regions:
         raise ValidationError(
             "to", f"{mask_number(to)!r} is in {region}; allowed regions: {', '.join(regions)}"
-        )
-    return to
+            f"{_nanp_hint(digits)}"
+        )  # fmt: skip
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164).removeprefix("+")
+
+
+def _nanp_hint(digits: str) -> str:
+    """``; did you mean 1636555****?`` when ``digits`` is a US/Canada number without its 1."""
+    if len(digits) != 10:
+        return ""
+    try:
+        parsed = phonenumbers.parse("+1" + digits, None)
+    except phonenumbers.NumberParseException:
+        return ""
+    if not phonenumbers.is_valid_number(parsed):
+        return ""
+    return f"; did you mean {mask_number('1' + digits)} (country code 1 first)?"
 
 
 def validate_pin(pin: object) -> str:
     if isinstance(pin, int) and not isinstance(pin, bool):
         raise ValidationError("pin", "must be a string (an int loses leading zeros)")
     if not isinstance(pin, str) or not _DIGITS.fullmatch(pin):
-        raise ValidationError("pin", "must be a string of digits")
+        raise ValidationError("pin", "must be a string of ASCII digits 0-9")
     if not c.PIN_MIN_DIGITS <= len(pin) <= c.PIN_MAX_DIGITS:
         raise ValidationError(
             "pin", f"must be {c.PIN_MIN_DIGITS}-{c.PIN_MAX_DIGITS} digits, got {len(pin)}"

@@ -22,7 +22,7 @@ from worker.config import Settings
 
 
 def is_redis_broker(settings: Settings) -> bool:
-    return settings.effective_broker_url.startswith(("redis://", "rediss://", "unix://"))
+    return settings.effective_broker_url.startswith(("redis://", "rediss://", "unix://", "sentinel://"))
 
 
 _SAMPLE_ID: Final = "0" * 32  # request ids are uuid4 hex: same length

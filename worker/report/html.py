@@ -1,111 +1,158 @@
-"""The HTML page of `pinrelay report --html`: the text report plus matplotlib plots.
+"""The HTML page of `pinrelay report --html`: the report's tables, coloured by meaning, and its plots.
 
-Kept apart from :mod:`worker.report.summary` so the text report never imports matplotlib;
-the page is self-contained (PNG plots embedded as base64, inline CSS).
+Built from :mod:`worker.report.data` (the rows ``--json`` prints too), so the page
+and the JSON agree; plots come from :mod:`worker.report.plots` (matplotlib, the
+``report`` extra). The page is self-contained: inline CSS, PNGs embedded as base64,
+no script and no external asset, so it can be attached to a ticket. Every value that
+came from a receipt is escaped.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
+from collections.abc import Collection, Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any, Final
 
-from worker.errors import ConfigError
-from worker.report.summary import ERR_CODES, HEADLINE, Summary
-from worker.states import FINAL_STATES, State
+from worker.report.data import (
+    CARRIER_NOTE,
+    MEANING_TEXT,
+    err_code_rows,
+    latency_rows,
+    network_rows,
+    state_rows,
+)
+from worker.report.plots import COLOURS, render_plots
+from worker.report.summary import Summary
 
 
-def _figure(title: str, xlabel: str, ylabel: str = "") -> tuple[Any, Any]:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 3.2))
-    ax = fig.subplots()
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
-    ax.grid(alpha=0.3)
-    return fig, ax
+def _esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
 
 
-def _png(fig: Any) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+def _pct(value: float) -> str:
+    return f"{value:.1%}"
 
 
-def render_plots(summary: Summary) -> list[tuple[str, str]]:
-    """(caption, base64 PNG) per plot; matplotlib's Agg backend, no display needed."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-    except ImportError:
-        raise ConfigError("--html needs matplotlib (pip install matplotlib)") from None
-    plots: list[tuple[str, str]] = []
-    states = [s for s in summary.ordered_states() if summary.states[s] or s in HEADLINE][::-1]
-    fig, ax = _figure("outcome of every send in the window", "sends")
-    ax.barh(states, [summary.states[s] for s in states], color="#4c78a8")
-    plots.append(("Outcomes", _png(fig)))
-    fig, ax = _figure("latency, cumulative", "milliseconds (log)", "share of sends")
-    for name, values in (("enqueue -> submitted", summary.to_submit),
-                         ("submitted -> receipt", summary.to_receipt)):  # fmt: skip
-        ordered = sorted(max(v * 1000, 0.1) for v in values)
-        ax.plot(ordered, [(i + 1) / len(ordered) for i in range(len(ordered))], label=name)
-    if summary.to_submit or summary.to_receipt:
-        ax.set_xscale("log")
-        ax.legend(loc="lower right")
-    plots.append(("Latency (cumulative distribution)", _png(fig)))
-    if summary.created:
-        fig, ax = _figure("sends over time, by outcome", "created (UTC)", "sends")
-        # matplotlib date numbers are days since its epoch, 1970-01-01 UTC by default
-        groups = {name: [t / 86400 for t, s in summary.created if _group(s) == name] for name in _GROUPS}
-        ax.hist(list(groups.values()), bins=min(60, max(5, len(summary.created) // 5)),
-                stacked=True, label=list(groups), color=list(_GROUPS.values()))  # fmt: skip
-        # matplotlib's stubs leave these two constructors unannotated
-        locator = AutoDateLocator()  # type: ignore[no-untyped-call]
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
-        ax.legend(fontsize=8)
-        plots.append(("Sends over time", _png(fig)))
-    if summary.by_err_code:
-        fig, ax = _figure("receipts by err-code", "", "receipts (log)")
-        codes = sorted(summary.by_err_code, key=lambda k: -summary.by_err_code[k].total())[:12]
-        # err-codes come from receipts: escape '$' so matplotlib never parses them as math
-        ax.bar([f"{k}\n{ERR_CODES.get(k, '?')[:14]}".replace("$", r"\$") for k in codes],
-               [summary.by_err_code[k].total() for k in codes], color="#e45756")  # fmt: skip
-        ax.set_yscale("log")
-        ax.tick_params(axis="x", labelsize=7)
-        plots.append(("Receipts by err-code", _png(fig)))
-    return plots
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "&ndash;"
+    return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
 
 
-_GROUPS: Final = {"delivered": "#54a24b", "not delivered": "#e45756", "error/unconfirmed": "#b279a2",
-                  "in flight": "#bab0ac"}  # fmt: skip
+def _table(table_id: str, caption: str, head: Sequence[str], rows: Iterable[tuple[str, Sequence[str]]],
+           numeric: Collection[int] = ()) -> str:  # fmt: skip
+    """A ``<table>``; each row is (CSS class, cells already escaped); the ``numeric`` columns are
+    right-aligned figures."""
+    def cls(i: int) -> str:
+        return " class='num'" if i in numeric else ""
+
+    ths = "".join(f"<th scope='col'{cls(i)}>{_esc(h)}</th>" for i, h in enumerate(head))
+    body = "".join(f"<tr class='{row_cls}'>"
+                   + "".join(f"<td{cls(i)}>{cell}</td>" for i, cell in enumerate(cells)) + "</tr>"
+                   for row_cls, cells in rows)  # fmt: skip
+    if not body:
+        body = f"<tr><td colspan='{len(head)}' class='empty'>none in this window</td></tr>"
+    return (f"<table id='{table_id}'><caption>{_esc(caption)}</caption><thead><tr>{ths}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")  # fmt: skip
 
 
-def _group(state: str) -> str:
-    if state == State.DELIVERED:
-        return "delivered"
-    if state in (State.ERROR, State.UNCONFIRMED, State.EXPIRED_BEFORE_SEND):
-        return "error/unconfirmed"
-    return "not delivered" if state in FINAL_STATES else "in flight"
+def _badge(meaning: str, text: str) -> str:
+    return f"<span class='badge m-{meaning}'>{_esc(text)}</span>"
 
 
-def render_html(summary: Summary, title: str, text: str) -> str:
-    figures = "".join(f'<figure><img alt="{html.escape(cap)}" src="data:image/png;base64,{data}">'
-                      f"<figcaption>{html.escape(cap)}</figcaption></figure>"
+def _cards(summary: Summary) -> str:
+    receipt_p50 = latency_rows(summary)[1]["p50_ms"]
+    cards = [("sends", str(summary.total), "in_flight"),
+             ("delivered", _pct(summary.rate("delivered")), "good"),
+             ("failed or rejected", _pct(summary.rate("failed") + summary.rate("rejected")), "bad"),
+             ("error or unconfirmed", _pct(summary.rate("error") + summary.rate("unconfirmed")), "bad"),
+             ("conversion rate", _pct(summary.conversion_rate), "good"),
+             ("receipt p50", _ms(receipt_p50), "in_flight")]  # fmt: skip
+    return "<div class='cards'>" + "".join(
+        f"<div class='card m-{m}' data-kpi='{_esc(label)}'><div class='v'>{_esc(value)}</div>"
+        f"<div class='l'>{_esc(label)}</div></div>" for label, value, m in cards) + "</div>"  # fmt: skip
+
+
+def _tables(summary: Summary) -> str:
+    states = _table("states", "Outcomes: every send in the window, by state",
+                    ("state", "sends", "share", "meaning"),
+                    ((f"m-{r['meaning']}", [_badge(r["meaning"], r["state"]), str(r["count"]),
+                                            _pct(r["rate"]), _esc(MEANING_TEXT[r["meaning"]])])
+                     for r in state_rows(summary)), numeric=(1, 2))  # fmt: skip
+    latency = _table("latency", "Latency (nearest-rank percentiles)",
+                     ("stage", "sends", "p50", "p90", "p99", "max"),
+                     (("", [_esc(r["stage"]), str(r["n"]), _ms(r["p50_ms"]), _ms(r["p90_ms"]),
+                            _ms(r["p99_ms"]), _ms(r["max_ms"])]) for r in latency_rows(summary)),
+                     numeric=(1, 2, 3, 4, 5))  # fmt: skip
+    networks = _table("networks", "Receipts by network",
+                      ("network (MCCMNC)", "carrier", "receipts", "delivered", "failed", "expired",
+                       "rejected", "unknown"),
+                      (("", [f"<code>{_esc(r['network'])}</code>", "n/a<sup>1</sup>", str(r["receipts"]),
+                             _pct(r["delivered_rate"]), str(r["failed"]), str(r["expired"]),
+                             str(r["rejected"]), str(r["unknown"])]) for r in network_rows(summary)),
+                      numeric=(2, 3, 4, 5, 6, 7))  # fmt: skip
+    codes = _table("err-codes", "Receipts by err-code (docs/provider-api.md §4)",
+                   ("err-code", "meaning", "receipts", "share", "ended as"),
+                   (("m-good" if r["err_code"] == "0" else "m-bad",
+                     [f"<code>{_esc(r['err_code'])}</code>", _esc(r["meaning"]), str(r["count"]),
+                      _pct(r["share"]), _esc(", ".join(f"{s} {n}" for s, n in r["states"].items()))])
+                    for r in err_code_rows(summary)), numeric=(2, 3))  # fmt: skip
+    failed = _table("provider-status", "Sends that ended error or unconfirmed, by provider status",
+                    ("provider status", "sends"),
+                    (("m-bad", [f"<code>{_esc(k)}</code>", str(n)])
+                     for k, n in summary.by_provider_status.most_common()), numeric=(1,))  # fmt: skip
+    return (f"<section><h2>Outcomes</h2>{states}</section><section><h2>Latency</h2>{latency}</section>"
+            f"<section><h2>Networks</h2>{networks}</section><section><h2>Receipt err-codes</h2>{codes}"
+            f"</section><section><h2>Failed sends</h2>{failed}</section>")  # fmt: skip
+
+
+def _legend() -> str:
+    return "<p class='legend'>" + " ".join(
+        f"<span class='swatch' style='background:{COLOURS[m]}'></span>{_esc(text)}"
+        for m, text in MEANING_TEXT.items()) + "</p>"  # fmt: skip
+
+
+def render_html(summary: Summary, title: str, text: str = "", *, generated_at: float | None = None) -> str:
+    """The whole page; ``text`` (the terminal report) is kept for callers of the old signature."""
+    del text  # the page shows real tables now, not the terminal text
+    figures = "".join(f"<figure><img alt='{_esc(cap)}' src='data:image/png;base64,{data}'>"
+                      f"<figcaption>{_esc(cap)}</figcaption></figure>"
                       for cap, data in render_plots(summary))  # fmt: skip
+    at = datetime.fromtimestamp(generated_at, UTC) if generated_at is not None else datetime.now(UTC)
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
         f"<title>pinrelay report</title><style>{_CSS}</style></head><body>"
-        f"<h1>pinrelay report</h1><pre>{html.escape(text)}</pre>"
-        f"<section class='plots'>{figures}</section></body></html>\n"
+        f"<header><h1>pinrelay report</h1><p class='subtitle'>{_esc(title)}</p></header>"
+        f"{_cards(summary)}{_legend()}{_tables(summary)}"
+        f"<section class='plots'><h2>Plots</h2><div class='figs'>{figures}</div></section>"
+        f"<footer><p><sup>1</sup> {_esc(CARRIER_NOTE)}</p>"
+        f"<p>Generated {at:%Y-%m-%d %H:%M:%S} UTC by <code>pinrelay report</code>; "
+        "the same figures as JSON: <code>pinrelay report --json</code>.</p></footer>"
+        "</body></html>\n"
     )
 
 
+def _meaning_css() -> str:
+    tint: dict[str, Any] = {"good": "#e8f5e9", "bad": "#ffebee", "doubt": "#fff8e1", "in_flight": "#f5f5f5"}
+    return "".join(f".badge.m-{m}{{background:{c};color:#fff}}.card.m-{m}{{border-top:4px solid {c}}}"
+                   f"tr.m-{m} td{{background:{tint[m]}}}" for m, c in COLOURS.items())  # fmt: skip
+
+
 _CSS: Final = (
-    "body{font-family:system-ui,sans-serif;margin:24px;color:#222}"
-    "pre{background:#f6f8fa;padding:12px;border-radius:6px;font-size:13px;overflow:auto}"
-    ".plots{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0}figcaption{font-size:12px;color:#555}"
-    "img{max-width:100%}"
+    "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#222;"
+    "max-width:1200px}h1{margin:0}h2{font-size:17px;margin:22px 0 8px}.subtitle{color:#555;margin:4px 0}"
+    "table{border-collapse:collapse;font-size:13px;min-width:420px}caption{text-align:left;"
+    "font-size:12px;color:#555;padding:4px 0}th,td{padding:5px 10px;border-bottom:1px solid #ddd;"
+    "text-align:left}th{background:#fafafa}.num{text-align:right;font-variant-numeric:tabular-nums}"
+    "td.empty{color:#888;font-style:italic}.badge{border-radius:10px;padding:1px 8px;font-size:12px}"
+    ".cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}.card{background:#fafafa;padding:10px 14px;"
+    "border-radius:6px;min-width:130px}.card .v{font-size:22px;font-weight:600}.card .l{font-size:12px;"
+    "color:#555}.legend{font-size:12px;color:#555}.swatch{display:inline-block;width:10px;height:10px;"
+    "margin:0 4px 0 10px;border-radius:2px}.figs{display:flex;flex-wrap:wrap;gap:16px}"
+    "figure{margin:0;flex:0 1 580px}figcaption{font-size:12px;color:#555}img{width:100%}"
+    "footer{margin-top:24px;font-size:12px;color:#555}code{font-size:12px}"
+    + _meaning_css()
+    + ".badge.m-doubt{color:#222}"
 )

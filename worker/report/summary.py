@@ -6,10 +6,13 @@ pipelined HMGETs (never KEYS, so a busy Redis is not blocked), then prints:
 * the share of sends in each state (``delivered`` ... ``unconfirmed``, and the
   ones still in flight);
 * p50/p90/p99 of enqueue -> submitted and submitted -> receipt;
-* per network (MCCMNC from the receipt) and per receipt err-code.
+* per network (MCCMNC from the receipt) and per receipt err-code;
+* the conversion rate: the share of sends reported to the provider as used
+  (``conversion_status`` ``reported``, i.e. ``delivered=true``, docs/provider-api.md §6).
 
 ``--html FILE`` also writes one self-contained page (tables and PNG plots
-embedded as base64, no external asset) for a ticket or a post-mortem.
+embedded as base64, no external asset) for a ticket or a post-mortem; ``--json``
+prints the same figures for machines (:mod:`worker.report.data`).
 Records live ``PINRELAY_RECORD_TTL`` (7 days by default), so that is the
 longest window there is.
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -27,7 +30,9 @@ from worker import constants as c
 from worker.states import State
 
 FIELDS: Final = ("state", "created_at", "submitted_at", "receipt_at", "network", "err_code",
-                 "receipt_status", "provider_status")  # fmt: skip
+                 "receipt_status", "provider_status", "conversion_status")  # fmt: skip
+CONVERTED: Final = "reported"  # conversion_status of a send reported with delivered=true
+PROGRESS_EVERY: Final = 10_000  # records between two progress lines while scanning
 # Shown even at zero, in this order; any other state follows when present.
 HEADLINE: Final = ("delivered", "failed", "expired", "rejected", "unknown", "error", "unconfirmed")
 QUANTILES: Final = (50, 90, 99)
@@ -41,7 +46,9 @@ ERR_CODES: Final = {  # docs/provider-api.md section 4, DLR err-code
     "6": "Anti-spam rejection", "7": "Handset busy", "8": "Network error", "9": "Illegal number",
     "10": "Illegal message", "11": "Unroutable", "12": "Destination unreachable",
     "13": "Subscriber age restriction", "14": "Number blocked by carrier",
-    "15": "Pre-paid insufficient funds", "16": "Gateway quota exceeded", "99": "General error",
+    "15": "Pre-paid insufficient funds", "16": "Gateway quota exceeded", "50": "Entity filter",
+    "51": "Header filter", "52": "Content filter", "53": "Consent filter", "54": "Regulation error",
+    "99": "General error",
 }  # fmt: skip
 
 
@@ -66,6 +73,7 @@ class Row:
     network: str
     err_code: str
     provider_status: str
+    conversion_status: str = ""
 
 
 @dataclass
@@ -78,9 +86,12 @@ class Summary:
     by_err_code: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     by_provider_status: Counter[str] = field(default_factory=Counter)  # of error/unconfirmed sends
     created: list[tuple[float, str]] = field(default_factory=list)  # for the plot over time
+    converted: int = 0  # sends reported to the provider as used (delivered=true)
 
     def add(self, row: Row) -> None:
         self.total += 1
+        if row.conversion_status == CONVERTED:
+            self.converted += 1
         self.states[row.state] += 1
         if row.created is not None:
             self.created.append((row.created, row.state))
@@ -97,6 +108,10 @@ class Summary:
 
     def rate(self, state: str) -> float:
         return self.states[state] / self.total if self.total else 0.0
+
+    @property
+    def conversion_rate(self) -> float:
+        return self.converted / self.total if self.total else 0.0
 
     def ordered_states(self) -> list[str]:
         others = [s.value for s in State if s.value not in HEADLINE and self.states[s.value]]
@@ -115,15 +130,24 @@ def _num(value: bytes | None) -> float | None:
         return None
 
 
-def scan_rows(client: Any, prefix: str, since_ts: float) -> Iterator[Row]:
-    """Every record created at or after ``since_ts`` (SCAN + pipelined HMGET, in batches)."""
+def scan_rows(client: Any, prefix: str, since_ts: float,
+              progress: Callable[[int], None] | None = None) -> Iterator[Row]:  # fmt: skip
+    """Every record created at or after ``since_ts`` (SCAN + pipelined HMGET, in batches).
+
+    ``progress`` is called with the number of records read so far every
+    :data:`PROGRESS_EVERY` records, so a long scan shows that it is moving.
+    """
     pattern = f"{_glob_escape(prefix)}{c.KEY_RECORD}*"
     batch: list[bytes] = []
+    scanned = 0
     for key in client.scan_iter(match=pattern, count=SCAN_BATCH):
         batch.append(key)
         if len(batch) >= SCAN_BATCH:
             yield from _fetch(client, batch, since_ts)
+            scanned += len(batch)
             batch = []
+            if progress is not None and scanned % PROGRESS_EVERY == 0:
+                progress(scanned)
     yield from _fetch(client, batch, since_ts)
 
 
@@ -132,7 +156,7 @@ def _fetch(client: Any, keys: list[bytes], since_ts: float) -> Iterator[Row]:
     for key in keys:
         pipe.hmget(key, FIELDS)
     for values in pipe.execute() if keys else ():
-        state, created, submitted, receipt, network, err_code, _, provider_status = values
+        state, created, submitted, receipt, network, err_code, _, provider_status, conversion = values
         if state is None:  # expired between SCAN and HMGET
             continue
         created_ts = _num(created)
@@ -140,7 +164,7 @@ def _fetch(client: Any, keys: list[bytes], since_ts: float) -> Iterator[Row]:
             continue
         yield Row(state.decode(), created_ts, _num(submitted), _num(receipt),
                   (network or b"").decode(), (err_code or b"").decode(),
-                  (provider_status or b"").decode())  # fmt: skip
+                  (provider_status or b"").decode(), (conversion or b"").decode())  # fmt: skip
 
 
 def summarize(rows: Iterable[Row]) -> Summary:

@@ -44,6 +44,8 @@ def render_text(summary: Summary, title: str) -> str:
         shown = ", ".join(f"{s} {n}" for s, n in states.most_common())
         lines.append(f"  {code:<8}{states.total():>7}{states.total() / receipts:>8.1%}  "
                      f"{ERR_CODES.get(code, 'undocumented')} ({shown})")  # fmt: skip
+    lines += ["", f"conversion rate: {summary.conversion_rate:.1%} "
+                  f"({summary.converted} of {summary.total} sends reported used)"]
     if summary.by_provider_status:
         lines += ["", "provider status of error/unconfirmed sends: "
                   + ", ".join(f"{k}: {n}" for k, n in summary.by_provider_status.most_common())]

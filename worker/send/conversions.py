@@ -3,19 +3,38 @@
 Retried like a send (the same tenacity policy) on 5xx, 429 and network errors;
 401/402/420/422/423 are permanent. Reporting twice is harmless, so unlike a
 send a read timeout is retried too. The outcome is kept on the record.
+
+A send that went out over a route whose provider has no Conversion API
+(:data:`NO_CONVERSION_ROUTES`; the record's ``route`` field) is not reported: the
+outcome says so. The verify flow reports every send this way and relies on that skip.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import requests
 
 from worker.errors import PermanentProviderError, TransientProviderError, UnknownRequestError
 from worker.send.provider import USER_AGENT, retry_after_s
 from worker.send.retry import build_retrying
+
+# Twilio has no Conversion API; its counterpart, Message Feedback (docs/provider-routes.md
+# §B.6), is not implemented, so a send that went out over Twilio is not reported at all.
+NO_CONVERSION_ROUTES: Final = frozenset({"twilio"})
+# A conversion for a send still queued or being sent (the verify flow reports as soon as the
+# user typed the code, which can beat the worker's recording of the acceptance) waits for
+# its message-id: the task comes back this often, this many times, before reporting anyway.
+WAIT_FOR_SEND_S: Final = 1.0
+WAIT_FOR_SEND_TRIES: Final = 120
+
+
+def send_in_flight(store: Any, request_id: str) -> bool:
+    """The send has no message-id yet but may still get one (queued or sending)."""
+    record = store.get_raw(request_id)
+    return bool(record) and not record.get("message_id") and record.get("state") in ("queued", "sending")
 
 
 def _post(services: Any, form: dict[str, str]) -> None:
@@ -49,6 +68,12 @@ def report(services: Any, request_id: str, *, delivered: bool = True, at: float 
     record = store.get_raw(request_id)
     if not record:
         raise UnknownRequestError(request_id)
+    route = record.get("route")
+    if route in NO_CONVERSION_ROUTES:
+        outcome = f"skipped: the {route} route has no conversion API"
+        store.update_fields(request_id, {"conversion_status": outcome})
+        log.info("conversion_skipped", reason=outcome)
+        return outcome
     message_id = record.get("message_id")
     if record.get("route") == "twilio":
         message_id = ""  # a Twilio SID means nothing to Vonage's Conversion API

@@ -23,13 +23,14 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from worker.config import Settings
+from worker.metrics import Lazy
 from worker.send.route_health import route_status, state_value
 from worker.send.routes.base import KEY_ROUTE
 
-ROUTE_ATTEMPTS = Counter(
+ROUTE_ATTEMPTS = Lazy(lambda: Counter(
     "pinrelay_route_attempts_total", "Provider calls per route: accepted, or whose fault the failure "
     "was (number/route/transient/throttled/request/unconfirmed)", ["route", "outcome"],
-)  # fmt: skip
+))  # fmt: skip
 
 
 class RouteStateCollector(Collector):

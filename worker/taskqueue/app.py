@@ -7,6 +7,7 @@ so tests and embedders build their own app against their own Redis, and
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 from celery import Celery
@@ -15,7 +16,8 @@ from worker import constants as c
 from worker.config import Settings
 from worker.errors import ConfigError
 from worker.local.runtime import require_redis
-from worker.redisconn import CONNECT_TIMEOUT_S, HEALTH_CHECK_INTERVAL_S, SOCKET_TIMEOUT_S
+from worker.redisconn import CONNECT_TIMEOUT_S, HEALTH_CHECK_INTERVAL_S, SOCKET_TIMEOUT_S, sentinel_options
+from worker.redisurl import is_sentinel_url, is_tls_url, parse_sentinel_url
 from worker.send.retry import worst_case_schedule_s
 
 
@@ -40,7 +42,30 @@ def check_schedule_fits(settings: Settings) -> None:
         )
 
 
+def broker_ha_options(settings: Settings) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """kombu's Sentinel transport options and ``broker_use_ssl`` for the broker URL.
+
+    A Sentinel broker URL in kombu's form cannot carry the primary's name, TLS or the CA
+    (:func:`worker.redisurl.kombu_broker_url`), so they travel as options: ``master_name``,
+    ``sentinel_kwargs`` (how to reach the Sentinels, as :func:`worker.redisconn.sentinel_options`
+    for every other client) and, for ``rediss``, certificate checks on with
+    ``PINRELAY_REDIS_CA_FILE`` (``ssl_*`` options in the URL win, as in redis-py).
+    """
+    url = settings.broker_url or settings.redis_url or ""
+    transport: dict[str, Any] = {}
+    if is_sentinel_url(url):
+        transport = {"master_name": parse_sentinel_url(url).master, "sentinel_kwargs": sentinel_options(url)}
+    if not is_tls_url(url):
+        return transport, None
+    use_ssl: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    if settings.redis_ca_file:
+        use_ssl["ssl_ca_certs"] = settings.redis_ca_file
+    use_ssl.update((k, v) for k, v in sentinel_options(url).items() if k.startswith("ssl_"))
+    return transport, use_ssl
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
+    ha_transport, use_ssl = broker_ha_options(settings)
     return {
         "broker_url": settings.effective_broker_url,
         "broker_connection_retry_on_startup": True,
@@ -57,7 +82,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "socket_timeout": SOCKET_TIMEOUT_S,
             "socket_connect_timeout": CONNECT_TIMEOUT_S,
             "health_check_interval": HEALTH_CHECK_INTERVAL_S,
+            **ha_transport,
         },
+        "broker_use_ssl": use_ssl or False,  # Celery's default: no TLS
         "task_serializer": "json",
         "accept_content": ["json"],
         "result_backend": None,
@@ -87,10 +114,46 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _own_logging(**_: Any) -> None:
+    """Celery's ``setup_logging`` signal: a worker is starting in this process, so it is ours.
+
+    With a receiver connected Celery leaves the root logger alone; its own lines (and
+    kombu's, and Python warnings such as its SecurityWarning) go through structlog instead,
+    as JSON when ``PINRELAY_LOG_FORMAT=json``.
+    """
+    from worker.logs import capture_stdlib
+
+    capture_stdlib()
+
+
+def json_console() -> None:
+    """JSON logs: Celery's few direct terminal writes (shutdown notices) become JSON events.
+
+    ``celery.apps.worker.safe_say`` writes "worker: Warm shutdown (MainProcess)" and
+    the like straight to a file descriptor from signal handlers; the replacement does
+    the same (one ``os.write``, safe in a handler), as one JSON line on stderr.
+    """
+    import datetime
+    import json
+    import os
+
+    from celery.apps import worker as celery_worker
+
+    def notice(msg: str, f: Any = None) -> None:
+        now = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
+        line = {"event": "celery_notice", "message": msg.strip(), "level": "info", "timestamp": now}
+        os.write(2, (json.dumps(line) + "\n").encode())
+
+    celery_worker.safe_say = notice
+
+
 def create_app(settings: Settings) -> Celery:
     """A Celery app with pinrelay's tasks, for ``settings``' Redis and queue."""
     settings = require_redis(settings)
     check_schedule_fits(settings)
+    from celery.signals import setup_logging
+
+    setup_logging.connect(_own_logging, weak=False)
     from worker.taskqueue.transport import install
 
     install()  # redis:// without a Redis client object per kombu operation
@@ -113,10 +176,6 @@ def default_app() -> Celery:
         from worker.logs import configure_logging
 
         settings = Settings.from_env()
-        configure_logging(
-            fmt=settings.log_format,
-            level=settings.log_level,
-            secrets=(settings.api_secret, settings.signature_secret),
-        )
+        configure_logging(settings)  # every secret of the settings redacted (the verify secret too)
         _default = create_app(settings)
     return _default

@@ -7,6 +7,12 @@
 * ``to=..., pin=..., client_ref=...`` — a plain ``send_task`` from a service that
   does not import pinrelay: the task validates and records it under its own task
   id first. Such callers should pass ``kwargsrepr`` to keep the PIN out of Flower.
+
+A send that ends ``error`` or ``unconfirmed`` ends its task in FAILURE (after the
+record is written) by raising :class:`~worker.errors.SendFailedError`, declared in
+``throws``: one log line, no traceback, no ``dead:tasks`` entry, and Flower shows the
+reason. Every other outcome is SUCCESS with the record's state as the result; a
+deferral is RETRY.
 """
 
 from __future__ import annotations
@@ -21,9 +27,9 @@ from celery import Celery, Task
 from worker import constants as c
 from worker.config import Settings
 from worker.enqueue.request import SendRequest
-from worker.errors import DeferSend, ValidationError
+from worker.errors import DeferSend, SendFailedError, ValidationError
 from worker.masking import mask_number
-from worker.send.conversions import report
+from worker.send.conversions import WAIT_FOR_SEND_S, WAIT_FOR_SEND_TRIES, report, send_in_flight
 from worker.send.delivery import deliver
 from worker.send.routes import check_routes
 from worker.states import State
@@ -39,8 +45,14 @@ def register_tasks(app: Celery, settings: Settings) -> None:
 
     def _dead_task(sender: Any = None, task_id: str | None = None, exception: BaseException | None = None,
                    **_: Any) -> None:
-        """An unexpected exception in a task: keep it for an operator (never the arguments)."""
+        """An unexpected exception in a task: keep it for an operator (never the arguments).
+
+        A :class:`SendFailedError` is an expected outcome whose record is already written
+        (and in ``dead:sends`` when it needs a person): not a dead task.
+        """
         if sender is None or getattr(sender, "app", None) is not app or task_id is None:
+            return
+        if isinstance(exception, SendFailedError):
             return
         from worker.records.deadletters import DeadLetters
 
@@ -61,6 +73,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         reject_on_worker_lost=True,
         ignore_result=True,
         max_retries=None,
+        throws=(SendFailedError,),
     )
     def send_pin(
         self: Task,
@@ -76,10 +89,8 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         if request_id is None:
             request_id = _record_external(services, self.request.id, to, pin, client_ref, params,
                                           expires_in)  # fmt: skip
-            if request_id is None:
-                return State.ERROR.value
         try:
-            return deliver(request_id, services.deps)
+            state = deliver(request_id, services.deps)
         except DeferSend as defer:
             # Jittered, and well inside the visibility timeout, so deferred sends neither
             # wake together nor get redelivered while they wait.
@@ -92,6 +103,9 @@ def register_tasks(app: Celery, settings: Settings) -> None:
             # The claim protocol makes a rerun safe: `queued` carries on, `sending` is settled.
             services.log.warning("send_store_unavailable", request_id=request_id, error=str(exc))
             raise self.retry(countdown=REDIS_RETRY_S, kwargs={"request_id": request_id}) from None
+        if state in _FAILED:
+            raise _failed(services, request_id, state)
+        return state
 
     @app.task(
         name=c.TASK_REPORT_CONVERSION,
@@ -105,7 +119,30 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         self: Task, request_id: str, delivered: bool = True, at: float | None = None
     ) -> str:
         services = services_for(settings)
+        if self.request.retries < WAIT_FOR_SEND_TRIES and send_in_flight(services.store, request_id):
+            raise self.retry(countdown=WAIT_FOR_SEND_S, max_retries=WAIT_FOR_SEND_TRIES,
+                             kwargs={"request_id": request_id, "delivered": delivered, "at": at})  # fmt: skip
         return report(services, request_id, delivered=delivered, at=at)
+
+    from worker.verify.tasks import register_verify_tasks
+
+    register_verify_tasks(app, settings)  # pinrelay.verify_expire
+
+
+_FAILED: Final = frozenset({State.ERROR.value, State.UNCONFIRMED.value})
+
+
+def _failed(services: Any, request_id: str, state: str) -> SendFailedError:
+    """The FAILURE a finished-but-failed send shows in Flower, with the record's one-line reason."""
+    try:
+        record = services.store.get_raw(request_id) or {}
+    except redis.RedisError:
+        record = {}
+    reason = " ".join(str(record.get("error_text") or "").split())
+    status = record.get("provider_status")
+    if status and status not in reason:
+        reason = f"{reason} (provider status {status})" if reason else f"provider status {status}"
+    return SendFailedError(request_id, state, reason[:300])
 
 
 def _record_external(
@@ -116,8 +153,11 @@ def _record_external(
     client_ref: object,
     params: object,
     expires_in: int | None,
-) -> str | None:
-    """Validate and store a send that came in by plain ``send_task``."""
+) -> str:
+    """Validate and store a send that came in by plain ``send_task``; its request id.
+
+    An invalid one is recorded as ``error`` with the reason and ends the task in FAILURE.
+    """
     settings = services.settings
     store = services.store
     try:
@@ -131,7 +171,7 @@ def _record_external(
         store.create(task_id, None, argv)
         store.finish(task_id, State.ERROR, fields={"error_text": f"invalid request: {exc}"})
         services.log.warning("send_rejected", request_id=task_id, error=str(exc))
-        return None
+        raise SendFailedError(task_id, State.ERROR.value, f"invalid request: {exc}") from None
     expiry = time.time() + (expires_in or settings.pin_expiry_s)
     argv = store.new_record(task_id, to=request.to, pin=request.pin, client_ref=request.client_ref,
                             params=request.params, expires_at=expiry)  # fmt: skip

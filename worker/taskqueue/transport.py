@@ -10,39 +10,96 @@ kombu replaces the pool after a connection error) does the same work.
 
 :func:`install` makes it what ``redis://`` means to kombu in this process (the alias
 table, not ``broker_transport``: a transport path in the broker URL would break
-Flower's broker page, which picks its client by the URL's scheme). Every other
-behaviour is kombu's own.
+Flower's broker page, which picks its client by the URL's scheme), and does the same
+for ``sentinel://`` with kombu's Sentinel transport (each pool it builds asks the
+Sentinels for the primary; see :func:`worker.redisurl.kombu_broker_url`). Every other
+behaviour is kombu's own, but one: a Sentinel broker connection that finds no primary
+(the Sentinels are mid-failover, or still name the dead one) asks again every
+:data:`FAILOVER_POLL_S` for up to :data:`FAILOVER_PATIENCE_S` before it gives up. Celery's
+consumer otherwise waits 2, 4, 6 ... s between its reconnects (not configurable), so a
+worker found the promoted replica up to one such interval late (6 s after a 2.4 s
+failover, measured; RELIABILITY.md).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import ssl
+import time
+from typing import Any, Final
 
 import kombu.transport
+import redis
 from kombu.transport import redis as kombu_redis
+from redis.sentinel import SentinelManagedConnection
+
+FAILOVER_POLL_S: Final = 0.25
+FAILOVER_PATIENCE_S: Final = 5.0
 
 
-class Channel(kombu_redis.Channel):  # type: ignore[misc]
+class _OneSyncClient:
+    """The override, for both channel kinds: reuse the synchronous client while the pool lasts."""
+
     _sync_client: Any = None
     _sync_pool: Any = None
 
     def _create_client(self, asynchronous: bool = False) -> Any:
         if asynchronous:
-            return super()._create_client(asynchronous=True)
-        pool = self.pool
+            return super()._create_client(asynchronous=True)  # type: ignore[misc]
+        pool = self.pool  # type: ignore[attr-defined]
         if self._sync_client is None or self._sync_pool is not pool:
-            self._sync_client = super()._create_client()
+            self._sync_client = super()._create_client()  # type: ignore[misc]
             self._sync_pool = pool
         return self._sync_client
+
+
+class Channel(_OneSyncClient, kombu_redis.Channel):  # type: ignore[misc]
+    pass
 
 
 class Transport(kombu_redis.Transport):  # type: ignore[misc]
     Channel = Channel
 
 
+class _PatientConnect:
+    """Connect through the Sentinels, asking again while they name no live primary.
+
+    A refused password or certificate is not a failover: it is raised at once."""
+
+    def connect(self) -> None:
+        deadline = time.monotonic() + FAILOVER_PATIENCE_S
+        while True:
+            try:
+                super().connect()  # type: ignore[misc]
+                return
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                refused = isinstance(exc, redis.AuthenticationError) or isinstance(exc.__context__,
+                                                                                    ssl.SSLError)
+                if refused or time.monotonic() + FAILOVER_POLL_S > deadline:
+                    raise
+                time.sleep(FAILOVER_POLL_S)
+
+
+class PatientSentinelConnection(_PatientConnect, SentinelManagedConnection):  # type: ignore[misc]
+    pass
+
+
+class PatientSentinelSSLConnection(_PatientConnect, kombu_redis.SentinelManagedSSLConnection):  # type: ignore[misc]
+    pass
+
+
+class SentinelChannel(_OneSyncClient, kombu_redis.SentinelChannel):  # type: ignore[misc]
+    connection_class = PatientSentinelConnection
+    connection_class_ssl = PatientSentinelSSLConnection
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):  # type: ignore[misc]
+    Channel = SentinelChannel
+
+
 def install() -> None:
-    """Point kombu's ``redis`` alias at :class:`Transport` (idempotent)."""
-    target = f"{__name__}:Transport"
-    if kombu.transport.TRANSPORT_ALIASES.get("redis") != target:
-        kombu.transport.TRANSPORT_ALIASES["redis"] = target
-        kombu.transport._transport_cache.pop("redis", None)
+    """Point kombu's ``redis`` and ``sentinel`` aliases at our transports (idempotent)."""
+    for alias, cls in (("redis", "Transport"), ("sentinel", "SentinelTransport")):
+        target = f"{__name__}:{cls}"
+        if kombu.transport.TRANSPORT_ALIASES.get(alias) != target:
+            kombu.transport.TRANSPORT_ALIASES[alias] = target
+            kombu.transport._transport_cache.pop(alias, None)

@@ -15,6 +15,7 @@ import redis
 from worker.config import Settings
 from worker.enqueue.abuse import AbuseGuard
 from worker.logs import get_logger
+from worker.records.replicated import store_for
 from worker.records.store import RecordStore
 from worker.redisconn import redis_client
 from worker.send.delivery import DeliveryDeps
@@ -50,7 +51,7 @@ def services_for(settings: Settings) -> Services:
         from worker.metrics import WorkerObserver
 
         client = redis_client(settings.redis_url)
-        store = RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s)
+        store = store_for(client, settings)  # with Sentinel, claims wait for a replica
         provider = ProviderClient(settings)
         log = get_logger("pinrelay.worker")
         router = Router(settings, client, build_routes(settings, provider))

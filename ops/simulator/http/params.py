@@ -12,7 +12,7 @@ from typing import Final
 from urllib.parse import parse_qsl
 
 FORM_TYPE: Final = "application/x-www-form-urlencoded"
-#: the JSON content types the JSON endpoints accept (API.md §1)
+#: the JSON content types the JSON endpoints accept (docs/provider-api.md §1)
 JSON_TYPES: Final = frozenset(
     {
         "application/json",

@@ -5,7 +5,7 @@ the senders through a queue; each sender owns a keep-alive ``requests.Session``.
 A push succeeds on HTTP 200-205; anything else (other statuses, connection
 errors, timeouts) is retried after ``dlr_retry_initial_s`` doubling up to
 ``dlr_retry_max_s``, and abandoned once the next try would fall outside
-``dlr_retry_window_s`` from the first push (API.md §4), or once a receipt
+``dlr_retry_window_s`` from the first push (docs/provider-api.md §4), or once a receipt
 with ``max_attempts`` (a Twilio callback) has used them up. Nothing here raises
 into the server: every failure is recorded on the receipt and counted.
 """

@@ -1,4 +1,4 @@
-"""Delivery receipts (API.md §4): what is pushed for an accepted send, and in which order.
+"""Delivery receipts (docs/provider-api.md §4): what is pushed for an accepted send, and in which order.
 
 :func:`plan` turns one accepted send into a chain of receipts: an optional
 intermediate ``accepted``, the final status from the mix, and sometimes a

@@ -1,7 +1,7 @@
 """The receipt status mix: which final DLR status (and err-code) each accepted send gets.
 
 Weights are relative (``delivered=90, failed=5`` is the same as ``18, 1``). The
-err-codes come from API.md §4: ``delivered`` and ``accepted`` carry ``0``;
+err-codes come from docs/provider-api.md §4: ``delivered`` and ``accepted`` carry ``0``;
 failures carry a random non-zero code from the documented table, with
 ``expired`` drawn from the temporary ones (absent, busy, network) as carriers do.
 """

@@ -2,10 +2,10 @@
 
 Vonage DLRs get ``scts``/``message-timestamp`` on the first push (kept for
 retries) and, when a signature secret is set, a fresh ``timestamp``, ``nonce``
-and ``sig`` on every push (API.md §5). Twilio callbacks get ``RawDlrDoneDate``
+and ``sig`` on every push (docs/provider-api.md §5). Twilio callbacks get ``RawDlrDoneDate``
 on the first push of a ``delivered``/``undelivered`` and an
 ``X-Twilio-Signature`` over the callback URL and params, keyed with the
-account's auth token, on every push (API-routes.md B.5).
+account's auth token, on every push (docs/provider-routes.md §B.5).
 """
 
 from __future__ import annotations

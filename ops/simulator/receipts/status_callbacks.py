@@ -1,4 +1,5 @@
-"""Twilio status callbacks (API-routes.md B.4): the statuses a message moves through after ``queued``.
+"""Twilio status callbacks (docs/provider-routes.md §B.4): the statuses a message moves through after
+``queued``.
 
 No callback is sent for the initial status. Then, by the outcome drawn from
 the same mix as the Vonage receipts (:mod:`.mix`):

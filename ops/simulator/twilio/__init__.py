@@ -1,4 +1,4 @@
-"""The Twilio side of the simulator: Programmable Messaging's create-message call (API-routes.md B).
+"""The Twilio side of the simulator: Programmable Messaging's create-message call (docs/provider-routes.md B).
 
 :mod:`.answers` (the success resource and the error JSON, with their HTTP
 statuses), :mod:`.checks` (Basic auth and the params), :mod:`.messages` (the

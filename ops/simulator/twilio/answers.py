@@ -1,4 +1,4 @@
-"""What the Twilio Messages API answers (API-routes.md B.2, B.3): the created message, or an error.
+"""What the Twilio Messages API answers (docs/provider-routes.md §B.2, B.3): the created message, or an error.
 
 Success is **HTTP 201** with the Message resource (``sid`` ``SM`` + 32 hex,
 ``status`` ``queued``, or ``accepted`` with a Messaging Service; counts as
@@ -7,7 +7,7 @@ JSON ``{"code", "message", "more_info", "status"}`` with the HTTP status of
 :data:`ERRORS` (400 for an unlisted code, unless it looks like a 5xx).
 
 The codes and wording marked "uncertain" below are from memory of Twilio's
-error pages, not from API-routes.md, which leaves those cases open.
+error pages, not from docs/provider-routes.md, which leaves those cases open.
 """
 
 from __future__ import annotations

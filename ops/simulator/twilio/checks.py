@@ -1,4 +1,5 @@
-"""Checks on a Twilio create-message request (API-routes.md B.1), in the order the simulator applies them.
+"""Checks on a Twilio create-message request (docs/provider-routes.md §B.1), in the order the simulator
+applies them.
 
 Auth first: HTTP Basic with ``AccountSid:AuthToken``, or an API key
 (``SK…`` SID and its secret) when one is configured; anything else is 401 /

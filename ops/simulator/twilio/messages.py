@@ -1,4 +1,4 @@
-"""The Twilio route (API-routes.md B): ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json``.
+"""The Twilio route (docs/provider-routes.md B): ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json``.
 
 Form-encoded params, HTTP Basic auth (checks in :mod:`.checks`). An accepted
 message is answered 201 ``queued`` (``accepted`` with a Messaging Service) and

@@ -4,7 +4,7 @@ Missing credentials (2), ``sig`` together with ``api_secret`` (32), wrong
 credentials or signature (4 / 14), missing or malformed ``to`` and ``pin``
 (2 / 3), an over-long ``client-ref`` (3), then the per-number refusals: barred
 (7) and opted out (102). Unknown extra params are fine: a short code template
-may define its own placeholders (API.md §1).
+may define its own placeholders (docs/provider-api.md §1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The Conversion API (API.md §6): ``POST /conversions/sms`` telling the provider a PIN was used.
+"""The Conversion API (docs/provider-api.md §6): ``POST /conversions/sms`` telling the provider a PIN
+was used.
 
 Answers 200 ``OK``; 401 for wrong credentials; 420 for a missing
 ``message-id``, a ``delivered`` other than true/false/1/0, or a malformed

@@ -1,4 +1,5 @@
-"""The documented submit responses (API.md §2, API-routes.md A.2), JSON or XML, every value a string.
+"""The documented submit responses (docs/provider-api.md §2, docs/provider-routes.md §A.2), JSON or XML,
+every value a string.
 
 Error entries carry ``status`` and ``error-text`` (on 2FA also ``to``/``client-ref``
 when the caller sent them; on the SMS API nothing else, A.2) and no message-id,
@@ -16,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 from xml.sax.saxutils import escape
 
-#: error-text per status code: the names of API.md §3; "Missing to param" is the documented example.
+#: error-text per status code: the names of docs/provider-api.md §3; "Missing to param" is the
+# documented example.
 ERROR_TEXTS: Final[Mapping[str, str]] = {
     "1": "Throughput Rate Exceeded - please wait [ {wait_ms} ] and retry",
     "2": "Missing {param} param",

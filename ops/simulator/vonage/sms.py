@@ -1,4 +1,4 @@
-"""The Vonage SMS API route (API-routes.md A): ``POST /sms/json`` as an OTP route.
+"""The Vonage SMS API route (docs/provider-routes.md A): ``POST /sms/json`` as an OTP route.
 
 The response has the 2FA shape but one ``messages`` entry **per part**
 (``message-count`` their number): each part has its own message-id, is

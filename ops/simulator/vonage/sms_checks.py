@@ -1,4 +1,5 @@
-"""Checks on an SMS API submission (API-routes.md A.1, A.5), in the order the simulator applies them.
+"""Checks on an SMS API submission (docs/provider-routes.md §A.1, A.5), in the order the simulator
+applies them.
 
 Credentials as on 2FA (2 / 32 / 4 / 14), or an ``Authorization: Basic`` header
 as the v4 python SDK sends; then ``to`` (2 / 3), ``from`` (2 / 3, and 15 for an

@@ -1,4 +1,4 @@
-"""The US short-code 2FA route (API.md §1-3): ``/sc/us/2fa/json`` and ``/sc/us/2fa/xml``.
+"""The US short-code 2FA route (docs/provider-api.md §1-3): ``/sc/us/2fa/json`` and ``/sc/us/2fa/xml``.
 
 The checks are :mod:`.checks`; an accepted send is charged on the shared
 :class:`~.account.Account`, gets a 16-hex message-id and, when ``dlr_url`` is

@@ -160,36 +160,38 @@ def entries(settings: Settings, redis_client: redis.Redis) -> Callable[[], list[
     return read
 
 
-def test_get_receipt_lands_in_the_stream(app: WSGIApplication, entries: Any) -> None:
-    """A GET receipt is on the stream, fields decoded, plus received_at, before the 200."""
-    query = "messageId=0A1&status=delivered&message-timestamp=2020-01-01+12%3A00%3A00&err-code=0"
-    answer = call(app, query=query)
+@pytest.mark.parametrize(
+    ("method", "query", "body", "content_type", "expected"),
+    [
+        pytest.param(
+            "GET", "messageId=0A1&status=delivered&message-timestamp=2020-01-01+12%3A00%3A00&err-code=0",
+            b"", None,
+            {"messageId": "0A1", "status": "delivered", "message-timestamp": "2020-01-01 12:00:00",
+             "err-code": "0"},
+            id="get",
+        ),
+        pytest.param(
+            "POST", "", urlencode({"messageId": "0A2", "status": "accepted", "to": "98765"}).encode(), FORM,
+            {"messageId": "0A2", "status": "accepted", "to": "98765"},
+            id="form",
+        ),
+        pytest.param(
+            "POST", "", b'{"messageId": "0A3", "status": "delivered", "price": 0.00480000, "err-code": 0}',
+            "application/json; charset=utf-8",
+            {"messageId": "0A3", "status": "delivered", "price": "0.00480000", "err-code": "0"},
+            id="json",
+        ),
+    ],
+)  # fmt: skip
+def test_receipt_lands_in_the_stream(
+    app: WSGIApplication, entries: Any, method: str, query: str, body: bytes, content_type: str | None,
+    expected: dict[str, str],
+) -> None:  # fmt: skip
+    """A receipt as a GET, a form POST or a JSON POST is on the stream before the 200: its
+    fields decoded (JSON numbers as the text that was sent), plus received_at."""
+    answer = call(app, method, query=query, body=body, content_type=content_type)
     assert (answer.status, answer.json()) == (200, {"status": "ok"})
-    assert entries() == [
-        {
-            "messageId": "0A1",
-            "status": "delivered",
-            "message-timestamp": "2020-01-01 12:00:00",
-            "err-code": "0",
-            "received_at": f"{NOW:.6f}",
-        }
-    ]
-
-
-def test_form_post_lands_in_the_stream(app: WSGIApplication, entries: Any) -> None:
-    """A form POST receipt is queued with its fields."""
-    body = urlencode({"messageId": "0A2", "status": "accepted", "to": "98765"}).encode()
-    assert call(app, "POST", body=body, content_type=FORM).status == 200
-    assert entries()[0]["messageId"] == "0A2"
-    assert entries()[0]["to"] == "98765"
-
-
-def test_json_post_lands_in_the_stream_with_numbers_as_text(app: WSGIApplication, entries: Any) -> None:
-    """A JSON POST receipt is queued; its numbers as the text that was sent."""
-    body = b'{"messageId": "0A3", "status": "delivered", "price": 0.00480000, "err-code": 0}'
-    assert call(app, "POST", body=body, content_type="application/json; charset=utf-8").status == 200
-    (entry,) = entries()
-    assert (entry["price"], entry["err-code"]) == ("0.00480000", "0")
+    assert entries() == [{**expected, "received_at": f"{NOW:.6f}"}]
 
 
 def test_post_merges_query_and_body(app: WSGIApplication, entries: Any) -> None:
@@ -296,19 +298,20 @@ def test_healthz_reports_redis(app: WSGIApplication) -> None:
 # --- signed receipts ---------------------------------------------------------------
 
 
-def test_signed_receipt_is_queued(signed_app: WSGIApplication, entries: Any) -> None:
-    """The docs/provider-api.md §5 worked example, sent as a form, verifies and is queued as given."""
-    body = urlencode(SIGNED_DLR).encode()
-    assert call(signed_app, "POST", body=body, content_type=FORM).status == 200
-    (entry,) = entries()
-    assert entry == {**SIGNED_DLR, "received_at": f"{NOW:.6f}"}
-
-
-def test_signed_receipt_as_json_is_queued(signed_app: WSGIApplication, entries: Any) -> None:
-    """The worked example as a JSON body verifies too."""
-    body = json.dumps(SIGNED_DLR).encode()
-    assert call(signed_app, "POST", body=body, content_type="application/json").status == 200
-    assert len(entries()) == 1
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        pytest.param(urlencode(SIGNED_DLR).encode(), FORM, id="form"),
+        pytest.param(json.dumps(SIGNED_DLR).encode(), "application/json", id="json"),
+    ],
+)
+def test_signed_receipt_is_queued(
+    signed_app: WSGIApplication, entries: Any, body: bytes, content_type: str
+) -> None:
+    """The docs/provider-api.md §5 worked example, sent as a form or as JSON, verifies and is queued as
+    given."""
+    assert call(signed_app, "POST", body=body, content_type=content_type).status == 200
+    assert entries() == [{**SIGNED_DLR, "received_at": f"{NOW:.6f}"}]
 
 
 @pytest.mark.parametrize(
@@ -420,12 +423,15 @@ def test_healthz_says_redis_false_when_it_is_down(settings: Settings, dead_redis
 def test_readyz_is_503_when_redis_is_down(settings: Settings, dead_redis: redis.Redis) -> None:
     """/readyz is 503 while Redis is unreachable."""
     answer = call(create_app(settings, dead_redis), path="/readyz")
-    assert (answer.status, answer.json()) == (503, {"status": "unavailable", "redis": False})
+    assert (answer.status, answer.json()) == (
+        503, {"service": "pinrelay-webhook", "status": "unavailable", "redis": False})
 
 
 def test_readyz_is_200_when_redis_answers(app: WSGIApplication) -> None:
-    """/readyz is 200 when Redis answers."""
-    assert call(app, path="/readyz").status == 200
+    """/readyz is 200 when Redis answers, and names the service so a supervisor knows it is ours."""
+    answer = call(app, path="/readyz")
+    assert (answer.status, answer.json()) == (200, {"service": "pinrelay-webhook", "status": "ok",
+                                                    "redis": True})
 
 
 def test_unexpected_exception_is_500_without_traceback(settings: Settings, redis_client: redis.Redis) -> None:

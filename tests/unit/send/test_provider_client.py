@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 from urllib.parse import parse_qs
 
 import pytest
 
+from tests.support.httpserver import QuietHandler, serve_http
 from worker.config import Settings
 from worker.enqueue.request import SendRequest
 from worker.errors import PermanentProviderError
 from worker.send.provider import USER_AGENT, ProviderClient
 
 
-class Recorder(BaseHTTPRequestHandler):
+class Recorder(QuietHandler):
     seen: ClassVar[list[tuple[str, str, dict[str, list[str]], str]]] = []
 
     def do_POST(self) -> None:
@@ -35,19 +34,12 @@ class Recorder(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b"{}")
 
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 @pytest.fixture
 def server() -> Iterator[str]:
     Recorder.seen = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_http(Recorder) as url:
+        yield url
 
 
 def test_a_redirect_is_an_error_not_a_get_elsewhere(server: str) -> None:

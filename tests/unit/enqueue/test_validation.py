@@ -19,9 +19,12 @@ def test_valid_us_request_builds() -> None:
 @pytest.mark.parametrize(
     ("to", "fragment"),
     [
-        ("+16365553226", "digits"),
+        ("++16365553226", "ASCII digits"),
         ("6365553226", "not a valid"),
-        ("123", "7-15 digits"),
+        ("123", "7-15 ASCII digits"),
+        ("\uff11\uff16\uff13\uff16\uff15\uff15\uff15\uff13\uff12\uff12\uff16", "ASCII digits"),
+        ("\u0661\u0666\u0663\u0666\u0665\u0665\u0665\u0663\u0662\u0662\u0666", "ASCII digits"),
+        ("+\u0661\u0666\u0663\u0666\u0665\u0665\u0665\u0663\u0662\u0662\u0666", "ASCII digits"),
         ("0016365553226", "00"),
         ("447400123456", "allowed regions"),
         ("1636555322a", "digits"),
@@ -29,7 +32,7 @@ def test_valid_us_request_builds() -> None:
     ],
 )
 def test_bad_numbers_are_refused(to: object, fragment: str) -> None:
-    """Numbers without country code, with '+', foreign or malformed are refused."""
+    """Numbers without country code, foreign, malformed or in non-ASCII digits are refused."""
     with pytest.raises(ValidationError) as info:
         SendRequest.build(to, "1234")
     assert info.value.field == "to"
@@ -41,9 +44,21 @@ def test_other_regions_can_be_allowed() -> None:
     assert SendRequest.build("447400123456", "1234", regions=("GB",)).to == "447400123456"
 
 
-@pytest.mark.parametrize("pin", ["123", "12345678901", "12a4", "", 1234, None])
+def test_e164_with_plus_is_accepted_and_stored_without_it() -> None:
+    """``+14155550100`` is the same number as ``14155550100``: accepted, kept without the '+'."""
+    assert SendRequest.build("+14155550100", "1234").to == "14155550100"
+
+
+def test_ten_digit_nanp_number_gets_a_country_code_hint() -> None:
+    """A US number typed without its leading 1 is refused with the likely fix."""
+    with pytest.raises(ValidationError, match=r"did you mean 1636555\*\*\*\*"):
+        SendRequest.build("6365553226", "1234")
+
+
+@pytest.mark.parametrize("pin", ["123", "12345678901", "12a4", "", 1234, None,
+                                 "\u0664\u0668\u0662\u0669\u0661\u0663", "\uff14\uff18\uff12\uff19"])
 def test_bad_pins_are_refused(pin: object) -> None:
-    """A PIN is a string of 4-10 digits."""
+    """A PIN is a string of 4-10 ASCII digits (Arabic-Indic and fullwidth digits are not)."""
     with pytest.raises(ValidationError) as info:
         SendRequest.build("16365553226", pin)
     assert info.value.field == "pin"

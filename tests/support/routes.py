@@ -1,4 +1,4 @@
-"""Live stacks on chosen provider routes, all pointed at one simulator (for the route tests).
+"""Live stacks on chosen provider routes, all pointed at one simulator (the route tests).
 
 Like ``start_live``, plus what a route needs: the simulator's Twilio account, a numeric SMS
 sender (the simulator refuses an alphanumeric one for North American numbers, status 15), and,
@@ -15,16 +15,16 @@ import redis
 
 from ops.simulator import Simulator
 from ops.simulator.config import DEFAULT_TWILIO_ACCOUNT_SID, DEFAULT_TWILIO_AUTH_TOKEN, DEFAULT_TWILIO_FROM
+from tests.support.live import LiveStack
+from tests.support.settings import cleanup, isolated_settings
+from tests.support.sim import receipts_to
 from worker.enqueue.producer import Producer
 from worker.local.embedded import free_port
 from worker.local.supervisor import Stack
 from worker.send.route_health import route_status
 from worker.taskqueue.app import create_app
 
-from .conftest import LiveStack, cleanup, isolated_settings
-
 SMS_FROM = "12015550123"
-RECEIPT_PATH = "/delivery-receipt-webhook"
 TWILIO_STATUS_PATH = "/twilio-status-webhook"
 
 
@@ -54,7 +54,7 @@ class RouteStacks:
         if receiver:
             stack.start_webhook(port)
             stack.start_correlator()
-            sim.configure(dlr_url=f"{stack.webhook_url}{RECEIPT_PATH}")
+            receipts_to(sim, stack.webhook_url or "")
         for i in range(workers):
             stack.start_worker(name=f"worker{i}")
         app = create_app(stack.settings)

@@ -157,3 +157,27 @@ def test_bulk_repeat_of_a_number_at_its_limit_is_not_refused(
     assert len(queued(redis_client, settings)) == 2
     with pytest.raises(AbuseLimitError):
         producer.send_pins([PinSpec(TO, "2222", idempotency_key="bulk-k2")])
+
+
+def test_bulk_refusal_names_the_item_and_stores_nothing(
+    settings: Settings, app: Celery, redis_client: redis.Redis
+) -> None:
+    """send_pins: an invalid item fails the batch with its index; no record, no task."""
+    from worker.errors import ValidationError
+
+    producer = Producer(settings, app, redis_client)
+    specs = [PinSpec(TO, "1234"), PinSpec("+16365553227", "1234"), PinSpec(TO, "12a4")]
+    with pytest.raises(ValidationError, match=r"^item 2 pin: must be a string of ASCII digits"):
+        producer.send_pins(specs)
+    assert queued(redis_client, settings) == []
+    assert list(redis_client.scan_iter(match=f"{settings.key_prefix}req:*")) == []
+
+
+def test_plus_spelling_counts_against_the_same_limit(
+    settings: Settings, app: Celery, redis_client: redis.Redis
+) -> None:
+    """`+1636...` and `1636...` are one number for the per-number limit (the producer counts E.164)."""
+    producer = Producer(replace(settings, per_number_10min=1), app, redis_client)
+    producer.send_pin(TO, "1234")
+    with pytest.raises(AbuseLimitError, match="in 10 minutes"):
+        producer.send_pin("+" + TO, "1234")

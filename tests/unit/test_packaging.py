@@ -1,0 +1,34 @@
+"""What `pip install pinrelay` brings: no plotting stack by default, type hints shipped."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_matplotlib_is_an_extra_not_a_dependency() -> None:
+    """A plain install does not pull matplotlib/numpy; `pinrelay[report]` does."""
+    project = PYPROJECT["project"]
+    required = [re.split(r"[<>=\[; ]", dep, maxsplit=1)[0].lower() for dep in project["dependencies"]]
+    assert "matplotlib" not in required and "numpy" not in required
+    assert any(dep.startswith("matplotlib") for dep in project["optional-dependencies"]["report"])
+
+
+def test_only_the_plots_module_imports_matplotlib() -> None:
+    """Every other module works without the extra installed."""
+    pattern = re.compile(r"^\s*(import|from) matplotlib", re.MULTILINE)
+    sources = [path for package in ("worker", "webhook", "ops") for path in (ROOT / package).rglob("*.py")]
+    importing = sorted(str(path.relative_to(ROOT)) for path in sources if pattern.search(path.read_text()))
+    assert importing == ["worker/report/plots.py"]
+
+
+def test_py_typed_is_shipped_in_every_package() -> None:
+    """PEP 561 markers exist and are package data, so type checkers of users see the hints."""
+    package_data = PYPROJECT["tool"]["setuptools"]["package-data"]
+    for package in ("worker", "webhook", "ops"):
+        assert (ROOT / package / "py.typed").exists()
+        assert "py.typed" in package_data[package]

@@ -1,0 +1,58 @@
+"""The verify settings and public names: what `import worker` and PINRELAY_VERIFY_* promise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import worker
+from worker.config import Settings
+from worker.errors import ConfigError
+
+
+def test_the_verify_names_are_public() -> None:
+    """The four verify calls and the verify errors are in worker.__all__ (pinned in test_public_api)."""
+    for name in ("start_verification", "check_verification", "resend_verification", "get_verification",
+                 "VerificationError", "UnknownVerificationError", "ResendRefusedError"):  # fmt: skip
+        assert name in worker.__all__ and getattr(worker, name) is not None
+    assert issubclass(worker.UnknownVerificationError, worker.UnknownRequestError)
+    assert issubclass(worker.ResendRefusedError, worker.PinrelayError)
+
+
+def test_importing_the_verify_codes_loads_no_celery() -> None:
+    """`import worker` and the codes module stay light (the lazy API)."""
+    code = "import sys, worker, worker.verify.codes; print('celery' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_defaults() -> None:
+    """6 digits, 300 s, 5 attempts, 3 sends; no secret."""
+    s = Settings.from_env({})
+    assert (s.verify_length, s.verify_ttl_s, s.verify_max_attempts, s.verify_max_sends) == (6, 300, 5, 3)
+    assert s.verify_secret is None
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("PINRELAY_VERIFY_SECRET", "x" * 31),
+    ("PINRELAY_VERIFY_LENGTH", "5"),
+    ("PINRELAY_VERIFY_LENGTH", "11"),
+    ("PINRELAY_VERIFY_TTL", "601"),
+    ("PINRELAY_VERIFY_TTL", "0"),
+    ("PINRELAY_VERIFY_MAX_ATTEMPTS", "0"),
+    ("PINRELAY_VERIFY_MAX_SENDS", "-1"),
+])  # fmt: skip
+def test_values_outside_the_rules_are_refused_by_name(name: str, value: str) -> None:
+    """A short secret, a length outside 6-10, a TTL over 600 s: refused at start, naming the variable."""
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_the_secret_is_a_secret() -> None:
+    """Hidden in repr and handed to the log redactor."""
+    key = "v" * 40
+    s = Settings.from_env({"PINRELAY_VERIFY_SECRET": key, "PINRELAY_VERIFY_LENGTH": "8"})
+    assert key not in repr(s) and key in s.secret_values() and s.verify_length == 8
+    assert s.to_env()["PINRELAY_VERIFY_SECRET"] == key
