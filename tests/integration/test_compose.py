@@ -34,7 +34,7 @@ METRICS = {
     "pinrelay_send_attempts_total", "pinrelay_submit_latency_seconds", "pinrelay_sends_total",
     "pinrelay_receipts_total", "pinrelay_receipt_lag_seconds", "pinrelay_unmatched_receipts",
     "pinrelay_queue_depth", "pinrelay_oldest_queued_age_seconds", "pinrelay_result_queue_pending",
-    "pinrelay_rate_limit_wait_seconds", "pinrelay_webhook_requests_total",
+    "pinrelay_rate_limit_wait_seconds", "pinrelay_webhook_requests_total", "pinrelay_route_state",
 }  # fmt: skip
 UNITS = {"pinrelay-worker@.service": "worker", "pinrelay-webhook.service": "webhook",
          "pinrelay-correlator.service": "correlate", "pinrelay-flower.service": "flower"}  # fmt: skip

@@ -9,6 +9,7 @@ from typing import Any
 
 from worker import constants as c
 from worker.cli.common import load_settings, stop_event
+from worker.config import ROUTE_NAMES
 from worker.envparse import redact_url
 
 
@@ -31,6 +32,8 @@ def add_arguments(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=2, help="worker processes")
     p.add_argument("--verify", action="store_true",
                    help="the verify loop instead: simulated users read the code and type it in")  # fmt: skip
+    p.add_argument("--route", choices=ROUTE_NAMES, help="send every PIN over this provider route "
+                   "(sc2fa, sms or twilio), all against the simulator")  # fmt: skip
     p.set_defaults(func=run_demo)
 
 
@@ -96,4 +99,4 @@ def run_demo(args: argparse.Namespace) -> int:
         return run_verify_demo(load_settings(), count=args.count or 20, workers=args.workers)
     from worker.local.demo import run_demo as demo
 
-    return demo(load_settings(), count=args.count or 200, workers=args.workers)
+    return demo(load_settings(), count=args.count or 200, workers=args.workers, route=args.route)

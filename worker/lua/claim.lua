@@ -1,15 +1,16 @@
 -- claim.lua: take a queued send for one provider call (RecordStore.claim).
 -- requires: prelude
 -- KEYS[1] record hash, KEYS[2] PIN key
--- ARGV[1] now (unix s), ARGV[2] key prefix, ARGV[3] lease (s)
--- Returns {'ok', pin, to, client_ref, sent_ref, params JSON, attempts, first_attempt_at},
--- or {'missing'}, {'expired'}, {'busy'}, {'unconfirmed'}, {'done', state}.
+-- ARGV[1] now (unix s), ARGV[2] key prefix, ARGV[3] lease (s), ARGV[4] route of this attempt or ""
+-- Returns {'ok', pin, to, client_ref, sent_ref, params JSON, attempts, first_attempt_at,
+-- route_faults}, or {'missing'}, {'expired'}, {'busy'}, {'unconfirmed'}, {'done', state}.
+-- The attempt's route becomes the record's `route` and joins `routes_tried` (once each).
 -- A claim younger than the lease (longer than one provider call can take) belongs to a
 -- live worker: a second copy of the task answers 'busy' and comes back later. Only an
 -- older one means no outcome is coming from that worker (it died, or lost Redis).
 local now = ARGV[1]
 local r = redis.call('HMGET', KEYS[1], 'state', 'expires_at', 'sending_at', 'to', 'client_ref',
-  'sent_ref', 'params', 'attempts', 'first_attempt_at')
+  'sent_ref', 'params', 'attempts', 'first_attempt_at', 'routes_tried', 'route_faults')
 local sending_at = r[3]
 r[3] = redis.call('GET', KEYS[2])
 local rid = KEYS[1]:sub(#ARGV[2] + #K_REC + 1)
@@ -28,11 +29,22 @@ if r[1] == 'queued' then
   local first = r[9] or now
   redis.call('HSET', KEYS[1], 'state', 'sending', 'sending_at', now, 'updated_at', now,
     'first_attempt_at', first)
+  local route = ARGV[4]
+  if route and route ~= '' then
+    local tried = r[10]
+    if not tried or tried == '' then
+      tried = route
+    elseif not string.find(',' .. tried .. ',', ',' .. route .. ',', 1, true) then
+      tried = tried .. ',' .. route
+    end
+    redis.call('HSET', KEYS[1], 'route', route, 'routes_tried', tried)
+  end
   -- Still pending until finished: if this worker and its task vanish, the sweep sends a
   -- new copy, which finds the stale claim and settles the send as unconfirmed.
   redis.call('ZADD', ARGV[2] .. K_PENDING, now, rid)
   local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  return {'ok', r[3], r[4], r[5] or '', r[6] or '', r[7] or '', tostring(attempts), first}
+  return {'ok', r[3], r[4], r[5] or '', r[6] or '', r[7] or '', tostring(attempts), first,
+    r[11] or '0'}
 end
 if r[1] == 'sending' then
   if sending_at and tonumber(now) - tonumber(sending_at) < tonumber(ARGV[3]) then

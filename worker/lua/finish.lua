@@ -2,7 +2,8 @@
 -- requires: prelude
 -- KEYS[1] record hash, KEYS[2] PIN key
 -- ARGV[1] key prefix, ARGV[2] now (unix s), ARGV[3] target state, ARGV[4] record TTL (s),
--- ARGV[5] provider message-id or "", ARGV[6..] field, value, ... to write with the move
+-- ARGV[5] provider message-id(s) or "" (a multi-part answer's ids comma-separated),
+-- ARGV[6..] field, value, ... to write with the move
 -- Returns {state after, parked receipts applied (as a string)}, or {'missing'}.
 -- The move happens only if T allows it. With a message-id, the message-id index is set and
 -- receipts that arrived before it (parked) are applied.
@@ -40,8 +41,8 @@ elseif moved == 1 and cur == 'unconfirmed' then
   redis.call('ZREM', prefix .. K_DEAD .. 'sends', rid)
 end
 local applied = 0
-if mid ~= '' then
-  redis.call('SET', prefix .. K_MSG .. mid, rid, 'EX', ttl)
-  applied = unpark(prefix, mid, rid, now)
+for one in string.gmatch(mid, '[^,]+') do
+  redis.call('SET', prefix .. K_MSG .. one, rid, 'EX', ttl)
+  applied = applied + unpark(prefix, one, rid, now)
 end
 return {moved == 1 and target or cur, tostring(applied)}

@@ -52,6 +52,7 @@ class Claim:
     attempts: int = 0
     first_attempt_at: float = 0.0
     state: str = ""
+    route_faults: int = 0  # earlier attempts a route refused before sending (not the send's budget)
 
 
 class RecordStore:
@@ -176,10 +177,12 @@ class RecordStore:
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot store the send requests: {exc}") from exc
 
-    def claim(self, request_id: str, now: float | None = None, *, lease_s: float = 60.0) -> Claim:
-        """Atomically move queued -> sending (or report why not: busy/unconfirmed/expired/done)."""
+    def claim(self, request_id: str, now: float | None = None, *, lease_s: float = 60.0,
+              route: str = "") -> Claim:  # fmt: skip
+        """Atomically move queued -> sending (or report why not: busy/unconfirmed/expired/done);
+        ``route`` is the route the attempt takes (recorded as ``route`` and in ``routes_tried``)."""
         result = [to_text(x) for x in self._claim(keys=[self.key(request_id), self.pin_key(request_id)],
-                                             args=[_now(now), self.prefix, lease_s])]
+                                             args=[_now(now), self.prefix, lease_s, route])]
         verdict = result[0]
         if verdict == "ok":
             params = json.loads(result[5]) if result[5] else None
@@ -192,6 +195,7 @@ class RecordStore:
                 params=params,
                 attempts=int(result[6]),
                 first_attempt_at=float(result[7]),
+                route_faults=int(result[8] or 0),
             )
         return Claim(verdict=verdict, state=result[1] if len(result) > 1 else "")
 

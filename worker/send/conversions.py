@@ -94,8 +94,11 @@ def report(services: Any, request_id: str, *, delivered: bool = True, at: float 
         log.info("conversion_skipped", reason=outcome)
         return outcome
     message_id = record.get("message_id")
+    if record.get("route") == "twilio":
+        message_id = ""  # a Twilio SID means nothing to Vonage's Conversion API
     if not message_id:
-        outcome = "skipped: no message-id (the send was never accepted)"
+        outcome = ("skipped: sent on the twilio route (Vonage conversions only)" if record.get("route") ==
+                   "twilio" else "skipped: no message-id (the send was never accepted)")  # fmt: skip
         store.update_fields(request_id, {"conversion_status": outcome})
         log.info("conversion_skipped", reason=outcome)
         return outcome

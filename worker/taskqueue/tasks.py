@@ -38,6 +38,7 @@ from worker.errors import DeferSend, SendFailedError, ValidationError
 from worker.masking import mask_number
 from worker.send.conversions import WAIT_FOR_SEND_S, WAIT_FOR_SEND_TRIES, report, send_in_flight
 from worker.send.delivery import deliver
+from worker.send.routes import check_routes
 from worker.states import State
 from worker.taskqueue.wiring import services_for
 
@@ -64,6 +65,7 @@ def _build_services_per_process(settings: Settings) -> None:
 def register_tasks(app: Celery, settings: Settings) -> None:
     from celery.signals import task_failure
 
+    check_routes(settings)  # every route in PINRELAY_ROUTES has its settings, or we do not start
     _build_services_per_process(settings)
 
     def _dead_task(sender: Any = None, task_id: str | None = None, exception: BaseException | None = None,
