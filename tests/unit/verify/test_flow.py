@@ -9,74 +9,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from typing import Any
 
 import pytest
 import redis
 
+from tests.unit.verify.sendpath import RecordingSendPath
 from worker import constants as c
 from worker.config import Settings
-from worker.enqueue.producer import Producer
 from worker.errors import AbuseLimitError, ConfigError, ValidationError
-from worker.taskqueue.app import create_app
 from worker.verify import codes
 from worker.verify.errors import ResendRefusedError, UnknownVerificationError
 from worker.verify.service import Verifier
 from worker.verify.store import VerifyStore
 
 TO = "16365553226"
-SECRET = "s" * 40
-
-
-class RecordingSendPath:
-    """The real producer for sends and reads; conversions recorded; optionally refuses sends."""
-
-    def __init__(self, producer: Producer) -> None:
-        self.producer = producer
-        self.conversions: list[tuple[str, bool, float | None]] = []
-        self.refuse: Exception | None = None
-        self.codes: list[str] = []
-
-    def send_pin(self, to: str, pin: str, client_ref: str | None = None, *,
-                 params: Mapping[str, str] | None = None, idempotency_key: str | None = None,
-                 expires_in: float | None = None) -> str:  # fmt: skip
-        if self.refuse is not None:
-            raise self.refuse
-        self.codes.append(pin)
-        return self.producer.send_pin(to, pin, client_ref, params=params,
-                                      idempotency_key=idempotency_key, expires_in=expires_in)  # fmt: skip
-
-    def report_conversion(self, request_id: str, delivered: bool = True, at: float | None = None) -> None:
-        self.conversions.append((request_id, delivered, at))
-
-    def get_status(self, request_id: str) -> dict[str, Any]:
-        return self.producer.get_status(request_id)
-
-
-@pytest.fixture
-def vsettings(settings: Settings) -> Settings:
-    return replace(settings, verify_secret=SECRET)
-
-
-@pytest.fixture
-def sender(vsettings: Settings, redis_client: redis.Redis) -> Iterator[RecordingSendPath]:
-    producer = Producer(vsettings, create_app(vsettings))
-    yield RecordingSendPath(producer)
-    producer.close()
-
-
-@pytest.fixture
-def booked() -> list[tuple[str, float]]:
-    return []
-
-
-@pytest.fixture
-def verifier(vsettings: Settings, redis_client: redis.Redis, sender: RecordingSendPath,
-             booked: list[tuple[str, float]]) -> Verifier:  # fmt: skip
-    store = VerifyStore(redis_client, prefix=vsettings.key_prefix, ttl_s=vsettings.record_ttl_s)
-    return Verifier(vsettings, store, sender, lambda vid, delay: booked.append((vid, delay)))
 
 
 def _past_expiry(verifier: Verifier, vid: str) -> None:
