@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from dataclasses import replace
+from typing import Any
 
 import pytest
 import redis
@@ -160,18 +162,39 @@ def test_malformed_input_is_a_counted_wrong_code(verifier: Verifier, typed: str)
     assert verifier.check(vid, typed) == {"id": vid, "status": "wrong_code", "attempts_left": 4}
 
 
+def _redis_work(verifier: Verifier, vid: str, typed: str) -> Counter[str]:
+    """The Redis commands one check ran, by name and count (scripts' inner commands included)."""
+    client = verifier.store.client
+
+    def calls() -> Counter[str]:
+        stats: dict[str, Any] = client.info("commandstats")
+        return Counter({name: int(row["calls"]) for name, row in stats.items()})
+
+    before = calls()
+    verifier.check(vid, typed)
+    work = calls() - before
+    del work["cmdstat_info"]
+    return work
+
+
+@pytest.mark.parametrize("typed", ["123456", "12345678901"])
 def test_unknown_ids_cost_the_same_work(verifier: Verifier, sender: RecordingSendPath,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    """A check hashes and compares exactly once whether the id exists, is unknown or malformed."""
+                                        monkeypatch: pytest.MonkeyPatch, typed: str) -> None:  # fmt: skip
+    """A wrong code for a real id, an unknown id, a malformed one: the same Redis commands, the
+    same hashing and comparisons (counted in Redis's ``INFO commandstats`` and around the HMAC)."""
+    vid = verifier.start(TO)
+    verifier.check(verifier.start("16365553227"), typed)  # loads the check script once
+    known = _redis_work(verifier, vid, typed)
+    assert known["cmdstat_time"] == 1 and known["cmdstat_hincrby"] == 1 and known["cmdstat_hmget"] == 2
+    for other in ("0" * 32, "bad id"):
+        assert _redis_work(verifier, other, typed) == known, other
     calls: list[str] = []
     real_hmac, real_match = codes.code_hmac, codes.hmacs_match
     monkeypatch.setattr(codes, "code_hmac", lambda *a: calls.append("hmac") or real_hmac(*a))
     monkeypatch.setattr(codes, "hmacs_match", lambda *a: calls.append("cmp") or real_match(*a))
-    vid = verifier.start(TO)
-    calls.clear()
-    for checked in (vid, "0" * 32, "bad id", vid):
-        verifier.check(checked, "12345678901")
-        assert calls == ["hmac", "cmp"], checked
+    for checked in (vid, "0" * 32, "bad id"):
+        verifier.check(checked, typed)
+        assert calls == ["hmac", "cmp", "cmp"], checked  # the current code's HMAC and the next one's
         calls.clear()
 
 
