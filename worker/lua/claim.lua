@@ -38,9 +38,12 @@ if r[1] == 'sending' then
   if sending_at and tonumber(now) - tonumber(sending_at) < tonumber(ARGV[3]) then
     return {'busy'}
   end
-  -- The worker that claimed it died during the provider call: the PIN may be out.
+  -- The worker that claimed it died during the provider call: the PIN may be out. It stays
+  -- for a replay, unless this is a verification's send (never replayed; see finish.lua).
   redis.call('HSET', KEYS[1], 'state', 'unconfirmed', 'updated_at', now, 'error_text',
     'worker stopped during the provider call; the PIN may have been sent')
+  local idem = redis.call('HGET', KEYS[1], 'idempotency_key')
+  if idem and string.sub(idem, 1, 7) == 'verify:' then redis.call('DEL', KEYS[2]) end
   redis.call('ZADD', ARGV[2] .. K_DEAD .. 'sends', now, rid)
   redis.call('ZREM', ARGV[2] .. K_PENDING, rid)
   count(ARGV[2], 'state:unconfirmed')

@@ -199,12 +199,16 @@ def test_unknown_ids_cost_the_same_work(verifier: Verifier, sender: RecordingSen
 
 
 def test_length_and_ttl_outside_the_rules_send_nothing(verifier: Verifier, sender: RecordingSendPath) -> None:
-    """length 4 or 11, ttl 0 or 601: ValidationError before anything is stored or sent."""
+    """length 4 or 11, ttl 0, 601 or past the record TTL: ValidationError before anything is stored
+    or sent."""
     for kwargs in ({"length": 4}, {"length": 11}, {"ttl": 0}, {"ttl": 601}):
         with pytest.raises(ValidationError):
             verifier.start(TO, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="to"):
         verifier.start("6365553226")
+    verifier.settings = replace(verifier.settings, record_ttl_s=400)
+    with pytest.raises(ValidationError, match="PINRELAY_RECORD_TTL"):
+        verifier.start(TO, ttl=401)
     assert sender.codes == [] and verifier.store.client.zcard(verifier.store.due_key) == 0
 
 
