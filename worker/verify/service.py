@@ -132,7 +132,7 @@ class Verifier:
             fields["client_ref"] = request.client_ref
         self.store.start(verification_id, ttl_s, fields)
         try:
-            self._send(verification_id, 1, request.to, code, ttl_s, request.client_ref)
+            self._send(verification_id, 1, request.to, code, ttl_s, request.client_ref, "")
         except ValidationError:
             raise  # refused before anything was stored: the verification is gone too
         except Exception:
@@ -144,7 +144,7 @@ class Verifier:
         return verification_id
 
     def _send(self, verification_id: str, send: int, to: str, code: str, seconds_left: float,
-              client_ref: str | None) -> str:  # fmt: skip
+              client_ref: str | None, code_hmac: str) -> str:  # fmt: skip
         """Hand send ``send`` to the send path and link it; what the link answered.
 
         The slot is given back only when the send path refused before storing anything (a
@@ -159,16 +159,16 @@ class Verifier:
         except ValidationError:
             self.store.release(verification_id, send)
             raise
-        linked = self._link(verification_id, send, request_id)
+        linked = self._link(verification_id, send, request_id, code_hmac)
         if linked == "ended":  # it ended before the link: this send is owed now
             self._report_quietly([verification_id])
         return linked
 
-    def _link(self, verification_id: str, send: int, request_id: str) -> str:
+    def _link(self, verification_id: str, send: int, request_id: str, code_hmac: str) -> str:
         """:meth:`VerifyStore.link`, again after a pause if Redis failed; ``unlinked`` at last."""
         for pause in (*_LINK_RETRY_S, None):
             try:
-                return self.store.link(verification_id, send, request_id)
+                return self.store.link(verification_id, send, request_id, code_hmac)
             except StoreUnavailableError as exc:
                 if pause is None:  # its code works (stored with the slot); its conversion is lost
                     self.log.warning("verify_send_not_linked", verification_id=verification_id, send=send,
@@ -194,7 +194,8 @@ class Verifier:
         if found is None:
             raise UnknownVerificationError(str(verification_id))
         code = codes.generate_code(found[1])
-        reserved = self.store.reserve(known, codes.code_hmac(key, known, found[0], code))
+        digest = codes.code_hmac(key, known, found[0], code)
+        reserved = self.store.reserve(known, digest)
         if reserved.verdict == "unknown":
             raise UnknownVerificationError(verification_id)
         if reserved.verdict == "expired":
@@ -205,7 +206,7 @@ class Verifier:
         if reserved.verdict != "ok":
             raise _ended(verification_id, reserved.verdict)
         linked = self._send(verification_id, reserved.send, reserved.to, code, reserved.seconds_left,
-                            reserved.client_ref)  # fmt: skip
+                            reserved.client_ref, digest)  # fmt: skip
         if linked == "ended":  # a check or the expiry ended it meanwhile: no new code to type
             raise _ended(verification_id, self.store.get_raw(verification_id).get("state", "ended"))
         self.log.info("verification_resent", verification_id=verification_id, send=reserved.send)

@@ -117,10 +117,11 @@ class VerifyStore:
         return Reservation("ok", int(result[1]), result[2], float(result[3]), int(result[4]),
                            result[5] or None)  # fmt: skip
 
-    def link(self, verification_id: str, send: int, request_id: str) -> str:
-        """Send ``send`` is in the send path as ``request_id``: its reserved code becomes the current one."""
+    def link(self, verification_id: str, send: int, request_id: str, code_hmac: str = "") -> str:
+        """Send ``send`` is in the send path as ``request_id``; with ``code_hmac`` (a resend's) its
+        code becomes the current one."""
         keys = [self.key(verification_id), self._stats_key, self.owed_key]
-        return to_text(self._call("link", keys, [send, request_id, self._pin_prefix]))
+        return to_text(self._call("link", keys, [send, request_id, code_hmac, self._pin_prefix]))
 
     def release(self, verification_id: str, send: int) -> str:
         """The send path refused send ``send`` before storing it: give the slot back (send 1: drop

@@ -15,7 +15,7 @@ import redis
 from tests.unit.verify.sendpath import RecordingSendPath
 from worker import constants as c
 from worker.config import Settings
-from worker.errors import StoreUnavailableError
+from worker.errors import AbuseLimitError, StoreUnavailableError
 from worker.verify.errors import ResendRefusedError, UnknownVerificationError
 from worker.verify.service import Verifier
 
@@ -126,6 +126,29 @@ def test_the_old_code_works_until_link(verifier: Verifier, sender: RecordingSend
     if old != new:
         assert verifier.check(other, old)["status"] == "wrong_code"
     assert verifier.check(other, new)["status"] == "approved"
+
+
+def test_a_refused_resend_racing_another_leaves_the_other_working(
+    verifier: Verifier, sender: RecordingSendPath
+) -> None:
+    """Send 2 in flight while send 3 is reserved and refused (a limit): send 2's code is the current one."""
+    vid = verifier.start(TO)
+
+    def refused_resend(key: str) -> None:
+        if key.endswith(":2"):
+            sender.before = None
+            sender.refuse = AbuseLimitError("to", "too many PINs", limit="number_10min")
+            with pytest.raises(AbuseLimitError):
+                verifier.resend(vid)
+            sender.refuse = None
+
+    sender.before = refused_resend
+    assert verifier.resend(vid) == vid
+    assert verifier.store.get_raw(vid)["sends"] == "2"
+    old, new = sender.codes
+    if old != new:
+        assert verifier.check(vid, old)["status"] == "wrong_code"
+    assert verifier.check(vid, new)["status"] == "approved"
 
 
 def test_a_send_path_error_after_the_write_keeps_the_slot(verifier: Verifier, sender: RecordingSendPath,
