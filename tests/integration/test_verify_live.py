@@ -267,7 +267,8 @@ def test_cli_refuses_length_4_and_sends_nothing(vlive: LiveStack, redis_client: 
 
 
 def test_cli_unknown_ids_and_missing_secret(vlive: LiveStack) -> None:
-    """Unknown id: exit 1 (check answers unknown); no or a short secret: exit 2 naming the variable."""
+    """Unknown id: exit 1 (check answers unknown); no or a short secret, or a record TTL shorter
+    than the code's: exit 2 naming the variables."""
     unknown = _cli(vlive, "check", "0" * 32, "123456")
     assert unknown.returncode == 1 and json.loads(unknown.stdout)["status"] == "unknown"
     status = _cli(vlive, "status", "nope")
@@ -276,6 +277,9 @@ def test_cli_unknown_ids_and_missing_secret(vlive: LiveStack) -> None:
     assert missing.returncode == 2 and "PINRELAY_VERIFY_SECRET is not set" in missing.stderr
     short = _cli(vlive, "start", "16365550109", PINRELAY_VERIFY_SECRET="short")
     assert short.returncode == 2 and "PINRELAY_VERIFY_SECRET" in short.stderr and "short" not in short.stderr
+    kept_briefly = _cli(vlive, "status", "0" * 32, PINRELAY_RECORD_TTL="100")
+    assert kept_briefly.returncode == 2, kept_briefly.stderr
+    assert "PINRELAY_RECORD_TTL (100s) must be at least PINRELAY_VERIFY_TTL (300s)" in kept_briefly.stderr
 
 
 @pytest.mark.slow

@@ -14,10 +14,12 @@ import pytest
 import redis
 
 from tests.unit.verify.sendpath import RecordingSendPath
+from worker import constants as c
+from worker import lua
 from worker.cli.dead import run_dead
 from worker.config import Settings
 from worker.states import State
-from worker.verify.service import Verifier
+from worker.verify.service import Verifier, idempotency_key
 
 TO = "16365553226"
 
@@ -67,3 +69,11 @@ def test_a_verification_send_is_not_replayed(verifier: Verifier, sender: Recordi
     out = capsys.readouterr().out
     assert "a verification send cannot be replayed; resend the verification" in out and vid in out
     assert "replayed_as" not in store.get_raw(request_id)
+
+
+def test_the_scripts_know_the_prefix_the_verifier_uses() -> None:
+    """finish.lua and claim.lua spell out the prefix of a verification's idempotency keys."""
+    assert idempotency_key("a" * 32, 2) == f"{c.VERIFY_IDEMPOTENCY_PREFIX}{'a' * 32}:2"
+    prefix = c.VERIFY_IDEMPOTENCY_PREFIX
+    for name in ("finish", "claim"):
+        assert f"string.sub(idem, 1, {len(prefix)}) == '{prefix}'" in lua.source(name)
