@@ -311,6 +311,9 @@ class Settings:
     def __post_init__(self) -> None:
         for name, var in _VARS.items():
             var.check(getattr(self, name))
+        if self.verify_secret and self.record_ttl_s < self.verify_ttl_s:  # a verification outlives its code
+            raise ConfigError(f"PINRELAY_RECORD_TTL ({self.record_ttl_s}s) must be at least "
+                              f"PINRELAY_VERIFY_TTL ({self.verify_ttl_s}s)")  # fmt: skip
         # Sentinels, primary and CA ride in redis_url, the one string every client is built from
         url = connection_url(self.redis_url, self.redis_sentinels, self.redis_sentinel_master,
                              self.redis_ca_file, self.broker_url)  # fmt: skip

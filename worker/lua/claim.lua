@@ -51,11 +51,14 @@ if r[1] == 'sending' then
     return {'busy'}
   end
   -- Nobody recorded an outcome within the lease: the worker died during the call, or the
-  -- provider answered and Redis was unreachable since. The PIN may be out.
+  -- provider answered and Redis was unreachable since. The PIN may be out. It stays for a
+  -- replay, unless this is a verification's send (never replayed; see finish.lua).
   redis.call('HSET', KEYS[1], 'state', 'unconfirmed', 'updated_at', now, 'error_text',
     'no outcome recorded within the claim lease: the worker stopped or lost Redis during or ' ..
     'right after the provider call; the PIN may have been sent (an acceptance the worker ' ..
     'kept in its spool is recorded here once it reaches Redis)')
+  local idem = redis.call('HGET', KEYS[1], 'idempotency_key')
+  if idem and string.sub(idem, 1, 7) == 'verify:' then redis.call('DEL', KEYS[2]) end
   redis.call('ZADD', ARGV[2] .. K_DEAD .. 'sends', now, rid)
   redis.call('ZREM', ARGV[2] .. K_PENDING, rid)
   count(ARGV[2], 'state:unconfirmed')

@@ -9,7 +9,9 @@
 -- receipts that arrived before it (parked) are applied.
 -- An `unconfirmed` send that turns out accepted leaves dead:sends.
 -- The PIN is dropped once it can no longer be sent again; error/unconfirmed keep it until
--- it expires so that an operator may replay the send (as a new request).
+-- it expires so that an operator may replay the send (as a new request), except for a
+-- verification's send (idempotency key 'verify:<id>:<n>', VERIFY_IDEMPOTENCY_PREFIX in
+-- worker/constants.py): it is never replayed, so its code leaves Redis at every end.
 local prefix, now, target, ttl, mid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local cur = redis.call('HGET', KEYS[1], 'state')
 if not cur then return {'missing'} end
@@ -24,9 +26,12 @@ end
 -- A refused move writes nothing (a late release must not decorate a delivered record),
 -- except the facts of an acceptance that a receipt overtook.
 if moved == 1 or target == 'submitted' then redis.call('HSET', KEYS[1], unpack(fields)) end
-if target ~= 'queued' and target ~= 'error' and target ~= 'unconfirmed' then
-  redis.call('DEL', KEYS[2])
+local keep_pin = target == 'queued' or target == 'error' or target == 'unconfirmed'
+if keep_pin and target ~= 'queued' then
+  local idem = redis.call('HGET', KEYS[1], 'idempotency_key')
+  keep_pin = not (idem and string.sub(idem, 1, 7) == 'verify:')
 end
+if not keep_pin then redis.call('DEL', KEYS[2]) end
 local rid = KEYS[1]:sub(#prefix + #K_REC + 1)
 if moved == 1 and target == 'queued' then
   redis.call('ZADD', prefix .. K_PENDING, now, rid)

@@ -250,8 +250,13 @@ class RecordStore:
         """Copy a dead (error/unconfirmed) request into a new one; ``(verdict, new id or state)``.
 
         The caller publishes the new id, then calls :meth:`replay_published` (or
-        :meth:`undo_replay` if publishing failed).
+        :meth:`undo_replay` if publishing failed). A verification's send is refused
+        (``("verification", its verification id)``): a copy would be a send the verification
+        never links, and its code is gone anyway.
         """
+        key = to_text(self.client.hget(self.key(request_id), "idempotency_key") or b"")
+        if key.startswith(c.VERIFY_IDEMPOTENCY_PREFIX):
+            return "verification", key[len(c.VERIFY_IDEMPOTENCY_PREFIX):].rpartition(":")[0]
         new_id = new_request_id()
         result = self._replay(
             keys=[self.key(request_id), self.pin_key(request_id), self.key(new_id), self.pin_key(new_id),
