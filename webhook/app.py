@@ -9,6 +9,8 @@ GET|POST /delivery-receipt-webhook         200 ``{"status":"ok"}`` once on the s
                                            cut off; 401 signature; 408 body too slow;
                                            413 body too large; 415 content type;
                                            503 Redis unreachable or the stream full
+POST /twilio-status-webhook                200 once on the stream (``duplicate`` for a repeat);
+                                           403 bad ``X-Twilio-Signature`` (twilio_status.py)
 GET /healthz                               200 ``{"status":"ok","redis":true|false}``
 GET /readyz                                200 ``{"service":"pinrelay-webhook","status":"ok",
                                            "redis":true}``; 503 (``"status":"unavailable"``)
@@ -45,6 +47,7 @@ from . import metrics
 from .errors import MalformedReceiptError, ReceiptError, ReceiptTooLargeError
 from .queue import ResultQueue, connect
 from .receipts import Receipt, check_signature, parse_params
+from .twilio_status import TWILIO_STATUS_PATH, TwilioStatus
 
 RECEIPT_PATH: Final = "/delivery-receipt-webhook"
 HEALTH_PATH: Final = "/healthz"
@@ -120,15 +123,17 @@ class ReceiverApp:
         self._method = settings.signature_method
         self._window = settings.signature_window_s
         self._log = get_logger("webhook.receiver")
+        twilio = TwilioStatus(settings, queue, read_body, clock)
         self._routes: dict[str, dict[str, Handler]] = {
             RECEIPT_PATH: {"GET": self._receipt, "POST": self._receipt},
+            TWILIO_STATUS_PATH: {"POST": lambda environ: _response(*twilio.handle(environ))},
             HEALTH_PATH: {"GET": self._healthz},
             READY_PATH: {"GET": self._readyz},
         }
         if settings.webhook_metrics == "on":  # else off, or on a port of its own (webhook.serve)
             self._routes[METRICS_PATH] = {"GET": self._metrics}
         self._counters = {code: metrics.REQUESTS.labels(status=str(code))
-                          for code in (200, 400, 401, 404, 405, 408, 413, 415, 500, 503)}  # fmt: skip
+                          for code in (200, 400, 401, 403, 404, 405, 408, 413, 415, 500, 503)}  # fmt: skip
         self._not_allowed = {
             path: _response(405, {"error": "method not allowed"}, [("Allow", ", ".join(m))])
             for path, m in self._routes.items()

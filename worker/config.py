@@ -75,6 +75,25 @@ def _default_runtime_dir(env: Mapping[str, str]) -> str:
     return os.path.join(base, "pinrelay")
 
 
+ROUTE_NAMES: tuple[str, ...] = ("sc2fa", "sms", "twilio")  # PINRELAY_ROUTES; worker/send/routes/
+
+
+def _route_list(name: str, value: str) -> tuple[str, ...]:
+    """Known route names, in order, each once: the order is the failover order."""
+    names = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    if not names or not set(names) <= set(ROUTE_NAMES) or len(set(names)) != len(names):
+        raise ConfigError(f"{name}={value!r} must list routes once each, from {', '.join(ROUTE_NAMES)}")
+    return names
+
+
+def _fraction(name: str, value: str) -> float:
+    """A share or a rate: 0 to 1."""
+    number = float(value)
+    if not 0 <= number <= 1:
+        raise ConfigError(f"{name}={value!r} must be between 0 and 1")
+    return number
+
+
 _redis_url = partial(url_with_scheme, schemes=_REDIS_SCHEMES)
 _broker_url = partial(url_with_scheme, schemes=_BROKER_SCHEMES)
 
@@ -277,10 +296,45 @@ class Settings:
     callback_allow_private: bool = setting(
         "CALLBACK_ALLOW_PRIVATE", flag, "allow callback hosts on loopback, private or link-local "
         "addresses (otherwise refused: server-side request forgery)", default=False)  # fmt: skip
+    # --- routes (worker/send/routes/: which provider routes, their settings, failover) ---
+    routes: tuple[str, ...] = setting(
+        "ROUTES", _route_list, "routes in failover order: `sc2fa`, `sms`, `twilio`", default=("sc2fa",))
+    sms_from: str | None = setting(
+        "SMS_FROM", nonempty, "`from` of the `sms` route (digits for North America)", default=None)
+    sms_template: str = setting(
+        "SMS_TEMPLATE", nonempty, "text on `sms`/`twilio`: `{pin}`, one SMS", default="Your code is {pin}")
+    sms_templates: str | None = setting(
+        "SMS_TEMPLATES", nonempty, "JSON file: region code or language -> template", default=None)
+    twilio_url: str = setting(
+        "TWILIO_URL", http_url, "Twilio API host of the `twilio` route", default="https://api.twilio.com")
+    twilio_account_sid: str | None = setting(
+        "TWILIO_ACCOUNT_SID", nonempty, "Twilio account (`AC...`), Basic-auth user", default=None)
+    twilio_auth_token: str | None = setting(
+        "TWILIO_AUTH_TOKEN", nonempty, "Twilio auth token (checks callbacks)", default=None, secret=True)
+    twilio_from: str | None = setting(
+        "TWILIO_FROM", nonempty, "Twilio `From` (E.164 with `+`)", default=None)
+    twilio_messaging_service_sid: str | None = setting(
+        "TWILIO_MESSAGING_SERVICE_SID", nonempty, "Twilio sender pool, instead of `From`", default=None)
+    twilio_status_url: str | None = setting(
+        "TWILIO_STATUS_URL", http_url, "public URL of `/twilio-status-webhook` (signed over)", default=None)
+    route_cooldown_s: float = setting(
+        "ROUTE_COOLDOWN", pos_float, "seconds an open route breaker waits before one probe", default=60.0)
+    route_min_success: float = setting(
+        "ROUTE_MIN_SUCCESS", _fraction, "delivery rate below which a route is `degraded`", default=0.5)
+    route_probe_share: float = setting(
+        "ROUTE_PROBE_SHARE", _fraction, "share of new sends a degraded route still gets", default=0.05)
+    api_signature_secret: str | None = setting(
+        "API_SIGNATURE_SECRET", nonempty, "Vonage routes sign requests (`sig`)", default=None, secret=True)
+    api_signature_method: str = setting(
+        "API_SIGNATURE_METHOD", lower, "how requests are signed", default="md5hash",
+        choices=c.SIGNATURE_METHODS)  # fmt: skip
 
     def __post_init__(self) -> None:
         for name, var in _VARS.items():
             var.check(getattr(self, name))
+        if self.verify_secret and self.record_ttl_s < self.verify_ttl_s:  # a verification outlives its code
+            raise ConfigError(f"PINRELAY_RECORD_TTL ({self.record_ttl_s}s) must be at least "
+                              f"PINRELAY_VERIFY_TTL ({self.verify_ttl_s}s)")  # fmt: skip
         # Sentinels, primary and CA ride in redis_url, the one string every client is built from
         url = connection_url(self.redis_url, self.redis_sentinels, self.redis_sentinel_master,
                              self.redis_ca_file, self.broker_url)  # fmt: skip
@@ -321,6 +375,8 @@ class Settings:
         empty ``PINRELAY_API_KEY`` must not quietly become the simulator's account and
         send every PIN into a 401 at the real provider.
         """
+        if not {"sc2fa", "sms"} & set(self.routes):
+            return  # no Vonage route: the key is never sent (the twilio route has its own account)
         remote = [f"{_VARS[n].name}={url}" for n in ("api_url", "conversion_url")
                   if not is_loopback_url(url := getattr(self, n))]  # fmt: skip
         demo = [_VARS[n].name for n, v in (("api_key", DEMO_API_KEY), ("api_secret", DEMO_API_SECRET))

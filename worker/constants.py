@@ -43,6 +43,9 @@ KEY_VERIFICATION: Final = "verify:"  # hash: one verification (never its code; i
 KEY_VERIFY_DUE: Final = "verify-due"  # zset: pending verification id -> expires_at (the sweep's list)
 KEY_VERIFY_CONVERSIONS: Final = "verify-conv"  # zset: ended verification id -> when its reports are due
 TASK_VERIFY_EXPIRE: Final = "pinrelay.verify_expire"
+# Idempotency keys of a verification's sends start with it (verify:<id>:<n>): such a send
+# drops its PIN at every end (finish.lua, claim.lua) and `pinrelay dead replay` refuses it.
+VERIFY_IDEMPOTENCY_PREFIX: Final = "verify:"
 VERIFY_MIN_LENGTH: Final = 6  # digits; NIST SP 800-63B-4 §3.1.3.1 (at least 6)
 VERIFY_MAX_LENGTH: Final = 10  # digits; what the provider's `pin` accepts
 VERIFY_MAX_TTL_S: Final = 600  # a code is valid for at most 10 minutes

@@ -7,6 +7,8 @@ foreground until SIGINT/SIGTERM and prints one line with the URL on start.
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import os
 import signal
 import sys
 import threading
@@ -20,12 +22,19 @@ from .errors import SimConfigError
 from .receipts.mix import parse_mix
 from .simulator import Simulator
 
+CONTROL_TOKEN_ENV = "PINRELAY_SIM_CONTROL_TOKEN"  # noqa: S105 - the variable's name, not a token
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The simulator's options, grouped; every one maps onto a SimConfig knob."""
     net = parser.add_argument_group("listening")
     net.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     net.add_argument("--port", type=int, default=DEFAULT_SIM_PORT, help="port (default %(default)s)")
+    net.add_argument(
+        "--control-token", default=os.environ.get(CONTROL_TOKEN_ENV, ""), metavar="TOKEN",
+        help=f"/_sim/* then need 'Authorization: Bearer TOKEN'; required off loopback (default "
+        f"${CONTROL_TOKEN_ENV}, which keeps it out of `ps`)",
+    )  # fmt: skip
     acct = parser.add_argument_group("account and checks")
     acct.add_argument("--api-key", default=SimConfig.api_key, help="the one accepted API key")
     acct.add_argument("--api-secret", default=SimConfig.api_secret, help="its secret")
@@ -97,6 +106,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         "twilio_status_url": args.twilio_status_url,
         "routes": _route_knobs(args.route_error_rate, args.route_mix),
         "seed": args.seed,
+        "control_token": args.control_token,
     }
     if args.twilio_from:
         knobs["twilio_numbers"] = frozenset(args.twilio_from)
@@ -141,6 +151,11 @@ def run(args: argparse.Namespace) -> int:
     except SimConfigError as exc:
         print(f"pinrelay sim: {exc}", file=sys.stderr)
         return 2
+    if not config.control_token and not _loopback(args.host):
+        print(f"pinrelay sim: --host {args.host} is not loopback: set {CONTROL_TOKEN_ENV} (or "
+              "--control-token) so /_sim/* (every PIN, the fault knobs) needs a bearer token",
+              file=sys.stderr)  # fmt: skip
+        return 2
     try:
         sim = Simulator(config, host=args.host, port=args.port)
     except OSError as exc:
@@ -158,6 +173,15 @@ def run(args: argparse.Namespace) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     return 0
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 def _install_signals(stop: threading.Event) -> dict[int, Any]:

@@ -35,7 +35,8 @@ DEFAULT_TWILIO_AUTH_TOKEN: Final = "test_auth_token_0123456789abcdef"  # noqa: S
 DEFAULT_TWILIO_FROM: Final = "+12015550123"
 DEFAULT_MESSAGING_SERVICE_SID: Final = "MG00000000000000000000000000000003"
 SMS_MESSAGE_ID_STYLES: Final = ("uuid", "hex")
-_SECRETS: Final = ("api_secret", "signature_secret", "twilio_auth_token", "twilio_api_key_secret")
+_SECRETS: Final = ("api_secret", "signature_secret", "twilio_auth_token", "twilio_api_key_secret",
+                   "control_token")
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,8 @@ class SimConfig:
     # --- bookkeeping ---------------------------------------------------------------
     record_limit: int = 200_000  # newest requests kept for /_sim/requests
     seed: int | None = None  # random seed for mixes, jitter and error rates
+    #: when set, every /_sim/* endpoint but /_sim/health needs ``Authorization: Bearer <token>``
+    control_token: str = field(default="", repr=False)
 
     _per_route: ClassVar[Mapping[str, SimConfig]]  # set per instance in __post_init__
 

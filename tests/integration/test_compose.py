@@ -22,6 +22,8 @@ from tests.support.waiting import wait_for
 from worker.config import ENV_NAMES
 from worker.local.embedded import find_redis_server, free_port
 
+from .test_redis_acl import render_acl
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 SERVICES = {"redis", "worker", "webhook", "correlator", "api", "flower", "sim", "prometheus"}
@@ -32,7 +34,7 @@ METRICS = {
     "pinrelay_send_attempts_total", "pinrelay_submit_latency_seconds", "pinrelay_sends_total",
     "pinrelay_receipts_total", "pinrelay_receipt_lag_seconds", "pinrelay_unmatched_receipts",
     "pinrelay_queue_depth", "pinrelay_oldest_queued_age_seconds", "pinrelay_result_queue_pending",
-    "pinrelay_rate_limit_wait_seconds", "pinrelay_webhook_requests_total",
+    "pinrelay_rate_limit_wait_seconds", "pinrelay_webhook_requests_total", "pinrelay_route_state",
 }  # fmt: skip
 UNITS = {"pinrelay-worker@.service": "worker", "pinrelay-webhook.service": "webhook",
          "pinrelay-correlator.service": "correlate", "pinrelay-flower.service": "flower"}  # fmt: skip
@@ -48,6 +50,13 @@ def yaml_text(text: str) -> Any:
 
 def load_yaml(path: Path) -> Any:
     return yaml_text(path.read_text())
+
+
+# The role passwords compose requires (ops/redis-users.acl); any values do for `config`.
+REDIS_PASSWORDS = {f"PINRELAY_REDIS_{role}_PASSWORD": f"{role.lower()}-pw-0123"
+                   for role in ("WORKER", "RECEIVER", "PRODUCER")}  # fmt: skip
+# Variables a service reads that are not pinrelay Settings (the simulator's own).
+NOT_SETTINGS = {"sim": {"PINRELAY_SIM_CONTROL_TOKEN"}}
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -70,16 +79,15 @@ def test_docker_compose_accepts_the_compose_file() -> None:
         return
     base = [binary, "--project-directory", str(ROOT), "-f", str(COMPOSE)]
 
-    def compose(*args: str, env: dict[str, str] = CREDENTIALS) -> subprocess.CompletedProcess[str]:
+    def compose(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*base, *args], env=clean_env(**env), capture_output=True, text=True,
                               timeout=60, check=False)  # fmt: skip
 
-    done = compose("config", "-q")
+    done = compose("config", "-q", **CREDENTIALS, **REDIS_PASSWORDS)
     assert done.returncode == 0, done.stderr
-    resolved = yaml_text(compose("config").stdout)["services"]  # anchors merged, variables filled
+    resolved = yaml_text(compose("config", **CREDENTIALS, **REDIS_PASSWORDS).stdout)["services"]
     assert set(resolved) == SERVICES
     assert resolved["sim"]["profiles"] == ["sim"] and resolved["prometheus"]["profiles"] == ["monitoring"]
-    assert resolved["worker"]["environment"]["PINRELAY_REDIS_URL"] == "redis://redis:6379/0"
     assert resolved["worker"]["environment"]["PINRELAY_API_KEY"] == "compose-key"
     assert resolved["worker"]["build"]["dockerfile"] == "ops/Dockerfile"
     assert "/readyz" in " ".join(resolved["webhook"]["healthcheck"]["test"])
@@ -87,8 +95,18 @@ def test_docker_compose_accepts_the_compose_file() -> None:
         assert "9100/metrics" in " ".join(resolved[name]["healthcheck"]["test"]), name
     sim_command = resolved["sim"]["command"]
     assert sim_command[sim_command.index("--api-key") + 1] == "compose-key"
-    missing = compose("config", "-q", env={})
+    urls = {name: resolved[name]["environment"].get("PINRELAY_REDIS_URL") for name in PINRELAY_SERVICES}
+    assert urls == {"worker": "redis://worker:worker-pw-0123@redis:6379/0",
+                    "correlator": "redis://worker:worker-pw-0123@redis:6379/0",
+                    "flower": "redis://worker:worker-pw-0123@redis:6379/0",
+                    "api": "redis://worker:worker-pw-0123@redis:6379/0",
+                    "webhook": "redis://receiver:receiver-pw-0123@redis:6379/0",
+                    "sim": None}  # fmt: skip
+    missing = compose("config", "-q", **REDIS_PASSWORDS)
     assert missing.returncode != 0 and "set PINRELAY_API_KEY" in missing.stderr
+    missing = compose("config", "-q", **CREDENTIALS)  # no Redis passwords: refused, naming one
+    assert missing.returncode != 0
+    assert "PINRELAY_REDIS_" in missing.stderr and "_PASSWORD" in missing.stderr
 
 
 def test_compose_services_share_one_image_and_workers_can_scale() -> None:
@@ -101,10 +119,11 @@ def test_compose_services_share_one_image_and_workers_can_scale() -> None:
         assert services[name]["build"] == {"context": ".", "dockerfile": "ops/Dockerfile"}, name
         assert services[name]["command"][0] in COMMANDS, name
         unknown = {k for k in services[name]["environment"] if k.removeprefix("PINRELAY_") not in
-                   set(ENV_NAMES.values())}  # fmt: skip
+                   set(ENV_NAMES.values())} - NOT_SETTINGS.get(name, set())  # fmt: skip
         assert unknown == set(), f"{name} sets variables Settings does not read: {unknown}"
     assert "ports" not in services["worker"] and "container_name" not in services["worker"]
     assert "./ops/redis.conf:/usr/local/etc/redis/redis.conf:ro" in services["redis"]["volumes"]
+    assert "./ops/redis-users.acl:/usr/local/etc/redis/users.acl.in:ro" in services["redis"]["volumes"]
     assert (ROOT / "ops" / "Dockerfile").is_file()
     for name in ("PINRELAY_API_KEY", "PINRELAY_API_SECRET"):  # required: no empty string passed on
         assert compose["x-pinrelay-env"][name].startswith(f"${{{name}:?"), name
@@ -151,13 +170,18 @@ def test_dockerfile_copies_only_paths_that_exist() -> None:
 
 
 def test_redis_conf_turns_on_aof_and_refuses_eviction(tmp_path: Path) -> None:
-    """redis-server starts with ops/redis.conf and reports AOF, everysec and noeviction."""
+    """redis-server starts with ops/redis.conf (and the role users it names) and reports AOF,
+    everysec, noeviction, protected mode and the default user off."""
     conf = (ROOT / "ops" / "redis.conf").read_text().replace("dir /data", f"dir {tmp_path}")
+    assert "aclfile /data/users.acl" in conf
+    conf = conf.replace("aclfile /data/users.acl", f"aclfile {tmp_path / 'users.acl'}")
     (tmp_path / "redis.conf").write_text(conf)
+    acl = render_acl((ROOT / "ops" / "redis-users.acl").read_text(), REDIS_PASSWORDS)
+    (tmp_path / "users.acl").write_text(acl + "user admin on >admin-pw-0123 ~* &* +@all\n")
     port = free_port()
     server = subprocess.Popen([find_redis_server(), str(tmp_path / "redis.conf"), "--port", str(port),
                                "--bind", "127.0.0.1", "--logfile", str(tmp_path / "redis.log")])  # fmt: skip
-    client = redis.Redis(port=port, socket_connect_timeout=0.5)
+    client = redis.Redis(port=port, socket_connect_timeout=0.5, username="admin", password="admin-pw-0123")
 
     def answers() -> bool:
         assert server.poll() is None, (tmp_path / "redis.log").read_text()
@@ -172,6 +196,8 @@ def test_redis_conf_turns_on_aof_and_refuses_eviction(tmp_path: Path) -> None:
         assert config["appendonly"] == "yes"
         assert config["appendfsync"] == "everysec"
         assert config["maxmemory-policy"] == "noeviction"
+        assert config["protected-mode"] == "yes"
+        assert "off" in client.acl_getuser("default")["flags"]
     finally:
         client.close()
         server.terminate()
@@ -232,3 +258,30 @@ def test_compose_receiver_follows_the_signature_rule() -> None:
     flags = dict(zip(sim["command"], sim["command"][1:], strict=False))
     assert flags["--signature-secret"] == "${PINRELAY_SIGNATURE_SECRET:-}"
     assert flags["--signature-method"] == "${PINRELAY_SIGNATURE_METHOD:-md5hash}"
+
+
+def test_compose_renders_the_acl_file_as_the_tests_do(tmp_path: Path) -> None:
+    """The redis service's start-up script (sed + sha256sum, run here with sh) writes the same
+    ACL file as the tests' renderer, so the users the tests check are the users compose gets."""
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("docker-compose is not installed; CI needs: apt-get install -y docker-compose")
+        pytest.skip("docker-compose is not installed")
+    done = subprocess.run([binary, "--project-directory", str(ROOT), "-f", str(COMPOSE), "config"],
+                          env=clean_env(**REDIS_PASSWORDS), capture_output=True, text=True, timeout=60,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    command = yaml_text(done.stdout)["services"]["redis"]["command"]
+    assert command[:2] == ["sh", "-c"]
+    script, tail = command[2].replace("$$", "$").split("; exec ", 1)  # compose turns $$ into $
+    assert tail == "docker-entrypoint.sh redis-server /usr/local/etc/redis/redis.conf"
+    script = script.replace("/usr/local/etc/redis/users.acl.in", str(ROOT / "ops" / "redis-users.acl"))
+    script = script.replace("/data/users.acl", str(tmp_path / "users.acl"))
+    ran = subprocess.run(["sh", "-c", script], env=clean_env(**REDIS_PASSWORDS), capture_output=True,
+                         text=True, timeout=30, check=False)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    rendered = (tmp_path / "users.acl").read_text()
+    assert rendered == render_acl((ROOT / "ops" / "redis-users.acl").read_text(), REDIS_PASSWORDS)
+    assert not any(pw in rendered for pw in REDIS_PASSWORDS.values())
+    assert oct((tmp_path / "users.acl").stat().st_mode & 0o777) == "0o600"

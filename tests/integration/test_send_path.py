@@ -51,16 +51,24 @@ def test_permanent_code_ends_in_error_after_one_call(live: LiveStack, fresh_sim:
     assert len(fresh_sim.requests()) == 1
 
 
-def test_bad_credentials_end_in_error(live: LiveStack, fresh_sim: Simulator) -> None:
-    """The simulator refuses a wrong secret with status 4; no retry."""
+def test_bad_credentials_leave_the_send_queued_and_open_the_route(live: LiveStack,
+                                                                  fresh_sim: Simulator) -> None:
+    """Status 4 is the route's fault: its breaker opens and the send waits in `queued`, not `error`
+    (it goes out once the route closes: tests/integration/test_routes_live.py)."""
     fresh_sim.configure(api_secret="another-secret-99")
+    store, client = live.producer.store, live.producer.redis
+    breaker = f"{live.settings.key_prefix}route:sc2fa"
     try:
         rid = live.producer.send_pin(TO, "777888")
-        record = live.wait_state(rid, {"error"})
+        record = wait_for(lambda: (r := live.record(rid)) and r["provider_status"] == "4" and r,
+                          what="the refused attempt")
+        assert record["state"] == "queued" and record["routes_tried"] == ["sc2fa"]
+        assert client.hget(breaker, "state") == b"open"
+        assert len(fresh_sim.requests()) == 1
     finally:
         fresh_sim.reset()
-    assert record["provider_status"] == "4"
-    assert len(fresh_sim.requests()) <= 1
+        # The waiting task finds no record and stops; the next tests start on a closed route.
+        client.delete(store.key(rid), store.pin_key(rid), breaker)
 
 
 def test_read_timeout_is_unconfirmed_and_not_resent(live: LiveStack, fresh_sim: Simulator) -> None:

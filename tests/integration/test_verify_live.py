@@ -165,6 +165,34 @@ def test_no_value_holds_the_code_after_submission(
     assert not [v for v in values if code in v]
 
 
+def test_no_value_holds_a_code_after_a_resend_or_an_unconfirmed_send(
+    vlive: LiveStack, verifier: Verifier, fresh_sim: Simulator, redis_client: redis.Redis
+) -> None:
+    """A resend's two codes once both sends were accepted, and the code of a send left
+    unconfirmed (the provider call hung past the read timeout): in no key or value. The
+    unconfirmed send is a dead letter, but `pinrelay dead replay` refuses it (exit 1)."""
+    to, hung_to = "16365550112", "16365550113"
+    vid = verifier.start(to, length=10)
+    first, _ = wait_code(fresh_sim, to)
+    verifier.resend(vid)
+    second, _ = wait_code(fresh_sim, to, count=2)
+    for send in verifier.get(vid)["sends"]:
+        vlive.wait_state(send["request_id"], {"submitted", "delivered"})
+    fresh_sim.configure(script=("hang:3",))  # past the stack's 1.5 s read timeout
+    hung = verifier.start(hung_to, length=10)
+    request_id = verifier.get(hung)["sends"][0]["request_id"]
+    assert vlive.wait_state(request_id, {"unconfirmed"})["state"] == "unconfirmed"
+    third = wait_for(lambda: [r["params"]["pin"] for r in fresh_sim.requests()
+                              if r["params"].get("to") == hung_to], 20, "the hung call")[0]  # fmt: skip
+    values = list(_every_value(redis_client))
+    assert any(request_id in v for v in values)  # the scan does read values
+    assert not [v for v in values if first in v or second in v or third in v]
+    replay = _pinrelay(vlive, "dead", "replay", "sends", request_id)
+    assert replay.returncode == 1, replay.stdout + replay.stderr
+    assert "a verification send cannot be replayed; resend the verification" in replay.stdout
+    assert f"pinrelay verify resend {hung}" in replay.stdout
+
+
 def test_no_code_in_any_log_line(vlive: LiveStack, verifier: Verifier, fresh_sim: Simulator) -> None:
     """A whole loop (wrong, resend, right): neither code in the worker's log nor in our events."""
     to = "16365550106"
@@ -181,12 +209,18 @@ def test_no_code_in_any_log_line(vlive: LiveStack, verifier: Verifier, fresh_sim
     assert first not in text and second not in text and SECRET not in text
 
 
-def _cli(vlive: LiveStack, *args: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
+def _pinrelay(vlive: LiveStack, *args: str, stdin: str | None = None,
+              **env_extra: str) -> subprocess.CompletedProcess[str]:  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
     env.update(vlive.settings.to_env())
     env.update(env_extra)
-    return subprocess.run([*CLI, "verify", *args], env=env, capture_output=True, text=True, timeout=60,
-                          check=False)  # fmt: skip
+    return subprocess.run([*CLI, *args], env=env, input=stdin, capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+
+
+def _cli(vlive: LiveStack, *args: str, stdin: str | None = None,
+         **env_extra: str) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    return _pinrelay(vlive, "verify", *args, stdin=stdin, **env_extra)
 
 
 def test_cli_whole_loop(vlive: LiveStack, fresh_sim: Simulator) -> None:
@@ -199,8 +233,8 @@ def test_cli_whole_loop(vlive: LiveStack, fresh_sim: Simulator) -> None:
     wrong = _cli(vlive, "check", vid, "12345678901")
     assert wrong.returncode == 1
     assert json.loads(wrong.stdout) == {"id": vid, "status": "wrong_code", "attempts_left": 4}
-    ok = _cli(vlive, "check", vid, code)
-    assert ok.returncode == 0 and json.loads(ok.stdout)["status"] == "approved"
+    ok = _cli(vlive, "check", vid, "-", stdin=code + "\n")  # the code from stdin, not argv
+    assert ok.returncode == 0 and json.loads(ok.stdout)["status"] == "approved", ok.stderr
     again = _cli(vlive, "check", vid, code)
     assert again.returncode == 1 and json.loads(again.stdout)["status"] == "used"
     status = _cli(vlive, "status", vid)
@@ -212,17 +246,29 @@ def test_cli_whole_loop(vlive: LiveStack, fresh_sim: Simulator) -> None:
 
 
 def test_cli_refuses_length_4_and_sends_nothing(vlive: LiveStack, redis_client: redis.Redis) -> None:
-    """--length 4: exit 2 with the rule in the message; no verification, no send record."""
-    prefix = vlive.settings.key_prefix
-    before = set(redis_client.scan_iter(match=f"{prefix}*"))
-    result = _cli(vlive, "start", "16365550108", "--length", "4")
+    """--length 4: exit 2 with the rule in the message; no verification, no send record, no limit
+    counted for the number (only keys about this number are compared: the worker keeps writing
+    others)."""
+    prefix, number = vlive.settings.key_prefix, "16365550108"
+
+    def about_the_number() -> list[bytes]:
+        found = [key for family in (c.KEY_VERIFICATION, c.KEY_RECORD)
+                 for key in redis_client.scan_iter(match=f"{prefix}{family}*", count=1000)
+                 if redis_client.type(key) == b"hash" and redis_client.hget(key, "to") == number.encode()]
+        return found + list(redis_client.scan_iter(match=f"{prefix}*{number}*", count=1000))
+
+    assert about_the_number() == []
+    help_text = _cli(vlive, "check", "--help").stdout
+    assert "or - to read it from" in help_text and "stdin" in help_text
+    result = _cli(vlive, "start", number, "--length", "4")
     assert result.returncode == 2
     assert "length" in result.stderr and "at least 6" in result.stderr and "Traceback" not in result.stderr
-    assert set(redis_client.scan_iter(match=f"{prefix}*")) == before
+    assert about_the_number() == []
 
 
 def test_cli_unknown_ids_and_missing_secret(vlive: LiveStack) -> None:
-    """Unknown id: exit 1 (check answers unknown); no or a short secret: exit 2 naming the variable."""
+    """Unknown id: exit 1 (check answers unknown); no or a short secret, or a record TTL shorter
+    than the code's: exit 2 naming the variables."""
     unknown = _cli(vlive, "check", "0" * 32, "123456")
     assert unknown.returncode == 1 and json.loads(unknown.stdout)["status"] == "unknown"
     status = _cli(vlive, "status", "nope")
@@ -231,6 +277,9 @@ def test_cli_unknown_ids_and_missing_secret(vlive: LiveStack) -> None:
     assert missing.returncode == 2 and "PINRELAY_VERIFY_SECRET is not set" in missing.stderr
     short = _cli(vlive, "start", "16365550109", PINRELAY_VERIFY_SECRET="short")
     assert short.returncode == 2 and "PINRELAY_VERIFY_SECRET" in short.stderr and "short" not in short.stderr
+    kept_briefly = _cli(vlive, "status", "0" * 32, PINRELAY_RECORD_TTL="100")
+    assert kept_briefly.returncode == 2, kept_briefly.stderr
+    assert "PINRELAY_RECORD_TTL (100s) must be at least PINRELAY_VERIFY_TTL (300s)" in kept_briefly.stderr
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ SETTLED: frozenset[str] = frozenset(str(s) for s in SETTLED_STATES)
 #: ... and, when no receipts are flowing, ``submitted`` is as far as a send gets.
 DONE_WITHOUT_RECEIPTS: frozenset[str] = SETTLED | {State.SUBMITTED.value}
 #: The error text CLAIM writes when a redelivered task finds its send in ``sending``.
-WINDOW_TEXT = "worker stopped during the provider call"
+WINDOW_TEXT = "no outcome recorded within the claim lease"
 
 
 def numbers(count: int, offset: int = 0) -> list[str]:

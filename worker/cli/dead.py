@@ -67,7 +67,9 @@ def run_dead(args: argparse.Namespace, producer: Any = None) -> int:
     if verdict != "ok":
         reasons = {"missing": "no such request", "not_dead": f"the send is {value}, not error/unconfirmed",
                    "already": f"already replayed as {value}",
-                   "expired": "the PIN expired; ask the user to request a new one"}  # fmt: skip
+                   "expired": "the PIN expired; ask the user to request a new one",
+                   "verification": "a verification send cannot be replayed; resend the verification "
+                                   f"(`pinrelay verify resend {value}`)"}  # fmt: skip
         print(f"pinrelay dead replay: {reasons.get(verdict, verdict)}")
         return 1
     try:

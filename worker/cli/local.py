@@ -9,6 +9,8 @@ from typing import Any
 
 from worker import constants as c
 from worker.cli.common import load_settings, stop_event
+from worker.config import ROUTE_NAMES
+from worker.envparse import redact_url
 
 
 def add_arguments(sub: Any) -> None:
@@ -30,6 +32,8 @@ def add_arguments(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=2, help="worker processes")
     p.add_argument("--verify", action="store_true",
                    help="the verify loop instead: simulated users read the code and type it in")  # fmt: skip
+    p.add_argument("--route", choices=ROUTE_NAMES, help="send every PIN over this provider route "
+                   "(sc2fa, sms or twilio), all against the simulator")  # fmt: skip
     p.set_defaults(func=run_demo)
 
 
@@ -70,7 +74,7 @@ def run_up(args: argparse.Namespace) -> int:
         stack.start_worker(concurrency=args.workers)
         if args.api_port is not None:
             stack.start_api(args.api_port)
-        print(json.dumps({"status": "up", "redis": stack.settings.redis_url,
+        print(json.dumps({"status": "up", "redis": redact_url(stack.settings.redis_url or ""),
                           "webhook": stack.webhook_url, "simulator": stack.sim_url,
                           "api": stack.api_url}), flush=True)  # fmt: skip
         log_ready(log, stack.settings, webhook=stack.webhook_url, simulator=stack.sim_url,
@@ -95,4 +99,4 @@ def run_demo(args: argparse.Namespace) -> int:
         return run_verify_demo(load_settings(), count=args.count or 20, workers=args.workers)
     from worker.local.demo import run_demo as demo
 
-    return demo(load_settings(), count=args.count or 200, workers=args.workers)
+    return demo(load_settings(), count=args.count or 200, workers=args.workers, route=args.route)

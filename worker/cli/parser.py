@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Protocol
 
-from worker.cli import api, bench, dead, doctor, flower, keys, local, report, sends, services, verify
+from worker.cli import api, bench, dead, doctor, flower, keys, local, report, routes, sends, services, verify
 from worker.constants import VERSION
 
 
@@ -22,7 +22,7 @@ class CommandGroup(Protocol):
 
 
 GROUPS: tuple[CommandGroup, ...] = (
-    sends, verify, services, local, dead, flower, report, doctor, bench, api, keys,
+    sends, verify, services, local, dead, flower, report, doctor, bench, api, keys, routes,
 )
 
 

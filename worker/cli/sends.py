@@ -14,7 +14,11 @@ from worker.states import SETTLED_STATES
 def add_arguments(sub: Any) -> None:
     p = sub.add_parser("send", help='enqueue one PIN; prints {"id": ...}')
     p.add_argument("to", help="E.164 number with country code, e.g. 16365553226 or +16365553226")
-    p.add_argument("--pin", required=True, help="4-10 ASCII digits")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pin", help="4-10 ASCII digits; visible to every user in `ps` and in "
+                        "shell history, so prefer --pin-stdin")  # fmt: skip
+    source.add_argument("--pin-stdin", action="store_true",
+                        help="read the PIN from standard input (one line), never in `ps`")  # fmt: skip
     p.add_argument("--client-ref", help="your reference, at most 40 characters")
     p.add_argument("--idempotency-key", help="repeat-safe key: the same key returns the same id")
     p.add_argument("--expires-in", type=int,
@@ -41,8 +45,9 @@ def add_arguments(sub: Any) -> None:
 
 
 def run_send(args: argparse.Namespace) -> int:
+    pin = sys.stdin.readline().strip() if args.pin_stdin else args.pin
     request_id = producer().send_pin(
-        args.to, args.pin, args.client_ref,
+        args.to, pin, args.client_ref,
         idempotency_key=args.idempotency_key, expires_in=args.expires_in,
         callback_url=args.callback_url,
     )  # fmt: skip

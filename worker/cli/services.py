@@ -104,12 +104,14 @@ def run_correlate(args: argparse.Namespace) -> int:
     metrics_at = None
     if settings.metrics_port:
         from worker.metrics import CORRELATOR_METRICS, RedisStatsCollector
+        from worker.send.route_metrics import RouteStateCollector
         from worker.taskqueue.misrouted import MisroutedCollector
         from worker.verify.metrics import VerifyStatsCollector
 
         stats = RedisStatsCollector(client, settings)
         verify_stats = VerifyStatsCollector(client, settings)
-        metrics_at = _metrics(settings, correlator.log, CORRELATOR_METRICS, stats, verify_stats,
+        routes = RouteStateCollector(client, settings)
+        metrics_at = _metrics(settings, correlator.log, CORRELATOR_METRICS, stats, verify_stats, routes,
                               MisroutedCollector(client, settings))
     correlator.log.info("correlator_started")
     log_ready(correlator.log, settings, metrics=metrics_at)

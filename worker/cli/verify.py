@@ -1,18 +1,23 @@
 """`pinrelay verify start|check|resend|status`: the whole verify loop from a shell.
 
 ``check`` exits 0 only when the code is approved and 1 for every other status, so a
-script can write ``pinrelay verify check "$ID" "$CODE" && login``. Every subcommand needs
-``PINRELAY_VERIFY_SECRET`` (at least 32 characters) and refuses to start without it.
+script can write ``printf '%s\n' "$CODE" | pinrelay verify check "$ID" - && login``: with
+``-`` the code is read from stdin, so it is not on a command line, which ``ps`` shows every
+user of the machine. Every subcommand needs ``PINRELAY_VERIFY_SECRET`` (at least 32
+characters) and refuses to start without it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from worker import constants as c
 from worker.cli.common import load_settings, print_json
+
+_STDIN_LIMIT = 64  # characters of stdin a `check ID -` reads at most
 
 
 def add_arguments(sub: Any) -> None:
@@ -30,7 +35,8 @@ def add_arguments(sub: Any) -> None:
 
     p = verbs.add_parser("check", help="check a typed-in code; exit 0 only when approved")
     p.add_argument("id", help="the verification id `verify start` printed")
-    p.add_argument("code", help="the code as the user typed it")
+    p.add_argument("code", help="the code as the user typed it, or - to read it from the first line of "
+                   "stdin (keeps it off the command line, which other users can see in ps)")
     p.set_defaults(func=run_check)
 
     p = verbs.add_parser("resend", help="a new code for the same verification (the old one stops working)")
@@ -58,7 +64,9 @@ def run_start(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    result = _verifier().check(args.id, args.code)
+    # A bounded read: anything longer than a code is a wrong code whatever follows.
+    code = sys.stdin.readline(_STDIN_LIMIT).rstrip("\r\n") if args.code == "-" else args.code
+    result = _verifier().check(args.id, code)
     print(json.dumps(result))
     return 0 if result["status"] == "approved" else 1
 

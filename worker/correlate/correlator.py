@@ -25,6 +25,7 @@ from worker.logs import get_logger
 from worker.metrics import RECEIPT_LAG, RECEIPTS
 from worker.records.deadletters import DeadLetters
 from worker.records.store import RecordStore
+from worker.send.route_health import RouteHealth
 from worker.text import to_text
 
 ReceiptEntry = tuple[bytes, dict[bytes, bytes]]
@@ -65,6 +66,7 @@ class Correlator:
         self._store = RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s)
         self._dead = DeadLetters(client, settings.key_prefix, cap=settings.dead_letter_cap,
                                  max_age_s=settings.record_ttl_s)  # fmt: skip
+        self._route_health = RouteHealth(settings, client)  # per-route delivery rate (failover)
         self._last_lost_sweep = 0.0
         self._last_reclaim = float("-inf")
         self._claim_cursor = "0-0"
@@ -106,6 +108,7 @@ class Correlator:
             if lag:
                 RECEIPT_LAG.observe(max(0.0, float(lag)))
             out.append(verdict)
+        self._route_health.record(payloads, out)
         return out
 
     def reclaim(self) -> list[ReceiptEntry]:

@@ -22,7 +22,7 @@ from celery import Celery
 
 from worker import constants as c
 from worker.config import Settings
-from worker.enqueue.request import SendRequest
+from worker.enqueue.request import SendRequest, validate_idempotency_key
 from worker.errors import StoreUnavailableError, UnknownRequestError, ValidationError
 from worker.records.store import QueuedTask, RecordStore, new_request_id
 from worker.states import SETTLED_STATES
@@ -90,7 +90,7 @@ class Producer:
             client_ref=request.client_ref,
             params=request.params,
             expires_at=now + (expires_in or self.settings.pin_expiry_s),
-            idempotency_key=spec.idempotency_key,
+            idempotency_key=validate_idempotency_key(spec.idempotency_key),
             now=now,
         )
         if spec.callback_url is not None:

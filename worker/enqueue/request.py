@@ -22,7 +22,18 @@ from worker.errors import ValidationError
 from worker.masking import mask_number
 
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
-_RESERVED_PARAMS = frozenset({"api_key", "api_secret", "to", "pin", "client-ref", "sig"})
+# Template parameter names: short lower-case words, never a name the 2FA request, a signature
+# or a receipt already gives a meaning to (docs/provider-api.md §1, §4, §5).
+_PARAM_NAME = re.compile(r"[a-z0-9_-]{1,32}")
+_RESERVED_PARAMS = frozenset(
+    {"api_key", "api_secret", "to", "pin", "client-ref", "sig", "callback", "timestamp"}
+)
+IDEMPOTENCY_KEY_MAX_CHARS = 128
+
+
+def _printable_ascii(text: str) -> bool:
+    """Space to tilde only: no control characters, no look-alike or invisible Unicode."""
+    return all(" " <= ch <= "~" for ch in text)
 
 
 def validate_number(to: object, regions: tuple[str, ...] = c.DEFAULT_PHONE_REGIONS) -> str:
@@ -91,9 +102,24 @@ def validate_client_ref(client_ref: object) -> str | None:
         raise ValidationError(
             "client_ref", f"is {len(client_ref)} chars; the provider allows {c.CLIENT_REF_MAX_CHARS}"
         )
-    if any(ord(ch) < 32 for ch in client_ref):
-        raise ValidationError("client_ref", "must not contain control characters")
+    if not _printable_ascii(client_ref):
+        raise ValidationError("client_ref", "must be printable ASCII (no control characters)")
     return client_ref
+
+
+def validate_idempotency_key(key: object) -> str | None:
+    """A caller's repeat-safe key: 1-128 printable ASCII characters (it becomes a Redis key name)."""
+    if key is None:
+        return None
+    if not isinstance(key, str) or not key:
+        raise ValidationError("idempotency_key", "must be a non-empty string")
+    if len(key) > IDEMPOTENCY_KEY_MAX_CHARS:
+        raise ValidationError(
+            "idempotency_key", f"is {len(key)} chars; at most {IDEMPOTENCY_KEY_MAX_CHARS} allowed"
+        )
+    if not _printable_ascii(key):
+        raise ValidationError("idempotency_key", "must be printable ASCII (no control characters)")
+    return key
 
 
 def validate_params(params: object) -> dict[str, str]:
@@ -104,8 +130,11 @@ def validate_params(params: object) -> dict[str, str]:
         raise ValidationError("params", "must be a mapping of template parameter names to values")
     out: dict[str, str] = {}
     for key, value in params.items():
-        if not isinstance(key, str) or not key or key in _RESERVED_PARAMS:
-            raise ValidationError("params", f"{key!r} is not an allowed template parameter name")
+        if not isinstance(key, str) or not _PARAM_NAME.fullmatch(key) or key in _RESERVED_PARAMS:
+            raise ValidationError(
+                "params", f"{key!r} is not an allowed template parameter name ([a-z0-9_-]{{1,32}}, "
+                f"not one of {', '.join(sorted(_RESERVED_PARAMS))})"
+            )
         if not isinstance(value, str | int):
             raise ValidationError("params", f"{key!r} must be a string")
         out[key] = str(value)

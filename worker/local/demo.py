@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from worker.config import Settings
+from worker.local.demo_routes import on_simulator
+from worker.local.embedded import free_port
 from worker.local.supervisor import Stack
 from worker.states import State
 from worker.stats import percentile
@@ -53,7 +55,7 @@ def summarize(records: list[dict[str, str]]) -> tuple[Counter[str], list[float],
 
 
 def run_demo(settings: Settings, *, count: int = 200, workers: int = 2,
-             timeout_s: float = 120.0) -> int:  # fmt: skip
+             timeout_s: float = 120.0, route: str | None = None) -> int:  # fmt: skip
     from worker.enqueue.producer import Producer
     from worker.taskqueue.app import create_app
 
@@ -62,11 +64,16 @@ def run_demo(settings: Settings, *, count: int = 200, workers: int = 2,
     settings = replace(settings, per_number_10min=0, per_number_day=0, per_prefix_minute=0,
                        rate_limit_per_s=0)  # fmt: skip
     stack = Stack(settings, log_dir=log_dir)
-    print(f"pinrelay demo: {count} PINs; component logs in {log_dir}", flush=True)
+    print(f"pinrelay demo: {count} PINs{f' over {route}' if route else ''}; component logs in {log_dir}",
+          flush=True)  # fmt: skip
     try:
         stack.ensure_redis()
-        webhook = stack.start_webhook()
-        stack.start_sim("--dlr-url", f"{webhook}/delivery-receipt-webhook", "--dlr-delay", "0.2")
+        webhook_port, sim_port = free_port(), free_port()
+        if route:  # before the receiver starts: it checks the Twilio route's callbacks
+            stack.settings = on_simulator(stack.settings, route, sim_port, webhook_port)
+        webhook = stack.start_webhook(webhook_port)
+        stack.start_sim("--dlr-url", f"{webhook}/delivery-receipt-webhook", "--dlr-delay", "0.2",
+                        port=sim_port)  # fmt: skip
         stack.start_correlator()
         stack.start_worker(concurrency=workers)
         app = create_app(stack.settings)

@@ -2,12 +2,16 @@
 -- requires: prelude
 -- KEYS[1] record hash, KEYS[2] PIN key
 -- ARGV[1] key prefix, ARGV[2] now (unix s), ARGV[3] target state, ARGV[4] record TTL (s),
--- ARGV[5] provider message-id or "", ARGV[6..] field, value, ... to write with the move
+-- ARGV[5] provider message-id(s) or "" (a multi-part answer's ids comma-separated),
+-- ARGV[6..] field, value, ... to write with the move
 -- Returns {state after, parked receipts applied (as a string)}, or {'missing'}.
 -- The move happens only if T allows it. With a message-id, the message-id index is set and
 -- receipts that arrived before it (parked) are applied.
+-- An `unconfirmed` send that turns out accepted leaves dead:sends.
 -- The PIN is dropped once it can no longer be sent again; error/unconfirmed keep it until
--- it expires so that an operator may replay the send (as a new request).
+-- it expires so that an operator may replay the send (as a new request), except for a
+-- verification's send (idempotency key 'verify:<id>:<n>', VERIFY_IDEMPOTENCY_PREFIX in
+-- worker/constants.py): it is never replayed, so its code leaves Redis at every end.
 local prefix, now, target, ttl, mid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local cur = redis.call('HGET', KEYS[1], 'state')
 if not cur then return {'missing'} end
@@ -22,9 +26,12 @@ end
 -- A refused move writes nothing (a late release must not decorate a delivered record),
 -- except the facts of an acceptance that a receipt overtook.
 if moved == 1 or target == 'submitted' then redis.call('HSET', KEYS[1], unpack(fields)) end
-if target ~= 'queued' and target ~= 'error' and target ~= 'unconfirmed' then
-  redis.call('DEL', KEYS[2])
+local keep_pin = target == 'queued' or target == 'error' or target == 'unconfirmed'
+if keep_pin and target ~= 'queued' then
+  local idem = redis.call('HGET', KEYS[1], 'idempotency_key')
+  keep_pin = not (idem and string.sub(idem, 1, 7) == 'verify:')
 end
+if not keep_pin then redis.call('DEL', KEYS[2]) end
 local rid = KEYS[1]:sub(#prefix + #K_REC + 1)
 if moved == 1 and target == 'queued' then
   redis.call('ZADD', prefix .. K_PENDING, now, rid)
@@ -34,10 +41,13 @@ end
 if moved == 1 and target ~= 'queued' then count(prefix, 'state:' .. target) end
 if moved == 1 and (target == 'error' or target == 'unconfirmed') then
   redis.call('ZADD', prefix .. K_DEAD .. 'sends', now, rid)
+elseif moved == 1 and cur == 'unconfirmed' then
+  -- a late acceptance (the worker's spool) settles it: nothing left for an operator to replay
+  redis.call('ZREM', prefix .. K_DEAD .. 'sends', rid)
 end
 local applied = 0
-if mid ~= '' then
-  redis.call('SET', prefix .. K_MSG .. mid, rid, 'EX', ttl)
-  applied = unpark(prefix, mid, rid, now)
+for one in string.gmatch(mid, '[^,]+') do
+  redis.call('SET', prefix .. K_MSG .. one, rid, 'EX', ttl)
+  applied = applied + unpark(prefix, one, rid, now)
 end
 return {moved == 1 and target or cur, tostring(applied)}

@@ -4,7 +4,7 @@
 -- ARGV[3] how many due ones to take at most, ARGV[4..] verification ids to look at first
 -- Returns the ids of the verifications this call ended as expired.
 -- The sweep behind a check: a verification nobody checks again still ends, and its sends
--- are still reported as conversions (delivered=false). Ending drops the HMAC and the sends'
+-- are still reported as conversions (delivered=false). Ending drops the HMACs and the sends'
 -- PINs, as verify_check.lua does. Anything no longer pending leaves the due list.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
@@ -20,7 +20,7 @@ for _, id in ipairs(ids) do
   local v = redis.call('HMGET', key, 'state', 'expires_at', 'sends')
   if v[1] == 'pending' and now >= tonumber(v[2]) then
     redis.call('HSET', key, 'state', 'expired', 'ended_at', at)
-    redis.call('HDEL', key, 'hash')
+    redis.call('HDEL', key, 'hash', 'next_hash', 'next_send')
     redis.call('ZADD', KEYS[2], now, id)
     redis.call('HINCRBY', KEYS[3], 'verify:expired', 1)
     for i = 1, tonumber(v[3]) do

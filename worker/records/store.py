@@ -52,6 +52,7 @@ class Claim:
     attempts: int = 0
     first_attempt_at: float = 0.0
     state: str = ""
+    route_faults: int = 0  # earlier attempts a route refused before sending (not the send's budget)
 
 
 class RecordStore:
@@ -176,10 +177,12 @@ class RecordStore:
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot store the send requests: {exc}") from exc
 
-    def claim(self, request_id: str, now: float | None = None, *, lease_s: float = 60.0) -> Claim:
-        """Atomically move queued -> sending (or report why not: busy/unconfirmed/expired/done)."""
+    def claim(self, request_id: str, now: float | None = None, *, lease_s: float = 60.0,
+              route: str = "") -> Claim:  # fmt: skip
+        """Atomically move queued -> sending (or report why not: busy/unconfirmed/expired/done);
+        ``route`` is the route the attempt takes (recorded as ``route`` and in ``routes_tried``)."""
         result = [to_text(x) for x in self._claim(keys=[self.key(request_id), self.pin_key(request_id)],
-                                             args=[_now(now), self.prefix, lease_s])]
+                                             args=[_now(now), self.prefix, lease_s, route])]
         verdict = result[0]
         if verdict == "ok":
             params = json.loads(result[5]) if result[5] else None
@@ -192,6 +195,7 @@ class RecordStore:
                 params=params,
                 attempts=int(result[6]),
                 first_attempt_at=float(result[7]),
+                route_faults=int(result[8] or 0),
             )
         return Claim(verdict=verdict, state=result[1] if len(result) > 1 else "")
 
@@ -246,8 +250,13 @@ class RecordStore:
         """Copy a dead (error/unconfirmed) request into a new one; ``(verdict, new id or state)``.
 
         The caller publishes the new id, then calls :meth:`replay_published` (or
-        :meth:`undo_replay` if publishing failed).
+        :meth:`undo_replay` if publishing failed). A verification's send is refused
+        (``("verification", its verification id)``): a copy would be a send the verification
+        never links, and its code is gone anyway.
         """
+        key = to_text(self.client.hget(self.key(request_id), "idempotency_key") or b"")
+        if key.startswith(c.VERIFY_IDEMPOTENCY_PREFIX):
+            return "verification", key[len(c.VERIFY_IDEMPOTENCY_PREFIX):].rpartition(":")[0]
         new_id = new_request_id()
         result = self._replay(
             keys=[self.key(request_id), self.pin_key(request_id), self.key(new_id), self.pin_key(new_id),

@@ -37,11 +37,15 @@ PUBLIC_FIELDS: Final = (
     "conversion_at",
     "replay_of",
     "replayed_as",
+    # provider routes: the one that accepted the send (or was tried last), and all tried
+    "route",
+    "routes_tried",
 )
 TIME_FIELDS: Final = frozenset(
     {"created_at", "submitted_at", "receipt_at", "expires_at", "final_at", "conversion_at"}
 )
 INT_FIELDS: Final = frozenset({"attempts"})
+LIST_FIELDS: Final = frozenset({"routes_tried"})  # stored comma-separated, shown as a list
 
 
 def iso(ts: str | float | None) -> str | None:
@@ -63,5 +67,7 @@ def to_public(raw: Mapping[Any, Any]) -> dict[str, Any]:
             value = iso(value)
         elif name in INT_FIELDS:
             value = int(value or 0)
+        elif name in LIST_FIELDS:
+            value = value.split(",") if value else []
         out[name] = value
     return out

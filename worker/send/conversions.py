@@ -7,10 +7,15 @@ send a read timeout is retried too. The outcome is kept on the record.
 A send that went out over a route whose provider has no Conversion API
 (:data:`NO_CONVERSION_ROUTES`; the record's ``route`` field) is not reported: the
 outcome says so. The verify flow reports every send this way and relies on that skip.
+
+The form carries ``api_secret``, so the session is the 2FA client's
+(:func:`worker.send.provider.new_session`): no proxy or ``.netrc`` from the
+environment, and a redirect is a permanent error, never followed.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -18,7 +23,7 @@ from typing import Any, Final
 import requests
 
 from worker.errors import PermanentProviderError, TransientProviderError, UnknownRequestError
-from worker.send.provider import USER_AGENT, retry_after_s
+from worker.send.provider import new_session, retry_after_s
 from worker.send.retry import build_retrying
 
 # Twilio has no Conversion API; its counterpart, Message Feedback (docs/provider-routes.md
@@ -36,21 +41,35 @@ def send_in_flight(store: Any, request_id: str) -> bool:
     record = store.get_raw(request_id)
     return bool(record) and not record.get("message_id") and record.get("state") in ("queued", "sending")
 
+_sessions: dict[int, requests.Session] = {}  # one per process (never shared across a fork)
+
+
+def _session() -> requests.Session:
+    session = _sessions.get(os.getpid())
+    if session is None:
+        session = _sessions[os.getpid()] = new_session()
+    return session
+
 
 def _post(services: Any, form: dict[str, str]) -> None:
     settings = services.settings
     try:
-        response = requests.post(
+        response = _session().post(
             settings.conversion_endpoint,
             data=form,
             timeout=(settings.connect_timeout_s, settings.read_timeout_s),
-            headers={"User-Agent": USER_AGENT},
+            allow_redirects=False,
         )
     except requests.RequestException as exc:
         raise TransientProviderError(f"conversion call failed: {type(exc).__name__}") from None
     code = response.status_code
     if 200 <= code < 300:
         return
+    if 300 <= code < 400:
+        raise PermanentProviderError(
+            f"HTTP {code}: the conversion endpoint answered with a redirect; not followed "
+            "(the request carries api_secret): fix PINRELAY_CONVERSION_URL", http_status=code,
+        )  # fmt: skip
     if code == 429:
         raise TransientProviderError(
             "HTTP 429", http_status=code, retry_after=retry_after_s(response.headers.get("Retry-After"))
@@ -75,8 +94,11 @@ def report(services: Any, request_id: str, *, delivered: bool = True, at: float 
         log.info("conversion_skipped", reason=outcome)
         return outcome
     message_id = record.get("message_id")
+    if record.get("route") == "twilio":
+        message_id = ""  # a Twilio SID means nothing to Vonage's Conversion API
     if not message_id:
-        outcome = "skipped: no message-id (the send was never accepted)"
+        outcome = ("skipped: sent on the twilio route (Vonage conversions only)" if record.get("route") ==
+                   "twilio" else "skipped: no message-id (the send was never accepted)")  # fmt: skip
         store.update_fields(request_id, {"conversion_status": outcome})
         log.info("conversion_skipped", reason=outcome)
         return outcome

@@ -1,4 +1,4 @@
-"""The send use case: claim -> call the provider -> classify -> record. No Celery here.
+"""The send use case: pick a route -> claim -> call it -> classify -> record. No Celery here.
 
 The record is claimed (``queued`` -> ``sending``) atomically right before each
 provider call and finished right after, so whatever redelivers the task later
@@ -7,6 +7,12 @@ finds out what already happened instead of calling the provider again:
 * ``queued``  (died while waiting between attempts): the send carries on;
 * ``sending`` (died *during* the call): marked ``unconfirmed``, never resent;
 * anything else: already decided, logged and dropped.
+
+Which route each attempt takes, and what a failure means for the next one, come from
+:mod:`worker.send.router` and :mod:`worker.send.failover`; this module is the same for
+every route. When no route is usable the send waits in ``queued`` (:class:`DeferSend`).
+Once the provider has accepted, :mod:`worker.send.acceptance` records it through a Redis
+blip (retried until the claim lease runs out, then spooled).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from tenacity import RetryCallState
 
@@ -30,13 +36,29 @@ from worker.errors import (
 )
 from worker.masking import mask_number
 from worker.records.store import Claim, RecordStore
-from worker.send.provider import Accepted
-from worker.send.retry import build_retrying
+from worker.send.acceptance import NoSpool, Spool, record_acceptance
+from worker.send.failover import step_for
+from worker.send.retry import MoveOn, build_retrying
+from worker.send.router import Pick, SingleRoute
+from worker.send.routes.base import ROUTE_RECHECK_S, Accepted, Blame
 from worker.states import State
 
 
 class Provider(Protocol):
     def submit(self, request: SendRequest, client_ref: str | None) -> Accepted: ...
+
+
+class Routing(Protocol):
+    """The routes and their breakers (:class:`worker.send.router.Router`); delivery only asks."""
+
+    names: tuple[str, ...]
+
+    def pick(self, record_key: str, pin_key: str, *, mode: str = ..., ref: str = ...) -> Pick: ...
+    def submit(self, name: str, request: SendRequest, client_ref: str | None) -> Accepted: ...
+    def blame(self, name: str, exc: ProviderError) -> Blame: ...
+    def has_next(self, name: str) -> bool: ...
+    def report(self, name: str, outcome: str, reason: str = ...) -> str: ...
+    def deny(self, name: str, number: str) -> None: ...
 
 
 class RateLimiter(Protocol):
@@ -79,7 +101,9 @@ class DeliveryDeps:
     log: Any
     limiter: RateLimiter = field(default_factory=NoLimit)
     observer: Observer = field(default_factory=NoObserver)
+    spool: Spool = field(default_factory=NoSpool)
     sleep: Callable[[float], None] = time.sleep
+    router: Routing | None = None  # None: ``provider`` as the only route, no breaker
 
 
 class _Settled(Exception):
@@ -92,82 +116,139 @@ class _Settled(Exception):
 
 def deliver(request_id: str, deps: DeliveryDeps) -> str:
     """Send one stored request; return the record's state afterwards."""
-    log = deps.log.bind(request_id=request_id)
-    store, settings = deps.store, deps.settings
-    last_call: dict[str, Any] = {}
+    return _Send(request_id, deps).run()
 
-    lease_s = settings.connect_timeout_s + settings.read_timeout_s + c.CLAIM_LEASE_MARGIN_S
 
-    def one_attempt() -> Accepted:
+class _Send:
+    """One run of one send's task: its attempts, and where the next one starts."""
+
+    def __init__(self, request_id: str, deps: DeliveryDeps) -> None:
+        self.request_id = request_id
+        self.deps = deps
+        self.log = deps.log.bind(request_id=request_id)
+        self.router: Routing = deps.router or SingleRoute(deps.provider)
+        settings = deps.settings
+        self.lease_s = settings.connect_timeout_s + settings.read_timeout_s + c.CLAIM_LEASE_MARGIN_S
+        self.attempt_no = 0
+        self.claimed_at = time.monotonic()  # of the latest claim: the lease runs from it
+        # where the next attempt starts: first (configured order), stay on ref, or after ref
+        self.mode, self.ref, self.throttled = "first", "", 0
+
+    def run(self) -> str:
+        store, log = self.deps.store, self.log
+
+        def before_sleep(state: RetryCallState) -> None:
+            wait_ms = round(state.upcoming_sleep * 1000, 1)
+            log.info("retry_scheduled", attempt=self.attempt_no, wait_ms=wait_ms)
+
+        retrying = build_retrying(self.deps.settings, sleep=self.deps.sleep, before_sleep=before_sleep)
+        try:
+            accepted = retrying(self.attempt)
+        except _Settled as settled:
+            claim = settled.claim
+            level = log.warning if claim.verdict == "unconfirmed" else log.info
+            level("send_settled_elsewhere", verdict=claim.verdict, state=claim.state or None)
+            return {"unconfirmed": State.UNCONFIRMED.value,
+                    "expired": State.EXPIRED_BEFORE_SEND.value}.get(claim.verdict, claim.state)  # fmt: skip
+        except MoveOn as exc:
+            if exc.blame == Blame.ROUTE.value:  # this run's attempts all met refusing routes
+                raise DeferSend(ROUTE_RECHECK_S) from None
+            return _record_failure(store, self.request_id, exc)
+        except ProviderError as exc:
+            return _record_failure(store, self.request_id, exc)
+        ids = accepted.all_ids
+        fields = {
+            "provider_status": accepted.status,
+            "message_id": accepted.message_id,
+            "message_ids": ",".join(ids) if len(ids) > 1 else None,
+            "submitted_at": f"{time.time():.3f}",
+            "network": accepted.network,
+            "price": accepted.price,
+            "error_text": "",
+        }
+        deps = self.deps
+        return record_acceptance(store, deps.spool, deps.sleep, self.request_id, ",".join(ids), fields,
+                                 self.claimed_at + self.lease_s, log)  # fmt: skip
+
+    def attempt(self) -> Accepted:
+        """Pick a route, claim the send, make one call; raise what tenacity should see."""
+        deps, store, router = self.deps, self.deps.store, self.router
         waited = deps.limiter.acquire()
-        claim = _usable(store.claim(request_id, lease_s=lease_s), settings, lease_s)
-        last_call["attempt"] = claim.attempts
+        pick = router.pick(store.key(self.request_id), store.pin_key(self.request_id), mode=self.mode,
+                           ref=self.ref)  # fmt: skip
+        if pick.kind == "wait":
+            self.log.info("send_waiting_for_route", wait_s=round(pick.wait_s, 3), routes=list(router.names))
+            raise DeferSend(pick.wait_s)
+        if pick.kind == "denied":
+            raise PermanentProviderError(
+                f"the number opted out on route {pick.route}; it is not sent on any route",
+                status="denylisted",
+            )
+        route = pick.route
+        self.claimed_at = time.monotonic()
+        try:
+            claim = _usable(store.claim(self.request_id, lease_s=self.lease_s, route=route), deps.settings,
+                            self.lease_s)  # fmt: skip
+        except BaseException:
+            if pick.how == "probe":
+                router.report(route, "release")
+            raise
+        self.attempt_no = claim.attempts
         request = SendRequest(
             to=claim.to, pin=claim.pin, client_ref=claim.client_ref or None,
             params=claim.params or {},
         )  # fmt: skip
-        log_ctx = {"to": mask_number(claim.to), "attempt": claim.attempts}
+        log_ctx: dict[str, Any] = {"to": mask_number(claim.to), "attempt": claim.attempts, "route": route}
+        if pick.how != "closed":
+            log_ctx["route_pick"] = pick.how
         if waited:
             deps.observer.rate_wait(waited)
             log_ctx["rate_wait_ms"] = round(waited * 1000, 1)
         started = time.perf_counter()
         try:
-            accepted = deps.provider.submit(request, claim.sent_ref or None)
-        except TransientProviderError as exc:
-            latency = time.perf_counter() - started
-            if exc.retry_after:
-                # Everyone holds off as the provider asked, but never past the retry deadline.
-                deps.limiter.pause(min(exc.retry_after, settings.retry_deadline_s))
-            store.finish(
-                request_id, State.QUEUED,
-                fields={"provider_status": exc.code, "error_text": str(exc)},
-            )  # fmt: skip
-            deps.observer.attempt("transient", exc.code, latency)
-            log.info("provider_attempt", **log_ctx, provider_status=exc.code,
-                     latency_ms=round(latency * 1000, 1), decision="retry_if_allowed",
-                     error=str(exc))  # fmt: skip
-            raise
+            accepted = router.submit(route, request, claim.sent_ref or None)
         except ProviderError as exc:
-            latency = time.perf_counter() - started
-            outcome = "unconfirmed" if isinstance(exc, UnconfirmedSendError) else "permanent"
-            deps.observer.attempt(outcome, exc.code, latency)
-            log.warning("provider_attempt", **log_ctx, provider_status=exc.code,
-                        latency_ms=round(latency * 1000, 1), decision=outcome, error=str(exc))  # fmt: skip
-            raise
+            self._failed(exc, route, claim, time.perf_counter() - started, log_ctx)
+        if pick.how != "closed":  # a closed breaker with no failure counted has nothing to reset
+            router.report(route, "ok")
         deps.observer.attempt("accepted", "0", accepted.latency_s)
-        log.info("provider_attempt", **log_ctx, provider_status="0",
-                 message_id=accepted.message_id, latency_ms=round(accepted.latency_s * 1000, 1),
-                 decision="accepted")  # fmt: skip
+        self.log.info("provider_attempt", **log_ctx, provider_status=accepted.status,
+                      message_id=accepted.message_id, latency_ms=round(accepted.latency_s * 1000, 1),
+                      decision="accepted")  # fmt: skip
         return accepted
 
-    def before_sleep(state: RetryCallState) -> None:
-        log.info("retry_scheduled", attempt=last_call.get("attempt"),
-                 wait_ms=round(state.upcoming_sleep * 1000, 1))  # fmt: skip
-
-    retrying = build_retrying(settings, sleep=deps.sleep, before_sleep=before_sleep)
-    try:
-        accepted = retrying(one_attempt)
-    except _Settled as settled:
-        claim = settled.claim
-        level = log.warning if claim.verdict == "unconfirmed" else log.info
-        level("send_settled_elsewhere", verdict=claim.verdict, state=claim.state or None)
-        return {"unconfirmed": State.UNCONFIRMED.value,
-                "expired": State.EXPIRED_BEFORE_SEND.value}.get(claim.verdict, claim.state)  # fmt: skip
-    except ProviderError as exc:
-        return _record_failure(store, request_id, exc)
-    return store.finish(
-        request_id,
-        State.SUBMITTED,
-        message_id=accepted.message_id,
-        fields={
-            "provider_status": accepted.status,
-            "message_id": accepted.message_id,
-            "submitted_at": f"{time.time():.3f}",
-            "network": accepted.network,
-            "price": accepted.price,
-            "error_text": "",
-        },
-    )
+    def _failed(self, exc: ProviderError, route: str, claim: Claim, latency: float,
+                log_ctx: dict[str, Any]) -> NoReturn:  # fmt: skip
+        """Apply the failover table (:mod:`worker.send.failover`) to one failed call; always raises."""
+        deps, router = self.deps, self.router
+        blame = router.blame(route, exc)
+        in_a_row = self.throttled + 1 if self.mode == "stay" and self.ref == route else 1
+        step = step_for(blame, exc.code, has_next=router.has_next(route), throttled_in_a_row=in_a_row)
+        reason = str(exc) if exc.code in str(exc) else f"{exc.code}: {exc}"
+        router.report(route, step.breaker, reason)
+        if step.deny:
+            router.deny(route, claim.to)
+        outcome = "transient" if isinstance(exc, TransientProviderError) else (
+            "unconfirmed" if blame is Blame.UNCONFIRMED else "permanent")  # fmt: skip
+        deps.observer.attempt(outcome, exc.code, latency)
+        decision = outcome if step.ends else "next_route" if step.at_once else "retry_if_allowed"
+        level = self.log.warning if step.ends else self.log.info
+        level("provider_attempt", **log_ctx, provider_status=exc.code, blame=blame.value,
+              latency_ms=round(latency * 1000, 1), decision=decision, error=str(exc))  # fmt: skip
+        if step.ends:
+            raise exc
+        if isinstance(exc, TransientProviderError) and exc.retry_after:
+            # Everyone holds off as the provider asked, but never past the retry deadline.
+            deps.limiter.pause(min(exc.retry_after, deps.settings.retry_deadline_s))
+        fields = {"provider_status": exc.code, "error_text": str(exc)}
+        if blame is Blame.ROUTE:  # not the send's budget: the route refused before sending
+            fields["route_faults"] = str(claim.route_faults + 1)
+        deps.store.finish(self.request_id, State.QUEUED, fields=fields)
+        self.mode, self.ref = ("after" if step.move else "stay"), route
+        self.throttled = 0 if step.move else in_a_row
+        if step.at_once:
+            raise MoveOn(exc, blame.value) from None
+        raise exc
 
 
 def _usable(claim: Claim, settings: Settings, lease_s: float) -> Claim:
@@ -177,11 +258,13 @@ def _usable(claim: Claim, settings: Settings, lease_s: float) -> Claim:
         raise DeferSend(lease_s)
     if claim.verdict != "ok":
         raise _Settled(claim)
-    if claim.attempts > settings.max_attempts:
-        raise PermanentProviderError(
-            f"gave up: {claim.attempts - 1} attempts used (PINRELAY_MAX_ATTEMPTS)"
-        )
-    if claim.attempts > 1 and time.time() > claim.first_attempt_at + settings.retry_deadline_s:
+    # Calls a route refused before sending (its fault, not the send's) do not spend the budget,
+    # and a send that waited for a route waits until its PIN expires, not the retry deadline.
+    spent = claim.attempts - claim.route_faults
+    if spent > settings.max_attempts:
+        raise PermanentProviderError(f"gave up: {spent - 1} attempts used (PINRELAY_MAX_ATTEMPTS)")
+    deadline = claim.first_attempt_at + settings.retry_deadline_s
+    if spent > 1 and not claim.route_faults and time.time() > deadline:
         raise PermanentProviderError(
             f"gave up: first attempt over {settings.retry_deadline_s:.0f}s ago (PINRELAY_RETRY_DEADLINE)"
         )
@@ -197,4 +280,8 @@ def _record_failure(store: RecordStore, request_id: str, exc: ProviderError) -> 
         target, text = State.ERROR, f"gave up: {exc}"
     else:
         target, text = State.ERROR, str(exc)
-    return store.finish(request_id, target, fields={"provider_status": exc.code, "error_text": text})
+    fields: dict[str, str | None] = {"provider_status": exc.code, "error_text": text}
+    ids = exc.message_id or ""  # a partial multi-part answer: those parts are out
+    if ids:
+        fields.update(message_id=ids.split(",")[0], message_ids=ids if "," in ids else None)
+    return store.finish(request_id, target, message_id=ids or None, fields=fields)

@@ -24,9 +24,23 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from worker.config import Settings
-from worker.errors import TransientProviderError
+from worker.errors import ProviderError, TransientProviderError
 
 T = TypeVar("T")
+
+
+class MoveOn(TransientProviderError):
+    """Control flow, not a provider answer: the next attempt goes to the next route *now*.
+
+    A route's fault or a transient failure with another route after it (the failover
+    table, :mod:`worker.send.failover`) is retried like a transient one, but without the
+    backoff wait: the next route has not failed yet.
+    """
+
+    def __init__(self, cause: ProviderError, blame: str) -> None:
+        super().__init__(str(cause), status=cause.status, http_status=cause.http_status)
+        self.cause = cause
+        self.blame = blame
 
 
 class _HonourProviderHint:
@@ -41,6 +55,8 @@ class _HonourProviderHint:
         wait = float(self._jitter(state))
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None else None
+        if isinstance(exc, MoveOn):
+            return 0.0
         if isinstance(exc, TransientProviderError) and exc.retry_after:
             wait = max(wait, exc.retry_after)
         return wait

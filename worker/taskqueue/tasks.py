@@ -13,13 +13,19 @@ record is written) by raising :class:`~worker.errors.SendFailedError`, declared 
 ``throws``: one log line, no traceback, no ``dead:tasks`` entry, and Flower shows the
 reason. Every other outcome is SUCCESS with the record's state as the result; a
 deferral is RETRY.
+
+Every argument of the plain shape is checked before anything is counted or stored (an
+unknown name, ``expires_in: "60"``, a ``request_id`` mixed with plain arguments): a bad one
+ends as a recorded ``error`` with the reason, and spends no abuse limit.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
-from typing import Any, Final
+from collections.abc import Mapping
+from typing import Any, Final, NoReturn
 
 import redis
 from celery import Celery, Task
@@ -32,14 +38,35 @@ from worker.errors import DeferSend, SendFailedError, ValidationError
 from worker.masking import mask_number
 from worker.send.conversions import WAIT_FOR_SEND_S, WAIT_FOR_SEND_TRIES, report, send_in_flight
 from worker.send.delivery import deliver
+from worker.send.routes import check_routes
 from worker.states import State
 from worker.taskqueue.wiring import services_for
 
 REDIS_RETRY_S: Final = 2.0  # when Redis fails mid-send, the task is rerun after this
+PLAIN_ARGUMENTS: Final = ("to", "pin", "client_ref", "params", "expires_in")
+REQUEST_ID_MAX_CHARS: Final = 128
+
+
+def _build_services_per_process(settings: Settings) -> None:
+    """Each pool process builds its services at start: its spool adopts what a dead one left."""
+    from celery.signals import worker_process_init
+
+    def _process_ready(**_: Any) -> None:
+        try:
+            services_for(settings)
+        except Exception as exc:  # the first task builds them again and reports properly
+            from worker.logs import get_logger
+
+            get_logger("pinrelay.worker").warning("services_not_ready", error=str(exc))
+
+    worker_process_init.connect(_process_ready, weak=False)
 
 
 def register_tasks(app: Celery, settings: Settings) -> None:
     from celery.signals import task_failure
+
+    check_routes(settings)  # every route in PINRELAY_ROUTES has its settings, or we do not start
+    _build_services_per_process(settings)
 
     def _dead_task(sender: Any = None, task_id: str | None = None, exception: BaseException | None = None,
                    **_: Any) -> None:
@@ -82,12 +109,22 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         client_ref: str | None = None,
         params: dict[str, str] | None = None,
         expires_in: int | None = None,
-        **_ignored: Any,
+        **extra: Any,
     ) -> str:
         services = services_for(settings)
+        plain = {"to": to, "pin": pin, "client_ref": client_ref, "params": params, "expires_in": expires_in}
         if request_id is None:
-            request_id = _record_external(services, self.request.id, to, pin, client_ref, params,
-                                          expires_in)  # fmt: skip
+            request_id = _record_external(services, self.request.id, plain, extra)
+            if request_id is None:
+                return State.ERROR.value
+        else:
+            problem = _by_id_problem(request_id, plain)
+            if problem:
+                _reject(services, self.request.id, to, problem)
+                return State.ERROR.value
+            if extra:  # a newer producer's argument: the record is what counts
+                services.log.warning("send_task_arguments_ignored", request_id=request_id,
+                                     names=sorted(extra))  # fmt: skip
         try:
             state = deliver(request_id, services.deps)
         except DeferSend as defer:
@@ -145,33 +182,70 @@ def _failed(services: Any, request_id: str, state: str) -> SendFailedError:
 
 
 def _record_external(
-    services: Any,
-    task_id: str,
-    to: object,
-    pin: object,
-    client_ref: object,
-    params: object,
-    expires_in: int | None,
-) -> str:
-    """Validate and store a send that came in by plain ``send_task``; its request id.
+    services: Any, task_id: str, plain: Mapping[str, Any], extra: Mapping[str, Any]
+) -> str | None:
+    """Validate and store a send that came in by plain ``send_task``; None if refused.
 
-    An invalid one is recorded as ``error`` with the reason and ends the task in FAILURE.
+    Everything is checked before the abuse guard counts the number: a refused request spends
+    no limit, and is recorded as ``error`` under the task id with the reason.
     """
     settings = services.settings
     store = services.store
+    to = plain["to"]
     try:
-        request = SendRequest.build(to, pin, client_ref, params, regions=settings.phone_regions)
+        if extra:
+            names = ", ".join(repr(n) for n in sorted(extra))
+            raise ValidationError("arguments", f"unknown {names}; pinrelay.send_pin takes "
+                                  f"{', '.join(PLAIN_ARGUMENTS)} (or request_id alone)")  # fmt: skip
+        request = SendRequest.build(to, plain["pin"], plain["client_ref"], plain["params"],
+                                    regions=settings.phone_regions)  # fmt: skip
+        lifetime = _expires_in(plain["expires_in"], settings)
         if not store.get_raw(task_id):  # a redelivered task was counted the first time
             services.guard.check(request.to)
     except ValidationError as exc:
-        shown = mask_number(to) if isinstance(to, str) else "?"
-        argv = store.new_record(task_id, to=shown, pin="", client_ref=None, params=None,
-                                expires_at=time.time())  # fmt: skip
-        store.create(task_id, None, argv)
-        store.finish(task_id, State.ERROR, fields={"error_text": f"invalid request: {exc}"})
-        services.log.warning("send_rejected", request_id=task_id, error=str(exc))
-        raise SendFailedError(task_id, State.ERROR.value, f"invalid request: {exc}") from None
-    expiry = time.time() + (expires_in or settings.pin_expiry_s)
+        _reject(services, task_id, to, str(exc))
+        return None
     argv = store.new_record(task_id, to=request.to, pin=request.pin, client_ref=request.client_ref,
-                            params=request.params, expires_at=expiry)  # fmt: skip
+                            params=request.params, expires_at=time.time() + lifetime)  # fmt: skip
     return str(store.create(task_id, None, argv))
+
+
+def _expires_in(value: object, settings: Settings) -> float:
+    """Seconds the PIN stays sendable: a positive number up to the record TTL (default: the setting)."""
+    if value is None:
+        return float(settings.pin_expiry_s)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError("expires_in", f"must be a number of seconds, got {type(value).__name__}")
+    if not math.isfinite(value) or not 0 < value <= settings.record_ttl_s:
+        raise ValidationError("expires_in", f"must be 0 < seconds <= {settings.record_ttl_s} "
+                              "(PINRELAY_RECORD_TTL)")  # fmt: skip
+    return float(value)
+
+
+def _by_id_problem(request_id: object, plain: Mapping[str, Any]) -> str | None:
+    """Why a ``request_id=...`` call is malformed, or None."""
+    if not isinstance(request_id, str) or not 0 < len(request_id) <= REQUEST_ID_MAX_CHARS:
+        return f"invalid request: request_id must be a string of 1-{REQUEST_ID_MAX_CHARS} characters"
+    if not request_id.isascii() or not request_id.isprintable():
+        return "invalid request: request_id must be printable ASCII"
+    mixed = [name for name in PLAIN_ARGUMENTS if plain[name] is not None]
+    if mixed:
+        return (f"invalid request: request_id cannot be combined with {', '.join(mixed)} "
+                "(positional arguments? pass the plain shape as keyword arguments)")  # fmt: skip
+    return None
+
+
+def _reject(services: Any, task_id: str, to: object, reason: str) -> NoReturn:
+    """Record a refused task as ``error`` under its task id (never over an existing record),
+    then end the task in FAILURE with the reason (what Flower shows)."""
+    store = services.store
+    text = reason if reason.startswith("invalid request") else f"invalid request: {reason}"
+    services.log.warning("send_rejected", request_id=task_id, error=text)
+    if store.get_raw(task_id):  # the id already stands for a send: leave it alone
+        raise SendFailedError(task_id, State.ERROR.value, text)
+    shown = mask_number(to) if isinstance(to, str) else "?"
+    argv = store.new_record(task_id, to=shown, pin="", client_ref=None, params=None,
+                            expires_at=time.time())  # fmt: skip
+    store.create(task_id, None, argv)
+    store.finish(task_id, State.ERROR, fields={"error_text": text})
+    raise SendFailedError(task_id, State.ERROR.value, text)

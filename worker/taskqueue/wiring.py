@@ -21,6 +21,9 @@ from worker.redisconn import redis_client
 from worker.send.delivery import DeliveryDeps
 from worker.send.provider import ProviderClient
 from worker.send.ratelimit import build_limiter
+from worker.send.router import Router
+from worker.send.routes import build_routes
+from worker.send.spool import AcceptanceSpool, spool_dir
 
 __all__ = ["Services", "services_for", "redis_client"]  # redis_client: moved to worker.redisconn
 
@@ -30,7 +33,7 @@ class Services:
     settings: Settings
     redis: redis.Redis
     store: RecordStore
-    provider: ProviderClient
+    provider: ProviderClient  # the HTTP session every route sends through
     log: Any
     deps: DeliveryDeps
     guard: AbuseGuard
@@ -52,8 +55,12 @@ def services_for(settings: Settings) -> Services:
         store = store_for(client, settings)  # with Sentinel, claims wait for a replica
         provider = ProviderClient(settings)
         log = get_logger("pinrelay.worker")
+        spool = AcceptanceSpool(spool_dir(settings.runtime_dir, settings.key_prefix), store, log)
+        spool.recover()  # acceptances a dead worker process left unwritten
+        router = Router(settings, client, build_routes(settings, provider))
         deps = DeliveryDeps(settings=settings, store=store, provider=provider, log=log,
-                            limiter=build_limiter(settings, client), observer=WorkerObserver())  # fmt: skip
+                            limiter=build_limiter(settings, client), observer=WorkerObserver(),
+                            spool=spool, router=router)  # fmt: skip
         found = Services(settings=settings, redis=client, store=store, provider=provider,
                          log=log, deps=deps, guard=AbuseGuard(settings, client))  # fmt: skip
         _cache[key] = found

@@ -4,11 +4,17 @@ pinrelay generates the code, sends it through the normal send path (``send_pin``
 idempotency key per verification and send: records, claims, retries, routes, receipts
 and dead letters as for any PIN), keeps only its HMAC, counts checks and reports the
 conversions itself. The plaintext code exists in this process while it is handed to
-``send_pin`` and in the send path's expiring ``pin:`` key until the provider took it
-(or the verification ended); never in the verification record, a task or a log line.
+``send_pin`` and in the send path's expiring ``pin:`` key until that send ends (accepted,
+failed, unconfirmed: a verification's send is never replayed), a resend replaces it or
+the verification ends; never in the verification record, a task or a log line.
 
-A check costs the same work whether or not the id exists: one read, one HMAC, one
-:func:`hmac.compare_digest`, one script. Only its answer (``unknown``) tells them apart.
+A resend's code is hashed and its HMAC stored with its slot (:meth:`VerifyStore.reserve`)
+before the code goes to ``send_pin``; until the send is linked a check accepts it beside
+the current one, so an SMS faster than the link is never a wrong code.
+
+A check costs the same work whether or not the id exists: one read, one HMAC, two
+:func:`hmac.compare_digest`, one script doing the same Redis commands as for a wrong code.
+Only its answer (``unknown``) tells them apart.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Any, Final, Protocol
 from worker import constants as c
 from worker.config import Settings
 from worker.enqueue.request import SendRequest
-from worker.errors import UnknownRequestError, ValidationError
+from worker.errors import StoreUnavailableError, UnknownRequestError, ValidationError
 from worker.logs import get_logger
 from worker.masking import mask_number
 from worker.verify import codes
@@ -38,6 +44,16 @@ _NO_ID: Final = "-"  # stands in for a malformed id: a key that never exists
 _NO_TO: Final = "0"  # the number, code and HMAC a check of an unknown id hashes and compares
 _NO_CODE: Final = "0" * codes.MAX_INPUT_CHARS
 _NO_HMAC: Final = "0" * 64
+# Pauses before linking a send again after Redis failed to: the send is out, so its link is
+# worth a short wait (a link that never succeeds leaves its code working, unlinked).
+_LINK_RETRY_S: Final = (0.05, 0.25)
+
+
+def _known_id(verification_id: object) -> str:
+    """``verification_id`` if it can be an id (32 hex characters), else a key that never exists."""
+    if isinstance(verification_id, str) and _ID.fullmatch(verification_id):
+        return verification_id
+    return _NO_ID
 
 
 class SendPath(Protocol):
@@ -52,9 +68,17 @@ class SendPath(Protocol):
     def get_status(self, request_id: str) -> dict[str, Any]: ...
 
 
+def _ended(verification_id: str, state: str) -> ResendRefusedError:
+    return ResendRefusedError(verification_id, state, f"it has ended ({state}); start a new verification")
+
+
 def idempotency_key(verification_id: str, send: int) -> str:
-    """The send path's idempotency key of send ``send``: a retried call sends it once."""
-    return f"verify:{verification_id}:{send}"
+    """The send path's idempotency key of send ``send``: a retried call sends it once.
+
+    Its prefix (:data:`worker.constants.VERIFY_IDEMPOTENCY_PREFIX`) is also how the send
+    path knows a verification's send: its PIN goes at every end, and it is never replayed.
+    """
+    return f"{c.VERIFY_IDEMPOTENCY_PREFIX}{verification_id}:{send}"
 
 
 class Verifier:
@@ -85,6 +109,10 @@ class Verifier:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= c.VERIFY_MAX_TTL_S:
             raise ValidationError("ttl", f"{value!r} is not allowed: a code is valid 1 to "
                                          f"{c.VERIFY_MAX_TTL_S} seconds")  # fmt: skip
+        if value > self.settings.record_ttl_s:  # the verification would vanish while pending
+            raise ValidationError("ttl", f"{value} is longer than PINRELAY_RECORD_TTL "
+                                         f"({self.settings.record_ttl_s}s): how long a verification "
+                                         "is kept")  # fmt: skip
         return value
 
     def start(self, to: str, client_ref: str | None = None, length: int | None = None,
@@ -103,7 +131,13 @@ class Verifier:
         if request.client_ref:
             fields["client_ref"] = request.client_ref
         self.store.start(verification_id, ttl_s, fields)
-        self._send(verification_id, 1, request.to, code, ttl_s, request.client_ref, "")
+        try:
+            self._send(verification_id, 1, request.to, code, ttl_s, request.client_ref, "")
+        except ValidationError:
+            raise  # refused before anything was stored: the verification is gone too
+        except Exception:
+            self._book_expiry(verification_id, ttl_s)  # it may have gone out: let it end
+            raise
         self._book_expiry(verification_id, ttl_s)
         self.log.info("verification_started", verification_id=verification_id,
                       to=mask_number(request.to), length=length, ttl_s=ttl_s)  # fmt: skip
@@ -111,17 +145,37 @@ class Verifier:
 
     def _send(self, verification_id: str, send: int, to: str, code: str, seconds_left: float,
               client_ref: str | None, code_hmac: str) -> str:  # fmt: skip
-        """Hand send ``send`` to the send path and link it; give its slot back if refused."""
+        """Hand send ``send`` to the send path and link it; what the link answered.
+
+        The slot is given back only when the send path refused before storing anything (a
+        :class:`ValidationError`, which an abuse limit is): after any other error the send
+        may be stored and go out, so its slot stays used.
+        """
         try:
             request_id = self.sender.send_pin(
                 to, code, client_ref, idempotency_key=idempotency_key(verification_id, send),
                 expires_in=max(seconds_left, 0.001),
             )  # fmt: skip
-        except Exception:
+        except ValidationError:
             self.store.release(verification_id, send)
             raise
-        self.store.link(verification_id, send, request_id, code_hmac)
-        return request_id
+        linked = self._link(verification_id, send, request_id, code_hmac)
+        if linked == "ended":  # it ended before the link: this send is owed now
+            self._report_quietly([verification_id])
+        return linked
+
+    def _link(self, verification_id: str, send: int, request_id: str, code_hmac: str) -> str:
+        """:meth:`VerifyStore.link`, again after a pause if Redis failed; ``unlinked`` at last."""
+        for pause in (*_LINK_RETRY_S, None):
+            try:
+                return self.store.link(verification_id, send, request_id, code_hmac)
+            except StoreUnavailableError as exc:
+                if pause is None:  # its code works (stored with the slot); its conversion is lost
+                    self.log.warning("verify_send_not_linked", verification_id=verification_id, send=send,
+                                     request_id=request_id, error=str(exc))  # fmt: skip
+                else:
+                    time.sleep(pause)
+        return "unlinked"
 
     def _book_expiry(self, verification_id: str, delay_s: float) -> None:
         if self.schedule is None:
@@ -135,7 +189,13 @@ class Verifier:
     def resend(self, verification_id: str) -> str:
         """A new code for the same verification (the old one stops working); same id back."""
         key = self._key()
-        reserved = self.store.reserve(verification_id if _ID.fullmatch(verification_id) else _NO_ID)
+        known = _known_id(verification_id)
+        found = self.store.read_for_resend(known)
+        if found is None:
+            raise UnknownVerificationError(str(verification_id))
+        code = codes.generate_code(found[1])
+        digest = codes.code_hmac(key, known, found[0], code)
+        reserved = self.store.reserve(known, digest)
         if reserved.verdict == "unknown":
             raise UnknownVerificationError(verification_id)
         if reserved.verdict == "expired":
@@ -144,26 +204,29 @@ class Verifier:
             raise ResendRefusedError(verification_id, "max_sends", f"all {self.settings.verify_max_sends} "
                                      "sends are used; start a new verification")  # fmt: skip
         if reserved.verdict != "ok":
-            raise ResendRefusedError(verification_id, reserved.verdict, f"it has ended ({reserved.verdict}); "
-                                     "start a new verification")  # fmt: skip
-        code = codes.generate_code(reserved.length)
-        digest = codes.code_hmac(key, verification_id, reserved.to, code)
-        self._send(verification_id, reserved.send, reserved.to, code, reserved.seconds_left,
-                   reserved.client_ref, digest)  # fmt: skip
+            raise _ended(verification_id, reserved.verdict)
+        linked = self._send(verification_id, reserved.send, reserved.to, code, reserved.seconds_left,
+                            reserved.client_ref, digest)  # fmt: skip
+        if linked == "ended":  # a check or the expiry ended it meanwhile: no new code to type
+            raise _ended(verification_id, self.store.get_raw(verification_id).get("state", "ended"))
         self.log.info("verification_resent", verification_id=verification_id, send=reserved.send)
         return verification_id
 
     def check(self, verification_id: str, code: object) -> dict[str, Any]:
         """``{"id", "status", "attempts_left"}`` for one typed-in code; counts a wrong one."""
         key = self._key()
-        key_id = verification_id if isinstance(verification_id, str) and _ID.fullmatch(verification_id) \
-            else _NO_ID  # fmt: skip
-        to, stored = self.store.read_for_check(key_id)
+        key_id = _known_id(verification_id)
+        to, current, upcoming = self.store.read_for_check(key_id)
         typed = codes.normalize_input(code)
         candidate = codes.code_hmac(key, key_id, to or _NO_TO, typed or _NO_CODE)
-        same = codes.hmacs_match(candidate, stored or _NO_HMAC)
-        matched = same and typed is not None and stored is not None
-        outcome = self.store.check(key_id, stored or "", matched)
+        is_current = codes.hmacs_match(candidate, current or _NO_HMAC)
+        is_upcoming = codes.hmacs_match(candidate, upcoming or _NO_HMAC)
+        matched = ""
+        if typed is not None and is_current and current:
+            matched = current
+        elif typed is not None and is_upcoming and upcoming:
+            matched = upcoming
+        outcome = self.store.check(key_id, matched)
         self.log.info("verification_checked", verification_id=key_id, status=outcome.status,
                       attempts_left=outcome.attempts_left)  # fmt: skip
         if outcome.ended:
@@ -172,8 +235,8 @@ class Verifier:
 
     def get(self, verification_id: str) -> dict[str, Any]:
         """The verification as ``pinrelay verify status`` shows it: never its code or HMAC."""
-        if not _ID.fullmatch(verification_id):
-            raise UnknownVerificationError(verification_id)
+        if _known_id(verification_id) == _NO_ID:
+            raise UnknownVerificationError(str(verification_id))
         self.expire([verification_id], limit=0)
         raw = self.store.get_raw(verification_id)
         if not raw:
@@ -207,12 +270,16 @@ class Verifier:
         The approved send is reported ``delivered=true`` at the approval time; every other
         send (of a verification that expired or locked, or one whose code a resend
         replaced) ``delivered=false`` at the end time. Each verification is leased while
-        reported, so its sends are reported once, or again only if a reporter died midway.
+        reported, and each send marked (``conv:<n>``) before its report is enqueued, so a
+        reporter that takes over from one that failed midway reports only the sends the
+        other did not: each once (a report that raised is unmarked for the next one).
         """
         reported = 0
         for verification_id in self.store.owed(ids, limit):
             raw = self.store.get_raw(verification_id)
             for n, request_id in send_ids(raw):
+                if not self.store.mark_reported(verification_id, n):
+                    continue  # reported before
                 delivered = raw.get("state") == "approved" and raw.get("approved_send") == str(n)
                 at = raw.get("approved_at") if delivered else raw.get("ended_at")
                 try:
@@ -220,6 +287,9 @@ class Verifier:
                                                   at=float(at) if at else time.time())  # fmt: skip
                 except UnknownRequestError:
                     continue  # the send's record is gone: nothing to report
+                except Exception:
+                    self.store.unmark_reported(verification_id, n)
+                    raise
                 reported += 1
             self.store.settle_owed(verification_id)
             self.log.info("verification_conversions_queued", verification_id=verification_id,

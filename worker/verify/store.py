@@ -4,8 +4,10 @@ Key families (all behind ``PINRELAY_KEY_PREFIX``; docs/architecture.md lists the
 
 * ``verify:<id>``  hash: the verification. Its number, client-ref, limits, state
   (``pending`` -> ``approved`` | ``locked`` | ``expired``), attempts, sends (``send:<n>`` is
-  the request id of send n), times, and while pending the HMAC of the current code
-  (``hash``) - never the code. Kept ``PINRELAY_RECORD_TTL`` like a send record.
+  the request id of send n, ``conv:<n>`` marks its conversion as reported), times, and
+  while pending the HMAC of the current code (``hash``) and of a resend's code between its
+  reservation and its link (``next_hash``, ``next_send``) - never a code. Kept
+  ``PINRELAY_RECORD_TTL`` like a send record (at least ``PINRELAY_VERIFY_TTL``).
 * ``verify-due``   zset: pending id -> expires_at, what the expiry sweep reads.
 * ``verify-conv``  zset: ended id -> when its conversions are due (leased while reported).
 
@@ -14,6 +16,7 @@ Times are Redis's clock (``TIME`` in the scripts), so one clock decides every ex
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -30,7 +33,7 @@ __all__ = ["VerifyStore", "CheckOutcome", "Reservation", "PENDING", "APPROVAL_BU
 PENDING: Final = "pending"
 OWED_LEASE_S: Final = 60  # a reporter that died leaves its verification to another after this
 
-_SCRIPTS: Final = ("start", "reserve", "link", "release", "check", "expire", "owed")
+_SCRIPTS: Final = ("start", "reserve", "link", "release", "check", "expire", "owed", "mark", "settle")
 # Upper bounds (s) of the start-to-approval histogram the check script keeps in the stats hash.
 APPROVAL_BUCKETS_S: Final = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
 
@@ -98,38 +101,49 @@ class VerifyStore:
             raise StoreUnavailableError(f"verification id {verification_id} exists already")
         return float(result[1]), float(result[2])
 
-    def reserve(self, verification_id: str) -> Reservation:
-        """Take the next send slot (a resend), or say why not."""
-        result = [to_text(x) for x in self._call("reserve", [self.key(verification_id)], [])]
+    def read_for_resend(self, verification_id: str) -> tuple[str, int] | None:
+        """``(to, code length)`` of a verification, for drawing a resend's code; None if there is none."""
+        try:
+            to, length = self.client.hmget(self.key(verification_id), ["to", "length"])
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailableError(f"cannot reach Redis for the verification: {exc}") from exc
+        return None if to is None or length is None else (to_text(to), int(length))
+
+    def reserve(self, verification_id: str, code_hmac: str) -> Reservation:
+        """Take the next send slot (a resend) for the code whose HMAC is ``code_hmac``, or say why not."""
+        result = [to_text(x) for x in self._call("reserve", [self.key(verification_id)], [code_hmac])]
         if result[0] != "ok":
             return Reservation(result[0])
         return Reservation("ok", int(result[1]), result[2], float(result[3]), int(result[4]),
                            result[5] or None)  # fmt: skip
 
     def link(self, verification_id: str, send: int, request_id: str, code_hmac: str = "") -> str:
-        """Send ``send`` is in the send path as ``request_id``; with ``code_hmac`` its code is current."""
-        args = [send, request_id, code_hmac, self._pin_prefix]
-        return to_text(self._call("link", [self.key(verification_id), self._stats_key], args))
+        """Send ``send`` is in the send path as ``request_id``; with ``code_hmac`` (a resend's) its
+        code becomes the current one."""
+        keys = [self.key(verification_id), self._stats_key, self.owed_key]
+        return to_text(self._call("link", keys, [send, request_id, code_hmac, self._pin_prefix]))
 
     def release(self, verification_id: str, send: int) -> str:
-        """The send path refused send ``send``: give the slot back (send 1: drop the verification)."""
+        """The send path refused send ``send`` before storing it: give the slot back (send 1: drop
+        the verification)."""
         keys = [self.key(verification_id), self.due_key]
         return to_text(self._call("release", keys, [send, verification_id]))
 
-    def read_for_check(self, verification_id: str) -> tuple[str | None, str | None]:
-        """``(to, current HMAC)`` of a verification; ``(None, None)`` when there is none."""
+    def read_for_check(self, verification_id: str) -> tuple[str | None, str | None, str | None]:
+        """``(to, current HMAC, reserved resend's HMAC)`` of a verification; Nones when there is none."""
         try:
-            to, digest = self.client.hmget(self.key(verification_id), ["to", "hash"])
+            found = self.client.hmget(self.key(verification_id), ["to", "hash", "next_hash"])
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailableError(f"cannot reach Redis for the verification: {exc}") from exc
-        return (to_text(to) if to is not None else None), (to_text(digest) if digest is not None else None)
+        to, digest, upcoming = (to_text(x) if x is not None else None for x in found)
+        return to, digest, upcoming
 
-    def check(self, verification_id: str, compared_with: str, matched: bool) -> CheckOutcome:
-        """Count the check atomically: approve, count a wrong code (and lock), or report the end."""
+    def check(self, verification_id: str, matched_hmac: str) -> CheckOutcome:
+        """Count the check atomically: approve (``matched_hmac`` is the stored HMAC the code's
+        matched, "" if none), count a wrong code (and lock), or report the end."""
         keys = [self.key(verification_id), self.due_key, self.owed_key, self._stats_key]
-        result = [to_text(x) for x in
-                  self._call("check", keys, [compared_with, "1" if matched else "0", self._pin_prefix,
-                                             *APPROVAL_BUCKETS_S])]  # fmt: skip
+        args = [matched_hmac, self._pin_prefix, *APPROVAL_BUCKETS_S]
+        result = [to_text(x) for x in self._call("check", keys, args)]
         return CheckOutcome(result[0], int(result[1]), result[2] == "1")
 
     def expire(self, ids: Sequence[str] = (), limit: int = 200) -> list[str]:
@@ -142,9 +156,19 @@ class VerifyStore:
         """Lease the ended verifications whose conversions are due now (``ids`` first)."""
         return [to_text(x) for x in self._call("owed", [self.owed_key], [OWED_LEASE_S, limit, *ids])]
 
-    def settle_owed(self, verification_id: str) -> None:
-        """Its conversions are enqueued: off the owed list."""
-        self.client.zrem(self.owed_key, verification_id)
+    def mark_reported(self, verification_id: str, send: int) -> bool:
+        """Claim the report of send ``send``'s conversion: False if it was claimed before."""
+        return int(self._call("mark", [self.key(verification_id)], [send])) == 1
+
+    def unmark_reported(self, verification_id: str, send: int) -> None:
+        """Its report could not be enqueued: the next reporter is to make it (best effort)."""
+        with contextlib.suppress(redis.RedisError):
+            self.client.hdel(self.key(verification_id), f"conv:{send}")
+
+    def settle_owed(self, verification_id: str) -> bool:
+        """Off the owed list if every linked send's conversion is enqueued; whether it left."""
+        keys = [self.key(verification_id), self.owed_key]
+        return int(self._call("settle", keys, [verification_id])) == 1
 
     def get_raw(self, verification_id: str) -> dict[str, str]:
         try:

@@ -23,10 +23,15 @@ Control endpoints (JSON in and out):
 ``POST /_sim/reset``            forget everything; ``{"keep_config": true}`` keeps knobs
 ``GET  /_sim/health``           ``{"ok": true}``
 ==============================  ========================================================
+
+With a ``control_token`` (``PINRELAY_SIM_CONTROL_TOKEN``) every control endpoint but
+``/_sim/health`` answers 401 unless the request carries ``Authorization: Bearer <token>``;
+``pinrelay sim`` refuses a non-loopback ``--host`` without one (``ops/simulator/cli.py``).
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Callable
 from typing import Any, Final, Protocol
@@ -97,9 +102,20 @@ class Routes:
         if route is None:
             return Answer.json({"error": f"no route {inbound.path}"}, 404)
         methods, handler = route
+        if not self._may_control(inbound):
+            return Answer(401, b'{"error": "control endpoints need Authorization: Bearer <token>"}',
+                          headers=(("WWW-Authenticate", 'Bearer realm="pinrelay-sim"'),))
         if inbound.method not in methods:
             return Answer.json({"error": f"{inbound.method} not allowed"}, 405)
         return handler(inbound)
+
+    def _may_control(self, inbound: Inbound) -> bool:
+        """Provider URLs and /_sim/health always; the rest only with the token, if one is set."""
+        token = self._sim.config.control_token
+        if not token or not inbound.path.startswith("/_sim/") or inbound.path.rstrip("/") == "/_sim/health":
+            return True
+        given = inbound.headers.get("authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
     def _requests(self, inbound: Inbound) -> Answer:
         route = parse_qs(inbound.query).get("route", [None])[0]
@@ -117,6 +133,8 @@ class Routes:
             knobs = _json_object(inbound.body)
             if knobs is None:
                 return Answer.json({"error": "body must be a JSON object of knobs"}, 400)
+            if "control_token" in knobs:
+                return Answer.json({"error": "control_token is set at start only"}, 400)
             try:
                 self._sim.configure(**knobs)
             except (SimConfigError, TypeError) as exc:

@@ -79,11 +79,21 @@ def test_http_429_is_transient_with_retry_after() -> None:
     assert info.value.code == "http-429"
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504])
+@pytest.mark.parametrize("status", [500, 503])
 def test_http_5xx_is_transient(status: int) -> None:
-    """A server error is transient."""
+    """A server error from the provider itself is transient."""
     with pytest.raises(TransientProviderError):
         parse_response(_response(status, text="oops"), 0.0)
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_gateway_502_504_is_unconfirmed(status: int) -> None:
+    """A gateway's 502/504 may come after it forwarded the request: the PIN may be out, so the
+    send is unconfirmed, never retried (issue 10, finding 10)."""
+    with pytest.raises(UnconfirmedSendError) as info:
+        parse_response(_response(status, text="<html>Bad Gateway</html>"), 0.0)
+    assert info.value.code == f"http-{status}"
+    assert "gateway" in str(info.value)
 
 
 def test_http_401_is_permanent() -> None:
@@ -109,9 +119,37 @@ def test_status_zero_without_message_id_is_unconfirmed() -> None:
         parse_response(_response(200, body), 0.0)
 
 
-def test_multi_part_failure_is_reported() -> None:
-    """With several parts, any failed part fails the submission."""
+def test_multi_part_partial_failure_is_unconfirmed_with_every_accepted_id() -> None:
+    """Some parts accepted, one refused (provider-routes.md §A.4): the accepted parts are out, so
+    the send is unconfirmed (never resent) and keeps their ids for the receipts."""
     body = _ok()
     body["messages"].append({"status": "7"})  # type: ignore[attr-defined]
-    with pytest.raises(PermanentProviderError):
+    with pytest.raises(UnconfirmedSendError) as info:
+        parse_response(_response(200, body), 0.0)
+    assert info.value.message_id == "0C000000217B7F02"
+    assert "1 of 2 parts accepted" in str(info.value)
+
+
+def test_multi_part_all_refused_is_the_first_parts_code() -> None:
+    """Every part refused: nothing went out, and the first part's code decides."""
+    body = {"message-count": "2", "messages": [{"status": "7"}, {"status": "1"}]}
+    with pytest.raises(PermanentProviderError) as info:
+        parse_response(_response(200, body), 0.0)
+    assert info.value.status == "7"
+
+
+def test_multi_part_accepted_keeps_every_message_id() -> None:
+    """Two accepted parts: both ids kept, the first is the message-id."""
+    body = _ok()
+    body["messages"].append(dict(body["messages"][0], **{"message-id": "0C000000217B7F03"}))  # type: ignore[index, attr-defined]
+    accepted = parse_response(_response(200, body), 0.0)
+    assert accepted.message_id == "0C000000217B7F02"
+    assert accepted.all_ids == ("0C000000217B7F02", "0C000000217B7F03")
+
+
+def test_message_without_status_is_unconfirmed_not_permanent() -> None:
+    """A 200 whose message has no `status` may have gone out: unconfirmed, not an error."""
+    body = _ok()
+    del body["messages"][0]["status"]  # type: ignore[index]
+    with pytest.raises(UnconfirmedSendError):
         parse_response(_response(200, body), 0.0)

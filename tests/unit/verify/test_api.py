@@ -56,3 +56,15 @@ def test_the_secret_is_a_secret() -> None:
     s = Settings.from_env({"PINRELAY_VERIFY_SECRET": key, "PINRELAY_VERIFY_LENGTH": "8"})
     assert key not in repr(s) and key in s.secret_values() and s.verify_length == 8
     assert s.to_env()["PINRELAY_VERIFY_SECRET"] == key
+
+
+def test_a_record_ttl_shorter_than_the_code_ttl_is_refused() -> None:
+    """A verification kept less long than its code is valid would vanish while pending: refused,
+    naming both variables, wherever verifications can be made (the secret is set)."""
+    secret = {"PINRELAY_VERIFY_SECRET": "v" * 40}
+    for ttls in ({"PINRELAY_RECORD_TTL": "299"},
+                 {"PINRELAY_RECORD_TTL": "599", "PINRELAY_VERIFY_TTL": "600"}):  # fmt: skip
+        with pytest.raises(ConfigError, match=r"PINRELAY_RECORD_TTL.*PINRELAY_VERIFY_TTL"):
+            Settings.from_env({**secret, **ttls})
+    assert Settings.from_env({**secret, "PINRELAY_RECORD_TTL": "300"}).record_ttl_s == 300
+    assert Settings.from_env({"PINRELAY_RECORD_TTL": "60"}).record_ttl_s == 60  # no verify here

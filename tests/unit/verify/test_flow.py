@@ -9,74 +9,23 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections import Counter
 from dataclasses import replace
 from typing import Any
 
 import pytest
 import redis
 
+from tests.unit.verify.sendpath import RecordingSendPath
 from worker import constants as c
 from worker.config import Settings
-from worker.enqueue.producer import Producer
 from worker.errors import AbuseLimitError, ConfigError, ValidationError
-from worker.taskqueue.app import create_app
 from worker.verify import codes
 from worker.verify.errors import ResendRefusedError, UnknownVerificationError
 from worker.verify.service import Verifier
 from worker.verify.store import VerifyStore
 
 TO = "16365553226"
-SECRET = "s" * 40
-
-
-class RecordingSendPath:
-    """The real producer for sends and reads; conversions recorded; optionally refuses sends."""
-
-    def __init__(self, producer: Producer) -> None:
-        self.producer = producer
-        self.conversions: list[tuple[str, bool, float | None]] = []
-        self.refuse: Exception | None = None
-        self.codes: list[str] = []
-
-    def send_pin(self, to: str, pin: str, client_ref: str | None = None, *,
-                 params: Mapping[str, str] | None = None, idempotency_key: str | None = None,
-                 expires_in: float | None = None) -> str:  # fmt: skip
-        if self.refuse is not None:
-            raise self.refuse
-        self.codes.append(pin)
-        return self.producer.send_pin(to, pin, client_ref, params=params,
-                                      idempotency_key=idempotency_key, expires_in=expires_in)  # fmt: skip
-
-    def report_conversion(self, request_id: str, delivered: bool = True, at: float | None = None) -> None:
-        self.conversions.append((request_id, delivered, at))
-
-    def get_status(self, request_id: str) -> dict[str, Any]:
-        return self.producer.get_status(request_id)
-
-
-@pytest.fixture
-def vsettings(settings: Settings) -> Settings:
-    return replace(settings, verify_secret=SECRET)
-
-
-@pytest.fixture
-def sender(vsettings: Settings, redis_client: redis.Redis) -> Iterator[RecordingSendPath]:
-    producer = Producer(vsettings, create_app(vsettings))
-    yield RecordingSendPath(producer)
-    producer.close()
-
-
-@pytest.fixture
-def booked() -> list[tuple[str, float]]:
-    return []
-
-
-@pytest.fixture
-def verifier(vsettings: Settings, redis_client: redis.Redis, sender: RecordingSendPath,
-             booked: list[tuple[str, float]]) -> Verifier:  # fmt: skip
-    store = VerifyStore(redis_client, prefix=vsettings.key_prefix, ttl_s=vsettings.record_ttl_s)
-    return Verifier(vsettings, store, sender, lambda vid, delay: booked.append((vid, delay)))
 
 
 def _past_expiry(verifier: Verifier, vid: str) -> None:
@@ -213,28 +162,53 @@ def test_malformed_input_is_a_counted_wrong_code(verifier: Verifier, typed: str)
     assert verifier.check(vid, typed) == {"id": vid, "status": "wrong_code", "attempts_left": 4}
 
 
+def _redis_work(verifier: Verifier, vid: str, typed: str) -> Counter[str]:
+    """The Redis commands one check ran, by name and count (scripts' inner commands included)."""
+    client = verifier.store.client
+
+    def calls() -> Counter[str]:
+        stats: dict[str, Any] = client.info("commandstats")
+        return Counter({name: int(row["calls"]) for name, row in stats.items()})
+
+    before = calls()
+    verifier.check(vid, typed)
+    work = calls() - before
+    del work["cmdstat_info"]
+    return work
+
+
+@pytest.mark.parametrize("typed", ["123456", "12345678901"])
 def test_unknown_ids_cost_the_same_work(verifier: Verifier, sender: RecordingSendPath,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    """A check hashes and compares exactly once whether the id exists, is unknown or malformed."""
+                                        monkeypatch: pytest.MonkeyPatch, typed: str) -> None:  # fmt: skip
+    """A wrong code for a real id, an unknown id, a malformed one: the same Redis commands, the
+    same hashing and comparisons (counted in Redis's ``INFO commandstats`` and around the HMAC)."""
+    vid = verifier.start(TO)
+    verifier.check(verifier.start("16365553227"), typed)  # loads the check script once
+    known = _redis_work(verifier, vid, typed)
+    assert known["cmdstat_time"] == 1 and known["cmdstat_hincrby"] == 1 and known["cmdstat_hmget"] == 2
+    for other in ("0" * 32, "bad id"):
+        assert _redis_work(verifier, other, typed) == known, other
     calls: list[str] = []
     real_hmac, real_match = codes.code_hmac, codes.hmacs_match
     monkeypatch.setattr(codes, "code_hmac", lambda *a: calls.append("hmac") or real_hmac(*a))
     monkeypatch.setattr(codes, "hmacs_match", lambda *a: calls.append("cmp") or real_match(*a))
-    vid = verifier.start(TO)
-    calls.clear()
-    for checked in (vid, "0" * 32, "bad id", vid):
-        verifier.check(checked, "12345678901")
-        assert calls == ["hmac", "cmp"], checked
+    for checked in (vid, "0" * 32, "bad id"):
+        verifier.check(checked, typed)
+        assert calls == ["hmac", "cmp", "cmp"], checked  # the current code's HMAC and the next one's
         calls.clear()
 
 
 def test_length_and_ttl_outside_the_rules_send_nothing(verifier: Verifier, sender: RecordingSendPath) -> None:
-    """length 4 or 11, ttl 0 or 601: ValidationError before anything is stored or sent."""
+    """length 4 or 11, ttl 0, 601 or past the record TTL: ValidationError before anything is stored
+    or sent."""
     for kwargs in ({"length": 4}, {"length": 11}, {"ttl": 0}, {"ttl": 601}):
         with pytest.raises(ValidationError):
             verifier.start(TO, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="to"):
         verifier.start("6365553226")
+    verifier.settings = replace(verifier.settings, record_ttl_s=400)
+    with pytest.raises(ValidationError, match="PINRELAY_RECORD_TTL"):
+        verifier.start(TO, ttl=401)
     assert sender.codes == [] and verifier.store.client.zcard(verifier.store.due_key) == 0
 
 

@@ -1,0 +1,111 @@
+"""Twilio status callbacks (docs/provider-routes.md §B.4, §B.5): ``POST /twilio-status-webhook``.
+
+The ``twilio`` route sends every message with ``StatusCallback`` =
+``PINRELAY_TWILIO_STATUS_URL``; Twilio then POSTs a form per status change, signed with
+``X-Twilio-Signature`` over that URL and the form (``webhook.twilio_signature``, keyed
+with ``PINRELAY_TWILIO_AUTH_TOKEN``). The URL checked is the configured public one, not
+what this process saw, so a proxy in front changes nothing. A callback is:
+
+* refused 403 unless signed right (or when the Twilio route is not configured here);
+* 400 without ``MessageSid``/``MessageStatus``, 413/415 like any receipt;
+* otherwise mapped onto our receipt fields and pushed on the same durable stream as
+  Vonage receipts, so the same correlator settles the send by its message-id (the
+  ``MessageSid``). A repeat of one (``MessageSid``, ``MessageStatus``) is answered
+  200 ``duplicate`` and not queued again; 503 while Redis is unreachable (Twilio retries).
+
+=================================  ========================
+``MessageStatus``                  our receipt status
+=================================  ========================
+queued, accepted, scheduled,       buffered
+sending
+sent                               accepted (with the carrier)
+delivered                          delivered
+undelivered                        failed (the carrier could not deliver)
+failed, canceled                   rejected (never left Twilio)
+anything else                      itself (the correlator keeps an unknown one as a dead letter)
+=================================  ========================
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Final
+from wsgiref.types import WSGIEnvironment
+
+import redis
+
+from worker.config import Settings
+from worker.logs import get_logger
+
+from .errors import ReceiptError
+from .queue import ResultQueue
+from .receipts import FORM_TYPE, RECEIVED_AT_FIELD, media_type, parse_urlencoded
+from .twilio_signature import verify_twilio
+
+TWILIO_STATUS_PATH: Final = "/twilio-status-webhook"
+STATUS_MAP: Final = {
+    "queued": "buffered", "accepted": "buffered", "scheduled": "buffered", "sending": "buffered",
+    "sent": "accepted", "delivered": "delivered", "undelivered": "failed",
+    "failed": "rejected", "canceled": "rejected",
+}  # fmt: skip
+Answer = tuple[int, dict[str, Any]]
+BodyReader = Callable[[WSGIEnvironment, int], bytes]
+
+
+def receipt_fields(params: dict[str, str], received_at: float) -> dict[str, str]:
+    """A callback's form as the stream fields the correlator reads (those of a Vonage DLR)."""
+    raw = params["MessageStatus"].strip().lower()
+    fields = {
+        "messageId": params["MessageSid"],
+        "status": STATUS_MAP.get(raw, raw),
+        "err-code": params.get("ErrorCode") or ("0" if raw == "delivered" else ""),
+        "msisdn": params.get("To", "").removeprefix("+"),
+        "to": params.get("From", ""),
+        "route": "twilio",
+        "twilio-status": raw,
+        RECEIVED_AT_FIELD: f"{received_at:.6f}",
+    }
+    return {name: value for name, value in fields.items() if value}
+
+
+class TwilioStatus:
+    """The handler; ``handle`` answers (HTTP status, JSON payload)."""
+
+    def __init__(self, settings: Settings, queue: ResultQueue, read_body: BodyReader,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+        self._token = settings.twilio_auth_token
+        self._url = settings.twilio_status_url
+        self._limit = settings.webhook_body_limit_bytes
+        self._queue = queue
+        self._read_body = read_body
+        self._clock = clock
+        self._log = get_logger("webhook.twilio")
+
+    def handle(self, environ: WSGIEnvironment) -> Answer:
+        if not self._token or not self._url:
+            self._log.warning("twilio_callback_unconfigured")
+            return 403, {"error": "not configured: PINRELAY_TWILIO_AUTH_TOKEN, PINRELAY_TWILIO_STATUS_URL"}
+        try:
+            body = self._read_body(environ, self._limit)
+            if media_type(environ.get("CONTENT_TYPE")) not in (None, FORM_TYPE):
+                return 415, {"error": "Twilio callbacks are form posts"}
+            params = parse_urlencoded(body, "body")
+        except ReceiptError as exc:
+            return exc.http_status, {"error": exc.reason}
+        signature = environ.get("HTTP_X_TWILIO_SIGNATURE", "")
+        if not verify_twilio(self._token, self._url, params, signature):
+            self._log.info("twilio_callback_rejected", reason="signature")
+            return 403, {"error": "X-Twilio-Signature missing or wrong"}
+        if not params.get("MessageSid", "").strip() or not params.get("MessageStatus", "").strip():
+            return 400, {"error": "missing MessageSid or MessageStatus"}
+        fields = receipt_fields(params, self._clock())
+        nonce = f"twilio:{params['MessageSid']}:{fields['twilio-status']}"
+        try:
+            entry_id = self._queue.push(fields, nonce)
+        except redis.RedisError as exc:
+            self._log.warning("receipt_queue_unavailable", error=type(exc).__name__)
+            return 503, {"error": "result queue unavailable, retry later"}
+        if entry_id is None:
+            return 200, {"status": "duplicate"}
+        return 200, {"status": "ok"}

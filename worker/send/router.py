@@ -1,0 +1,146 @@
+"""Which route a send's next attempt takes, and what each answer tells that route's breaker.
+
+:class:`Router` holds the configured routes (:mod:`worker.send.routes`) in failover
+order and their circuit breakers, which live in Redis so every worker on every host
+shares them (``worker/lua/route_pick.lua`` and ``route_report.lua``):
+
+* **closed**: the route takes sends; a ``degraded`` one (its delivery rate from
+  receipts is below ``PINRELAY_ROUTE_MIN_SUCCESS``, :mod:`worker.send.route_health`)
+  only the ``PINRELAY_ROUTE_PROBE_SHARE`` while a healthy route remains;
+* **open**: after a credentials/quota/account failure at once, or a run of
+  :data:`~worker.send.routes.base.TRANSIENT_RUN` transient ones; nothing goes there
+  for ``PINRELAY_ROUTE_COOLDOWN`` seconds;
+* **half_open**: the cooldown is over; one send (the probe) goes, and its answer closes
+  or reopens the breaker.
+
+When no route is usable the pick says how long to wait, and the send waits in ``queued``
+(:class:`~worker.errors.DeferSend`) until a route closes or its PIN expires.
+:class:`SingleRoute` is the same interface over one provider and no breaker.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+import redis
+
+from worker import constants as c
+from worker import lua
+from worker.config import Settings
+from worker.enqueue.request import SendRequest
+from worker.errors import ProviderError
+from worker.send.route_metrics import ROUTE_ATTEMPTS
+from worker.send.routes.base import KEY_ROUTE, TRANSIENT_RUN, Accepted, Blame, Route
+from worker.send.routes.vonage import vonage_blame
+from worker.text import to_text
+
+ROUTE_PICK: Final = lua.script("route_pick")
+ROUTE_REPORT: Final = lua.script("route_report")
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """What :meth:`Router.pick` found: ``kind`` route | wait | denied | claim."""
+
+    kind: str
+    route: str = ""
+    how: str = ""  # closed | closed_run | probe | degraded_share | degraded_only
+    wait_s: float = 0.0
+
+
+class Router:
+    """The configured routes in failover order, with their shared breakers."""
+
+    def __init__(self, settings: Settings, client: redis.Redis, routes: Mapping[str, Route],
+                 draw: Callable[[], float] = random.random) -> None:  # fmt: skip
+        if not routes:
+            raise ValueError("a router needs at least one route")
+        self._settings = settings
+        self._routes = dict(routes)
+        self.names = tuple(routes)
+        self._keys = settings.key_prefix + KEY_ROUTE
+        self._draw = draw
+        self._lease = settings.connect_timeout_s + settings.read_timeout_s + c.CLAIM_LEASE_MARGIN_S
+        self._pick = client.register_script(ROUTE_PICK)
+        self._report = client.register_script(ROUTE_REPORT)
+        self._client = client
+
+    def pick(self, record_key: str, pin_key: str, *, mode: str = "first", ref: str = "") -> Pick:
+        """The route for the next attempt (mode ``first``, ``stay`` on ``ref``, or ``after`` it)."""
+        settings = self._settings
+        args = [self._keys, f"{_now():.3f}", mode, ref, settings.route_probe_share, self._draw(),
+                self._lease, *self.names]  # fmt: skip
+        found = [to_text(x) for x in self._pick(keys=[record_key, pin_key], args=args)]
+        if found[0] == "wait":
+            return Pick("wait", wait_s=max(0.05, float(found[1])))
+        return Pick(found[0], found[1], found[2] if len(found) > 2 else "")
+
+    def submit(self, name: str, request: SendRequest, client_ref: str | None) -> Accepted:
+        """One call on route ``name``, counted by outcome (accepted, or whose fault it was)."""
+        route = self._routes[name]
+        try:
+            accepted = route.submit(request, client_ref)
+        except ProviderError as exc:
+            ROUTE_ATTEMPTS.labels(route=name, outcome=route.blame(exc).value).inc()
+            raise
+        ROUTE_ATTEMPTS.labels(route=name, outcome="accepted").inc()
+        return accepted
+
+    def blame(self, name: str, exc: ProviderError) -> Blame:
+        return self._routes[name].blame(exc)
+
+    def has_next(self, name: str) -> bool:
+        """Whether a route follows ``name`` in the configured order."""
+        return self.names.index(name) < len(self.names) - 1
+
+    def report(self, name: str, outcome: str, reason: str = "") -> str:
+        """Tell ``name``'s breaker: ok | route | transient | release; its state afterwards."""
+        if not outcome:
+            return ""
+        args = [f"{_now():.3f}", outcome, self._settings.route_cooldown_s, TRANSIENT_RUN, reason[:200]]
+        return to_text(self._report(keys=[self._keys + name], args=args))
+
+    def deny(self, name: str, number: str) -> None:
+        """The number opted out on ``name``: no route sends to it again."""
+        self._client.sadd(f"{self._keys}{name}:deny", number)
+
+
+class _Submits(Protocol):
+    def submit(self, request: SendRequest, client_ref: str | None) -> Accepted: ...
+
+
+class SingleRoute:
+    """One provider as the only route, with no breaker (a :class:`DeliveryDeps` given a provider)."""
+
+    names: tuple[str, ...] = ("sc2fa",)
+
+    def __init__(self, provider: _Submits) -> None:
+        self._provider = provider
+
+    def pick(self, record_key: str, pin_key: str, *, mode: str = "first", ref: str = "") -> Pick:
+        return Pick("route", self.names[0], "closed")
+
+    def submit(self, name: str, request: SendRequest, client_ref: str | None) -> Accepted:
+        return self._provider.submit(request, client_ref)
+
+    def blame(self, name: str, exc: ProviderError) -> Blame:
+        # No breaker to wait on and nowhere to go: a refusing route ends the send, as before routes.
+        blame = vonage_blame(exc)
+        return Blame.REQUEST if blame is Blame.ROUTE else blame
+
+    def has_next(self, name: str) -> bool:
+        return False
+
+    def report(self, name: str, outcome: str, reason: str = "") -> str:
+        return ""
+
+    def deny(self, name: str, number: str) -> None:
+        return None
+
+
+def _now() -> float:
+    return time.time()

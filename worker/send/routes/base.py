@@ -1,0 +1,119 @@
+"""What every provider route is: the :class:`Route` protocol, its outcomes, and whose fault a failure is.
+
+A route turns one send into one HTTP call and the answer into :class:`Accepted` or a
+:mod:`worker.errors` provider error, exactly as the short-code client always did; on top
+of that it says whose fault a failure is (:class:`Blame`), because that decides failover
+(:mod:`worker.send.failover`): the number's fault ends the send, the route's fault moves
+the next attempt to the next route. Everything after the call (retries, claims, records,
+correlation) stays route-agnostic.
+
+Redis keys of the routes (behind the key prefix), named here once:
+
+* ``route:{name}``        hash: the breaker (state, reason, changed_at, open_until,
+  probe_until, run) and the delivery health (health, window_n, window_ok);
+* ``route:{name}:window`` list: the last :data:`WINDOW` final receipts, ``1``/``0``;
+* ``route:{name}:deny``   set: numbers that opted out on this route (status 102).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final, Protocol
+
+from worker.enqueue.request import SendRequest
+from worker.errors import ProviderError, TransientProviderError, UnconfirmedSendError
+
+KEY_ROUTE: Final = "route:"  # + name: the breaker hash; + ":window" / ":deny"
+WINDOW: Final = 200  # receipts the delivery success rate is computed over
+MIN_RECEIPTS: Final = 50  # receipts a route needs before it can be judged degraded
+TRANSIENT_RUN: Final = 10  # transient failures in a row (cluster-wide, no success between) open a breaker
+THROTTLE_BUDGET: Final = 3  # throttled answers in a row on one route before a send moves on
+ROUTE_RECHECK_S: Final = 1.0  # a send whose attempts all met refusing routes looks again after this
+# 502/504 come from a gateway in front of the provider, which may have forwarded the request:
+# the message may be out, so the answer is `unconfirmed`, never retried.
+GATEWAY_STATUSES: Final = (502, 504)
+
+VONAGE_DLR: Final = "vonage-dlr"  # receipts at /delivery-receipt-webhook (docs/provider-api.md §4)
+TWILIO_STATUS: Final = "twilio-status"  # callbacks at /twilio-status-webhook (provider-routes.md §B.4)
+
+
+class Blame(StrEnum):
+    """Whose fault a failed call is; :mod:`worker.send.failover` maps each to an action."""
+
+    NUMBER = "number"  # invalid, barred, opted out, landline: no route can help
+    ROUTE = "route"  # credentials, quota, account, sender, routing: another route may work
+    TRANSIENT = "transient"  # 5xx, 429, internal error, connection refused: not accepted
+    THROTTLED = "throttled"  # status 1: the same route, after its wait
+    REQUEST = "request"  # anything else the provider refused (an odd parameter): ends the send
+    UNCONFIRMED = "unconfirmed"  # the PIN may be out: never resent anywhere
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """The route took the message; delivery is the receipt's business.
+
+    ``message_ids`` holds every part's id of a multi-part answer (the first is
+    ``message_id``), so each part's receipt finds the send.
+    """
+
+    message_id: str
+    status: str
+    network: str | None
+    price: str | None
+    remaining_balance: str | None
+    latency_s: float
+    message_ids: tuple[str, ...] = field(default=())
+
+    @property
+    def all_ids(self) -> tuple[str, ...]:
+        return self.message_ids or (self.message_id,)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpCall:
+    """One request a route wants made: a form POST, optionally with Basic auth."""
+
+    url: str
+    form: Mapping[str, str]
+    auth: tuple[str, str] | None = None
+
+
+class Route(Protocol):
+    """A provider route: sends one PIN, says whose fault a failure is, names its receipts."""
+
+    @property
+    def name(self) -> str:
+        """As in ``PINRELAY_ROUTES``."""
+        ...
+
+    @property
+    def receipt_format(self) -> str:
+        """Where and how its receipts arrive (:data:`VONAGE_DLR`, :data:`TWILIO_STATUS`)."""
+        ...
+
+    def submit(self, request: SendRequest, client_ref: str | None) -> Accepted:
+        """One provider call; :class:`Accepted` or a provider error (never retried here)."""
+        ...
+
+    def blame(self, exc: ProviderError) -> Blame:
+        """Whose fault ``exc`` (raised by :meth:`submit`) is."""
+        ...
+
+
+def blame_by_code(
+    exc: ProviderError, *, number: frozenset[str], route: frozenset[str], throttled: frozenset[str]
+) -> Blame:
+    """The common shape of every route's table: by exception type first, then by code."""
+    if isinstance(exc, UnconfirmedSendError):
+        return Blame.UNCONFIRMED
+    code = exc.status or ""
+    if isinstance(exc, TransientProviderError):
+        return Blame.THROTTLED if code in throttled else Blame.TRANSIENT
+    if code in number:
+        return Blame.NUMBER
+    if code in route or exc.status is None:
+        # No provider code at all: HTTP 401/403/404, a redirect, a bad URL: the route's set-up.
+        return Blame.ROUTE
+    return Blame.REQUEST
