@@ -100,8 +100,8 @@ def test_up_never_prints_the_redis_password(tmp_path: Path) -> None:
     errors = open(tmp_path / "up.stderr", "wb")  # noqa: SIM115 - closed below
     try:
         wait_for(lambda: _pings(port, password), 10, "redis-server with a password")
-        up = subprocess.Popen([*CLI, "up", "--webhook-port", str(free_port()), "--workers", "1"], env=env,
-                              stdout=subprocess.PIPE, stderr=errors, text=True,
+        argv = [*CLI, "up", "--with-sim", "--webhook-port", str(free_port()), "--workers", "1"]
+        up = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=errors, text=True,
                               start_new_session=True)  # fmt: skip
         assert up.stdout is not None
         line = up.stdout.readline()

@@ -269,7 +269,8 @@ def test_compose_renders_the_acl_file_as_the_tests_do(tmp_path: Path) -> None:
             pytest.fail("docker-compose is not installed; CI needs: apt-get install -y docker-compose")
         pytest.skip("docker-compose is not installed")
     done = subprocess.run([binary, "--project-directory", str(ROOT), "-f", str(COMPOSE), "config"],
-                          env=clean_env(**REDIS_PASSWORDS), capture_output=True, text=True, timeout=60,
+                          env=clean_env(**CREDENTIALS, **REDIS_PASSWORDS), capture_output=True, text=True,
+                          timeout=60,
                           check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
     command = yaml_text(done.stdout)["services"]["redis"]["command"]

@@ -18,7 +18,7 @@ from wsgiref.types import WSGIEnvironment
 from worker.api.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 READ_CHUNK_BYTES: Final = 16 * 1024
-IDEMPOTENCY_KEY_MAX: Final = 255
+IDEMPOTENCY_KEY_MAX: Final = 128  # the producer's limit (worker.enqueue.request)
 
 Response = tuple[str, list[tuple[str, str]], bytes]
 
@@ -99,7 +99,7 @@ class Request:
         return data
 
     def idempotency_key(self) -> str | None:
-        """The ``Idempotency-Key`` header: 1-255 visible ASCII characters, or absent."""
+        """The ``Idempotency-Key`` header: 1-128 visible ASCII characters, or absent."""
         value = self.header("Idempotency-Key")
         if value is None:
             return None
