@@ -125,7 +125,9 @@ def test_an_approved_verification_is_posted_to_its_callback_url(
     assert api.post(f"/v1/verifications/{vid}/check", json={"code": sent}).json()["status"] == "approved"
     (only,) = wait_for(lambda: receiver.for_record(vid), 30, "the verification's callback")
     body = json.loads(only["body"])
-    assert body["state"] == "approved" and body == api.get(f"/v1/verifications/{vid}").json()
+    now = api.get(f"/v1/verifications/{vid}").json()
+    # Its send may move on (submitted -> delivered) after the callback was taken: compare the rest.
+    assert body["state"] == "approved" and _without_send_states(body) == _without_send_states(now)
     assert signature_ok(only) and sent not in only["body"].decode()
     # The verification's own send is a send without a callback: nothing else arrives for it.
     assert receiver.for_record(body["sends"][0]["request_id"]) == []
@@ -147,3 +149,9 @@ def test_a_send_task_without_the_queue_is_found_counted_and_explained(live: Live
     assert "pinrelay_misrouted_tasks_total 1.0" in scraped
     assert '"misrouted_task"' in live.worker_log() and "859607" not in live.worker_log()
     assert "859607" not in [r["params"].get("pin") for r in live.sim.requests()]
+
+
+def _without_send_states(view: dict[str, Any]) -> dict[str, Any]:
+    """The verification as shown, its sends' states left out (receipts keep moving those)."""
+    sends = [{k: v for k, v in send.items() if k != "state"} for send in view.get("sends", [])]
+    return {**view, "sends": sends}
