@@ -30,8 +30,7 @@ KEY_DEAD_PREFIX: Final = "dead:"  # zset per dead-letter kind (sends, tasks): me
 KEY_DEAD_RECEIPTS: Final = KEY_DEAD_PREFIX + "receipts:log"
 KEY_STATS: Final = "stats"  # hash of counters
 KEY_NONCES: Final = "nonce:"  # string per seen signed-receipt nonce (replay guard)
-KEY_RATE_BUCKET: Final = "rate:bucket"  # hash: global token bucket
-KEY_RATE_PAUSE: Final = "rate:pause"  # string: unix ms until which nobody sends
+KEY_RATE_BUCKET: Final = "rate:bucket"  # hash: global token bucket and the provider's pause
 KEY_ABUSE_NUMBER: Final = "abuse:num:"  # zset per number: send timestamps
 KEY_ABUSE_PREFIX: Final = "abuse:pfx:"  # zset per NPA-NXX: send timestamps
 KEY_DENYLIST: Final = "denylist"  # set of numbers/prefixes refused at enqueue
@@ -84,6 +83,7 @@ DEFAULT_PIN_EXPIRY_S: Final = 300  # a request not sent within this is dropped
 # the PIN expiry, or a killed worker's prefetched PINs expire before anyone retries them.
 DEFAULT_VISIBILITY_TIMEOUT_S: Final = 180
 UNACKED_RESTORE_INTERVAL_S: Final = 5  # how often workers look for such tasks
+TASK_EVENT_FLUSH_S: Final = 0.25  # task events wait at most this long to share one publish
 # A queued send whose task message vanished (kombu's BRPOP hands it to a worker before it is
 # recorded as unacknowledged; a worker killed in between takes the only copy) is republished
 # once its task has been out this long with nobody claiming it.

@@ -70,7 +70,7 @@ def test_prelude_is_prepended_only_where_asked() -> None:
             assert lua.script(name) == lua.prelude() + lua.source(name)
         else:
             assert lua.script(name) == lua.source(name)
-    assert lua.requires_prelude("claim") and not lua.requires_prelude("rate_bucket")
+    assert lua.requires_prelude("claim") and not lua.requires_prelude("rate_pause")
 
 
 def test_generated_definitions_keep_the_prelude_lines() -> None:
@@ -120,12 +120,11 @@ def test_an_error_in_the_prelude_names_its_line(settings: Settings, redis_client
 
 def test_an_error_in_a_plain_script_names_its_line(settings: Settings, redis_client: redis.Redis) -> None:
     """Without the prelude, the line Redis names is the file's line."""
-    take = redis_client.register_script(lua.script("rate_bucket"))
-    keys = [f"{settings.key_prefix}rate:bucket", f"{settings.key_prefix}rate:pause"]
+    pause = redis_client.register_script(lua.script("rate_pause"))
     with pytest.raises(redis.ResponseError) as caught:
-        take(keys=keys, args=["not a rate", "1"])  # arithmetic on nil
-    assert lua.origin("rate_bucket", _error_line(caught.value)) == (
-        "rate_bucket.lua", _line_of("rate_bucket", "tokens = math.min(burst"))
+        pause(keys=[f"{settings.key_prefix}rate:bucket"], args=["not a number"])  # arithmetic on nil
+    assert lua.origin("rate_pause", _error_line(caught.value)) == (
+        "rate_pause.lua", _line_of("rate_pause", "local untilms = now + tonumber(ARGV[1])"))
 
 
 def test_unknown_names_are_refused() -> None:

@@ -29,6 +29,14 @@
 -- unpark(prefix, mid, rid, now)     apply what was parked for `mid` when it can be for `rid`
 --                             (its msisdn is the send's number, and it was not received before
 --                             the send was claimed); the rest are dead letters. Returns how many
+-- take_token(bucket, rate, burst)  take one token of the shared send rate (a hash {tokens, ts,
+--                             pause_until} on Redis's clock, so every worker on every host shares
+--                             one budget); returns 0 when taken, else ms until one is due or until
+--                             the pause (`pause_until`, unix ms, set by rate_pause.lua) ends
+-- pick_route(rk, now, mode, ref, share, draw, lease, routes, to)  the route of a send's next
+--                             attempt from every route's breaker: {'route', name, how},
+--                             {'wait', seconds} or {'denied', route}; see route_pick.lua. A route's
+--                             deny set is asked only once its breaker hash says `denies`
 
 local DEAD_CAP, PARKED_MAX, PARKED_PER_ID, PARKED_SKEW_S, CLIENT_REF_HOLDERS = 10000, 10000, 8, 5, 8
 local ERR_CODES = {}
@@ -141,4 +149,66 @@ local function unpark(prefix, mid, rid, now)
   redis.call('DEL', list)
   redis.call('ZREM', prefix .. K_PARKED, mid)
   return #parked
+end
+
+local function take_token(bucket, rate, burst)
+  pcall(redis.replicate_commands)  -- TIME before writes: Redis < 5 needs effects replication
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local b = redis.call('HMGET', bucket, 'tokens', 'ts', 'pause_until')
+  local pause = tonumber(b[3] or '0')
+  if pause > now then return pause - now end
+  local tokens = tonumber(b[1]) or burst
+  local ts = tonumber(b[2]) or now
+  tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
+  local wait = 0
+  if tokens >= 1 then
+    tokens = tokens - 1
+  else
+    wait = math.ceil((1 - tokens) * 1000 / rate)
+  end
+  redis.call('HSET', bucket, 'tokens', tostring(tokens), 'ts', tostring(now))
+  return wait
+end
+
+local function pick_route(rk, now, mode, ref, share, draw, lease, routes, to)
+  local breakers = {}
+  for _, name in ipairs(routes) do
+    local b = redis.call('HMGET', rk .. name, 'state', 'open_until', 'probe_until', 'health', 'run', 'denies')
+    breakers[name] = b
+    if to and b[6] and redis.call('SISMEMBER', rk .. name .. ':deny', to) == 1 then return {'denied', name} end
+  end
+  local order, start = {}, 1
+  if mode == 'stay' then order[1] = ref end
+  if mode == 'after' then
+    for i, name in ipairs(routes) do if name == ref then start = i + 1 end end
+  end
+  for i = start, #routes do order[#order + 1] = routes[i] end
+  for i = 1, start - 1 do order[#order + 1] = routes[i] end
+  local wait, fallback = nil, nil
+  local function later(seconds)
+    if not wait or seconds < wait then wait = seconds end
+  end
+  for _, name in ipairs(order) do
+    local key = rk .. name
+    local b = breakers[name] or redis.call('HMGET', key, 'state', 'open_until', 'probe_until', 'health', 'run')
+    local state = b[1] or 'closed'
+    if state == 'closed' then
+      if b[4] ~= 'degraded' then
+        return {'route', name, (b[5] and b[5] ~= '0') and 'closed_run' or 'closed'}
+      end
+      if draw < share then return {'route', name, 'degraded_share'} end
+      fallback = fallback or name
+    elseif state == 'open' and now < tonumber(b[2] or '0') then
+      later(tonumber(b[2]) - now)
+    elseif tonumber(b[3] or '0') > now then
+      later(math.min(tonumber(b[3]) - now, 1))  -- the probe is out: look again within a second
+    else
+      if state ~= 'half_open' then redis.call('HSET', key, 'state', 'half_open', 'changed_at', tostring(now)) end
+      redis.call('HSET', key, 'probe_until', tostring(now + lease))
+      return {'route', name, 'probe'}
+    end
+  end
+  if fallback then return {'route', fallback, 'degraded_only'} end
+  return {'wait', tostring(wait or 1)}
 end

@@ -40,8 +40,30 @@ class QueuedTask:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimRate:
+    """The shared rate bucket a claim takes its token from (built by :mod:`worker.send.ratelimit`)."""
+
+    bucket_key: str
+    rate_per_s: float
+    burst: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimPick:
+    """The routes a claim picks from, and where to start (built by :mod:`worker.send.router`)."""
+
+    route_key_prefix: str
+    mode: str  # first | stay | after
+    ref: str
+    probe_share: float
+    draw: float
+    routes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Claim:
-    """What :meth:`RecordStore.claim` found: ``verdict`` is ok/expired/unconfirmed/done/..."""
+    """What :meth:`RecordStore.claim` found: ``verdict`` is ok/expired/unconfirmed/done/...,
+    or, before anything was written, rate/wait (``wait_s``) or denied (``route``)."""
 
     verdict: str
     pin: str = ""
@@ -53,6 +75,9 @@ class Claim:
     first_attempt_at: float = 0.0
     state: str = ""
     route_faults: int = 0  # earlier attempts a route refused before sending (not the send's budget)
+    route: str = ""  # the route this attempt takes (ok), or the one the number opted out on (denied)
+    how: str = ""  # how the route was picked: closed | closed_run | probe | degraded_share | degraded_only
+    wait_s: float = 0.0  # rate: until a token is due; wait: until a route may be usable
 
 
 class RecordStore:
@@ -177,12 +202,24 @@ class RecordStore:
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot store the send requests: {exc}") from exc
 
-    def claim(self, request_id: str, now: float | None = None, *, lease_s: float = 60.0,
-              route: str = "") -> Claim:  # fmt: skip
-        """Atomically move queued -> sending (or report why not: busy/unconfirmed/expired/done);
-        ``route`` is the route the attempt takes (recorded as ``route`` and in ``routes_tried``)."""
-        result = [to_text(x) for x in self._claim(keys=[self.key(request_id), self.pin_key(request_id)],
-                                             args=[_now(now), self.prefix, lease_s, route])]
+    def claim(
+        self, request_id: str, now: float | None = None, *, lease_s: float = 60.0, route: str = "",
+        rate: ClaimRate | None = None, pick: ClaimPick | None = None,
+    ) -> Claim:  # fmt: skip
+        """Atomically move queued -> sending (or report why not: busy/unconfirmed/expired/done).
+
+        ``route`` is the route the attempt takes (recorded as ``route`` and in ``routes_tried``);
+        with ``pick`` the script picks it from the breakers instead, and with ``rate`` it first
+        takes a token of the shared rate: one round trip per attempt (``worker/lua/claim.lua``).
+        """
+        keys = [self.key(request_id), self.pin_key(request_id)]
+        args: list[Any] = [_now(now), self.prefix, lease_s, route]
+        if rate or pick:
+            keys.append(rate.bucket_key if rate else "")
+            args += [rate.rate_per_s, rate.burst] if rate else [0, 0]
+        if pick:
+            args += [pick.route_key_prefix, pick.mode, pick.ref, pick.probe_share, pick.draw, *pick.routes]
+        result = [to_text(x) for x in self._claim(keys=keys, args=args)]
         verdict = result[0]
         if verdict == "ok":
             params = json.loads(result[5]) if result[5] else None
@@ -196,7 +233,15 @@ class RecordStore:
                 attempts=int(result[6]),
                 first_attempt_at=float(result[7]),
                 route_faults=int(result[8] or 0),
+                route=result[9] if len(result) > 9 else route,
+                how=result[10] if len(result) > 10 else "closed",
             )
+        if verdict == "rate":
+            return Claim(verdict="rate", wait_s=int(result[1]) / 1000)
+        if verdict == "wait":
+            return Claim(verdict="wait", wait_s=max(0.05, float(result[1])))
+        if verdict == "denied":
+            return Claim(verdict="denied", route=result[1])
         return Claim(verdict=verdict, state=result[1] if len(result) > 1 else "")
 
     def finish(

@@ -35,7 +35,7 @@ from worker.errors import (
     UnconfirmedSendError,
 )
 from worker.masking import mask_number
-from worker.records.store import Claim, RecordStore
+from worker.records.store import Claim, ClaimPick, ClaimRate, RecordStore
 from worker.send.acceptance import NoSpool, Spool, record_acceptance
 from worker.send.failover import step_for
 from worker.send.retry import MoveOn, build_retrying
@@ -54,6 +54,7 @@ class Routing(Protocol):
     names: tuple[str, ...]
 
     def pick(self, record_key: str, pin_key: str, *, mode: str = ..., ref: str = ...) -> Pick: ...
+    def claim_pick(self, mode: str = ..., ref: str = ...) -> ClaimPick | None: ...
     def submit(self, name: str, request: SendRequest, client_ref: str | None) -> Accepted: ...
     def blame(self, name: str, exc: ProviderError) -> Blame: ...
     def has_next(self, name: str) -> bool: ...
@@ -66,6 +67,14 @@ class RateLimiter(Protocol):
         """Block until a send may go out; return the seconds waited."""
         ...
 
+    def claim_rate(self) -> ClaimRate | None:
+        """The shared bucket a claim takes its token from (None: no limit)."""
+        ...
+
+    def hold(self, wait_s: float, waited: float) -> float:
+        """No token yet: wait (or raise :class:`DeferSend`); return the total waited."""
+        ...
+
     def pause(self, seconds: float) -> None:
         """Tell every worker to hold off (the provider said so)."""
         ...
@@ -74,6 +83,12 @@ class RateLimiter(Protocol):
 class NoLimit:
     def acquire(self) -> float:
         return 0.0
+
+    def claim_rate(self) -> None:
+        return None
+
+    def hold(self, wait_s: float, waited: float) -> float:
+        return waited
 
     def pause(self, seconds: float) -> None:
         return None
@@ -171,36 +186,34 @@ class _Send:
                                  self.claimed_at + self.lease_s, log)  # fmt: skip
 
     def attempt(self) -> Accepted:
-        """Pick a route, claim the send, make one call; raise what tenacity should see."""
-        deps, store, router = self.deps, self.deps.store, self.router
-        waited = deps.limiter.acquire()
-        pick = router.pick(store.key(self.request_id), store.pin_key(self.request_id), mode=self.mode,
-                           ref=self.ref)  # fmt: skip
-        if pick.kind == "wait":
-            self.log.info("send_waiting_for_route", wait_s=round(pick.wait_s, 3), routes=list(router.names))
-            raise DeferSend(pick.wait_s)
-        if pick.kind == "denied":
+        """Take a rate token, pick a route and claim the send (one Redis call), make one
+        provider call; raise what tenacity should see."""
+        deps, router = self.deps, self.router
+        claim, waited = self._claim()
+        if claim.verdict == "wait":
+            self.log.info("send_waiting_for_route", wait_s=round(claim.wait_s, 3), routes=list(router.names))
+            raise DeferSend(claim.wait_s)
+        if claim.verdict == "denied":
             raise PermanentProviderError(
-                f"the number opted out on route {pick.route}; it is not sent on any route",
+                f"the number opted out on route {claim.route}; it is not sent on any route",
                 status="denylisted",
             )
-        route = pick.route
-        self.claimed_at = time.monotonic()
         try:
-            claim = _usable(store.claim(self.request_id, lease_s=self.lease_s, route=route), deps.settings,
-                            self.lease_s)  # fmt: skip
+            claim = _usable(claim, deps.settings, self.lease_s)
         except BaseException:
-            if pick.how == "probe":
-                router.report(route, "release")
+            if claim.how == "probe":
+                router.report(claim.route, "release")
             raise
+        route = claim.route
+        pick_how = claim.how
         self.attempt_no = claim.attempts
         request = SendRequest(
             to=claim.to, pin=claim.pin, client_ref=claim.client_ref or None,
             params=claim.params or {},
         )  # fmt: skip
         log_ctx: dict[str, Any] = {"to": mask_number(claim.to), "attempt": claim.attempts, "route": route}
-        if pick.how != "closed":
-            log_ctx["route_pick"] = pick.how
+        if pick_how != "closed":
+            log_ctx["route_pick"] = pick_how
         if waited:
             deps.observer.rate_wait(waited)
             log_ctx["rate_wait_ms"] = round(waited * 1000, 1)
@@ -209,13 +222,26 @@ class _Send:
             accepted = router.submit(route, request, claim.sent_ref or None)
         except ProviderError as exc:
             self._failed(exc, route, claim, time.perf_counter() - started, log_ctx)
-        if pick.how != "closed":  # a closed breaker with no failure counted has nothing to reset
+        if pick_how != "closed":  # a closed breaker with no failure counted has nothing to reset
             router.report(route, "ok")
         deps.observer.attempt("accepted", "0", accepted.latency_s)
         self.log.info("provider_attempt", **log_ctx, provider_status=accepted.status,
                       message_id=accepted.message_id, latency_ms=round(accepted.latency_s * 1000, 1),
                       decision="accepted")  # fmt: skip
         return accepted
+
+    def _claim(self) -> tuple[Claim, float]:
+        """The claim of this attempt, after however long the shared rate made it wait."""
+        deps, store = self.deps, self.deps.store
+        rate, pick = deps.limiter.claim_rate(), self.router.claim_pick(self.mode, self.ref)
+        waited = 0.0
+        while True:
+            self.claimed_at = time.monotonic()
+            claim = store.claim(self.request_id, lease_s=self.lease_s, route=self.router.names[0],
+                                rate=rate, pick=pick)  # fmt: skip
+            if claim.verdict != "rate":
+                return claim, waited
+            waited = deps.limiter.hold(claim.wait_s, waited)
 
     def _failed(self, exc: ProviderError, route: str, claim: Claim, latency: float,
                 log_ctx: dict[str, Any]) -> NoReturn:  # fmt: skip

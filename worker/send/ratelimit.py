@@ -23,6 +23,7 @@ from worker import constants as c
 from worker import lua
 from worker.config import Settings
 from worker.errors import DeferSend
+from worker.records.store import ClaimRate
 from worker.send.delivery import NoLimit, RateLimiter
 
 _BUCKET: Final = lua.script("rate_bucket")  # take a token, or how long until one
@@ -40,7 +41,7 @@ class RedisTokenBucket:
         max_inline_wait_s: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._keys = [f"{prefix}{c.KEY_RATE_BUCKET}", f"{prefix}{c.KEY_RATE_PAUSE}"]
+        self._keys = [f"{prefix}{c.KEY_RATE_BUCKET}"]
         self._rate = rate_per_s
         # Burst 1: the provider counts any sliding second, so a burst on top of the rate
         # would let one second carry more than the limit.
@@ -57,15 +58,24 @@ class RedisTokenBucket:
             wait_ms = int(self._take(keys=self._keys, args=[self._rate, self._burst]))
             if wait_ms <= 0:
                 return waited
-            if waited + wait_ms / 1000 > self._max_inline:
-                raise DeferSend(wait_ms / 1000)
-            self._sleep(wait_ms / 1000)
-            waited += wait_ms / 1000
+            waited = self.hold(wait_ms / 1000, waited)
+
+    def claim_rate(self) -> ClaimRate:
+        """The bucket for a send's claim to take its token from (the same script, one round trip)."""
+        return ClaimRate(self._keys[0], self._rate, self._burst)
+
+    def hold(self, wait_s: float, waited: float) -> float:
+        """No token yet: sleep ``wait_s`` and return the total waited, or, past
+        ``max_inline_wait_s`` in all, give the worker slot back (:class:`DeferSend`)."""
+        if waited + wait_s > self._max_inline:
+            raise DeferSend(wait_s)
+        self._sleep(wait_s)
+        return waited + wait_s
 
     def pause(self, seconds: float) -> None:
         """Hold every worker off for ``seconds`` (the provider's own wait)."""
         if seconds > 0:
-            self._pause(keys=self._keys[1:], args=[max(1, int(seconds * 1000))])
+            self._pause(keys=self._keys, args=[max(1, int(seconds * 1000))])
 
 
 def build_limiter(settings: Settings, client: redis.Redis) -> RateLimiter:

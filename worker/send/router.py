@@ -33,6 +33,7 @@ from worker import lua
 from worker.config import Settings
 from worker.enqueue.request import SendRequest
 from worker.errors import ProviderError
+from worker.records.store import ClaimPick
 from worker.send.route_metrics import ROUTE_ATTEMPTS
 from worker.send.routes.base import KEY_ROUTE, TRANSIENT_RUN, Accepted, Blame, Route
 from worker.send.routes.vonage import vonage_blame
@@ -68,6 +69,22 @@ class Router:
         self._pick = client.register_script(ROUTE_PICK)
         self._report = client.register_script(ROUTE_REPORT)
         self._client = client
+        self._flag_denies()
+
+    def _flag_denies(self) -> None:
+        """Mark every route whose deny set has numbers (``denies``), so the pick asks it.
+
+        :meth:`deny` sets the mark with the number; this covers sets written before the
+        mark existed (an upgraded deployment): an opted-out number must never be sent.
+        """
+        names = list(self.names)
+        pipe = self._client.pipeline(transaction=False)
+        for name in names:
+            pipe.exists(f"{self._keys}{name}:deny")
+        found = pipe.execute()
+        for name, exists in zip(names, found, strict=True):
+            if exists:
+                self._client.hset(self._keys + name, "denies", "1")
 
     def pick(self, record_key: str, pin_key: str, *, mode: str = "first", ref: str = "") -> Pick:
         """The route for the next attempt (mode ``first``, ``stay`` on ``ref``, or ``after`` it)."""
@@ -78,6 +95,10 @@ class Router:
         if found[0] == "wait":
             return Pick("wait", wait_s=max(0.05, float(found[1])))
         return Pick(found[0], found[1], found[2] if len(found) > 2 else "")
+
+    def claim_pick(self, mode: str = "first", ref: str = "") -> ClaimPick:
+        """What a send's claim needs to pick its route itself (``claim.lua``: one round trip)."""
+        return ClaimPick(self._keys, mode, ref, self._settings.route_probe_share, self._draw(), self.names)
 
     def submit(self, name: str, request: SendRequest, client_ref: str | None) -> Accepted:
         """One call on route ``name``, counted by outcome (accepted, or whose fault it was)."""
@@ -106,7 +127,10 @@ class Router:
 
     def deny(self, name: str, number: str) -> None:
         """The number opted out on ``name``: no route sends to it again."""
-        self._client.sadd(f"{self._keys}{name}:deny", number)
+        pipe = self._client.pipeline(transaction=True)
+        pipe.sadd(f"{self._keys}{name}:deny", number)
+        pipe.hset(self._keys + name, "denies", "1")  # the pick asks the deny set only from now on
+        pipe.execute()
 
 
 class _Submits(Protocol):
@@ -123,6 +147,9 @@ class SingleRoute:
 
     def pick(self, record_key: str, pin_key: str, *, mode: str = "first", ref: str = "") -> Pick:
         return Pick("route", self.names[0], "closed")
+
+    def claim_pick(self, mode: str = "first", ref: str = "") -> None:
+        return None  # one route, no breaker: the claim takes ``names[0]``
 
     def submit(self, name: str, request: SendRequest, client_ref: str | None) -> Accepted:
         return self._provider.submit(request, client_ref)

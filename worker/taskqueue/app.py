@@ -102,6 +102,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Task events feed Flower; they cost the worker ~18% CPU per send, so a deployment
         # without Flower can turn them off with PINRELAY_TASK_EVENTS=0.
         "worker_send_task_events": settings.task_events,
+        # ... published in batches (worker/taskqueue/events.py): one publish per window, not two per send
+        "worker_consumer": "worker.taskqueue.events:BatchedEventsConsumer",
         "worker_prefetch_multiplier": settings.prefetch_multiplier,
         "worker_concurrency": settings.worker_concurrency,
         "worker_pool": settings.worker_pool,

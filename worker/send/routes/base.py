@@ -10,7 +10,8 @@ correlation) stays route-agnostic.
 Redis keys of the routes (behind the key prefix), named here once:
 
 * ``route:{name}``        hash: the breaker (state, reason, changed_at, open_until,
-  probe_until, run) and the delivery health (health, window_n, window_ok);
+  probe_until, run), the delivery health (health, window_n, window_ok) and ``denies``
+  (set once its deny set has a number: the pick asks the set only then);
 * ``route:{name}:window`` list: the last :data:`WINDOW` final receipts, ``1``/``0``;
 * ``route:{name}:deny``   set: numbers that opted out on this route (status 102).
 """
