@@ -2,7 +2,8 @@
 
 :class:`Router` holds the configured routes (:mod:`worker.send.routes`) in failover
 order and their circuit breakers, which live in Redis so every worker on every host
-shares them (``worker/lua/route_pick.lua`` and ``route_report.lua``):
+shares them (``pick_route`` in ``worker/lua/prelude.lua``, which each attempt's claim runs, and
+``route_report.lua``):
 
 * **closed**: the route takes sends; a ``degraded`` one (its delivery rate from
   receipts is below ``PINRELAY_ROUTE_MIN_SUCCESS``, :mod:`worker.send.route_health`)

@@ -5,7 +5,7 @@ kombu's Redis channel builds a new ``redis.Redis`` object for every synchronous
 step (each ack, each QoS bookkeeping call, each publish), and redis-py 5/6 fills a
 case-insensitive table of response callbacks in every constructor. Profiled
 under a steady send load that was 12% of the worker's CPU (``Channel._create_client``),
-more than our own three scripts per send. The client is only a front for the
+more than our own scripts per send. The client is only a front for the
 channel's connection pool, and it is thread-safe, so one per channel (rebuilt if
 kombu replaces the pool after a connection error) does the same work.
 
