@@ -24,8 +24,10 @@ The goals and derived figures are in :mod:`ops.bench.sends_goals`.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from ops.bench.harness import Bench, LateDoubles, SimControl, profiled, wait_until
@@ -57,7 +59,7 @@ def run(bench: Bench) -> ScenarioResult:
         sim = SimControl(stack.start_sim("--latency-ms", "0"))
         audit = LateDoubles(sim)
         variants: list[SendVariant] = [OurSends(stack), NaiveSends(stack)]
-        phases = result.figures.setdefault("phase_seconds", {})
+        phases: dict[str, dict[str, float]] = result.figures.setdefault("phases", {})
         try:
             with _timed(phases, "throughput"):
                 main = [_throughput(bench, stack, audit, v, result, bench.plan.sends, WORKER_PROCESSES)
@@ -78,7 +80,8 @@ def run(bench: Bench) -> ScenarioResult:
     add_goals(result, measured)
     if audit.charged:
         result.notes.append(f"{audit.charged} PINs accepted again after their phase was read (in err)")
-    result.notes.append("wall-clock seconds per phase: " + ", ".join(f"{k} {v:g}" for k, v in phases.items()))
+    result.notes.append("per phase, wall-clock seconds (1-minute load average at its end): "
+                        + ", ".join(f"{k} {v['seconds']:g} ({v['load']:.1f})" for k, v in phases.items()))
     return result
 
 
@@ -138,15 +141,22 @@ def _scale_out(bench: Bench, stack: Stack, audit: LateDoubles, variants: list[Se
     stops: list[tuple[str, float]] = []
     for procs in bench.plan.scale_procs:
         for variant in variants:
-            stops += [(other.label, other.stop_worker()) for other in variants]
+            stops += _stop_workers(variants)
             audit.reset()  # keeps the simulator's request log (fetched after each run) short
             measured.append(_throughput(bench, stack, audit, variant, result, bench.plan.scale_sends,
                                         procs, scenario=SCALE, profile=False))  # fmt: skip
-    stops += [(variant.label, variant.stop_worker()) for variant in variants]
+    stops += _stop_workers(variants)
     slow = [f"{label} {seconds:.0f}s" for label, seconds in stops if seconds > SLOW_STOP_S]
     if slow:
         result.notes.append(f"slow worker shutdowns (their work already accounted for): {', '.join(slow)}")
     return measured
+
+
+def _stop_workers(variants: list[SendVariant]) -> list[tuple[str, float]]:
+    """Stop every variant's worker side by side (a warm shutdown takes seconds); (label, seconds) each."""
+    with ThreadPoolExecutor(max_workers=len(variants)) as pool:
+        seconds = list(pool.map(lambda v: v.stop_worker(), variants))
+    return [(v.label, took) for v, took in zip(variants, seconds, strict=True)]
 
 
 def _steady(bench: Bench, audit: LateDoubles, variants: list[SendVariant], per_s: float,
@@ -200,13 +210,13 @@ def _wait_sent(bench: Bench, sim: SimControl, variant: SendVariant, count: int,
 
 
 @contextmanager
-def _timed(sink: dict[str, float], phase: str) -> Iterator[None]:
-    """Wall-clock seconds of ``phase`` into ``sink`` (the JSON's ``phase_seconds``: what a run costs)."""
+def _timed(sink: dict[str, dict[str, float]], phase: str) -> Iterator[None]:
+    """Seconds and closing load average of ``phase`` into ``sink`` (the JSON's ``phases``)."""
     began = time.monotonic()
     try:
         yield
     finally:
-        sink[phase] = round(time.monotonic() - began, 1)
+        sink[phase] = {"seconds": round(time.monotonic() - began, 1), "load": os.getloadavg()[0]}
 
 
 def _sleep_until(moment: float) -> None:
