@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,6 +24,7 @@ import requests
 from ops.bench.plan import WORKER_PROCESSES, Plan
 from ops.bench.procs import ProcessMeter, Target
 from ops.bench.profiling import Profiler
+from ops.bench.report import Row
 from worker.config import Settings
 from worker.errors import PinrelayError
 from worker.local.supervisor import Managed, Stack
@@ -187,11 +188,59 @@ class SimControl:
                                          before.count + 1, before.accepted + int(accepted))  # fmt: skip
         return seen
 
+    def doubled(self) -> dict[str, int]:
+        """client-ref -> accepted calls past the first, from the simulator's exact counters.
+
+        Unlike :meth:`calls` (the request log, read once per phase) these count up
+        to the moment of asking: a PIN accepted twice after its phase was read
+        still shows here.
+        """
+        calls = self.stats().get("accepted_calls", [])
+        return {str(c.get("client-ref", "")): int(c["count"]) - 1 for c in calls if int(c["count"]) > 1}
+
     def reset(self) -> None:
         self._session.post(f"{self.url}/_sim/reset", json={"keep_config": True}, timeout=30)
 
     def close(self) -> None:
         self._session.close()
+
+
+class LateDoubles:
+    """PINs accepted twice *after* their phase read the request log, charged to that phase's row.
+
+    Each phase reads the simulator's request log once, when its work is in; a
+    duplicate that arrived later would otherwise go unseen and the run would
+    claim "nothing doubled". :meth:`settle` compares the simulator's exact
+    counters with what the rows already counted; :meth:`reset` settles first,
+    so nothing is forgotten unchecked.
+    """
+
+    def __init__(self, sim: SimControl) -> None:
+        self.sim = sim
+        self.charged = 0  # late doubles found so far
+        self._rows: list[tuple[Row, set[str], dict[str, int]]] = []
+
+    def record(self, row: Row, refs: Iterable[str], calls: dict[str, ProviderCall]) -> None:
+        """``row`` counted ``calls`` for ``refs``; whatever is accepted beyond that is charged to it."""
+        mine = set(refs)
+        seen = {ref: max(0, calls[ref].accepted - 1) for ref in mine if ref in calls}
+        self._rows.append((row, mine, seen))
+
+    def settle(self) -> int:
+        """Charge late doubles (as errors) to the rows recorded since the last reset; how many."""
+        doubled = self.sim.doubled() if self._rows else {}
+        late_total = 0
+        for row, refs, seen in self._rows:
+            late = sum(max(0, n - seen.get(ref, 0)) for ref, n in doubled.items() if ref in refs)
+            row.errors += late
+            late_total += late
+        self._rows.clear()
+        self.charged += late_total
+        return late_total
+
+    def reset(self) -> None:
+        self.settle()
+        self.sim.reset()
 
 
 @contextmanager

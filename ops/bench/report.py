@@ -82,6 +82,7 @@ class ScenarioResult:
     notes: list[str] = field(default_factory=list)
     profiles: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     failure: str | None = None  # set when the scenario could not complete
+    figures: dict[str, Any] = field(default_factory=dict)  # derived figures, by name, for the JSON
 
     @property
     def lost(self) -> int:

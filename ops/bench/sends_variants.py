@@ -33,6 +33,20 @@ def pin(index: int) -> str:
     return f"{(index * 7919) % 1_000_000:06d}"
 
 
+def _stop(stack: Stack, name: str) -> float:
+    """Stop the stack's process ``name`` if it runs (a warm shutdown); the seconds that took.
+
+    The caller notes a slow one: Celery's warm shutdown now and then hangs until
+    the supervisor's SIGKILL, which costs the run time but no work (it is all
+    accounted for before any worker is stopped).
+    """
+    worker = stack.processes.pop(name, None)
+    began = time.monotonic()
+    if worker is not None:
+        worker.stop()
+    return time.monotonic() - began
+
+
 class SendVariant(Protocol):
     key: str  # short name for files
     label: str  # shown in the table
@@ -41,7 +55,8 @@ class SendVariant(Protocol):
 
     def enqueue_bulk(self, count: int, batch: int = SEED_BATCH) -> list[str]: ...
     def enqueue_one(self, index: int) -> str: ...
-    def start_worker(self) -> Managed: ...
+    def start_worker(self, procs: int = WORKER_PROCESSES) -> Managed: ...
+    def stop_worker(self) -> float: ...
     def lost(self, refs: list[str], arrived: dict[str, float]) -> int: ...
     def close(self) -> None: ...
 
@@ -68,8 +83,12 @@ class OurSends:
     def enqueue_one(self, index: int) -> str:
         return self.producer.send_pin(number(index), pin(index), idempotency_key=uuid.uuid4().hex)
 
-    def start_worker(self) -> Managed:
-        return self.stack.start_worker(concurrency=WORKER_PROCESSES)
+    def start_worker(self, procs: int = WORKER_PROCESSES) -> Managed:
+        """``pinrelay worker`` with ``procs`` prefork children."""
+        return self.stack.start_worker(concurrency=procs)
+
+    def stop_worker(self) -> float:
+        return _stop(self.stack, "worker")
 
     def lost(self, refs: list[str], arrived: dict[str, float]) -> int:
         """Sends whose record is not ``submitted`` (waiting briefly for the last ones)."""
@@ -82,9 +101,7 @@ class OurSends:
             time.sleep(0.1)
 
     def close(self) -> None:
-        worker = self.stack.processes.pop("worker", None)
-        if worker is not None:
-            worker.stop()
+        self.stop_worker()
         self.producer.close()
         self.app.close()
 
@@ -114,15 +131,18 @@ class NaiveSends:
         self.task.apply_async(args=[ref, number(index), pin(index)])
         return ref
 
-    def start_worker(self) -> Managed:
+    def start_worker(self, procs: int = WORKER_PROCESSES) -> Managed:
+        """The naive Celery worker with ``procs`` prefork children."""
         argv = [sys.executable, "-m", "ops.bench.naive.sends"]
-        return start_process(self.stack, "naive-worker", argv, PINRELAY_QUEUE=self.queue)
+        return start_process(self.stack, "naive-worker", argv, PINRELAY_QUEUE=self.queue,
+                             PINRELAY_WORKER_CONCURRENCY=str(procs))  # fmt: skip
+
+    def stop_worker(self) -> float:
+        return _stop(self.stack, "naive-worker")
 
     def lost(self, refs: list[str], arrived: dict[str, float]) -> int:
         return sum(1 for r in refs if r not in arrived)
 
     def close(self) -> None:
-        worker = self.stack.processes.pop("naive-worker", None)
-        if worker is not None:
-            worker.stop()
+        self.stop_worker()
         self.app.close()

@@ -50,3 +50,11 @@ def test_bench_short_runs_every_scenario_and_loses_nothing(tmp_path: Path) -> No
         assert any(v.startswith("naive") for v in variants), name
         assert all(row["ops"] > 0 and row["lost"] == 0 for row in scenario["rows"]), name
     assert data["ok"] is True
+    sends = data["scenarios"]["sends"]
+    assert {"sends", "sends@200/s", "sends@30/s", "sends-scale"} <= {row["scenario"] for row in sends["rows"]}
+    assert set(sends["figures"]["redis_core_ceiling_sends_per_s"]) == {"pinrelay", "naive"}
+    for goal in sends["goals"]:  # every target of the sends scenario judged, and printed so
+        if goal["op"]:
+            assert goal["met"] in (True, False), goal
+            verdict = "met" if goal["met"] else "MISSED"
+            assert any(goal["what"] in line and line.endswith(verdict) for line in done.stdout.splitlines())
