@@ -99,8 +99,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # No task-sent events: they cost a publish per enqueue; Flower's task pages come from
         # the workers' received/started/succeeded events.
         "task_send_sent_event": False,
-        # Task events feed Flower; they cost the worker ~18% CPU per send, so a deployment
-        # without Flower can turn them off with PINRELAY_TASK_EVENTS=0.
+        # Task events feed Flower; a deployment without Flower can turn them off with
+        # PINRELAY_TASK_EVENTS=0.
         "worker_send_task_events": settings.task_events,
         # ... published in batches (worker/taskqueue/events.py): one publish per window, not two per send
         "worker_consumer": "worker.taskqueue.events:BatchedEventsConsumer",
