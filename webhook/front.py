@@ -1,0 +1,158 @@
+"""The receiver as a coroutine: what granian serves (RSGI, :mod:`webhook.rsgi`; or ASGI,
+:mod:`webhook.asgi`), with no thread per request.
+
+Same routes, checks and answers as the WSGI app (:mod:`webhook.app`): both go through
+:mod:`webhook.routes` and :mod:`webhook.intake`. What differs is how a request waits:
+
+* its body is read by the event loop under ``PINRELAY_WEBHOOK_BODY_TIMEOUT`` (granian's
+  WSGI interface has no body read timeout, so there a client stalling mid-body held a
+  thread; here it holds a coroutine, and after the deadline gets 408 and its connection
+  closed), never more than the body limit (413 beyond it; a ``Content-Length`` over it is
+  refused before anything is read), and a body cut off before its end is a 400;
+* its receipt is pushed through a :class:`~webhook.writer.StreamWriter`, which
+  group-commits the pushes of every request waiting on this loop in one script call
+  on one thread, and the 200 goes out only once that call returned.
+
+A server interface hands each request over as an :class:`Exchange`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Final, Protocol
+
+import redis
+
+from worker.config import Settings
+from worker.logs import get_logger
+
+from . import routes
+from .errors import MalformedReceiptError, ReceiptError, ReceiptTooLargeError
+from .intake import ReceiptIntake
+from .queue import ResultQueue
+from .routes import INTERNAL_ERROR, Response
+from .twilio_status import Answer, TwilioStatus
+from .writer import StreamWriter
+
+# What Exchange.header gives for a header whose value is not visible ASCII (granian's RSGI
+# hides such values): a Content-Type nobody accepts, so such a body is a 415, never a form.
+UNREADABLE: Final = "\ufffd"
+TWILIO_SIGNATURE_HEADER: Final = "x-twilio-signature"
+
+
+class Exchange(Protocol):
+    """One request as a server interface hands it to the front."""
+
+    method: str
+    path: str
+    query_string: str  # as WSGI has it: the bytes as latin-1
+    complete: bool  # False once the body is known not to have been read to its end
+
+    def header(self, name: str) -> str | None:
+        """The header's value (``name`` lower-case), :data:`UNREADABLE` if it cannot be read."""
+
+    async def read_body(self, limit: int, timeout_s: float) -> bytes:
+        """The whole body: at most ``limit`` bytes within ``timeout_s`` seconds, else a
+        :class:`ReceiptError` (413, 408; 400 when the client went away mid-body)."""
+
+
+def declared_length(value: str | None, limit: int) -> int | None:
+    """A ``Content-Length`` as a number (None: no header); 400 unless ASCII digits, 413 over
+    ``limit``, both decided before anything is read."""
+    if value is None:
+        return None
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()):
+        raise MalformedReceiptError("bad Content-Length")
+    length = int(value)
+    if length > limit:
+        raise ReceiptTooLargeError(f"body larger than {limit} bytes")
+    return length
+
+
+class AsyncReceiver:
+    """Answers :class:`Exchange` s; :meth:`start` it on the server's event loop first."""
+
+    def __init__(self, settings: Settings, queue: ResultQueue,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+        self._queue = queue
+        self._limit = settings.webhook_body_limit_bytes
+        self._timeout = settings.webhook_body_timeout_s
+        self._intake = ReceiptIntake(settings, queue, clock)
+        self._twilio = TwilioStatus(settings, queue, clock)
+        self._routes = routes.Routes(metrics_on=settings.webhook_metrics == "on")
+        self._counters = routes.StatusCounters()
+        self._log = get_logger("webhook.receiver")
+        self._writer: StreamWriter | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the writer on ``loop`` (the loop every request is then answered on)."""
+        if self._writer is None:
+            self._writer = StreamWriter(self._queue, loop)
+
+    def close(self) -> None:
+        """Stop the writer once the batches handed to it are written."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    async def respond(self, exchange: Exchange) -> Response:
+        """The answer to ``exchange``; never raises (a bug is a logged 500)."""
+        try:
+            route = self._routes.resolve(exchange.path, exchange.method)
+            if isinstance(route, tuple):
+                answer = route
+            elif route == routes.RECEIPT:
+                answer = await self._receipt(exchange)
+            else:
+                answer = await self._other(route, exchange)
+        except Exception:
+            self._log.exception("receiver_internal_error", path=exchange.path)
+            answer = INTERNAL_ERROR
+        self._counters.count(answer[0])
+        return answer
+
+    def _writer_here(self) -> StreamWriter:
+        if self._writer is None:  # a server that never said it started (or an ASGI one without lifespan)
+            self.start(asyncio.get_running_loop())
+        assert self._writer is not None
+        return self._writer
+
+    async def _receipt(self, exchange: Exchange) -> Response:
+        try:
+            body = await exchange.read_body(self._limit, self._timeout) if exchange.method == "POST" else b""
+            accepted = self._intake.accept(exchange.query_string, body, exchange.header("content-type"))
+        except ReceiptError as exc:
+            return self._intake.rejected(exc)
+        try:
+            entry_id = await self._writer_here().push(accepted.entry)
+        except redis.RedisError as exc:
+            return self._intake.unavailable(exc, accepted)
+        return self._intake.answered(accepted, entry_id)
+
+    async def _other(self, route: str, exchange: Exchange) -> Response:
+        writer = self._writer_here()
+        if route == routes.HEALTH:
+            return routes.health(await writer.ping())
+        if route == routes.READY:
+            return routes.ready(await writer.ping())
+        if route == routes.METRICS:
+            return await writer.thread.run(routes.metrics_page)
+        return routes.response(*await self._twilio_callback(exchange, writer))
+
+    async def _twilio_callback(self, exchange: Exchange, writer: StreamWriter) -> Answer:
+        twilio = self._twilio
+        try:
+            twilio.check_configured()
+            body = await exchange.read_body(twilio.limit, self._timeout)
+            entry = twilio.check(body, exchange.header("content-type"),
+                                 exchange.header(TWILIO_SIGNATURE_HEADER) or "")  # fmt: skip
+        except ReceiptError as exc:
+            return exc.http_status, {"error": exc.reason}
+        try:
+            entry_id = await writer.push(entry)
+        except redis.RedisError as exc:
+            return twilio.unavailable(exc)
+        return twilio.answered(entry_id)
