@@ -32,8 +32,8 @@ from . import routes
 from .errors import MalformedReceiptError, ReceiptError, ReceiptTooLargeError
 from .intake import ReceiptIntake
 from .queue import ResultQueue
-from .routes import INTERNAL_ERROR, Response
-from .twilio_status import Answer, TwilioStatus
+from .routes import DUPLICATE, INTERNAL_ERROR, OK, Response
+from .twilio_status import TwilioStatus
 from .writer import StreamWriter
 
 # What Exchange.header gives for a header whose value is not visible ASCII (granian's RSGI
@@ -90,7 +90,9 @@ class AsyncReceiver:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the writer on ``loop`` (the loop every request is then answered on)."""
         if self._writer is None:
-            self._writer = StreamWriter(self._queue, loop)
+            # Every push that went through is answered 200: counted once per batch (one update
+            # of the shared metrics file instead of one per receipt), before any answer goes out.
+            self._writer = StreamWriter(self._queue, loop, lambda count: self._counters.count(200, count))
 
     def close(self) -> None:
         """Stop the writer once the batches handed to it are written."""
@@ -111,7 +113,8 @@ class AsyncReceiver:
         except Exception:
             self._log.exception("receiver_internal_error", path=exchange.path)
             answer = INTERNAL_ERROR
-        self._counters.count(answer[0])
+        if answer is not OK and answer is not DUPLICATE:  # those two only follow a push the writer counted
+            self._counters.count(answer[0])
         return answer
 
     def _writer_here(self) -> StreamWriter:
@@ -140,9 +143,9 @@ class AsyncReceiver:
             return routes.ready(await writer.ping())
         if route == routes.METRICS:
             return await writer.thread.run(routes.metrics_page)
-        return routes.response(*await self._twilio_callback(exchange, writer))
+        return await self._twilio_callback(exchange, writer)
 
-    async def _twilio_callback(self, exchange: Exchange, writer: StreamWriter) -> Answer:
+    async def _twilio_callback(self, exchange: Exchange, writer: StreamWriter) -> Response:
         twilio = self._twilio
         try:
             twilio.check_configured()
@@ -150,9 +153,9 @@ class AsyncReceiver:
             entry = twilio.check(body, exchange.header("content-type"),
                                  exchange.header(TWILIO_SIGNATURE_HEADER) or "")  # fmt: skip
         except ReceiptError as exc:
-            return exc.http_status, {"error": exc.reason}
+            return routes.error(exc.http_status, exc.reason)
         try:
             entry_id = await writer.push(entry)
         except redis.RedisError as exc:
-            return twilio.unavailable(exc)
-        return twilio.answered(entry_id)
+            return routes.response(*twilio.unavailable(exc))
+        return OK if entry_id is not None else DUPLICATE  # what twilio.answered says, as the shared answers

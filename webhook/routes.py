@@ -107,7 +107,7 @@ class StatusCounters:
     def __init__(self) -> None:
         self._counters = {code: metrics.REQUESTS.labels(status=str(code)) for code in COUNTED_STATUSES}
 
-    def count(self, status: int) -> None:
+    def count(self, status: int, times: int = 1) -> None:
         counter = self._counters.get(status)
         if counter is not None:
-            counter.inc()
+            counter.inc(times)

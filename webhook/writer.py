@@ -76,11 +76,14 @@ class BlockingThread:
 
 class StreamWriter:
     """``await writer.push(entry)``: the entry id once the receipt is on the stream (None for a
-    replay); pushes made while a batch is out go together in the next one."""
+    replay); pushes made while a batch is out go together in the next one. ``written(n)`` is
+    called for each batch that went through, before its pushes' waiters wake up."""
 
-    def __init__(self, result_queue: ResultQueue, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, result_queue: ResultQueue, loop: asyncio.AbstractEventLoop,
+                 written: Callable[[int], None] = lambda count: None) -> None:  # fmt: skip
         self._queue = result_queue
         self._loop = loop
+        self._written = written
         self.thread = BlockingThread(loop, "receipt-writer")
         self._pending: list[tuple[Entry, asyncio.Future[str | None]]] = []
         self._busy = False  # a batch is out, or about to go (scheduled on the loop)
@@ -110,6 +113,8 @@ class StreamWriter:
 
     def _sent(self, batch: list[tuple[Entry, asyncio.Future[str | None]]], ids: list[str | None] | None,
               error: BaseException | None) -> None:  # fmt: skip
+        if error is None:
+            self._written(len(batch))  # before any waiter answers
         for index, (_, future) in enumerate(batch):
             if future.cancelled():
                 continue

@@ -336,3 +336,17 @@ def test_the_front_answers_as_the_wsgi_app_does(
 @pytest.fixture
 def signed_settings(settings: Settings) -> Iterator[Settings]:
     yield replace(settings, signature_secret=SECRET, signature_method="sha256")
+
+
+def test_every_answer_is_counted_once(drive: Drive, signed_settings: Settings) -> None:
+    """`pinrelay_webhook_requests_total`: the 200s of a batch are counted by the writer, the
+    rest as they are answered; each request once."""
+    from prometheus_client import REGISTRY
+
+    def counted(status: str) -> float:
+        return REGISTRY.get_sample_value("pinrelay_webhook_requests_total", {"status": status}) or 0.0
+
+    before = counted("200"), counted("401")
+    for query in (urlencode(SIGNED_DLR), urlencode(SIGNED_DLR), "messageId=1&status=ok"):
+        drive("GET", query=query, configured=signed_settings, clock=NOW)
+    assert (counted("200") - before[0], counted("401") - before[1]) == (2, 1)
