@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
+from .deadlines import Deadlines
 from .errors import BodyTimeoutError, MalformedReceiptError, ReceiptTooLargeError
 from .front import AsyncReceiver, declared_length
 from .queue import result_queue
@@ -47,30 +48,35 @@ class ASGIExchange:
     def header(self, name: str) -> str | None:
         return self._headers.get(name)
 
-    async def read_body(self, limit: int, timeout_s: float) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
+    async def read_body(self, limit: int, deadlines: Deadlines) -> bytes:
         try:
             declared_length(None if "transfer-encoding" in self._headers else self.header("content-length"),
                             limit)  # fmt: skip
-            async with asyncio.timeout(timeout_s):
-                while True:
-                    message = await self._receive()
-                    if message["type"] == "http.disconnect":
-                        raise MalformedReceiptError("the body was cut off before its end")
-                    chunk = message.get("body", b"")
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > limit:
-                        raise ReceiptTooLargeError(f"body larger than {limit} bytes")
-                    if not message.get("more_body", False):
-                        return b"".join(chunks)
-        except TimeoutError:
-            self.complete = False
-            raise BodyTimeoutError(f"the body did not arrive within {timeout_s:g} s") from None
-        except (MalformedReceiptError, ReceiptTooLargeError):
+            with deadlines.reading() as read:
+                try:
+                    return await self._pieces(limit)
+                except asyncio.CancelledError:
+                    if read.expired():
+                        raise BodyTimeoutError(deadlines.message()) from None
+                    raise
+        except (BodyTimeoutError, MalformedReceiptError, ReceiptTooLargeError):
             self.complete = False
             raise
+
+    async def _pieces(self, limit: int) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise MalformedReceiptError("the body was cut off before its end")
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise ReceiptTooLargeError(f"body larger than {limit} bytes")
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
 
 class ASGIReceiver:

@@ -4,11 +4,12 @@
 Same routes, checks and answers as the WSGI app (:mod:`webhook.app`): both go through
 :mod:`webhook.routes` and :mod:`webhook.intake`. What differs is how a request waits:
 
-* its body is read by the event loop under ``PINRELAY_WEBHOOK_BODY_TIMEOUT`` (granian's
-  WSGI interface has no body read timeout, so there a client stalling mid-body held a
-  thread; here it holds a coroutine, and after the deadline gets 408 and its connection
-  closed), never more than the body limit (413 beyond it; a ``Content-Length`` over it is
-  refused before anything is read), and a body cut off before its end is a 400;
+* its body is read by the event loop under ``PINRELAY_WEBHOOK_BODY_TIMEOUT``
+  (:mod:`webhook.deadlines`; granian's WSGI interface has no body read timeout, so there a
+  client stalling mid-body held a thread; here it holds a coroutine, and after the deadline
+  gets 408 and its connection closed), never more than the body limit (413 beyond it; a
+  ``Content-Length`` over it is refused before anything is read), and a body cut off before
+  its end is a 400;
 * its receipt is pushed through a :class:`~webhook.writer.StreamWriter`, which
   group-commits the pushes of every request waiting on this loop in one script call
   on one thread, and the 200 goes out only once that call returned.
@@ -29,6 +30,7 @@ from worker.config import Settings
 from worker.logs import get_logger
 
 from . import routes
+from .deadlines import Deadlines
 from .errors import MalformedReceiptError, ReceiptError, ReceiptTooLargeError
 from .intake import ReceiptIntake
 from .queue import ResultQueue
@@ -53,8 +55,8 @@ class Exchange(Protocol):
     def header(self, name: str) -> str | None:
         """The header's value (``name`` lower-case), :data:`UNREADABLE` if it cannot be read."""
 
-    async def read_body(self, limit: int, timeout_s: float) -> bytes:
-        """The whole body: at most ``limit`` bytes within ``timeout_s`` seconds, else a
+    async def read_body(self, limit: int, deadlines: Deadlines) -> bytes:
+        """The whole body: at most ``limit`` bytes before its deadline, else a
         :class:`ReceiptError` (413, 408; 400 when the client went away mid-body)."""
 
 
@@ -86,6 +88,7 @@ class AsyncReceiver:
         self._counters = routes.StatusCounters()
         self._log = get_logger("webhook.receiver")
         self._writer: StreamWriter | None = None
+        self._deadlines: Deadlines | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the writer on ``loop`` (the loop every request is then answered on)."""
@@ -93,12 +96,13 @@ class AsyncReceiver:
             # Every push that went through is answered 200: counted once per batch (one update
             # of the shared metrics file instead of one per receipt), before any answer goes out.
             self._writer = StreamWriter(self._queue, loop, lambda count: self._counters.count(200, count))
+            self._deadlines = Deadlines(loop, self._timeout)
 
     def close(self) -> None:
         """Stop the writer once the batches handed to it are written."""
         if self._writer is not None:
             self._writer.close()
-            self._writer = None
+            self._writer = self._deadlines = None
 
     async def respond(self, exchange: Exchange) -> Response:
         """The answer to ``exchange``; never raises (a bug is a logged 500)."""
@@ -117,39 +121,41 @@ class AsyncReceiver:
             self._counters.count(answer[0])
         return answer
 
-    def _writer_here(self) -> StreamWriter:
+    def _started(self) -> tuple[StreamWriter, Deadlines]:
         if self._writer is None:  # a server that never said it started (or an ASGI one without lifespan)
             self.start(asyncio.get_running_loop())
-        assert self._writer is not None
-        return self._writer
+        assert self._writer is not None and self._deadlines is not None
+        return self._writer, self._deadlines
 
     async def _receipt(self, exchange: Exchange) -> Response:
+        writer, deadlines = self._started()
         try:
-            body = await exchange.read_body(self._limit, self._timeout) if exchange.method == "POST" else b""
+            body = await exchange.read_body(self._limit, deadlines) if exchange.method == "POST" else b""
             accepted = self._intake.accept(exchange.query_string, body, exchange.header("content-type"))
         except ReceiptError as exc:
             return self._intake.rejected(exc)
         try:
-            entry_id = await self._writer_here().push(accepted.entry)
+            entry_id = await writer.push(accepted.entry)
         except redis.RedisError as exc:
             return self._intake.unavailable(exc, accepted)
         return self._intake.answered(accepted, entry_id)
 
     async def _other(self, route: str, exchange: Exchange) -> Response:
-        writer = self._writer_here()
+        writer, deadlines = self._started()
         if route == routes.HEALTH:
             return routes.health(await writer.ping())
         if route == routes.READY:
             return routes.ready(await writer.ping())
         if route == routes.METRICS:
             return await writer.thread.run(routes.metrics_page)
-        return await self._twilio_callback(exchange, writer)
+        return await self._twilio_callback(exchange, writer, deadlines)
 
-    async def _twilio_callback(self, exchange: Exchange, writer: StreamWriter) -> Response:
+    async def _twilio_callback(self, exchange: Exchange, writer: StreamWriter,
+                               deadlines: Deadlines) -> Response:  # fmt: skip
         twilio = self._twilio
         try:
             twilio.check_configured()
-            body = await exchange.read_body(twilio.limit, self._timeout)
+            body = await exchange.read_body(twilio.limit, deadlines)
             entry = twilio.check(body, exchange.header("content-type"),
                                  exchange.header(TWILIO_SIGNATURE_HEADER) or "")  # fmt: skip
         except ReceiptError as exc:

@@ -24,6 +24,7 @@ import asyncio
 import sys
 from typing import Any, Final
 
+from .deadlines import Deadlines
 from .errors import BodyTimeoutError, MalformedReceiptError, ReceiptTooLargeError
 from .front import UNREADABLE, AsyncReceiver, declared_length
 from .queue import result_queue
@@ -57,22 +58,24 @@ class RSGIExchange:
             return UNREADABLE  # there, but not visible ASCII: granian does not hand such values over
         return value
 
-    async def read_body(self, limit: int, timeout_s: float) -> bytes:
+    async def read_body(self, limit: int, deadlines: Deadlines) -> bytes:
         try:
             declared = None if "transfer-encoding" in self._headers else self.header("content-length")
             declared_length(declared, limit)
-            async with asyncio.timeout(timeout_s):
-                if declared is not None:
-                    try:
-                        body: bytes = await self._proto()
-                    except RuntimeError:  # RSGIProtocolClosed: the client went away mid-body
-                        raise MalformedReceiptError("the body was cut off before its end") from None
-                    return body
-                return await self._pieces(limit)
-        except TimeoutError:
-            self.complete = False
-            raise BodyTimeoutError(f"the body did not arrive within {timeout_s:g} s") from None
-        except (MalformedReceiptError, ReceiptTooLargeError):
+            with deadlines.reading() as read:
+                try:
+                    if declared is not None:
+                        try:
+                            body: bytes = await self._proto()
+                        except RuntimeError:  # RSGIProtocolClosed: the client went away mid-body
+                            raise MalformedReceiptError("the body was cut off before its end") from None
+                        return body
+                    return await self._pieces(limit)
+                except asyncio.CancelledError:
+                    if read.expired():
+                        raise BodyTimeoutError(deadlines.message()) from None
+                    raise
+        except (BodyTimeoutError, MalformedReceiptError, ReceiptTooLargeError):
             self.complete = False
             raise
 
