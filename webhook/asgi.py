@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from .deadlines import Deadlines
 from .errors import BodyTimeoutError, MalformedReceiptError, ReceiptTooLargeError
-from .front import AsyncReceiver, declared_length
+from .front import AsyncReceiver, declared_length, tune_worker_process
 from .queue import result_queue
 from .wsgi import configure_worker, settings_from_env
 
@@ -118,5 +118,6 @@ class ASGIReceiver:
 def app_factory() -> ASGIReceiver:
     """Build the receiver from the environment; :class:`ConfigError` without a Redis URL."""
     settings = settings_from_env()
+    tune_worker_process()
     configure_worker(settings, interface="asgi")
     return ASGIReceiver(AsyncReceiver(settings, result_queue(settings)))

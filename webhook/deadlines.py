@@ -1,7 +1,8 @@
 """Body deadlines for the async front: one timer for every body being read, not one each.
 
-``asyncio.timeout`` per request costs a timer handle scheduled and cancelled on the loop,
-which measured about a tenth of the front's CPU on form POSTs (uvloop, 1 worker, wrk). Here
+``asyncio.timeout`` per request costs a timer handle scheduled and cancelled on the loop
+(py-spy put about a tenth of a receiver worker's samples there under wrk, half the requests
+form POSTs; callgrind, in process: ~10k fewer instructions per request without it). Here
 a read registers its task and deadline in a dict; one sweep, every :data:`SWEEP_S` at most
 (finer for short timeouts) and only while reads are in progress, cancels the tasks past
 theirs, and :meth:`Reading.expired` tells the cancelled read that the cancellation was its

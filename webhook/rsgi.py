@@ -21,22 +21,15 @@ answer, so the client's connection, and whatever it still holds, goes with it.
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Any, Final
 
 from .deadlines import Deadlines
 from .errors import BodyTimeoutError, MalformedReceiptError, ReceiptTooLargeError
-from .front import UNREADABLE, AsyncReceiver, declared_length
+from .front import UNREADABLE, AsyncReceiver, declared_length, tune_worker_process
 from .queue import result_queue
 from .wsgi import configure_worker, settings_from_env
 
 CLOSE: Final = ("Connection", "close")
-# How long a thread holding the GIL keeps it while another waits (Python's default: 5 ms). In a
-# worker, granian's runtime thread needs the GIL to hand each request to the loop, and the
-# receipt writer needs it around each batch: with the loop busy, 5 ms waits stretched every
-# answer (2 workers, 50 connections, wrk: p99 ~60 -> ~30 ms and ~1.6x the receipts/s at 0.5 ms;
-# 0.1 ms was worse than 0.5 ms).
-GIL_SWITCH_INTERVAL_S: Final = 0.0005
 
 
 class RSGIExchange:
@@ -119,6 +112,6 @@ class RSGIReceiver:
 def app_factory() -> RSGIReceiver:
     """Build the receiver from the environment; :class:`ConfigError` without a Redis URL."""
     settings = settings_from_env()
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    tune_worker_process()
     configure_worker(settings, interface="rsgi")
     return RSGIReceiver(AsyncReceiver(settings, result_queue(settings)))

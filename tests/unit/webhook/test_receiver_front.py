@@ -32,7 +32,8 @@ from worker.config import Settings
 from .test_receiver_app import FORM, NOW, SECRET, SIGNED_DLR, call
 
 BODY = b"messageId=0A1&status=delivered"
-TIMEOUT_S = 0.3
+TIMEOUT_S = 0.3  # where a test waits for the deadline
+ROOMY_TIMEOUT_S = 5.0  # where it must not pass, however slow the machine
 CUT = object()  # in a schedule: the client goes away here
 Schedule = list[tuple[float, Any]]  # (delay before it, a piece of body or CUT)
 Answer = tuple[int, dict[str, str], Any]
@@ -120,7 +121,7 @@ def _rsgi(front: AsyncReceiver, method: str, path: str, query: str, headers: lis
         app.__rsgi_init__(asyncio.get_running_loop())
         proto = _Proto(schedule, ends)
         try:
-            await asyncio.wait_for(app.__rsgi__(_Scope(method, path, query, headers), proto), 5)
+            await asyncio.wait_for(app.__rsgi__(_Scope(method, path, query, headers), proto), 30)
         finally:
             app.__rsgi_del__(asyncio.get_running_loop())
         assert proto.sent is not None
@@ -156,7 +157,7 @@ def _asgi(front: AsyncReceiver, method: str, path: str, query: str, headers: lis
         scope = {"type": "http", "method": method, "path": path, "query_string": query.encode("latin-1"),
                  "headers": raw_headers}  # fmt: skip
         try:
-            await asyncio.wait_for(app(scope, receive, send), 5)
+            await asyncio.wait_for(app(scope, receive, send), 30)
         finally:
             app.close()
         start, body = sent
@@ -182,8 +183,9 @@ def drive(request: pytest.FixtureRequest, settings: Settings, redis_client: redi
 
     def run(method: str = "POST", path: str = RECEIPT_PATH, query: str = "",
             headers: list[tuple[str, str]] | None = None, schedule: Schedule | None = None, ends: bool = True,
-            configured: Settings | None = None, clock: float | None = None) -> Answer:  # fmt: skip
-        chosen = replace(configured or settings, webhook_body_timeout_s=TIMEOUT_S)
+            configured: Settings | None = None, clock: float | None = None,
+            timeout_s: float = ROOMY_TIMEOUT_S) -> Answer:  # fmt: skip
+        chosen = replace(configured or settings, webhook_body_timeout_s=timeout_s)
         front = AsyncReceiver(chosen, result_queue(chosen, redis_client),
                               **({"clock": lambda: clock} if clock is not None else {}))  # fmt: skip
         return runner(front, method, path, query, headers or [], schedule or [], ends)
@@ -219,7 +221,8 @@ def test_stalled_body_is_408_and_closes_the_connection(drive: Drive, entries: En
                                                        chunked: bool) -> None:  # fmt: skip
     """Headers and part of a body, then nothing: 408 at the deadline, `Connection: close`, nothing queued."""
     headers = _form() if chunked else _form(len(BODY))
-    status, sent, payload = drive(headers=headers, schedule=[(0.0, BODY[:10])], ends=False)
+    status, sent, payload = drive(headers=headers, schedule=[(0.0, BODY[:10])], ends=False,
+                                  timeout_s=TIMEOUT_S)  # fmt: skip
     assert status == 408 and sent["connection"] == "close" and "error" in payload
     assert entries() == []
 
@@ -350,3 +353,33 @@ def test_every_answer_is_counted_once(drive: Drive, signed_settings: Settings) -
     for query in (urlencode(SIGNED_DLR), urlencode(SIGNED_DLR), "messageId=1&status=ok"):
         drive("GET", query=query, configured=signed_settings, clock=NOW)
     assert (counted("200") - before[0], counted("401") - before[1]) == (2, 1)
+
+
+def test_a_deadline_is_told_from_any_other_cancellation() -> None:
+    """webhook.deadlines: a read past its deadline is cancelled and told so (the front answers
+    408); a read cancelled for another reason (the server stopping) stays cancelled."""
+    from webhook.deadlines import Deadlines
+
+    async def read(deadlines: Deadlines) -> str:
+        with deadlines.reading() as reading:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if reading.expired():
+                    return "deadline"
+                raise
+        return "unreachable"
+
+    async def main() -> tuple[str, bool]:
+        deadlines = Deadlines(asyncio.get_running_loop(), 0.1)
+        timed_out = await asyncio.wait_for(read(deadlines), 30)
+        stopped = asyncio.create_task(read(deadlines))
+        await asyncio.sleep(0.01)
+        stopped.cancel()
+        try:
+            await stopped
+        except asyncio.CancelledError:
+            return timed_out, True
+        return timed_out, False
+
+    assert asyncio.run(main()) == ("deadline", True)

@@ -55,13 +55,13 @@ def test_every_factory_builds_its_app(settings: Settings, monkeypatch: pytest.Mo
     receiver from the environment."""
     for name, value in settings.to_env().items():
         monkeypatch.setenv(name, value)
-    assert callable(app_factory())
-    assert callable(asgi.app_factory())
     switch = sys.getswitchinterval()
     try:
+        assert callable(app_factory())
+        assert callable(asgi.app_factory())
         assert hasattr(rsgi.app_factory(), "__rsgi__")
     finally:
-        sys.setswitchinterval(switch)  # the factory shortens it for its worker process
+        sys.setswitchinterval(switch)  # the async factories shorten it for their worker process
 
 
 def test_command_refuses_zero_workers(settings: Settings) -> None:
