@@ -6,6 +6,8 @@
     └── ReceiptError                    the receipt was refused; nothing was queued
         ├── MalformedReceiptError       400: bad encoding, bad JSON, missing field, ...
         ├── SignatureRejectedError      401: missing / wrong / stale signature
+        ├── CallbackRefusedError        403: a Twilio callback not signed right (or
+        │                               the Twilio route not configured here)
         ├── BodyTimeoutError            408: the body did not arrive within
         │                               Settings.webhook_body_timeout_s
         ├── ReceiptTooLargeError        413: body over Settings.webhook_body_limit_bytes
@@ -50,6 +52,13 @@ class SignatureRejectedError(ReceiptError):
     """Signing is on and the signature is missing, wrong or outside the time window."""
 
     http_status = 401
+
+
+class CallbackRefusedError(ReceiptError):
+    """A Twilio status callback whose ``X-Twilio-Signature`` is missing or wrong, or that this
+    receiver cannot check (no auth token or status URL)."""
+
+    http_status = 403
 
 
 class BodyTimeoutError(ReceiptError):

@@ -20,7 +20,9 @@ Group commit: pushes that arrive while another thread of this process is
 talking to Redis wait and go together in its next script call (at most
 :data:`MAX_BATCH`), each still getting its own entry id. Under load that
 turns many round trips into one; with a single request in flight it is one
-call, as without batching. A batch that fails fails every push in it.
+call, as without batching. A batch that fails fails every push in it. The async
+front batches the same way without a thread per request (:mod:`webhook.writer`),
+through :meth:`ResultQueue.entry` and :meth:`ResultQueue.push_entries`.
 """
 
 from __future__ import annotations
@@ -53,14 +55,16 @@ MAX_BATCH: Final = 64  # receipts per script call
 PUSH_LUA: Final = lua.script("receipt_push")
 
 
+Entry = tuple[list[str], list[str]]  # [field, value, ...] and the full replay keys of one receipt
+
+
 class _Push:
     """One receipt waiting for a batch; its thread sleeps on ``done``."""
 
-    __slots__ = ("done", "entry_id", "error", "fields", "lead", "replay_keys")
+    __slots__ = ("done", "entry", "entry_id", "error", "lead")
 
-    def __init__(self, fields: list[str], replay_keys: list[str]) -> None:
-        self.fields = fields
-        self.replay_keys = replay_keys
+    def __init__(self, entry: Entry) -> None:
+        self.entry = entry
         self.done = threading.Event()
         self.lead = False  # set when this waiter must run the next batch itself
         self.entry_id: str | None = None
@@ -84,14 +88,22 @@ class ResultQueue:
         self._waiting: list[_Push] = []
         self._busy = False  # a thread is running a batch right now
 
-    def push(self, fields: Mapping[str, str], nonce: str | Sequence[str] | None = None) -> str | None:
-        """``XADD`` the fields; the entry id, or None when ``nonce`` (a replay key, or several:
-        any one seen before makes it a replay) was already seen."""
+    def entry(self, fields: Mapping[str, str], nonce: str | Sequence[str] | None = None) -> Entry:
+        """What :meth:`push_entries` takes for these fields and replay key(s)."""
         flat: list[str] = []
         for item in fields.items():
             flat.extend(item)
-        keys = [nonce] if isinstance(nonce, str) else list(nonce or ())
-        me = _Push(flat, [self._nonce_prefix + key for key in keys if key])
+        keys = [nonce] if isinstance(nonce, str) else (nonce or ())
+        return flat, [self._nonce_prefix + key for key in keys if key]
+
+    def push(self, fields: Mapping[str, str], nonce: str | Sequence[str] | None = None) -> str | None:
+        """``XADD`` the fields; the entry id, or None when ``nonce`` (a replay key, or several:
+        any one seen before makes it a replay) was already seen."""
+        return self.push_entry(self.entry(fields, nonce))
+
+    def push_entry(self, entry: Entry) -> str | None:
+        """:meth:`push` of an :meth:`entry` already made; blocks this thread until its batch ran."""
+        me = _Push(entry)
         with self._lock:
             self._waiting.append(me)
             lead = not self._busy
@@ -105,23 +117,29 @@ class ResultQueue:
             raise me.error
         return me.entry_id
 
+    def push_entries(self, entries: Sequence[Entry]) -> list[str | None]:
+        """One script call for ``entries`` (at most :data:`MAX_BATCH`): each one's entry id, or
+        None for a replay. Raises what Redis raised (:class:`ResultQueueFullError` at the bound)."""
+        keys = [self.stream]
+        items: list[list[Any]] = []
+        for fields, replay_keys in entries:
+            items.append([len(keys) + 1, len(replay_keys), fields])
+            keys.extend(replay_keys)
+        try:
+            ids = self._script(keys=keys, args=[self._nonce_ttl, json.dumps(items), self._backlog_max])
+        except redis.ResponseError as exc:
+            if str(exc).startswith("BACKLOG"):
+                raise ResultQueueFullError(str(exc)) from None
+            raise
+        return [None if entry_id is None else to_text(entry_id) for entry_id in ids]
+
     def _run_batch(self) -> None:
         with self._lock:
             batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
         try:
-            keys = [self.stream]
-            items: list[list[Any]] = []
-            for push in batch:
-                items.append([len(keys) + 1, len(push.replay_keys), push.fields])
-                keys.extend(push.replay_keys)
-            try:
-                ids = self._script(keys=keys, args=[self._nonce_ttl, json.dumps(items), self._backlog_max])
-            except redis.ResponseError as exc:
-                if str(exc).startswith("BACKLOG"):
-                    raise ResultQueueFullError(str(exc)) from None
-                raise
+            ids = self.push_entries([push.entry for push in batch])
             for push, entry_id in zip(batch, ids, strict=True):
-                push.entry_id = None if entry_id is None else to_text(entry_id)
+                push.entry_id = entry_id
         except BaseException as exc:  # every push of the batch shares its fate
             for push in batch:
                 push.error = exc
@@ -141,6 +159,18 @@ class ResultQueue:
             return bool(self._client.ping())
         except redis.RedisError:
             return False
+
+
+def result_queue(settings: Settings, client: redis.Redis | None = None) -> ResultQueue:
+    """The receiver's queue for ``settings``; without ``client``, on this process's pool."""
+    return ResultQueue(
+        client if client is not None else connect(settings),
+        settings.key_prefix,
+        # A timestamp may be up to `window` ahead of our clock, so a nonce must
+        # be remembered for two windows to outlive every moment it is accepted.
+        nonce_ttl_s=2 * settings.signature_window_s,
+        backlog_max=settings.webhook_backlog_max,
+    )
 
 
 _pools: dict[tuple[int, str], redis.ConnectionPool] = {}

@@ -9,9 +9,9 @@ would otherwise share it silently); with JSON logs granian's own lines are JSON
 answers it logs one ``ready`` event.
 
 Why granian: its HTTP layer is Rust, so the two vCPUs go to the Python app. It runs its
-ASGI interface with :mod:`webhook.bridge` in front of the WSGI app, because its WSGI
-interface has no body read timeout: a few dozen clients stalling mid-body held every
-thread (RELIABILITY.md, round 2).
+RSGI interface (its cheapest) with the receiver as a coroutine (:mod:`webhook.rsgi`), not
+its WSGI interface, which has no body read timeout: a few dozen clients stalling mid-body
+held every thread (RELIABILITY.md, round 2).
 
 Who may listen where (:func:`check_exposure`): without ``PINRELAY_SIGNATURE_SECRET``
 anybody who can reach the receiver can settle sends with forged receipts, so it starts
@@ -20,6 +20,7 @@ unsigned only on a loopback address, unless ``--insecure-unsigned`` says that is
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import json
 import os
@@ -41,10 +42,16 @@ from worker.errors import ConfigError
 from worker.local.ports import require_free_ports
 from worker.logs import get_logger, log_ready
 
-APP_TARGET: Final = "webhook.asgi:app_factory"
-# Threads running the app per worker (PINRELAY_WEBHOOK_THREADS). They mostly wait on Redis,
-# and the more wait together the bigger the queue's group commit (2 workers, measured under
-# granian's WSGI interface: 2 threads -> ~3.4k, 8 -> ~5k, 32 -> ~6.5-7.5k req/s).
+APP_TARGET: Final = "webhook.rsgi:app_factory"
+INTERFACE: Final = "rsgi"
+# uvloop where installed (a dependency on Linux): about a fifth less CPU per receipt than
+# asyncio's loop under granian (wake-ups from granian's threads are coalesced). Named, not
+# granian's `auto`, which would prefer any rloop that happens to be installed.
+LOOP: Final = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+# Threads a WSGI server should run the WSGI app on (PINRELAY_WEBHOOK_THREADS; the bench's naive
+# granian baseline uses it too). They mostly wait on Redis, and the more wait together the
+# bigger the queue's group commit (2 workers, granian's WSGI interface: 2 threads -> ~3.4k,
+# 8 -> ~5k, 32 -> ~6.5-7.5k req/s). The RSGI front needs none: one writer thread per worker.
 DEFAULT_BLOCKING_THREADS: Final = DEFAULT_WEBHOOK_THREADS
 # A granian worker now and then misses its SIGTERM and would wait forever (seen with
 # 2.7.9 and 2.8.7: ~1 stop in 6 with 2 workers; upstream granian#875 is alike). Killing
@@ -113,8 +120,7 @@ def build_command(
 ) -> list[str]:
     """The granian argv; run it with :func:`build_env` as its environment.
 
-    ``log_config`` is a granian ``--log-config`` JSON file (:func:`write_log_config`). The
-    app's threads per worker are ``PINRELAY_WEBHOOK_THREADS`` (in that environment)."""
+    ``log_config`` is a granian ``--log-config`` JSON file (:func:`write_log_config`)."""
     if workers < 1:
         raise ConfigError(f"workers ({workers}) must be at least 1")
     level = settings.log_level.lower()
@@ -122,7 +128,8 @@ def build_command(
         level = "info"
     return [
         sys.executable, "-m", "granian",
-        "--interface", "asgi",
+        "--interface", INTERFACE,
+        "--loop", LOOP,
         "--no-ws",
         "--factory",
         "--host", host,

@@ -4,10 +4,15 @@ The simulator signs receipts with :func:`sign` and the receiver checks them
 with :func:`verify`, so both ends share one implementation of the quirks: sorted
 keys, ``&``/``=`` in values replaced by ``_``, a leading ``&``, upper-case HMAC
 hex but lower-case md5hash, and a case-insensitive, constant-time compare.
+
+The key-dependent work (the HMAC's padded key, the secret's bytes) is done once per
+(secret, method) in a :class:`Signer`, which :func:`sign` and :func:`verify` keep cached:
+the receiver checks every receipt with the same secret.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -28,27 +33,58 @@ def signing_string(params: Mapping[str, str]) -> str:
     for key in sorted(params):
         if key == "sig":
             continue
-        value = params[key].replace("&", "_").replace("=", "_")
+        value = params[key]
+        if "&" in value or "=" in value:
+            value = value.replace("&", "_").replace("=", "_")
         parts.append(f"&{key}={value}")
     return "".join(parts)
 
 
+class Signer:
+    """Signs and checks with one secret and method; the key's share of the work done once."""
+
+    __slots__ = ("_hmac", "_secret")
+
+    def __init__(self, secret: str, method: str = "md5hash") -> None:
+        if method == "md5hash":
+            self._hmac: hmac.HMAC | None = None
+        else:
+            try:
+                digest = _HMAC_DIGESTS[method]
+            except KeyError:
+                raise ValueError(f"unknown signature method {method!r}; use one of {METHODS}") from None
+            self._hmac = hmac.new(secret.encode("utf-8"), digestmod=digest)
+        self._secret = secret
+
+    def sign(self, params: Mapping[str, str]) -> str:
+        """The ``sig`` value for ``params`` (which must already hold ``timestamp``)."""
+        payload = signing_string(params)
+        if self._hmac is None:
+            return hashlib.md5((payload + self._secret).encode("utf-8")).hexdigest()
+        mac = self._hmac.copy()
+        mac.update(payload.encode("utf-8"))
+        return mac.hexdigest().upper()
+
+    def verify(self, params: Mapping[str, str]) -> bool:
+        """Whether ``params['sig']`` is right for the rest of ``params``."""
+        received = params.get("sig")
+        if not received:
+            return False
+        expected = self.sign(params)
+        return hmac.compare_digest(received.lower().encode("ascii", "replace"), expected.lower().encode())
+
+
+@functools.lru_cache(maxsize=16)
+def signer(secret: str, method: str = "md5hash") -> Signer:
+    """The (cached) :class:`Signer` for ``secret`` and ``method``."""
+    return Signer(secret, method)
+
+
 def sign(params: Mapping[str, str], secret: str, method: str = "md5hash") -> str:
     """The ``sig`` value for ``params`` (which must already hold ``timestamp``)."""
-    payload = signing_string(params)
-    if method == "md5hash":
-        return hashlib.md5((payload + secret).encode("utf-8")).hexdigest()
-    try:
-        digest = _HMAC_DIGESTS[method]
-    except KeyError:
-        raise ValueError(f"unknown signature method {method!r}; use one of {METHODS}") from None
-    return hmac.new(secret.encode("utf-8"), payload.encode("utf-8"), digest).hexdigest().upper()
+    return signer(secret, method).sign(params)
 
 
 def verify(params: Mapping[str, str], secret: str, method: str = "md5hash") -> bool:
     """Whether ``params['sig']`` is right for the rest of ``params``."""
-    received = params.get("sig")
-    if not received:
-        return False
-    expected = sign(params, secret, method)
-    return hmac.compare_digest(received.lower().encode("ascii", "replace"), expected.lower().encode())
+    return signer(secret, method).verify(params)

@@ -38,8 +38,8 @@ import redis
 from worker.config import Settings
 from worker.logs import get_logger
 
-from .errors import ReceiptError
-from .queue import ResultQueue
+from .errors import CallbackRefusedError, MalformedReceiptError, ReceiptError, UnsupportedMediaTypeError
+from .queue import Entry, ResultQueue
 from .receipts import FORM_TYPE, RECEIVED_AT_FIELD, media_type, parse_urlencoded
 from .twilio_signature import verify_twilio
 
@@ -70,42 +70,56 @@ def receipt_fields(params: dict[str, str], received_at: float) -> dict[str, str]
 
 
 class TwilioStatus:
-    """The handler; ``handle`` answers (HTTP status, JSON payload)."""
+    """The handler. :meth:`handle` answers a WSGI request (HTTP status, JSON payload); the async
+    front calls :meth:`check_configured`, :meth:`check` and :meth:`answered` around its own push."""
 
-    def __init__(self, settings: Settings, queue: ResultQueue, read_body: BodyReader,
+    def __init__(self, settings: Settings, queue: ResultQueue,
                  clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         self._token = settings.twilio_auth_token
         self._url = settings.twilio_status_url
-        self._limit = settings.webhook_body_limit_bytes
+        self.limit = settings.webhook_body_limit_bytes
         self._queue = queue
-        self._read_body = read_body
         self._clock = clock
         self._log = get_logger("webhook.twilio")
 
-    def handle(self, environ: WSGIEnvironment) -> Answer:
-        if not self._token or not self._url:
-            self._log.warning("twilio_callback_unconfigured")
-            return 403, {"error": "not configured: PINRELAY_TWILIO_AUTH_TOKEN, PINRELAY_TWILIO_STATUS_URL"}
+    def handle(self, environ: WSGIEnvironment, read_body: BodyReader) -> Answer:
         try:
-            body = self._read_body(environ, self._limit)
-            if media_type(environ.get("CONTENT_TYPE")) not in (None, FORM_TYPE):
-                return 415, {"error": "Twilio callbacks are form posts"}
-            params = parse_urlencoded(body, "body")
+            self.check_configured()
+            body = read_body(environ, self.limit)
+            entry = self.check(body, environ.get("CONTENT_TYPE"), environ.get("HTTP_X_TWILIO_SIGNATURE", ""))
         except ReceiptError as exc:
             return exc.http_status, {"error": exc.reason}
-        signature = environ.get("HTTP_X_TWILIO_SIGNATURE", "")
-        if not verify_twilio(self._token, self._url, params, signature):
-            self._log.info("twilio_callback_rejected", reason="signature")
-            return 403, {"error": "X-Twilio-Signature missing or wrong"}
-        if not params.get("MessageSid", "").strip() or not params.get("MessageStatus", "").strip():
-            return 400, {"error": "missing MessageSid or MessageStatus"}
-        fields = receipt_fields(params, self._clock())
-        nonce = f"twilio:{params['MessageSid']}:{fields['twilio-status']}"
         try:
-            entry_id = self._queue.push(fields, nonce)
+            entry_id = self._queue.push_entry(entry)
         except redis.RedisError as exc:
-            self._log.warning("receipt_queue_unavailable", error=type(exc).__name__)
-            return 503, {"error": "result queue unavailable, retry later"}
-        if entry_id is None:
-            return 200, {"status": "duplicate"}
-        return 200, {"status": "ok"}
+            return self.unavailable(exc)
+        return self.answered(entry_id)
+
+    def check_configured(self) -> None:
+        """:class:`CallbackRefusedError` (403) when this receiver cannot check callbacks; decided
+        before the body is read."""
+        if not self._token or not self._url:
+            self._log.warning("twilio_callback_unconfigured")
+            raise CallbackRefusedError(
+                "not configured: PINRELAY_TWILIO_AUTH_TOKEN, PINRELAY_TWILIO_STATUS_URL")  # fmt: skip
+
+    def check(self, body: bytes, content_type: str | None, signature: str) -> Entry:
+        """The stream entry of a signed, complete callback; else a :class:`ReceiptError` (4xx)."""
+        if media_type(content_type) not in (None, FORM_TYPE):
+            raise UnsupportedMediaTypeError("Twilio callbacks are form posts")
+        params = parse_urlencoded(body, "body")
+        if not verify_twilio(self._token or "", self._url or "", params, signature):
+            self._log.info("twilio_callback_rejected", reason="signature")
+            raise CallbackRefusedError("X-Twilio-Signature missing or wrong")
+        if not params.get("MessageSid", "").strip() or not params.get("MessageStatus", "").strip():
+            raise MalformedReceiptError("missing MessageSid or MessageStatus")
+        fields = receipt_fields(params, self._clock())
+        return self._queue.entry(fields, f"twilio:{params['MessageSid']}:{fields['twilio-status']}")
+
+    def unavailable(self, exc: Exception) -> Answer:
+        self._log.warning("receipt_queue_unavailable", error=type(exc).__name__)
+        return 503, {"error": "result queue unavailable, retry later"}
+
+    @staticmethod
+    def answered(entry_id: str | None) -> Answer:
+        return (200, {"status": "duplicate"}) if entry_id is None else (200, {"status": "ok"})

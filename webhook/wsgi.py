@@ -1,8 +1,8 @@
 """The app factory WSGI servers import: ``webhook.wsgi:app_factory``.
 
-granian runs the receiver through :mod:`webhook.asgi` (the same app behind a body
-deadline); this factory is for any other WSGI server, and both build the app with
-:func:`build`. Each server worker process calls its factory once. Settings come from the
+granian runs the receiver through :mod:`webhook.rsgi` (the same routes and checks as a
+coroutine, with a body deadline granian's WSGI interface lacks); this factory is for any
+other WSGI server. Each server worker process calls its factory once. Settings come from the
 ``PINRELAY_*`` environment (the supervisor always sets ``PINRELAY_REDIS_URL``); the Redis
 connection pool is one per process (:func:`webhook.queue.connect`), 2 s socket timeouts,
 health-checked.
@@ -31,16 +31,22 @@ def settings_from_env() -> Settings:
     return settings
 
 
-def build(settings: Settings) -> WSGIApplication:
-    """Configure logging for this worker process, say so, and build the receiver."""
+def configure_worker(settings: Settings, interface: str = "wsgi") -> None:
+    """Configure logging for this worker process, and say that it started."""
     configure_logging(settings, stdlib=True)
     get_logger("webhook.receiver").info(
         "receiver_worker_started",
         pid=os.getpid(),
+        interface=interface,
         key_prefix=settings.key_prefix,
         signed=settings.signature_secret is not None,
         signature_method=settings.signature_method,
     )
+
+
+def build(settings: Settings) -> WSGIApplication:
+    """Configure logging for this worker process, say so, and build the WSGI receiver."""
+    configure_worker(settings)
     return create_app(settings)
 
 

@@ -96,8 +96,9 @@ class FeatureSettings(CoreSettings):
     # --- hostile input and bounds ---
     webhook_body_timeout_s: float = setting("WEBHOOK_BODY_TIMEOUT", pos_float, "seconds a receipt's "
         "body may take to arrive (then 408)", default=c.DEFAULT_WEBHOOK_BODY_TIMEOUT_S)  # fmt: skip
-    webhook_threads: int = setting("WEBHOOK_THREADS", pos_int, "threads per receiver worker process "
-        "that run the app", default=c.DEFAULT_WEBHOOK_THREADS)  # fmt: skip
+    webhook_threads: int = setting("WEBHOOK_THREADS", pos_int, "no longer used: the receiver runs as a "
+        "coroutine under granian (one writer thread per worker); still accepted",
+        default=c.DEFAULT_WEBHOOK_THREADS)  # fmt: skip
     webhook_metrics: str = setting("WEBHOOK_METRICS", _metrics_place, "the receiver's `/metrics`: `on`, "
         "`off`, or a port number to serve it on instead of the receipt port", default="on")  # fmt: skip
     webhook_backlog_max: int = setting("WEBHOOK_BACKLOG_MAX", pos_int, "receipts waiting on the stream "

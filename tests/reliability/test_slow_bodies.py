@@ -3,7 +3,7 @@
 Before round 2 each stalled body held one of granian's WSGI threads with no timeout: 64
 connections that sent headers and half a body blocked both workers, `/healthz` included,
 until the clients gave up. Now bodies are collected by the event loop under
-PINRELAY_WEBHOOK_BODY_TIMEOUT (webhook/bridge.py).
+PINRELAY_WEBHOOK_BODY_TIMEOUT (webhook/front.py, webhook/rsgi.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from webhook.app import RECEIPT_PATH
 from worker import constants as c
 from worker.config import Settings
 
-STALLED = 48  # more than the 32 threads a receiver worker process runs the app on
+STALLED = 48  # more than the 32 threads a receiver worker process once ran the app on
 BODY_TIMEOUT_S = 2.0
 
 
@@ -79,7 +79,7 @@ def test_stalled_bodies_hold_no_thread(settings_here: Settings, redis_client: re
             for sock in stalled:
                 sock.close()
     figures.add("stalled bodies", f"{STALLED} connections send headers and 26 of 200 body bytes, then "
-                f"stall; 1 receiver worker (32 app threads), body timeout {BODY_TIMEOUT_S:g} s",
+                f"stall; 1 receiver worker (a coroutine per request), body timeout {BODY_TIMEOUT_S:g} s",
                 sent=1, lost=0, duplicated=0,
                 measured=f"/healthz in {t_health * 1000:.0f} ms, a real receipt 200 in "
                 f"{t_receipt * 1000:.0f} ms; all {STALLED} stalled got 408 and were closed "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import sys
 from dataclasses import replace
@@ -9,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 import webhook
+from webhook import asgi, rsgi
 from webhook.serve import APP_TARGET, build_command, build_env
 from webhook.wsgi import app_factory
 from worker.config import Settings
@@ -35,15 +37,31 @@ def test_public_surface_is_pinned() -> None:
 
 
 def test_command_runs_granian_on_the_body_deadline_front(settings: Settings) -> None:
-    """The argv starts granian from this interpreter on the given address, serving the WSGI app
-    through its ASGI front (webhook.bridge: granian's WSGI interface has no body timeout)."""
+    """The argv starts granian from this interpreter on the given address, serving the receiver
+    as a coroutine on its RSGI interface (webhook.rsgi: granian's WSGI interface has no body
+    timeout), on uvloop when it is installed."""
     argv = build_command(settings, "127.0.0.1", 9123, 3)
     assert argv[:3] == [sys.executable, "-m", "granian"]
-    assert argv[-1] == APP_TARGET == "webhook.asgi:app_factory"
+    assert argv[-1] == APP_TARGET == "webhook.rsgi:app_factory"
     pairs = dict(itertools.pairwise(argv))
-    assert pairs["--interface"] == "asgi"
+    assert pairs["--interface"] == "rsgi"
+    assert pairs["--loop"] == ("uvloop" if importlib.util.find_spec("uvloop") else "asyncio")
     assert (pairs["--host"], pairs["--port"], pairs["--workers"]) == ("127.0.0.1", "9123", "3")
     assert "--factory" in argv
+
+
+def test_every_factory_builds_its_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """webhook.rsgi (granian), webhook.asgi and webhook.wsgi (any other server) all build the
+    receiver from the environment."""
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    switch = sys.getswitchinterval()
+    try:
+        assert callable(app_factory())
+        assert callable(asgi.app_factory())
+        assert hasattr(rsgi.app_factory(), "__rsgi__")
+    finally:
+        sys.setswitchinterval(switch)  # the async factories shorten it for their worker process
 
 
 def test_command_refuses_zero_workers(settings: Settings) -> None:

@@ -1,0 +1,125 @@
+"""Receipts from the event loop onto the stream: group commit without a thread per request.
+
+The async front (:mod:`webhook.front`) answers many requests on one event loop; each accepted
+receipt must be on the stream before its 200. A :class:`StreamWriter` collects the pushes
+of all of them: while one script call is out (on the writer's one thread, with the same
+blocking redis-py client as everywhere else, so Sentinel, TLS, timeouts and retries are those
+of :func:`webhook.queue.connect`), the next pushes wait in a list and go together in the
+next call (at most :data:`webhook.queue.MAX_BATCH`). A push costs the loop a future and a
+list append; a batch costs one hand-over to the thread and one wake-up of the loop. A batch
+that fails fails every push in it (503: the provider retries).
+
+The same thread runs the front's other blocking calls (``PING`` for ``/healthz``, reading the
+metrics files), so nothing blocking ever runs on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .queue import MAX_BATCH, Entry, ResultQueue
+
+T = TypeVar("T")
+_Job = tuple[Callable[..., Any], tuple[Any, ...], Callable[[Any, BaseException | None], None]]
+
+
+class BlockingThread:
+    """One thread for blocking calls; each call's outcome is handed back on the loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, name: str) -> None:
+        self._loop = loop
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def call(self, fn: Callable[..., Any], args: tuple[Any, ...],
+             done: Callable[[Any, BaseException | None], None]) -> None:  # fmt: skip
+        """Run ``fn(*args)`` on the thread, then ``done(result, error)`` on the loop."""
+        self._jobs.put((fn, args, done))
+
+    def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """``fn(*args)`` on the thread, as a future of the loop."""
+        future: asyncio.Future[T] = self._loop.create_future()
+
+        def done(result: Any, error: BaseException | None) -> None:
+            if future.cancelled():
+                return
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+        self.call(fn, args, done)
+        return future
+
+    def close(self) -> None:
+        """Finish the calls already handed over, then stop the thread."""
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, args, done = job
+            try:
+                outcome: tuple[Any, BaseException | None] = (fn(*args), None)
+            except BaseException as exc:  # handed to the loop
+                outcome = (None, exc)
+            try:
+                self._loop.call_soon_threadsafe(done, *outcome)
+            except RuntimeError:  # the loop is closed: nobody waits for the outcome any more
+                return
+
+
+class StreamWriter:
+    """``await writer.push(entry)``: the entry id once the receipt is on the stream (None for a
+    replay); pushes made while a batch is out go together in the next one. ``written(n)`` is
+    called for each batch that went through, before its pushes' waiters wake up."""
+
+    def __init__(self, result_queue: ResultQueue, loop: asyncio.AbstractEventLoop,
+                 written: Callable[[int], None] = lambda count: None) -> None:  # fmt: skip
+        self._queue = result_queue
+        self._loop = loop
+        self._written = written
+        self.thread = BlockingThread(loop, "receipt-writer")
+        self._pending: list[tuple[Entry, asyncio.Future[str | None]]] = []
+        self._busy = False  # a batch is out, or about to go (scheduled on the loop)
+
+    def push(self, entry: Entry) -> asyncio.Future[str | None]:
+        future: asyncio.Future[str | None] = self._loop.create_future()
+        self._pending.append((entry, future))
+        if not self._busy:
+            self._busy = True
+            # Not at once: the requests already ready on this turn of the loop join the batch.
+            self._loop.call_soon(self._send)
+        return future
+
+    def ping(self) -> asyncio.Future[bool]:
+        return self.thread.run(self._queue.ping)
+
+    def close(self) -> None:
+        self.thread.close()
+
+    def _send(self) -> None:
+        batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+        if not batch:
+            self._busy = False
+            return
+        self.thread.call(self._queue.push_entries, ([entry for entry, _ in batch],),
+                         lambda ids, error: self._sent(batch, ids, error))  # fmt: skip
+
+    def _sent(self, batch: list[tuple[Entry, asyncio.Future[str | None]]], ids: list[str | None] | None,
+              error: BaseException | None) -> None:  # fmt: skip
+        if error is None:
+            self._written(len(batch))  # before any waiter answers
+        for index, (_, future) in enumerate(batch):
+            if future.cancelled():
+                continue
+            if error is not None or ids is None:
+                future.set_exception(error or RuntimeError("no entry ids"))
+            else:
+                future.set_result(ids[index])
+        self._send()  # whatever arrived meanwhile (clears _busy when nothing did)
