@@ -109,10 +109,10 @@ class AbuseGuard:
         refused number.
 
         ``repeat_keys`` (the Redis keys of the items' idempotency keys, "" for none) lets an
-        item that repeats an earlier request pass without counting. Numbers before a refusal
-        have been counted against their limits although the batch as a whole is refused
-        (nothing is stored): the cautious side for SMS pumping. With ``name_items`` the error
-        names the refused item's index.
+        item that repeats an earlier request, or an earlier item, pass without counting.
+        Numbers before a refusal have been counted against their limits although the batch
+        as a whole is refused (nothing is stored): the cautious side for SMS pumping. With
+        ``name_items`` the error names the refused item's index.
         """
         numbers = [number_key(n) for n in numbers]
         keys = list(repeat_keys) if repeat_keys is not None else [""] * len(numbers)
@@ -120,13 +120,18 @@ class AbuseGuard:
             self.screen(numbers, name_items=name_items)
             if not self._enabled:
                 return
-            for start in range(0, len(numbers), CREATE_CHUNK):
-                end = start + CREATE_CHUNK
-                pairs = zip(keys[start:end], numbers[start:end], strict=True)
+            items, seen = [], set()  # an item whose key an earlier item used is a repeat
+            for index, key in enumerate(keys):
+                if not key or key not in seen:
+                    items.append(index)
+                    seen.add(key)
+            for start in range(0, len(items), CREATE_CHUNK):
+                chunk = items[start : start + CREATE_CHUNK]
+                pairs = [(keys[i], numbers[i]) for i in chunk]
                 answer = self._store.create_chunk(
                     self._store.create_call(pairs, limits=self.limit_args(), mode=CREATE_CHECK))  # fmt: skip
                 if answer.refused:
-                    index = start + answer.index
+                    index = chunk[answer.index]
                     self.refuse(numbers[index], answer.refused, index if name_items else None)
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot check the sending limits: {exc}") from exc

@@ -7,16 +7,19 @@ chunk is one call of ``worker/lua/create.lua``, so Redis serves its other client
 chunks, and :func:`stream` writes call k+1 before it reads the reply to call k, so Python
 builds a chunk while Redis stores the one before it.
 
-A call is one atomic script run: its chunk is stored whole or not at all. When Redis fails
-part way, :class:`StreamBroken` says which calls were answered, which were sent without an
-answer (they ran entirely or not at all) and which were never sent, and the producer turns
-that into a :class:`PartialEnqueueError` that says which items were stored.
+A call is one atomic script run: its chunk is stored whole or not at all, and running it
+again with the same request ids stores nothing twice (create.lua answers the ids already
+there). So when the connection fails, the calls still unanswered are sent again once on a new
+connection, as redis-py retries a single command; if that fails too, :class:`StreamBroken`
+says which calls were answered, which were sent without an answer (they ran entirely or not
+at all, perhaps later) and which were never sent, and the producer raises a
+:class:`PartialEnqueueError` that says which items were stored.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -39,26 +42,24 @@ class StreamBroken(Exception):
 class PartialEnqueueError(StoreUnavailableError):
     """Redis failed part way through a bulk enqueue; the message says which items were stored.
 
-    ``ids[i]`` is item i's request id if it was stored (or the earlier request its idempotency
-    key stands for), None if it was not; ``unknown`` lists the items Redis never answered for
-    and that could not be looked up afterwards (their chunk was stored whole or not at all).
-    Sending the items that were not stored again is safe; with idempotency keys, so is
-    sending the whole batch again.
+    ``stored`` maps each stored item's index to its request id (or to the earlier request its
+    idempotency key stands for); ``unknown`` maps the items Redis never answered for to the
+    request id they have if their chunk ran (each chunk ran whole or not at all: look one up
+    with ``get_status``). Every other item was not stored. Sending the items that were not
+    stored again is safe; with idempotency keys, so is sending the whole batch again.
     """
 
-    def __init__(self, cause: str, ids: Sequence[str | None], unknown: Sequence[int] = ()) -> None:
-        self.ids = list(ids)
-        self.unknown = list(unknown)
-        unsure = set(self.unknown)
-        stored = [i for i, rid in enumerate(self.ids) if rid is not None]
-        missing = [i for i, rid in enumerate(self.ids) if rid is None and i not in unsure]
-        parts = [f"{_spans(stored)} stored" if stored else "none stored"]
+    def __init__(self, cause: str, total: int, stored: dict[int, str], unknown: dict[int, str]) -> None:
+        self.stored = stored
+        self.unknown = unknown
+        missing = [i for i in range(total) if i not in stored and i not in unknown]
+        parts = [f"{_spans(sorted(stored))} stored" if stored else "none stored"]
         if missing:
             parts.append(f"{_spans(missing)} not stored")
-        if self.unknown:
-            parts.append(f"{_spans(self.unknown)} unknown (Redis did not answer; each chunk is "
-                         "stored whole or not at all)")  # fmt: skip
-        super().__init__(f"could not enqueue all the sends: {cause}; of {len(self.ids)} items: "
+        if unknown:
+            parts.append(f"{_spans(sorted(unknown))} unknown (Redis did not answer; each chunk of "
+                         "them was stored whole or not at all)")  # fmt: skip
+        super().__init__(f"could not enqueue all the sends: {cause}; of {total} items: "
                          + ", ".join(parts))  # fmt: skip
 
 
@@ -83,25 +84,44 @@ def _connection(pool: Any) -> Any:
         return pool.get_connection("EVAL")
 
 
-def stream(client: redis.Redis, script: str, calls: Iterable[Sequence[Any]], handle: Handler,
-           *, ahead: int = 1) -> int:  # fmt: skip
-    """``EVAL script 0 *args`` for each ``args`` of ``calls``, in order, on one connection,
-    with up to ``ahead`` calls written before the oldest reply is read; ``handle(k, reply)``
-    gets each reply in order. Returns the number of calls.
+def stream(client: redis.Redis, script: str, count: int, call: Callable[[int], Sequence[Any]],
+           handle: Handler, *, ahead: int = 1, retries: int = 1) -> None:  # fmt: skip
+    """``EVAL script 0 *call(k)`` for k in ``range(count)``, in order, on one connection, with
+    up to ``ahead`` calls written before the oldest reply is read; ``handle(k, reply)`` gets
+    each reply once, in order.
 
-    EVAL (not EVALSHA): a Redis that restarted or flushed its scripts in the middle cannot
-    answer NOSCRIPT for one chunk and run the next. Raises :class:`StreamBroken` on a Redis
-    error; an error raised by ``handle`` propagates (the replies still owed are drained).
+    ``call(k)`` builds its arguments when they are about to be sent (while Redis runs the
+    calls before). If the connection fails, the calls not answered yet are sent again (built
+    again) on a new connection, up to ``retries`` times: only for scripts that store nothing
+    twice. EVAL, not EVALSHA: a Redis that restarted or flushed its scripts in the middle
+    cannot answer NOSCRIPT for one chunk and run the next. Raises :class:`StreamBroken` when
+    the retries are spent; an error raised by ``handle`` propagates (the replies still owed
+    are drained first).
     """
+    start = 0  # the first call not answered yet
+    while True:
+        try:
+            _stream_once(client, script, range(start, count), call, handle, ahead)
+            return
+        except StreamBroken as broken:
+            sent, start = start + broken.sent, start + broken.answered
+            if retries <= 0 or not isinstance(broken.cause, redis.ConnectionError | redis.TimeoutError):
+                raise StreamBroken(start, sent, broken.cause) from broken.cause
+            retries -= 1
+
+
+def _stream_once(client: redis.Redis, script: str, calls: range, call: Callable[[int], Sequence[Any]],
+                 handle: Handler, ahead: int) -> None:  # fmt: skip
+    """One connection's go at ``calls``; StreamBroken counts from ``calls.start``."""
     pool = client.connection_pool
     conn = _connection(pool)
     owed: deque[int] = deque()
     answered = sent = 0
     try:
         try:
-            for args in calls:
-                conn.send_command("EVAL", script, 0, *args)
-                owed.append(sent)
+            for k in calls:
+                conn.send_command("EVAL", script, 0, *call(k))
+                owed.append(k)
                 sent += 1
                 while len(owed) > ahead:
                     handle(owed.popleft(), conn.read_response())
@@ -117,7 +137,6 @@ def stream(client: redis.Redis, script: str, calls: Iterable[Sequence[Any]], han
             raise
     finally:
         pool.release(conn)
-    return sent
 
 
 def _drain(conn: Any, owed: int) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -37,7 +37,6 @@ from worker.errors import StoreUnavailableError, UnknownRequestError, Validation
 from worker.records import scripts
 from worker.records.store import CREATE_CHUNK, Created, QueuedTask, RecordStore, new_request_id
 from worker.states import SETTLED_STATES
-from worker.text import to_text
 
 if TYPE_CHECKING:
     from worker.enqueue.task_message import SendTaskMessages
@@ -235,61 +234,32 @@ class Producer:
         starts = range(0, len(sends), CREATE_CHUNK)
         ids: list[str] = []
 
-        def calls() -> Iterator[list[str | int]]:
-            for start in starts:
-                groups = [self.store.create_group(s.request_id, s.idempotency_key, s.argv,
-                                                  self._task(s.request_id), number=s.number,
-                                                  client_ref=s.client_ref)
-                          for s in sends[start : start + CREATE_CHUNK]]  # fmt: skip
-                yield self.store.create_call(groups, queue=self.settings.queue,
-                                             limits=self.guard.limit_args() if limits else ())  # fmt: skip
+        def call(k: int) -> list[str | int]:
+            groups = [self.store.create_group(s.request_id, s.idempotency_key, s.argv,
+                                              self._task(s.request_id), number=s.number,
+                                              client_ref=s.client_ref)
+                      for s in sends[starts[k] : starts[k] + CREATE_CHUNK]]  # fmt: skip
+            return self.store.create_call(groups, queue=self.settings.queue,
+                                          limits=self.guard.limit_args() if limits else ())  # fmt: skip
 
-        def handle(call: int, reply: Any) -> None:
+        def handle(k: int, reply: Any) -> None:
             answer = Created.of(reply)
             if answer.refused:
-                index = starts[call] + answer.index
+                index = starts[k] + answer.index
                 self.guard.refuse(sends[index].number, answer.refused, index)
             ids.extend(answer.ids)
 
         try:
-            chunks.stream(self.redis, scripts.CREATE, calls(), handle)
+            chunks.stream(self.redis, scripts.CREATE, len(starts), call, handle)
         except chunks.StreamBroken as broken:
-            raise self._partial(sends, ids, starts, broken) from broken.cause
+            stored = dict(enumerate(ids))
+            asked = range(len(ids), starts[broken.sent] if broken.sent < len(starts) else len(sends))
+            unknown = {i: sends[i].request_id for i in asked}
+            error = chunks.PartialEnqueueError(str(broken.cause), len(sends), stored, unknown)
+            raise error from broken.cause
         except redis.RedisError as exc:  # counting a refusal
             raise StoreUnavailableError(f"cannot check the sending limits: {exc}") from exc
         return ids
-
-    def _partial(self, sends: Sequence[_Prepared], ids: list[str], starts: range,
-                 broken: chunks.StreamBroken) -> chunks.PartialEnqueueError:  # fmt: skip
-        """What was stored when Redis failed part way: the answered chunks were, the unsent ones
-        were not, and each chunk sent without an answer is read back (:meth:`_read_back`)."""
-        result: list[str | None] = [*ids, *[None] * (len(sends) - len(ids))]
-        unknown: list[int] = []
-        for call in range(broken.answered, broken.sent):
-            chunk = range(starts[call], min(len(sends), starts[call] + CREATE_CHUNK))
-            try:
-                result[chunk.start : chunk.stop] = self._read_back(sends[chunk.start : chunk.stop])
-            except redis.RedisError:
-                unknown += chunk
-        return chunks.PartialEnqueueError(str(broken.cause), result, unknown)
-
-    def _read_back(self, chunk: Sequence[_Prepared]) -> list[str | None]:
-        """The ids one CREATE call stored for ``chunk``: one call is all or nothing, so if any
-        of its records exists it ran, and its repeats stand for what their keys hold."""
-        pipe = self.redis.pipeline(transaction=False)
-        for send in chunk:
-            pipe.exists(self.store.key(send.request_id))
-        keyed = [send for send in chunk if send.idempotency_key]
-        for send in keyed:
-            pipe.get(self.store.idempotency_key(send.idempotency_key))
-        replies = pipe.execute()
-        exists = replies[: len(chunk)]
-        if not any(exists):
-            return [None] * len(chunk)
-        held = {send.request_id: to_text(rid) for send, rid in zip(keyed, replies[len(chunk) :], strict=True)
-                if rid is not None}  # fmt: skip
-        return [send.request_id if found else held.get(send.request_id)
-                for send, found in zip(chunk, exists, strict=True)]  # fmt: skip
 
     def publish(self, request_id: str, idempotency_key: str | None = None) -> None:
         """Publish the send task of a stored request (undoing the record if that fails)."""

@@ -28,29 +28,39 @@ local nlimits = tonumber(ARGV[5])
 local store = mode == 'store'
 local BATCH = 500 -- arguments per variadic ZADD / LPUSH, well inside Lua's unpack limit
 
-local out, starts, fresh, seen = {'ok'}, {}, {}, {}
-local i, n = 6 + nlimits, 0
+local function push(command, key, args, per)
+  for from = 1, #args, BATCH * per do
+    redis.call(command, key, unpack(args, from, math.min(#args, from + BATCH * per - 1)))
+  end
+end
+
+-- each send's group, and what its idempotency key holds (one MGET per BATCH keys)
+local starts, keys, held = {}, {}, {}
+local i = 6 + nlimits
 while i <= #ARGV do
-  n = n + 1
-  starts[n] = i
-  local id, idem = '', ARGV[i]
-  if store then id, idem = ARGV[i], ARGV[i + 1] end
-  local earlier = false
-  if idem ~= '' then earlier = seen[idem] or redis.call('GET', idem) end
+  starts[#starts + 1] = i
+  local idem = ARGV[store and i + 1 or i]
+  if idem ~= '' then keys[#keys + 1] = idem end
+  if store then i = i + 8 + tonumber(ARGV[i + 7]) else i = i + 2 end
+end
+for from = 1, #keys, BATCH do
+  local last = math.min(#keys, from + BATCH - 1)
+  local values = redis.call('MGET', unpack(keys, from, last))
+  for j = from, last do held[keys[j]] = values[j - from + 1] end
+end
+
+local out, fresh = {'ok'}, {}
+for n, at in ipairs(starts) do
+  local id, idem = '', ARGV[at]
+  if store then id, idem = ARGV[at], ARGV[at + 1] end
+  local earlier = idem ~= '' and held[idem]
   if not earlier and store and redis.call('EXISTS', prefix .. K_REC .. id) == 1 then earlier = id end
   if earlier then
     out[n + 1] = earlier
   else
     out[n + 1] = id
     fresh[#fresh + 1] = n
-    if idem ~= '' then seen[idem] = store and id or '' end
-  end
-  if store then i = i + 8 + tonumber(ARGV[i + 7]) else i = i + 2 end
-end
-
-local function push(command, key, args, per)
-  for from = 1, #args, BATCH * per do
-    redis.call(command, key, unpack(args, from, math.min(#args, from + BATCH * per - 1)))
+    if idem ~= '' then held[idem] = store and id or '' end -- a repeat later in this chunk
   end
 end
 
