@@ -25,8 +25,11 @@ from typing import Any
 import redis
 
 from worker.errors import StoreUnavailableError
+from worker.text import to_text
 
 Handler = Callable[[int, Any], None]  # (call index, its reply)
+# what sending the unanswered calls again can cure (the scripts store nothing twice)
+_RETRIED = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.NoScriptError)
 
 
 class StreamBroken(Exception):
@@ -81,22 +84,23 @@ def _connection(pool: Any) -> Any:
     try:
         return pool.get_connection()
     except TypeError:  # redis-py < 5.3 wants the command name
-        return pool.get_connection("EVAL")
+        return pool.get_connection("EVALSHA")
 
 
 def stream(client: redis.Redis, script: str, count: int, call: Callable[[int], Sequence[Any]],
            handle: Handler, *, ahead: int = 1, retries: int = 1) -> None:  # fmt: skip
-    """``EVAL script 0 *call(k)`` for k in ``range(count)``, in order, on one connection, with
+    """``EVALSHA <script> 0 *call(k)`` for k in ``range(count)``, in order, on one connection, with
     up to ``ahead`` calls written before the oldest reply is read; ``handle(k, reply)`` gets
     each reply once, in order.
 
     ``call(k)`` builds its arguments when they are about to be sent (while Redis runs the
-    calls before). If the connection fails, the calls not answered yet are sent again (built
-    again) on a new connection, up to ``retries`` times: only for scripts that store nothing
-    twice. EVAL, not EVALSHA: a Redis that restarted or flushed its scripts in the middle
-    cannot answer NOSCRIPT for one chunk and run the next. Raises :class:`StreamBroken` when
-    the retries are spent; an error raised by ``handle`` propagates (the replies still owed
-    are drained first).
+    calls before). The script is loaded (SCRIPT LOAD) on the connection first, and called by
+    its SHA (EVALSHA: what the Redis ACL users may run). If the connection fails, or a Redis
+    that restarted or flushed its scripts in the middle answers NOSCRIPT, the calls not
+    answered yet are sent again (built again) on a new connection, up to ``retries`` times:
+    only for scripts that store nothing twice. Raises :class:`StreamBroken` when the retries
+    are spent; an error raised by ``handle`` propagates (the replies still owed are drained
+    first).
     """
     start = 0  # the first call not answered yet
     while True:
@@ -105,7 +109,7 @@ def stream(client: redis.Redis, script: str, count: int, call: Callable[[int], S
             return
         except StreamBroken as broken:
             sent, start = start + broken.sent, start + broken.answered
-            if retries <= 0 or not isinstance(broken.cause, redis.ConnectionError | redis.TimeoutError):
+            if retries <= 0 or not isinstance(broken.cause, _RETRIED):
                 raise StreamBroken(start, sent, broken.cause) from broken.cause
             retries -= 1
 
@@ -119,8 +123,10 @@ def _stream_once(client: redis.Redis, script: str, calls: range, call: Callable[
     answered = sent = 0
     try:
         try:
+            conn.send_command("SCRIPT", "LOAD", script)
+            sha = to_text(conn.read_response())
             for k in calls:
-                conn.send_command("EVAL", script, 0, *call(k))
+                conn.send_command("EVALSHA", sha, 0, *call(k))
                 owed.append(k)
                 sent += 1
                 while len(owed) > ahead:

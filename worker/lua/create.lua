@@ -34,26 +34,18 @@ local function push(command, key, args, per)
   end
 end
 
--- each send's group, and what its idempotency key holds (one MGET per BATCH keys)
-local starts, keys, held = {}, {}, {}
+local out, starts, fresh, held = {'ok'}, {}, {}, {}
 local i = 6 + nlimits
 while i <= #ARGV do
-  starts[#starts + 1] = i
-  local idem = ARGV[store and i + 1 or i]
-  if idem ~= '' then keys[#keys + 1] = idem end
-  if store then i = i + 8 + tonumber(ARGV[i + 7]) else i = i + 2 end
-end
-for from = 1, #keys, BATCH do
-  local last = math.min(#keys, from + BATCH - 1)
-  local values = redis.call('MGET', unpack(keys, from, last))
-  for j = from, last do held[keys[j]] = values[j - from + 1] end
-end
-
-local out, fresh = {'ok'}, {}
-for n, at in ipairs(starts) do
-  local id, idem = '', ARGV[at]
-  if store then id, idem = ARGV[at], ARGV[at + 1] end
-  local earlier = idem ~= '' and held[idem]
+  local n = #starts + 1
+  starts[n] = i
+  local id, idem = '', ARGV[i]
+  if store then id, idem = ARGV[i], ARGV[i + 1] end
+  local earlier = false
+  if idem ~= '' then
+    earlier = held[idem]
+    if earlier == nil then earlier = redis.call('GET', idem) end
+  end
   if not earlier and store and redis.call('EXISTS', prefix .. K_REC .. id) == 1 then earlier = id end
   if earlier then
     out[n + 1] = earlier
@@ -62,6 +54,7 @@ for n, at in ipairs(starts) do
     fresh[#fresh + 1] = n
     if idem ~= '' then held[idem] = store and id or '' end -- a repeat later in this chunk
   end
+  if store then i = i + 8 + tonumber(ARGV[i + 7]) else i = i + 2 end
 end
 
 if nlimits > 0 then
@@ -72,7 +65,7 @@ if nlimits > 0 then
   local function window(key, span)
     local w = windows[key]
     if not w then
-      local count = redis.call('ZCARD', key)
+      local count = redis.call('ZCOUNT', key, '-inf', '+inf')
       if count > 0 then count = count - redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span) end
       w = {key = key, span = span, count = count, added = {}}
       windows[key] = w

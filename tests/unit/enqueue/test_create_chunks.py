@@ -153,8 +153,8 @@ def test_a_repeat_stands_after_its_number_is_denied(settings: Settings, app: Cel
 
 
 class FlakyReads:
-    """Makes replies to the stream's EVALs go missing: the reply is read (the chunk ran), then
-    a ConnectionError is raised instead, on the EVAL replies numbered in ``lose`` (1-based,
+    """Makes replies to the stream's EVALSHAs go missing: the reply is read (the chunk ran), then
+    a ConnectionError is raised instead, on the EVALSHA replies numbered in ``lose`` (1-based,
     counted across connections), or on every one from ``lose_from`` on. Other commands on the
     same (pooled) connections are left alone."""
 
@@ -173,7 +173,7 @@ class FlakyReads:
                 return drop(*args, **kwargs)
 
             def counting_send(*args: Any, **kwargs: Any) -> Any:
-                owed[0] += args[0] == "EVAL"
+                owed[0] += args[0] == "EVALSHA"
                 return send(*args, **kwargs)
 
             def flaky_read(*args: Any, **kwargs: Any) -> Any:
@@ -205,6 +205,41 @@ def test_a_lost_reply_is_sent_again_and_stores_nothing_twice(
         assert len(set(ids)) == N
         assert sorted(queued_ids(client, settings)) == sorted(ids)
         assert len(records(client, settings)) == N
+    finally:
+        client.close()
+
+
+def test_scripts_flushed_in_the_middle_are_loaded_again(
+    settings: Settings, app: Celery, redis_client: redis.Redis, redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SCRIPT FLUSH (a restarted Redis) after the first chunk: the next call answers NOSCRIPT,
+    the script is loaded again and the rest stored, each item once."""
+    client = redis.Redis.from_url(redis_url)
+    real, flushed = chunks._connection, []
+
+    def connection(pool: Any) -> Any:
+        conn = real(pool)
+        read = type(conn).read_response.__get__(conn)
+
+        def read_then_flush(*args: Any, **kwargs: Any) -> Any:
+            reply = read(*args, **kwargs)
+            if isinstance(reply, list) and not flushed:  # the first chunk's answer
+                flushed.append(redis_client.script_flush())
+            return reply
+
+        conn.read_response = read_then_flush
+        return conn
+
+    attempts = []
+    once = chunks._stream_once
+    monkeypatch.setattr(chunks, "_connection", connection)
+    monkeypatch.setattr(chunks, "_stream_once", lambda *a: attempts.append(a[2]) or once(*a))
+    try:
+        ids = Producer(settings, app, client).send_pins([PinSpec(number(i), "1234") for i in range(N)])
+        assert flushed and len(attempts) == 2 and attempts[1].start in (1, 2)  # resumed, not restarted
+        assert len(set(ids)) == N
+        assert sorted(queued_ids(client, settings)) == sorted(ids)
     finally:
         client.close()
 
@@ -331,3 +366,25 @@ def test_a_batch_is_refused_where_one_by_one_would_be(sends: list[int], limits: 
     finally:
         cleanup(redis_client, one_settings)
         cleanup(redis_client, batch_settings)
+
+
+def test_another_broker_gets_each_new_send_published_once(settings: Settings,
+                                                          redis_client: redis.Redis) -> None:  # fmt: skip
+    """With the broker elsewhere (here: another Redis database), records are stored without
+    their messages and every new send is published through Celery, a repeat never."""
+    broker = settings.redis_url.rsplit("/", 1)[0] + "/1"  # type: ignore[union-attr]
+    elsewhere = replace(settings, broker_url=broker, per_number_10min=100)
+    celery = create_app(elsewhere)
+    broker_client = redis.Redis.from_url(broker)
+    try:
+        producer = Producer(elsewhere, celery, redis_client)
+        first = producer.send_pin(number(1), "1234", idempotency_key="other-1")
+        assert producer.send_pin(number(1), "1234", idempotency_key="other-1") == first
+        ids = producer.send_pins([PinSpec(number(i), "1234") for i in range(CREATE_CHUNK + 5)])
+        assert queued_ids(redis_client, settings) == []  # nothing pushed into the records' Redis
+        assert sorted(queued_ids(broker_client, settings)) == sorted([first, *ids])
+        assert len(records(redis_client, settings)) == CREATE_CHUNK + 6
+    finally:
+        cleanup(broker_client, settings)
+        broker_client.close()
+        celery.close()
