@@ -60,8 +60,7 @@ class PartialEnqueueError(StoreUnavailableError):
         if missing:
             parts.append(f"{_spans(missing)} not stored")
         if unknown:
-            parts.append(f"{_spans(sorted(unknown))} unknown (Redis did not answer; each chunk of "
-                         "them was stored whole or not at all)")  # fmt: skip
+            parts.append(f"{_spans(sorted(unknown))} unknown (sent, but Redis did not answer)")
         super().__init__(f"could not enqueue all the sends: {cause}; of {total} items: "
                          + ", ".join(parts))  # fmt: skip
 
@@ -116,33 +115,48 @@ def stream(client: redis.Redis, script: str, count: int, call: Callable[[int], S
 
 def _stream_once(client: redis.Redis, script: str, calls: range, call: Callable[[int], Sequence[Any]],
                  handle: Handler, ahead: int) -> None:  # fmt: skip
-    """One connection's go at ``calls``; StreamBroken counts from ``calls.start``."""
+    """One connection's go at ``calls``; StreamBroken counts from ``calls.start``. Only Redis
+    errors on the connection break the stream: an error ``handle`` raises (a refusal, or Redis
+    failing while it counts one) is its own."""
     pool = client.connection_pool
-    conn = _connection(pool)
+    conn: Any = None
     owed: deque[int] = deque()
     answered = sent = 0
-    try:
+
+    def redis_io(what: Callable[[], Any]) -> Any:
         try:
-            conn.send_command("SCRIPT", "LOAD", script)
-            sha = to_text(conn.read_response())
-            for k in calls:
-                conn.send_command("EVALSHA", sha, 0, *call(k))
-                owed.append(k)
-                sent += 1
-                while len(owed) > ahead:
-                    handle(owed.popleft(), conn.read_response())
-                    answered += 1
-            while owed:
-                handle(owed.popleft(), conn.read_response())
-                answered += 1
+            return what()
         except redis.RedisError as exc:
-            conn.disconnect()
+            if conn is not None:
+                conn.disconnect()
             raise StreamBroken(answered, sent, exc) from exc
-        except BaseException:
+
+    try:
+        conn = redis_io(lambda: _connection(pool))
+        redis_io(lambda: conn.send_command("SCRIPT", "LOAD", script))
+        sha = to_text(redis_io(conn.read_response))
+        for k in calls:
+            args = call(k)
+            redis_io(lambda: conn.send_command("EVALSHA", sha, 0, *args))  # noqa: B023 - used at once
+            owed.append(k)
+            sent += 1
+            while len(owed) > ahead:
+                reply = redis_io(conn.read_response)
+                answered += 1
+                handle(owed.popleft(), reply)
+        while owed:
+            reply = redis_io(conn.read_response)
+            answered += 1
+            handle(owed.popleft(), reply)
+    except StreamBroken:
+        raise
+    except BaseException:
+        if conn is not None:
             _drain(conn, len(owed))
-            raise
+        raise
     finally:
-        pool.release(conn)
+        if conn is not None:
+            pool.release(conn)
 
 
 def _drain(conn: Any, owed: int) -> None:

@@ -274,8 +274,7 @@ def test_redis_failing_part_way_says_what_was_stored(
 def test_partial_error_names_spans() -> None:
     error = chunks.PartialEnqueueError("boom", 10, {0: "a", 1: "b", 2: "c"}, {5: "x", 6: "y"})
     assert str(error) == ("could not enqueue all the sends: boom; of 10 items: items 0-2 stored, items "
-                          "3-4, 7-9 not stored, items 5-6 unknown (Redis did not answer; each chunk of "
-                          "them was stored whole or not at all)")  # fmt: skip
+                          "3-4, 7-9 not stored, items 5-6 unknown (sent, but Redis did not answer)")
 
 
 def test_fresh_ids_are_uuid4_hex() -> None:
@@ -387,4 +386,24 @@ def test_another_broker_gets_each_new_send_published_once(settings: Settings,
     finally:
         cleanup(broker_client, settings)
         broker_client.close()
+        celery.close()
+
+
+def test_send_pins_with_redis_down_raises_store_unavailable() -> None:
+    """No raw redis-py error: a StoreUnavailableError, whichever step meets the dead Redis."""
+    from worker.errors import StoreUnavailableError
+    from worker.local.embedded import free_port
+
+    down = isolated_settings(f"redis://127.0.0.1:{free_port()}/0")
+    celery = create_app(down)
+    producer = Producer(down, celery)
+    producer.guard._denylist_read_at = float("inf")  # the denylist cached: the stream meets it first
+    try:
+        with pytest.raises(StoreUnavailableError) as info:
+            producer.send_pins([PinSpec(number(i), "1234") for i in range(3)])
+        assert isinstance(info.value, chunks.PartialEnqueueError)
+        assert info.value.stored == {} and info.value.unknown == {}
+        assert "none stored, items 0-2 not stored" in str(info.value)
+    finally:
+        producer.close()
         celery.close()
