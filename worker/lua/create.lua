@@ -41,12 +41,17 @@ while i <= #ARGV do
   starts[n] = i
   local id, idem = '', ARGV[i]
   if store then id, idem = ARGV[i], ARGV[i + 1] end
-  local earlier = false
-  if idem ~= '' then
-    earlier = held[idem]
-    if earlier == nil then earlier = redis.call('GET', idem) end
+  local earlier = idem ~= '' and held[idem]
+  if not earlier then
+    local record = store and prefix .. K_REC .. id
+    -- the usual send is new: one EXISTS finds neither its key nor its record
+    local known = 1
+    if record and idem ~= '' then known = redis.call('EXISTS', record, idem) end
+    if known > 0 then
+      if idem ~= '' then earlier = redis.call('GET', idem) end
+      if not earlier and record and redis.call('EXISTS', record) == 1 then earlier = id end
+    end
   end
-  if not earlier and store and redis.call('EXISTS', prefix .. K_REC .. id) == 1 then earlier = id end
   if earlier then
     out[n + 1] = earlier
   else
@@ -58,15 +63,19 @@ while i <= #ARGV do
 end
 
 if nlimits > 0 then
-  local now, stem = tonumber(ARGV[6]), ARGV[7]
+  -- numbers go to Redis as strings made once per call (each Lua number -> string is a printf)
+  local now, stem = ARGV[6], ARGV[7]
   local n10, nday, npfx = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
   local knum, kpfx = ARGV[11], ARGV[12]
+  local DAY, MINUTE = '86400000', '60000'
+  local since = {[DAY] = tostring(tonumber(now) - 86400000), [MINUTE] = tostring(tonumber(now) - 60000)}
+  local ten_minutes = tostring(tonumber(now) - 600000)
   local windows, used = {}, {}
   local function window(key, span)
     local w = windows[key]
     if not w then
       local count = redis.call('ZCOUNT', key, '-inf', '+inf')
-      if count > 0 then count = count - redis.call('ZREMRANGEBYSCORE', key, '-inf', now - span) end
+      if count > 0 then count = count - redis.call('ZREMRANGEBYSCORE', key, '-inf', since[span]) end
       w = {key = key, span = span, count = count, added = {}}
       windows[key] = w
       used[#used + 1] = w
@@ -93,16 +102,16 @@ if nlimits > 0 then
     local member = stem .. k
     local wn, wp
     if n10 > 0 or nday > 0 then
-      wn = window(knum .. number, 86400000)
+      wn = window(knum .. number, DAY)
       if nday > 0 and wn.count >= nday then record() return {'number_day', k - 1} end
       -- the 10-minute count is at most the day's: read it only once the day's could reach it
       if n10 > 0 and wn.count >= n10 then
-        wn.ten = wn.ten or redis.call('ZCOUNT', wn.key, now - 600000, '+inf')
+        wn.ten = wn.ten or redis.call('ZCOUNT', wn.key, ten_minutes, '+inf')
         if wn.ten + #wn.added / 2 >= n10 then record() return {'number_10min', k - 1} end
       end
     end
     if npfx > 0 then
-      wp = window(kpfx .. number:sub(1, 7), 60000)
+      wp = window(kpfx .. number:sub(1, 7), MINUTE)
       if wp.count >= npfx then record() return {'prefix_minute', k - 1} end
     end
     count_in(wn, member)
@@ -113,7 +122,7 @@ end
 
 if not store or #fresh == 0 then return out end
 local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local now = tostring(tonumber(t[1]) + tonumber(t[2]) / 1e6)
 local pending, messages = {}, {}
 for _, k in ipairs(fresh) do
   local at = starts[k]
