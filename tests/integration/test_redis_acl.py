@@ -192,3 +192,26 @@ def _send_path(stack: Stack, settings: Settings, acl_redis: AclRedis, sim: Simul
                  "the conversion report")  # fmt: skip
     finally:
         producer.close()
+
+
+def test_bulk_enqueue_runs_as_the_producer(acl_redis: AclRedis) -> None:
+    """send_pins over several chunks with the limits on (a check call per chunk, then the
+    chunks streamed by SHA), and a repeat, as `producer`: Redis refuses nothing."""
+    from worker.enqueue.producer import PinSpec
+
+    settings = replace(Settings.from_env({}), redis_url=acl_redis.url("producer"), per_number_10min=5,
+                       per_number_day=50, per_prefix_minute=100_000)  # fmt: skip
+    acl_redis.reset_log()
+    producer = Producer(settings, create_app(settings))
+    admin = acl_redis.client("admin")
+    try:
+        specs = [PinSpec(f"1636555{i:04d}", "4829", idempotency_key=f"acl-bulk-{i}") for i in range(450)]
+        ids = producer.send_pins(specs)
+        assert len(set(ids)) == 450 and admin.llen("pinrelay") == 450
+        assert producer.send_pins(specs[:3]) == ids[:3]  # one chunk: limits and records in one step
+        assert producer.send_pin(specs[5].to, "4829", idempotency_key="acl-bulk-5") == ids[5]
+    finally:
+        producer.close()
+        admin.flushdb()  # nothing of this is for the workers of another test
+        admin.close()
+    assert acl_redis.refusals() == set()

@@ -129,7 +129,7 @@ def test_an_error_in_a_plain_script_names_its_line(settings: Settings, redis_cli
 
 def test_unknown_names_are_refused() -> None:
     """A typo or a path is an error naming the scripts there are, not a file read elsewhere."""
-    with pytest.raises(ValueError, match="there are: abuse_windows"):
+    with pytest.raises(ValueError, match=r"there are: .*\bclaim\b"):
         lua.script("clam")
     with pytest.raises(ValueError, match="not a Lua script name"):
         lua.source("../states")

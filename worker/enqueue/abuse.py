@@ -1,8 +1,10 @@
 """Refusing SMS pumping at enqueue: per-number and per-prefix limits, and a denylist.
 
-Checked before anything is stored, with sliding windows in Redis sorted sets
-(one Lua step: count, then record), so every producer on every host shares the
-same counts. A limit of 0 turns that check off.
+Checked before anything is stored, with sliding windows in Redis sorted sets, so every
+producer on every host shares the same counts. A limit of 0 turns that check off. The
+windows are counted by worker/lua/create.lua, in the same step that stores the sends
+(:meth:`AbuseGuard.limit_args` gives the producer its part), or alone ('check' mode:
+:meth:`AbuseGuard.check`, :meth:`AbuseGuard.admit`, :meth:`AbuseGuard.check_many`).
 
 Every key (the windows and the denylist lookup) is the number's normalised E.164
 form, ASCII digits without ``+`` (:func:`number_key`), so no other spelling of a
@@ -12,23 +14,20 @@ until the oldest counted send leaves it (:class:`worker.errors.AbuseLimitError`)
 
 from __future__ import annotations
 
+import os
 import time
 import unicodedata
-import uuid
 from collections.abc import Sequence
 from typing import Any, Final, NoReturn
 
 import redis
 
 from worker import constants as c
-from worker import lua
 from worker.config import Settings
 from worker.errors import AbuseLimitError, StoreUnavailableError
 from worker.masking import mask_number
+from worker.records.store import CREATE_CHECK, CREATE_CHUNK, RecordStore
 from worker.text import to_text
-
-# Count and check the windows in one step (worker/lua/abuse_windows.lua).
-_WINDOWS: Final = lua.script("abuse_windows")
 
 # limit -> (its sliding window in ms, which key it counts on: "number" or "prefix")
 _WINDOWS_MS: Final = {"number_day": (86_400_000, "number"), "number_10min": (600_000, "number"),
@@ -50,6 +49,8 @@ def number_key(number: str) -> str:
     window with another spelling of a counted or denied number.
     """
     text = number.strip().removeprefix("+")
+    if text.isascii():
+        return text  # an ASCII character is its own spelling
     return "".join(str(unicodedata.decimal(ch)) if unicodedata.decimal(ch, None) is not None else ch
                    for ch in text)  # fmt: skip
 
@@ -68,7 +69,7 @@ class AbuseGuard:
         self._settings = settings
         self._client = client
         self._prefix = settings.key_prefix
-        self._script = client.register_script(_WINDOWS)
+        self._store = RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s)
         self._enabled = bool(
             settings.per_number_10min or settings.per_number_day or settings.per_prefix_minute
         )
@@ -87,66 +88,82 @@ class AbuseGuard:
         """
         number = number_key(number)
         try:
-            if self._denied(number):
+            if self.denied(number):
                 earlier = self._earlier(repeat_key)
                 if earlier is not None:
                     return earlier
-                self._refuse(number, "denylist")
+                self.refuse(number, "denylist")
             if not self._enabled:
                 return self._earlier(repeat_key)
-            verdict = to_text(self._script(**self._window_call(number, int(time.time() * 1000), repeat_key)))
-            if verdict.startswith("repeat:"):
-                return verdict.removeprefix("repeat:")
-            if verdict != "ok":
-                self._refuse(number, verdict)
-            return None
+            answer = self._store.create_chunk(self._store.create_call(
+                [(repeat_key, number)], limits=self.limit_args(), mode=CREATE_CHECK))  # fmt: skip
+            if answer.refused:
+                self.refuse(number, answer.refused)
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot check the sending limits: {exc}") from exc
+        return answer.ids[0] or None
 
     def check_many(self, numbers: Sequence[str], repeat_keys: Sequence[str] | None = None, *,
                    name_items: bool = True) -> None:  # fmt: skip
-        """:meth:`check` for a batch in one pipeline; raises for the first refused number.
+        """:meth:`check` for a batch, :data:`CREATE_CHUNK` numbers per call; raises for the first
+        refused number.
 
         ``repeat_keys`` (the Redis keys of the items' idempotency keys, "" for none) lets an
-        item that repeats an earlier request pass without counting. Numbers before a refusal
-        have been counted against their limits although the batch as a whole is refused
-        (nothing is stored): the cautious side for SMS pumping. With ``name_items`` the error
-        names the refused item's index.
+        item that repeats an earlier request, or an earlier item, pass without counting.
+        Numbers before a refusal have been counted against their limits although the batch
+        as a whole is refused (nothing is stored): the cautious side for SMS pumping. With
+        ``name_items`` the error names the refused item's index.
         """
         numbers = [number_key(n) for n in numbers]
         keys = list(repeat_keys) if repeat_keys is not None else [""] * len(numbers)
         try:
-            for index, number in enumerate(numbers):
-                if self._denied(number):
-                    self._refuse(number, "denylist", index if name_items else None)
+            self.screen(numbers, name_items=name_items)
             if not self._enabled:
                 return
-            pipe = self._client.pipeline(transaction=False)
-            now_ms = int(time.time() * 1000)
-            for number, key in zip(numbers, keys, strict=True):
-                self._script(**self._window_call(number, now_ms, key), client=pipe)
-            for index, (number, raw) in enumerate(zip(numbers, pipe.execute(), strict=True)):
-                verdict = to_text(raw)
-                if verdict != "ok" and not verdict.startswith("repeat:"):
-                    self._refuse(number, verdict, index if name_items else None)
+            items, seen = [], set()  # an item whose key an earlier item used is a repeat
+            for index, key in enumerate(keys):
+                if not key or key not in seen:
+                    items.append(index)
+                    seen.add(key)
+            for start in range(0, len(items), CREATE_CHUNK):
+                chunk = items[start : start + CREATE_CHUNK]
+                pairs = [(keys[i], numbers[i]) for i in chunk]
+                answer = self._store.create_chunk(
+                    self._store.create_call(pairs, limits=self.limit_args(), mode=CREATE_CHECK))  # fmt: skip
+                if answer.refused:
+                    index = chunk[answer.index]
+                    self.refuse(numbers[index], answer.refused, index if name_items else None)
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot check the sending limits: {exc}") from exc
 
-    def _window_call(self, number: str, now_ms: int, repeat_key: str = "") -> dict[str, list[Any]]:
+    def screen(self, numbers: Sequence[str], *, name_items: bool = True) -> None:
+        """Refuse the first denied number of ``numbers`` (normalised, :func:`number_key`):
+        the denylist is checked here, in Python, before any window is counted."""
+        if not self._current_denylist():
+            return
+        for index, number in enumerate(numbers):
+            if self.denied(number):
+                self.refuse(number, "denylist", index if name_items else None)
+
+    def limit_args(self, now_ms: int | None = None) -> list[str | int]:
+        """The limits' part of a CREATE call (worker/lua/create.lua): [] when every limit is off.
+
+        Each call gets its own member stem: a counted send is ``stem + index``, so two sends
+        are never one member of a window.
+        """
+        if not self._enabled:
+            return []
         s = self._settings
-        keys = [f"{self._prefix}{c.KEY_ABUSE_NUMBER}{number}",
-                f"{self._prefix}{c.KEY_ABUSE_PREFIX}{number_prefix(number)}"]  # fmt: skip
-        if repeat_key:
-            keys.append(repeat_key)
-        args = [now_ms, uuid.uuid4().hex[:12], s.per_number_10min, s.per_number_day,
-                s.per_prefix_minute]  # fmt: skip
-        return {"keys": keys, "args": args}
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        return [now, os.urandom(8).hex(), s.per_number_10min, s.per_number_day, s.per_prefix_minute,
+                f"{self._prefix}{c.KEY_ABUSE_NUMBER}", f"{self._prefix}{c.KEY_ABUSE_PREFIX}"]  # fmt: skip
 
     def _earlier(self, repeat_key: str) -> str | None:
         found: Any = self._client.get(repeat_key) if repeat_key else None
         return None if found is None else to_text(found)
 
-    def _refuse(self, number: str, limit: str, index: int | None = None) -> NoReturn:
+    def refuse(self, number: str, limit: str, index: int | None = None) -> NoReturn:
+        """Count the refusal and raise its :class:`AbuseLimitError` (naming item ``index``)."""
         self._count(f"refused_{limit}")
         window_ms = _WINDOWS_MS.get(limit, (None, ""))[0]
         error = AbuseLimitError(
@@ -174,7 +191,8 @@ class AbuseGuard:
             return window_ms / 1000
         return max(0.0, (float(scores[must_leave - 1]) + window_ms - now_ms) / 1000)
 
-    def _denied(self, number: str) -> bool:
+    def denied(self, number: str) -> bool:
+        """Whether ``number`` (normalised) or its prefix is on the (cached) denylist."""
         denylist = self._current_denylist()
         return bool(denylist) and (
             number in denylist or number_prefix(number) in denylist or number[:4] in denylist

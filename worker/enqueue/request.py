@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import phonenumbers
 
 from worker import constants as c
+from worker.enqueue import nanp
 from worker.errors import ValidationError
 from worker.masking import mask_number
 
@@ -32,8 +33,11 @@ IDEMPOTENCY_KEY_MAX_CHARS = 128
 
 
 def _printable_ascii(text: str) -> bool:
-    """Space to tilde only: no control characters, no look-alike or invisible Unicode."""
-    return all(" " <= ch <= "~" for ch in text)
+    """Space to tilde only: no control characters, no look-alike or invisible Unicode.
+
+    (Of the ASCII characters, exactly space to tilde are printable for ``str.isprintable``.)
+    """
+    return text.isascii() and text.isprintable()
 
 
 def validate_number(to: object, regions: tuple[str, ...] = c.DEFAULT_PHONE_REGIONS) -> str:
@@ -53,19 +57,26 @@ def validate_number(to: object, regions: tuple[str, ...] = c.DEFAULT_PHONE_REGIO
         )  # fmt: skip
     if digits.startswith("00"):
         raise ValidationError("to", f"{mask_number(to)!r} must not start with 00")
-    try:
-        parsed = phonenumbers.parse("+" + digits, None)
-    except phonenumbers.NumberParseException as exc:
-        raise ValidationError("to", f"{mask_number(to)!r} is not a phone number: {exc}") from None
-    if not phonenumbers.is_valid_number(parsed):
+    known = nanp.classify(digits)  # phonenumbers' answer for 1NXXNXXXXXX, without its cost
+    if known is not None:
+        valid, region = known
+        e164 = digits
+    else:
+        try:
+            parsed = phonenumbers.parse("+" + digits, None)
+        except phonenumbers.NumberParseException as exc:
+            raise ValidationError("to", f"{mask_number(to)!r} is not a phone number: {exc}") from None
+        valid = phonenumbers.is_valid_number(parsed)
+        region = phonenumbers.region_code_for_number(parsed)
+        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164).removeprefix("+")
+    if not valid:
         raise ValidationError("to", f"{mask_number(to)!r} is not a valid phone number{_nanp_hint(digits)}")
-    region = phonenumbers.region_code_for_number(parsed)
     if region not in regions:
         raise ValidationError(
             "to", f"{mask_number(to)!r} is in {region}; allowed regions: {', '.join(regions)}"
             f"{_nanp_hint(digits)}"
         )  # fmt: skip
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164).removeprefix("+")
+    return e164
 
 
 def _nanp_hint(digits: str) -> str:

@@ -1,40 +1,152 @@
--- create.lua: store a new send (RecordStore.create / create_many) in one atomic step.
+-- create.lua: new sends, a chunk at a time, in one atomic step: their idempotency keys, the
+-- sending limits, then the records (RecordStore.create / create_many / create_chunk; AbuseGuard).
 -- requires: prelude
--- KEYS[1] record hash, KEYS[2] idempotency key or "", KEYS[3] PIN key,
--- KEYS[4] client-ref index key or "", KEYS[5] pending set, KEYS[6] broker queue list or ""
--- ARGV[1] record TTL (s), ARGV[2] request id, ARGV[3] PIN, ARGV[4] PIN TTL (ms),
--- ARGV[5] task message or "", ARGV[6..] field, value, ... of the record
--- Returns {1, id} when stored; {0, earlier id} for a known idempotency key or request id.
+-- KEYS: none (keys are built from the prefix; the idempotency keys come whole in ARGV)
+-- ARGV[1] key prefix, ARGV[2] record TTL (s), ARGV[3] mode: 'store', or 'check' (count the
+-- limits, store nothing), ARGV[4] broker queue list or "" (no task messages), ARGV[5] L, the
+-- number of limit arguments (0: no limits); ARGV[6..5+L] the limits: now (unix ms), member stem
+-- (unique per call), per-number limit in 10 minutes, per-number limit per day, per-prefix limit
+-- per minute (0 = off), the key prefixes of the per-number and per-prefix windows.
+-- Then one group per send. 'check': idempotency key or "", number (E.164 digits, no '+').
+-- 'store': request id, idempotency key or "", number ("" without limits), PIN, PIN TTL (ms),
+-- task message or "", client-ref or "", N, then N arguments: field, value, ... of the record.
+-- Returns {'ok', one id per send}: the id stored, or the earlier one its idempotency key (also
+-- one used earlier in the chunk) or its request id already stands for; with 'check', "" for a
+-- new send. Or {limit, index}: 'number_day', 'number_10min' or 'prefix_minute' refused the send
+-- at 0-based index; then nothing is stored and only the sends before it have been counted.
+-- A repeat counts nothing and pushes nothing. The limits are sliding windows in sorted sets,
+-- one per number (day and 10 minutes) and one per NPA-NXX prefix (a minute), each read once per
+-- call and written with one ZADD, so a chunk costs a few commands per send, not a script call.
 -- The PIN has its own key that expires with the request, so no PIN outlives its usefulness.
 -- A caller's client-ref is indexed so a receipt for a send with no message-id yet (unconfirmed,
 -- or overtaking the worker) can still find it: every send with it (the newest CLIENT_REF_HOLDERS),
 -- as the receipt's number and message-id decide between them. A client-ref reused while a send
--- with it is open is counted (stats `client_ref_reused`). With a queue, the task message (kombu's
--- Redis format) is pushed in the same step: a record never exists without its task, and a
--- repeat of an idempotency key pushes nothing.
-if KEYS[2] ~= '' then
-  local existing = redis.call('GET', KEYS[2])
-  if existing then return {0, existing} end
-end
-if redis.call('EXISTS', KEYS[1]) == 1 then return {0, ARGV[2]} end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-if ARGV[3] ~= '' and tonumber(ARGV[4]) > 0 then
-  redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
-end
-if KEYS[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1]) end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-if KEYS[4] ~= '' then
-  local prefix = KEYS[5]:sub(1, #KEYS[5] - #K_PENDING)
-  for _, other in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
-    local state = redis.call('HGET', prefix .. K_REC .. other, 'state')
-    if state and not FINAL[state] then count(prefix, 'client_ref_reused') break end
+-- with it is open is counted (stats `client_ref_reused`). With a queue, each task message
+-- (kombu's Redis format) is pushed in the same step: a record never exists without its task.
+local prefix, ttl, mode, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local nlimits = tonumber(ARGV[5])
+local store = mode == 'store'
+local BATCH = 500 -- arguments per variadic ZADD / LPUSH, well inside Lua's unpack limit
+
+local function push(command, key, args, per)
+  for from = 1, #args, BATCH * per do
+    redis.call(command, key, unpack(args, from, math.min(#args, from + BATCH * per - 1)))
   end
-  redis.call('ZADD', KEYS[4], now, ARGV[2])
-  redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -(CLIENT_REF_HOLDERS + 1))
-  redis.call('EXPIRE', KEYS[4], ARGV[1])
 end
-redis.call('ZADD', KEYS[5], now, ARGV[2])
-if KEYS[6] ~= '' then redis.call('LPUSH', KEYS[6], ARGV[5]) end
-return {1, ARGV[2]}
+
+local out, starts, fresh, held = {'ok'}, {}, {}, {}
+local i = 6 + nlimits
+while i <= #ARGV do
+  local n = #starts + 1
+  starts[n] = i
+  local id, idem = '', ARGV[i]
+  if store then id, idem = ARGV[i], ARGV[i + 1] end
+  local earlier = idem ~= '' and held[idem]
+  if not earlier then
+    local record = store and prefix .. K_REC .. id
+    -- the usual send is new: one EXISTS finds neither its key nor its record
+    local known = 1
+    if record and idem ~= '' then known = redis.call('EXISTS', record, idem) end
+    if known > 0 then
+      if idem ~= '' then earlier = redis.call('GET', idem) end
+      if not earlier and record and redis.call('EXISTS', record) == 1 then earlier = id end
+    end
+  end
+  if earlier then
+    out[n + 1] = earlier
+  else
+    out[n + 1] = id
+    fresh[#fresh + 1] = n
+    if idem ~= '' then held[idem] = store and id or '' end -- a repeat later in this chunk
+  end
+  if store then i = i + 8 + tonumber(ARGV[i + 7]) else i = i + 2 end
+end
+
+if nlimits > 0 then
+  -- numbers go to Redis as strings made once per call (each Lua number -> string is a printf)
+  local now, stem = ARGV[6], ARGV[7]
+  local n10, nday, npfx = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+  local knum, kpfx = ARGV[11], ARGV[12]
+  local DAY, MINUTE = '86400000', '60000'
+  local since = {[DAY] = tostring(tonumber(now) - 86400000), [MINUTE] = tostring(tonumber(now) - 60000)}
+  local ten_minutes = tostring(tonumber(now) - 600000)
+  local windows, used = {}, {}
+  local function window(key, span)
+    local w = windows[key]
+    if not w then
+      local count = redis.call('ZCOUNT', key, '-inf', '+inf')
+      if count > 0 then count = count - redis.call('ZREMRANGEBYSCORE', key, '-inf', since[span]) end
+      w = {key = key, span = span, count = count, added = {}}
+      windows[key] = w
+      used[#used + 1] = w
+    end
+    return w
+  end
+  local function count_in(w, member)
+    if w then
+      w.count = w.count + 1
+      w.added[#w.added + 1] = now
+      w.added[#w.added + 1] = member
+    end
+  end
+  local function record()
+    for _, w in ipairs(used) do
+      if #w.added > 0 then
+        push('ZADD', w.key, w.added, 2)
+        redis.call('PEXPIRE', w.key, w.span)
+      end
+    end
+  end
+  for _, k in ipairs(fresh) do
+    local number = ARGV[starts[k] + (store and 2 or 1)]
+    local member = stem .. k
+    local wn, wp
+    if n10 > 0 or nday > 0 then
+      wn = window(knum .. number, DAY)
+      if nday > 0 and wn.count >= nday then record() return {'number_day', k - 1} end
+      -- the 10-minute count is at most the day's: read it only once the day's could reach it
+      if n10 > 0 and wn.count >= n10 then
+        wn.ten = wn.ten or redis.call('ZCOUNT', wn.key, ten_minutes, '+inf')
+        if wn.ten + #wn.added / 2 >= n10 then record() return {'number_10min', k - 1} end
+      end
+    end
+    if npfx > 0 then
+      wp = window(kpfx .. number:sub(1, 7), MINUTE)
+      if wp.count >= npfx then record() return {'prefix_minute', k - 1} end
+    end
+    count_in(wn, member)
+    count_in(wp, member)
+  end
+  record()
+end
+
+if not store or #fresh == 0 then return out end
+local t = redis.call('TIME')
+local now = tostring(tonumber(t[1]) + tonumber(t[2]) / 1e6)
+local pending, messages = {}, {}
+for _, k in ipairs(fresh) do
+  local at = starts[k]
+  local id, idem, pin, pin_ttl, message, ref = ARGV[at], ARGV[at + 1], ARGV[at + 3], ARGV[at + 4],
+    ARGV[at + 5], ARGV[at + 6]
+  local key = prefix .. K_REC .. id
+  redis.call('HSET', key, unpack(ARGV, at + 8, at + 7 + tonumber(ARGV[at + 7])))
+  redis.call('EXPIRE', key, ttl)
+  if pin ~= '' and tonumber(pin_ttl) > 0 then redis.call('SET', prefix .. K_PIN .. id, pin, 'PX', pin_ttl) end
+  if idem ~= '' then redis.call('SET', idem, id, 'EX', ttl) end
+  if ref ~= '' then
+    local index = prefix .. K_REF .. ref
+    for _, other in ipairs(redis.call('ZRANGE', index, 0, -1)) do
+      local state = redis.call('HGET', prefix .. K_REC .. other, 'state')
+      if state and not FINAL[state] then count(prefix, 'client_ref_reused') break end
+    end
+    redis.call('ZADD', index, now, id)
+    redis.call('ZREMRANGEBYRANK', index, 0, -(CLIENT_REF_HOLDERS + 1))
+    redis.call('EXPIRE', index, ttl)
+  end
+  pending[#pending + 1] = now
+  pending[#pending + 1] = id
+  if queue ~= '' and message ~= '' then messages[#messages + 1] = message end
+end
+push('ZADD', prefix .. K_PENDING, pending, 2)
+if #messages > 0 then push('LPUSH', queue, messages, 1) end
+return out

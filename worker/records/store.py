@@ -39,6 +39,27 @@ class QueuedTask:
     message: str
 
 
+CREATE_STORE, CREATE_CHECK = "store", "check"  # CREATE's modes (worker/lua/create.lua)
+CREATE_CHUNK = 200  # sends per CREATE call: Redis serves other clients between calls
+_QUEUED = State.QUEUED.value
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """CREATE's answer for one chunk: an id per send, or the limit that refused send ``index``."""
+
+    ids: list[str]
+    refused: str = ""  # "number_day", "number_10min" or "prefix_minute"; "" when none did
+    index: int = -1
+
+    @classmethod
+    def of(cls, reply: Any) -> Created:
+        verdict = to_text(reply[0])
+        if verdict == "ok":
+            return cls([to_text(rid) for rid in reply[1:]])
+        return cls([], verdict, int(reply[1]))
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimRate:
     """The shared rate bucket a claim takes its token from (built by :mod:`worker.send.ratelimit`)."""
@@ -111,45 +132,86 @@ class RecordStore:
         idempotency_key: str | None = None,
         now: float | None = None,
     ) -> list[str]:
-        """The CREATE script's ARGV for one record (also used by bulk enqueue)."""
+        """One record as ``[TTL, id, PIN, PIN TTL (ms), field, value, ...]`` (what :meth:`create`,
+        :meth:`create_many` and :meth:`create_group` take)."""
         created = time.time() if now is None else now
-        fields = {
-            "id": request_id,
-            "to": to,
-            "state": State.QUEUED.value,
-            "attempts": "0",
-            "created_at": f"{created:.3f}",
-            "updated_at": f"{created:.3f}",
-            "expires_at": f"{expires_at:.3f}",
-            # the provider's client-ref: the caller's, else our id (for receipt fallback)
-            "sent_ref": client_ref or request_id,
-        }
+        stamp = f"{created:.3f}"
+        argv = [str(self.ttl_s), request_id, pin, str(max(0, int((expires_at - created) * 1000))),
+                "id", request_id, "to", to, "state", _QUEUED, "attempts", "0", "created_at", stamp,
+                "updated_at", stamp, "expires_at", f"{expires_at:.3f}",
+                # the provider's client-ref: the caller's, else our id (for receipt fallback)
+                "sent_ref", client_ref or request_id]  # fmt: skip
         if client_ref:
-            fields["client_ref"] = client_ref
+            argv += ["client_ref", client_ref]
         if params:
-            fields["params"] = json.dumps(dict(params), separators=(",", ":"))
+            argv += ["params", json.dumps(dict(params), separators=(",", ":"))]
         if idempotency_key:
-            fields["idempotency_key"] = idempotency_key
-        pin_ttl_ms = max(0, int((expires_at - created) * 1000))
-        argv = [str(self.ttl_s), request_id, pin, str(pin_ttl_ms)]
-        for name, value in fields.items():
-            argv += [name, value]
+            argv += ["idempotency_key", idempotency_key]
         return argv
 
     def idempotency_key(self, key: str | None) -> str:
         return f"{self.prefix}{c.KEY_IDEMPOTENCY}{key}" if key else ""
 
-    def _create_call(
-        self, request_id: str, idempotency_key: str | None, argv: list[str], task: QueuedTask | None
-    ) -> dict[str, list[str]]:
-        """CREATE's keys and args; with ``task``, its message is pushed in the same step."""
+    def create_group(
+        self, request_id: str, idempotency_key: str | None, argv: list[str],
+        task: QueuedTask | None = None, *, number: str = "", client_ref: str | None = None,
+    ) -> list[str]:  # fmt: skip
+        """One send's part of CREATE's ARGV ('store' mode) from :meth:`new_record`'s ``argv``
+        (whose TTL is the store's). ``number`` is what the limits count ("" without limits);
+        ``client_ref`` None means "read it from ``argv``"."""
         fields = argv[4:]
-        ref = next((fields[i + 1] for i in range(0, len(fields) - 1, 2) if fields[i] == "client_ref"), "")
-        ref_key = f"{self.prefix}{c.KEY_CLIENT_REF}{ref}" if ref else ""
-        keys = [self.key(request_id), self.idempotency_key(idempotency_key),
-                self.pin_key(request_id), ref_key, self.pending_key,
-                task.queue if task else ""]  # fmt: skip
-        return {"keys": keys, "args": [*argv[:4], task.message if task else "", *fields]}
+        if client_ref is None:
+            client_ref = next((fields[i + 1] for i in range(0, len(fields) - 1, 2)
+                               if fields[i] == "client_ref"), "")  # fmt: skip
+        return [request_id, self.idempotency_key(idempotency_key), number, argv[2], argv[3],
+                task.message if task else "", client_ref, str(len(fields)), *fields]  # fmt: skip
+
+    def create_call(
+        self, groups: Iterable[Sequence[str]], *, queue: str = "", limits: Sequence[str | int] = (),
+        mode: str = CREATE_STORE,
+    ) -> list[str | int]:  # fmt: skip
+        """CREATE's ARGV for one chunk: ``groups`` from :meth:`create_group` ('store') or
+        ``(idempotency key, number)`` pairs ('check'), with the limits' arguments (none: off)."""
+        args: list[str | int] = [self.prefix, str(self.ttl_s), mode, queue, len(limits), *limits]
+        for group in groups:
+            args += group
+        return args
+
+    def create_chunk(self, args: Sequence[str | int]) -> Created:
+        """Run CREATE with ``args`` (:meth:`create_call`); a Redis error is the caller's to word."""
+        return Created.of(self._create(keys=[], args=args))
+
+    def create(
+        self, request_id: str, idempotency_key: str | None, argv: list[str],
+        task: QueuedTask | None = None,
+    ) -> str:  # fmt: skip
+        """Store a new record (and push ``task``); with a known idempotency key return the
+        earlier id instead, pushing nothing."""
+        group = self.create_group(request_id, idempotency_key, argv, task)
+        try:
+            reply = self._create(keys=[], args=self.create_call([group], queue=task.queue if task else ""))
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"cannot store the send request: {exc}") from exc
+        return Created.of(reply).ids[0]
+
+    def create_many(
+        self, items: Sequence[tuple[str, str | None, list[str]]], pipe: Any = None,
+        tasks: Sequence[QueuedTask] | None = None,
+    ) -> list[str]:  # fmt: skip
+        """:meth:`create` for many, one CREATE call per :data:`CREATE_CHUNK` items, all in one
+        round trip; with ``pipe`` the calls are only queued on it (and ``[]`` returned)."""
+        pipeline = pipe or self.client.pipeline(transaction=False)
+        for start in range(0, len(items), CREATE_CHUNK):
+            chunk = range(start, min(len(items), start + CREATE_CHUNK))
+            groups = [self.create_group(*items[i], tasks[i] if tasks else None) for i in chunk]
+            queue = tasks[start].queue if tasks else ""
+            self._create(keys=[], args=self.create_call(groups, queue=queue), client=pipeline)
+        if pipe is not None:
+            return []
+        try:
+            return [rid for reply in pipeline.execute() for rid in Created.of(reply).ids]
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"cannot store the send requests: {exc}") from exc
 
     @property
     def pending_key(self) -> str:
@@ -173,34 +235,6 @@ class RecordStore:
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot read the idempotency key: {exc}") from exc
         return to_text(found) if found is not None else None
-
-    def create(
-        self, request_id: str, idempotency_key: str | None, argv: list[str],
-        task: QueuedTask | None = None,
-    ) -> str:  # fmt: skip
-        """Store a new record (and push ``task``); with a known idempotency key return the
-        earlier id instead, pushing nothing."""
-        try:
-            _, rid = self._create(**self._create_call(request_id, idempotency_key, argv, task))
-        except redis.RedisError as exc:
-            raise StoreUnavailableError(f"cannot store the send request: {exc}") from exc
-        return to_text(rid)
-
-    def create_many(
-        self, items: Sequence[tuple[str, str | None, list[str]]], pipe: Any = None,
-        tasks: Sequence[QueuedTask] | None = None,
-    ) -> list[str]:  # fmt: skip
-        """Pipelined :meth:`create` for bulk enqueue (one round trip)."""
-        pipeline = pipe or self.client.pipeline(transaction=False)
-        for i, (request_id, idem, argv) in enumerate(items):
-            task = tasks[i] if tasks else None
-            self._create(**self._create_call(request_id, idem, argv, task), client=pipeline)
-        if pipe is not None:
-            return []
-        try:
-            return [to_text(rid) for _, rid in pipeline.execute()]
-        except redis.RedisError as exc:
-            raise StoreUnavailableError(f"cannot store the send requests: {exc}") from exc
 
     def claim(
         self, request_id: str, now: float | None = None, *, lease_s: float = 60.0, route: str = "",
