@@ -25,6 +25,7 @@ import pytest
 import redis
 
 from ops.simulator import Simulator
+from tests.support.live import stop_stack, wait_ready
 from tests.support.settings import cleanup, isolated_settings
 from tests.support.waiting import wait_for
 from worker.config import Settings
@@ -98,10 +99,9 @@ def scaled_run(redis_url: str, sim: Simulator, log_dir: Path, broker_url: str | 
     try:
         urls = {name: start_receiver(stack, name) for name in RECEIVERS}
         stack.start_correlator()
-        for name in WORKERS:
-            stack.start_worker(name=name)
+        workers = [stack.start_worker(name=name) for name in WORKERS]
         app = create_app(settings)
-        stack.wait_workers(app, count=len(WORKERS))
+        wait_ready(stack, app, workers)
         producer = Producer(settings, app)
         store = producer.store
         sim.configure(dlr_url=urls["webhook-a"], dlr_delay_s=0.05, latency_ms=10.0, dlr_mix=MIX)
@@ -128,9 +128,9 @@ def scaled_run(redis_url: str, sim: Simulator, log_dir: Path, broker_url: str | 
         accepted = {rid: sim.accepted_count(*spec) for rid, spec in pins.items()}
         run = ScaledRun(settings, ids, pins, accepted, records, urls, sim.receipts())
     finally:
+        stop_stack(stack, producer.redis if producer is not None else None)
         if producer is not None:
             producer.close()
-        stack.stop()
         sim.reset()
         client = redis.Redis.from_url(redis_url)
         cleanup(client, settings)
