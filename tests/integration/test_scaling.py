@@ -75,14 +75,18 @@ def require_rabbitmq(url: str) -> None:
                     "start it (`rabbitmq-server -detached`) or set PINRELAY_TEST_AMQP_URL")  # fmt: skip
 
 
-def start_receiver(stack: Stack, name: str) -> str:
-    """A second (third...) `pinrelay webhook` process under its own name; its receipt URL."""
-    port = free_port()
-    proc = stack._start(name, [*CLI, "webhook", "--host", "127.0.0.1", "--port", str(port),
-                               "--server-workers", "1"])  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/healthz", f"receipt receiver {name}", proc)
-    return base + RECEIPT_PATH
+def start_receivers(stack: Stack, names: tuple[str, ...]) -> dict[str, str]:
+    """A `pinrelay webhook` process under each name, all started before any is waited for;
+    their receipt URLs, once each answers."""
+    started = {}
+    for name in names:
+        port = free_port()
+        proc = stack._start(name, [*CLI, "webhook", "--host", "127.0.0.1", "--port", str(port),
+                                   "--server-workers", "1"])  # fmt: skip
+        started[name] = (proc, f"http://127.0.0.1:{port}")
+    for name, (proc, base) in started.items():
+        wait_http(f"{base}/healthz", f"receipt receiver {name}", proc)
+    return {name: base + RECEIPT_PATH for name, (_, base) in started.items()}
 
 
 def delete_amqp_queue(settings: Settings) -> None:
@@ -97,11 +101,11 @@ def scaled_run(redis_url: str, sim: Simulator, log_dir: Path, broker_url: str | 
     stack.ensure_redis()
     producer: Producer | None = None
     try:
-        urls = {name: start_receiver(stack, name) for name in RECEIVERS}
-        stack.start_correlator()
-        workers = [stack.start_worker(name=name) for name in WORKERS]
+        workers = [stack.start_worker(name=name) for name in WORKERS]  # they boot meanwhile
+        urls = start_receivers(stack, RECEIVERS)
+        correlator = stack.start_correlator()
         app = create_app(settings)
-        wait_ready(stack, app, workers)
+        wait_ready(stack, app, workers, others=[correlator])
         producer = Producer(settings, app)
         store = producer.store
         sim.configure(dlr_url=urls["webhook-a"], dlr_delay_s=0.05, latency_ms=10.0, dlr_mix=MIX)
