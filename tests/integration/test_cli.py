@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import requests
-
 from ops.simulator import Simulator
 from tests.support.settings import isolated_settings
 from tests.support.waiting import wait_for
 from worker.config import Settings
 from worker.enqueue.producer import Producer
-from worker.local.embedded import free_port
 from worker.taskqueue.app import create_app
 
 CLI = [sys.executable, "-m", "worker.cli"]
@@ -63,49 +58,6 @@ def test_send_without_any_redis_says_how_to_get_one(tmp_path: Path) -> None:
                   env_extra={"PINRELAY_RUNTIME_DIR": str(tmp_path)})
     assert result.returncode == 2
     assert "PINRELAY_REDIS_URL" in result.stderr and "pinrelay up" in result.stderr
-
-
-@pytest.mark.slow
-def test_up_starts_private_redis_that_send_and_status_find(tmp_path: Path) -> None:
-    """`pinrelay up` with no Redis configured starts one; a second terminal's send/status find it."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
-    env.update({"PINRELAY_RUNTIME_DIR": str(tmp_path), "PINRELAY_PER_NUMBER_10MIN": "0",
-                "PINRELAY_PER_PREFIX_MINUTE": "0", "PINRELAY_RATE_LIMIT": "0"})
-    # Its children's lines come on its stderr: into a file, so a full pipe never blocks them.
-    with (tmp_path / "up.err").open("wb") as err:
-        up = subprocess.Popen([*CLI, "up", "--webhook-port", str(port), "--workers", "1", "--with-sim"],
-                              env=env, stdout=subprocess.PIPE, stderr=err, text=True,
-                              start_new_session=True)
-    try:
-        assert up.stdout is not None
-        line = up.stdout.readline()
-        status = json.loads(line)
-        assert status["status"] == "up" and "127.0.0.1" in status["redis"]
-        assert ":6379" not in status["redis"]
-        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
-        sent = _run(None, "send", "16365553226", "--pin", "123456",
-                    env_extra={"PINRELAY_RUNTIME_DIR": str(tmp_path)})
-        assert sent.returncode == 0, sent.stderr
-        request_id = json.loads(sent.stdout)["id"]
-
-        def settled() -> dict[str, str] | None:
-            shown = _run(None, "status", request_id, env_extra={"PINRELAY_RUNTIME_DIR": str(tmp_path)})
-            record = json.loads(shown.stdout) if shown.returncode == 0 else None
-            return record if record and record["state"] not in ("queued", "sending") else None
-
-        record = wait_for(settled, timeout=60, what="the send to be processed")
-        assert record["message_id"] and record["state"] in ("submitted", "delivered", "accepted",
-                                                            "failed", "expired", "rejected", "unknown")
-    finally:
-        os.killpg(up.pid, signal.SIGTERM)
-        try:
-            up.wait(timeout=45)
-        except subprocess.TimeoutExpired:
-            os.killpg(up.pid, signal.SIGKILL)
-            up.wait()
-    assert up.returncode == 0
-    assert not (tmp_path / "runtime.json").exists()
 
 
 def test_plain_celery_cli_runs_the_worker(redis_url: str, sim: Simulator) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import redis
 
+from tests.support.live import stop_stack
 from tests.support.settings import cleanup, isolated_settings
 from tests.support.waiting import wait_for
 from worker import constants as c
@@ -66,6 +67,6 @@ def test_killed_correlator_is_replaced_without_losing_receipts(redis_url: str, t
         assert states == {"delivered"}
         assert applied_before < COUNT  # the kill really landed mid-backlog
     finally:
-        stack.stop()
+        stop_stack(stack)
         cleanup(client, settings)
         client.close()

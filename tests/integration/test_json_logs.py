@@ -9,7 +9,7 @@ import redis
 import requests
 
 from ops.simulator import Simulator
-from tests.support.commands import Command, command_env
+from tests.support.commands import Command, command_env, stop_all
 from tests.support.settings import cleanup, isolated_settings
 from tests.support.waiting import wait_for
 from worker import constants as c
@@ -61,7 +61,7 @@ def test_every_line_is_json_and_ids_are_intact(redis_url: str, sim: Simulator, t
                               params={"messageId": record["message_id"], "status": "delivered"})
         assert answer.status_code == 401  # unsigned, so refused: and logged, as JSON
     finally:
-        codes = [command.stop() for command in commands]
+        codes = stop_all(*commands)
         producer.close()
         cleanup(client, settings)
         client.close()

@@ -23,6 +23,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ops.simulator import SimConfig, Simulator
+from tests.support.live import stop_stack
 from tests.support.waiting import wait_for
 from worker.config import Settings
 from worker.enqueue.producer import Producer
@@ -167,7 +168,7 @@ def test_the_full_send_path_runs_with_the_role_users(acl_redis: AclRedis, tmp_pa
         except Exception as exc:  # say what Redis refused: that is nearly always why
             raise AssertionError(f"{exc!r}; Redis refused {acl_redis.refusals()}") from exc
         finally:
-            stack.stop()
+            stop_stack(stack)
     assert acl_redis.refusals() - EXPECTED_REFUSALS == set()
 
 

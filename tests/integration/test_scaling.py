@@ -25,6 +25,7 @@ import pytest
 import redis
 
 from ops.simulator import Simulator
+from tests.support.live import stop_stack, wait_ready
 from tests.support.settings import cleanup, isolated_settings
 from tests.support.waiting import wait_for
 from worker.config import Settings
@@ -74,14 +75,18 @@ def require_rabbitmq(url: str) -> None:
                     "start it (`rabbitmq-server -detached`) or set PINRELAY_TEST_AMQP_URL")  # fmt: skip
 
 
-def start_receiver(stack: Stack, name: str) -> str:
-    """A second (third...) `pinrelay webhook` process under its own name; its receipt URL."""
-    port = free_port()
-    proc = stack._start(name, [*CLI, "webhook", "--host", "127.0.0.1", "--port", str(port),
-                               "--server-workers", "1"])  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/healthz", f"receipt receiver {name}", proc)
-    return base + RECEIPT_PATH
+def start_receivers(stack: Stack, names: tuple[str, ...]) -> dict[str, str]:
+    """A `pinrelay webhook` process under each name, all started before any is waited for;
+    their receipt URLs, once each answers."""
+    started = {}
+    for name in names:
+        port = free_port()
+        proc = stack._start(name, [*CLI, "webhook", "--host", "127.0.0.1", "--port", str(port),
+                                   "--server-workers", "1"])  # fmt: skip
+        started[name] = (proc, f"http://127.0.0.1:{port}")
+    for name, (proc, base) in started.items():
+        wait_http(f"{base}/healthz", f"receipt receiver {name}", proc)
+    return {name: base + RECEIPT_PATH for name, (_, base) in started.items()}
 
 
 def delete_amqp_queue(settings: Settings) -> None:
@@ -96,12 +101,11 @@ def scaled_run(redis_url: str, sim: Simulator, log_dir: Path, broker_url: str | 
     stack.ensure_redis()
     producer: Producer | None = None
     try:
-        urls = {name: start_receiver(stack, name) for name in RECEIVERS}
-        stack.start_correlator()
-        for name in WORKERS:
-            stack.start_worker(name=name)
+        workers = [stack.start_worker(name=name) for name in WORKERS]  # they boot meanwhile
+        urls = start_receivers(stack, RECEIVERS)
+        correlator = stack.start_correlator()
         app = create_app(settings)
-        stack.wait_workers(app, count=len(WORKERS))
+        wait_ready(stack, app, workers, others=[correlator])
         producer = Producer(settings, app)
         store = producer.store
         sim.configure(dlr_url=urls["webhook-a"], dlr_delay_s=0.05, latency_ms=10.0, dlr_mix=MIX)
@@ -128,9 +132,9 @@ def scaled_run(redis_url: str, sim: Simulator, log_dir: Path, broker_url: str | 
         accepted = {rid: sim.accepted_count(*spec) for rid, spec in pins.items()}
         run = ScaledRun(settings, ids, pins, accepted, records, urls, sim.receipts())
     finally:
+        stop_stack(stack, producer.redis if producer is not None else None)
         if producer is not None:
             producer.close()
-        stack.stop()
         sim.reset()
         client = redis.Redis.from_url(redis_url)
         cleanup(client, settings)

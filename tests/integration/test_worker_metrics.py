@@ -8,7 +8,7 @@ from pathlib import Path
 import redis
 
 from ops.simulator import Simulator
-from tests.support.commands import Command, command_env, scrape
+from tests.support.commands import Command, command_env, scrape, stop_all
 from tests.support.settings import cleanup, isolated_settings
 from tests.support.waiting import wait_for
 from worker import constants as c
@@ -48,7 +48,7 @@ def test_worker_and_correlator_export_what_the_alerts_query(
         assert scrape(correlator_port, "pinrelay_receipt_lag_seconds_count") >= 1
         assert scrape(correlator_port, "pinrelay_sends_total") >= 1  # the cluster view from Redis
     finally:
-        codes = (worker.stop(), correlator.stop())
+        codes = tuple(stop_all(worker, correlator))
         producer.close()
         cleanup(client, settings)
         client.close()
@@ -74,7 +74,7 @@ def test_two_workers_with_one_env_file_both_run(redis_url: str, sim: Simulator, 
         assert first.alive and second.alive
         assert scrape(port, "pinrelay_submit_latency_seconds_count") == 0  # the first one still answers
     finally:
-        codes = [first.stop(), *([second.stop()] if second else [])]
+        codes = stop_all(first, second)
         client = redis.Redis.from_url(redis_url)
         cleanup(client, settings)
         client.close()

@@ -1,13 +1,12 @@
 """Fixtures for fault injection: a private simulator per test, stacks that are always torn
 down (:class:`tests.support.live.Stacks`), and the ledger of measured figures printed at
-the end of the run (:mod:`tests.reliability.figures`).
+the end of the run (:mod:`tests.reliability.figures`, printed by ``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,16 +14,12 @@ from ops.simulator import Simulator
 from tests.support.live import Stacks, StartLive
 from tests.support.sim import simulator
 
-from .figures import Figures, report
+from .figures import Figures
 
 
 @pytest.fixture
 def figures(request: pytest.FixtureRequest) -> Figures:
     return Figures(request.node.name)
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    report(terminalreporter)
 
 
 @pytest.fixture

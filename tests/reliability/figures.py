@@ -1,7 +1,8 @@
 """The ledger of measured figures: what each fault test saw, printed at the end of the run.
 
 Set ``PINRELAY_RELIABILITY_JSON=path`` to also write the figures as JSON (how the
-table in RELIABILITY.md was produced).
+table in RELIABILITY.md was produced). Under pytest-xdist each worker process keeps its
+own ledger and hands it to the controller, which prints them all (``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,16 @@ class Figures:
     def add(self, fault: str, injection: str, *, sent: int, lost: int, duplicated: int,
             measured: str) -> None:  # fmt: skip
         _FIGURES.append(Figure(self._test, fault, injection, sent, lost, duplicated, measured))
+
+
+def export() -> list[dict[str, Any]]:
+    """This process's figures, as plain data (what an xdist worker sends its controller)."""
+    return [asdict(f) for f in _FIGURES]
+
+
+def absorb(rows: list[dict[str, Any]]) -> None:
+    """Add figures another process measured (an xdist worker's :func:`export`)."""
+    _FIGURES.extend(Figure(**row) for row in rows)
 
 
 def report(terminalreporter: Any) -> None:

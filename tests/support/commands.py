@@ -6,11 +6,13 @@ the test waits on something else; the test reads what was written so far.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +101,29 @@ class Command:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
             raise AssertionError(f"{self.name} did not stop within {timeout}s:\n{self.stderr()}") from None
+
+
+def stop_all(*commands: Command | None, timeout: float = 45.0) -> list[int]:
+    """:meth:`Command.stop` for several at once: SIGTERM to each first, then the waits, so their
+    shutdowns overlap (a Celery worker's takes seconds). Their exit codes in order (``None``
+    arguments skipped); one still running after ``timeout`` is killed, with all its group, and
+    fails the test as :meth:`Command.stop` does."""
+    running = [command for command in commands if command is not None]
+    for command in running:
+        if command.alive:
+            command.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for command in running:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            command.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+    hung = [command for command in running if command.alive]
+    for command in hung:
+        os.killpg(command.process.pid, signal.SIGKILL)
+        command.process.wait()
+    if hung:
+        raise AssertionError("\n".join(f"{c.name} did not stop within {timeout}s:\n{c.stderr()}"
+                                       for c in hung))  # fmt: skip
+    return [command.process.returncode for command in running]
 
 
 def scrape(port: int, name: str) -> float:

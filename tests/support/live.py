@@ -2,12 +2,18 @@
 correlator) on isolated settings in the run's Redis, sending to an in-process simulator.
 
 Workers take seconds to start, so integration tests build one per module; fault tests
-build several and must stop every one whatever happened (:class:`Stacks`).
+build several and must stop every one whatever happened (:class:`Stacks`). A stack counts as
+started when each of its workers logged its own ``ready`` event (:func:`wait_ready`), and is
+stopped with every process shutting down at once (:func:`stop_stack`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import json
+import subprocess
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +24,11 @@ from celery import Celery
 from ops.simulator import Simulator
 from tests.support.settings import cleanup, isolated_settings
 from tests.support.sim import receipts_to
-from tests.support.waiting import wait_for
+from tests.support.waiting import poll, wait_for
 from worker.config import Settings
 from worker.enqueue.producer import Producer
 from worker.errors import UnknownRequestError
-from worker.local.supervisor import Stack
+from worker.local.supervisor import Managed, Stack
 from worker.redisconn import redis_client
 from worker.taskqueue.app import create_app
 
@@ -54,6 +60,92 @@ class LiveStack:
         return found
 
 
+def _logged_ready(proc: Managed) -> bool:
+    """Whether ``proc`` logged its ``ready`` event: a worker's is Celery's ``worker_ready`` (it
+    consumes its queue), found by its node name, unique per start (``--name <name>-<hex>@%h``);
+    the correlator's, once its loop runs."""
+    if proc.log_path is None or not proc.log_path.exists():
+        return False
+    node = proc.argv[proc.argv.index("--name") + 1].partition("@")[0] + "@" if "--name" in proc.argv else ""
+    for line in proc.log_path.read_text(errors="replace").splitlines():
+        if '"ready"' not in line:
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        ours = isinstance(event, dict) and str(event.get("node", "")).startswith(node)
+        if ours and event.get("event") == "ready":
+            return True
+    return False
+
+
+def wait_ready(stack: Stack, app: Celery, workers: Sequence[Managed], timeout_s: float = 60.0, *,
+               others: Sequence[Managed] = ()) -> None:  # fmt: skip
+    """Until every one of ``workers`` consumes its queue (and each of ``others``, a correlator,
+    runs its loop).
+
+    With JSON logs (the test default) each process's own ``ready`` line is polled for, so the
+    stack is in use within ~50 ms of the last one being ready, and a worker of another stack
+    on the same Redis cannot stand in for one of ours. Otherwise Celery's ping
+    (:meth:`Stack.wait_workers`), which takes half a second per round, and ``others`` are not
+    waited for. A process that exits first fails at once, naming its log."""
+    if stack.settings.log_format != "json" or any(p.log_path is None for p in [*workers, *others]):
+        stack.wait_workers(app, count=len(workers), timeout_s=timeout_s)
+        return
+    deadline = time.monotonic() + timeout_s
+    pending = [*workers, *others]
+    while pending:
+        pending = [p for p in pending if not _logged_ready(p)]
+        for proc in pending:
+            if not proc.alive:
+                code = proc.process.returncode if proc.process else None
+                raise AssertionError(f"{proc.name} exited with {code}; see {proc.log_path}")
+        if pending and time.monotonic() > deadline:
+            raise AssertionError(f"{[p.name for p in pending]} not ready within {timeout_s}s")
+        if pending:
+            time.sleep(0.05)
+
+
+def wait_idle(client: redis.Redis, settings: Settings, timeout_s: float = 2.0) -> bool:
+    """Until the broker holds no task of these settings that a worker took and has not acknowledged
+    (kombu's ``unacked`` hash, under the key prefix), at most ``timeout_s``; whether it emptied.
+
+    Tasks are acknowledged late, by the worker's main process, once the pool process's result
+    has reached it. A warm shutdown that starts while that result is on its way can hang for
+    good (billiard then reads half a message: ``UnpicklingError``, and only a second SIGTERM ends
+    the worker), which a test that stops its stack right after its last send settled hit about
+    one run in four."""
+    key = f"{settings.key_prefix}unacked"
+    try:
+        return bool(poll(lambda: client.hlen(key) == 0, timeout_s))
+    except redis.RedisError:
+        return False  # the test's Redis is gone or unreachable: nothing to wait for
+
+
+def stop_stack(stack: Stack, client: redis.Redis | None = None, timeout_s: float = 30.0) -> None:
+    """:meth:`Stack.stop`, with the shutdowns overlapping: a simulator process first (no more
+    receipts), then (with ``client``, once the workers are idle: :func:`wait_idle`) SIGTERM to
+    every other process at once (Celery's warm shutdown, the servers' graceful stop), then the
+    waits; Redis last. A prefork worker takes ~3 s to stop (each pool process sleeps 1 s before
+    it exits), so one after the other a stack of four workers and a receiver took ~15 s. A
+    process still running after ``timeout_s`` is left to :meth:`Stack.stop` (SIGTERM again,
+    then SIGKILL of its group)."""
+    sim = stack.processes.get("sim")
+    if sim is not None:
+        sim.stop()
+    if client is not None:
+        wait_idle(client, stack.settings)
+    running = [p.process for p in stack.processes.values() if p.alive and p.process is not None]
+    for process in running:
+        process.terminate()  # the leader only, as Managed.stop does
+    deadline = time.monotonic() + timeout_s
+    for process in running:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+    stack.stop()
+
+
 def start_live(redis_url: str, sim: Simulator, log_dir: Path, *, workers: int = 1,
                receiver: bool = False, **overrides: Any) -> LiveStack:  # fmt: skip
     """A stack on isolated settings (plus ``overrides``) that sends to ``sim``: ``workers``
@@ -64,23 +156,24 @@ def start_live(redis_url: str, sim: Simulator, log_dir: Path, *, workers: int = 
     stack = Stack(settings, log_dir=log_dir)
     try:
         stack.ensure_redis()
+        # The workers boot while the receiver starts: nothing is sent before both are up.
+        started = [stack.start_worker(name=f"worker{i}") for i in range(workers)]
+        others = []
         if receiver:
             stack.start_webhook()
-            stack.start_correlator()
+            others.append(stack.start_correlator())
             receipts_to(sim, stack.webhook_url or "")
-        for i in range(workers):
-            stack.start_worker(name=f"worker{i}")
         app = create_app(stack.settings)
-        stack.wait_workers(app, count=workers)
+        wait_ready(stack, app, started, others=others)
     except BaseException:
-        stack.stop()
+        stop_stack(stack)
         raise
     return LiveStack(stack, stack.settings, app, Producer(stack.settings, app), sim, log_dir)
 
 
 def stop_live(live: LiveStack) -> None:
     """Stop the stack's processes, then delete every key it wrote."""
-    live.stack.stop()
+    stop_stack(live.stack, live.producer.redis)
     live.producer.close()
     try:
         client = redis_client(live.settings.redis_url or "", socket_connect_timeout=1)

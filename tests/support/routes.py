@@ -15,7 +15,7 @@ import redis
 
 from ops.simulator import Simulator
 from ops.simulator.config import DEFAULT_TWILIO_ACCOUNT_SID, DEFAULT_TWILIO_AUTH_TOKEN, DEFAULT_TWILIO_FROM
-from tests.support.live import LiveStack
+from tests.support.live import LiveStack, stop_stack, wait_ready
 from tests.support.settings import cleanup, isolated_settings
 from tests.support.sim import receipts_to
 from worker.enqueue.producer import Producer
@@ -51,22 +51,23 @@ class RouteStacks:
         stack = Stack(settings, log_dir=self._log_root / f"stack{len(self._stacks)}")
         self._stacks.append(stack)
         stack.ensure_redis()
+        started = [stack.start_worker(name=f"worker{i}") for i in range(workers)]  # booting meanwhile
+        others = []
         if receiver:
             stack.start_webhook(port)
-            stack.start_correlator()
+            others.append(stack.start_correlator())
             receipts_to(sim, stack.webhook_url or "")
-        for i in range(workers):
-            stack.start_worker(name=f"worker{i}")
         app = create_app(stack.settings)
-        stack.wait_workers(app, count=workers)
+        wait_ready(stack, app, started, others=others)
         live = LiveStack(stack, stack.settings, app, Producer(stack.settings, app), sim,
                          stack.log_dir or self._log_root)  # fmt: skip
         self._started.append(live)
         return live
 
     def close(self) -> None:
+        clients = {id(live.stack): live.producer.redis for live in self._started}
         for stack in reversed(self._stacks):
-            stack.stop()
+            stop_stack(stack, clients.get(id(stack)))
         for live in self._started:
             live.producer.close()
             try:
