@@ -10,7 +10,7 @@ GET|POST /delivery-receipt-webhook         200 ``{"status":"ok"}`` once on the s
                                            413 body too large; 415 content type;
                                            503 Redis unreachable or the stream full
 POST /twilio-status-webhook                200 once on the stream (``duplicate`` for a repeat);
-                                           403 bad ``X-Twilio-Signature`` (twilio_status.py)
+                                           403 bad ``X-Twilio-Signature`` (twilio/status.py)
 GET /healthz                               200 ``{"status":"ok","redis":true|false}``
 GET /readyz                                200 ``{"service":"pinrelay-webhook","status":"ok",
                                            "redis":true}``; 503 (``"status":"unavailable"``)
@@ -54,7 +54,7 @@ from .routes import (
     SERVICE_NAME,
     Response,
 )
-from .twilio_status import TwilioStatus
+from .twilio.status import TwilioStatus
 
 # The paths and the service name were always importable from here.
 __all__ = ["HEALTH_PATH", "METRICS_PATH", "READY_PATH", "RECEIPT_PATH", "SERVICE_NAME", "ReceiverApp",

@@ -36,7 +36,7 @@ from .errors import MalformedReceiptError, ReceiptError, ReceiptTooLargeError
 from .intake import ReceiptIntake
 from .queue import ResultQueue
 from .routes import DUPLICATE, INTERNAL_ERROR, OK, Response
-from .twilio_status import TwilioStatus
+from .twilio.status import TwilioStatus
 from .writer import StreamWriter
 
 # What Exchange.header gives for a header whose value is not visible ASCII (granian's RSGI

@@ -14,7 +14,7 @@ from http import HTTPStatus
 from typing import Final
 
 from . import metrics
-from .twilio_status import TWILIO_STATUS_PATH
+from .twilio.status import TWILIO_STATUS_PATH
 
 RECEIPT_PATH: Final = "/delivery-receipt-webhook"
 HEALTH_PATH: Final = "/healthz"

@@ -15,7 +15,7 @@ from collections import Counter
 from ops.bench.harness import Bench, profiled
 from ops.bench.procs import ProcessMeter, Target
 from ops.bench.report import MIB, Goal, Row, ScenarioResult, redis_usage
-from ops.bench.sends_variants import NaiveSends, OurSends, SendVariant
+from ops.bench.sending.variants import NaiveSends, OurSends, SendVariant
 from ops.bench.stats import NO_LATENCY, Latency, per_thousand, rate, ratio
 from worker.records.store import CREATE_CHUNK
 

@@ -15,7 +15,7 @@ import redis
 
 from ops.bench.plan import SEED_BATCH
 from ops.bench.receipt_pool import NETWORK, PRICE, message_id, number, receipt_fields
-from ops.bench.sends_variants import pin
+from ops.bench.sending.variants import pin
 from webhook.receipts import Receipt
 from worker import constants as c
 from worker.config import Settings

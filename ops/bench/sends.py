@@ -19,7 +19,7 @@ the same run, against one simulator (zero added latency, receipts off):
 
 pinrelay runs with every feature on: records, the claim, the rate-limit check
 (a bucket too large to ever wait), abuse checks, idempotency keys and JSON logs.
-The goals and derived figures are in :mod:`ops.bench.sends_goals`.
+The goals and derived figures are in :mod:`ops.bench.sending.goals`.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from ops.bench.plan import (
 )
 from ops.bench.procs import Target
 from ops.bench.report import MIB, Row, ScenarioResult, redis_usage
-from ops.bench.sends_goals import Measured, Throughput, add_goals
-from ops.bench.sends_variants import NaiveSends, OurSends, SendVariant
+from ops.bench.sending.goals import Measured, Throughput, add_goals
+from ops.bench.sending.variants import NaiveSends, OurSends, SendVariant
 from ops.bench.stats import Latency, half_rates, per_thousand, rate, share
 from worker.local.supervisor import Managed, Stack
 

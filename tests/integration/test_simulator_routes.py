@@ -21,7 +21,7 @@ import requests
 
 from ops.simulator import SimConfig, Simulator
 from webhook.signatures import verify
-from webhook.twilio_signature import verify_twilio
+from webhook.twilio.signature import verify_twilio
 
 CREDS = {"api_key": "demo-key", "api_secret": "demo-secret-0123"}
 SMS = {**CREDS, "from": "12015550123", "to": "447700900000", "text": "Your code is 481516"}

@@ -16,7 +16,7 @@ import pytest
 
 from ops.bench.harness import LateDoubles, ProviderCall, SimControl
 from ops.bench.report import Goal, Row, ScenarioResult, goal_line, print_report, write_json
-from ops.bench.sends_goals import Measured, Throughput, add_goals
+from ops.bench.sending.goals import Measured, Throughput, add_goals
 from ops.bench.stats import Latency, half_rates, per_core, share
 
 

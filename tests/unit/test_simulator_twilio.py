@@ -13,7 +13,7 @@ from ops.simulator.receipts.payload import payload_for
 from ops.simulator.receipts.status_callbacks import TwilioSend, plan_callbacks
 from ops.simulator.twilio import answers
 from ops.simulator.twilio.checks import check_auth, check_message, unknown_params
-from webhook.twilio_signature import verify_twilio
+from webhook.twilio.signature import verify_twilio
 
 CONFIG = SimConfig(opted_out=frozenset({"+14155550199"}))
 SID, TOKEN = CONFIG.twilio_account_sid, CONFIG.twilio_auth_token

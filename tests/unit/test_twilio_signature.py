@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from webhook.twilio_signature import body_sha256, signing_string, twilio_signature, verify_twilio
+from webhook.twilio.signature import body_sha256, signing_string, twilio_signature, verify_twilio
 
 TOKEN = "12345"
 URL = "https://mycompany.com/myapp.php?foo=1&bar=2"  # twilio-python tests/unit/test_request_validator.py

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Final
 
 from ops.simulator.config import DEFAULT_TWILIO_ACCOUNT_SID, DEFAULT_TWILIO_AUTH_TOKEN, DEFAULT_TWILIO_FROM
-from webhook.twilio_status import TWILIO_STATUS_PATH
+from webhook.twilio.status import TWILIO_STATUS_PATH
 from worker.config import Settings
 
 DEMO_SMS_FROM: Final = "12015550123"

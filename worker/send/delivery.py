@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn
 
 from tenacity import RetryCallState
 
@@ -35,77 +35,14 @@ from worker.errors import (
     UnconfirmedSendError,
 )
 from worker.masking import mask_number
-from worker.records.store import Claim, ClaimPick, ClaimRate, RecordStore
+from worker.records.store import Claim, RecordStore
 from worker.send.acceptance import NoSpool, Spool, record_acceptance
 from worker.send.failover import step_for
+from worker.send.ports import NoLimit, NoObserver, Observer, Provider, RateLimiter, Routing
 from worker.send.retry import MoveOn, build_retrying
-from worker.send.router import Pick, SingleRoute
+from worker.send.router import SingleRoute
 from worker.send.routes.base import ROUTE_RECHECK_S, Accepted, Blame
 from worker.states import State
-
-
-class Provider(Protocol):
-    def submit(self, request: SendRequest, client_ref: str | None) -> Accepted: ...
-
-
-class Routing(Protocol):
-    """The routes and their breakers (:class:`worker.send.router.Router`); delivery only asks."""
-
-    names: tuple[str, ...]
-
-    def pick(self, record_key: str, pin_key: str, *, mode: str = ..., ref: str = ...) -> Pick: ...
-    def claim_pick(self, mode: str = ..., ref: str = ...) -> ClaimPick | None: ...
-    def submit(self, name: str, request: SendRequest, client_ref: str | None) -> Accepted: ...
-    def blame(self, name: str, exc: ProviderError) -> Blame: ...
-    def has_next(self, name: str) -> bool: ...
-    def report(self, name: str, outcome: str, reason: str = ...) -> str: ...
-    def deny(self, name: str, number: str) -> None: ...
-
-
-class RateLimiter(Protocol):
-    def acquire(self) -> float:
-        """Block until a send may go out; return the seconds waited."""
-        ...
-
-    def claim_rate(self) -> ClaimRate | None:
-        """The shared bucket a claim takes its token from (None: no limit)."""
-        ...
-
-    def hold(self, wait_s: float, waited: float) -> float:
-        """No token yet: wait (or raise :class:`DeferSend`); return the total waited."""
-        ...
-
-    def pause(self, seconds: float) -> None:
-        """Tell every worker to hold off (the provider said so)."""
-        ...
-
-
-class NoLimit:
-    def acquire(self) -> float:
-        return 0.0
-
-    def claim_rate(self) -> None:
-        return None
-
-    def hold(self, wait_s: float, waited: float) -> float:
-        return waited
-
-    def pause(self, seconds: float) -> None:
-        return None
-
-
-class Observer(Protocol):
-    def attempt(self, outcome: str, code: str, latency_s: float) -> None: ...
-
-    def rate_wait(self, seconds: float) -> None: ...
-
-
-class NoObserver:
-    def attempt(self, outcome: str, code: str, latency_s: float) -> None:
-        return None
-
-    def rate_wait(self, seconds: float) -> None:
-        return None
 
 
 @dataclass

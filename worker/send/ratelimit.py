@@ -24,7 +24,7 @@ from worker import lua
 from worker.config import Settings
 from worker.errors import DeferSend
 from worker.records.store import ClaimRate
-from worker.send.delivery import NoLimit, RateLimiter
+from worker.send.ports import NoLimit, RateLimiter
 
 _BUCKET: Final = lua.script("rate_bucket")  # take a token, or how long until one
 _PAUSE: Final = lua.script("rate_pause")  # hold every worker off

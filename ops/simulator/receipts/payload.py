@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from webhook.twilio_signature import HEADER, twilio_signature
+from webhook.twilio.signature import HEADER, twilio_signature
 
 from ..config import SimConfig
 from .dlr import signed, stamp

@@ -25,8 +25,8 @@ from webhook.asgi import ASGIReceiver
 from webhook.front import AsyncReceiver
 from webhook.queue import result_queue
 from webhook.rsgi import RSGIReceiver
-from webhook.twilio_signature import twilio_signature
-from webhook.twilio_status import TWILIO_STATUS_PATH
+from webhook.twilio.signature import twilio_signature
+from webhook.twilio.status import TWILIO_STATUS_PATH
 from worker.config import Settings
 
 from .test_receiver_app import FORM, NOW, SECRET, SIGNED_DLR, call

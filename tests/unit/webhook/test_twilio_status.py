@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from webhook.app import create_app
-from webhook.twilio_signature import twilio_signature
-from webhook.twilio_status import TWILIO_STATUS_PATH, receipt_fields
+from webhook.twilio.signature import twilio_signature
+from webhook.twilio.status import TWILIO_STATUS_PATH, receipt_fields
 from worker import constants as c
 from worker.config import Settings
 

@@ -3,7 +3,7 @@
 ``POST {PINRELAY_TWILIO_URL}/2010-04-01/Accounts/{sid}/Messages.json`` with Basic auth
 (account SID and auth token), ``To`` in E.164 with ``+``, ``From`` (or
 ``MessagingServiceSid``), ``Body`` from the SMS template and ``StatusCallback`` =
-``PINRELAY_TWILIO_STATUS_URL``, where ``webhook/twilio_status.py`` takes the signed
+``PINRELAY_TWILIO_STATUS_URL``, where ``webhook/twilio/status.py`` takes the signed
 callbacks. Twilio has no client-ref: the callbacks find the send by its ``MessageSid``.
 
 Answers: a 2xx with the message resource (its ``sid`` is the message-id; a 2xx we

@@ -2,7 +2,7 @@
 
 The ``twilio`` route sends every message with ``StatusCallback`` =
 ``PINRELAY_TWILIO_STATUS_URL``; Twilio then POSTs a form per status change, signed with
-``X-Twilio-Signature`` over that URL and the form (``webhook.twilio_signature``, keyed
+``X-Twilio-Signature`` over that URL and the form (``webhook.twilio.signature``, keyed
 with ``PINRELAY_TWILIO_AUTH_TOKEN``). The URL checked is the configured public one, not
 what this process saw, so a proxy in front changes nothing. A callback is:
 
@@ -38,10 +38,10 @@ import redis
 from worker.config import Settings
 from worker.logs import get_logger
 
-from .errors import CallbackRefusedError, MalformedReceiptError, ReceiptError, UnsupportedMediaTypeError
-from .queue import Entry, ResultQueue
-from .receipts import FORM_TYPE, RECEIVED_AT_FIELD, media_type, parse_urlencoded
-from .twilio_signature import verify_twilio
+from ..errors import CallbackRefusedError, MalformedReceiptError, ReceiptError, UnsupportedMediaTypeError
+from ..queue import Entry, ResultQueue
+from ..receipts import FORM_TYPE, RECEIVED_AT_FIELD, media_type, parse_urlencoded
+from .signature import verify_twilio
 
 TWILIO_STATUS_PATH: Final = "/twilio-status-webhook"
 STATUS_MAP: Final = {
