@@ -58,7 +58,7 @@ from .twilio.status import TwilioStatus
 
 # The paths and the service name were always importable from here.
 __all__ = ["HEALTH_PATH", "METRICS_PATH", "READY_PATH", "RECEIPT_PATH", "SERVICE_NAME", "ReceiverApp",
-           "create_app", "read_body"]  # fmt: skip
+           "create_app", "read_body"]
 
 READ_CHUNK_BYTES: Final = 16 * 1024
 Handler = Callable[[WSGIEnvironment], Response]

@@ -51,7 +51,7 @@ class ASGIExchange:
     async def read_body(self, limit: int, deadlines: Deadlines) -> bytes:
         try:
             declared_length(None if "transfer-encoding" in self._headers else self.header("content-length"),
-                            limit)  # fmt: skip
+                            limit)
             with deadlines.reading() as read:
                 try:
                     return await self._pieces(limit)

@@ -90,7 +90,7 @@ class AsyncReceiver:
     """Answers :class:`Exchange` s; :meth:`start` it on the server's event loop first."""
 
     def __init__(self, settings: Settings, queue: ResultQueue,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 clock: Callable[[], float] = time.time) -> None:
         self._queue = queue
         self._limit = settings.webhook_body_limit_bytes
         self._timeout = settings.webhook_body_timeout_s
@@ -163,13 +163,13 @@ class AsyncReceiver:
         return await self._twilio_callback(exchange, writer, deadlines)
 
     async def _twilio_callback(self, exchange: Exchange, writer: StreamWriter,
-                               deadlines: Deadlines) -> Response:  # fmt: skip
+                               deadlines: Deadlines) -> Response:
         twilio = self._twilio
         try:
             twilio.check_configured()
             body = await exchange.read_body(twilio.limit, deadlines)
             entry = twilio.check(body, exchange.header("content-type"),
-                                 exchange.header(TWILIO_SIGNATURE_HEADER) or "")  # fmt: skip
+                                 exchange.header(TWILIO_SIGNATURE_HEADER) or "")
         except ReceiptError as exc:
             return routes.error(exc.http_status, exc.reason)
         try:

@@ -36,7 +36,7 @@ class ReceiptIntake:
     """Validates receipts against the receiver's settings; pure apart from its clock and logs."""
 
     def __init__(self, settings: Settings, queue: ResultQueue,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 clock: Callable[[], float] = time.time) -> None:
         self._queue = queue
         self._clock = clock
         self._secret = settings.signature_secret
@@ -65,7 +65,7 @@ class ReceiptIntake:
     def unavailable(self, exc: Exception, accepted: Accepted | None = None) -> Response:
         """503: Redis unreachable or the stream full; the provider retries."""
         self._log.warning("receipt_queue_unavailable", error=type(exc).__name__,
-                          message_id=accepted.message_id if accepted else None)  # fmt: skip
+                          message_id=accepted.message_id if accepted else None)
         return QUEUE_UNAVAILABLE
 
     def answered(self, accepted: Accepted, entry_id: str | None) -> Response:

@@ -17,7 +17,7 @@ from worker.metrics import MULTIPROC_ENV, Lazy
 
 REQUESTS = Lazy(lambda: Counter(
     "pinrelay_webhook_requests", "Receipt receiver requests by HTTP status", ["status"]
-))  # fmt: skip
+))
 
 
 def render() -> tuple[str, bytes]:

@@ -75,7 +75,7 @@ class ResultQueue:
     """Appends receipts to ``{key_prefix}receipts``; replayed nonces are dropped."""
 
     def __init__(self, client: redis.Redis, key_prefix: str, nonce_ttl_s: int,
-                 backlog_max: int = DEFAULT_WEBHOOK_BACKLOG_MAX) -> None:  # fmt: skip
+                 backlog_max: int = DEFAULT_WEBHOOK_BACKLOG_MAX) -> None:
         if nonce_ttl_s <= 0:
             raise ValueError(f"nonce_ttl_s must be positive, got {nonce_ttl_s!r}")
         self._client = client

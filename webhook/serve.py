@@ -67,7 +67,7 @@ _JSON_LOG_CONFIG: Final = {
     "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
     "loggers": {"_granian": {"handlers": ["json"], "level": "INFO", "propagate": False},
                 "granian.access": {"handlers": ["json"], "level": "INFO", "propagate": False}},
-}  # fmt: skip
+}
 
 
 def build_env(settings: Settings, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -107,7 +107,7 @@ def check_exposure(settings: Settings, host: str, *, insecure_unsigned: bool = F
     get_logger("webhook.serve").warning(
         "webhook_unsigned_on_public_address", host=host,
         hint="anyone who reaches it can settle sends; set PINRELAY_SIGNATURE_SECRET",
-    )  # fmt: skip
+    )
 
 
 def build_command(
@@ -141,7 +141,7 @@ def build_command(
         "--working-dir", _SOURCE_ROOT,
         *(["--log-config", log_config] if log_config else []),
         APP_TARGET,
-    ]  # fmt: skip
+    ]
 
 
 def write_log_config(directory: str) -> str:

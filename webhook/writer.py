@@ -37,7 +37,7 @@ class BlockingThread:
         self._thread.start()
 
     def call(self, fn: Callable[..., Any], args: tuple[Any, ...],
-             done: Callable[[Any, BaseException | None], None]) -> None:  # fmt: skip
+             done: Callable[[Any, BaseException | None], None]) -> None:
         """Run ``fn(*args)`` on the thread, then ``done(result, error)`` on the loop."""
         self._jobs.put((fn, args, done))
 
@@ -80,7 +80,7 @@ class StreamWriter:
     called for each batch that went through, before its pushes' waiters wake up."""
 
     def __init__(self, result_queue: ResultQueue, loop: asyncio.AbstractEventLoop,
-                 written: Callable[[int], None] = lambda count: None) -> None:  # fmt: skip
+                 written: Callable[[int], None] = lambda count: None) -> None:
         self._queue = result_queue
         self._loop = loop
         self._written = written
@@ -109,10 +109,10 @@ class StreamWriter:
             self._busy = False
             return
         self.thread.call(self._queue.push_entries, ([entry for entry, _ in batch],),
-                         lambda ids, error: self._sent(batch, ids, error))  # fmt: skip
+                         lambda ids, error: self._sent(batch, ids, error))
 
     def _sent(self, batch: list[tuple[Entry, asyncio.Future[str | None]]], ids: list[str | None] | None,
-              error: BaseException | None) -> None:  # fmt: skip
+              error: BaseException | None) -> None:
         if error is None:
             self._written(len(batch))  # before any waiter answers
         for index, (_, future) in enumerate(batch):

@@ -138,7 +138,7 @@ def default_verifier() -> Verifier:
 
 
 def start_verification(to: str, client_ref: str | None = None, length: int | None = None,
-                       ttl: int | None = None) -> str:  # fmt: skip
+                       ttl: int | None = None) -> str:
     """Generate a code, send it to ``to`` and return the verification id. See :meth:`Verifier.start`."""
     return default_verifier().start(to, client_ref, length, ttl)
 

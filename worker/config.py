@@ -48,10 +48,10 @@ class Settings(FeatureSettings):
             var.check(getattr(self, name))
         if self.verify_secret and self.record_ttl_s < self.verify_ttl_s:  # a verification outlives its code
             raise ConfigError(f"PINRELAY_RECORD_TTL ({self.record_ttl_s}s) must be at least "
-                              f"PINRELAY_VERIFY_TTL ({self.verify_ttl_s}s)")  # fmt: skip
+                              f"PINRELAY_VERIFY_TTL ({self.verify_ttl_s}s)")
         # Sentinels, primary and CA ride in redis_url, the one string every client is built from
         url = connection_url(self.redis_url, self.redis_sentinels, self.redis_sentinel_master,
-                             self.redis_ca_file, self.broker_url)  # fmt: skip
+                             self.redis_ca_file, self.broker_url)
         if url != self.redis_url:
             object.__setattr__(self, "redis_url", url)  # frozen: set once, while being built
 
@@ -92,9 +92,9 @@ class Settings(FeatureSettings):
         if not {"sc2fa", "sms"} & set(self.routes):
             return  # no Vonage route: the key is never sent (the twilio route has its own account)
         remote = [f"{_VARS[n].name}={url}" for n in ("api_url", "conversion_url")
-                  if not is_loopback_url(url := getattr(self, n))]  # fmt: skip
+                  if not is_loopback_url(url := getattr(self, n))]
         demo = [_VARS[n].name for n, v in (("api_key", DEMO_API_KEY), ("api_secret", DEMO_API_SECRET))
-                if getattr(self, n) == v]  # fmt: skip
+                if getattr(self, n) == v]
         if remote and demo:
             raise ConfigError(
                 f"{' and '.join(demo)} unset (or the simulator's demo values) while "
@@ -119,7 +119,7 @@ class Settings(FeatureSettings):
         configured Sentinels are dropped (they would be folded over ``url``), the CA kept for TLS."""
         ca_file = self.redis_ca_file if is_tls_url(url) else None
         return replace(self, redis_url=url, redis_sentinels=(), redis_sentinel_master=None,
-                       redis_ca_file=ca_file)  # fmt: skip
+                       redis_ca_file=ca_file)
 
     @property
     def effective_broker_url(self) -> str:
@@ -132,7 +132,7 @@ class Settings(FeatureSettings):
     def to_env(self) -> dict[str, str]:
         """The ``PINRELAY_*`` variables that rebuild these settings in a child process."""
         return {var.name: render(value) for name, var in _VARS.items()
-                if (value := getattr(self, name)) is not None}  # fmt: skip
+                if (value := getattr(self, name)) is not None}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

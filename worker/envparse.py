@@ -133,13 +133,13 @@ class EnvVar:
 @overload
 def setting(suffix: str, parse: Callable[[str, str], T], doc: str, *, default: T,
             shown: str | None = ..., secret: bool = ..., redact: bool = ...,
-            choices: tuple[str, ...] = ..., choices_text: str = ...) -> T: ...  # fmt: skip
+            choices: tuple[str, ...] = ..., choices_text: str = ...) -> T: ...
 @overload
 def setting(suffix: str, parse: Callable[[str, str], T], doc: str, *,
-            factory: Callable[[Mapping[str, str]], T], shown: str) -> T: ...  # fmt: skip
+            factory: Callable[[Mapping[str, str]], T], shown: str) -> T: ...
 def setting(suffix: str, parse: Parser, doc: str, *, default: Any = None,
             factory: EnvDefault | None = None, shown: str | None = None, secret: bool = False,
-            redact: bool = False, choices: tuple[str, ...] = (), choices_text: str = "") -> Any:  # fmt: skip
+            redact: bool = False, choices: tuple[str, ...] = (), choices_text: str = "") -> Any:
     """A dataclass field read from ``PINRELAY_<suffix>``; typed as its default, for mypy.
 
     A ``factory`` default is computed from ``os.environ`` when the dataclass is built
@@ -278,7 +278,7 @@ def host_ports(name: str, value: str) -> tuple[str, ...]:
         bare = host.removeprefix("[").removesuffix("]")
         if not colon or not bare or not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError(f"{name}={value!r} must be host:port pairs such as 10.0.0.5:26379,"
-                              "10.0.0.6:26379")  # fmt: skip
+                              "10.0.0.6:26379")
     if not items:
         raise ConfigError(f"{name}={value!r} must name at least one host:port")
     return items

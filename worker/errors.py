@@ -75,7 +75,7 @@ class AbuseLimitError(ValidationError):
 
     def for_item(self, index: int) -> AbuseLimitError:
         return AbuseLimitError(f"item {index} {self.field}", self.message, limit=self.limit,
-                               window_s=self.window_s, retry_after_s=self.retry_after_s)  # fmt: skip
+                               window_s=self.window_s, retry_after_s=self.retry_after_s)
 
     def retry_hint(self) -> str:
         """When to try again, in words: ``retry in 9m12s`` or why waiting will not help."""

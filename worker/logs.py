@@ -157,7 +157,7 @@ def capture_stdlib() -> None:
 
 
 def _log_uncaught(kind: type[BaseException], value: BaseException | None,
-                  tb: TracebackType | None) -> None:  # fmt: skip
+                  tb: TracebackType | None) -> None:
     if issubclass(kind, KeyboardInterrupt):
         sys.__excepthook__(kind, value or kind(), tb)
         return

@@ -84,23 +84,23 @@ SEND_ATTEMPTS = Lazy(lambda: Counter(
     "pinrelay_send_attempts_total",
     "Provider calls by outcome (accepted/transient/permanent/unconfirmed) and status code",
     ["outcome", "code"],
-))  # fmt: skip
+))
 SUBMIT_LATENCY = Lazy(lambda: Histogram(
     "pinrelay_submit_latency_seconds", "Latency of one provider 2FA call", buckets=_LATENCY_BUCKETS
-))  # fmt: skip
+))
 RATE_LIMIT_WAIT = Lazy(lambda: Histogram(
     "pinrelay_rate_limit_wait_seconds", "Time a send waited for the global rate limit",
     buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2),
-))  # fmt: skip
+))
 RECEIPTS = Lazy(lambda: Counter(
     "pinrelay_correlated_receipts_total",
     "Receipts handled by this correlator, by verdict (applied/duplicate/stale/parked/...)",
     ["verdict"],
-))  # fmt: skip
+))
 RECEIPT_LAG = Lazy(lambda: Histogram(
     "pinrelay_receipt_lag_seconds", "From provider acceptance to the receipt's arrival",
     buckets=_LATENCY_BUCKETS,
-))  # fmt: skip
+))
 # What each process exports from its start (histograms at 0 rather than absent).
 WORKER_METRICS: Final = (SEND_ATTEMPTS, SUBMIT_LATENCY, RATE_LIMIT_WAIT)
 CORRELATOR_METRICS: Final = (RECEIPTS, RECEIPT_LAG)
@@ -143,11 +143,11 @@ class RedisStatsCollector(Collector):
         prefix = self._settings.key_prefix
         stats: Any = self._client.hgetall(f"{prefix}{c.KEY_STATS}")
         states = CounterMetricFamily("pinrelay_sends", "Sends that reached a settled state",
-                                     labels=["state"])  # fmt: skip
+                                     labels=["state"])
         receipts = CounterMetricFamily("pinrelay_receipts", "Receipts applied, by status and err-code",
-                                       labels=["status", "err_code"])  # fmt: skip
+                                       labels=["status", "err_code"])
         refusals = CounterMetricFamily("pinrelay_refused_sends", "Sends refused at enqueue",
-                                       labels=["reason"])  # fmt: skip
+                                       labels=["reason"])
         by_label: dict[tuple[str, str], float] = {}
         for raw_key, raw_value in stats.items():
             key, value = raw_key.decode(), float(raw_value)
@@ -166,13 +166,13 @@ class RedisStatsCollector(Collector):
         kept = self._client.xlen(f"{prefix}{c.KEY_DEAD_RECEIPTS}")
         kept += self._client.hlen(f"{prefix}{c.KEY_UNMATCHED}")  # written before round 2
         yield GaugeMetricFamily("pinrelay_unmatched_receipts", "Receipts kept as dead letters, not applied "
-                                "(capped at PINRELAY_DEAD_LETTER_CAP)", value=float(kept))  # fmt: skip
+                                "(capped at PINRELAY_DEAD_LETTER_CAP)", value=float(kept))
         yield GaugeMetricFamily("pinrelay_parked_receipts", "Receipts waiting for their send",
-                                value=float(self._client.zcard(f"{prefix}{c.KEY_PARKED}")))  # fmt: skip
+                                value=float(self._client.zcard(f"{prefix}{c.KEY_PARKED}")))
         depth, age = self._queue_depth_and_age()
         yield GaugeMetricFamily("pinrelay_queue_depth", "Send tasks waiting in the broker", value=depth)
         yield GaugeMetricFamily("pinrelay_oldest_queued_age_seconds",
-                                "Age of the oldest waiting send task", value=age)  # fmt: skip
+                                "Age of the oldest waiting send task", value=age)
         pending = 0.0
         try:
             groups: Any = self._client.xinfo_groups(f"{prefix}{c.KEY_RECEIPTS_STREAM}")
@@ -180,7 +180,7 @@ class RedisStatsCollector(Collector):
         except redis.ResponseError:
             pass
         yield GaugeMetricFamily("pinrelay_result_queue_pending",
-                                "Receipts queued or read but not yet correlated", value=pending)  # fmt: skip
+                                "Receipts queued or read but not yet correlated", value=pending)
 
     def _queue_depth_and_age(self) -> tuple[float, float]:
         """Depth of the Celery queue; age from the oldest task's record (task id = request id)."""
@@ -196,7 +196,7 @@ class RedisStatsCollector(Collector):
         try:
             task_id = json.loads(oldest)["headers"]["id"]
             created: Any = self._client.hget(f"{self._settings.key_prefix}{c.KEY_RECORD}{task_id}",
-                                             "created_at")  # fmt: skip
+                                             "created_at")
             return depth, max(0.0, time.time() - float(created)) if created else 0.0
         except (ValueError, KeyError, TypeError):
             return depth, 0.0
@@ -251,6 +251,6 @@ def serve_metrics(
         if log is not None:
             log.warning("metrics_unavailable", port=port, host=host, error=exc.strerror or str(exc),
                         hint="another process holds this port (a second worker with the same "
-                        "environment file?): give this one its own PINRELAY_METRICS_PORT")  # fmt: skip
+                        "environment file?): give this one its own PINRELAY_METRICS_PORT")
         return False
     return True

@@ -136,13 +136,13 @@ def kombu_broker_url(url: str) -> str:
     target = parse_sentinel_url(url)
     parts = urlsplit(url)
     first, *others = (f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-                      for host, port in target.sentinels)  # fmt: skip
+                      for host, port in target.sentinels)
     head = f"sentinel://{_userinfo(parts.netloc)}{first}{parts.path or '/0'}"
     return ";".join([head, *(f"sentinel://{other}" for other in others)])
 
 
 def connection_url(url: str | None, sentinels: tuple[str, ...], master: str | None,
-                   ca_file: str | None, broker_url: str | None) -> str | None:  # fmt: skip
+                   ca_file: str | None, broker_url: str | None) -> str | None:
     """``PINRELAY_REDIS_URL`` with the Sentinels, the primary's name and the CA file folded in.
 
     Idempotent: settings rebuilt by ``replace()`` or by a child's ``from_env(to_env())``
@@ -152,15 +152,15 @@ def connection_url(url: str | None, sentinels: tuple[str, ...], master: str | No
     """
     if bool(sentinels) != bool(master):
         raise ConfigError("PINRELAY_REDIS_SENTINELS and PINRELAY_REDIS_SENTINEL_MASTER go together: "
-                          "set both or neither")  # fmt: skip
+                          "set both or neither")
     if sentinels and master:
         if url and url.startswith("unix:"):
             raise ConfigError("with PINRELAY_REDIS_SENTINELS, PINRELAY_REDIS_URL may give only "
-                              "user, password and db (redis://user:password@/0), not a socket")  # fmt: skip
+                              "user, password and db (redis://user:password@/0), not a socket")
         url = sentinel_url(url, sentinels, master)
     if ca_file:
         if not any(u and is_tls_url(u) for u in (url, broker_url)):
             raise ConfigError("PINRELAY_REDIS_CA_FILE is set but neither PINRELAY_REDIS_URL nor "
-                              "PINRELAY_BROKER_URL is a rediss:// URL")  # fmt: skip
+                              "PINRELAY_BROKER_URL is a rediss:// URL")
         url = url and with_ca_file(url, ca_file)
     return url

@@ -65,7 +65,7 @@ def _verify_secret(name: str, value: str) -> str:
     """The verify HMAC key: short keys are refused, since the codes themselves are short."""
     if len(value) < c.VERIFY_SECRET_MIN_CHARS:
         raise ConfigError(f"{name} must be at least {c.VERIFY_SECRET_MIN_CHARS} characters "
-                          f"(got {len(value)})")  # fmt: skip
+                          f"(got {len(value)})")
     return value
 
 
@@ -80,52 +80,52 @@ class FeatureSettings(CoreSettings):
     # --- verify (worker/verify/) ---
     verify_secret: str | None = setting(
         "VERIFY_SECRET", _verify_secret, "HMAC-SHA256 key of the verification codes (≥ 32 "
-        "characters)", default=None, shown="unset (every `verify` command refused)", secret=True)  # fmt: skip
+        "characters)", default=None, shown="unset (every `verify` command refused)", secret=True)
     verify_length: int = setting(
         "VERIFY_LENGTH", _verify_length, "digits of a verification code (6-10)",
-        default=c.DEFAULT_VERIFY_LENGTH)  # fmt: skip
+        default=c.DEFAULT_VERIFY_LENGTH)
     verify_ttl_s: int = setting(
         "VERIFY_TTL", _verify_ttl, "seconds a verification code is valid (at most 600)",
-        default=c.DEFAULT_VERIFY_TTL_S)  # fmt: skip
+        default=c.DEFAULT_VERIFY_TTL_S)
     verify_max_attempts: int = setting(
         "VERIFY_MAX_ATTEMPTS", pos_int, "wrong codes before a verification is `locked` (resends "
-        "never reset it)", default=c.DEFAULT_VERIFY_MAX_ATTEMPTS)  # fmt: skip
+        "never reset it)", default=c.DEFAULT_VERIFY_MAX_ATTEMPTS)
     verify_max_sends: int = setting(
         "VERIFY_MAX_SENDS", pos_int, "sends (first + resends) per verification",
-        default=c.DEFAULT_VERIFY_MAX_SENDS)  # fmt: skip
+        default=c.DEFAULT_VERIFY_MAX_SENDS)
     # --- hostile input and bounds ---
     webhook_body_timeout_s: float = setting("WEBHOOK_BODY_TIMEOUT", pos_float, "seconds a receipt's "
-        "body may take to arrive (then 408)", default=c.DEFAULT_WEBHOOK_BODY_TIMEOUT_S)  # fmt: skip
+        "body may take to arrive (then 408)", default=c.DEFAULT_WEBHOOK_BODY_TIMEOUT_S)
     webhook_threads: int = setting("WEBHOOK_THREADS", pos_int, "no longer used: the receiver runs as a "
         "coroutine under granian (one writer thread per worker); still accepted",
-        default=c.DEFAULT_WEBHOOK_THREADS)  # fmt: skip
+        default=c.DEFAULT_WEBHOOK_THREADS)
     webhook_metrics: str = setting("WEBHOOK_METRICS", _metrics_place, "the receiver's `/metrics`: `on`, "
-        "`off`, or a port number to serve it on instead of the receipt port", default="on")  # fmt: skip
+        "`off`, or a port number to serve it on instead of the receipt port", default="on")
     webhook_backlog_max: int = setting("WEBHOOK_BACKLOG_MAX", pos_int, "receipts waiting on the stream "
-        "beyond which the receiver answers 503", default=c.DEFAULT_WEBHOOK_BACKLOG_MAX)  # fmt: skip
+        "beyond which the receiver answers 503", default=c.DEFAULT_WEBHOOK_BACKLOG_MAX)
     dead_letter_cap: int = setting("DEAD_LETTER_CAP", pos_int, "entries kept per dead-letter kind "
-        "(sends, receipts, tasks); the oldest go first", default=c.DEFAULT_DEAD_LETTER_CAP)  # fmt: skip
+        "(sends, receipts, tasks); the oldest go first", default=c.DEFAULT_DEAD_LETTER_CAP)
     parked_max: int = setting("PARKED_MAX", pos_int, "message-ids whose early receipts wait for their "
-        "send; beyond it the oldest go to dead letters", default=c.DEFAULT_PARKED_MAX)  # fmt: skip
+        "send; beyond it the oldest go to dead letters", default=c.DEFAULT_PARKED_MAX)
     # --- doctor ---
     public_webhook_url: str | None = setting(
         "PUBLIC_WEBHOOK_URL", http_url, "the receipt URL the provider is given; `pinrelay doctor` "
-        "checks the receiver answers there", default=None, shown="unset (not checked)")  # fmt: skip
+        "checks the receiver answers there", default=None, shown="unset (not checked)")
     # --- HTTP API ---
     api_rate_per_key: float = setting(
         "API_RATE_PER_KEY", nonneg_float, "HTTP API requests/s per key, across all API processes (0 = off)",
-        default=c.DEFAULT_API_RATE_PER_KEY)  # fmt: skip
+        default=c.DEFAULT_API_RATE_PER_KEY)
     api_body_limit_bytes: int = setting(
         "API_BODY_LIMIT", pos_int, "HTTP API body limit, bytes", default=c.DEFAULT_API_BODY_LIMIT_BYTES)
     callback_secret: str | None = setting(
         "CALLBACK_SECRET", _verify_secret, "signs outcome callbacks (≥ 32 characters)", default=None,
-        shown="unset (`callback_url` is refused)", secret=True)  # fmt: skip
+        shown="unset (`callback_url` is refused)", secret=True)
     callback_retry_deadline_s: float = setting(
         "CALLBACK_RETRY_DEADLINE", pos_float, "seconds a refused or unanswered callback is retried",
-        default=c.DEFAULT_CALLBACK_RETRY_DEADLINE_S)  # fmt: skip
+        default=c.DEFAULT_CALLBACK_RETRY_DEADLINE_S)
     callback_allow_private: bool = setting(
         "CALLBACK_ALLOW_PRIVATE", flag, "allow callback hosts on loopback, private or link-local "
-        "addresses (otherwise refused: server-side request forgery)", default=False)  # fmt: skip
+        "addresses (otherwise refused: server-side request forgery)", default=False)
     # --- routes (worker/send/routes/: which provider routes, their settings, failover) ---
     routes: tuple[str, ...] = setting(
         "ROUTES", _route_list, "routes in failover order: `sc2fa`, `sms`, `twilio`", default=("sc2fa",))
@@ -157,4 +157,4 @@ class FeatureSettings(CoreSettings):
         "API_SIGNATURE_SECRET", nonempty, "Vonage routes sign requests (`sig`)", default=None, secret=True)
     api_signature_method: str = setting(
         "API_SIGNATURE_METHOD", lower, "how requests are signed", default="md5hash",
-        choices=c.SIGNATURE_METHODS)  # fmt: skip
+        choices=c.SIGNATURE_METHODS)

@@ -37,7 +37,7 @@ def run(bench: Bench) -> ScenarioResult:
         memory_before = bench.used_memory()
         ids = _seed(bench, ours_settings)
         ours = _drain(bench, stack, ours_settings, ids, "pinrelay correlator",
-                      stack.start_correlator, result)  # fmt: skip
+                      stack.start_correlator, result)
         ours.redis_bytes_per_op = (bench.used_memory() - memory_before) / len(ids)
         ours.note = "B/op: Redis memory per tracked send after correlation"
         try:
@@ -46,7 +46,7 @@ def run(bench: Bench) -> ScenarioResult:
             naive = _drain(bench, stack, naive_settings, naive_ids, "naive correlator",
                            lambda: start_process(stack, "naive-correlator", argv,
                                                  PINRELAY_KEY_PREFIX=naive_settings.key_prefix),
-                           result)  # fmt: skip
+                           result)
         finally:
             bench.drop(naive_settings)
     result.rows += [ours, naive]
@@ -54,7 +54,7 @@ def run(bench: Bench) -> ScenarioResult:
         Goal(NAME, "receipts/s correlated", ours.rate, ">=", 5000, "/s"),
         Goal(NAME, "receipts/s, pinrelay / naive correlator", ratio(ours.rate, naive.rate), "", 0, "x"),
         Goal(NAME, "Redis memory per tracked send", ours.redis_bytes_per_op, "<=", 1024, "B"),
-    ]  # fmt: skip
+    ]
     return result
 
 
@@ -65,7 +65,7 @@ def _seed(bench: Bench, settings: Settings) -> list[str]:
 
 
 def _drain(bench: Bench, stack: Stack, settings: Settings, ids: list[str], label: str,
-           start: Callable[[], Managed], result: ScenarioResult) -> Row:  # fmt: skip
+           start: Callable[[], Managed], result: ScenarioResult) -> Row:
     stream = settings.key_prefix + c.KEY_RECEIPTS_STREAM
     total = bench.redis.xlen(stream)
     process = start()
@@ -74,12 +74,12 @@ def _drain(bench: Bench, stack: Stack, settings: Settings, ids: list[str], label
     key = "pinrelay" if label.startswith("pinrelay") else "naive"
     with meter:
         wait_until(lambda: bench.redis.xlen(stream) < total, bench.plan.settle_timeout_s,
-                   f"the {label} to start", alive=lambda: [process], poll_s=POLL_S)  # fmt: skip
+                   f"the {label} to start", alive=lambda: [process], poll_s=POLL_S)
         first_at, first_len, commands = time.time(), bench.redis.xlen(stream), bench.commands()
         with profiled(bench, result.profiles, f"{NAME}-{key}", process.process.pid):
             last_at = wait_until(lambda: bench.redis.xlen(stream) == 0, bench.plan.settle_timeout_s,
                                  f"the {label} to drain {total} receipts", alive=lambda: [process],
-                                 poll_s=POLL_S)  # fmt: skip
+                                 poll_s=POLL_S)
         commands = bench.commands() - commands
     found = states(bench.redis, settings, ids)
     delivered = sum(1 for s in found if s == State.DELIVERED.value)
@@ -91,4 +91,4 @@ def _drain(bench: Bench, stack: Stack, settings: Settings, ids: list[str], label
         cpu_redis_per_1k=per_thousand(meter.cpu_between("redis", first_at, last_at), first_len),
         peak_rss_mb=meter.peak_rss_bytes("app") / MIB, lost=len(ids) - delivered,
         **redis_usage(commands, first_len),
-    )  # fmt: skip
+    )

@@ -38,7 +38,7 @@ def run(bench: Bench) -> ScenarioResult:
             ours.close()
             naive.close()
     result.rows += [rows["pinrelay", "one"], rows["naive", "one"], rows["pinrelay", "bulk"],
-                    rows["naive", "bulk"]]  # fmt: skip
+                    rows["naive", "bulk"]]
     one, bulk = rows["pinrelay", "one"].rate, rows["pinrelay", "bulk"].rate
     per_app, per_redis = (_per_cpu_second(rows["pinrelay", "bulk"].cpu_app_per_1k),
                           _per_cpu_second(rows["pinrelay", "bulk"].cpu_redis_per_1k))
@@ -51,7 +51,7 @@ def run(bench: Bench) -> ScenarioResult:
         # what one core of each side could do alone: the lower one bounds the bulk rate
         Goal(NAME, "send_pins per producer CPU-second", per_app, "", 0, "/s"),
         Goal(NAME, "send_pins per Redis CPU-second", per_redis, "", 0, "/s"),
-    ]  # fmt: skip
+    ]
     result.notes.append(
         f"send_pins of {bench.plan.bulk}: {CREATE_CHUNK} sends per create.lua call (records, PIN keys, "
         "idempotency keys, limits and task messages in one atomic step per chunk), the calls "
@@ -82,7 +82,7 @@ def _one_by_one(bench: Bench, variant: SendVariant, result: ScenarioResult) -> R
     label = "pinrelay send_pin" if variant.tracks else "naive apply_async"
     commands = bench.commands() - commands
     return _row(NAME, label, index, elapsed, meter, Latency.of_seconds(latencies), bench, variant,
-                commands)  # fmt: skip
+                commands)
 
 
 def _bulk(bench: Bench, variant: SendVariant, result: ScenarioResult) -> Row:
@@ -99,7 +99,7 @@ def _bulk(bench: Bench, variant: SendVariant, result: ScenarioResult) -> Row:
 
 
 def _row(scenario: str, label: str, count: int, elapsed: float, meter: ProcessMeter, latency: Latency,
-         bench: Bench, variant: SendVariant, commands: Counter[str]) -> Row:  # fmt: skip
+         bench: Bench, variant: SendVariant, commands: Counter[str]) -> Row:
     queued = bench.redis.llen(variant.queue)
     return Row(
         scenario, label, "enqueues/s", count, elapsed, rate(count, elapsed), latency=latency,
@@ -107,4 +107,4 @@ def _row(scenario: str, label: str, count: int, elapsed: float, meter: ProcessMe
         cpu_redis_per_1k=per_thousand(meter.cpu_s("redis"), count),
         peak_rss_mb=meter.peak_rss_bytes("app") / MIB, lost=max(0, count - queued),
         **redis_usage(commands, count),
-    )  # fmt: skip
+    )

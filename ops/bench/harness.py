@@ -135,7 +135,7 @@ def wait_until(
         if dead:
             logs = ", ".join(str(m.log_path) for m in dead if m.log_path)
             raise BenchError(f"{', '.join(m.name for m in dead)} exited while waiting for {what}"
-                             + (f"; see {logs}" if logs else ""))  # fmt: skip
+                             + (f"; see {logs}" if logs else ""))
         if time.monotonic() > deadline:
             raise BenchError(f"timed out after {timeout_s:.0f}s waiting for {what}")
         time.sleep(poll_s)
@@ -185,7 +185,7 @@ class SimControl:
                 seen[ref] = ProviderCall(float(record["arrived"]), 1, int(accepted))
             else:
                 seen[ref] = ProviderCall(min(before.arrived, float(record["arrived"])),
-                                         before.count + 1, before.accepted + int(accepted))  # fmt: skip
+                                         before.count + 1, before.accepted + int(accepted))
         return seen
 
     def doubled(self) -> dict[str, int]:
@@ -245,7 +245,7 @@ class LateDoubles:
 
 @contextmanager
 def profiled(bench: Bench, sink: dict[str, list[tuple[str, float]]], label: str,
-             pid: int | None) -> Iterator[None]:  # fmt: skip
+             pid: int | None) -> Iterator[None]:
     """Profile ``pid`` (and children) during the block when the run asked for profiles."""
     if bench.profiler is None or pid is None:
         yield

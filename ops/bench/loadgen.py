@@ -118,7 +118,7 @@ def run_wrk(base_url: str, items: list[PoolItem], seconds: int, connections: int
         script.write_text(WRK_SCRIPT)
         write_lines(items, pool)
         argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", WRK_TIMEOUT,
-                "-s", str(script), base_url, "--", str(pool)]  # fmt: skip
+                "-s", str(script), base_url, "--", str(pool)]
         done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=seconds + 120)
     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCHJSON ")), None)
     if done.returncode != 0 or line is None:
@@ -128,7 +128,7 @@ def run_wrk(base_url: str, items: list[PoolItem], seconds: int, connections: int
         tool="wrk", requests=data["requests"], seconds=data["duration_us"] / 1e6, ok=data["ok"],
         duplicate=data["duplicate"], bad_status=data["bad"], socket_errors=data["socket_errors"],
         latency=Latency(data["p50_us"] / 1000, data["p99_us"] / 1000, data["requests"]),
-    )  # fmt: skip
+    )
 
 
 class _Tally:
@@ -200,4 +200,4 @@ async def run_python(base_url: str, items: list[PoolItem], seconds: int, connect
         tool="python", requests=done, seconds=elapsed, ok=tally.ok, duplicate=tally.duplicate,
         bad_status=tally.bad, socket_errors=tally.socket_errors,
         latency=Latency.of_seconds(tally.latencies),
-    )  # fmt: skip
+    )

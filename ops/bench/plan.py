@@ -46,8 +46,8 @@ class Plan:
 FULL: Final = Plan(
     name="full", sends=10_000, scale_procs=(1, 4), scale_sends=3_000, steady_s=15.0, documented_s=20.0,
     receipts_s=8.0, backlog=50_000, enqueue_s=5.0, bulk=50_000, settle_timeout_s=600.0,
-)  # fmt: skip
+)
 SHORT: Final = Plan(
     name="short", sends=300, scale_procs=(4,), scale_sends=100, steady_s=1.0, documented_s=1.0,
     receipts_s=1.0, backlog=2_000, enqueue_s=0.5, bulk=1_000, settle_timeout_s=40.0,
-)  # fmt: skip
+)

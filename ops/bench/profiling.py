@@ -56,7 +56,7 @@ class Profiler:
         """Sample ``pid`` and its children while the block runs; summaries go into ``sink``."""
         path = self.out_dir / f"{label}.txt"
         argv = [self.binary, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--gil",
-                "--rate", str(SAMPLE_RATE_HZ), "--format", "raw", "--output", str(path)]  # fmt: skip
+                "--rate", str(SAMPLE_RATE_HZ), "--format", "raw", "--output", str(path)]
         log = (self.out_dir / f"{label}.log").open("wb")
         proc = subprocess.Popen(argv, stdout=log, stderr=log)
         try:

@@ -98,6 +98,6 @@ def raw_request(item: PoolItem, host: str) -> bytes:
     if item.method == "POST":
         body = item.body.encode()
         head = (f"POST {item.target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {FORM_TYPE}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n")  # fmt: skip
+                f"Content-Length: {len(body)}\r\n\r\n")
         return head.encode() + body
     return f"GET {item.target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()

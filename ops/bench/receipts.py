@@ -65,9 +65,9 @@ def run(bench: Bench) -> ScenarioResult:
         Goal(NAME, f"p99 at {CONNECTIONS} connections", ours.latency.p99_ms, "<=", 10, "ms"),
         Goal(NAME, "errors", ours.errors, "<=", 0),
         Goal(NAME, "acknowledged but not queued", ours.lost, "<=", 0),
-    ]  # fmt: skip
+    ]
     result.notes.append(f"load generator: {bench.loadgen}, 1 thread, {CONNECTIONS} connections, "
-                        f"{seconds}s per server, half GET half form POST")  # fmt: skip
+                        f"{seconds}s per server, half GET half form POST")
     return result
 
 
@@ -77,7 +77,7 @@ def _pool(stack: Stack, count: int) -> list[PoolItem]:
 
 
 def _ours(bench: Bench, stack: Stack, pool: list[PoolItem], seconds: int, result: ScenarioResult,
-          workers: int) -> Row:  # fmt: skip
+          workers: int) -> Row:
     url = stack.start_webhook(workers=workers)
     server = stack.processes["webhook"]
     stream = stack.settings.key_prefix + c.KEY_RECEIPTS_STREAM
@@ -100,12 +100,12 @@ def _naive(bench: Bench, stack: Stack, pool: list[PoolItem], seconds: int, serve
     if server_kind == "gunicorn":
         argv = [sys.executable, "-m", "gunicorn", "--workers", str(SERVER_WORKERS),
                 "--worker-class", "sync", "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-                f"{NAIVE_TARGET}()"]  # fmt: skip
+                f"{NAIVE_TARGET}()"]
     else:
         argv = [sys.executable, "-m", "granian", "--interface", "wsgi", "--factory", "--host", "127.0.0.1",
                 "--port", str(port), "--workers", str(SERVER_WORKERS), "--blocking-threads",
                 str(DEFAULT_BLOCKING_THREADS), "--log-level", "warning", "--no-access-log",
-                "--working-dir", SOURCE_ROOT, NAIVE_TARGET]  # fmt: skip
+                "--working-dir", SOURCE_ROOT, NAIVE_TARGET]
     server: Managed = start_process(stack, f"naive-{server_kind}", argv)
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/healthz", f"naive {server_kind}", server)
@@ -133,4 +133,4 @@ def _row(label: str, load: LoadResult, meter: ProcessMeter, queued: int, command
         **redis_usage(commands, load.requests),
         lost=max(0, load.ok - queued),
         note=f"{load.ok} acknowledged, {load.duplicate} duplicate, {queued} queued",
-    )  # fmt: skip
+    )

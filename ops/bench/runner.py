@@ -45,7 +45,7 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         print(f"pinrelay bench: unknown scenario {', '.join(unknown)}; "
-              f"choose from {', '.join(SCENARIOS)}", file=sys.stderr)  # fmt: skip
+              f"choose from {', '.join(SCENARIOS)}", file=sys.stderr)
         return 2
     plan = SHORT if args.short else FULL
     tool = choose_tool(getattr(args, "loadgen", None) or "auto")
@@ -54,14 +54,14 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="pinrelay-bench-"))
     info = machine()
     print(f"pinrelay bench ({plan.name}): {', '.join(names)}; load generator {tool}; "
-          f"{info['nproc']} cores, {info['cpu_model']}; logs in {log_dir}", flush=True)  # fmt: skip
+          f"{info['nproc']} cores, {info['cpu_model']}; logs in {log_dir}", flush=True)
     results: list[ScenarioResult] = []
     started = time.monotonic()
     with _sigterm_as_interrupt(), EmbeddedRedis(appendonly=True) as server:
         client = redis_client(server.url, socket_timeout=None)  # seeding pipelines may take long
         assert server.process is not None
         bench = Bench(bench_settings(settings, server.url), plan, client, server.process.pid,
-                      log_dir, tool, profiler)  # fmt: skip
+                      log_dir, tool, profiler)
         try:
             for name in names:
                 results.append(_run_one(name, bench))
@@ -71,10 +71,10 @@ def run_bench(settings: Settings, args: argparse.Namespace) -> int:
     write_json(args.json, results, {
         "plan": plan.name, "loadgen": tool, "machine": info, "seconds": time.monotonic() - started,
         "command": _command(), "log_dir": str(log_dir),
-    })  # fmt: skip
+    })
     failed = [r.name for r in results if not r.ok]
     print(f"\nwrote {args.json}; " + (f"FAILED: {', '.join(failed)}" if failed else "all scenarios "
-          "completed, nothing lost"))  # fmt: skip
+          "completed, nothing lost"))
     return 1 if failed else 0
 
 
@@ -98,7 +98,7 @@ def _run_one(name: str, bench: Bench) -> ScenarioResult:
         traceback.print_exc()
         result = ScenarioResult(name, failure=f"{type(exc).__name__}: {exc}")
     result.notes.append(f"1-minute load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after "
-                        f"(above {os.cpu_count()} something else competed for the CPUs)")  # fmt: skip
+                        f"(above {os.cpu_count()} something else competed for the CPUs)")
     state = "ok" if result.ok else f"FAILED (lost {result.lost}, errors {result.errors})"
     print(f"[{name}] {state} in {time.monotonic() - began:.1f}s", flush=True)
     return result

@@ -38,7 +38,7 @@ def seed_records(client: redis.Redis, settings: Settings, count: int) -> list[st
         chunk = range(start, min(count, start + SEED_BATCH))
         store.create_many([(ids[i], None, store.new_record(
             ids[i], to=number(i), pin=pin(i), client_ref=None, params=None,
-            expires_at=now + settings.pin_expiry_s, now=now)) for i in chunk])  # fmt: skip
+            expires_at=now + settings.pin_expiry_s, now=now)) for i in chunk])
         pipe = client.pipeline(transaction=False)
         for i in chunk:
             keys = [store.key(ids[i]), store.pin_key(ids[i])]
@@ -47,7 +47,7 @@ def seed_records(client: redis.Redis, settings: Settings, count: int) -> list[st
             finish(keys=keys, client=pipe, args=[
                 prefix, stamp, State.SUBMITTED.value, ttl, message_id(i),
                 "provider_status", "0", "message_id", message_id(i), "submitted_at", stamp,
-                "network", NETWORK, "price", PRICE, "error_text", ""])  # fmt: skip
+                "network", NETWORK, "price", PRICE, "error_text", ""])
         pipe.execute()
     state = store.get_raw(ids[-1]).get("state") if ids else State.SUBMITTED.value
     if state != State.SUBMITTED.value:

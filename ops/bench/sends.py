@@ -63,7 +63,7 @@ def run(bench: Bench) -> ScenarioResult:
         try:
             with _timed(phases, "throughput"):
                 main = [_throughput(bench, stack, audit, v, result, bench.plan.sends, WORKER_PROCESSES)
-                        for v in variants]  # fmt: skip
+                        for v in variants]
             with _timed(phases, f"steady@{STEADY_RATE_PER_S:g}/s"):
                 steady = _steady(bench, audit, variants, STEADY_RATE_PER_S, bench.plan.steady_s)
             with _timed(phases, f"steady@{DOCUMENTED_RATE_PER_S:g}/s"):
@@ -87,7 +87,7 @@ def run(bench: Bench) -> ScenarioResult:
 
 def _throughput(bench: Bench, stack: Stack, audit: LateDoubles, variant: SendVariant,
                 result: ScenarioResult, count: int, procs: int,
-                scenario: str = NAME, profile: bool = True) -> Throughput:  # fmt: skip
+                scenario: str = NAME, profile: bool = True) -> Throughput:
     """Enqueue ``count``, start ``procs`` worker processes, time the drain (the worker stays up)."""
     sim = audit.sim
     memory_before = bench.used_memory()
@@ -99,9 +99,9 @@ def _throughput(bench: Bench, stack: Stack, audit: LateDoubles, variant: SendVar
     meter = bench.meter(app=[Target(worker.process.pid)], sim=[Target(stack.processes["sim"].process.pid)])
     with meter:
         wait_until(lambda: bench.redis.llen(variant.queue) < count, bench.plan.settle_timeout_s,
-                   f"{variant.label} to start consuming", alive=lambda: [worker])  # fmt: skip
+                   f"{variant.label} to start consuming", alive=lambda: [worker])
         with profiled(bench, result.profiles, f"{NAME}-{variant.key}",
-                      worker.process.pid if profile else None):  # fmt: skip
+                      worker.process.pid if profile else None):
             _wait_sent(bench, sim, variant, calls_before + count, [worker])
     commands = bench.commands() - commands
     calls = sim.calls()
@@ -124,14 +124,14 @@ def _throughput(bench: Bench, stack: Stack, audit: LateDoubles, variant: SendVar
         **redis_usage(commands, count),
         lost=lost, errors=errors,
         note="B/op: after submit, before receipts" if variant.tracks else "",
-    )  # fmt: skip
+    )
     audit.record(row, refs, calls)
     sim_busy = meter.cpu_between("sim", first, last) / window if window > 0 else 0.0
     return Throughput(variant.key, procs, row, sim_busy, share(redis_cpu, app_cpu), half_rates(times))
 
 
 def _scale_out(bench: Bench, stack: Stack, audit: LateDoubles, variants: list[SendVariant],
-               result: ScenarioResult) -> list[Throughput]:  # fmt: skip
+               result: ScenarioResult) -> list[Throughput]:
     """Each of ``plan.scale_procs`` worker processes, each variant in turn, on a fresh worker.
 
     Only one variant's worker runs during a measurement, so the other's idle
@@ -144,7 +144,7 @@ def _scale_out(bench: Bench, stack: Stack, audit: LateDoubles, variants: list[Se
             stops += _stop_workers(variants)
             audit.reset()  # keeps the simulator's request log (fetched after each run) short
             measured.append(_throughput(bench, stack, audit, variant, result, bench.plan.scale_sends,
-                                        procs, scenario=SCALE, profile=False))  # fmt: skip
+                                        procs, scenario=SCALE, profile=False))
     stops += _stop_workers(variants)
     slow = [f"{label} {seconds:.0f}s" for label, seconds in stops if seconds > SLOW_STOP_S]
     if slow:
@@ -160,7 +160,7 @@ def _stop_workers(variants: list[SendVariant]) -> list[tuple[str, float]]:
 
 
 def _steady(bench: Bench, audit: LateDoubles, variants: list[SendVariant], per_s: float,
-            seconds: float) -> list[Row]:  # fmt: skip
+            seconds: float) -> list[Row]:
     """Both workers up; the variants take turns, a slice of paced sends each, so load drift hits both.
 
     ``per_s`` sends per second for ``seconds`` per variant. Each slice is
@@ -192,21 +192,21 @@ def _steady(bench: Bench, audit: LateDoubles, variants: list[SendVariant], per_s
             lost=variant.lost(list(sent), arrived), errors=errors,
             note=f"latency: enqueue call -> provider receives it; {slices} slices of "
                  f"{STEADY_SLICE_S:g}s, alternating",
-        ))  # fmt: skip
+        ))
         audit.record(rows[-1], sent, calls)
     return rows
 
 
 def _wait_sent(bench: Bench, sim: SimControl, variant: SendVariant, count: int,
-               watch: list[Managed]) -> None:  # fmt: skip
+               watch: list[Managed]) -> None:
     """Until the queue is drained and the simulator saw ``count`` calls (stats polled only then)."""
     def queue_empty() -> bool:
         return bool(bench.redis.llen(variant.queue) == 0)
 
     wait_until(queue_empty, bench.plan.settle_timeout_s, f"{variant.label} to drain its queue",
-               alive=lambda: watch)  # fmt: skip
+               alive=lambda: watch)
     wait_until(lambda: sim.request_count() >= count, bench.plan.settle_timeout_s,
-               f"{count} provider calls from {variant.label}", alive=lambda: watch, poll_s=0.02)  # fmt: skip
+               f"{count} provider calls from {variant.label}", alive=lambda: watch, poll_s=0.02)
 
 
 @contextmanager

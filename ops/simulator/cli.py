@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--control-token", default=os.environ.get(CONTROL_TOKEN_ENV, ""), metavar="TOKEN",
         help=f"/_sim/* then need 'Authorization: Bearer TOKEN'; required off loopback (default "
         f"${CONTROL_TOKEN_ENV}, which keeps it out of `ps`)",
-    )  # fmt: skip
+    )
     acct = parser.add_argument_group("account and checks")
     acct.add_argument("--api-key", default=SimConfig.api_key, help="the one accepted API key")
     acct.add_argument("--api-secret", default=SimConfig.api_secret, help="its secret")
@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     if not config.control_token and not _loopback(args.host):
         print(f"pinrelay sim: --host {args.host} is not loopback: set {CONTROL_TOKEN_ENV} (or "
               "--control-token) so /_sim/* (every PIN, the fault knobs) needs a bearer token",
-              file=sys.stderr)  # fmt: skip
+              file=sys.stderr)
         return 2
     try:
         sim = Simulator(config, host=args.host, port=args.port)

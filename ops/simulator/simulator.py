@@ -135,7 +135,7 @@ class Simulator:
         else:
             new = self._config.with_knobs(**knobs)
             reload = [r for r in self._endpoints if "routes" in knobs or (
-                "script" in knobs and "script" not in new.routes.get(r, {}))]  # fmt: skip
+                "script" in knobs and "script" not in new.routes.get(r, {}))]
         self._config = new
         self._load_scripts(new, {r: self._endpoints[r] for r in reload})
         if "seed" in knobs and new.seed is not None:

@@ -31,7 +31,7 @@ METRICS_PORT = free_port()
 def live(redis_url: str, sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     stack = start_live(redis_url, sim, tmp_path_factory.mktemp("api-callbacks"),
                        callback_secret=CALLBACK_SECRET, callback_allow_private=True,
-                       verify_secret=VERIFY_SECRET)  # fmt: skip
+                       verify_secret=VERIFY_SECRET)
     try:
         stack.stack.start_webhook()
         stack.stack.start_correlator(PINRELAY_METRICS_PORT=str(METRICS_PORT))
@@ -51,7 +51,7 @@ def receiver() -> Iterator[CallbackReceiver]:
 def api(live: LiveStack) -> Iterator[Client]:
     live.sim.reset()
     live.sim.configure(dlr_url=f"{live.stack.webhook_url}/delivery-receipt-webhook", dlr_delay_s=0.05,
-                       dlr_mix={"delivered": 1.0}, dlr_retry_initial_s=0.2)  # fmt: skip
+                       dlr_mix={"delivered": 1.0}, dlr_retry_initial_s=0.2)
     client = Client(live.stack.api_url or "", create_key(live.settings)["key"])
     yield client
     client.close()
@@ -61,12 +61,12 @@ def signature_ok(request: dict[str, Any]) -> bool:
     """What a producer's endpoint does: recompute the HMAC over "<t>.<body>" and compare."""
     fields = dict(part.split("=", 1) for part in request["headers"]["X-Pinrelay-Signature"].split(","))
     expected = hmac.new(CALLBACK_SECRET.encode(), fields["t"].encode() + b"." + request["body"],
-                        hashlib.sha256).hexdigest()  # fmt: skip
+                        hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, fields["v1"]) and abs(float(fields["t"]) - request["at"]) < 300
 
 
 def test_a_delivered_send_is_posted_signed_to_its_callback_url(
-        api: Client, receiver: CallbackReceiver) -> None:  # fmt: skip
+        api: Client, receiver: CallbackReceiver) -> None:
     """One POST once the receipt settles the send: the record as GET shows it, signed, with an event id."""
     url = f"{receiver.url}/hook?a=1"
     answer = api.post("/v1/pins", json={"to": TO, "pin": "415263", "callback_url": url})
@@ -80,12 +80,12 @@ def test_a_delivered_send_is_posted_signed_to_its_callback_url(
 
 
 def test_a_callback_answered_500_is_retried_with_the_same_event_id(
-        api: Client, receiver: CallbackReceiver) -> None:  # fmt: skip
+        api: Client, receiver: CallbackReceiver) -> None:
     """500, then (about a second later) 200: two POSTs, one event id, both signed; then no more."""
     receiver.script = [500]
     rid = api.post("/v1/pins", json={"to": TO, "pin": "526374", "callback_url": receiver.url}).json()["id"]
     first, second = wait_for(lambda: (got := receiver.for_record(rid)) and len(got) >= 2 and got, 30,
-                             "the retried callback")  # fmt: skip
+                             "the retried callback")
     assert (first["status"], second["status"]) == (500, 200)
     assert first["headers"]["X-Pinrelay-Event-Id"] == second["headers"]["X-Pinrelay-Event-Id"]
     assert signature_ok(first) and signature_ok(second)
@@ -94,7 +94,7 @@ def test_a_callback_answered_500_is_retried_with_the_same_event_id(
 
 
 def test_a_send_the_provider_refuses_is_posted_as_error(live: LiveStack, api: Client,
-                                                        receiver: CallbackReceiver) -> None:  # fmt: skip
+                                                        receiver: CallbackReceiver) -> None:
     """The worker settles it (no receipt): the callback carries `error` and the provider's status."""
     live.sim.configure(script=["status:3"])
     rid = api.post("/v1/pins", json={"to": TO, "pin": "637485", "callback_url": receiver.url}).json()["id"]
@@ -112,7 +112,7 @@ def test_the_cli_takes_a_callback_url_too(live: LiveStack, api: Client, receiver
 
 
 def test_an_approved_verification_is_posted_to_its_callback_url(
-        live: LiveStack, api: Client, receiver: CallbackReceiver) -> None:  # fmt: skip
+        live: LiveStack, api: Client, receiver: CallbackReceiver) -> None:
     """Once the right code is checked, the verification (as GET shows it, never its code) is POSTed."""
     vid = api.post("/v1/verifications", json={"to": TO, "callback_url": receiver.url}).json()["id"]
 
@@ -138,11 +138,11 @@ def test_a_send_task_without_the_queue_is_found_counted_and_explained(live: Live
     other_service = Celery("other-service", broker=live.settings.redis_url, set_as_current=False)
     try:
         task = other_service.send_task("pinrelay.send_pin", kwargs={"to": TO, "pin": "859607"},
-                                       kwargsrepr="{'to': '1636555****', 'pin': '[redacted]'}")  # fmt: skip
+                                       kwargsrepr="{'to': '1636555****', 'pin': '[redacted]'}")
     finally:
         other_service.close()
     record = wait_for(lambda: (r := api.get(f"/v1/pins/{task.id}")).status_code == 200 and r.json(), 30,
-                      "the misrouted task's record")  # fmt: skip
+                      "the misrouted task's record")
     assert record["state"] == "error"
     assert "misrouted" in record["error_text"] and f"queue={live.settings.queue!r}" in record["error_text"]
     scraped = requests.get(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5).text

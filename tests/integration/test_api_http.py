@@ -28,7 +28,7 @@ STRICT: dict[str, str] = {}  # name -> URL of the API processes with the strict 
 @pytest.fixture(scope="module")
 def live(redis_url: str, sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     stack = start_live(redis_url, sim, tmp_path_factory.mktemp("api-http"), callback_secret=CALLBACK_SECRET,
-                       verify_secret=VERIFY_SECRET, api_rate_per_key=1000.0)  # fmt: skip
+                       verify_secret=VERIFY_SECRET, api_rate_per_key=1000.0)
     try:
         stack.stack.start_api()
         # Two more API processes that share a strict limit (one request per 5 s per key, so no
@@ -36,7 +36,7 @@ def live(redis_url: str, sim: Simulator, tmp_path_factory: pytest.TempPathFactor
         # as a default deployment does.
         for name in ("strict_a", "strict_b"):
             STRICT[name] = stack.stack.start_api(name=name, PINRELAY_API_RATE_PER_KEY="0.2",
-                                                 PINRELAY_CALLBACK_ALLOW_PRIVATE="0")  # fmt: skip
+                                                 PINRELAY_CALLBACK_ALLOW_PRIVATE="0")
         yield stack
     finally:
         STRICT.clear()
@@ -67,7 +67,7 @@ def test_a_pin_sent_over_http_reaches_the_provider_and_reads_back(live: LiveStac
     assert answer.status_code == 202 and answer.headers["Content-Type"] == "application/json"
     rid = answer.json()["id"]
     record = wait_for(lambda: (r := api.get(f"/v1/pins/{rid}").json())["state"] in SETTLED and r, 20,
-                      "the send to be submitted")  # fmt: skip
+                      "the send to be submitted")
     assert record["id"] == rid and record["client_ref"] == "http-1" and record["message_id"]
     assert live.sim.accepted_count(TO, pin, "http-1") == 1 and sent_pins(live.sim) == [pin]
     assert set(record) >= {"id", "to", "state", "message_id", "attempts", "created_at", "submitted_at"}
@@ -99,7 +99,7 @@ def test_bad_input_is_refused_and_never_sent(live: LiveStack, api: Client) -> No
         (api.post("/v1/pins", data="{" + " " * 20000 + "}", headers=JSON), 413, "payload_too_large"),
         (api.post("/v1/pins", json={"to": TO, "pin": "100005", "callback_url": "file:///etc/passwd"}),
          422, "invalid_callback_url"),
-    ]  # fmt: skip
+    ]
     for answer, status, code in cases:
         assert (answer.status_code, error_code(answer)) == (status, code), answer.text
     assert api.get("/v1/pins/00000000000000000000000000000000").status_code == 404

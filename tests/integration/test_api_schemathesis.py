@@ -29,7 +29,7 @@ SEED = 20261201
 @pytest.fixture(scope="module")
 def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     settings = isolated_settings(redis_url, callback_secret=CALLBACK_SECRET, verify_secret=VERIFY_SECRET,
-                                 api_rate_per_key=1000.0)  # fmt: skip
+                                 api_rate_per_key=1000.0)
     stack = Stack(settings, log_dir=tmp_path_factory.mktemp("schemathesis"))
     stack.ensure_redis()
     try:
@@ -46,14 +46,14 @@ def test_schemathesis_finds_nothing(api: tuple[str, str], tmp_path: Path) -> Non
     assert binary, "schemathesis is not installed: it is in the dev extra (pip install -e .[dev])"
     # Run from tmp_path so schemathesis's own cache (.schemathesis/) stays out of the checkout.
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks", "NO_COLOR": "1",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     started = time.monotonic()
     done = subprocess.run(
         [binary, "run", f"{url}/openapi.json", "--checks", "all", "--max-examples", str(MAX_EXAMPLES),
          "--seed", str(SEED), "--workers", "1", "--header", f"Authorization: Bearer {key}",
          "--report-dir", str(tmp_path)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240, check=False,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-2000:]
     assert "No issues found" in done.stdout or "passed" in done.stdout, done.stdout[-4000:]
     assert time.monotonic() - started < 120

@@ -29,7 +29,7 @@ def run_short(tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], dict[st
     done = subprocess.run(
         [sys.executable, "-m", "worker.cli", "bench", "--short", "--json", str(out)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False,
-    )  # fmt: skip
+    )
     data = json.loads(out.read_text()) if out.exists() else {}
     if done.returncode == 0 and data.get("log_dir", "").startswith(tempfile.gettempdir()):
         shutil.rmtree(data["log_dir"], ignore_errors=True)  # component logs: kept only on failure

@@ -30,14 +30,14 @@ EXTENDED_ARABIC_INDIC = str.maketrans("0123456789", "".join(chr(0x06F0 + d) for 
 
 
 def _run(settings: Settings | None, *args: str, env_extra: dict[str, str] | None = None,
-         python_prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:  # fmt: skip
+         python_prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
     if settings is not None:
         env.update(settings.to_env())
     env.update(env_extra or {})
     argv = [sys.executable, *python_prefix] if python_prefix else CLI
     return subprocess.run([*argv, *args], env=env, capture_output=True, text=True, timeout=60,
-                          check=False)  # fmt: skip
+                          check=False)
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_abuse_limit_exits_4_and_says_when_to_retry(redis_url: str) -> None:
         assert refused.returncode == 4, refused.stderr
         assert re.fullmatch(r"pinrelay: refused by an abuse limit \(number_10min\): to: '1636555\*\*\*\*': "
                             r"too many PINs to this number in 10 minutes; retry in (9m\d\ds|10m00s)\n",
-                            refused.stderr), refused.stderr  # fmt: skip
+                            refused.stderr), refused.stderr
         assert len(_records(settings)) == 1
     finally:
         client = redis.Redis.from_url(redis_url)
@@ -114,9 +114,9 @@ def test_ten_digit_nanp_number_gets_a_hint(cli_settings: Settings) -> None:
 
 
 @pytest.mark.parametrize("table", [FULLWIDTH, ARABIC_INDIC, EXTENDED_ARABIC_INDIC],
-                         ids=["fullwidth", "arabic-indic", "extended-arabic-indic"])  # fmt: skip
+                         ids=["fullwidth", "arabic-indic", "extended-arabic-indic"])
 def test_non_ascii_digits_of_a_denylisted_number_are_refused_and_nothing_is_queued(
-        cli_settings: Settings, table: dict[int, int]) -> None:  # fmt: skip
+        cli_settings: Settings, table: dict[int, int]) -> None:
     """Another spelling of a denylisted number, or of a PIN, is invalid input (exit 2), never queued."""
     client = redis.Redis.from_url(cli_settings.redis_url or "")
     client.sadd(f"{cli_settings.key_prefix}denylist", "16365553226")
@@ -156,7 +156,7 @@ def test_every_option_of_every_subcommand_has_help() -> None:
     missing = [f"{path}: {action.option_strings or action.dest}"
                for path, parser in _subcommands(build_parser())
                for action in parser._actions
-               if not isinstance(action, argparse._SubParsersAction) and not action.help]  # fmt: skip
+               if not isinstance(action, argparse._SubParsersAction) and not action.help]
     assert missing == []
 
 
@@ -181,7 +181,7 @@ def test_report_html_into_a_missing_folder_is_one_line(cli_settings: Settings, t
 def test_report_html_without_matplotlib_names_the_extra(cli_settings: Settings, tmp_path: Path) -> None:
     """Without matplotlib installed, `report --html` says which extra to install (exit 2)."""
     no_matplotlib = ("-c", "import sys; sys.modules['matplotlib'] = None; "
-                           "from worker.cli import main; sys.exit(main())")  # fmt: skip
+                           "from worker.cli import main; sys.exit(main())")
     result = _run(cli_settings, "report", "--html", str(tmp_path / "r.html"), python_prefix=no_matplotlib)
     assert result.returncode == 2, result.stderr
     assert "pip install 'pinrelay[report]'" in result.stderr and "Traceback" not in result.stderr

@@ -37,7 +37,7 @@ def _env(settings: Settings | None, **extra: str) -> dict[str, str]:
 
 def _run(settings: Settings, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], env=_env(settings), input=stdin, capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
+                          timeout=60, check=False)
 
 
 @pytest.fixture
@@ -92,17 +92,17 @@ def test_up_never_prints_the_redis_password(tmp_path: Path) -> None:
     port = free_port()
     server = subprocess.Popen([find_redis_server(), "--port", str(port), "--bind", "127.0.0.1",
                                "--requirepass", password, "--save", "", "--appendonly", "no",
-                               "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)  # fmt: skip
+                               "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
     url = f"redis://:{password}@127.0.0.1:{port}/0"
     env = _env(None, PINRELAY_REDIS_URL=url, PINRELAY_RUNTIME_DIR=str(tmp_path / "rt"),
-               PINRELAY_KEY_PREFIX=f"t{port}:", PINRELAY_QUEUE=f"pinrelay-t{port}")  # fmt: skip
+               PINRELAY_KEY_PREFIX=f"t{port}:", PINRELAY_QUEUE=f"pinrelay-t{port}")
     up = None
     errors = open(tmp_path / "up.stderr", "wb")  # noqa: SIM115 - closed below
     try:
         wait_for(lambda: _pings(port, password), 10, "redis-server with a password")
         argv = [*CLI, "up", "--with-sim", "--webhook-port", str(free_port()), "--workers", "1"]
         up = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=errors, text=True,
-                              start_new_session=True)  # fmt: skip
+                              start_new_session=True)
         assert up.stdout is not None
         line = up.stdout.readline()
         status = json.loads(line)

@@ -35,9 +35,9 @@ METRICS = {
     "pinrelay_receipts_total", "pinrelay_receipt_lag_seconds", "pinrelay_unmatched_receipts",
     "pinrelay_queue_depth", "pinrelay_oldest_queued_age_seconds", "pinrelay_result_queue_pending",
     "pinrelay_rate_limit_wait_seconds", "pinrelay_webhook_requests_total", "pinrelay_route_state",
-}  # fmt: skip
+}
 UNITS = {"pinrelay-worker@.service": "worker", "pinrelay-webhook.service": "webhook",
-         "pinrelay-correlator.service": "correlate", "pinrelay-flower.service": "flower"}  # fmt: skip
+         "pinrelay-correlator.service": "correlate", "pinrelay-flower.service": "flower"}
 
 
 def yaml_text(text: str) -> Any:
@@ -54,7 +54,7 @@ def load_yaml(path: Path) -> Any:
 
 # The role passwords compose requires (ops/redis-users.acl); any values do for `config`.
 REDIS_PASSWORDS = {f"PINRELAY_REDIS_{role}_PASSWORD": f"{role.lower()}-pw-0123"
-                   for role in ("WORKER", "RECEIVER", "PRODUCER")}  # fmt: skip
+                   for role in ("WORKER", "RECEIVER", "PRODUCER")}
 # Variables a service reads that are not pinrelay Settings (the simulator's own).
 NOT_SETTINGS = {"sim": {"PINRELAY_SIM_CONTROL_TOKEN"}}
 
@@ -81,7 +81,7 @@ def test_docker_compose_accepts_the_compose_file() -> None:
 
     def compose(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*base, *args], env=clean_env(**env), capture_output=True, text=True,
-                              timeout=60, check=False)  # fmt: skip
+                              timeout=60, check=False)
 
     done = compose("config", "-q", **CREDENTIALS, **REDIS_PASSWORDS)
     assert done.returncode == 0, done.stderr
@@ -101,7 +101,7 @@ def test_docker_compose_accepts_the_compose_file() -> None:
                     "flower": "redis://worker:worker-pw-0123@redis:6379/0",
                     "api": "redis://worker:worker-pw-0123@redis:6379/0",
                     "webhook": "redis://receiver:receiver-pw-0123@redis:6379/0",
-                    "sim": None}  # fmt: skip
+                    "sim": None}
     missing = compose("config", "-q", **REDIS_PASSWORDS)
     assert missing.returncode != 0 and "set PINRELAY_API_KEY" in missing.stderr
     missing = compose("config", "-q", **CREDENTIALS)  # no Redis passwords: refused, naming one
@@ -119,7 +119,7 @@ def test_compose_services_share_one_image_and_workers_can_scale() -> None:
         assert services[name]["build"] == {"context": ".", "dockerfile": "ops/Dockerfile"}, name
         assert services[name]["command"][0] in COMMANDS, name
         unknown = {k for k in services[name]["environment"] if k.removeprefix("PINRELAY_") not in
-                   set(ENV_NAMES.values())} - NOT_SETTINGS.get(name, set())  # fmt: skip
+                   set(ENV_NAMES.values())} - NOT_SETTINGS.get(name, set())
         assert unknown == set(), f"{name} sets variables Settings does not read: {unknown}"
     assert "ports" not in services["worker"] and "container_name" not in services["worker"]
     assert "./ops/redis.conf:/usr/local/etc/redis/redis.conf:ro" in services["redis"]["volumes"]
@@ -145,7 +145,7 @@ def test_scrape_config_jobs_are_the_ones_the_alerts_name(tmp_path: Path) -> None
     alerts_text = (prometheus_dir / "alerts.yml").read_text()
     assert set(re.findall(r"pinrelay-(?:worker|webhook|correlator)\b", alerts_text)) == SCRAPE_JOBS
     target_down = next(rule for group in yaml_text(alerts_text)["groups"] for rule in group["rules"]
-                       if rule["alert"] == "PinrelayTargetDown")  # fmt: skip
+                       if rule["alert"] == "PinrelayTargetDown")
     pattern = re.search(r'job=~"([^"]+)"', target_down["expr"])
     assert pattern and all(re.fullmatch(pattern.group(1), job) for job in jobs)
     assert config["rule_files"] == ["alerts.yml"]
@@ -155,7 +155,7 @@ def test_scrape_config_jobs_are_the_ones_the_alerts_name(tmp_path: Path) -> None
     promtool = shutil.which("promtool")
     if promtool:
         done = subprocess.run([promtool, "check", "config", str(prometheus_dir / "prometheus.yml")],
-                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+                              capture_output=True, text=True, timeout=60, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -180,7 +180,7 @@ def test_redis_conf_turns_on_aof_and_refuses_eviction(tmp_path: Path) -> None:
     (tmp_path / "users.acl").write_text(acl + "user admin on >admin-pw-0123 ~* &* +@all\n")
     port = free_port()
     server = subprocess.Popen([find_redis_server(), str(tmp_path / "redis.conf"), "--port", str(port),
-                               "--bind", "127.0.0.1", "--logfile", str(tmp_path / "redis.log")])  # fmt: skip
+                               "--bind", "127.0.0.1", "--logfile", str(tmp_path / "redis.log")])
     client = redis.Redis(port=port, socket_connect_timeout=0.5, username="admin", password="admin-pw-0123")
 
     def answers() -> bool:
@@ -219,7 +219,7 @@ def test_alert_rules_use_only_the_published_metric_names(tmp_path: Path) -> None
     promtool = shutil.which("promtool")
     if promtool:
         done = subprocess.run([promtool, "check", "rules", str(rules_file)], capture_output=True,
-                              text=True, timeout=60, check=False)  # fmt: skip
+                              text=True, timeout=60, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -241,7 +241,7 @@ def test_systemd_units_start_the_pinrelay_commands(tmp_path: Path) -> None:
             checked = tmp_path / name.replace("@.", "@1.")
             checked.write_text(text.replace("/opt/pinrelay/venv/bin/pinrelay", "/bin/true"))
             done = subprocess.run([verify, "verify", str(checked)], capture_output=True, text=True,
-                                  timeout=60, check=False)  # fmt: skip
+                                  timeout=60, check=False)
             assert done.returncode == 0 and not done.stderr.strip(), done.stderr
 
 
@@ -271,7 +271,7 @@ def test_compose_renders_the_acl_file_as_the_tests_do(tmp_path: Path) -> None:
     done = subprocess.run([binary, "--project-directory", str(ROOT), "-f", str(COMPOSE), "config"],
                           env=clean_env(**CREDENTIALS, **REDIS_PASSWORDS), capture_output=True, text=True,
                           timeout=60,
-                          check=False)  # fmt: skip
+                          check=False)
     assert done.returncode == 0, done.stderr
     command = yaml_text(done.stdout)["services"]["redis"]["command"]
     assert command[:2] == ["sh", "-c"]
@@ -280,7 +280,7 @@ def test_compose_renders_the_acl_file_as_the_tests_do(tmp_path: Path) -> None:
     script = script.replace("/usr/local/etc/redis/users.acl.in", str(ROOT / "ops" / "redis-users.acl"))
     script = script.replace("/data/users.acl", str(tmp_path / "users.acl"))
     ran = subprocess.run(["sh", "-c", script], env=clean_env(**REDIS_PASSWORDS), capture_output=True,
-                         text=True, timeout=30, check=False)  # fmt: skip
+                         text=True, timeout=30, check=False)
     assert ran.returncode == 0, ran.stderr
     rendered = (tmp_path / "users.acl").read_text()
     assert rendered == render_acl((ROOT / "ops" / "redis-users.acl").read_text(), REDIS_PASSWORDS)

@@ -30,7 +30,7 @@ def _doctor(settings: Settings, *args: str, **env_extra: str) -> tuple[int, dict
     env.update(settings.to_env())
     env.update(env_extra)
     done = subprocess.run([*CLI, "doctor", *args], env=env, capture_output=True, text=True, timeout=60,
-                          check=False)  # fmt: skip
+                          check=False)
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode, json.loads(done.stdout)
 
@@ -52,7 +52,7 @@ def redis_with_aof() -> Iterator[EmbeddedRedis]:
 
 
 def test_doctor_names_a_redis_without_persistence_and_stranded_tasks(
-        redis_without_aof: EmbeddedRedis) -> None:  # fmt: skip
+        redis_without_aof: EmbeddedRedis) -> None:
     """No AOF and no RDB: exit 1, `redis_durability` failed; a send_pin in `celery` is named."""
     settings = isolated_settings(redis_without_aof.url, api_url="http://127.0.0.1:9")
     # What a service does with a bare send_task: the task lands in Celery's default queue.
@@ -69,7 +69,7 @@ def test_doctor_names_a_redis_without_persistence_and_stranded_tasks(
 
 
 def test_doctor_passes_on_a_good_setup_with_receiver_and_probe(redis_with_aof: EmbeddedRedis,
-                                                               tmp_path: Path) -> None:  # fmt: skip
+                                                               tmp_path: Path) -> None:
     """AOF Redis, a running receiver at the public URL, the simulator's port ours: exit 0.
 
     ``--probe`` calls the (simulated) provider with the credentials and no number.
@@ -84,7 +84,7 @@ def test_doctor_passes_on_a_good_setup_with_receiver_and_probe(redis_with_aof: E
         code, report = _doctor(settings, "--probe",
                                "--webhook-port", webhook_url.rsplit(":", 1)[1],
                                "--sim-port", sim_url.rsplit(":", 1)[1],
-                               PINRELAY_PUBLIC_WEBHOOK_URL=public)  # fmt: skip
+                               PINRELAY_PUBLIC_WEBHOOK_URL=public)
     finally:
         stack.stop()
     checks = _by_name(report)

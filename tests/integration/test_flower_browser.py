@@ -45,7 +45,7 @@ CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
     "--hide-scrollbars",
-)  # fmt: skip
+)
 
 
 def chromium(tmp: Path, url: str, *args: str, window: str = "1400,900") -> str:
@@ -58,7 +58,7 @@ def chromium(tmp: Path, url: str, *args: str, window: str = "1400,900") -> str:
         [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={window}",
          "--virtual-time-budget=5000", *args, url],
         capture_output=True, timeout=60, check=False,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
     return done.stdout.decode(errors="replace")
 
@@ -96,7 +96,7 @@ def _succeeded_in_flower(run: FlowerRun) -> bool:
 
 @pytest.fixture(scope="module")
 def flower_run(redis_url: str, sim: Simulator,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlowerRun]:  # fmt: skip
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlowerRun]:
     tmp = tmp_path_factory.mktemp("flower")
     live = start_live(redis_url, sim, tmp / "logs", workers=1, receiver=True)
     try:
@@ -106,20 +106,20 @@ def flower_run(redis_url: str, sim: Simulator,
             "flower", [sys.executable, "-m", "worker.cli", "flower", "--port", str(port),
                        "--address", "127.0.0.1"],
             PINRELAY_FLOWER_USER=USER, PINRELAY_FLOWER_PASSWORD=PASSWORD,
-        )  # fmt: skip
+        )
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/healthcheck", "Flower", flower)
         # Flower only shows tasks whose events it received: wait until it hears the worker.
         online = re.compile(r'flower_worker_online\{worker="worker0-[^"]+"\} 1\.0')
         wait_for(lambda: online.search(requests.get(f"{url}/metrics", timeout=5).text), 30,
-                 "Flower to receive the worker's heartbeat events")  # fmt: skip
+                 "Flower to receive the worker's heartbeat events")
         pins = [f"90{n:06d}" for n in random.sample(range(10**6), PIN_COUNT)]
         ids = [live.producer.send_pin(f"1636555{2000 + i:04d}", pin, f"flower-{i}")
-               for i, pin in enumerate(pins)]  # fmt: skip
+               for i, pin in enumerate(pins)]
         run = FlowerRun(live, url, ids, pins, tmp)
         wait_for(lambda: _succeeded_in_flower(run), 30, "Flower to show every send_pin task as SUCCESS")
         wait_for(lambda: all((r := live.record(i)) and r["state"] in RECEIPT_STATES for i in ids), 30,
-                 "every send to be correlated with its receipt")  # fmt: skip
+                 "every send to be correlated with its receipt")
         yield run
     finally:
         sim.reset()
@@ -131,7 +131,7 @@ def test_flower_refuses_to_start_without_basic_auth_credentials(tmp_path: Path) 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PINRELAY_", "FLOWER_"))}
     env["PINRELAY_RUNTIME_DIR"] = str(tmp_path)
     done = subprocess.run([sys.executable, "-m", "worker.cli", "flower", "--port", str(free_port())],
-                          env=env, capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+                          env=env, capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 2
     assert "PINRELAY_FLOWER_USER and PINRELAY_FLOWER_PASSWORD" in done.stderr
 
@@ -141,7 +141,7 @@ def test_flower_answers_401_without_the_right_credentials(flower_run: FlowerRun)
     for path in ("/tasks", "/api/tasks", f"/task/{flower_run.ids[0]}"):
         assert requests.get(flower_run.url + path, timeout=10).status_code == 401
         assert requests.get(flower_run.url + path, auth=(USER, "wrong-password-123"),
-                            timeout=10).status_code == 401  # fmt: skip
+                            timeout=10).status_code == 401
 
 
 def test_flower_tasks_page_lists_succeeded_send_pin_tasks_and_no_pin(flower_run: FlowerRun) -> None:
@@ -200,19 +200,19 @@ def test_failed_sends_show_as_failure_with_their_reason(flower_run: FlowerRun) -
     finally:
         sim.configure(barred=[], script=[])
     failed = wait_for(lambda: _flower_task(flower_run, barred, "FAILURE"), 30,
-                      "Flower to show the barred send's task as FAILURE")  # fmt: skip
+                      "Flower to show the barred send's task as FAILURE")
     assert "error: " in failed["exception"] and "Number Barred" in failed["exception"], failed
     assert "\n" not in failed["exception"]
     assert wait_for(lambda: _flower_task(flower_run, good, "SUCCESS"), 30, "the good send as SUCCESS")
     unconfirmed = wait_for(lambda: _flower_task(flower_run, silent, "FAILURE"), 30,
-                           "Flower to show the unanswered send's task as FAILURE")  # fmt: skip
+                           "Flower to show the unanswered send's task as FAILURE")
     assert unconfirmed["exception"].startswith("SendFailedError('unconfirmed: "), unconfirmed
     info = flower_run.api(f"/api/task/info/{barred}")
     assert info["state"] == "FAILURE" and info["kwargs"] == f"{{'request_id': '{barred}'}}"
     dead_tasks = live.producer.redis.zrange(f"{live.settings.key_prefix}dead:tasks", 0, -1)
     assert dead_tasks == []
     dead_sends = {m.decode() for m in
-                  live.producer.redis.zrange(f"{live.settings.key_prefix}dead:sends", 0, -1)}  # fmt: skip
+                  live.producer.redis.zrange(f"{live.settings.key_prefix}dead:sends", 0, -1)}
     assert barred in dead_sends
     assert "Traceback" not in live.worker_log()
     dom = chromium(flower_run.tmp, flower_run.authed("/tasks"), "--dump-dom")
@@ -232,7 +232,7 @@ def test_report_page_shows_tables_and_key_figures_in_chromium(flower_run: Flower
     env = flower_run.live.stack.env()
     argv = [sys.executable, "-m", "worker.cli", "report", "--since", "15m", "--html", str(page)]
     done = subprocess.run(argv,
-                          env=env, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+                          env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     ids = flower_run.ids + flower_run.extra_ids
     assert f"{len(ids)} sends created since" in done.stdout
@@ -250,7 +250,7 @@ def test_report_page_shows_tables_and_key_figures_in_chromium(flower_run: Flower
         assert f'<table id="{table}">' in dom, table
     states = dom.split('<table id="states">', 1)[1].split("</table>", 1)[0]
     assert re.search(rf'<tr class="m-good"><td><span class="badge m-good">delivered</span></td>'
-                     rf'<td class="num">{delivered}</td>', states), states  # fmt: skip
+                     rf'<td class="num">{delivered}</td>', states), states
     assert '<span class="badge m-bad">failed</span>' in states
     assert '<span class="badge m-doubt">expired</span>' in states
     codes = dom.split('<table id="err-codes">', 1)[1].split("</table>", 1)[0]

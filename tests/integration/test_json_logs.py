@@ -35,7 +35,7 @@ def _not_json(text: str) -> list[str]:
 def test_every_line_is_json_and_ids_are_intact(redis_url: str, sim: Simulator, tmp_path: Path) -> None:
     """Banner, warnings, granian's lines, shutdown notices: JSON; one `ready` each; the id unmasked."""
     settings = isolated_settings(redis_url, api_url=sim.url, conversion_url=sim.url, log_format="json",
-                                 signature_secret="json-logs-signature-secret")  # fmt: skip
+                                 signature_secret="json-logs-signature-secret")
     env = command_env(settings)
     port = free_port()
     commands = [
@@ -43,7 +43,7 @@ def test_every_line_is_json_and_ids_are_intact(redis_url: str, sim: Simulator, t
         Command.start(tmp_path, "webhook", env, "webhook", "--host", "127.0.0.1", "--port", str(port),
                       "--server-workers", "1"),
         Command.start(tmp_path, "correlator", env, "correlate"),
-    ]  # fmt: skip
+    ]
     client = redis.Redis.from_url(redis_url)
     app = create_app(settings)
     producer = Producer(settings, app)
@@ -54,9 +54,9 @@ def test_every_line_is_json_and_ids_are_intact(redis_url: str, sim: Simulator, t
             assert ready["settings"]["PINRELAY_KEY_PREFIX"] == settings.key_prefix
         # A plain send_task (as a service without pinrelay sends it): the task id is the request id.
         app.send_task(c.TASK_SEND_PIN, kwargs={"to": "16365553226", "pin": "8642"}, task_id=REQUEST_ID,
-                      queue=settings.queue)  # fmt: skip
+                      queue=settings.queue)
         record = wait_for(lambda: (r := producer.store.get_raw(REQUEST_ID)) and r.get("message_id") and r,
-                          what="the worker to submit")  # fmt: skip
+                          what="the worker to submit")
         answer = requests.get(f"http://127.0.0.1:{port}/delivery-receipt-webhook", timeout=5,
                               params={"messageId": record["message_id"], "status": "delivered"})
         assert answer.status_code == 401  # unsigned, so refused: and logged, as JSON

@@ -30,7 +30,7 @@ def loop(redis_url: str, sim: Simulator, tmp_path_factory: pytest.TempPathFactor
 def dlr_sim(loop: LiveStack, sim: Simulator) -> Simulator:
     sim.reset()
     return receipts_to(sim, loop.stack.webhook_url or "", dlr_delay_s=0.05, dlr_mix={"delivered": 1.0},
-                       dlr_retry_initial_s=0.2, **SIGNING)  # fmt: skip
+                       dlr_retry_initial_s=0.2, **SIGNING)
 
 
 def test_signed_receipt_settles_a_send_as_delivered(loop: LiveStack, dlr_sim: Simulator) -> None:

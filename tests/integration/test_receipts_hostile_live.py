@@ -26,7 +26,7 @@ def sim() -> Iterator[Simulator]:
 
 @pytest.fixture(scope="module")
 def module_stack(redis_url: str, sim: Simulator,
-                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:  # fmt: skip
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     """One worker, receiver and correlator for the module (they take seconds to start and stop)."""
     live = start_live(redis_url, sim, tmp_path_factory.mktemp("hostile-live"), receiver=True)
     try:
@@ -69,6 +69,6 @@ def test_forged_receipt_naming_a_client_ref_leaves_the_send_alone(stack: LiveSta
     answer = requests.get((stack.stack.webhook_url or "") + RECEIPT_PATH, params=forged, timeout=5)
     assert answer.status_code == 200  # unsigned on loopback: accepted, then not applied
     wait_for(lambda: stats().get("receipts_parked", 0) > parked, 20,
-             "the correlator to park the forged receipt")  # fmt: skip
+             "the correlator to park the forged receipt")
     assert stack.record(rid) == submitted
     assert not any(k.startswith("receipt:failed") for k in stats())

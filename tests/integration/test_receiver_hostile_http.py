@@ -51,7 +51,7 @@ def _run_to_end(settings: Settings, *args: str) -> tuple[int, str]:
     """Run `pinrelay webhook` with ``args`` to its end (killed after 30 s); exit code, output."""
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen([*CLI, "--port", str(free_port()), *args], env=command_env(settings),
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             code = process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -86,14 +86,14 @@ def test_insecure_unsigned_gets_past_the_refusal_with_a_warning(settings_here: S
 
 
 def test_chunked_body_cut_off_is_400_and_not_queued(start: Start, settings_here: Settings,
-                                                   redis_client: redis.Redis) -> None:  # fmt: skip
+                                                   redis_client: redis.Redis) -> None:
     """Issue 10 finding 7: a chunk announced as 30 bytes, 21 sent, then the client's side closes:
     400, and no `status=de` on the stream."""
     running = start()
     sock = socket.create_connection(("127.0.0.1", running.port), timeout=10)
     sock.sendall(b"POST " + RECEIPT_PATH.encode() + b" HTTP/1.1\r\nHost: x\r\n"
                  b"Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
-                 b"1e\r\nmessageId=0ACUT&status=de")  # fmt: skip
+                 b"1e\r\nmessageId=0ACUT&status=de")
     sock.shutdown(socket.SHUT_WR)
     reply = b""
     while chunk := sock.recv(4096):

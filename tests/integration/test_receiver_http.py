@@ -159,7 +159,7 @@ def message_id() -> str:
 def test_signed_receipt_is_queued(
     receiver: Receiver, session: requests.Session, stream: StreamView, method: str, carrier: str,
     status: str,
-) -> None:  # fmt: skip
+) -> None:
     """A signed receipt as a GET, a form POST or a JSON POST answers 200 and is on the stream
     with every field."""
     mid = message_id()

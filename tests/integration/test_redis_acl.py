@@ -89,7 +89,7 @@ def acl_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AclRedis]:
     port = free_port()
     server = subprocess.Popen([find_redis_server(), "--port", str(port), "--bind", "127.0.0.1",
                                "--aclfile", str(tmp / "users.acl"), "--save", "", "--appendonly", "no",
-                               "--dir", str(tmp), "--logfile", str(tmp / "redis.log")])  # fmt: skip
+                               "--dir", str(tmp), "--logfile", str(tmp / "redis.log")])
     found = AclRedis(port, passwords)
 
     def answers() -> bool:
@@ -134,7 +134,7 @@ def test_the_receiver_appends_receipts_and_nothing_else(acl_redis: AclRedis) -> 
     assert _refused(lambda: receiver.xrange("pinrelay:receipts"))
     assert _refused(lambda: receiver.lpush("pinrelay", "task"))
     for dangerous in (receiver.flushall, receiver.flushdb, lambda: receiver.keys("*"),
-                      lambda: receiver.config_get("*"), lambda: receiver.config_set("save", "")):  # fmt: skip
+                      lambda: receiver.config_get("*"), lambda: receiver.config_set("save", "")):
         assert _refused(dangerous)
     assert admin.hget("pinrelay:req:r1", "state") == b"submitted"
 
@@ -158,7 +158,7 @@ def test_the_full_send_path_runs_with_the_role_users(acl_redis: AclRedis, tmp_pa
     base = replace(Settings.from_env({}), redis_url=acl_redis.url("producer"), runtime_dir=str(tmp_path),
                    backoff_initial_s=0.05, backoff_max_s=0.3, connect_timeout_s=1.0, read_timeout_s=1.5,
                    retry_deadline_s=20.0, visibility_timeout_s=60, rate_limit_per_s=20.0,
-                   per_number_10min=5, worker_concurrency=1)  # fmt: skip
+                   per_number_10min=5, worker_concurrency=1)
     acl_redis.reset_log()  # the refusals the tests above provoked on purpose
     with Simulator(SimConfig(dlr_delay_s=0.05, dlr_mix={"delivered": 100.0})) as sim:
         settings = replace(base, api_url=sim.url, conversion_url=sim.url)
@@ -190,7 +190,7 @@ def _send_path(stack: Stack, settings: Settings, acl_redis: AclRedis, sim: Simul
         assert record["state"] == "delivered" and record["message_id"]
         producer.report_conversion(rid, delivered=True)
         wait_for(lambda: producer.get_status(rid).get("conversion_status") == "reported", 20,
-                 "the conversion report")  # fmt: skip
+                 "the conversion report")
     finally:
         producer.close()
 
@@ -201,7 +201,7 @@ def test_bulk_enqueue_runs_as_the_producer(acl_redis: AclRedis) -> None:
     from worker.enqueue.producer import PinSpec
 
     settings = replace(Settings.from_env({}), redis_url=acl_redis.url("producer"), per_number_10min=5,
-                       per_number_day=50, per_prefix_minute=100_000)  # fmt: skip
+                       per_number_day=50, per_prefix_minute=100_000)
     acl_redis.reset_log()
     producer = Producer(settings, create_app(settings))
     admin = acl_redis.client("admin")

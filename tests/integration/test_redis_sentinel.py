@@ -53,7 +53,7 @@ def operator_env(group: SentinelGroup, **extra: str) -> dict[str, str]:
         "PINRELAY_KEY_PREFIX": f"t{tag}:",
         "PINRELAY_QUEUE": f"pinrelay-t{tag}",
         **extra,
-    })  # fmt: skip
+    })
     return env
 
 
@@ -65,7 +65,7 @@ def ha_settings(group: SentinelGroup) -> Settings:
 
 def pinrelay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60,
-                          check=False)  # fmt: skip
+                          check=False)
 
 
 def test_send_and_status_reach_the_primary_the_sentinel_names(group: SentinelGroup) -> None:
@@ -137,7 +137,7 @@ def test_a_worker_claim_waits_until_the_replica_has_it(group: SentinelGroup) -> 
     assert isinstance(store, ReplicatedClaimStore)
     rid = "wait-probe-1"
     argv = store.new_record(rid, to=TO, pin="1234", client_ref=None, params=None,
-                            expires_at=time.time() + 60)  # fmt: skip
+                            expires_at=time.time() + 60)
     store.create(rid, None, argv)
     client.script_flush()  # as on a freshly promoted replica: the claim must reload its script
     assert store.claim(rid, lease_s=10).verdict == "ok"
@@ -159,11 +159,11 @@ def test_without_a_replica_the_claim_goes_ahead_after_the_wait_and_stops_waiting
     client = redis_client(primary.url)
     try:
         wait_for(lambda: client.info("replication").get("slave0", {}).get("state") == "online", 10,
-                 "the replica to sync")  # fmt: skip
+                 "the replica to sync")
         patient = ReplicatedClaimStore(client, prefix="w:", ttl_s=60, wait_ms=5000)
         for rid in ("a", "b", "c"):
             argv = patient.new_record(rid, to=TO, pin="1", client_ref=None, params=None,
-                                      expires_at=time.time() + 60)  # fmt: skip
+                                      expires_at=time.time() + 60)
             patient.create(rid, None, argv)
         assert patient.claim("a").verdict == "ok" and patient.claim_wait.last_replicas == 1
         replica.kill()

@@ -47,7 +47,7 @@ def pinrelay(env_extra: dict[str, str], *args: str) -> subprocess.CompletedProce
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
     env.update(env_extra)
     return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60,
-                          check=False)  # fmt: skip
+                          check=False)
 
 
 def test_a_worker_sends_through_tls_redis_and_a_tls_broker(
@@ -71,7 +71,7 @@ def test_the_cli_reads_records_over_tls_with_the_ca(tls_redis: RedisNode, tls_fi
     client = redis_client(settings.redis_url or "")
     try:
         client.hset(f"{settings.key_prefix}req:tls-1", mapping={"id": "tls-1", "state": "queued",
-                                                                "to": TO})  # fmt: skip
+                                                                "to": TO})
         result = pinrelay(settings.to_env(), "status", "tls-1")
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["state"] == "queued"
@@ -90,7 +90,7 @@ def test_without_the_ca_the_certificate_is_refused_in_one_line(tls_redis: RedisN
 def test_a_missing_ca_file_is_named_at_start(tls_redis: RedisNode, tmp_path: Path) -> None:
     missing = tmp_path / "nope.pem"
     result = pinrelay({"PINRELAY_REDIS_URL": tls_redis.url, "PINRELAY_REDIS_CA_FILE": str(missing)},
-                      "status", "tls-1")  # fmt: skip
+                      "status", "tls-1")
     assert result.returncode == 2
     assert f"PINRELAY_REDIS_CA_FILE='{missing}' is not a readable file" in result.stderr
 
@@ -98,7 +98,7 @@ def test_a_missing_ca_file_is_named_at_start(tls_redis: RedisNode, tmp_path: Pat
 def test_a_ca_file_without_tls_is_refused(tls_files: TlsFiles) -> None:
     """A CA with a plain redis:// URL would silently not encrypt: refused."""
     result = pinrelay({"PINRELAY_REDIS_URL": "redis://127.0.0.1:1/0",
-                       "PINRELAY_REDIS_CA_FILE": str(tls_files.ca)}, "status", "x")  # fmt: skip
+                       "PINRELAY_REDIS_CA_FILE": str(tls_files.ca)}, "status", "x")
     assert result.returncode == 2
     assert "PINRELAY_REDIS_CA_FILE is set but neither" in result.stderr
 

@@ -26,7 +26,7 @@ def _fill(client: redis.Redis, settings: Settings) -> None:
             "state": state, "created_at": f"{now - 60:.3f}", "submitted_at": f"{now - 59.9:.3f}",
             "receipt_at": f"{now - 58:.3f}", "network": "310004", "err_code": "0" if i % 4 else "53",
             "conversion_status": "reported" if i % 3 == 0 else "",
-        })  # fmt: skip
+        })
         if i % 2000 == 1999:
             pipe.execute()
     pipe.execute()
@@ -41,7 +41,7 @@ def test_report_json_counts_everything_and_shows_progress_on_stderr(redis_url: s
         env = {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
         env.update(settings.to_env())
         done = subprocess.run([sys.executable, "-m", "worker.cli", "report", "--since", "1h", "--json"],
-                              env=env, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+                              env=env, capture_output=True, text=True, timeout=120, check=False)
     finally:
         cleanup(client, settings)
         client.close()

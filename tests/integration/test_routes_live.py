@@ -52,7 +52,7 @@ def test_a_route_missing_its_settings_stops_the_worker_naming_the_variable(redis
     """`pinrelay worker` with PINRELAY_ROUTES=sc2fa,sms and no sender: exit 2, the variable named."""
     local = "http://127.0.0.1:9"  # the simulator's demo credentials are fine on loopback
     result = cli(isolated_settings(redis_url, api_url=local, conversion_url=local), "worker",
-                 PINRELAY_ROUTES="sc2fa,sms")  # fmt: skip
+                 PINRELAY_ROUTES="sc2fa,sms")
     assert result.returncode == 2, result.stderr
     expected = "configuration error: PINRELAY_ROUTES includes sms, which needs PINRELAY_SMS_FROM"
     assert expected in result.stderr

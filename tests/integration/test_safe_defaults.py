@@ -17,7 +17,7 @@ def _only_line(stderr: str) -> str:
 
 
 @pytest.mark.parametrize("credentials", [{}, {"PINRELAY_API_KEY": "", "PINRELAY_API_SECRET": ""}],
-                         ids=["unset", "empty"])  # fmt: skip
+                         ids=["unset", "empty"])
 def test_worker_without_credentials_for_the_real_provider_exits_2(
     redis_url: str, credentials: dict[str, str]
 ) -> None:

@@ -72,7 +72,7 @@ def require_rabbitmq(url: str) -> None:
         socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5672), timeout=3).close()
     except OSError as exc:
         pytest.fail(f"RabbitMQ is not reachable at {parts.hostname}:{parts.port or 5672} ({exc}); "
-                    "start it (`rabbitmq-server -detached`) or set PINRELAY_TEST_AMQP_URL")  # fmt: skip
+                    "start it (`rabbitmq-server -detached`) or set PINRELAY_TEST_AMQP_URL")
 
 
 def start_receivers(stack: Stack, names: tuple[str, ...]) -> dict[str, str]:
@@ -82,7 +82,7 @@ def start_receivers(stack: Stack, names: tuple[str, ...]) -> dict[str, str]:
     for name in names:
         port = free_port()
         proc = stack._start(name, [*CLI, "webhook", "--host", "127.0.0.1", "--port", str(port),
-                                   "--server-workers", "1"])  # fmt: skip
+                                   "--server-workers", "1"])
         started[name] = (proc, f"http://127.0.0.1:{port}")
     for name, (proc, base) in started.items():
         wait_http(f"{base}/healthz", f"receipt receiver {name}", proc)
@@ -121,13 +121,13 @@ def scaled_run(redis_url: str, sim: Simulator, log_dir: Path, broker_url: str | 
             # The simulator addresses a receipt when it accepts the send: wait for acceptance
             # before pointing it at the other receiver.
             wait_for(lambda h=halves[half]: all(r.get("message_id") for r in store.get_many(h)),  # type: ignore[misc]
-                     30, f"the sends of half {half + 1} to be accepted by the provider")  # fmt: skip
+                     30, f"the sends of half {half + 1} to be accepted by the provider")
         ids = halves[0] + halves[1]
         records = wait_for(
             lambda: (rs := store.get_many(ids))
             and all(r.get("state") in RECEIPT_STATES and r.get("receipt_at") for r in rs) and rs,
             30, "every send to be correlated with a receipt",
-        )  # fmt: skip
+        )
         assert sim.wait_receipts_idle(10)
         accepted = {rid: sim.accepted_count(*spec) for rid, spec in pins.items()}
         run = ScaledRun(settings, ids, pins, accepted, records, urls, sim.receipts())
@@ -147,7 +147,7 @@ def scaled_run(redis_url: str, sim: Simulator, log_dir: Path, broker_url: str | 
 
 @pytest.fixture(scope="module", params=["redis-broker", "rabbitmq-broker"])
 def run(request: pytest.FixtureRequest, redis_url: str, sim: Simulator,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaledRun]:  # fmt: skip
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaledRun]:
     broker_url = None
     if request.param == "rabbitmq-broker":
         require_rabbitmq(AMQP_URL)

@@ -55,13 +55,13 @@ BAD: list[tuple[str, dict[str, Any], list[Any], str]] = [
 def test_bad_argument_is_an_error_record_and_spends_no_limit(
     limited: LiveStack, other: Celery, fresh_sim: Simulator,
     case: str, extra: dict[str, Any], args: list[Any], reason: str,
-) -> None:  # fmt: skip
+) -> None:
     to = f"1636555{4100 + [b[0] for b in BAD].index(case):04d}"
     if args:  # the plain shape sent positionally: (request_id, to, pin) in the task's order
         result = other.send_task("pinrelay.send_pin", args=[to, to, "5566"], queue=limited.settings.queue)
     else:
         result = other.send_task("pinrelay.send_pin", kwargs={"to": to, "pin": "5566", **extra},
-                                 queue=limited.settings.queue)  # fmt: skip
+                                 queue=limited.settings.queue)
     record = limited.wait_state(result.id, {"error"})
     assert record["error_text"].startswith("invalid request: "), record
     assert reason in record["error_text"], record
@@ -69,7 +69,7 @@ def test_bad_argument_is_an_error_record_and_spends_no_limit(
     assert fresh_sim.requests() == []
 
     good = other.send_task("pinrelay.send_pin", kwargs={"to": to, "pin": "7788"},
-                           queue=limited.settings.queue)  # fmt: skip
+                           queue=limited.settings.queue)
     assert limited.wait_state(good.id, {"submitted", "error"})["state"] == "submitted"  # limit not spent
     assert [r["params"]["pin"] for r in fresh_sim.requests()] == ["7788"]
 
@@ -94,7 +94,7 @@ def test_a_bad_request_never_overwrites_an_existing_record(
     rid = limited.producer.send_pin("16365554198", "123456")
     limited.wait_state(rid, {"submitted"})
     other.send_task("pinrelay.send_pin", kwargs={"request_id": rid, "to": "1"}, task_id=rid,
-                    queue=limited.settings.queue)  # fmt: skip
+                    queue=limited.settings.queue)
     def refused() -> bool:
         text = "".join(p.read_text() for p in Path(limited.log_dir).glob("*.log"))
         return any(rid in line and "combined with to (" in line for line in text.splitlines())

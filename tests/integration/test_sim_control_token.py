@@ -40,7 +40,7 @@ def test_a_non_loopback_simulator_without_a_token_refuses_to_start() -> None:
         holder.listen()
         port = holder.getsockname()[1]
         done = subprocess.run([*CLI, "sim", "--host", "0.0.0.0", "--port", str(port)], env=_env(),
-                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+                              capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2, done.stderr
     assert "PINRELAY_SIM_CONTROL_TOKEN" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
@@ -52,7 +52,7 @@ def sim_process() -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen([*CLI, "sim", "--host", "127.0.0.1", "--port", str(port)],
                             env=_env(PINRELAY_SIM_CONTROL_TOKEN=TOKEN), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+                            stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _answers(f"{url}/_sim/health"), 20, "the simulator to listen")

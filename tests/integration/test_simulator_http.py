@@ -146,7 +146,7 @@ def test_post_form_is_accepted_with_every_value_a_string(sim: Simulator, http: r
     message = submit(http, sim, **GOOD, **{"client-ref": "login-1"})
     assert set(message) == {
         "to", "message-id", "status", "remaining-balance", "message-price", "network", "client-ref",
-    }  # fmt: skip
+    }
     assert all(isinstance(v, str) for v in message.values())
     assert message["to"] == TO and message["client-ref"] == "login-1"
     assert re.fullmatch(r"[0-9A-F]{16}", message["message-id"])
@@ -484,7 +484,7 @@ def test_receipt_get_carries_every_documented_field(
     assert set(params) == {
         "msisdn", "to", "network-code", "messageId", "price", "status", "scts", "err-code",
         "message-timestamp", "client-ref", "api-key",
-    }  # fmt: skip
+    }
     assert params["msisdn"] == TO and params["to"] == "98765" and params["messageId"] == message["message-id"]
     assert params["status"] == "delivered" and params["err-code"] == "0"
     assert params["client-ref"] == "login-7" and params["api-key"] == "demo-key"
@@ -522,7 +522,7 @@ def test_mixed_transport_uses_all_three(sim: Simulator, http: requests.Session, 
     wait_for(lambda: len(receiver.received()) == 30, what="30 DLRs")
     assert {(h["method"], h["content_type"].split(";")[0]) for h in receiver.received()} == {
         ("GET", ""), ("POST", "application/x-www-form-urlencoded"), ("POST", "application/json"),
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize("method", ["md5hash", "sha256"])

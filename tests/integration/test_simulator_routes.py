@@ -82,7 +82,7 @@ class Receiver:
                     receiver.hits.append({
                         "method": self.command, "url": f"{receiver.base}{self.path}", "params": params,
                         "form": form, "headers": dict(self.headers.items()), "content_type": ctype,
-                    })  # fmt: skip
+                    })
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -189,7 +189,7 @@ def test_long_sms_gets_one_signed_dlr_per_part(
 ) -> None:
     """A 2-part unicode text: two ids, and a signed DLR for each to dlr_url with to = our from."""
     sim.configure(dlr_url=f"{receiver.base}/dlr", signature_secret="dlr-secret", signature_method="sha256",
-                  dlr_transport="json", **FAST)  # fmt: skip
+                  dlr_transport="json", **FAST)
     body = sms(http, sim, **dict(SMS, text="Código " * 12, type="unicode"), **{"client-ref": "otp-2"})
     ids = [m["message-id"] for m in body["messages"]]
     assert body["message-count"] == "2" and len(set(ids)) == 2
@@ -225,7 +225,7 @@ def test_twilio_create_answers_201_queued(sim: Simulator, http: requests.Session
     assert re.fullmatch(r"SM[0-9a-f]{32}", body["sid"]) and body["status"] == "queued"
     assert (body["to"], body["from"], body["body"], body["account_sid"]) == (
         TWILIO["To"], TWILIO["From"], TWILIO["Body"], SID,
-    )  # fmt: skip
+    )
     record = sim.requests(route="twilio")[0]
     assert (record["status"], record["http_status"], record["message_id"]) == ("queued", 201, body["sid"])
     assert sim.stats()["routes"]["twilio"]["outcomes"] == {"status:queued": 1}
@@ -303,7 +303,7 @@ def test_twilio_barred_number_ends_undelivered_30004(
     hits = wait_for(lambda: len(receiver.received()) == 2 and receiver.received(), what="two callbacks")
     assert [(h["params"]["MessageStatus"], h["params"].get("ErrorCode")) for h in hits] == [
         ("sent", None), ("undelivered", "30004"),
-    ]  # fmt: skip
+    ]
 
 
 def test_twilio_callback_is_retried_once_then_dropped(
@@ -326,7 +326,7 @@ def test_route_key_breaks_one_route_only(sim: Simulator, http: requests.Session)
     """{"route": ..., "error_rates": {"auth": 1}}: credentials errors on that route; the others work."""
     for route in ("sms", "twilio"):
         response = http.post(f"{sim.url}/_sim/config", json={"route": route, "error_rates": {"auth": 1.0}},
-                             timeout=5)  # fmt: skip
+                             timeout=5)
         assert response.status_code == 200 and route in response.json()["routes"]
     assert sms(http, sim, **SMS)["messages"][0] == {"status": "4", "error-text": "Bad Credentials"}
     refused = twilio(http, sim, **TWILIO)
@@ -356,7 +356,7 @@ def test_route_faults_speak_each_providers_language(sim: Simulator, http: reques
     sim.configure(route="sms", script=["status:1"])
     throttled = sms(http, sim, **SMS)["messages"][0]
     assert throttled["status"] == "1" and re.fullmatch(r"Throughput Rate Exceeded - please wait \[ \d+ \] "
-                                                       r"and retry", throttled["error-text"])  # fmt: skip
+                                                       r"and retry", throttled["error-text"])
     sim.configure(route="twilio", script=["429:2", "status:21611", "garbage"])
     first, second, third = (twilio(http, sim, **TWILIO) for _ in range(3))
     assert (first.status_code, first.headers["Retry-After"], first.json()["code"]) == (429, "2", 20429)
@@ -402,14 +402,14 @@ def test_module_entry_point_takes_route_options() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "ops.simulator", "--port", "0", "--route-error-rate", "twilio:auth=1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    )
     try:
         assert process.stdout is not None
         url = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline())
         assert url
         with requests.Session() as session:
             refused = session.post(f"{url.group(0)}/2010-04-01/Accounts/{SID}/Messages.json", data=TWILIO,
-                                   auth=(SID, TOKEN), timeout=5)  # fmt: skip
+                                   auth=(SID, TOKEN), timeout=5)
             accepted = session.post(f"{url.group(0)}/sms/json", data=SMS, timeout=5).json()
         assert refused.status_code == 401 and accepted["messages"][0]["status"] == "0"
         process.send_signal(signal.SIGTERM)

@@ -20,7 +20,7 @@ from worker.local.embedded import free_port
 
 # Abuse limits off: the test sends to one number; the simulator is on loopback (demo credentials).
 UP_ENV = {"PINRELAY_PER_NUMBER_10MIN": "0", "PINRELAY_PER_PREFIX_MINUTE": "0", "PINRELAY_RATE_LIMIT": "0",
-          "PINRELAY_LOG_FORMAT": "console"}  # fmt: skip
+          "PINRELAY_LOG_FORMAT": "console"}
 FINAL_OR_SUBMITTED = ("submitted", "accepted", "delivered", "failed", "expired", "rejected", "unknown")
 
 
@@ -32,7 +32,7 @@ def test_a_busy_port_is_named_before_anything_starts(tmp_path: Path) -> None:
         holder.listen()
         port = holder.getsockname()[1]
         done = run(command_env(PINRELAY_RUNTIME_DIR=str(tmp_path), **UP_ENV),
-                   "up", "--webhook-port", str(port), "--with-sim")  # fmt: skip
+                   "up", "--webhook-port", str(port), "--with-sim")
     assert done.returncode == 2
     assert f"port {port} (receipt receiver, --webhook-port) is already in use" in done.stderr
     assert "Traceback" not in done.stderr
@@ -40,11 +40,11 @@ def test_a_busy_port_is_named_before_anything_starts(tmp_path: Path) -> None:
 
 
 def _up(tmp_path: Path, name: str, *args: str,
-        webhook_port: int | None = None) -> tuple[Command, dict[str, Any]]:  # fmt: skip
+        webhook_port: int | None = None) -> tuple[Command, dict[str, Any]]:
     """`pinrelay up --with-sim` (plus ``args``) on a free port, once it printed its status line; that line."""
     port = webhook_port or free_port()
     up = Command.start(tmp_path, name, command_env(PINRELAY_RUNTIME_DIR=str(tmp_path / "state"), **UP_ENV),
-                       "up", "--webhook-port", str(port), "--workers", "1", "--with-sim", *args)  # fmt: skip
+                       "up", "--webhook-port", str(port), "--workers", "1", "--with-sim", *args)
 
     def status() -> dict[str, Any] | None:
         assert up.alive, up.stderr()
@@ -97,7 +97,7 @@ def test_up_runs_everything_on_its_own_redis_and_keeps_records_over_a_restart(tm
         assert created.returncode == 0, created.stderr
         headers = {"Authorization": f"Bearer {json.loads(created.stdout)['key']}"}
         answer = requests.post(f"{status['api']}/v1/pins", json={"to": "16365553226", "pin": "246813"},
-                               headers=headers, timeout=10)  # fmt: skip
+                               headers=headers, timeout=10)
         assert answer.status_code == 202, answer.text
         url = f"{status['api']}/v1/pins/{answer.json()['id']}"
 
@@ -134,6 +134,6 @@ def test_webhook_refuses_a_port_another_receiver_holds(redis_url: str) -> None:
         holder.listen()
         port = holder.getsockname()[1]
         done = run(command_env(isolated_settings(redis_url)), "webhook", "--host", "127.0.0.1",
-                   "--port", str(port))  # fmt: skip
+                   "--port", str(port))
     assert done.returncode == 2
     assert f"port {port} (receipt receiver) is already in use" in done.stderr

@@ -49,7 +49,7 @@ def verifier(vlive: LiveStack) -> Verifier:
 def codes_for(sim: Simulator, to: str) -> list[tuple[str, str]]:
     """``(code, message-id)`` of every accepted request the simulator got for ``to``, oldest first."""
     return [(r["params"]["pin"], r["message_id"]) for r in sim.requests()
-            if r["params"].get("to") == to and r.get("message_id")]  # fmt: skip
+            if r["params"].get("to") == to and r.get("message_id")]
 
 
 def wait_code(sim: Simulator, to: str, count: int = 1) -> tuple[str, str]:
@@ -62,14 +62,14 @@ def wait_conversions(sim: Simulator, message_ids: set[str]) -> dict[str, dict[st
 
     def arrived() -> dict[str, dict[str, Any]] | None:
         found = {p["message-id"]: p for p in (c["params"] for c in sim.conversions())
-                 if p.get("message-id") in message_ids}  # fmt: skip
+                 if p.get("message-id") in message_ids}
         return found if set(found) == message_ids else None
 
     return wait_for(arrived, 30, f"conversions of {sorted(message_ids)}")  # type: ignore[no-any-return]
 
 
 def test_start_check_approves_and_reports_the_conversion(vlive: LiveStack, verifier: Verifier,
-                                                         fresh_sim: Simulator) -> None:  # fmt: skip
+                                                         fresh_sim: Simulator) -> None:
     """The simulator gets a 6-digit code; it approves; delivered=true for that message-id reaches it."""
     to = "16365550101"
     vid = verifier.start(to, client_ref="login-7")
@@ -183,7 +183,7 @@ def test_no_value_holds_a_code_after_a_resend_or_an_unconfirmed_send(
     request_id = verifier.get(hung)["sends"][0]["request_id"]
     assert vlive.wait_state(request_id, {"unconfirmed"})["state"] == "unconfirmed"
     third = wait_for(lambda: [r["params"]["pin"] for r in fresh_sim.requests()
-                              if r["params"].get("to") == hung_to], 20, "the hung call")[0]  # fmt: skip
+                              if r["params"].get("to") == hung_to], 20, "the hung call")[0]
     values = list(_every_value(redis_client))
     assert any(request_id in v for v in values)  # the scan does read values
     assert not [v for v in values if first in v or second in v or third in v]
@@ -210,16 +210,16 @@ def test_no_code_in_any_log_line(vlive: LiveStack, verifier: Verifier, fresh_sim
 
 
 def _pinrelay(vlive: LiveStack, *args: str, stdin: str | None = None,
-              **env_extra: str) -> subprocess.CompletedProcess[str]:  # fmt: skip
+              **env_extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
     env.update(vlive.settings.to_env())
     env.update(env_extra)
     return subprocess.run([*CLI, *args], env=env, input=stdin, capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
+                          timeout=60, check=False)
 
 
 def _cli(vlive: LiveStack, *args: str, stdin: str | None = None,
-         **env_extra: str) -> subprocess.CompletedProcess[str]:  # fmt: skip
+         **env_extra: str) -> subprocess.CompletedProcess[str]:
     return _pinrelay(vlive, "verify", *args, stdin=stdin, **env_extra)
 
 
@@ -288,7 +288,7 @@ def test_demo_verify_runs_the_whole_loop(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
     env["PINRELAY_RUNTIME_DIR"] = str(tmp_path)  # its own embedded Redis, stopped at the end
     result = subprocess.run([*CLI, "demo", "--verify", "-n", "10"], env=env, capture_output=True,
-                            text=True, timeout=180, check=False)  # fmt: skip
+                            text=True, timeout=180, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "conversion rate 80.0% (8 approved of 10 ended)" in result.stdout
     assert "0 missing" in result.stdout and "all 10 verifications ended" in result.stdout
@@ -302,7 +302,7 @@ def test_a_code_typed_before_the_worker_recorded_the_send_still_reports(
     to = "16365550110"
     vid = verifier.start(to)
     arrived = wait_for(lambda: [r for r in fresh_sim.requests() if r["params"].get("to") == to], 10,
-                       "the provider call", max_delay=0.02)  # fmt: skip
+                       "the provider call", max_delay=0.02)
     request_id = verifier.get(vid)["sends"][0]["request_id"]
     assert verifier.check(vid, arrived[0]["params"]["pin"])["status"] == "approved"
     assert vlive.record(request_id)["state"] in ("queued", "sending")  # type: ignore[index]
@@ -311,7 +311,7 @@ def test_a_code_typed_before_the_worker_recorded_the_send_still_reports(
 
 
 def test_report_and_metrics_show_the_verifications(vlive: LiveStack, verifier: Verifier,
-                                                   fresh_sim: Simulator, tmp_path: Path) -> None:  # fmt: skip
+                                                   fresh_sim: Simulator, tmp_path: Path) -> None:
     """`pinrelay report` (text and HTML) leads with the conversion rate; `correlate` exports the counters."""
     to = "16365550111"
     vid = verifier.start(to)
@@ -320,14 +320,14 @@ def test_report_and_metrics_show_the_verifications(vlive: LiveStack, verifier: V
     env.update(vlive.settings.to_env())
     page = tmp_path / "report.html"
     report = subprocess.run([*CLI, "report", "--since", "all", "--html", str(page)], env=env,
-                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+                            capture_output=True, text=True, timeout=60, check=False)
     assert report.returncode == 0, report.stderr
     assert "conversion rate" in report.stdout and "start->approval    p50" in report.stdout
     assert "<h2>Verify: conversion rate" in page.read_text()
     port = free_port()
     env["PINRELAY_METRICS_PORT"] = str(port)
     correlator = subprocess.Popen([*CLI, "correlate"], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)  # fmt: skip
+                                  stderr=subprocess.DEVNULL)
     try:
         def scrape() -> str | None:
             try:
@@ -337,7 +337,7 @@ def test_report_and_metrics_show_the_verifications(vlive: LiveStack, verifier: V
 
         text = wait_for(scrape, 30, "the correlator's metrics")
         started = next(line for line in text.splitlines()
-                       if line.startswith('pinrelay_verifications_total{outcome="started"}'))  # fmt: skip
+                       if line.startswith('pinrelay_verifications_total{outcome="started"}'))
         assert float(started.split()[-1]) >= 1
         assert 'pinrelay_verification_approval_seconds_bucket{le="+Inf"}' in text
     finally:

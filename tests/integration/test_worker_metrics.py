@@ -22,10 +22,10 @@ def test_worker_and_correlator_export_what_the_alerts_query(
 ) -> None:
     """A send through the real worker is counted on its /metrics; a receipt on the correlator's."""
     settings = isolated_settings(redis_url, api_url=sim.url, conversion_url=sim.url,
-                                 metrics_host="127.0.0.1")  # fmt: skip
+                                 metrics_host="127.0.0.1")
     worker_port, correlator_port = free_port(), free_port()
     worker = Command.start(tmp_path, "worker", command_env(settings, PINRELAY_METRICS_PORT=str(worker_port)),
-                           "worker", "--concurrency", "1")  # fmt: skip
+                           "worker", "--concurrency", "1")
     correlator = Command.start(tmp_path, "correlator",
                                command_env(settings, PINRELAY_METRICS_PORT=str(correlator_port)), "correlate")
     client = redis.Redis.from_url(redis_url)
@@ -35,16 +35,16 @@ def test_worker_and_correlator_export_what_the_alerts_query(
         assert scrape(worker_port, "pinrelay_submit_latency_seconds_count") == 0  # there from the start
         request_id = producer.send_pin("16365553226", "4321")
         record = wait_for(lambda: (r := producer.get_status(request_id))["state"] == "submitted" and r,
-                          what="the worker to submit")  # fmt: skip
+                          what="the worker to submit")
         assert scrape(worker_port, "pinrelay_send_attempts_total") >= 1
         assert scrape(worker_port, "pinrelay_submit_latency_seconds_count") >= 1
 
         assert correlator.wait_event("ready")["metrics"] == f"127.0.0.1:{correlator_port}"
         client.xadd(f"{settings.key_prefix}{c.KEY_RECEIPTS_STREAM}",
                     {"messageId": record["message_id"], "status": "delivered", "msisdn": "16365553226",
-                     "err-code": "0", "received_at": f"{time.time():.3f}"})  # fmt: skip
+                     "err-code": "0", "received_at": f"{time.time():.3f}"})
         wait_for(lambda: scrape(correlator_port, "pinrelay_correlated_receipts_total") >= 1,
-                 what="the correlator to count the receipt")  # fmt: skip
+                 what="the correlator to count the receipt")
         assert scrape(correlator_port, "pinrelay_receipt_lag_seconds_count") >= 1
         assert scrape(correlator_port, "pinrelay_sends_total") >= 1  # the cluster view from Redis
     finally:
@@ -59,7 +59,7 @@ def test_worker_and_correlator_export_what_the_alerts_query(
 def test_two_workers_with_one_env_file_both_run(redis_url: str, sim: Simulator, tmp_path: Path) -> None:
     """The second worker on a taken metrics port logs one clear line and keeps working."""
     settings = isolated_settings(redis_url, api_url=sim.url, conversion_url=sim.url,
-                                 metrics_host="127.0.0.1")  # fmt: skip
+                                 metrics_host="127.0.0.1")
     port = free_port()
     env = command_env(settings, PINRELAY_METRICS_PORT=str(port))
     first = Command.start(tmp_path, "first", env, "worker", "--concurrency", "1", "--name", "w1@%h")

@@ -37,7 +37,7 @@ class Figures:
         self._test = test
 
     def add(self, fault: str, injection: str, *, sent: int, lost: int, duplicated: int,
-            measured: str) -> None:  # fmt: skip
+            measured: str) -> None:
         _FIGURES.append(Figure(self._test, fault, injection, sent, lost, duplicated, measured))
 
 

@@ -176,7 +176,7 @@ def describe(result: Outcome, sim: Simulator, live: Any = None, limit: int = 5) 
         record = {k: v for k, v in result.records[rid].items() if k not in ("pin", "params")}
         seen = [(c["status"], c["http_status"], c["fault"]) for c in calls.get(rid, [])]
         held = (broker_holds(live.producer.redis, live.settings.queue, rid, live.settings.key_prefix)
-                if live else "?")  # fmt: skip
+                if live else "?")
         lines.append(f"{rid}: {record} provider calls {seen}; broker holds the task in {held}")
     return "\n".join(lines)
 

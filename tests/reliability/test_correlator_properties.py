@@ -40,11 +40,11 @@ receipt_fields = st.fixed_dictionaries(
     lambda base: st.dictionaries(
         st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=12), text, max_size=4
     ).map(lambda extra: {**extra, **base})
-)  # fmt: skip
+)
 
 
 @settings(max_examples=150, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=st.lists(receipt_fields, min_size=1, max_size=12))
 def test_any_receipt_batch_gets_a_verdict_per_entry_and_finals_hold(
     settings: Settings, redis_client: redis.Redis, batch: list[dict[str, str]]
@@ -59,7 +59,7 @@ def test_any_receipt_batch_gets_a_verdict_per_entry_and_finals_hold(
         (f"{i + 1}-0".encode(), {k.encode(): v.encode() for k, v in
                                  {**fields, "received_at": f"{time.time():.6f}"}.items()})
         for i, fields in enumerate(batch)
-    ]  # fmt: skip
+    ]
     verdicts = correlator.apply(entries)
     assert len(verdicts) == len(batch) and set(verdicts) <= VERDICTS, verdicts
     settled = {rid: store.get_raw(rid)["state"] for rid in records}
@@ -75,8 +75,8 @@ def _submitted(store: RecordStore, message_id: str) -> str:
     """The record the message-id index points at (a fresh one per example, so states vary)."""
     rid = new_request_id()
     store.create(rid, None, store.new_record(rid, to=TO, pin="1234", client_ref=None, params=None,
-                                             expires_at=time.time() + 300))  # fmt: skip
+                                             expires_at=time.time() + 300))
     store.claim(rid)
     store.finish(rid, State.SUBMITTED, message_id=message_id,
-                 fields={"message_id": message_id, "submitted_at": f"{time.time():.3f}"})  # fmt: skip
+                 fields={"message_id": message_id, "submitted_at": f"{time.time():.3f}"})
     return rid

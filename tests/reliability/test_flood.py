@@ -53,7 +53,7 @@ def _sends(store: RecordStore) -> list[str]:
     for i in range(MATCHING):
         rid, mid = new_request_id(), f"F1{i:014d}"
         store.create(rid, None, store.new_record(rid, to=TO, pin="1234", client_ref=None, params=None,
-                                                 expires_at=time.time() + 300))  # fmt: skip
+                                                 expires_at=time.time() + 300))
         store.claim(rid)
         store.finish(rid, State.SUBMITTED, message_id=mid, fields={"message_id": mid})
         mids.append(mid)
@@ -65,7 +65,7 @@ def _receipts(rng: random.Random, mids: list[str]) -> list[dict[str, str]]:
     for i in range(SMALL + LARGE + MALFORMED):
         fields = {"messageId": secrets.token_hex(8), "status": rng.choice(STATUSES),
                   "err-code": secrets.token_hex(rng.randint(1, 6)), "client-ref": secrets.token_hex(6),
-                  "msisdn": f"1636555{rng.randint(0, 9999):04d}"}  # fmt: skip
+                  "msisdn": f"1636555{rng.randint(0, 9999):04d}"}
         if i < MATCHING:
             fields.update(messageId=mids[i], status="failed", msisdn=TO)
         if i >= SMALL + LARGE:
@@ -84,7 +84,7 @@ def test_flood_of_hostile_receipts_leaves_memory_bounded(
     for real sends, with made-up err-codes): Redis grows by less than the dead-letter cap allows,
     and `stats` by a few fields."""
     live = live_stacks(own_redis.url, sim, workers=0, receiver=True, dead_letter_cap=CAP, parked_max=CAP,
-                       receipt_grace_s=1)  # fmt: skip
+                       receipt_grace_s=1)
     client = redis.Redis.from_url(own_redis.url)
     prefix = live.settings.key_prefix
     mids = _sends(RecordStore(client, prefix=prefix, ttl_s=live.settings.record_ttl_s))
@@ -115,7 +115,7 @@ def test_flood_of_hostile_receipts_leaves_memory_bounded(
                 f"({LARGE} of ~56 kB, {MALFORMED} malformed), random ids/err-codes/statuses; dead-letter "
                 f"cap {CAP}", sent=len(receipts), lost=0, duplicated=0,
                 measured=f"Redis grew {grown / 1e6:.2f} MB (bound {BOUND_BYTES / 1e6:.1f} MB); {dead} dead "
-                f"letters kept; `stats` {fields} fields")  # fmt: skip
+                f"letters kept; `stats` {fields} fields")
     assert grown < BOUND_BYTES, f"Redis grew by {grown} bytes"
     assert fields <= STATS_FIELDS_MAX, client.hkeys(f"{prefix}{c.KEY_STATS}")
     assert dead <= CAP + 100

@@ -55,10 +55,10 @@ def fresh(provider: Simulator) -> Simulator:
 
 
 def limited(live: LiveStack, per_number_10min: int = 0, per_number_day: int = 0,
-            per_prefix_minute: int = 0) -> Producer:  # fmt: skip
+            per_prefix_minute: int = 0) -> Producer:
     """A producer on the module's stack with these abuse limits (0 = off)."""
     settings = replace(live.settings, per_number_10min=per_number_10min, per_number_day=per_number_day,
-                       per_prefix_minute=per_prefix_minute)  # fmt: skip
+                       per_prefix_minute=per_prefix_minute)
     return Producer(settings, live.app)
 
 
@@ -151,7 +151,7 @@ def test_limits_hold_under_concurrent_producers(one_worker: LiveStack, figures: 
         "SMS pumping", "24 concurrent sends to one number (limit 3/10 min) and 40 to one "
         "NPA-NXX (limit 10/min)", sent=64, lost=0, duplicated=0,
         measured=f"{accepted} accepted (13 allowed), {len(outcomes) - accepted} refused at enqueue",
-    )  # fmt: skip
+    )
     # The number's 3 sends also count against its prefix (16365581 != 1636559: separate).
     assert accepted == 3 + 10, outcomes
     drain(producer, ids)
@@ -175,7 +175,7 @@ def test_pin_that_expires_in_the_queue_is_never_sent(
         "in 100 ms (2 worker processes)", sent=batch, lost=0, duplicated=0,
         measured=f"{states.count('submitted')} sent in time, {len(expired)} expired_before_send, "
         f"{len(late)} reached the provider after expiry",
-    )  # fmt: skip
+    )
     assert set(states) <= {"submitted", "expired_before_send"}
     assert expired and states.count("submitted") == len(calls)
     assert late == []
@@ -193,7 +193,7 @@ def _expiry(records: dict[str, dict[str, str]], call: dict[str, object]) -> floa
 
 
 def _dead(live: LiveStack, action: str, request_id: str | None, capsys: pytest.CaptureFixture[str]
-          ) -> tuple[int, str]:  # fmt: skip
+          ) -> tuple[int, str]:
     """`pinrelay dead ACTION sends [ID]` in-process, on the stack's producer."""
     code = run_dead(argparse.Namespace(action=action, kind="sends", id=request_id), live.producer)
     return code, capsys.readouterr().out
@@ -203,7 +203,7 @@ def _dead(live: LiveStack, action: str, request_id: str | None, capsys: pytest.C
 def test_dead_send_is_replayed_once_as_a_linked_request(
     one_worker: LiveStack, fresh: Simulator, capsys: pytest.CaptureFixture[str], fault: str,
     dead_state: str,
-) -> None:  # fmt: skip
+) -> None:
     """An error/unconfirmed send is in dead:sends; `pinrelay dead replay` sends it once more as
     a new request linked both ways; a second replay is refused."""
     fresh.configure(script=(fault,))
@@ -254,7 +254,7 @@ def _cli(live: LiveStack, *args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "worker.cli", *args], env=live.stack.env(), capture_output=True,
         text=True, timeout=30, check=False,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -105,7 +105,7 @@ def test_global_rate_limit_holds_across_four_workers(
         sent=batch, lost=len(result.lost), duplicated=len(result.duplicated),
         measured=f"max {peak} calls in any 1 s window, mean {mean:.1f}/s; {throttled} throttled by "
         "the provider",
-    )  # fmt: skip
+    )
     assert peak <= RATE_LIMIT * 1.1, f"{peak} calls within one second (mean {mean:.1f}/s)"
 
 
@@ -134,7 +134,7 @@ def test_storm_retries_only_transient_answers_with_jittered_backoff(
         assert all(o in TRANSIENT_OUTCOMES for o in outcomes[:-1]), (rid, outcomes)
         assert record["state"] == _expected_state(seen[-1], len(seen), settings.max_attempts), (
             rid, outcomes, record["state"], record.get("error_text"),
-        )  # fmt: skip
+        )
         for before, after in itertools.pairwise(seen):
             gap = float(after["arrived"]) - float(before["arrived"])
             floor = {"http:429": RETRY_AFTER_S, "status:1": THROTTLE_WAIT_S}.get(before["outcome"], 0.0)
@@ -157,7 +157,7 @@ def test_storm_retries_only_transient_answers_with_jittered_backoff(
         f"retry waits after 5xx {min(retry_gaps):.2f}-{max(retry_gaps):.2f}s "
         f"(sd {statistics.pstdev(retry_gaps):.2f}); max {peak}/s; states {dict(result.states)}; "
         f"{elapsed:.1f}s",
-    )  # fmt: skip
+    )
     assert peak <= RATE_LIMIT * 1.1, f"{peak} calls within one second"
 
 

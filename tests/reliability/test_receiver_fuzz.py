@@ -36,7 +36,7 @@ from .figures import Figures
 from .harness import wait_until
 
 FUZZ = settings(max_examples=400, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 ROUND_TRIP = settings(FUZZ, max_examples=120)
 RAW_CONNECTIONS = 120
 
@@ -45,7 +45,7 @@ methods = st.sampled_from(["GET", "POST", "POST", "POST", "PUT", "HEAD", "OPTION
 paths = st.sampled_from(
     [RECEIPT_PATH, RECEIPT_PATH + "/", RECEIPT_PATH + "//", "/delivery%2Dreceipt-webhook", "/healthz",
      "/", "/readyz", "/%00", "/..%2F..%2Fetc%2Fpasswd", "/" + "a" * 2000]
-)  # fmt: skip
+)
 unicode_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=60)
 raw_query = st.binary(max_size=200).map(lambda b: quote(b, safe="=&+%"))
 query_strings = st.one_of(
@@ -62,7 +62,7 @@ content_types = st.one_of(
                                "multipart/form-data", "application/xml", "", "*/*", "APPLICATION/JSON"]),
               charsets).map("".join),
     st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=40),
-)  # fmt: skip
+)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | unicode_text,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(unicode_text, inner, max_size=3),
@@ -79,7 +79,7 @@ bodies = st.one_of(
     ),
 )
 header_names = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters=":"),
-                       min_size=1, max_size=20)  # fmt: skip
+                       min_size=1, max_size=20)
 header_values = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=80)
 extra_headers = st.dictionaries(
     header_names.filter(lambda n: n.lower() not in ("content-length", "transfer-encoding", "host")),
@@ -111,7 +111,7 @@ class Http:
         self.conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
 
     def request(self, method: str, target: str, body: bytes | None, headers: dict[str, str],
-                chunked: bool = False) -> tuple[int, bytes]:  # fmt: skip
+                chunked: bool = False) -> tuple[int, bytes]:
         for attempt in (1, 2):
             try:
                 self.conn.request(method, target, body=body, headers=headers, encode_chunked=chunked)
@@ -149,11 +149,11 @@ def _encode(body: bytes, how: str | None) -> bytes:
 
 @FUZZ
 @given(method=methods, path=paths, query=query_strings, content_type=content_types, body=bodies,
-       headers=extra_headers, compression=compressions, chunked=st.booleans())  # fmt: skip
+       headers=extra_headers, compression=compressions, chunked=st.booleans())
 def test_fuzzed_requests_never_get_a_5xx(
     client: Http, method: str, path: str, query: str, content_type: str | None, body: bytes,
     headers: dict[str, str], compression: str | None, chunked: bool,
-) -> None:  # fmt: skip
+) -> None:
     """Random methods, paths, queries, headers, content types, charsets, compressions and
     bodies (chunked or not) are all answered below 500, with a JSON body."""
     sent = dict(headers)
@@ -192,12 +192,12 @@ def test_any_valid_receipt_is_queued_exactly_as_sent(
         status, answer = client.request("GET", f"{RECEIPT_PATH}?{urlencode(fields)}", None, {})
     elif transport == "json":
         status, answer = client.request("POST", RECEIPT_PATH, json.dumps(fields).encode(),
-                                        {"Content-Type": "application/json"})  # fmt: skip
+                                        {"Content-Type": "application/json"})
     else:
         status, answer = client.request(
             "POST", RECEIPT_PATH, urlencode(fields).encode(),
             {"Content-Type": "application/x-www-form-urlencoded"}, chunked=transport == "form-chunked",
-        )  # fmt: skip
+        )
     assert status == 200, answer
     parked = wait_until(lambda: _parked(live, mid), 10, f"receipt {mid} to reach the correlator")
     assert {k: v for k, v in parked.items() if k not in ("received_at", "_entry")} == fields
@@ -230,7 +230,7 @@ def test_malformed_http_framing_does_not_take_the_receiver_down(
         f"{RAW_CONNECTIONS} raw-socket malformed requests", sent=520 + RAW_CONNECTIONS, lost=0, duplicated=0,
         measured=f"no 5xx; statuses {dict(sorted(STATUSES.items()))}; raw sockets "
         f"{dict(sorted(answered.items()))}",
-    )  # fmt: skip
+    )
 
 
 def _hostile_request(rng: random.Random, i: int) -> bytes:
@@ -277,7 +277,7 @@ def test_receiver_and_correlator_still_work_after_the_fuzzing(
     assert (status, json.loads(answer)) == (200, {"status": "ok", "redis": True})
     store, rid, mid = live.producer.store, "f" * 32, "0A00000FUZZ00001"
     store.create(rid, None, store.new_record(rid, to="16365553226", pin="1234", client_ref=None,
-                                             params=None, expires_at=time.time() + 60))  # fmt: skip
+                                             params=None, expires_at=time.time() + 60))
     store.claim(rid)
     store.finish(rid, State.SUBMITTED, message_id=mid, fields={"message_id": mid})
     receipt = {"messageId": mid, "msisdn": "16365553226", "status": "delivered", "err-code": "0"}
@@ -296,7 +296,7 @@ def _lag(live: LiveStack) -> dict[str, Any]:
         info: dict[str, Any] = wait_until(
             lambda: (found := lag_info(client, live.settings))["length"] == 0 and found, 15,
             "the receipts stream to drain",
-        )  # fmt: skip
+        )
         return info
     finally:
         client.close()

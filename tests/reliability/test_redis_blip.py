@@ -30,7 +30,7 @@ TO = "16365553226"
 LATENCY_MS = 800  # the 2FA answer is held back this long: Redis is killed meanwhile
 # lease = connect + read + 5 s margin = 7.5 s; visibility timeout above the retry schedule
 BLIP_SETTINGS = {"visibility_timeout_s": 10, "retry_deadline_s": 4, "max_attempts": 3,
-                 "connect_timeout_s": 1.0, "read_timeout_s": 1.5}  # fmt: skip
+                 "connect_timeout_s": 1.0, "read_timeout_s": 1.5}
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 

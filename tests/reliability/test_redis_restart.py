@@ -129,7 +129,7 @@ def test_redis_restart_under_load_loses_nothing(
 
     leaked = [r for r in load.refused if r.startswith("raw ")]
     survivors = [name for name, proc in live.stack.processes.items()
-                 if proc.alive and proc.process is not None and proc.process.pid == pids[name]]  # fmt: skip
+                 if proc.alive and proc.process is not None and proc.process.pid == pids[name]]
     figures.add(
         f"Redis restart ({how})", f"Redis {how.upper()} after {BEFORE} one-by-one sends (~50/s), "
         f"down {OUTAGE_S:.0f} s, restarted on the same AOF (appendfsync always), {AFTER} more "
@@ -138,7 +138,7 @@ def test_redis_restart_under_load_loses_nothing(
         measured=f"first provider call {recovered_s:.1f}s after Redis was back; {len(load.refused)} "
         f"refused at enqueue ({len(leaked)} as raw redis/kombu errors); {len(result.in_window)} "
         f"in the window; still running without a restart: {', '.join(sorted(survivors))}",
-    )  # fmt: skip
+    )
     assert result.lost == [], describe(result, sim, live)
     assert result.duplicated == {}
     for name, proc in live.stack.processes.items():  # recovered without a restart
@@ -164,7 +164,7 @@ def test_worker_survives_a_redis_restart_while_it_holds_a_task(
     aof_redis.start_again()
     after = wait_until(lambda: _try_send(live), 20, "an enqueue after the restart")
     assert wait_until(lambda: not worker.alive or live.producer.get_status(after)["state"] != "queued",
-                      20, "the worker to take the next send")  # fmt: skip
+                      20, "the worker to take the next send")
     assert worker.alive, f"the worker exited; see {worker.log_path}"
     assert live.producer.wait(after, 20, until={"submitted", "error"})["state"] == "submitted"
     assert live.producer.wait(held, 30)["state"] in {"submitted", "unconfirmed"}

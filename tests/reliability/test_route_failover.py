@@ -52,7 +52,7 @@ def test_a_route_whose_receipts_fail_is_degraded_and_recovers(
     sim.configure(dlr_mix={"delivered": 1.0}, dlr_delay_s=0.02, dlr_retry_initial_s=0.2)
     sim.configure(route="sc2fa", dlr_mix={"failed": 1.0})
     live = live_stacks(redis_url, sim, workers=1, receiver=True, worker_concurrency=4,
-                       route_probe_share=share, **ROUTES)  # fmt: skip
+                       route_probe_share=share, **ROUTES)
     started = time.monotonic()
     first = _routes_of(live, enqueue_batch(live.producer, MIN_RECEIPTS))
     wait_until(lambda: _health(live, "sc2fa")["health"] == "degraded", 10, "sc2fa to be degraded")
@@ -74,7 +74,7 @@ def test_a_route_whose_receipts_fail_is_degraded_and_recovers(
         measured=f"degraded after {MIN_RECEIPTS} receipts ({degraded_at - started:.1f}s); while degraded "
         f"{during['sc2fa']}/100 sends on sc2fa; healthy again after {recovery_sends} more sends "
         f"({recovered_at - degraded_at:.1f}s, rate {rate}); then {after['sc2fa']}/40 on sc2fa",
-    )  # fmt: skip
+    )
     assert first == {"sc2fa": MIN_RECEIPTS}
     assert 5 <= during["sc2fa"] <= 50 and during["sms"] >= 50  # preferred: sms; probe share: sc2fa
     assert after == {"sc2fa": 40}
@@ -90,7 +90,7 @@ def test_killed_pool_processes_during_failover_send_nothing_twice(
     sim.configure(latency_ms=30, dlr_mix=FINAL_MIX)
     sim.configure(route="sc2fa", error_rates={"http:503": 0.25, "status:101": 0.08})
     live = live_stacks(redis_url, sim, workers=2, receiver=True, route_cooldown_s=0.5, **ROUTES,
-                       **KILL_SETTINGS)  # fmt: skip
+                       **KILL_SETTINGS)
     workers = [live.stack.processes["worker0"], live.stack.processes["worker1"]]
     batch = 500
     started = time.monotonic()
@@ -108,7 +108,7 @@ def test_killed_pool_processes_during_failover_send_nothing_twice(
         duplicated=len(result.duplicated),
         measured=f"{moved} sends moved routes; ended on {dict(by_route)}; {len(result.in_window)} in the "
         f"window; settled in {time.monotonic() - started:.1f}s",
-    )  # fmt: skip
+    )
     assert result.lost == [], describe(result, sim, live)
     assert result.duplicated == {}
     assert moved > 0 and by_route["sms"] > 0

@@ -119,7 +119,7 @@ def test_primary_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     logs = live.worker_log()
     hit, unreplicated = logs.count('"send_store_unavailable"'), logs.count('"claim_not_replicated"')
     survivors = sorted(name for name, proc in live.stack.processes.items()
-                       if proc.alive and proc.process and proc.process.pid == pids[name])  # fmt: skip
+                       if proc.alive and proc.process and proc.process.pid == pids[name])
     figures.add(
         "Redis Sentinel failover", f"primary SIGKILLed after {before_kill} of {TOTAL} one-by-one "
         f"sends; 1 replica, 3 Sentinels (quorum 2, down-after {DOWN_AFTER_MS} ms); 2 workers, "
@@ -132,7 +132,7 @@ def test_primary_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
         f"{len(load.refused)} refused at enqueue "
         f"({len(leaked)} as raw redis/kombu errors: {dict(Counter(leaked))}); states "
         f"{dict(result.states)}; still running without a restart: {', '.join(survivors)}",
-    )  # fmt: skip
+    )
     assert result.lost == [], describe(result, sim, live)
     assert result.duplicated == {}
     assert leaked == []

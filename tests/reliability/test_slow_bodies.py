@@ -33,7 +33,7 @@ def _stall(port: int) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=BODY_TIMEOUT_S + 10)
     sock.sendall(b"POST " + RECEIPT_PATH.encode() + b" HTTP/1.1\r\nHost: x\r\n"
                  b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\n"
-                 b"messageId=0A1&status=deliv")  # fmt: skip
+                 b"messageId=0A1&status=deliv")
     return sock
 
 
@@ -47,7 +47,7 @@ def settings_here(redis_url: str) -> Iterator[Settings]:
 
 
 def test_stalled_bodies_hold_no_thread(settings_here: Settings, redis_client: redis.Redis, tmp_path: Path,
-                                       figures: Figures) -> None:  # fmt: skip
+                                       figures: Figures) -> None:
     """More clients stalled mid-body than the receiver worker has threads: a real receipt still
     gets 200 and /healthz answers well inside the body timeout, and each stalled client gets
     408 and its connection closed once the timeout is up."""
@@ -83,6 +83,6 @@ def test_stalled_bodies_hold_no_thread(settings_here: Settings, redis_client: re
                 sent=1, lost=0, duplicated=0,
                 measured=f"/healthz in {t_health * 1000:.0f} ms, a real receipt 200 in "
                 f"{t_receipt * 1000:.0f} ms; all {STALLED} stalled got 408 and were closed "
-                f"{t_closed:.1f} s after")  # fmt: skip
+                f"{t_closed:.1f} s after")
     assert set(replies) == {b"HTTP/1.1 408 Request Timeout"}
     assert t_closed < BODY_TIMEOUT_S + 5

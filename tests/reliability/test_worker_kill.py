@@ -78,7 +78,7 @@ def test_killed_pool_processes_lose_nothing_and_send_nothing_twice(
         duplicated=len(result.duplicated),
         measured=f"{len(result.in_window)} in the window ({len(result.unconfirmed)} still unconfirmed "
         f"after receipts); batch settled in {elapsed:.1f}s",
-    )  # fmt: skip
+    )
     assert result.lost == [], describe(result, sim, live)
     assert result.duplicated == {}
     assert len(result.in_window) <= kills  # a pool process runs one task at a time
@@ -114,7 +114,7 @@ def test_killed_workers_tasks_are_redelivered_and_nothing_is_sent_twice(
         measured=f"{len(result.in_window)} in the window ({len(result.unconfirmed)} still unconfirmed "
         f"after receipts); settled {time.monotonic() - killed_at:.1f}s after the last kill, "
         f"batch {elapsed:.1f}s",
-    )  # fmt: skip
+    )
     assert result.lost == [], describe(result, sim, live)
     assert result.duplicated == {}
     # Each killed worker held at most concurrency (2) sends in the provider call.
@@ -132,7 +132,7 @@ def test_send_whose_task_message_the_broker_lost_is_still_sent(
     rid = new_request_id()
     # What the producer stores; the task message kombu's BRPOP removed never reaches `unacked`.
     store.create(rid, None, store.new_record(rid, to=TO, pin="246810", client_ref=None, params=None,
-                                             expires_at=time.time() + 120))  # fmt: skip
+                                             expires_at=time.time() + 120))
     within = LOST_SETTINGS["visibility_timeout_s"] + 30
     found = wait_until_done(store, [rid], SETTLED | {"submitted"}, timeout=within)
     assert found[rid]["state"] != "queued", "the send is stuck in queued: nothing will ever send it"
@@ -147,9 +147,9 @@ def test_other_deployment_on_the_same_redis_does_not_redeliver_our_tasks(
     one with the short visibility timeout must not hand the other's in-flight task back to
     its queue (that turns a healthy send into a dead letter mid-call)."""
     short = live_stacks(redis_url, sim, workers=1, visibility_timeout_s=3, max_attempts=1,
-                        connect_timeout_s=0.5, read_timeout_s=1.0)  # fmt: skip
+                        connect_timeout_s=0.5, read_timeout_s=1.0)
     ours = live_stacks(redis_url, sim, workers=1, visibility_timeout_s=60, max_attempts=1,
-                       read_timeout_s=12.0)  # fmt: skip
+                       read_timeout_s=12.0)
     sim.configure(script=("hang:10",))  # our provider call takes 10 s, well inside our timeouts
     rid = ours.producer.send_pin(TO, "975310")
     record = ours.producer.wait(rid, 30, until={"submitted", "error"})

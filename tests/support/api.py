@@ -26,7 +26,7 @@ def cli(settings: Settings, *args: str, timeout: float = 60) -> subprocess.Compl
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")}
     env.update(settings.to_env())
     return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False)  # fmt: skip
+                          check=False)
 
 
 def create_key(settings: Settings, name: str = "tests") -> dict[str, str]:
@@ -85,7 +85,7 @@ class CallbackReceiver:
                 with receiver._lock:
                     status = receiver.script.pop(0) if receiver.script else 200
                     receiver.received.append({"path": self.path, "headers": dict(self.headers.items()),
-                                              "body": body, "status": status, "at": time.time()})  # fmt: skip
+                                              "body": body, "status": status, "at": time.time()})
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

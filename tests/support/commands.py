@@ -29,7 +29,7 @@ CLI = [sys.executable, "-m", "worker.cli"]
 def command_env(settings: Settings | None = None, **extra: str) -> dict[str, str]:
     """This environment without any PINRELAY_* (nor a metrics dir), plus ``settings`` and ``extra``."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("PINRELAY_") and k != "PROMETHEUS_MULTIPROC_DIR"}  # fmt: skip
+           if not k.startswith("PINRELAY_") and k != "PROMETHEUS_MULTIPROC_DIR"}
     if settings is not None:
         env.update(settings.to_env())
     env.update(extra)
@@ -38,7 +38,7 @@ def command_env(settings: Settings | None = None, **extra: str) -> dict[str, str
 
 def run(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False)  # fmt: skip
+                          check=False)
 
 
 @dataclass
@@ -55,7 +55,7 @@ class Command:
         out_path, err_path = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
         with out_path.open("wb") as out, err_path.open("wb") as err:
             process = subprocess.Popen([*CLI, *args], env=env, stdout=out, stderr=err,
-                                       start_new_session=True)  # fmt: skip
+                                       start_new_session=True)
         return cls(name, process, out_path, err_path)
 
     @property
@@ -122,7 +122,7 @@ def stop_all(*commands: Command | None, timeout: float = 45.0) -> list[int]:
         command.process.wait()
     if hung:
         raise AssertionError("\n".join(f"{c.name} did not stop within {timeout}s:\n{c.stderr()}"
-                                       for c in hung))  # fmt: skip
+                                       for c in hung))
     return [command.process.returncode for command in running]
 
 

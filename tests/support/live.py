@@ -56,7 +56,7 @@ class LiveStack:
         found: dict[str, Any] = wait_for(
             lambda: (r := self.record(request_id)) is not None and r["state"] in states and r,
             timeout, f"{request_id} to reach {states}",
-        )  # fmt: skip
+        )
         return found
 
 
@@ -81,7 +81,7 @@ def _logged_ready(proc: Managed) -> bool:
 
 
 def wait_ready(stack: Stack, app: Celery, workers: Sequence[Managed], timeout_s: float = 60.0, *,
-               others: Sequence[Managed] = ()) -> None:  # fmt: skip
+               others: Sequence[Managed] = ()) -> None:
     """Until every one of ``workers`` consumes its queue (and each of ``others``, a correlator,
     runs its loop).
 
@@ -147,7 +147,7 @@ def stop_stack(stack: Stack, client: redis.Redis | None = None, timeout_s: float
 
 
 def start_live(redis_url: str, sim: Simulator, log_dir: Path, *, workers: int = 1,
-               receiver: bool = False, **overrides: Any) -> LiveStack:  # fmt: skip
+               receiver: bool = False, **overrides: Any) -> LiveStack:
     """A stack on isolated settings (plus ``overrides``) that sends to ``sim``: ``workers``
     Celery workers and, with ``receiver``, the receipt receiver and the correlator, with
     ``sim``'s receipts pointed at that receiver. Returns once every worker answers; a stack
@@ -195,7 +195,7 @@ class Stacks:
         self._started: list[LiveStack] = []
 
     def start(self, redis_url: str, sim: Simulator, *, workers: int = 1, receiver: bool = False,
-              **overrides: Any) -> LiveStack:  # fmt: skip
+              **overrides: Any) -> LiveStack:
         """:func:`start_live` under ``log_root/stackN``."""
         log_dir = self._log_root / f"stack{self._count}"
         self._count += 1

@@ -66,7 +66,7 @@ def receivers(settings: Settings, log_dir: Path) -> Iterator[Start]:
         log = (log_dir / f"webhook-{port}.log").open("w+b")
         argv = [*CLI, "--host", "127.0.0.1", "--port", str(port), "--server-workers", "1", *args]
         process = subprocess.Popen(argv, env=command_env(settings, **extra_env), stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+                                   stderr=subprocess.STDOUT, start_new_session=True)
         running = Running(process, port, log)
         started.append(running)
 

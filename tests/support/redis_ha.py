@@ -47,7 +47,7 @@ def make_tls_files(directory: Path) -> TlsFiles:
         ["req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=localhost"],
         ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
          "-days", "2", "-extfile", ext],
-    ):  # fmt: skip
+    ):
         subprocess.run(["openssl", *map(str, argv)], check=True, capture_output=True, timeout=30)
     return TlsFiles(ca, cert, key)
 
@@ -55,13 +55,13 @@ def make_tls_files(directory: Path) -> TlsFiles:
 def tls_server_args(files: TlsFiles) -> list[str]:
     """``redis-server`` options for TLS with ``files`` (clients need no certificate of their own)."""
     return ["--tls-cert-file", str(files.cert), "--tls-key-file", str(files.key),
-            "--tls-ca-cert-file", str(files.ca), "--tls-auth-clients", "no"]  # fmt: skip
+            "--tls-ca-cert-file", str(files.ca), "--tls-auth-clients", "no"]
 
 
 def tls_supported() -> bool:
     """Whether this redis-server was built with TLS (it refuses ``--tls-port`` otherwise)."""
     done = subprocess.run([find_redis_server(), "--tls-port", "0", "--port", "0"],
-                          capture_output=True, text=True, timeout=10, check=False)  # fmt: skip
+                          capture_output=True, text=True, timeout=10, check=False)
     return "not listen anywhere" in done.stdout + done.stderr
 
 
@@ -86,11 +86,11 @@ class RedisNode:
         """A plain client of this node (Sentinel commands included), for the test's own checks."""
         tls = {"ssl": True, "ssl_ca_certs": str(self.tls.ca)} if self.tls else {}
         return redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5,
-                           socket_timeout=2, password=self.password, **tls, **kwargs)  # fmt: skip
+                           socket_timeout=2, password=self.password, **tls, **kwargs)
 
     def start(self) -> RedisNode:
         ports = (["--port", "0", "--tls-port", str(self.port), *tls_server_args(self.tls)]
-                 if self.tls else ["--port", str(self.port)])  # fmt: skip
+                 if self.tls else ["--port", str(self.port)])
         argv = [find_redis_server()]
         if self.sentinel:
             conf = self.data_dir / "sentinel.conf"  # Sentinel rewrites its config file: it must exist
@@ -142,7 +142,7 @@ class SentinelGroup:
     """
 
     def __init__(self, tls: TlsFiles | None = None, sentinels: int = 3, password: str | None = None,
-                 db: int = 0) -> None:  # fmt: skip
+                 db: int = 0) -> None:
         self.tls, self.password, self.db = tls, password, db
         self.quorum = min(2, sentinels)
         repl = ["--tls-replication", "yes"] if tls else []
@@ -152,7 +152,7 @@ class SentinelGroup:
         self.primary = self._start(RedisNode("primary", repl, tls, password=password))
         self.replica = self._start(RedisNode(
             "replica", [*repl, "--replicaof", "127.0.0.1", str(self.primary.port)], tls,
-            password=password))  # fmt: skip
+            password=password))
         self.sentinels = [self._start_sentinel(i) for i in range(sentinels)]
 
     def _start(self, node: RedisNode) -> RedisNode:
@@ -161,13 +161,13 @@ class SentinelGroup:
 
     def _start_sentinel(self, index: int) -> RedisNode:
         monitor = ["--sentinel", "monitor", MASTER_NAME, "127.0.0.1", str(self.primary.port),
-                   str(self.quorum)]  # fmt: skip
+                   str(self.quorum)]
         options = [
             *monitor,
             "--sentinel", "down-after-milliseconds", MASTER_NAME, str(DOWN_AFTER_MS),
             "--sentinel", "failover-timeout", MASTER_NAME, str(FAILOVER_TIMEOUT_MS),
             "--sentinel", "parallel-syncs", MASTER_NAME, "1",
-        ]  # fmt: skip
+        ]
         if self.tls:
             options += ["--tls-replication", "yes"]
         if self.password:

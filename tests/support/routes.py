@@ -38,14 +38,14 @@ class RouteStacks:
         self._stacks: list[Stack] = []
 
     def start(self, sim: Simulator, routes: tuple[str, ...], *, receiver: bool = False, workers: int = 1,
-              **overrides: Any) -> LiveStack:  # fmt: skip
+              **overrides: Any) -> LiveStack:
         port = free_port()
         values: dict[str, Any] = {
             "api_url": sim.url, "conversion_url": sim.url, "twilio_url": sim.url, "routes": routes,
             "sms_from": SMS_FROM, "twilio_account_sid": DEFAULT_TWILIO_ACCOUNT_SID,
             "twilio_auth_token": DEFAULT_TWILIO_AUTH_TOKEN, "twilio_from": DEFAULT_TWILIO_FROM,
             "twilio_status_url": f"http://127.0.0.1:{port}{TWILIO_STATUS_PATH}",
-        }  # fmt: skip
+        }
         values.update(overrides)
         settings = isolated_settings(self._redis_url, **values)
         stack = Stack(settings, log_dir=self._log_root / f"stack{len(self._stacks)}")
@@ -60,7 +60,7 @@ class RouteStacks:
         app = create_app(stack.settings)
         wait_ready(stack, app, started, others=others)
         live = LiveStack(stack, stack.settings, app, Producer(stack.settings, app), sim,
-                         stack.log_dir or self._log_root)  # fmt: skip
+                         stack.log_dir or self._log_root)
         self._started.append(live)
         return live
 

@@ -23,7 +23,7 @@ from ops.bench.stats import Latency, half_rates, per_core, share
 def throughput(key: str, procs: int, rate: float, cpu: float, redis: float, cmds: float) -> Throughput:
     label = "pinrelay" if key == "pinrelay" else "naive Celery+POST"
     row = Row("sends", f"{label} ({procs} procs)", "sends/s", 1000, 1000 / rate, rate, cpu_app_per_1k=cpu,
-              cpu_redis_per_1k=redis, peak_rss_mb=60.0, redis_cmds_per_op=cmds)  # fmt: skip
+              cpu_redis_per_1k=redis, peak_rss_mb=60.0, redis_cmds_per_op=cmds)
     return Throughput(key, procs, row, 0.1, share(redis, cpu), (rate, rate))
 
 
@@ -41,7 +41,7 @@ def measured() -> Measured:
         documented=steady(30, 11.0, 10.0),
         scaled=[throughput("naive", 4, 500, 2.5, 0.2, 9.0), throughput("pinrelay", 1, 150, 4.5, 0.9, 38.0),
                 throughput("pinrelay", 4, 320, 3.8, 0.7, 37.0), throughput("naive", 1, 200, 3.5, 0.3, 9.0)],
-    )  # fmt: skip
+    )
 
 
 def goals_by_what(result: ScenarioResult) -> dict[str, Goal]:
@@ -74,7 +74,7 @@ def test_redis_core_ceiling_is_one_over_redis_cpu_per_send() -> None:
     check(goals["Redis-core ceiling (1 / Redis CPU per send), pinrelay"], 1250.0, "", 0, None)
     assert goals["Redis-core ceiling (1 / Redis CPU per send), naive"].value == pytest.approx(4000.0)
     assert result.figures["redis_core_ceiling_sends_per_s"] == {
-        "pinrelay": pytest.approx(1250.0), "naive": pytest.approx(4000.0)}  # fmt: skip
+        "pinrelay": pytest.approx(1250.0), "naive": pytest.approx(4000.0)}
 
 
 def test_scale_out_rows_and_redis_share_per_worker_count() -> None:
@@ -83,17 +83,17 @@ def test_scale_out_rows_and_redis_share_per_worker_count() -> None:
     assert [r.variant for r in m.rows()[-4:]] == [
         "pinrelay (1 procs)", "pinrelay (4 procs)",
         "naive Celery+POST (1 procs)", "naive Celery+POST (4 procs)",
-    ]  # fmt: skip
+    ]
     result = ScenarioResult("sends")
     add_goals(result, m)
     shares = {g.what: g.value for g in result.goals if g.what.startswith("Redis share")}
     assert list(shares) == [f"Redis share of Redis+worker CPU, {key} ({n} proc{'' if n == 1 else 's'})"
-                            for key in ("pinrelay", "naive") for n in (1, 2, 4)]  # fmt: skip
+                            for key in ("pinrelay", "naive") for n in (1, 2, 4)]
     assert shares["Redis share of Redis+worker CPU, pinrelay (2 procs)"] == pytest.approx(100 * 0.8 / 4.8)
     scale = result.figures["scale_out"]
     assert [(s["variant"], s["procs"]) for s in scale] == [
         ("pinrelay", 1), ("pinrelay", 2), ("pinrelay", 4), ("naive", 1), ("naive", 2), ("naive", 4),
-    ]  # fmt: skip
+    ]
     assert scale[1]["redis_core_ceiling_sends_per_s"] == pytest.approx(1250.0)
 
 

@@ -43,7 +43,7 @@ def _correlator(settings: Settings, client: redis.Redis) -> Correlator:
 
 def _push(client: redis.Redis, settings: Settings, fields: dict[str, str]) -> None:
     client.xadd(f"{settings.key_prefix}{c.KEY_RECEIPTS_STREAM}",
-                {"received_at": f"{time.time():.3f}", **fields})  # type: ignore[arg-type]  # fmt: skip
+                {"received_at": f"{time.time():.3f}", **fields})  # type: ignore[arg-type]
 
 
 def _drain(correlator: Correlator) -> list[str]:
@@ -56,7 +56,7 @@ def _drain(correlator: Correlator) -> list[str]:
 def _submitted(store: RecordStore, message_id: str) -> str:
     rid = new_request_id()
     store.create(rid, None, store.new_record(rid, to=TO, pin="1234", client_ref=None, params=None,
-                                             expires_at=time.time() + 300))  # fmt: skip
+                                             expires_at=time.time() + 300))
     store.claim(rid)
     store.finish(rid, State.SUBMITTED, message_id=message_id, fields={"message_id": message_id})
     return rid
@@ -73,7 +73,7 @@ def test_err_codes_never_become_new_stats_fields(settings: Settings, redis_clien
     for i in range(200):
         _submitted(store, f"2A{i:014d}")
         _push(redis_client, settings, {"messageId": f"2A{i:014d}", "status": "failed", "msisdn": TO,
-                                       "err-code": secrets.token_hex(6)})  # fmt: skip
+                                       "err-code": secrets.token_hex(6)})
     _push(redis_client, settings, {"messageId": "2A00000000000000", "status": "failed", "err-code": "6"})
     assert set(_drain(_correlator(settings, redis_client))) == {"applied", "duplicate"}
     fields = [k for k in store.stats() if k.startswith("receipt:")]
@@ -85,17 +85,17 @@ def test_metric_labels_are_only_documented_values(settings: Settings, redis_clie
     """Fields an older version wrote (any err-code, any status) are summed under `other`."""
     junk = {f"receipt:failed:{secrets.token_hex(4)}": 1 for _ in range(50)}
     redis_client.hset(f"{settings.key_prefix}{c.KEY_STATS}", mapping={
-        **junk, "receipt:failed:6": 2, "receipt:weird:0": 3, "receipt:accepted:": 4})  # fmt: skip
+        **junk, "receipt:failed:6": 2, "receipt:weird:0": 3, "receipt:accepted:": 4})
     registry = CollectorRegistry()
     registry.register(RedisStatsCollector(redis_client, settings))
     lines = [ln for ln in generate_latest(registry).decode().splitlines()
-             if ln.startswith("pinrelay_receipts_total")]  # fmt: skip
+             if ln.startswith("pinrelay_receipts_total")]
     assert sorted(lines) == sorted([
         'pinrelay_receipts_total{err_code="other",status="failed"} 50.0',
         'pinrelay_receipts_total{err_code="6",status="failed"} 2.0',
         'pinrelay_receipts_total{err_code="0",status="other"} 3.0',
         'pinrelay_receipts_total{err_code="",status="accepted"} 4.0',
-    ])  # fmt: skip
+    ])
 
 
 def test_dead_receipts_are_capped(settings: Settings, redis_client: redis.Redis) -> None:
@@ -176,5 +176,5 @@ def test_lua_bounds_are_the_python_ones(redis_client: redis.Redis) -> None:
     )
     *numbers, codes = redis_client.eval(probe, 0)  # type: ignore[misc]
     assert numbers == [c.DEFAULT_DEAD_LETTER_CAP, c.DEFAULT_PARKED_MAX, c.PARKED_PER_MESSAGE_MAX,
-                       c.PARKED_RECEIPT_SKEW_S, c.CLIENT_REF_HOLDERS_MAX]  # fmt: skip
+                       c.PARKED_RECEIPT_SKEW_S, c.CLIENT_REF_HOLDERS_MAX]
     assert {code.decode() for code in codes} == c.DOCUMENTED_ERR_CODES

@@ -47,7 +47,7 @@ class Endpoint:
             def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 endpoint.seen.append({"path": self.path, "headers": dict(self.headers),
-                                      "body": self.rfile.read(length).decode()})  # fmt: skip
+                                      "body": self.rfile.read(length).decode()})
                 self.send_response(endpoint.status)
                 if endpoint.location:
                     self.send_header("Location", endpoint.location)
@@ -81,10 +81,10 @@ def _services(settings: Settings, client: redis.Redis, conversion_url: str) -> t
     store = RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s)
     rid = new_request_id()
     argv = store.new_record(rid, to="16365553226", pin="1234", client_ref=None, params=None,
-                            expires_at=time.time() + 300)  # fmt: skip
+                            expires_at=time.time() + 300)
     store.create(rid, None, argv)
     store.finish(rid, State.SUBMITTED, message_id="0C000000217B7F02",
-                 fields={"message_id": "0C000000217B7F02"})  # fmt: skip
+                 fields={"message_id": "0C000000217B7F02"})
     configured = replace(settings, conversion_url=conversion_url, api_secret="top-secret-0123")
 
     @dataclass
@@ -114,7 +114,7 @@ def test_a_307_is_not_followed_and_the_secret_goes_nowhere_else(
 def test_proxy_variables_and_netrc_are_not_read(
     settings: Settings, redis_client: redis.Redis, endpoints: list[Endpoint],
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     provider, proxy = Endpoint().start(), Endpoint().start()
     endpoints += [provider, proxy]
     for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):

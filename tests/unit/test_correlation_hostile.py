@@ -39,7 +39,7 @@ def correlator(settings: Settings, redis_client: redis.Redis) -> Correlator:
 def _created(store: RecordStore, *, to: str = TO, client_ref: str | None = None) -> str:
     rid = new_request_id()
     store.create(rid, None, store.new_record(rid, to=to, pin="1234", client_ref=client_ref, params=None,
-                                             expires_at=time.time() + 300))  # fmt: skip
+                                             expires_at=time.time() + 300))
     return rid
 
 
@@ -51,7 +51,7 @@ def _sending(store: RecordStore, **kw: Any) -> str:
 
 def _submit(store: RecordStore, rid: str, message_id: str) -> None:
     store.finish(rid, State.SUBMITTED, message_id=message_id,
-                 fields={"message_id": message_id, "submitted_at": f"{time.time():.3f}"})  # fmt: skip
+                 fields={"message_id": message_id, "submitted_at": f"{time.time():.3f}"})
 
 
 def _submitted(store: RecordStore, message_id: str, **kw: Any) -> str:
@@ -80,7 +80,7 @@ def _dead_receipts(redis_client: redis.Redis, settings: Settings) -> list[dict[s
     """Each dead receipt, newest first, as `pinrelay dead show receipts ID` finds it by its id."""
     dead = DeadLetters(redis_client, settings.key_prefix)
     return [(dead.detail("receipts", member) or {"receipts": [{}]})["receipts"][0]
-            for member, _ in dead.list("receipts", limit=1000)]  # fmt: skip
+            for member, _ in dead.list("receipts", limit=1000)]
 
 
 def test_forged_receipt_naming_a_client_ref_cannot_settle_a_submitted_send(
@@ -126,7 +126,7 @@ def test_receipt_parked_for_a_guessed_message_id_never_settles_the_send_that_get
     it, is set aside when a send does get it, and the genuine receipt settles that send."""
     early = time.time() - 60
     _push(redis_client, settings, _receipt("0C00000000000009", "failed", received_at=f"{early:.3f}",
-                                           **{"err-code": "6"}))  # fmt: skip
+                                           **{"err-code": "6"}))
     _push(redis_client, settings, {"messageId": "0C0000000000000A", "status": "rejected"})
     assert _drain(correlator) == ["parked", "parked"]
     first = _submitted(store, "0C00000000000009")

@@ -64,7 +64,7 @@ def test_instruments_follow_a_multiprocess_dir_set_after_prometheus_was_imported
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env["TMPDIR"] = str(tmp_path)
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
+                          timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert 'pinrelay_send_attempts_total{code="0",outcome="accepted"} 1.0' in done.stdout
 

@@ -15,12 +15,12 @@ EXPECTED_ALL = [
     "PinrelayError", "ConfigError", "ValidationError", "AbuseLimitError", "UnknownRequestError",
     "StoreUnavailableError", "ProviderError", "TransientProviderError", "PermanentProviderError",
     "UnconfirmedSendError", "VerificationError", "UnknownVerificationError", "ResendRefusedError",
-]  # fmt: skip
+]
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
+                          timeout=60, check=False)
 
 
 def test_worker_all_is_pinned() -> None:
@@ -75,7 +75,7 @@ sys.exit(main(sys.argv[1:]))
 
 def _cli_without_extras(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", _WITHOUT_EXTRAS, *args], capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
+                          timeout=60, check=False)
 
 
 def test_cli_help_works_without_extras() -> None:

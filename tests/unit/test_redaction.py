@@ -58,7 +58,7 @@ def test_ids_with_long_digit_runs_are_left_intact() -> None:
         "message-id": message_id, "messageId": message_id, "ids": [request_id],
         "error": f"provider answered for {message_id} (ref {request_id})",
         "uuid": "123e4567-e89b-12d3-a456-426614174000",
-    })  # fmt: skip
+    })
     assert event["request_id"] == event["ids"][0] == request_id
     assert event["message_id"] == event["message-id"] == event["messageId"] == message_id
     assert event["event"] == f"claimed {request_id}"
@@ -71,7 +71,7 @@ def test_numbers_standing_alone_in_text_are_masked() -> None:
     event = Redactor()(None, "info", {
         "event": "x", "error": "Invalid number 16365553226, retry",
         "detail": 'body {"to":"+16365553226"}', "note": "to=16365553226.",
-    })  # fmt: skip
+    })
     assert event["error"] == "Invalid number 1636555****, retry"
     assert event["detail"] == 'body {"to":"+1636555****"}'
     assert event["note"] == "to=1636555****."
@@ -80,7 +80,7 @@ def test_numbers_standing_alone_in_text_are_masked() -> None:
 def test_number_fields_are_masked_whatever_their_type() -> None:
     """``to``/``msisdn``/``number`` are masked as strings and as integers (never as booleans)."""
     event = Redactor()(None, "info", {"event": "x", "to": 16365553226, "msisdn": "16365553226",
-                                      "number": True})  # fmt: skip
+                                      "number": True})
     assert (event["to"], event["msisdn"], event["number"]) == ("1636555****", "1636555****", True)
 
 

@@ -38,7 +38,7 @@ def test_sentinels_alone_give_db_0_without_a_password() -> None:
 def test_redis_url_gives_user_password_db_and_tls_its_host_is_dropped() -> None:
     settings = Settings.from_env(ha_env(PINRELAY_REDIS_URL="rediss://worker:p%40ss@old-host:6379/3"))
     assert settings.redis_url == ("rediss+sentinel://worker:p%40ss@10.0.0.5:26379,10.0.0.6:26380/3"
-                                  "?master=mymaster")  # fmt: skip
+                                  "?master=mymaster")
     assert "p%40ss" not in repr(settings) and "old-host" not in repr(settings)
 
 
@@ -53,7 +53,7 @@ def test_folding_is_idempotent_across_processes_and_replace() -> None:
 
 def test_the_ca_file_rides_in_a_plain_rediss_url() -> None:
     settings = Settings.from_env({"PINRELAY_REDIS_URL": "rediss://h:6380/0",
-                                  "PINRELAY_REDIS_CA_FILE": __file__})  # fmt: skip
+                                  "PINRELAY_REDIS_CA_FILE": __file__})
     assert settings.redis_url == f"rediss://h:6380/0?ssl_ca_certs={__file__}"
     pool = redis_pool(settings.redis_url)
     assert pool.connection_kwargs["ssl_ca_certs"] == __file__
@@ -81,7 +81,7 @@ def test_refused_combinations_say_which_variable(env: dict[str, str], named: str
 
 def test_ipv6_sentinels() -> None:
     settings = Settings.from_env({"PINRELAY_REDIS_SENTINELS": "[::1]:26379",
-                                  "PINRELAY_REDIS_SENTINEL_MASTER": "m"})  # fmt: skip
+                                  "PINRELAY_REDIS_SENTINEL_MASTER": "m"})
     assert parse_sentinel_url(settings.redis_url or "").sentinels == (("::1", 26379),)
     assert settings.effective_broker_url == "sentinel://[::1]:26379/0"
 
@@ -96,12 +96,12 @@ def test_broker_url_is_kombus_sentinel_form_with_credentials_on_the_first() -> N
 
 def test_celery_gets_the_master_name_sentinel_options_and_tls() -> None:
     settings = Settings.from_env(ha_env(PINRELAY_REDIS_URL="rediss://:pw@/0",
-                                        PINRELAY_REDIS_CA_FILE=__file__))  # fmt: skip
+                                        PINRELAY_REDIS_CA_FILE=__file__))
     config = celery_config(settings)
     options = config["broker_transport_options"]
     assert options["master_name"] == "mymaster"
     assert options["sentinel_kwargs"] == {"socket_timeout": 5.0, "socket_connect_timeout": 3.0,
-                                          "ssl": True, "ssl_ca_certs": __file__}  # fmt: skip
+                                          "ssl": True, "ssl_ca_certs": __file__}
     assert config["broker_use_ssl"] == {"ssl_cert_reqs": 2, "ssl_ca_certs": __file__}
     plain = celery_config(Settings.from_env({"PINRELAY_REDIS_URL": "redis://h/0"}))
     assert plain["broker_use_ssl"] is False and "master_name" not in plain["broker_transport_options"]

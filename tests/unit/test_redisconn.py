@@ -14,7 +14,7 @@ from worker.text import to_text
 def test_defaults_are_the_worker_timeouts() -> None:
     """Read 5 s, connect 3 s, health check 30 s, retry a timeout: what every process used."""
     assert client_options() == {"socket_timeout": 5.0, "socket_connect_timeout": 3.0,
-                                "health_check_interval": 30, "retry_on_timeout": True}  # fmt: skip
+                                "health_check_interval": 30, "retry_on_timeout": True}
 
 
 def test_overrides_replace_single_options() -> None:
@@ -51,7 +51,7 @@ def test_foundation_modules_stay_light() -> None:
     """The receiver imports these: they must not pull in Celery or phonenumbers."""
     code = ("import sys, worker.redisconn, worker.text, worker.stats, worker.config; "
             "heavy = {'celery', 'kombu', 'phonenumbers'} & set(sys.modules); "
-            "sys.exit(f'imported {sorted(heavy)}' if heavy else 0)")  # fmt: skip
+            "sys.exit(f'imported {sorted(heavy)}' if heavy else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          check=False)  # fmt: skip
+                          check=False)
     assert done.returncode == 0, done.stderr

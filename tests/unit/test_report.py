@@ -42,7 +42,7 @@ def test_report_prints_rates_and_writes_html_with_plots(
 
 
 def test_html_page_has_tables_coloured_by_meaning_and_full_err_code_labels(
-        settings: Settings, redis_client: redis.Redis, tmp_path: Path) -> None:  # fmt: skip
+        settings: Settings, redis_client: redis.Redis, tmp_path: Path) -> None:
     """Real tables (not the terminal text), outcome classes by meaning, every err-code labelled."""
     store = RecordStore(redis_client, prefix=settings.key_prefix, ttl_s=60)
     _record(store, State.DELIVERED)

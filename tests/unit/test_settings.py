@@ -134,10 +134,10 @@ def test_readme_configuration_table_is_generated() -> None:
 def test_markdown_generator_command() -> None:
     """``python -m worker.config --markdown`` prints the table; anything else is a usage error."""
     done = subprocess.run([sys.executable, "-m", "worker.config", "--markdown"],
-                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+                          capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout == settings_table_markdown()
     assert done.stderr == ""
     bad = subprocess.run([sys.executable, "-m", "worker.config"],
-                         capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+                         capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode != 0 and "usage" in bad.stderr

@@ -165,7 +165,7 @@ def test_cli_options_map_onto_knobs() -> None:
         "--out-of-order", "--receipt-first", "--latency-ms", "20", "--rate-limit", "30",
         "--api-key", "k", "--api-secret", "secret-x", "--dlr-retry-initial", "1",
         "--script", "http:503*2", "--error-rate", "status:5=0.1", "--barred", "15550000001",
-    )  # fmt: skip
+    )
     config = cli.config_from_args(args)
     assert args.port == 9000 and args.host == "127.0.0.1"
     assert config.dlr_url == "http://127.0.0.1:1/dlr" and config.dlr_delay_s == 0.5
@@ -254,7 +254,7 @@ def test_cli_route_options_map_onto_route_knobs() -> None:
         "--route-error-rate", "twilio:auth=1", "--route-error-rate", "sms:http:503=0.5",
         "--route-mix", "sms:failed=1", "--twilio-auth-token", "tok", "--twilio-from", "+12015550999",
         "--twilio-status-url", "http://127.0.0.1:1/s",
-    )  # fmt: skip
+    )
     config = cli.config_from_args(args)
     assert config.routes == {
         "twilio": {"error_rates": {"auth": 1.0}},

@@ -152,12 +152,12 @@ class FakeDispatcher:
 
 def run(config: SimConfig, params: dict[str, str], headers: dict[str, str] | None = None) -> tuple[
     dict[str, Any], dict[str, Any], FakeDispatcher, Ledger
-]:  # fmt: skip
+]:
     ledger, dispatcher = Ledger(), FakeDispatcher()
     api = SmsApi(ledger, dispatcher, Account(), random.Random(1))  # type: ignore[arg-type]
     body = "&".join(f"{k}={v}" for k, v in params.items()).encode()
     inbound = Inbound("POST", "/sms/json", "", "application/x-www-form-urlencoded", body, time.time(),
-                      headers or {})  # fmt: skip
+                      headers or {})
     record: dict[str, Any] = {"route": "sms", "status": None, "message_id": None, "accepted": False}
     answer = api.handle(inbound, api.parse(inbound), config, record)
     assert answer.status == 200

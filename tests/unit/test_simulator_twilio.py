@@ -169,7 +169,7 @@ def test_callback_fields_and_retry_budget() -> None:
     chain = plan_callbacks(SEND, config, random.Random(0))
     sent, final = (r.fields for r in chain)
     assert set(sent) == {"AccountSid", "ApiVersion", "From", "MessageSid", "MessageStatus", "SmsSid",
-                         "SmsStatus", "To"}  # fmt: skip
+                         "SmsStatus", "To"}
     assert final["SmsSid"] == final["MessageSid"] == SEND.sid and final["SmsStatus"] == "undelivered"
     assert {r.max_attempts for r in chain} == {4} and {r.transport for r in chain} == {"form"}
 

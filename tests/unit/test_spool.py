@@ -21,13 +21,13 @@ from worker.send.spool import AcceptanceSpool, spool_dir
 
 LEASE_S = 7.5
 FIELDS = {"provider_status": "0", "message_id": "MID0000000001", "submitted_at": "1.000",
-          "network": "310004", "price": "0.0333", "error_text": ""}  # fmt: skip
+          "network": "310004", "price": "0.0333", "error_text": ""}
 
 
 def _claimed(store: RecordStore) -> tuple[str, float]:
     rid = new_request_id()
     argv = store.new_record(rid, to="16365553226", pin="424242", client_ref=None, params=None,
-                            expires_at=time.time() + 300)  # fmt: skip
+                            expires_at=time.time() + 300)
     store.create(rid, None, argv)
     now = time.time()
     assert store.claim(rid, now=now, lease_s=LEASE_S).verdict == "ok"
@@ -38,7 +38,7 @@ def _stores(settings: Settings, client: redis.Redis) -> tuple[RecordStore, Recor
     """The real store, and one whose Redis is gone (every call a ConnectionError)."""
     dead = redis_client(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.2)
     return (RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s),
-            RecordStore(dead, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s))  # fmt: skip
+            RecordStore(dead, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s))
 
 
 def test_a_dead_workers_spool_settles_an_unconfirmed_send_as_submitted(

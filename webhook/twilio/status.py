@@ -48,7 +48,7 @@ STATUS_MAP: Final = {
     "queued": "buffered", "accepted": "buffered", "scheduled": "buffered", "sending": "buffered",
     "sent": "accepted", "delivered": "delivered", "undelivered": "failed",
     "failed": "rejected", "canceled": "rejected",
-}  # fmt: skip
+}
 Answer = tuple[int, dict[str, Any]]
 BodyReader = Callable[[WSGIEnvironment, int], bytes]
 
@@ -74,7 +74,7 @@ class TwilioStatus:
     front calls :meth:`check_configured`, :meth:`check` and :meth:`answered` around its own push."""
 
     def __init__(self, settings: Settings, queue: ResultQueue,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 clock: Callable[[], float] = time.time) -> None:
         self._token = settings.twilio_auth_token
         self._url = settings.twilio_status_url
         self.limit = settings.webhook_body_limit_bytes
@@ -101,7 +101,7 @@ class TwilioStatus:
         if not self._token or not self._url:
             self._log.warning("twilio_callback_unconfigured")
             raise CallbackRefusedError(
-                "not configured: PINRELAY_TWILIO_AUTH_TOKEN, PINRELAY_TWILIO_STATUS_URL")  # fmt: skip
+                "not configured: PINRELAY_TWILIO_AUTH_TOKEN, PINRELAY_TWILIO_STATUS_URL")
 
     def check(self, body: bytes, content_type: str | None, signature: str) -> Entry:
         """The stream entry of a signed, complete callback; else a :class:`ReceiptError` (4xx)."""

@@ -66,13 +66,13 @@ class ApiApp:
     """The WSGI callable; build it with :func:`worker.api.wsgi.build_app`."""
 
     def __init__(self, settings: Settings, client: redis.Redis, keys: ApiKeys,
-                 handlers: Mapping[str, Handler]) -> None:  # fmt: skip
+                 handlers: Mapping[str, Handler]) -> None:
         self._settings = settings
         self._client = client
         self._keys = keys
         self._log = get_logger("pinrelay.api")
         h = {**handlers, "openapi": self._openapi, "healthz": self._healthz, "readyz": self._readyz,
-             "metrics": self._metrics}  # fmt: skip
+             "metrics": self._metrics}
         table = [
             ("/v1/pins", {"POST": ("pins.create", True)}),
             (f"/v1/pins/{_ID}", {"GET": ("pins.read", True)}),
@@ -89,7 +89,7 @@ class ApiApp:
             Route(path.replace(_ID, "{id}"), re.compile(path),
                   {method: (h[name], auth) for method, (name, auth) in methods.items()})
             for path, methods in table
-        ]  # fmt: skip
+        ]
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
         route_name = "unmatched"
@@ -97,7 +97,7 @@ class ApiApp:
             route_name, (status, headers, body) = self._dispatch(environ)
         except Exception:
             self._log.exception("api_internal_error", path=environ.get("PATH_INFO"),
-                                method=environ.get("REQUEST_METHOD"))  # fmt: skip
+                                method=environ.get("REQUEST_METHOD"))
             status, headers, body = INTERNAL
         metrics.REQUESTS.labels(route=route_name, status=status[:3]).inc()
         start_response(status, list(headers))
@@ -137,11 +137,11 @@ class ApiApp:
         except ConfigError as exc:  # e.g. no PINRELAY_VERIFY_SECRET: the message names the variable
             self._log.error("api_not_configured", error=str(exc))
             return error_response(503, "unavailable", f"not configured: {exc}",
-                                  [("Retry-After", str(UNAVAILABLE_RETRY_S))])  # fmt: skip
+                                  [("Retry-After", str(UNAVAILABLE_RETRY_S))])
         except (StoreUnavailableError, redis.RedisError) as exc:
             self._log.warning("api_store_unavailable", error=f"{type(exc).__name__}: {exc}")
             return error_response(503, "unavailable", "the store is unavailable; retry later",
-                                  [("Retry-After", str(UNAVAILABLE_RETRY_S))])  # fmt: skip
+                                  [("Retry-After", str(UNAVAILABLE_RETRY_S))])
 
     def _authenticate(self, request: Request) -> None:
         header = (request.header("Authorization") or "").strip()
@@ -156,7 +156,7 @@ class ApiApp:
         if verdict.status == "limited":
             retry = str(max(1, int(verdict.retry_after_s)))
             raise RateLimited(f"over {self._settings.api_rate_per_key:g} requests/s for this key",
-                              headers=(("Retry-After", retry),))  # fmt: skip
+                              headers=(("Retry-After", retry),))
         if verdict.status != "ok":
             message = "this API key was revoked" if verdict.status == "revoked" else "unknown API key"
             raise Unauthorized(message, headers=(("WWW-Authenticate", f'{BEARER}, error="invalid_token"'),))

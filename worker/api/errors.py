@@ -36,7 +36,7 @@ class ApiError(PinrelayError):
     default_code: ClassVar[str] = "invalid_request"
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
-                 headers: tuple[tuple[str, str], ...] = ()) -> None:  # fmt: skip
+                 headers: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
@@ -96,4 +96,4 @@ class Unavailable(ApiError):
 
 # Which 422 code a refused field gets (worker.errors.ValidationError.field -> code).
 FIELD_CODES: dict[str, str] = {"to": "invalid_number", "pin": "invalid_pin",
-                               "callback_url": "invalid_callback_url", "code": "invalid_code"}  # fmt: skip
+                               "callback_url": "invalid_callback_url", "code": "invalid_code"}

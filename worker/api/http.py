@@ -27,7 +27,7 @@ def response(status: int, payload: object, extra: Iterable[tuple[str, str]] = ()
     """A JSON answer with its length (and ``no-store``: records are not for caches)."""
     body = json.dumps(payload, separators=(",", ":")).encode()
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-               ("Cache-Control", "no-store")]  # fmt: skip
+               ("Cache-Control", "no-store")]
     headers.extend(extra)
     return f"{status} {HTTPStatus(status).phrase}", headers, body
 
@@ -109,7 +109,7 @@ class Request:
 
 
 def fields(data: Mapping[str, Any], *, required: Iterable[str],
-           optional: Iterable[str] = ()) -> dict[str, Any]:  # fmt: skip
+           optional: Iterable[str] = ()) -> dict[str, Any]:
     """``data`` checked for missing and unknown fields (422); optional ones default to None."""
     required, optional = tuple(required), tuple(optional)
     missing = [name for name in required if name not in data]

@@ -77,7 +77,7 @@ class ApiKeys:
         now = time.time()
         pipe = self._client.pipeline(transaction=True)
         pipe.hset(self._record(key_id), mapping={"id": key_id, "name": name, "sha256": digest(key),
-                                                 "created_at": f"{now:.3f}"})  # fmt: skip
+                                                 "created_at": f"{now:.3f}"})
         pipe.set(self._index(digest(key)), key_id)
         pipe.zadd(f"{self._prefix}{c.KEY_API_KEYS}", {key_id: now})
         pipe.execute()

@@ -27,7 +27,7 @@ class Pins:
         request_id = self._producer.send_pin(
             data["to"], data["pin"], data["client_ref"],
             idempotency_key=idempotency_key, callback_url=data["callback_url"],
-        )  # fmt: skip
+        )
         return response(202, {"id": request_id}, [("Location", f"/v1/pins/{request_id}")])
 
     def read(self, request: Request) -> Response:

@@ -30,7 +30,7 @@ _GRANIAN_LEVELS: Final = frozenset({"critical", "error", "warning", "info", "deb
 def build_command(
     settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_API_PORT, workers: int = 1,
     *, blocking_threads: int = DEFAULT_BLOCKING_THREADS,
-) -> list[str]:  # fmt: skip
+) -> list[str]:
     """The granian argv; run it with :func:`webhook.serve.build_env` as its environment."""
     if workers < 1 or blocking_threads < 1:
         raise ConfigError(f"workers ({workers}) and blocking threads must be at least 1")
@@ -48,7 +48,7 @@ def build_command(
         "--no-access-log",
         "--working-dir", _SOURCE_ROOT,
         APP_TARGET,
-    ]  # fmt: skip
+    ]
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_API_PORT, workers: int = 1) -> int:

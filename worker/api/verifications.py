@@ -43,7 +43,7 @@ class Verifications:
 
     def start(self, request: Request) -> Response:
         data = fields(request.json_object(), required=("to",),
-                      optional=("client_ref", "callback_url", "length", "ttl"))  # fmt: skip
+                      optional=("client_ref", "callback_url", "length", "ttl"))
         for name in ("client_ref", "callback_url"):
             string_field(data, name)
         for name in ("length", "ttl"):

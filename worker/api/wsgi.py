@@ -33,7 +33,7 @@ def build_app(settings: Settings, client: redis.Redis | None = None) -> ApiApp:
         raise ConfigError("the HTTP API needs a Redis URL (PINRELAY_REDIS_URL)")
     if client is None:
         client = redis_client(settings.redis_url, socket_timeout=REDIS_SOCKET_TIMEOUT_S,
-                              socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S)  # fmt: skip
+                              socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S)
     producer = Producer(settings, create_app(settings), client)
     keys = ApiKeys(client, settings.key_prefix, rate_per_s=settings.api_rate_per_key)
     pins = Pins(producer)
@@ -54,5 +54,5 @@ def app_factory() -> ApiApp:
     settings = Settings.from_env()
     configure_logging(settings)
     get_logger("pinrelay.api").info("api_worker_started", pid=os.getpid(), key_prefix=settings.key_prefix,
-                                    rate_per_key=settings.api_rate_per_key)  # fmt: skip
+                                    rate_per_key=settings.api_rate_per_key)
     return build_app(settings)

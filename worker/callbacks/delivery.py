@@ -77,12 +77,12 @@ def post(target: CallbackTarget, body: bytes, headers: Mapping[str, str]) -> int
         if target.scheme == "https":
             pool = urllib3.HTTPSConnectionPool(
                 address, target.port, timeout=timeout, retries=False,
-                server_hostname=target.host, assert_hostname=target.host)  # fmt: skip
+                server_hostname=target.host, assert_hostname=target.host)
         else:
             pool = urllib3.HTTPConnectionPool(address, target.port, timeout=timeout, retries=False)
         try:
             answer = pool.urlopen("POST", path, body=body, headers=dict(headers), redirect=False,
-                                  assert_same_host=False, preload_content=False)  # fmt: skip
+                                  assert_same_host=False, preload_content=False)
             answer.read(_READ_AT_MOST)
             answer.release_conn()
             return int(answer.status)
@@ -97,7 +97,7 @@ class Deliverer:
     """Makes one attempt for one event and records its outcome."""
 
     def __init__(self, settings: Settings, client: redis.Redis, poster: Poster = post,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
         self._client = client
         self._poster = poster
@@ -124,7 +124,7 @@ class Deliverer:
                 "Content-Type": "application/json", "User-Agent": USER_AGENT, "Host": _host_header(target),
                 signing.HEADER: signing.sign(self._settings.callback_secret or "", now, body),
                 signing.EVENT_HEADER: event_id,
-            })  # fmt: skip
+            })
             outcome, detail = ("ok" if 200 <= status < 300 else "failed"), f"HTTP {status}"
         except ValidationError as exc:
             outcome, detail = "refused", str(exc)
@@ -132,9 +132,9 @@ class Deliverer:
             detail = f"no answer: {type(exc).__name__}"
         args = [record_id, state, outcome, f"{self._clock():.3f}", self._settings.callback_retry_deadline_s,
                 c.CALLBACK_BACKOFF_INITIAL_S, c.CALLBACK_BACKOFF_MAX_S, f"{random.random():.3f}",
-                "1" if state in kind.ending else "0", 0.5]  # fmt: skip
+                "1" if state in kind.ending else "0", 0.5]
         result = [to_text(x) for x in self._outcome(keys=[key, kind.watch_key(self._settings.key_prefix)],
-                                                    args=args)]  # fmt: skip
+                                                    args=args)]
         verdict = "refused" if outcome == "refused" and result[0] == "done" else result[0]
         attempts = int(result[1]) if len(result) > 1 else 0
         if verdict == "gone":
@@ -143,14 +143,14 @@ class Deliverer:
             log.info("callback_delivered", attempts=attempts, answer=detail)
         elif verdict == "retry":
             log.info("callback_retry", attempts=attempts, answer=detail,
-                     retry_in_s=round(float(result[2]), 2))  # fmt: skip
+                     retry_in_s=round(float(result[2]), 2))
         elif verdict in ("refused", "gave_up"):
             log.warning("callback_given_up", verdict=verdict, attempts=attempts, answer=detail)
             from worker.records.deadletters import DeadLetters
 
             DeadLetters(self._client, self._settings.key_prefix).add("tasks", f"callback:{event_id}", {
                 "task": c.TASK_DELIVER_CALLBACK, "kind": kind_name, "record_id": record_id, "state": state,
-                "error": f"{verdict} after {attempts} attempt(s): {detail}"})  # fmt: skip
+                "error": f"{verdict} after {attempts} attempt(s): {detail}"})
         return verdict
 
     def _target(self, raw: Mapping[str, str]) -> CallbackTarget:
@@ -171,7 +171,7 @@ def register_callback_task(app: Any, settings: Settings) -> None:
     """Add ``pinrelay.deliver_callback`` to ``app`` (one attempt per task; Redis keeps the schedule)."""
 
     @app.task(name=c.TASK_DELIVER_CALLBACK, shared=False, acks_late=True, reject_on_worker_lost=True,
-              ignore_result=True)  # fmt: skip
+              ignore_result=True)
     def deliver_callback(kind: str, record_id: str, state: str, event_id: str, **_ignored: Any) -> str:
         from worker.taskqueue.wiring import services_for
 

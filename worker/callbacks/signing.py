@@ -28,7 +28,7 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 
 def verify(secret: str, header: str, body: bytes, now: float,
-           tolerance_s: float = DEFAULT_TOLERANCE_S) -> bool:  # fmt: skip
+           tolerance_s: float = DEFAULT_TOLERANCE_S) -> bool:
     """Whether ``header`` signs ``body`` with ``secret`` within ``tolerance_s`` of ``now``."""
     fields: dict[str, list[str]] = {}
     for part in header.split(","):

@@ -26,7 +26,7 @@ def correlator_sweeps(app: Any, settings: Settings, client: redis.Redis) -> list
     watch = SettleWatch(client, settings.key_prefix, celery_publisher(app, settings.queue))
     misrouted = MisroutedSweep(settings, client)
     return [(c.CALLBACK_WATCH_SWEEP_S, guarded("callback_watch", watch.sweep)),
-            (c.MISROUTED_SWEEP_S, guarded("misrouted_tasks", misrouted.sweep))]  # fmt: skip
+            (c.MISROUTED_SWEEP_S, guarded("misrouted_tasks", misrouted.sweep))]
 
 
 def guarded(name: str, job: Callable[[], object]) -> Callable[[], object]:

@@ -50,10 +50,10 @@ class WatchKind:
 
 
 PIN: Final = WatchKind("pin", c.KEY_RECORD, "state", frozenset(str(s) for s in FINAL_STATES),
-                       frozenset({State.UNCONFIRMED.value}))  # fmt: skip
+                       frozenset({State.UNCONFIRMED.value}))
 # A verification is told once it ends (worker/verify/store.py: pending -> approved | locked | expired).
 VERIFICATION: Final = WatchKind("verification", c.KEY_VERIFICATION, "state",
-                                frozenset({"approved", "locked", "expired"}))  # fmt: skip
+                                frozenset({"approved", "locked", "expired"}))
 KINDS: dict[str, WatchKind] = {PIN.name: PIN, VERIFICATION.name: VERIFICATION}
 
 
@@ -63,7 +63,7 @@ def event_id(kind: str, record_id: str, state: str) -> str:
 
 
 def watch(client: redis.Redis, prefix: str, kind: WatchKind, record_id: str,
-          now: float | None = None) -> None:  # fmt: skip
+          now: float | None = None) -> None:
     """Put ``record_id`` on the watch (for records created outside :class:`Producer`)."""
     client.zadd(kind.watch_key(prefix), {record_id: time.time() if now is None else now})
 
@@ -75,7 +75,7 @@ class SettleWatch:
     """Runs the sweep for every kind and publishes one task per callback due."""
 
     def __init__(self, client: redis.Redis, prefix: str, publish: Publish,
-                 kinds: dict[str, WatchKind] | None = None) -> None:  # fmt: skip
+                 kinds: dict[str, WatchKind] | None = None) -> None:
         self._client = client
         self._prefix = prefix
         self._publish = publish
@@ -90,11 +90,11 @@ class SettleWatch:
         for kind in self._kinds.values():
             args: list[Any] = [f"{moment:.3f}", f"{self._prefix}{kind.record_key}", kind.state_field,
                                " ".join(sorted(kind.ending)), " ".join(sorted(kind.telling)), BATCH,
-                               LEASE_S, SHORTEST_LOOK_S, LONGEST_LOOK_S]  # fmt: skip
+                               LEASE_S, SHORTEST_LOOK_S, LONGEST_LOOK_S]
             found = [to_text(x) for x in self._script(keys=[kind.watch_key(self._prefix)], args=args)]
             for record_id, state in zip(found[::2], found[1::2], strict=True):
                 task = {"kind": kind.name, "record_id": record_id, "state": state,
-                        "event_id": event_id(kind.name, record_id, state)}  # fmt: skip
+                        "event_id": event_id(kind.name, record_id, state)}
                 try:
                     self._publish(task)
                 except Exception as exc:  # the lease brings it back; the sweep goes on

@@ -32,7 +32,7 @@ def run_dead(args: argparse.Namespace, producer: Any = None) -> int:
     if action == "list":
         if kind == "receipts":  # the newest 100: id, time, why it was not applied, message-id
             found = [{"id": r["id"], "at": _iso(r["at"]), "reason": r["reason"],
-                      "message_id": r["message_id"]} for r in dead.receipts()]  # fmt: skip
+                      "message_id": r["message_id"]} for r in dead.receipts()]
             print(json.dumps(found, indent=2))
             return 0
         rows = []
@@ -41,7 +41,7 @@ def run_dead(args: argparse.Namespace, producer: Any = None) -> int:
             if kind == "sends":
                 raw = producer.store.get_raw(member)
                 row.update(state=raw.get("state"), error_text=raw.get("error_text"),
-                           replayed_as=raw.get("replayed_as"))  # fmt: skip
+                           replayed_as=raw.get("replayed_as"))
             rows.append(row)
         print(json.dumps(rows, indent=2))
         return 0
@@ -61,7 +61,7 @@ def run_dead(args: argparse.Namespace, producer: Any = None) -> int:
     # replay
     if kind != "sends":
         print("pinrelay dead replay: only sends can be replayed; receipts and tasks are kept "
-              "for inspection (purge them when handled)")  # fmt: skip
+              "for inspection (purge them when handled)")
         return 2
     verdict, value = producer.store.replay(args.id)
     if verdict != "ok":
@@ -69,7 +69,7 @@ def run_dead(args: argparse.Namespace, producer: Any = None) -> int:
                    "already": f"already replayed as {value}",
                    "expired": "the PIN expired; ask the user to request a new one",
                    "verification": "a verification send cannot be replayed; resend the verification "
-                                   f"(`pinrelay verify resend {value}`)"}  # fmt: skip
+                                   f"(`pinrelay verify resend {value}`)"}
         print(f"pinrelay dead replay: {reasons.get(verdict, verdict)}")
         return 1
     try:

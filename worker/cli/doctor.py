@@ -58,15 +58,15 @@ class Check:
 
 def add_arguments(sub: Any) -> None:
     p = sub.add_parser("doctor", help="check settings, Redis, broker, routes, receiver and ports; "
-                                      "prints JSON, exit 1 when something is wrong")  # fmt: skip
+                                      "prints JSON, exit 1 when something is wrong")
     p.add_argument("--probe", action="store_true",
-                   help="also call each route's provider with a request that sends nothing")  # fmt: skip
+                   help="also call each route's provider with a request that sends nothing")
     p.add_argument("--webhook-port", type=int, default=c.DEFAULT_WEBHOOK_PORT,
-                   help="the receiver's port, checked free (or held by a pinrelay receiver)")  # fmt: skip
+                   help="the receiver's port, checked free (or held by a pinrelay receiver)")
     p.add_argument("--sim-port", type=int, default=c.DEFAULT_SIM_PORT,
-                   help="the simulator's port, checked the same way")  # fmt: skip
+                   help="the simulator's port, checked the same way")
     p.add_argument("--timeout", type=float, default=3.0, metavar="S",
-                   help="seconds each network check may take")  # fmt: skip
+                   help="seconds each network check may take")
     p.set_defaults(func=run_doctor)
 
 
@@ -120,7 +120,7 @@ def _redis_checks(settings: Settings, timeout: float) -> Iterator[Check]:
     yield Check("redis_eviction", policy == "noeviction",
                 "maxmemory-policy noeviction" if policy == "noeviction" else
                 f"maxmemory-policy is {policy}: under memory pressure Redis may evict records and "
-                "queued tasks; set maxmemory-policy noeviction (ops/redis.conf)")  # fmt: skip
+                "queued tasks; set maxmemory-policy noeviction (ops/redis.conf)")
     client.close()
 
 
@@ -131,10 +131,10 @@ def _durability(client: Any, info: dict[str, Any], to_text: Callable[[Any], str]
         save = to_text(client.config_get("save").get("save", ""))
     except Exception:
         return Check("redis_durability", False, "AOF is off and the RDB schedule cannot be read "
-                     "(CONFIG GET refused): check the server's persistence")  # fmt: skip
+                     "(CONFIG GET refused): check the server's persistence")
     if save.strip():
         return Check("redis_durability", True, f"AOF is off; RDB snapshots on (save {save}): a "
-                     "crash loses the writes since the last snapshot")  # fmt: skip
+                     "crash loses the writes since the last snapshot")
     return Check("redis_durability", False, "AOF is off and RDB snapshots are off (save ''): "
                  "a restart loses every record and queued send; set appendonly yes (ops/redis.conf)")
 
@@ -175,7 +175,7 @@ def _stranded_check(settings: Settings, timeout: float) -> Check:
     return Check("stranded_tasks", False,
                  f"{ours} pinrelay task(s) in the 'celery' queue (of the first {len(messages)} of "
                  f"{waiting}): no pinrelay worker reads it; send with queue={settings.queue!r} "
-                 "(PINRELAY_QUEUE), or run a worker with -Q celery to drain them")  # fmt: skip
+                 "(PINRELAY_QUEUE), or run a worker with -Q celery to drain them")
 
 
 def _task_name(raw: Any) -> str:
@@ -194,13 +194,13 @@ def _route_checks(settings: Settings, probe: bool, timeout: float) -> Iterator[C
             continue
         fields, url_field = ROUTE_CREDENTIALS[name]
         missing = [f"PINRELAY_{ENV_NAMES.get(f, f.upper())}" for f in fields
-                   if not getattr(settings, f, None)]  # fmt: skip
+                   if not getattr(settings, f, None)]
         url = str(getattr(settings, url_field, "") or "")
         if missing:
             yield Check(f"route:{name}", False, f"missing {', '.join(missing)}")
         elif getattr(settings, fields[0]) == DEMO_KEY and urlsplit(url).hostname not in LOOPBACK:
             yield Check(f"route:{name}", False, f"the simulator's demo credentials with {url}: set "
-                        f"PINRELAY_{ENV_NAMES[fields[0]]} and PINRELAY_{ENV_NAMES[fields[1]]}")  # fmt: skip
+                        f"PINRELAY_{ENV_NAMES[fields[0]]} and PINRELAY_{ENV_NAMES[fields[1]]}")
         elif probe and name == "sc2fa":
             yield _probe_sc2fa(settings, timeout)
         else:
@@ -224,7 +224,7 @@ def _probe_sc2fa(settings: Settings, timeout: float) -> Check:
     if status in ("4", "14"):
         return Check("route:sc2fa", False, f"the provider refused the credentials (status {status})")
     return Check("route:sc2fa", True, f"the provider took the credentials (status {status} for the "
-                 "empty probe request)")  # fmt: skip
+                 "empty probe request)")
 
 
 def _receiver_check(settings: Settings, timeout: float) -> Check:
@@ -259,7 +259,7 @@ def _port_check(name: str, port: int, path: str, ours: Callable[[Any], bool]) ->
     except (requests.RequestException, ValueError):
         pass
     return Check(f"port:{name}", False, f"port {port} is in use by another program: "
-                 f"`pinrelay {name}` cannot listen there (choose another with --port)")  # fmt: skip
+                 f"`pinrelay {name}` cannot listen there (choose another with --port)")
 
 
 def _redacted(url: str) -> str:

@@ -54,7 +54,7 @@ class FlowerOptions:
     def __repr__(self) -> str:
         auth = "none" if self.basic_auth is None else f"{self.basic_auth.split(':', 1)[0]}:***"
         return (f"FlowerOptions(port={self.port}, address={self.address!r}, basic_auth={auth!r}, "
-                f"read_only={self.read_only}, max_tasks={self.max_tasks})")  # fmt: skip
+                f"read_only={self.read_only}, max_tasks={self.max_tasks})")
 
 
 def add_arguments(sub: Any) -> None:
@@ -62,15 +62,15 @@ def add_arguments(sub: Any) -> None:
     parser = sub.add_parser("flower", help="the Celery dashboard (basic auth required)")
     parser.set_defaults(func=lambda args: run(args, load_settings()))
     parser.add_argument("--port", type=int, default=DEFAULT_FLOWER_PORT,
-                        help="port (default %(default)s)")  # fmt: skip
+                        help="port (default %(default)s)")
     parser.add_argument("--address", default=DEFAULT_FLOWER_ADDRESS,
-                        help="interface (default %(default)s; 0.0.0.0 in a container)")  # fmt: skip
+                        help="interface (default %(default)s; 0.0.0.0 in a container)")
     parser.add_argument("--max-tasks", type=int, default=MAX_TASKS_IN_MEMORY,
-                        help="task events kept in memory (default %(default)s)")  # fmt: skip
+                        help="task events kept in memory (default %(default)s)")
     parser.add_argument("--allow-control", action="store_true",
-                        help="enable worker shutdown/pool/revoke buttons (read-only otherwise)")  # fmt: skip
+                        help="enable worker shutdown/pool/revoke buttons (read-only otherwise)")
     parser.add_argument("--insecure-dev", action="store_true",
-                        help="no basic auth, loopback only: never in production")  # fmt: skip
+                        help="no basic auth, loopback only: never in production")
 
 
 def flower_options(args: argparse.Namespace, settings: Settings) -> FlowerOptions:
@@ -83,7 +83,7 @@ def flower_options(args: argparse.Namespace, settings: Settings) -> FlowerOption
     if user is None and password is None and args.insecure_dev:
         if not _is_loopback(args.address):
             raise ConfigError(f"--insecure-dev serves without a password, so only on loopback, "
-                              f"not on {args.address!r}")  # fmt: skip
+                              f"not on {args.address!r}")
         return FlowerOptions(args.port, args.address, None, not args.allow_control, args.max_tasks)
     if not user or not password:
         raise ConfigError(
@@ -95,7 +95,7 @@ def flower_options(args: argparse.Namespace, settings: Settings) -> FlowerOption
     if len(password) < MIN_PASSWORD_CHARS:
         raise ConfigError(f"PINRELAY_FLOWER_PASSWORD must have at least {MIN_PASSWORD_CHARS} characters")
     return FlowerOptions(args.port, args.address, f"{user}:{password}", not args.allow_control,
-                         args.max_tasks)  # fmt: skip
+                         args.max_tasks)
 
 
 def _is_loopback(address: str) -> bool:
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         log.warning("flower_insecure_dev", reason="no basic auth: --insecure-dev")
     log.info("flower_started", url=f"http://{opts.address}:{port}/", queue=settings.queue,
              auth="basic" if opts.basic_auth else "none", read_only=opts.read_only,
-             max_tasks=opts.max_tasks)  # fmt: skip
+             max_tasks=opts.max_tasks)
     dashboard.start()
     log.info("flower_stopped")
     return 0

@@ -15,25 +15,25 @@ from worker.envparse import redact_url
 
 def add_arguments(sub: Any) -> None:
     p = sub.add_parser("up", help="run workers, receiver and correlator in the foreground; their "
-                       "log lines appear on stderr, each marked with its component")  # fmt: skip
+                       "log lines appear on stderr, each marked with its component")
     p.add_argument("--webhook-port", type=int, default=c.DEFAULT_WEBHOOK_PORT,
-                   help="receipt receiver port on 127.0.0.1 (default %(default)s)")  # fmt: skip
+                   help="receipt receiver port on 127.0.0.1 (default %(default)s)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
     p.add_argument("--server-workers", type=int, default=1, help="receiver processes (default 1)")
     p.add_argument("--with-sim", action="store_true", help="also run the provider simulator")
     p.add_argument("--sim-port", type=int, default=None,
-                   help="simulator port with --with-sim (default: a free one)")  # fmt: skip
+                   help="simulator port with --with-sim (default: a free one)")
     p.add_argument("--api-port", type=int, default=None, help="also run the HTTP producer API on this port")
     p.set_defaults(func=run_up)
 
     p = sub.add_parser("demo", help="the end-to-end demo against the simulator")
     p.add_argument("-n", "--count", type=int, default=None,
-                   help="PINs (default 200), or users with --verify (default 20)")  # fmt: skip
+                   help="PINs (default 200), or users with --verify (default 20)")
     p.add_argument("--workers", type=int, default=2, help="worker processes")
     p.add_argument("--verify", action="store_true",
-                   help="the verify loop instead: simulated users read the code and type it in")  # fmt: skip
+                   help="the verify loop instead: simulated users read the code and type it in")
     p.add_argument("--route", choices=ROUTE_NAMES, help="send every PIN over this provider route "
-                   "(sc2fa, sms or twilio), all against the simulator")  # fmt: skip
+                   "(sc2fa, sms or twilio), all against the simulator")
     p.set_defaults(func=run_demo)
 
 
@@ -44,7 +44,7 @@ def _ports(args: argparse.Namespace, metrics_port: int) -> list[tuple[str, int]]
         ports.append(("simulator, --sim-port", args.sim_port))
     if metrics_port:
         ports += [("worker metrics, PINRELAY_METRICS_PORT", metrics_port),
-                  ("correlator metrics, PINRELAY_METRICS_PORT + 1", metrics_port + 1)]  # fmt: skip
+                  ("correlator metrics, PINRELAY_METRICS_PORT + 1", metrics_port + 1)]
     return ports
 
 
@@ -66,7 +66,7 @@ def run_up(args: argparse.Namespace) -> int:
         stack.ensure_redis(write_runtime_file=True)
         if args.with_sim:
             stack.start_sim("--dlr-url", f"http://127.0.0.1:{args.webhook_port}/delivery-receipt-webhook",
-                            port=args.sim_port)  # fmt: skip
+                            port=args.sim_port)
         stack.start_webhook(args.webhook_port, workers=args.server_workers)
         # One metrics port each: the worker gets PINRELAY_METRICS_PORT, the correlator the next.
         metrics = settings.metrics_port
@@ -76,16 +76,16 @@ def run_up(args: argparse.Namespace) -> int:
             stack.start_api(args.api_port)
         print(json.dumps({"status": "up", "redis": redact_url(stack.settings.redis_url or ""),
                           "webhook": stack.webhook_url, "simulator": stack.sim_url,
-                          "api": stack.api_url}), flush=True)  # fmt: skip
+                          "api": stack.api_url}), flush=True)
         log_ready(log, stack.settings, webhook=stack.webhook_url, simulator=stack.sim_url,
-                  api=stack.api_url, components=sorted(stack.processes))  # fmt: skip
+                  api=stack.api_url, components=sorted(stack.processes))
         while not stop.wait(1.0):
             dead = [p for p in stack.processes.values() if not p.alive]
             if dead:
                 for proc in dead:
                     code = proc.process.returncode if proc.process else None
                     log.error("component_exited", component=proc.name, exit_code=code,
-                              hint="its last lines are above; stopping everything")  # fmt: skip
+                              hint="its last lines are above; stopping everything")
                 return 1
         return 0
     finally:

@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except AbuseLimitError as exc:
         print(f"pinrelay: refused by an abuse limit ({exc.limit}): {exc}; {exc.retry_hint()}",
-              file=sys.stderr)  # fmt: skip
+              file=sys.stderr)
         return EXIT_ABUSE_LIMIT
     except ValidationError as exc:
         print(f"pinrelay: invalid request: {exc}", file=sys.stderr)

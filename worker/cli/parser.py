@@ -48,9 +48,9 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="pinrelay", description="Deliver 2FA PINs by SMS.",
                     epilog="exit codes: 0 ok; 1 not found, not approved or failed; 2 usage or invalid "
-                           "input; 3 `wait` timed out; 4 an abuse limit (retry later)")  # fmt: skip
+                           "input; 3 `wait` timed out; 4 an abuse limit (retry later)")
     parser.add_argument("--version", action="version", version=f"pinrelay {VERSION}",
-                        help="print the version and exit")  # fmt: skip
+                        help="print the version and exit")
     sub: Any = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for group in GROUPS:
         group.add_arguments(sub)

@@ -20,12 +20,12 @@ from worker.report.text import render_text
 def add_arguments(sub: Any) -> None:
     parser = sub.add_parser("report", help="delivery rates, latencies and breakdowns from the records")
     parser.add_argument("--since", type=parse_since, default=DEFAULT_SINCE, metavar="SPAN",
-                        help="records created within SPAN, e.g. 15m, 1h, 2d, all")  # fmt: skip
+                        help="records created within SPAN, e.g. 15m, 1h, 2d, all")
     parser.add_argument("--html", metavar="FILE",
                         help="also write a self-contained HTML page with tables and plots (needs "
-                             "pip install 'pinrelay[report]')")  # fmt: skip
+                             "pip install 'pinrelay[report]')")
     parser.add_argument("--json", action="store_true",
-                        help="print the figures as one JSON object instead of the text report")  # fmt: skip
+                        help="print the figures as one JSON object instead of the text report")
     parser.set_defaults(func=lambda args: run(args, load_settings()))
 
 

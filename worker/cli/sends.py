@@ -16,9 +16,9 @@ def add_arguments(sub: Any) -> None:
     p.add_argument("to", help="E.164 number with country code, e.g. 16365553226 or +16365553226")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--pin", help="4-10 ASCII digits; visible to every user in `ps` and in "
-                        "shell history, so prefer --pin-stdin")  # fmt: skip
+                        "shell history, so prefer --pin-stdin")
     source.add_argument("--pin-stdin", action="store_true",
-                        help="read the PIN from standard input (one line), never in `ps`")  # fmt: skip
+                        help="read the PIN from standard input (one line), never in `ps`")
     p.add_argument("--client-ref", help="your reference, at most 40 characters")
     p.add_argument("--idempotency-key", help="repeat-safe key: the same key returns the same id")
     p.add_argument("--expires-in", type=int,
@@ -31,16 +31,16 @@ def add_arguments(sub: Any) -> None:
     p.set_defaults(func=run_status)
 
     p = sub.add_parser("wait", help="wait until a send settles; print the record (exit 3 if it "
-                       "has not settled in time)")  # fmt: skip
+                       "has not settled in time)")
     p.add_argument("id", help="the request id")
     p.add_argument("--timeout", type=float, default=30.0, metavar="S",
-                   help="seconds to wait for a final or unconfirmed state")  # fmt: skip
+                   help="seconds to wait for a final or unconfirmed state")
     p.set_defaults(func=run_wait)
 
     p = sub.add_parser("convert", help="enqueue a conversion report for a send")
     p.add_argument("id", help="the request id")
     p.add_argument("--delivered", type=parse_bool, default=True, metavar="true/false",
-                   help="whether the user got and used the PIN")  # fmt: skip
+                   help="whether the user got and used the PIN")
     p.set_defaults(func=run_convert)
 
 
@@ -50,7 +50,7 @@ def run_send(args: argparse.Namespace) -> int:
         args.to, pin, args.client_ref,
         idempotency_key=args.idempotency_key, expires_in=args.expires_in,
         callback_url=args.callback_url,
-    )  # fmt: skip
+    )
     print(json.dumps({"id": request_id}))
     return 0
 
@@ -66,7 +66,7 @@ def run_wait(args: argparse.Namespace) -> int:
     print_json(record)
     if record.get("state") not in SETTLED_STATES:
         print(f"pinrelay: {args.id} has not settled after {args.timeout:g}s "
-              f"(state {record.get('state')})", file=sys.stderr)  # fmt: skip
+              f"(state {record.get('state')})", file=sys.stderr)
         return EXIT_WAIT_TIMEOUT
     return 0
 

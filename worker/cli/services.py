@@ -25,12 +25,12 @@ def add_arguments(sub: Any) -> None:
     p = sub.add_parser("webhook", help="run the receipt receiver under granian")
     p.add_argument("--host", default="0.0.0.0",
                    help="interface to listen on (default %(default)s); unless it is loopback, "
-                        "PINRELAY_SIGNATURE_SECRET must be set (or --insecure-unsigned given)")  # fmt: skip
+                        "PINRELAY_SIGNATURE_SECRET must be set (or --insecure-unsigned given)")
     p.add_argument("--port", type=int, default=c.DEFAULT_WEBHOOK_PORT, help="port to listen on")
     p.add_argument("--server-workers", type=int, default=2, help="granian worker processes")
     p.add_argument("--insecure-unsigned", action="store_true",
                    help="accept unsigned receipts on a non-loopback address: anyone who reaches "
-                        "the receiver can then settle sends with forged receipts")  # fmt: skip
+                        "the receiver can then settle sends with forged receipts")
     p.set_defaults(func=run_webhook)
 
     p = sub.add_parser("sim", help="run the provider simulator")
@@ -66,7 +66,7 @@ def run_worker(args: argparse.Namespace) -> int:
         # Celery's own log lines at WARNING: every send is already one structlog event.
         concurrency, pool = args.concurrency or settings.worker_concurrency, args.pool or settings.worker_pool
         argv = ["worker", "--loglevel", "WARNING", "-Q", settings.queue, "--concurrency", str(concurrency),
-                "--pool", pool, "--without-mingle", "--without-gossip"]  # fmt: skip
+                "--pool", pool, "--without-mingle", "--without-gossip"]
         if args.name:
             argv += ["--hostname", args.name]
         if settings.log_format == "json":
@@ -75,7 +75,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
         def ready(sender: Any = None, **_: Any) -> None:
             log_ready(log, settings, node=getattr(sender, "hostname", None), metrics=metrics_at,
-                      concurrency=concurrency, pool=pool)  # fmt: skip
+                      concurrency=concurrency, pool=pool)
 
         worker_ready.connect(ready, weak=False)
         warn_if_volatile(settings)
@@ -100,7 +100,7 @@ def run_correlate(args: argparse.Namespace) -> int:
     app = create_app(settings)
     correlator = Correlator(settings, client,
                             republish=lambda ids: publish_one_by_one(app, settings, ids),
-                            periodic=correlator_sweeps(app, settings, client))  # fmt: skip
+                            periodic=correlator_sweeps(app, settings, client))
     metrics_at = None
     if settings.metrics_port:
         from worker.metrics import CORRELATOR_METRICS, RedisStatsCollector
@@ -136,7 +136,7 @@ def run_webhook(args: argparse.Namespace) -> int:
     settings = require_redis(load_settings())
     # serve() refuses an unsigned receiver on a non-loopback address before starting anything
     return serve(settings, host=args.host, port=args.port, workers=args.server_workers,
-                 insecure_unsigned=args.insecure_unsigned)  # fmt: skip
+                 insecure_unsigned=args.insecure_unsigned)
 
 
 def run_sim(args: argparse.Namespace) -> int:

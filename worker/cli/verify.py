@@ -28,9 +28,9 @@ def add_arguments(sub: Any) -> None:
     p.add_argument("to", help="E.164 digits with country code, no '+', e.g. 16365553226")
     p.add_argument("--client-ref", help="your reference, at most 40 characters")
     p.add_argument("--length", type=int, help=f"digits of the code, {c.VERIFY_MIN_LENGTH}-"
-                   f"{c.VERIFY_MAX_LENGTH} (default PINRELAY_VERIFY_LENGTH)")  # fmt: skip
+                   f"{c.VERIFY_MAX_LENGTH} (default PINRELAY_VERIFY_LENGTH)")
     p.add_argument("--ttl", type=int, help=f"seconds the code is valid, at most {c.VERIFY_MAX_TTL_S} "
-                   "(default PINRELAY_VERIFY_TTL)")  # fmt: skip
+                   "(default PINRELAY_VERIFY_TTL)")
     p.set_defaults(func=run_start)
 
     p = verbs.add_parser("check", help="check a typed-in code; exit 0 only when approved")

@@ -19,7 +19,7 @@ from worker import constants as c
 KEPT_FIELDS: Final = frozenset({
     "msisdn", "to", "network-code", "messageId", "price", "status", "scts", "err-code",
     "message-timestamp", "client-ref", "api-key", "received_at", "_entry",
-})  # fmt: skip
+})
 SHORTEST_FIELD: Final = 8  # characters: below this a value says nothing any more
 
 

@@ -65,7 +65,7 @@ class Correlator:
         self._periodic_last = [float("-inf")] * len(self._periodic)
         self._store = RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s)
         self._dead = DeadLetters(client, settings.key_prefix, cap=settings.dead_letter_cap,
-                                 max_age_s=settings.record_ttl_s)  # fmt: skip
+                                 max_age_s=settings.record_ttl_s)
         self._route_health = RouteHealth(settings, client)  # per-route delivery rate (failover)
         self._last_lost_sweep = 0.0
         self._last_reclaim = float("-inf")
@@ -116,7 +116,7 @@ class Correlator:
         result = self.client.xautoclaim(
             self.stream, c.CONSUMER_GROUP, self.consumer, self.claim_idle_ms,
             start_id=self._claim_cursor, count=self.batch,
-        )  # fmt: skip
+        )
         self._claim_cursor = to_text(result[0])
         return [(eid, fields) for eid, fields in result[1] if fields]
 
@@ -124,7 +124,7 @@ class Correlator:
         response: Any = self.client.xreadgroup(
             c.CONSUMER_GROUP, self.consumer, {self.stream: ">"}, count=self.batch,
             block=self.block_ms if block_ms is None else block_ms,
-        )  # fmt: skip
+        )
         return list(response[0][1]) if response else []
 
     def sweep(self, now: float | None = None) -> int:

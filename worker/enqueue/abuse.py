@@ -31,7 +31,7 @@ from worker.text import to_text
 
 # limit -> (its sliding window in ms, which key it counts on: "number" or "prefix")
 _WINDOWS_MS: Final = {"number_day": (86_400_000, "number"), "number_10min": (600_000, "number"),
-                      "prefix_minute": (60_000, "prefix")}  # fmt: skip
+                      "prefix_minute": (60_000, "prefix")}
 
 _MESSAGES = {
     "denylist": "is on the denylist",
@@ -52,7 +52,7 @@ def number_key(number: str) -> str:
     if text.isascii():
         return text  # an ASCII character is its own spelling
     return "".join(str(unicodedata.decimal(ch)) if unicodedata.decimal(ch, None) is not None else ch
-                   for ch in text)  # fmt: skip
+                   for ch in text)
 
 
 def number_prefix(number: str) -> str:
@@ -96,7 +96,7 @@ class AbuseGuard:
             if not self._enabled:
                 return self._earlier(repeat_key)
             answer = self._store.create_chunk(self._store.create_call(
-                [(repeat_key, number)], limits=self.limit_args(), mode=CREATE_CHECK))  # fmt: skip
+                [(repeat_key, number)], limits=self.limit_args(), mode=CREATE_CHECK))
             if answer.refused:
                 self.refuse(number, answer.refused)
         except redis.RedisError as exc:
@@ -104,7 +104,7 @@ class AbuseGuard:
         return answer.ids[0] or None
 
     def check_many(self, numbers: Sequence[str], repeat_keys: Sequence[str] | None = None, *,
-                   name_items: bool = True) -> None:  # fmt: skip
+                   name_items: bool = True) -> None:
         """:meth:`check` for a batch, :data:`CREATE_CHUNK` numbers per call; raises for the first
         refused number.
 
@@ -129,7 +129,7 @@ class AbuseGuard:
                 chunk = items[start : start + CREATE_CHUNK]
                 pairs = [(keys[i], numbers[i]) for i in chunk]
                 answer = self._store.create_chunk(
-                    self._store.create_call(pairs, limits=self.limit_args(), mode=CREATE_CHECK))  # fmt: skip
+                    self._store.create_call(pairs, limits=self.limit_args(), mode=CREATE_CHECK))
                 if answer.refused:
                     index = chunk[answer.index]
                     self.refuse(numbers[index], answer.refused, index if name_items else None)
@@ -156,7 +156,7 @@ class AbuseGuard:
         s = self._settings
         now = int(time.time() * 1000) if now_ms is None else now_ms
         return [now, os.urandom(8).hex(), s.per_number_10min, s.per_number_day, s.per_prefix_minute,
-                f"{self._prefix}{c.KEY_ABUSE_NUMBER}", f"{self._prefix}{c.KEY_ABUSE_PREFIX}"]  # fmt: skip
+                f"{self._prefix}{c.KEY_ABUSE_NUMBER}", f"{self._prefix}{c.KEY_ABUSE_PREFIX}"]
 
     def _earlier(self, repeat_key: str) -> str | None:
         found: Any = self._client.get(repeat_key) if repeat_key else None
@@ -170,7 +170,7 @@ class AbuseGuard:
             "to", f"{mask_number(number)!r}: {_MESSAGES[limit]}", limit=limit,
             window_s=None if window_ms is None else window_ms / 1000,
             retry_after_s=self._retry_after(number, limit),
-        )  # fmt: skip
+        )
         raise error if index is None else error.for_item(index)
 
     def _retry_after(self, number: str, limit: str) -> float | None:
@@ -180,12 +180,12 @@ class AbuseGuard:
         window_ms, counted_on = _WINDOWS_MS[limit]
         s = self._settings
         cap = {"number_day": s.per_number_day, "number_10min": s.per_number_10min,
-               "prefix_minute": s.per_prefix_minute}[limit]  # fmt: skip
+               "prefix_minute": s.per_prefix_minute}[limit]
         key = (f"{self._prefix}{c.KEY_ABUSE_NUMBER}{number}" if counted_on == "number"
-               else f"{self._prefix}{c.KEY_ABUSE_PREFIX}{number_prefix(number)}")  # fmt: skip
+               else f"{self._prefix}{c.KEY_ABUSE_PREFIX}{number_prefix(number)}")
         now_ms = time.time() * 1000
         scores = [score for _, score in
-                  self._client.zrangebyscore(key, now_ms - window_ms, "+inf", withscores=True)]  # fmt: skip
+                  self._client.zrangebyscore(key, now_ms - window_ms, "+inf", withscores=True)]
         must_leave = len(scores) - cap + 1  # counted sends that must age out first
         if must_leave <= 0 or must_leave > len(scores):
             return window_ms / 1000

@@ -62,7 +62,7 @@ class PartialEnqueueError(StoreUnavailableError):
         if unknown:
             parts.append(f"{_spans(sorted(unknown))} unknown (sent, but Redis did not answer)")
         super().__init__(f"could not enqueue all the sends: {cause}; of {total} items: "
-                         + ", ".join(parts))  # fmt: skip
+                         + ", ".join(parts))
 
 
 def _spans(indexes: Sequence[int]) -> str:
@@ -87,7 +87,7 @@ def _connection(pool: Any) -> Any:
 
 
 def stream(client: redis.Redis, script: str, count: int, call: Callable[[int], Sequence[Any]],
-           handle: Handler, *, ahead: int = 1, retries: int = 1) -> None:  # fmt: skip
+           handle: Handler, *, ahead: int = 1, retries: int = 1) -> None:
     """``EVALSHA <script> 0 *call(k)`` for k in ``range(count)``, in order, on one connection, with
     up to ``ahead`` calls written before the oldest reply is read; ``handle(k, reply)`` gets
     each reply once, in order.
@@ -114,7 +114,7 @@ def stream(client: redis.Redis, script: str, count: int, call: Callable[[int], S
 
 
 def _stream_once(client: redis.Redis, script: str, calls: range, call: Callable[[int], Sequence[Any]],
-                 handle: Handler, ahead: int) -> None:  # fmt: skip
+                 handle: Handler, ahead: int) -> None:
     """One connection's go at ``calls``; StreamBroken counts from ``calls.start``. Only Redis
     errors on the connection break the stream: an error ``handle`` raises (a refusal, or Redis
     failing while it counts one) is its own."""

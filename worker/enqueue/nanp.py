@@ -38,7 +38,7 @@ WELL_FORMED: Final = re.compile(r"1[2-9][0-9]{2}[2-9][0-9]{6}", re.ASCII)
 
 # phonenumbers' _number_type_helper checks these in this order; fixed line, then mobile last
 _TYPES: Final = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager",
-                 "uan", "voicemail", "fixed_line")  # fmt: skip
+                 "uan", "voicemail", "fixed_line")
 
 
 # what an alternation of patterns would change the meaning of: backreferences and named groups
@@ -56,7 +56,7 @@ class _Region:
         """``_number_type_helper(national, metadata) != UNKNOWN`` for a 10-digit ``national``."""
         return (self.general is not None and self.types is not None
                 and self.general.fullmatch(national) is not None
-                and self.types.fullmatch(national) is not None)  # fmt: skip
+                and self.types.fullmatch(national) is not None)
 
 
 def _pattern(desc: Any) -> str | None:
@@ -89,7 +89,7 @@ def _region(code: str) -> _Region:
             types.append(mobile)
     general = _pattern(md.general_desc)
     return _Region(code, re.compile(md.leading_digits) if md.leading_digits is not None else None,
-                   re.compile(general) if general else None, _union(types))  # fmt: skip
+                   re.compile(general) if general else None, _union(types))
 
 
 @functools.cache

@@ -172,9 +172,9 @@ class Producer:
             self._watch([send], now)
             # The limits count the validated E.164 form, never the caller's spelling of it.
             group = self.store.create_group(send.request_id, send.idempotency_key, send.argv, task,
-                                            number=send.number, client_ref=send.client_ref)  # fmt: skip
+                                            number=send.number, client_ref=send.client_ref)
             answer = self.store.create_chunk(self.store.create_call(
-                [group], queue=task.queue if task else "", limits=self.guard.limit_args()))  # fmt: skip
+                [group], queue=task.queue if task else "", limits=self.guard.limit_args()))
             if answer.refused:
                 self.guard.refuse(send.number, answer.refused)
         except redis.RedisError as exc:
@@ -217,7 +217,7 @@ class Producer:
             return self._store_with_tasks(sends, limits=one_step)
         ids = self.store.create_many([(s.request_id, s.idempotency_key, s.argv) for s in sends])
         fresh = [(s.request_id, s.idempotency_key) for s, stored in zip(sends, ids, strict=True)
-                 if s.request_id == stored]  # fmt: skip
+                 if s.request_id == stored]
         from worker.enqueue import task_message as bulk
 
         try:
@@ -238,9 +238,9 @@ class Producer:
             groups = [self.store.create_group(s.request_id, s.idempotency_key, s.argv,
                                               self._task(s.request_id), number=s.number,
                                               client_ref=s.client_ref)
-                      for s in sends[starts[k] : starts[k] + CREATE_CHUNK]]  # fmt: skip
+                      for s in sends[starts[k] : starts[k] + CREATE_CHUNK]]
             return self.store.create_call(groups, queue=self.settings.queue,
-                                          limits=self.guard.limit_args() if limits else ())  # fmt: skip
+                                          limits=self.guard.limit_args() if limits else ())
 
         def handle(k: int, reply: Any) -> None:
             answer = Created.of(reply)

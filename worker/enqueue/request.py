@@ -54,7 +54,7 @@ def validate_number(to: object, regions: tuple[str, ...] = c.DEFAULT_PHONE_REGIO
         raise ValidationError(
             "to", f"{mask_number(to)!r} must be 7-15 ASCII digits 0-9 with the country code "
             "(an optional leading '+')"
-        )  # fmt: skip
+        )
     if digits.startswith("00"):
         raise ValidationError("to", f"{mask_number(to)!r} must not start with 00")
     known = nanp.classify(digits)  # phonenumbers' answer for 1NXXNXXXXXX, without its cost
@@ -75,7 +75,7 @@ def validate_number(to: object, regions: tuple[str, ...] = c.DEFAULT_PHONE_REGIO
         raise ValidationError(
             "to", f"{mask_number(to)!r} is in {region}; allowed regions: {', '.join(regions)}"
             f"{_nanp_hint(digits)}"
-        )  # fmt: skip
+        )
     return e164
 
 

@@ -56,7 +56,7 @@ class SendTaskMessages:
         self._body = json.dumps([[], {"request_id": _ID}, self._embed]).encode().split(_ID.encode())
         self._template = re.split(f"({_ID}|{_BODY}|{_TAG})", self._encode(_ID, _BODY, _TAG))
         self._slots = {name: [i for i, part in enumerate(self._template) if part == name]
-                       for name in (_ID, _BODY, _TAG)}  # fmt: skip
+                       for name in (_ID, _BODY, _TAG)}
 
     def _encode(self, request_id: str, body: str, tag: str) -> str:
         kwargs = {"request_id": request_id}
@@ -67,7 +67,7 @@ class SendTaskMessages:
             "headers": {**self._headers, "id": request_id, "root_id": request_id,
                         "kwargsrepr": repr(kwargs)},
             "properties": {**self._properties, "correlation_id": request_id, "delivery_tag": tag},
-        })  # fmt: skip
+        })
 
     def message(self, request_id: str) -> str:
         if not _SAFE_ID.fullmatch(request_id):  # not one of our ids: encode it properly
@@ -86,4 +86,4 @@ def publish_one_by_one(app: Celery, settings: Settings, request_ids: Sequence[st
     with app.producer_or_acquire() as producer:
         for request_id in request_ids:
             app.send_task(c.TASK_SEND_PIN, kwargs={"request_id": request_id}, task_id=request_id,
-                          queue=settings.queue, producer=producer)  # fmt: skip
+                          queue=settings.queue, producer=producer)

@@ -48,24 +48,24 @@ def _ms(value: float | None) -> str:
 def summarize(records: list[dict[str, str]]) -> tuple[Counter[str], list[float], list[float]]:
     states: Counter[str] = Counter(r.get("state", "missing") for r in records)
     to_submit = [float(r["submitted_at"]) - float(r["created_at"])
-                 for r in records if r.get("submitted_at")]  # fmt: skip
+                 for r in records if r.get("submitted_at")]
     to_final = [float(r["receipt_at"]) - float(r["submitted_at"])
-                for r in records if r.get("receipt_at") and r.get("submitted_at")]  # fmt: skip
+                for r in records if r.get("receipt_at") and r.get("submitted_at")]
     return states, to_submit, to_final
 
 
 def run_demo(settings: Settings, *, count: int = 200, workers: int = 2,
-             timeout_s: float = 120.0, route: str | None = None) -> int:  # fmt: skip
+             timeout_s: float = 120.0, route: str | None = None) -> int:
     from worker.enqueue.producer import Producer
     from worker.taskqueue.app import create_app
 
     log_dir = Path(tempfile.mkdtemp(prefix="pinrelay-demo-"))
     # The demo never burns real limits: abuse limits off, 100 distinct numbers.
     settings = replace(settings, per_number_10min=0, per_number_day=0, per_prefix_minute=0,
-                       rate_limit_per_s=0)  # fmt: skip
+                       rate_limit_per_s=0)
     stack = Stack(settings, log_dir=log_dir)
     print(f"pinrelay demo: {count} PINs{f' over {route}' if route else ''}; component logs in {log_dir}",
-          flush=True)  # fmt: skip
+          flush=True)
     try:
         stack.ensure_redis()
         webhook_port, sim_port = free_port(), free_port()
@@ -73,7 +73,7 @@ def run_demo(settings: Settings, *, count: int = 200, workers: int = 2,
             stack.settings = on_simulator(stack.settings, route, sim_port, webhook_port)
         webhook = stack.start_webhook(webhook_port)
         stack.start_sim("--dlr-url", f"{webhook}/delivery-receipt-webhook", "--dlr-delay", "0.2",
-                        port=sim_port)  # fmt: skip
+                        port=sim_port)
         stack.start_correlator()
         stack.start_worker(concurrency=workers)
         app = create_app(stack.settings)
@@ -99,9 +99,9 @@ def run_demo(settings: Settings, *, count: int = 200, workers: int = 2,
         print(f"  {'total':<18} {sum(states.values()):>5}")
         print("\nlatency                 p50       p99")
         print(f"  enqueue->submitted  {_ms(percentile(to_submit, 50)):>8}  "
-              f"{_ms(percentile(to_submit, 99)):>8}")  # fmt: skip
+              f"{_ms(percentile(to_submit, 99)):>8}")
         print(f"  submitted->receipt  {_ms(percentile(to_final, 50)):>8}  "
-              f"{_ms(percentile(to_final, 99)):>8}")  # fmt: skip
+              f"{_ms(percentile(to_final, 99)):>8}")
         unaccounted = sum(states[s] for s in IN_FLIGHT) + states.get("missing", 0)
         if unaccounted:
             print(f"\n{unaccounted} sends unaccounted for after {timeout_s:.0f}s", file=sys.stderr)

@@ -110,12 +110,12 @@ class EmbeddedRedis:
             "--maxmemory-policy", "noeviction",
             "--daemonize", "no",
             "--logfile", os.path.join(self.data_dir, "redis.log"),
-        ]  # fmt: skip
+        ]
         inherited = () if self._lock_fd is None else (self._lock_fd,)
         # Its own session: a Ctrl-C meant for `pinrelay up` must not stop Redis before the
         # workers that still write to it; `up` stops it last.
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        pass_fds=inherited, start_new_session=True)  # fmt: skip
+                                        pass_fds=inherited, start_new_session=True)
         if self._lock_fd is not None:
             os.ftruncate(self._lock_fd, 0)
             os.pwrite(self._lock_fd, f"pids {os.getpid()} {self.process.pid}\n".encode(), 0)

@@ -146,21 +146,21 @@ class Stack:
         self._start("sim", [*CLI, "sim", "--host", "127.0.0.1", "--port", str(port), *extra_args])
         self.sim_url = f"http://127.0.0.1:{port}"
         wait_http(f"{self.sim_url}/_sim/stats", "simulator", self.processes["sim"],
-                  expect=lambda r: r.ok and "accepted" in _json(r))  # fmt: skip
+                  expect=lambda r: r.ok and "accepted" in _json(r))
         self.settings = replace(self.settings, api_url=self.sim_url, conversion_url=self.sim_url)
         return self.sim_url
 
     def start_webhook(self, port: int | None = None, workers: int = 1) -> str:
         port = port or free_port()
         self._start("webhook", [*CLI, "webhook", "--host", "127.0.0.1", "--port", str(port),
-                                "--server-workers", str(workers)])  # fmt: skip
+                                "--server-workers", str(workers)])
         self.webhook_url = f"http://127.0.0.1:{port}"
         wait_http(f"{self.webhook_url}/readyz", "receipt receiver", self.processes["webhook"],
-                  expect=answers_as_receiver)  # fmt: skip
+                  expect=answers_as_receiver)
         return self.webhook_url
 
     def start_api(self, port: int | None = None, host: str = "127.0.0.1", name: str = "api",
-                  **extra_env: str) -> str:  # fmt: skip
+                  **extra_env: str) -> str:
         """The HTTP producer API (`pinrelay api`), once it answers /healthz; its URL."""
         port = port or free_port()
         self._start(name, [*CLI, "api", "--host", host, "--port", str(port)], **extra_env)
@@ -170,7 +170,7 @@ class Stack:
         return url
 
     def start_worker(self, name: str = "worker", concurrency: int | None = None,
-                     pool: str | None = None) -> Managed:  # fmt: skip
+                     pool: str | None = None) -> Managed:
         argv = [*CLI, "worker", "--name", f"{name}-{uuid.uuid4().hex[:6]}@%h"]
         if concurrency:
             argv += ["--concurrency", str(concurrency)]
@@ -191,7 +191,7 @@ class Stack:
             for proc in self.processes.values():
                 if proc.name.startswith("worker") and not proc.alive:
                     raise ConfigError(f"{proc.name} exited with {proc.process.returncode}"  # type: ignore[union-attr]
-                                      + (f"; see {proc.log_path}" if proc.log_path else ""))  # fmt: skip
+                                      + (f"; see {proc.log_path}" if proc.log_path else ""))
         raise ConfigError(f"workers did not come up within {timeout_s}s")
 
     def stop(self) -> None:

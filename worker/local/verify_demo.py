@@ -123,11 +123,11 @@ def run_verify_demo(settings: Settings, *, count: int = 20, workers: int = 2) ->
     # The demo never burns real limits, and brings its own HMAC key if none is configured.
     key = settings.verify_secret or secrets.token_urlsafe(32)
     settings = replace(settings, per_number_10min=0, per_number_day=0, per_prefix_minute=0,
-                       rate_limit_per_s=0, verify_secret=key)  # fmt: skip
+                       rate_limit_per_s=0, verify_secret=key)
     configure_logging(settings, level="WARNING")  # the table is the demo's output, not our events
     stack = Stack(settings, log_dir=log_dir)
     print(f"pinrelay demo --verify: {count} users, codes valid {DEMO_TTL_S}s; component logs in {log_dir}",
-          flush=True)  # fmt: skip
+          flush=True)
     try:
         stack.ensure_redis()
         webhook = stack.start_webhook()
@@ -166,7 +166,7 @@ def run_verify_demo(settings: Settings, *, count: int = 20, workers: int = 2) ->
 
 def _print_summary(users: list[tuple[str, tuple[str, str]]], sessions: list[tuple[str, str]],
                    views: dict[str, dict[str, Any]], reported: list[dict[str, Any]],
-                   with_id: set[str]) -> int:  # fmt: skip
+                   with_id: set[str]) -> int:
     wrong = 0
     table: Counter[tuple[str, str, str]] = Counter()
     for (_, (behaviour, expected)), (vid, _) in zip(users, sessions, strict=True):
@@ -179,7 +179,7 @@ def _print_summary(users: list[tuple[str, tuple[str, str]]], sessions: list[tupl
     states = Counter(v["state"] for v in views.values())
     ended = sum(states[s] for s in ("approved", "expired", "locked"))
     times = [_seconds(v["approved_at"]) - _seconds(v["created_at"])
-             for v in views.values() if v["approved_at"]]  # fmt: skip
+             for v in views.values() if v["approved_at"]]
     rate = f"{100 * states['approved'] / ended:.1f}%" if ended else "-"
     print(f"\nconversion rate {rate} ({states['approved']} approved of {ended} ended)")
     print("start->approval  " + "  ".join(f"p{p} {_fmt(percentile(times, p))}" for p in (50, 90, 99)))
@@ -187,10 +187,10 @@ def _print_summary(users: list[tuple[str, tuple[str, str]]], sessions: list[tupl
     delivered = Counter(c.get("delivered") for c in ours)
     missing = with_id - {c.get("message-id") for c in ours}
     print(f"conversions at the simulator: {delivered.get('true', 0)} delivered=true, "
-          f"{delivered.get('false', 0)} delivered=false, {len(missing)} missing")  # fmt: skip
+          f"{delivered.get('false', 0)} delivered=false, {len(missing)} missing")
     if wrong or missing:
         print(f"\n{wrong} verifications ended unexpectedly, {len(missing)} conversions missing",
-              file=sys.stderr)  # fmt: skip
+              file=sys.stderr)
         return 1
     print(f"\nall {len(sessions)} verifications ended as their users behaved; every send reported")
     return 0

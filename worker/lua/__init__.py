@@ -80,7 +80,7 @@ def generated() -> str:
     """
     rows = ",".join(f"[{_lua_string(s.value)}]={_lua_set(TRANSITIONS[s])}" for s in State)
     parts = [f"local T={{{rows}}}", f"local FINAL={_lua_set(FINAL_STATES)}",
-             f"local RECEIPT={_lua_set(RECEIPT_STATES)}"]  # fmt: skip
+             f"local RECEIPT={_lua_set(RECEIPT_STATES)}"]
     parts += [f"local {name}={_lua_string(value)}" for name, value in KEY_NAMES]
     return " ".join(parts) + " "
 
@@ -133,5 +133,5 @@ def origin(name: str, line: int) -> tuple[str, int]:
 def names() -> list[str]:
     """Every script in this package, by name (the prelude is not one)."""
     found = (p.name.removesuffix(".lua") for p in resources.files(__name__).iterdir()
-             if p.name.endswith(".lua"))  # fmt: skip
+             if p.name.endswith(".lua"))
     return sorted(n for n in found if n != _PRELUDE)

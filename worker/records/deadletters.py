@@ -42,7 +42,7 @@ TRIM_BATCH: Final = 1000  # members one trim call drops at most
 
 class DeadLetters:
     def __init__(self, client: redis.Redis, prefix: str, *, cap: int = c.DEFAULT_DEAD_LETTER_CAP,
-                 max_age_s: int = c.DEFAULT_RECORD_TTL_S) -> None:  # fmt: skip
+                 max_age_s: int = c.DEFAULT_RECORD_TTL_S) -> None:
         self.client = client
         self.prefix = prefix
         self.cap = cap
@@ -131,4 +131,4 @@ def _receipt_row(entry_id: Any, fields: Any) -> dict[str, Any]:
         receipt = decoded.get("receipt", "")
     return {"id": decoded.get("id", ""), "at": int(to_text(entry_id).split("-")[0]) / 1000,
             "reason": decoded.get("reason", ""), "message_id": decoded.get("message_id", ""),
-            "receipt": receipt}  # fmt: skip
+            "receipt": receipt}

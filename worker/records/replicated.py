@@ -64,7 +64,7 @@ class _ClaimThenWait:
             self._skip_until = time.monotonic() + SKIP_AFTER_TIMEOUT_S
             verdict = to_text(result[0]) if result else ""
             self._log.warning("claim_not_replicated", wait_ms=self._wait_ms, verdict=verdict,
-                              skip_s=SKIP_AFTER_TIMEOUT_S)  # fmt: skip
+                              skip_s=SKIP_AFTER_TIMEOUT_S)
         return result
 
     def _pipelined(self, keys: Sequence[Any], args: Sequence[Any]) -> list[Any]:
@@ -87,5 +87,5 @@ def store_for(client: redis.Redis, settings: Settings) -> RecordStore:
     """The worker's store: claims wait for a replica with Sentinel (and a wait set), else plain."""
     if settings.redis_url and is_sentinel_url(settings.redis_url) and settings.redis_claim_wait_ms > 0:
         return ReplicatedClaimStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s,
-                                    wait_ms=settings.redis_claim_wait_ms)  # fmt: skip
+                                    wait_ms=settings.redis_claim_wait_ms)
     return RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s)

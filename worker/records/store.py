@@ -140,7 +140,7 @@ class RecordStore:
                 "id", request_id, "to", to, "state", _QUEUED, "attempts", "0", "created_at", stamp,
                 "updated_at", stamp, "expires_at", f"{expires_at:.3f}",
                 # the provider's client-ref: the caller's, else our id (for receipt fallback)
-                "sent_ref", client_ref or request_id]  # fmt: skip
+                "sent_ref", client_ref or request_id]
         if client_ref:
             argv += ["client_ref", client_ref]
         if params:
@@ -155,21 +155,21 @@ class RecordStore:
     def create_group(
         self, request_id: str, idempotency_key: str | None, argv: list[str],
         task: QueuedTask | None = None, *, number: str = "", client_ref: str | None = None,
-    ) -> list[str]:  # fmt: skip
+    ) -> list[str]:
         """One send's part of CREATE's ARGV ('store' mode) from :meth:`new_record`'s ``argv``
         (whose TTL is the store's). ``number`` is what the limits count ("" without limits);
         ``client_ref`` None means "read it from ``argv``"."""
         fields = argv[4:]
         if client_ref is None:
             client_ref = next((fields[i + 1] for i in range(0, len(fields) - 1, 2)
-                               if fields[i] == "client_ref"), "")  # fmt: skip
+                               if fields[i] == "client_ref"), "")
         return [request_id, self.idempotency_key(idempotency_key), number, argv[2], argv[3],
-                task.message if task else "", client_ref, str(len(fields)), *fields]  # fmt: skip
+                task.message if task else "", client_ref, str(len(fields)), *fields]
 
     def create_call(
         self, groups: Iterable[Sequence[str]], *, queue: str = "", limits: Sequence[str | int] = (),
         mode: str = CREATE_STORE,
-    ) -> list[str | int]:  # fmt: skip
+    ) -> list[str | int]:
         """CREATE's ARGV for one chunk: ``groups`` from :meth:`create_group` ('store') or
         ``(idempotency key, number)`` pairs ('check'), with the limits' arguments (none: off)."""
         args: list[str | int] = [self.prefix, str(self.ttl_s), mode, queue, len(limits), *limits]
@@ -184,7 +184,7 @@ class RecordStore:
     def create(
         self, request_id: str, idempotency_key: str | None, argv: list[str],
         task: QueuedTask | None = None,
-    ) -> str:  # fmt: skip
+    ) -> str:
         """Store a new record (and push ``task``); with a known idempotency key return the
         earlier id instead, pushing nothing."""
         group = self.create_group(request_id, idempotency_key, argv, task)
@@ -197,7 +197,7 @@ class RecordStore:
     def create_many(
         self, items: Sequence[tuple[str, str | None, list[str]]], pipe: Any = None,
         tasks: Sequence[QueuedTask] | None = None,
-    ) -> list[str]:  # fmt: skip
+    ) -> list[str]:
         """:meth:`create` for many, one CREATE call per :data:`CREATE_CHUNK` items, all in one
         round trip; with ``pipe`` the calls are only queued on it (and ``[]`` returned)."""
         pipeline = pipe or self.client.pipeline(transaction=False)
@@ -239,7 +239,7 @@ class RecordStore:
     def claim(
         self, request_id: str, now: float | None = None, *, lease_s: float = 60.0, route: str = "",
         rate: ClaimRate | None = None, pick: ClaimPick | None = None,
-    ) -> Claim:  # fmt: skip
+    ) -> Claim:
         """Atomically move queued -> sending (or report why not: busy/unconfirmed/expired/done).
 
         ``route`` is the route the attempt takes (recorded as ``route`` and in ``routes_tried``);

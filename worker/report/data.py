@@ -20,9 +20,9 @@ MEANINGS: Final = {
     State.FAILED.value: "bad", State.REJECTED.value: "bad", State.ERROR.value: "bad",
     State.EXPIRED_BEFORE_SEND.value: "bad",
     State.EXPIRED.value: "doubt", State.UNKNOWN.value: "doubt", State.UNCONFIRMED.value: "doubt",
-}  # fmt: skip
+}
 MEANING_TEXT: Final = {"good": "delivered", "bad": "not delivered", "doubt": "outcome uncertain",
-                       "in_flight": "still in flight"}  # fmt: skip
+                       "in_flight": "still in flight"}
 NETWORK_STATES: Final = ("delivered", "failed", "expired", "rejected", "unknown")
 CARRIER_NOTE: Final = (
     "Networks are the receipt's network-code (MCCMNC, ITU-T E.212). No well-maintained Python "
@@ -48,7 +48,7 @@ def state_rows(summary: Summary) -> list[dict[str, Any]]:
         if state not in HEADLINE and not summary.states[state]:
             continue
         rows.append({"state": state, "count": summary.states[state], "rate": summary.rate(state),
-                     "meaning": meaning(state)})  # fmt: skip
+                     "meaning": meaning(state)})
     return rows
 
 
@@ -56,7 +56,7 @@ def latency_rows(summary: Summary) -> list[dict[str, Any]]:
     """p50/p90/p99/max in milliseconds (None without samples) of the two stages."""
     rows = []
     for name, values in (("enqueue -> submitted", summary.to_submit),
-                         ("submitted -> receipt", summary.to_receipt)):  # fmt: skip
+                         ("submitted -> receipt", summary.to_receipt)):
         cells = {f"p{q}_ms": _ms(percentile(values, q)) for q in QUANTILES}
         rows.append({"stage": name, "n": len(values), **cells, "max_ms": _ms(percentile(values, 100))})
     return rows
@@ -69,7 +69,7 @@ def network_rows(summary: Summary) -> list[dict[str, Any]]:
         total = states.total()
         rows.append({"network": network, "carrier": None, "receipts": total,
                      "delivered_rate": states["delivered"] / total if total else 0.0,
-                     **{s: states[s] for s in NETWORK_STATES}})  # fmt: skip
+                     **{s: states[s] for s in NETWORK_STATES}})
     return rows
 
 
@@ -79,7 +79,7 @@ def err_code_rows(summary: Summary) -> list[dict[str, Any]]:
     return [{"err_code": code, "meaning": err_code_label(code), "count": states.total(),
              "share": states.total() / receipts, "states": dict(states.most_common())}
             for code, states in sorted(summary.by_err_code.items(),
-                                       key=lambda kv: (-kv[1].total(), kv[0]))]  # fmt: skip
+                                       key=lambda kv: (-kv[1].total(), kv[0]))]
 
 
 def as_dict(summary: Summary, *, title: str, since: float | None, at: float, prefix: str) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def _ms(value: float | None) -> str:
 
 
 def _table(table_id: str, caption: str, head: Sequence[str], rows: Iterable[tuple[str, Sequence[str]]],
-           numeric: Collection[int] = ()) -> str:  # fmt: skip
+           numeric: Collection[int] = ()) -> str:
     """A ``<table>``; each row is (CSS class, cells already escaped); the ``numeric`` columns are
     right-aligned figures."""
     def cls(i: int) -> str:
@@ -50,11 +50,11 @@ def _table(table_id: str, caption: str, head: Sequence[str], rows: Iterable[tupl
     ths = "".join(f"<th scope='col'{cls(i)}>{_esc(h)}</th>" for i, h in enumerate(head))
     body = "".join(f"<tr class='{row_cls}'>"
                    + "".join(f"<td{cls(i)}>{cell}</td>" for i, cell in enumerate(cells)) + "</tr>"
-                   for row_cls, cells in rows)  # fmt: skip
+                   for row_cls, cells in rows)
     if not body:
         body = f"<tr><td colspan='{len(head)}' class='empty'>none in this window</td></tr>"
     return (f"<table id='{table_id}'><caption>{_esc(caption)}</caption><thead><tr>{ths}</tr></thead>"
-            f"<tbody>{body}</tbody></table>")  # fmt: skip
+            f"<tbody>{body}</tbody></table>")
 
 
 def _badge(meaning: str, text: str) -> str:
@@ -68,10 +68,10 @@ def _cards(summary: Summary) -> str:
              ("failed or rejected", _pct(summary.rate("failed") + summary.rate("rejected")), "bad"),
              ("error or unconfirmed", _pct(summary.rate("error") + summary.rate("unconfirmed")), "bad"),
              ("conversion rate", _pct(summary.conversion_rate), "good"),
-             ("receipt p50", _ms(receipt_p50), "in_flight")]  # fmt: skip
+             ("receipt p50", _ms(receipt_p50), "in_flight")]
     return "<div class='cards'>" + "".join(
         f"<div class='card m-{m}' data-kpi='{_esc(label)}'><div class='v'>{_esc(value)}</div>"
-        f"<div class='l'>{_esc(label)}</div></div>" for label, value, m in cards) + "</div>"  # fmt: skip
+        f"<div class='l'>{_esc(label)}</div></div>" for label, value, m in cards) + "</div>"
 
 
 def _tables(summary: Summary) -> str:
@@ -79,38 +79,38 @@ def _tables(summary: Summary) -> str:
                     ("state", "sends", "share", "meaning"),
                     ((f"m-{r['meaning']}", [_badge(r["meaning"], r["state"]), str(r["count"]),
                                             _pct(r["rate"]), _esc(MEANING_TEXT[r["meaning"]])])
-                     for r in state_rows(summary)), numeric=(1, 2))  # fmt: skip
+                     for r in state_rows(summary)), numeric=(1, 2))
     latency = _table("latency", "Latency (nearest-rank percentiles)",
                      ("stage", "sends", "p50", "p90", "p99", "max"),
                      (("", [_esc(r["stage"]), str(r["n"]), _ms(r["p50_ms"]), _ms(r["p90_ms"]),
                             _ms(r["p99_ms"]), _ms(r["max_ms"])]) for r in latency_rows(summary)),
-                     numeric=(1, 2, 3, 4, 5))  # fmt: skip
+                     numeric=(1, 2, 3, 4, 5))
     networks = _table("networks", "Receipts by network",
                       ("network (MCCMNC)", "carrier", "receipts", "delivered", "failed", "expired",
                        "rejected", "unknown"),
                       (("", [f"<code>{_esc(r['network'])}</code>", "n/a<sup>1</sup>", str(r["receipts"]),
                              _pct(r["delivered_rate"]), str(r["failed"]), str(r["expired"]),
                              str(r["rejected"]), str(r["unknown"])]) for r in network_rows(summary)),
-                      numeric=(2, 3, 4, 5, 6, 7))  # fmt: skip
+                      numeric=(2, 3, 4, 5, 6, 7))
     codes = _table("err-codes", "Receipts by err-code (docs/provider-api.md §4)",
                    ("err-code", "meaning", "receipts", "share", "ended as"),
                    (("m-good" if r["err_code"] == "0" else "m-bad",
                      [f"<code>{_esc(r['err_code'])}</code>", _esc(r["meaning"]), str(r["count"]),
                       _pct(r["share"]), _esc(", ".join(f"{s} {n}" for s, n in r["states"].items()))])
-                    for r in err_code_rows(summary)), numeric=(2, 3))  # fmt: skip
+                    for r in err_code_rows(summary)), numeric=(2, 3))
     failed = _table("provider-status", "Sends that ended error or unconfirmed, by provider status",
                     ("provider status", "sends"),
                     (("m-bad", [f"<code>{_esc(k)}</code>", str(n)])
-                     for k, n in summary.by_provider_status.most_common()), numeric=(1,))  # fmt: skip
+                     for k, n in summary.by_provider_status.most_common()), numeric=(1,))
     return (f"<section><h2>Outcomes</h2>{states}</section><section><h2>Latency</h2>{latency}</section>"
             f"<section><h2>Networks</h2>{networks}</section><section><h2>Receipt err-codes</h2>{codes}"
-            f"</section><section><h2>Failed sends</h2>{failed}</section>")  # fmt: skip
+            f"</section><section><h2>Failed sends</h2>{failed}</section>")
 
 
 def _legend() -> str:
     return "<p class='legend'>" + " ".join(
         f"<span class='swatch' style='background:{COLOURS[m]}'></span>{_esc(text)}"
-        for m, text in MEANING_TEXT.items()) + "</p>"  # fmt: skip
+        for m, text in MEANING_TEXT.items()) + "</p>"
 
 
 def render_html(summary: Summary, title: str, text: str = "", *, generated_at: float | None = None) -> str:
@@ -118,7 +118,7 @@ def render_html(summary: Summary, title: str, text: str = "", *, generated_at: f
     del text  # the page shows real tables now, not the terminal text
     figures = "".join(f"<figure><img alt='{_esc(cap)}' src='data:image/png;base64,{data}'>"
                       f"<figcaption>{_esc(cap)}</figcaption></figure>"
-                      for cap, data in render_plots(summary))  # fmt: skip
+                      for cap, data in render_plots(summary))
     at = datetime.fromtimestamp(generated_at, UTC) if generated_at is not None else datetime.now(UTC)
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
@@ -137,7 +137,7 @@ def render_html(summary: Summary, title: str, text: str = "", *, generated_at: f
 def _meaning_css() -> str:
     tint: dict[str, Any] = {"good": "#e8f5e9", "bad": "#ffebee", "doubt": "#fff8e1", "in_flight": "#f5f5f5"}
     return "".join(f".badge.m-{m}{{background:{c};color:#fff}}.card.m-{m}{{border-top:4px solid {c}}}"
-                   f"tr.m-{m} td{{background:{tint[m]}}}" for m, c in COLOURS.items())  # fmt: skip
+                   f"tr.m-{m} td{{background:{tint[m]}}}" for m, c in COLOURS.items())
 
 
 _CSS: Final = (

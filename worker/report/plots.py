@@ -73,7 +73,7 @@ def _outcomes(summary: Summary) -> str:
     rows = state_rows(summary)[::-1]
     fig, ax = _figure("outcome of every send in the window", "sends")
     ax.barh([r["state"] for r in rows], [r["count"] for r in rows],
-            color=[COLOURS[r["meaning"]] for r in rows])  # fmt: skip
+            color=[COLOURS[r["meaning"]] for r in rows])
     return _png(fig)
 
 
@@ -82,7 +82,7 @@ def _latency(summary: Summary) -> str:
 
     fig, ax = _figure("latency, cumulative", "time taken (log scale)", "share of sends")
     for name, values in (("enqueue -> submitted", summary.to_submit),
-                         ("submitted -> receipt", summary.to_receipt)):  # fmt: skip
+                         ("submitted -> receipt", summary.to_receipt)):
         ordered = sorted(max(v, 0.0001) for v in values)
         ax.plot(ordered, [(i + 1) / len(ordered) for i in range(len(ordered))], label=name)
     if summary.to_submit or summary.to_receipt:
@@ -106,7 +106,7 @@ def _over_time(summary: Summary) -> str:
     # matplotlib date numbers are days since its epoch, 1970-01-01 UTC by default
     groups = {key: [t / 86400 for t, state in summary.created if meaning(state) == key] for key in COLOURS}
     ax.hist(list(groups.values()), bins=min(60, max(5, len(summary.created) // 5)), stacked=True,
-            label=[MEANING_TEXT[key] for key in groups], color=list(COLOURS.values()))  # fmt: skip
+            label=[MEANING_TEXT[key] for key in groups], color=list(COLOURS.values()))
     # matplotlib's stubs leave these constructors unannotated
     locator = AutoDateLocator(minticks=3, maxticks=8)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)

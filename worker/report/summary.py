@@ -30,7 +30,7 @@ from worker import constants as c
 from worker.states import State
 
 FIELDS: Final = ("state", "created_at", "submitted_at", "receipt_at", "network", "err_code",
-                 "receipt_status", "provider_status", "conversion_status")  # fmt: skip
+                 "receipt_status", "provider_status", "conversion_status")
 CONVERTED: Final = "reported"  # conversion_status of a send reported with delivered=true
 PROGRESS_EVERY: Final = 10_000  # records between two progress lines while scanning
 # Shown even at zero, in this order; any other state follows when present.
@@ -49,7 +49,7 @@ ERR_CODES: Final = {  # docs/provider-api.md section 4, DLR err-code
     "15": "Pre-paid insufficient funds", "16": "Gateway quota exceeded", "50": "Entity filter",
     "51": "Header filter", "52": "Content filter", "53": "Consent filter", "54": "Regulation error",
     "99": "General error",
-}  # fmt: skip
+}
 
 
 def parse_since(text: str) -> float:
@@ -131,7 +131,7 @@ def _num(value: bytes | None) -> float | None:
 
 
 def scan_rows(client: Any, prefix: str, since_ts: float,
-              progress: Callable[[int], None] | None = None) -> Iterator[Row]:  # fmt: skip
+              progress: Callable[[int], None] | None = None) -> Iterator[Row]:
     """Every record created at or after ``since_ts`` (SCAN + pipelined HMGET, in batches).
 
     ``progress`` is called with the number of records read so far every
@@ -164,7 +164,7 @@ def _fetch(client: Any, keys: list[bytes], since_ts: float) -> Iterator[Row]:
             continue
         yield Row(state.decode(), created_ts, _num(submitted), _num(receipt),
                   (network or b"").decode(), (err_code or b"").decode(),
-                  (provider_status or b"").decode(), (conversion or b"").decode())  # fmt: skip
+                  (provider_status or b"").decode(), (conversion or b"").decode())
 
 
 def summarize(rows: Iterable[Row]) -> Summary:

@@ -20,7 +20,7 @@ def _ms(value: float | None) -> str:
 def latency_rows(summary: Summary) -> list[tuple[str, int, list[str]]]:
     return [(name, len(values), [_ms(percentile(values, q)) for q in (*QUANTILES, 100)])
             for name, values in (("enqueue -> submitted", summary.to_submit),
-                                 ("submitted -> receipt", summary.to_receipt))]  # fmt: skip
+                                 ("submitted -> receipt", summary.to_receipt))]
 
 
 def render_text(summary: Summary, title: str) -> str:
@@ -33,7 +33,7 @@ def render_text(summary: Summary, title: str) -> str:
     for name, n, cells in latency_rows(summary):
         lines.append(f"  {name:<22}{n:>6}" + "".join(f"{cell:>10}" for cell in cells))
     lines += ["", f"{'network':<12}{'receipts':>9}{'delivered':>11}{'failed':>8}{'expired':>9}"
-                  f"{'rejected':>10}{'unknown':>9}"]  # fmt: skip
+                  f"{'rejected':>10}{'unknown':>9}"]
     for network, states in sorted(summary.by_network.items(), key=lambda kv: -kv[1].total()):
         total = states.total()
         counts = "".join(f"{states[s]:>{w}}" for s, w in _NETWORK_COLUMNS)
@@ -43,7 +43,7 @@ def render_text(summary: Summary, title: str) -> str:
     for code, states in sorted(summary.by_err_code.items(), key=lambda kv: -kv[1].total()):
         shown = ", ".join(f"{s} {n}" for s, n in states.most_common())
         lines.append(f"  {code:<8}{states.total():>7}{states.total() / receipts:>8.1%}  "
-                     f"{ERR_CODES.get(code, 'undocumented')} ({shown})")  # fmt: skip
+                     f"{ERR_CODES.get(code, 'undocumented')} ({shown})")
     lines += ["", f"conversion rate: {summary.conversion_rate:.1%} "
                   f"({summary.converted} of {summary.total} sends reported used)"]
     if summary.by_provider_status:

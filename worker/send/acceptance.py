@@ -47,7 +47,7 @@ class NoSpool:
 def record_acceptance(
     store: RecordStore, spool: Spool, sleep: Callable[[float], None], request_id: str, message_id: str,
     fields: Mapping[str, str | None], deadline: float, log: Any,
-) -> str:  # fmt: skip
+) -> str:
     """Write ``submitted``; on a Redis error keep retrying (bounded backoff) until the claim
     lease ends at ``deadline`` (monotonic), then leave the acceptance to the spool."""
     delay, cap = ACCEPT_WRITE_BACKOFF_S
@@ -61,11 +61,11 @@ def record_acceptance(
                 kept = {k: v for k, v in fields.items() if v is not None}
                 spool.keep(request_id, message_id, kept)
                 log.warning("acceptance_write_failed", message_id=message_id, error=str(exc),
-                            retry_for_s=round(max(0.0, deadline - time.monotonic()), 1))  # fmt: skip
+                            retry_for_s=round(max(0.0, deadline - time.monotonic()), 1))
             if time.monotonic() + delay >= deadline or tries >= ACCEPT_WRITE_MAX_TRIES:
                 spool.hand_over(request_id)
                 log.error("acceptance_spooled", message_id=message_id, tries=tries, error=str(exc),
-                          note="accepted by the provider; recorded when Redis answers again")  # fmt: skip
+                          note="accepted by the provider; recorded when Redis answers again")
                 return State.SENDING.value
             sleep(delay)
             delay = min(delay * 2, cap)

@@ -69,7 +69,7 @@ def _post(services: Any, form: dict[str, str]) -> None:
         raise PermanentProviderError(
             f"HTTP {code}: the conversion endpoint answered with a redirect; not followed "
             "(the request carries api_secret): fix PINRELAY_CONVERSION_URL", http_status=code,
-        )  # fmt: skip
+        )
     if code == 429:
         raise TransientProviderError(
             "HTTP 429", http_status=code, retry_after=retry_after_s(response.headers.get("Retry-After"))
@@ -77,7 +77,7 @@ def _post(services: Any, form: dict[str, str]) -> None:
     if code >= 500:
         raise TransientProviderError(f"HTTP {code}", http_status=code)
     reasons = {401: "bad credentials", 402: "conversions not enabled for this account",
-               420: "invalid parameters", 422: "invalid parameters", 423: "invalid parameters"}  # fmt: skip
+               420: "invalid parameters", 422: "invalid parameters", 423: "invalid parameters"}
     raise PermanentProviderError(f"HTTP {code}: {reasons.get(code, 'refused')}", http_status=code)
 
 
@@ -98,7 +98,7 @@ def report(services: Any, request_id: str, *, delivered: bool = True, at: float 
         message_id = ""  # a Twilio SID means nothing to Vonage's Conversion API
     if not message_id:
         outcome = ("skipped: sent on the twilio route (Vonage conversions only)" if record.get("route") ==
-                   "twilio" else "skipped: no message-id (the send was never accepted)")  # fmt: skip
+                   "twilio" else "skipped: no message-id (the send was never accepted)")
         store.update_fields(request_id, {"conversion_status": outcome})
         log.info("conversion_skipped", reason=outcome)
         return outcome

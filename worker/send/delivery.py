@@ -101,7 +101,7 @@ class _Send:
             level = log.warning if claim.verdict == "unconfirmed" else log.info
             level("send_settled_elsewhere", verdict=claim.verdict, state=claim.state or None)
             return {"unconfirmed": State.UNCONFIRMED.value,
-                    "expired": State.EXPIRED_BEFORE_SEND.value}.get(claim.verdict, claim.state)  # fmt: skip
+                    "expired": State.EXPIRED_BEFORE_SEND.value}.get(claim.verdict, claim.state)
         except MoveOn as exc:
             if exc.blame == Blame.ROUTE.value:  # this run's attempts all met refusing routes
                 raise DeferSend(ROUTE_RECHECK_S) from None
@@ -120,7 +120,7 @@ class _Send:
         }
         deps = self.deps
         return record_acceptance(store, deps.spool, deps.sleep, self.request_id, ",".join(ids), fields,
-                                 self.claimed_at + self.lease_s, log)  # fmt: skip
+                                 self.claimed_at + self.lease_s, log)
 
     def attempt(self) -> Accepted:
         """Take a rate token, pick a route and claim the send (one Redis call), make one
@@ -147,7 +147,7 @@ class _Send:
         request = SendRequest(
             to=claim.to, pin=claim.pin, client_ref=claim.client_ref or None,
             params=claim.params or {},
-        )  # fmt: skip
+        )
         log_ctx: dict[str, Any] = {"to": mask_number(claim.to), "attempt": claim.attempts, "route": route}
         if pick_how != "closed":
             log_ctx["route_pick"] = pick_how
@@ -164,7 +164,7 @@ class _Send:
         deps.observer.attempt("accepted", "0", accepted.latency_s)
         self.log.info("provider_attempt", **log_ctx, provider_status=accepted.status,
                       message_id=accepted.message_id, latency_ms=round(accepted.latency_s * 1000, 1),
-                      decision="accepted")  # fmt: skip
+                      decision="accepted")
         return accepted
 
     def _claim(self) -> tuple[Claim, float]:
@@ -175,13 +175,13 @@ class _Send:
         while True:
             self.claimed_at = time.monotonic()
             claim = store.claim(self.request_id, lease_s=self.lease_s, route=self.router.names[0],
-                                rate=rate, pick=pick)  # fmt: skip
+                                rate=rate, pick=pick)
             if claim.verdict != "rate":
                 return claim, waited
             waited = deps.limiter.hold(claim.wait_s, waited)
 
     def _failed(self, exc: ProviderError, route: str, claim: Claim, latency: float,
-                log_ctx: dict[str, Any]) -> NoReturn:  # fmt: skip
+                log_ctx: dict[str, Any]) -> NoReturn:
         """Apply the failover table (:mod:`worker.send.failover`) to one failed call; always raises."""
         deps, router = self.deps, self.router
         blame = router.blame(route, exc)
@@ -192,12 +192,12 @@ class _Send:
         if step.deny:
             router.deny(route, claim.to)
         outcome = "transient" if isinstance(exc, TransientProviderError) else (
-            "unconfirmed" if blame is Blame.UNCONFIRMED else "permanent")  # fmt: skip
+            "unconfirmed" if blame is Blame.UNCONFIRMED else "permanent")
         deps.observer.attempt(outcome, exc.code, latency)
         decision = outcome if step.ends else "next_route" if step.at_once else "retry_if_allowed"
         level = self.log.warning if step.ends else self.log.info
         level("provider_attempt", **log_ctx, provider_status=exc.code, blame=blame.value,
-              latency_ms=round(latency * 1000, 1), decision=decision, error=str(exc))  # fmt: skip
+              latency_ms=round(latency * 1000, 1), decision=decision, error=str(exc))
         if step.ends:
             raise exc
         if isinstance(exc, TransientProviderError) and exc.retry_after:

@@ -61,11 +61,11 @@ class RouteHealth:
         return int(self._script(keys=[], args=[
             settings.key_prefix, settings.key_prefix + KEY_ROUTE, f"{time.time():.3f}", WINDOW, MIN_RECEIPTS,
             settings.route_min_success, *args,
-        ]))  # fmt: skip
+        ]))
 
 
 def route_status(client: redis.Redis, settings: Settings, names: Iterable[str] | None = None,
-                 now: float | None = None) -> list[dict[str, Any]]:  # fmt: skip
+                 now: float | None = None) -> list[dict[str, Any]]:
     """Every route's breaker, delivery rate and denylist size, in failover order."""
     moment = time.time() if now is None else now
     out = []
@@ -91,7 +91,7 @@ def route_status(client: redis.Redis, settings: Settings, names: Iterable[str] |
             "delivery": {"receipts": n, "delivered": good,
                          "success_rate": round(good / n, 4) if n else None},
             "denylisted": int(client.scard(key + ":deny")),
-        })  # fmt: skip
+        })
     return out
 
 

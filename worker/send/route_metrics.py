@@ -30,7 +30,7 @@ from worker.send.routes.base import KEY_ROUTE
 ROUTE_ATTEMPTS = Lazy(lambda: Counter(
     "pinrelay_route_attempts_total", "Provider calls per route: accepted, or whose fault the failure "
     "was (number/route/transient/throttled/request/unconfirmed)", ["route", "outcome"],
-))  # fmt: skip
+))
 
 
 class RouteStateCollector(Collector):
@@ -42,13 +42,13 @@ class RouteStateCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         state = GaugeMetricFamily("pinrelay_route_state", "Route breaker: 0 closed, 1 degraded, "
-                                  "2 half-open, 3 open", labels=["route"])  # fmt: skip
+                                  "2 half-open, 3 open", labels=["route"])
         info = GaugeMetricFamily("pinrelay_route_info", "Route state and the reason of its last change",
-                                 labels=["route", "state", "reason"])  # fmt: skip
+                                 labels=["route", "state", "reason"])
         changed = GaugeMetricFamily("pinrelay_route_state_changed_timestamp_seconds",
-                                    "When the route's breaker last changed", labels=["route"])  # fmt: skip
+                                    "When the route's breaker last changed", labels=["route"])
         rate = GaugeMetricFamily("pinrelay_route_delivery_success_ratio",
-                                 "Delivered share of its last receipts", labels=["route"])  # fmt: skip
+                                 "Delivered share of its last receipts", labels=["route"])
         for status in route_status(self._client, self._settings):
             route = status["route"]
             state.add_metric([route], float(state_value(status)))

@@ -58,7 +58,7 @@ class Router:
     """The configured routes in failover order, with their shared breakers."""
 
     def __init__(self, settings: Settings, client: redis.Redis, routes: Mapping[str, Route],
-                 draw: Callable[[], float] = random.random) -> None:  # fmt: skip
+                 draw: Callable[[], float] = random.random) -> None:
         if not routes:
             raise ValueError("a router needs at least one route")
         self._settings = settings
@@ -91,7 +91,7 @@ class Router:
         """The route for the next attempt (mode ``first``, ``stay`` on ``ref``, or ``after`` it)."""
         settings = self._settings
         args = [self._keys, f"{_now():.3f}", mode, ref, settings.route_probe_share, self._draw(),
-                self._lease, *self.names]  # fmt: skip
+                self._lease, *self.names]
         found = [to_text(x) for x in self._pick(keys=[record_key, pin_key], args=args)]
         if found[0] == "wait":
             return Pick("wait", wait_s=max(0.05, float(found[1])))

@@ -54,7 +54,7 @@ class AcceptanceSpool:
     """Thread-safe; ``directory=None`` keeps entries in memory only (still retried)."""
 
     def __init__(self, directory: Path | None, store: RecordStore, log: Any,
-                 *, retry_every_s: float = RETRY_EVERY_S) -> None:  # fmt: skip
+                 *, retry_every_s: float = RETRY_EVERY_S) -> None:
         self._dir = directory
         self._store = store
         self._log = log
@@ -102,11 +102,11 @@ class AcceptanceSpool:
         for rid, entry in todo:
             try:
                 state = self._store.finish(rid, State.SUBMITTED, message_id=entry.message_id,
-                                           fields=entry.fields)  # fmt: skip
+                                           fields=entry.fields)
             except redis.RedisError:
                 break
             self._log.warning("acceptance_recorded_from_spool", request_id=rid,
-                              message_id=entry.message_id, state=state)  # fmt: skip
+                              message_id=entry.message_id, state=state)
             self.done(rid)
         return self.pending
 
@@ -196,7 +196,7 @@ class AcceptanceSpool:
                 os.fsync(self._file.fileno())
         except OSError as exc:
             self._log.error("spool_write_failed", directory=str(self._dir), error=str(exc),
-                            note="the acceptance is kept in memory only")  # fmt: skip
+                            note="the acceptance is kept in memory only")
 
 
 def _open_own(directory: Path) -> tuple[IO[str], Path]:

@@ -75,7 +75,7 @@ class MisroutedSweep:
         self._log = get_logger("pinrelay.misrouted")
         broker = settings.effective_broker_url if settings.redis_url or settings.broker_url else ""
         self._queues = [] if not broker.startswith(("redis://", "rediss://", "unix://")) else [
-            q for q in c.MISROUTED_QUEUES if q != settings.queue]  # fmt: skip
+            q for q in c.MISROUTED_QUEUES if q != settings.queue]
 
     def sweep(self) -> list[str]:
         """The task ids found (and handled) this time."""
@@ -100,11 +100,11 @@ class MisroutedSweep:
             to = kwargs.get("to")
             shown = mask_number(to) if isinstance(to, str) else "?"
             argv = self._store.new_record(task_id, to=shown, pin="", client_ref=None, params=None,
-                                          expires_at=time.time())  # fmt: skip
+                                          expires_at=time.time())
             self._store.create(task_id, None, argv)
             self._store.finish(task_id, State.ERROR, fields={"error_text": reason})
         self._log.warning("misrouted_task", task_id=task_id, queue=queue, request_id=request_id,
-                          fix=fix_text(self._settings))  # fmt: skip
+                          fix=fix_text(self._settings))
 
 
 class MisroutedCollector(Collector):
@@ -118,4 +118,4 @@ class MisroutedCollector(Collector):
         value = self._client.hget(self._key, STATS_FIELD)
         yield CounterMetricFamily("pinrelay_misrouted_tasks", "pinrelay.send_pin tasks found in a queue "
                                   "no pinrelay worker reads (fix: queue='pinrelay')",
-                                  value=float(to_text(value)) if value else 0.0)  # fmt: skip
+                                  value=float(to_text(value)) if value else 0.0)

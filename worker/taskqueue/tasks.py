@@ -86,7 +86,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
             "tasks", task_id, {"task": sender.name, "error": f"{type(exception).__name__}: {exception}"}
         )
         services.log.error("task_failed", task_id=task_id, task=sender.name,
-                           error=f"{type(exception).__name__}: {exception}")  # fmt: skip
+                           error=f"{type(exception).__name__}: {exception}")
 
     task_failure.connect(_dead_task, weak=False)
     register_callback_task(app, settings)  # pinrelay.deliver_callback (worker/callbacks/)
@@ -124,7 +124,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
                 return State.ERROR.value
             if extra:  # a newer producer's argument: the record is what counts
                 services.log.warning("send_task_arguments_ignored", request_id=request_id,
-                                     names=sorted(extra))  # fmt: skip
+                                     names=sorted(extra))
         try:
             state = deliver(request_id, services.deps)
         except DeferSend as defer:
@@ -157,7 +157,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         services = services_for(settings)
         if self.request.retries < WAIT_FOR_SEND_TRIES and send_in_flight(services.store, request_id):
             raise self.retry(countdown=WAIT_FOR_SEND_S, max_retries=WAIT_FOR_SEND_TRIES,
-                             kwargs={"request_id": request_id, "delivered": delivered, "at": at})  # fmt: skip
+                             kwargs={"request_id": request_id, "delivered": delivered, "at": at})
         return report(services, request_id, delivered=delivered, at=at)
 
     from worker.verify.tasks import register_verify_tasks
@@ -196,9 +196,9 @@ def _record_external(
         if extra:
             names = ", ".join(repr(n) for n in sorted(extra))
             raise ValidationError("arguments", f"unknown {names}; pinrelay.send_pin takes "
-                                  f"{', '.join(PLAIN_ARGUMENTS)} (or request_id alone)")  # fmt: skip
+                                  f"{', '.join(PLAIN_ARGUMENTS)} (or request_id alone)")
         request = SendRequest.build(to, plain["pin"], plain["client_ref"], plain["params"],
-                                    regions=settings.phone_regions)  # fmt: skip
+                                    regions=settings.phone_regions)
         lifetime = _expires_in(plain["expires_in"], settings)
         if not store.get_raw(task_id):  # a redelivered task was counted the first time
             services.guard.check(request.to)
@@ -206,7 +206,7 @@ def _record_external(
         _reject(services, task_id, to, str(exc))
         return None
     argv = store.new_record(task_id, to=request.to, pin=request.pin, client_ref=request.client_ref,
-                            params=request.params, expires_at=time.time() + lifetime)  # fmt: skip
+                            params=request.params, expires_at=time.time() + lifetime)
     return str(store.create(task_id, None, argv))
 
 
@@ -218,7 +218,7 @@ def _expires_in(value: object, settings: Settings) -> float:
         raise ValidationError("expires_in", f"must be a number of seconds, got {type(value).__name__}")
     if not math.isfinite(value) or not 0 < value <= settings.record_ttl_s:
         raise ValidationError("expires_in", f"must be 0 < seconds <= {settings.record_ttl_s} "
-                              "(PINRELAY_RECORD_TTL)")  # fmt: skip
+                              "(PINRELAY_RECORD_TTL)")
     return float(value)
 
 
@@ -231,7 +231,7 @@ def _by_id_problem(request_id: object, plain: Mapping[str, Any]) -> str | None:
     mixed = [name for name in PLAIN_ARGUMENTS if plain[name] is not None]
     if mixed:
         return (f"invalid request: request_id cannot be combined with {', '.join(mixed)} "
-                "(positional arguments? pass the plain shape as keyword arguments)")  # fmt: skip
+                "(positional arguments? pass the plain shape as keyword arguments)")
     return None
 
 
@@ -245,7 +245,7 @@ def _reject(services: Any, task_id: str, to: object, reason: str) -> NoReturn:
         raise SendFailedError(task_id, State.ERROR.value, text)
     shown = mask_number(to) if isinstance(to, str) else "?"
     argv = store.new_record(task_id, to=shown, pin="", client_ref=None, params=None,
-                            expires_at=time.time())  # fmt: skip
+                            expires_at=time.time())
     store.create(task_id, None, argv)
     store.finish(task_id, State.ERROR, fields={"error_text": text})
     raise SendFailedError(task_id, State.ERROR.value, text)

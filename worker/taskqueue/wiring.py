@@ -60,8 +60,8 @@ def services_for(settings: Settings) -> Services:
         router = Router(settings, client, build_routes(settings, provider))
         deps = DeliveryDeps(settings=settings, store=store, provider=provider, log=log,
                             limiter=build_limiter(settings, client), observer=WorkerObserver(),
-                            spool=spool, router=router)  # fmt: skip
+                            spool=spool, router=router)
         found = Services(settings=settings, redis=client, store=store, provider=provider,
-                         log=log, deps=deps, guard=AbuseGuard(settings, client))  # fmt: skip
+                         log=log, deps=deps, guard=AbuseGuard(settings, client))
         _cache[key] = found
     return found

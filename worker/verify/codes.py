@@ -65,10 +65,10 @@ def require_secret(secret: str | None) -> bytes:
     """The HMAC key, or a :class:`ConfigError` when it is unset or too short."""
     if not secret:
         raise ConfigError("PINRELAY_VERIFY_SECRET is not set: every verify command needs it "
-                          f"(at least {c.VERIFY_SECRET_MIN_CHARS} characters)")  # fmt: skip
+                          f"(at least {c.VERIFY_SECRET_MIN_CHARS} characters)")
     if len(secret) < c.VERIFY_SECRET_MIN_CHARS:
         raise ConfigError(f"PINRELAY_VERIFY_SECRET must be at least {c.VERIFY_SECRET_MIN_CHARS} "
-                          f"characters (got {len(secret)})")  # fmt: skip
+                          f"characters (got {len(secret)})")
     return secret.encode("utf-8")
 
 

@@ -42,17 +42,17 @@ class VerifyStatsCollector(Collector):
     def collect(self) -> Iterator[Any]:
         counts = verify_counts(self._client, self._prefix)
         family = CounterMetricFamily("pinrelay_verifications", "Verifications started, and ended by "
-                                     "outcome (approved/expired/locked)", labels=["outcome"])  # fmt: skip
+                                     "outcome (approved/expired/locked)", labels=["outcome"])
         for outcome in OUTCOMES:
             family.add_metric([outcome], counts.get(outcome, 0.0))
         yield family
         pending = float(self._client.zcard(f"{self._prefix}{c.KEY_VERIFY_DUE}"))
         yield GaugeMetricFamily("pinrelay_verifications_pending", "Verifications waiting for their code",
-                                value=pending)  # fmt: skip
+                                value=pending)
         buckets, running = [], 0.0
         for bound in (*APPROVAL_BUCKETS_S, "+Inf"):
             running += counts.get(f"approval_le:{bound}", 0.0)
             buckets.append((str(float(bound)) if bound != "+Inf" else "+Inf", running))
         yield HistogramMetricFamily("pinrelay_verification_approval_seconds",
                                     "From the start of a verification to its approval",
-                                    buckets=buckets, sum_value=counts.get("approval_sum", 0.0))  # fmt: skip
+                                    buckets=buckets, sum_value=counts.get("approval_sum", 0.0))

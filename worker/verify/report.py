@@ -98,12 +98,12 @@ def render_verify_text(summary: VerifySummary) -> str:
     rate = summary.conversion_rate()
     lines = ["", f"verifications: {summary.total}, conversion rate "
                  f"{'-' if rate is None else f'{100 * rate:.1f}%'} ({summary.states['approved']} approved "
-                 f"of {summary.ended} ended)"]  # fmt: skip
+                 f"of {summary.ended} ended)"]
     for state in ("approved", "expired", "locked", "pending"):
         lines.append(f"  {state:<18} {summary.states[state]:>6}")
     times = summary.to_approval
     lines.append(f"  start->approval    p50 {_s(percentile(times, 50))}  p90 {_s(percentile(times, 90))}"
-                 f"  p99 {_s(percentile(times, 99))}")  # fmt: skip
+                 f"  p99 {_s(percentile(times, 99))}")
     for title, groups in (("route", summary.by_route), ("network", summary.by_network)):
         if groups:
             lines.append(f"conversion by {title:<8}  approved/ended  rate")
@@ -119,7 +119,7 @@ def add_verify_section(page: str, summary: VerifySummary) -> str:
     rate = summary.conversion_rate()
     shown = "-" if rate is None else f"{100 * rate:.1f}%"
     section = (f"<section class='verify'><h2>Verify: conversion rate {html.escape(shown)}</h2>"
-               f"<pre>{html.escape(text.strip())}</pre></section>")  # fmt: skip
+               f"<pre>{html.escape(text.strip())}</pre></section>")
     head, _, tail = page.rpartition("</body>")
     return f"{head}{section}</body>{tail}"
 

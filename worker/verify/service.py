@@ -61,7 +61,7 @@ class SendPath(Protocol):
 
     def send_pin(self, to: str, pin: str, client_ref: str | None = None, *,
                  params: Mapping[str, str] | None = None, idempotency_key: str | None = None,
-                 expires_in: float | None = None) -> str: ...  # fmt: skip
+                 expires_in: float | None = None) -> str: ...
 
     def report_conversion(self, request_id: str, delivered: bool = True, at: float | None = None) -> None: ...
 
@@ -85,7 +85,7 @@ class Verifier:
     """Start, check, resend and read verifications; ``schedule(id, delay_s)`` books the expiry sweep."""
 
     def __init__(self, settings: Settings, store: VerifyStore, sender: SendPath,
-                 schedule: Callable[[str, float], None] | None = None) -> None:  # fmt: skip
+                 schedule: Callable[[str, float], None] | None = None) -> None:
         self.settings = settings
         self.store = store
         self.sender = sender
@@ -108,15 +108,15 @@ class Verifier:
         value = self.settings.verify_ttl_s if ttl is None else ttl
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= c.VERIFY_MAX_TTL_S:
             raise ValidationError("ttl", f"{value!r} is not allowed: a code is valid 1 to "
-                                         f"{c.VERIFY_MAX_TTL_S} seconds")  # fmt: skip
+                                         f"{c.VERIFY_MAX_TTL_S} seconds")
         if value > self.settings.record_ttl_s:  # the verification would vanish while pending
             raise ValidationError("ttl", f"{value} is longer than PINRELAY_RECORD_TTL "
                                          f"({self.settings.record_ttl_s}s): how long a verification "
-                                         "is kept")  # fmt: skip
+                                         "is kept")
         return value
 
     def start(self, to: str, client_ref: str | None = None, length: int | None = None,
-              ttl: int | None = None) -> str:  # fmt: skip
+              ttl: int | None = None) -> str:
         """Validate, create the verification and send its first code; return its id."""
         key = self._key()
         length = codes.check_length(self.settings.verify_length if length is None else length)
@@ -127,7 +127,7 @@ class Verifier:
         fields = {"to": request.to, "length": str(length), "ttl": str(ttl_s),
                   "max_attempts": str(self.settings.verify_max_attempts),
                   "max_sends": str(self.settings.verify_max_sends),
-                  "hash": codes.code_hmac(key, verification_id, request.to, code)}  # fmt: skip
+                  "hash": codes.code_hmac(key, verification_id, request.to, code)}
         if request.client_ref:
             fields["client_ref"] = request.client_ref
         self.store.start(verification_id, ttl_s, fields)
@@ -140,11 +140,11 @@ class Verifier:
             raise
         self._book_expiry(verification_id, ttl_s)
         self.log.info("verification_started", verification_id=verification_id,
-                      to=mask_number(request.to), length=length, ttl_s=ttl_s)  # fmt: skip
+                      to=mask_number(request.to), length=length, ttl_s=ttl_s)
         return verification_id
 
     def _send(self, verification_id: str, send: int, to: str, code: str, seconds_left: float,
-              client_ref: str | None, code_hmac: str) -> str:  # fmt: skip
+              client_ref: str | None, code_hmac: str) -> str:
         """Hand send ``send`` to the send path and link it; what the link answered.
 
         The slot is given back only when the send path refused before storing anything (a
@@ -155,7 +155,7 @@ class Verifier:
             request_id = self.sender.send_pin(
                 to, code, client_ref, idempotency_key=idempotency_key(verification_id, send),
                 expires_in=max(seconds_left, 0.001),
-            )  # fmt: skip
+            )
         except ValidationError:
             self.store.release(verification_id, send)
             raise
@@ -172,7 +172,7 @@ class Verifier:
             except StoreUnavailableError as exc:
                 if pause is None:  # its code works (stored with the slot); its conversion is lost
                     self.log.warning("verify_send_not_linked", verification_id=verification_id, send=send,
-                                     request_id=request_id, error=str(exc))  # fmt: skip
+                                     request_id=request_id, error=str(exc))
                 else:
                     time.sleep(pause)
         return "unlinked"
@@ -184,7 +184,7 @@ class Verifier:
             self.schedule(verification_id, delay_s + EXPIRY_GRACE_S)
         except Exception as exc:  # checks and other verifications' sweeps still end it
             self.log.warning("verify_expiry_not_booked", verification_id=verification_id,
-                             error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+                             error=f"{type(exc).__name__}: {exc}")
 
     def resend(self, verification_id: str) -> str:
         """A new code for the same verification (the old one stops working); same id back."""
@@ -202,11 +202,11 @@ class Verifier:
             self.expire([verification_id])
         if reserved.verdict == "max_sends":
             raise ResendRefusedError(verification_id, "max_sends", f"all {self.settings.verify_max_sends} "
-                                     "sends are used; start a new verification")  # fmt: skip
+                                     "sends are used; start a new verification")
         if reserved.verdict != "ok":
             raise _ended(verification_id, reserved.verdict)
         linked = self._send(verification_id, reserved.send, reserved.to, code, reserved.seconds_left,
-                            reserved.client_ref, digest)  # fmt: skip
+                            reserved.client_ref, digest)
         if linked == "ended":  # a check or the expiry ended it meanwhile: no new code to type
             raise _ended(verification_id, self.store.get_raw(verification_id).get("state", "ended"))
         self.log.info("verification_resent", verification_id=verification_id, send=reserved.send)
@@ -228,7 +228,7 @@ class Verifier:
             matched = upcoming
         outcome = self.store.check(key_id, matched)
         self.log.info("verification_checked", verification_id=key_id, status=outcome.status,
-                      attempts_left=outcome.attempts_left)  # fmt: skip
+                      attempts_left=outcome.attempts_left)
         if outcome.ended:
             self._report_quietly([key_id])
         return {"id": verification_id, "status": outcome.status, "attempts_left": outcome.attempts_left}
@@ -284,7 +284,7 @@ class Verifier:
                 at = raw.get("approved_at") if delivered else raw.get("ended_at")
                 try:
                     self.sender.report_conversion(request_id, delivered=delivered,
-                                                  at=float(at) if at else time.time())  # fmt: skip
+                                                  at=float(at) if at else time.time())
                 except UnknownRequestError:
                     continue  # the send's record is gone: nothing to report
                 except Exception:
@@ -293,5 +293,5 @@ class Verifier:
                 reported += 1
             self.store.settle_owed(verification_id)
             self.log.info("verification_conversions_queued", verification_id=verification_id,
-                          state=raw.get("state"), sends=len(send_ids(raw)))  # fmt: skip
+                          state=raw.get("state"), sends=len(send_ids(raw)))
         return reported

@@ -115,7 +115,7 @@ class VerifyStore:
         if result[0] != "ok":
             return Reservation(result[0])
         return Reservation("ok", int(result[1]), result[2], float(result[3]), int(result[4]),
-                           result[5] or None)  # fmt: skip
+                           result[5] or None)
 
     def link(self, verification_id: str, send: int, request_id: str, code_hmac: str = "") -> str:
         """Send ``send`` is in the send path as ``request_id``; with ``code_hmac`` (a resend's) its

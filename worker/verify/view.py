@@ -16,7 +16,7 @@ from worker.records.view import iso
 __all__ = ["to_public", "SEND_FIELDS"]
 
 SEND_FIELDS: Final = ("state", "message_id", "route", "network", "submitted_at", "receipt_at",
-                      "conversion_status")  # fmt: skip
+                      "conversion_status")
 
 
 def _int(value: str | None) -> int:

@@ -46,7 +46,7 @@ def correlate(client: redis.Redis, prefix: str, count: int) -> int:
                 writes.hset(prefix + c.KEY_RECORD + to_text(rid), mapping={
                     "state": status, "receipt_status": status,
                     "receipt_at": to_text(fields[b"received_at"]), "err_code": to_text(fields[b"err-code"]),
-                })  # fmt: skip
+                })
         ids = [entry_id for entry_id, _ in entries]
         writes.xack(stream, GROUP, *ids)
         writes.xdel(stream, *ids)

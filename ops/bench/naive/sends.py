@@ -44,7 +44,7 @@ def create_app(settings: Settings) -> Celery:
     @app.task(name=TASK_NAME, ignore_result=True, shared=False)
     def send(ref: str, to: str, pin: str) -> None:
         _session().post(url, data={**credentials, "to": to, "pin": pin, "client-ref": ref},
-                        timeout=timeout)  # fmt: skip
+                        timeout=timeout)
 
     return app
 
@@ -54,7 +54,7 @@ def main() -> int:
     app = create_app(settings)
     app.worker_main(["worker", "-Q", settings.queue, "--concurrency", str(settings.worker_concurrency),
                      "--pool", "prefork", "--loglevel", "WARNING",
-                     "--without-mingle", "--without-gossip"])  # fmt: skip
+                     "--without-mingle", "--without-gossip"])
     return 0
 
 

@@ -92,7 +92,7 @@ def add_goals(result: ScenarioResult, measured: Measured) -> None:
         Goal(NAME, f"p99 enqueue->provider @{rate_documented:g}/s, pinrelay / naive",
              _p99_ratio(measured.documented), "<=", P99_RATIO_MAX, "x"),
         Goal(NAME, "worker peak RSS per process", o.peak_rss_mb, "<=", RSS_MB_MAX, "MB"),
-    ]  # fmt: skip
+    ]
     for run in measured.by_procs():
         plural = "" if run.procs == 1 else "s"
         share = None if run.redis_share is None else run.redis_share * 100

@@ -76,7 +76,7 @@ class OurSends:
         ids: list[str] = []
         for start in range(0, count, batch):
             specs = [PinSpec(number(i), pin(i), idempotency_key=f"bulk-{uuid.uuid4().hex}")
-                     for i in range(start, min(count, start + batch))]  # fmt: skip
+                     for i in range(start, min(count, start + batch))]
             ids += self.producer.send_pins(specs)
         return ids
 
@@ -135,7 +135,7 @@ class NaiveSends:
         """The naive Celery worker with ``procs`` prefork children."""
         argv = [sys.executable, "-m", "ops.bench.naive.sends"]
         return start_process(self.stack, "naive-worker", argv, PINRELAY_QUEUE=self.queue,
-                             PINRELAY_WORKER_CONCURRENCY=str(procs))  # fmt: skip
+                             PINRELAY_WORKER_CONCURRENCY=str(procs))
 
     def stop_worker(self) -> float:
         return _stop(self.stack, "naive-worker")

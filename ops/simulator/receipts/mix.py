@@ -26,7 +26,7 @@ DEFAULT_MIX: Final[Mapping[str, float]] = {
 }
 FAILURE_ERR_CODES: Final = (
     "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "99",
-)  # fmt: skip
+)
 EXPIRED_ERR_CODES: Final = ("2", "7", "8")
 _ERR_CODES: Final[Mapping[str, tuple[str, ...]]] = {
     "delivered": ("0",),

@@ -31,7 +31,7 @@ KNOWN_PARAMS: Final = frozenset(
         "SendAsMms", "ShortenUrls", "ContentRetention", "AddressRetention", "TrafficType",
         "FallbackFrom", "PersistentAction",
     }
-)  # fmt: skip
+)
 MAX_BODY_CHARS: Final = 1600
 _E164: Final = re.compile(r"\+[1-9]\d{6,14}", re.ASCII)
 _HOSTNAME: Final = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?", re.ASCII)

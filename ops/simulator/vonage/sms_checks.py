@@ -28,7 +28,7 @@ SMS_PARAMS: Final = frozenset(
         "status-report-req", "callback", "ttl", "message-class", "account-ref", "entity-id",
         "content-id", "body", "udh", "protocol-id", "trusted_sender",
     }
-)  # fmt: skip
+)
 TYPES: Final = ("text", "unicode", "binary", "wappush", "vcal", "vcard")
 MAX_TEXT_CHARS: Final = 3200
 TTL_MS: Final = (20_000, 604_800_000)  # allowed range; the default is 72 h

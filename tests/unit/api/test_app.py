@@ -45,14 +45,14 @@ class Answer:
 
 def call(app: Any, method: str, path: str, body: bytes | None = None, *, key: str | None = None,
          content_type: str | None = "application/json", headers: dict[str, str] | None = None,
-         content_length: str | None = None) -> Answer:  # fmt: skip
+         content_length: str | None = None) -> Answer:
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "",
         "SERVER_NAME": "test", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
         "wsgi.version": (1, 0), "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body or b""),
         "wsgi.errors": io.StringIO(), "wsgi.multithread": True, "wsgi.multiprocess": False,
         "wsgi.run_once": False,
-    }  # fmt: skip
+    }
     if body is not None:
         environ["CONTENT_LENGTH"] = content_length or str(len(body))
         if content_type:
@@ -82,7 +82,7 @@ def post_json(app: Any, path: str, data: Any, key: str | None, **kw: Any) -> Ans
 @pytest.fixture
 def api_settings(settings: Settings) -> Settings:
     return replace(settings, callback_secret="cb-secret-0123456789abcdef0123456789abcdef",
-                   api_body_limit_bytes=1024)  # fmt: skip
+                   api_body_limit_bytes=1024)
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def nothing_stored(settings: Settings, client: redis.Redis) -> bool:
 
 
 def test_a_pin_is_accepted_and_readable(app: ApiApp, key: str, api_settings: Settings,
-                                        redis_client: redis.Redis) -> None:  # fmt: skip
+                                        redis_client: redis.Redis) -> None:
     """202 {"id"} with a Location; GET answers the record with the `pinrelay status` fields."""
     answer = post_json(app, "/v1/pins", {"to": TO, "pin": "0042", "client_ref": "login-1"}, key)
     assert answer.status == 202 and set(answer.json()) == {"id"}
@@ -114,7 +114,7 @@ def test_a_pin_is_accepted_and_readable(app: ApiApp, key: str, api_settings: Set
 
 
 def test_an_idempotency_key_repeat_answers_the_same_id_and_enqueues_once(
-        app: ApiApp, key: str, api_settings: Settings, redis_client: redis.Redis) -> None:  # fmt: skip
+        app: ApiApp, key: str, api_settings: Settings, redis_client: redis.Redis) -> None:
     first = post_json(app, "/v1/pins", {"to": TO, "pin": "1234"}, key, headers={"Idempotency-Key": "k-1"})
     again = post_json(app, "/v1/pins", {"to": TO, "pin": "1234"}, key, headers={"Idempotency-Key": "k-1"})
     assert first.status == again.status == 202 and first.json() == again.json()
@@ -132,17 +132,17 @@ def test_an_idempotency_key_repeat_answers_the_same_id_and_enqueues_once(
     ({"to": TO, "pin": "1234", "callback_url": "ftp://example.com/"}, "invalid_callback_url", 422),
     ({"to": TO, "pin": "1234", "callback_url": "http://127.0.0.1/hook"}, "invalid_callback_url", 422),
     ([TO, "1234"], "invalid_request", 400),
-])  # fmt: skip
+])
 def test_bad_input_is_refused_and_nothing_is_enqueued(app: ApiApp, key: str, api_settings: Settings,
                                                       redis_client: redis.Redis, body: Any, code: str,
-                                                      status: int) -> None:  # fmt: skip
+                                                      status: int) -> None:
     answer = post_json(app, "/v1/pins", body, key)
     assert (answer.status, answer.code) == (status, code)
     assert nothing_stored(api_settings, redis_client)
 
 
 def test_malformed_bodies_and_headers(app: ApiApp, key: str, api_settings: Settings,
-                                     redis_client: redis.Redis) -> None:  # fmt: skip
+                                     redis_client: redis.Redis) -> None:
     """Not JSON: 400; not application/json: 415; over the limit: 413; a bad Idempotency-Key: 400."""
     assert call(app, "POST", "/v1/pins", b"{nope", key=key).code == "invalid_request"
     assert call(app, "POST", "/v1/pins", b"\xff\xfe", key=key).status == 400
@@ -159,7 +159,7 @@ def test_malformed_bodies_and_headers(app: ApiApp, key: str, api_settings: Setti
 
 
 def test_missing_bad_and_revoked_keys_are_401_with_a_bearer_challenge(
-        app: ApiApp, key: str, api_settings: Settings, redis_client: redis.Redis) -> None:  # fmt: skip
+        app: ApiApp, key: str, api_settings: Settings, redis_client: redis.Redis) -> None:
     body = {"to": TO, "pin": "1234"}
     missing = post_json(app, "/v1/pins", body, None)
     assert (missing.status, missing.code) == (401, "unauthorized")
@@ -187,7 +187,7 @@ def test_paths_and_methods(app: ApiApp, key: str) -> None:
 
 
 def test_an_abuse_limit_is_429_limit_exceeded_with_retry_after(
-        api_settings: Settings, redis_client: redis.Redis, key: str) -> None:  # fmt: skip
+        api_settings: Settings, redis_client: redis.Redis, key: str) -> None:
     app = build_app(replace(api_settings, per_number_10min=1), redis_client)
     assert post_json(app, "/v1/pins", {"to": TO, "pin": "1234"}, key).status == 202
     refused = post_json(app, "/v1/pins", {"to": TO, "pin": "5678"}, key)
@@ -195,7 +195,7 @@ def test_an_abuse_limit_is_429_limit_exceeded_with_retry_after(
 
 
 def test_the_per_key_rate_limit_is_429_rate_limited(api_settings: Settings, redis_client: redis.Redis,
-                                                    key: str) -> None:  # fmt: skip
+                                                    key: str) -> None:
     app = build_app(replace(api_settings, api_rate_per_key=1), redis_client)
     assert call(app, "GET", "/v1/pins/abc", key=key).status == 404
     limited = call(app, "GET", "/v1/pins/abc", key=key)
@@ -215,14 +215,14 @@ def test_redis_down_is_503_and_never_a_500(api_settings: Settings) -> None:
 
 
 def test_an_unexpected_error_is_a_bare_500_and_logged(api_settings: Settings, redis_client: redis.Redis,
-                                                      key: str) -> None:  # fmt: skip
+                                                      key: str) -> None:
     def boom(request: Any) -> Any:
         raise RuntimeError("secret detail /srv/app.py line 12")
 
     keys = ApiKeys(redis_client, api_settings.key_prefix)
     app = ApiApp(api_settings, redis_client, keys, {name: boom for name in (
         "pins.create", "pins.read", "verifications.start", "verifications.read", "verifications.check",
-        "verifications.resend")})  # fmt: skip
+        "verifications.resend")})
     with capture_logs() as logs:
         answer = call(app, "GET", "/v1/pins/abc", key=key)
     assert answer.status == 500
@@ -247,13 +247,13 @@ def test_verifications_without_a_secret_are_503_naming_the_variable(app: ApiApp,
 
 
 def test_a_verification_with_a_callback_is_watched(api_settings: Settings, redis_client: redis.Redis,
-                                                   key: str) -> None:  # fmt: skip
+                                                   key: str) -> None:
     """The URL is checked before any code is sent, then stored on the verification and watched."""
     settings = replace(api_settings, verify_secret="verify-secret-0123456789abcdef0123456789",
-                       callback_allow_private=True)  # fmt: skip
+                       callback_allow_private=True)
     app = build_app(settings, redis_client)
     answer = post_json(app, "/v1/verifications", {"to": TO, "length": 7.0, "callback_url": "http://127.0.0.1/v"},
-                       key)  # fmt: skip
+                       key)
     assert answer.status == 202
     vid = answer.json()["id"]
     assert redis_client.hget(f"{settings.key_prefix}verify:{vid}", "callback_url") == b"http://127.0.0.1/v"

@@ -13,13 +13,13 @@ from worker.config import Settings
 
 
 def test_a_new_key_is_long_random_and_stored_only_as_its_hash(
-        settings: Settings, redis_client: redis.Redis) -> None:  # fmt: skip
+        settings: Settings, redis_client: redis.Redis) -> None:
     keys = ApiKeys(redis_client, settings.key_prefix)
     created = keys.create("billing")
     assert created["key"].startswith("pk_") and len(created["key"]) >= 3 + 43  # 32 bytes, urlsafe
     assert created["id"].startswith("key_")
     stored = b"".join(k + b"=" + (redis_client.dump(k) or b"") for k in redis_client.scan_iter(
-        match=f"{settings.key_prefix}*"))  # fmt: skip
+        match=f"{settings.key_prefix}*"))
     assert created["key"].encode() not in stored
     assert hashlib.sha256(created["key"].encode()).hexdigest().encode() in stored
     assert keys.authenticate(created["key"]).status == "ok"
@@ -53,7 +53,7 @@ def test_unknown_keys_are_unknown(settings: Settings, redis_client: redis.Redis)
 
 
 def test_the_rate_limit_allows_a_burst_then_asks_to_wait(
-        settings: Settings, redis_client: redis.Redis) -> None:  # fmt: skip
+        settings: Settings, redis_client: redis.Redis) -> None:
     """2 requests/s: two at once pass, the third waits about half a second (Retry-After 1)."""
     keys = ApiKeys(redis_client, settings.key_prefix, rate_per_s=2)
     key = keys.create("busy")["key"]

@@ -15,7 +15,7 @@ from worker.records.view import PUBLIC_FIELDS
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 CODES = {cls.default_code for cls in vars(errors).values()
          if isinstance(cls, type) and issubclass(cls, errors.ApiError)} | set(errors.FIELD_CODES.values()) | {
-    "internal_error"}  # fmt: skip
+    "internal_error"}
 
 
 def test_the_document_is_openapi_3_1_that_schemathesis_loads() -> None:

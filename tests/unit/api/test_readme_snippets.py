@@ -49,7 +49,7 @@ def test_the_node_snippet_checks_a_real_signature() -> None:
         pytest.skip("node is not installed")
     now = int(time.time())
     cases = [(sign(SECRET, now, BODY), BODY, True), (sign(SECRET, now, BODY), BODY + b" ", False),
-             (sign(SECRET, now - 3600, BODY), BODY, False), ("garbage", BODY, False)]  # fmt: skip
+             (sign(SECRET, now - 3600, BODY), BODY, False), ("garbage", BODY, False)]
     encoded = json.dumps([[h, base64.b64encode(b).decode()] for h, b, _ in cases])
     harness = snippet("js") + f"\nconst cases = {encoded};\n" + (
         "console.log(JSON.stringify(cases.map(([h, b]) => "

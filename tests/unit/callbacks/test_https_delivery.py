@@ -27,7 +27,7 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path, list[str]]]:
     subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
                     "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
                     "-addext", "subjectAltName=DNS:localhost"],
-                   check=True, capture_output=True, timeout=60)  # fmt: skip
+                   check=True, capture_output=True, timeout=60)
     hosts: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -62,7 +62,7 @@ def test_an_untrusted_certificate_is_refused(tls_server: tuple[int, Path, list[s
 
 
 def test_a_trusted_certificate_for_the_host_name_is_accepted(
-        tls_server: tuple[int, Path, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+        tls_server: tuple[int, Path, list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
     """Connected to 127.0.0.1 (the checked address), verified as `localhost` (the URL's host)."""
     port, cert, hosts = tls_server
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # what the default context trusts

@@ -27,10 +27,10 @@ def plain_celery(settings: Settings, redis_client: redis.Redis) -> Iterator[Cele
 
 
 def test_a_misrouted_send_is_taken_out_counted_logged_and_recorded(
-        settings: Settings, redis_client: redis.Redis, plain_celery: Celery) -> None:  # fmt: skip
+        settings: Settings, redis_client: redis.Redis, plain_celery: Celery) -> None:
     """The message leaves `celery`; the warning names the fix; `status <task id>` says why it failed."""
     result = plain_celery.send_task("pinrelay.send_pin", kwargs={"to": "16365553226", "pin": "482913"},
-                                    kwargsrepr="{'to': '1636555****', 'pin': '[redacted]'}")  # fmt: skip
+                                    kwargsrepr="{'to': '1636555****', 'pin': '[redacted]'}")
     plain_celery.send_task("other.task", kwargs={})
     assert redis_client.llen("celery") == 2
     with capture_logs() as logs:

@@ -20,7 +20,7 @@ def resolver(*addresses: str) -> object:
 @pytest.mark.parametrize("address", [
     "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
     "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "224.0.0.1", "240.0.0.1", "192.0.2.10",
-])  # fmt: skip
+])
 def test_inside_addresses_are_not_public(address: str) -> None:
     """Loopback, private, link-local (cloud metadata), shared, multicast, reserved: all refused."""
     assert not is_public(address)
@@ -63,7 +63,7 @@ def test_an_unresolvable_host_is_refused() -> None:
     "ftp://example.com/", "file:///etc/passwd", "gopher://x", "https://", "//example.com/x", "example.com",
     "https://user:pw@example.com/", "https://example.com:0/", "https://exa mple.com/", "https://例え.jp/",
     "http://example.com:99999/", 42, None, "", "https://example.com/" + "a" * 2100,
-])  # fmt: skip
+])
 def test_malformed_urls_are_refused_before_any_lookup(url: object) -> None:
     with pytest.raises(ValidationError) as caught:
         check_syntax(url)

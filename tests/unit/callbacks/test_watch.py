@@ -48,7 +48,7 @@ class FakePoster:
 @pytest.fixture
 def cb_settings(settings: Settings) -> Settings:
     return replace(settings, callback_secret=SECRET, callback_allow_private=True,
-                   callback_retry_deadline_s=30.0)  # fmt: skip
+                   callback_retry_deadline_s=30.0)
 
 
 @pytest.fixture
@@ -65,9 +65,9 @@ class Clock:
 
 
 def make_send(store: RecordStore, client: redis.Redis, settings: Settings, rid: str, *,
-              url: str = URL) -> None:  # fmt: skip
+              url: str = URL) -> None:
     argv = store.new_record(rid, to="16365553226", pin="1234", client_ref=None, params=None,
-                            expires_at=NOW + 300, now=NOW)  # fmt: skip
+                            expires_at=NOW + 300, now=NOW)
     store.create(rid, None, [*argv, "callback_url", url])
     client.zadd(PIN.watch_key(settings.key_prefix), {rid: NOW})
 
@@ -78,7 +78,7 @@ def sweeper(client: redis.Redis, settings: Settings) -> tuple[SettleWatch, list[
 
 
 def test_a_send_is_published_once_when_it_settles(
-        cb_settings: Settings, store: RecordStore, redis_client: redis.Redis) -> None:  # fmt: skip
+        cb_settings: Settings, store: RecordStore, redis_client: redis.Redis) -> None:
     """Nothing while queued; one task (with a stable event id) once `error`; leased after that."""
     make_send(store, redis_client, cb_settings, "r1")
     watch, published = sweeper(redis_client, cb_settings)
@@ -91,7 +91,7 @@ def test_a_send_is_published_once_when_it_settles(
 
 
 def test_a_delivery_posts_the_signed_record_and_ends_the_watch(
-        cb_settings: Settings, store: RecordStore, redis_client: redis.Redis) -> None:  # fmt: skip
+        cb_settings: Settings, store: RecordStore, redis_client: redis.Redis) -> None:
     """The POST carries the public record, a signature over "<t>.<body>" and the event id."""
     make_send(store, redis_client, cb_settings, "r2")
     store.finish("r2", State.ERROR, fields={"error_text": "refused"})
@@ -110,7 +110,7 @@ def test_a_delivery_posts_the_signed_record_and_ends_the_watch(
 
 
 def test_a_refused_attempt_is_retried_with_backoff_and_the_same_event(
-        cb_settings: Settings, store: RecordStore, redis_client: redis.Redis) -> None:  # fmt: skip
+        cb_settings: Settings, store: RecordStore, redis_client: redis.Redis) -> None:
     """A 500 schedules the next attempt ~1 s later; the sweep then publishes the same event again."""
     make_send(store, redis_client, cb_settings, "r3")
     store.finish("r3", State.ERROR)
@@ -131,7 +131,7 @@ def test_a_refused_attempt_is_retried_with_backoff_and_the_same_event(
 
 
 def test_after_the_deadline_a_failing_callback_is_given_up(
-        cb_settings: Settings, store: RecordStore, redis_client: redis.Redis) -> None:  # fmt: skip
+        cb_settings: Settings, store: RecordStore, redis_client: redis.Redis) -> None:
     """Past PINRELAY_CALLBACK_RETRY_DEADLINE from the first attempt: dead letter, no more tries."""
     make_send(store, redis_client, cb_settings, "r4")
     store.finish("r4", State.ERROR)
@@ -146,7 +146,7 @@ def test_after_the_deadline_a_failing_callback_is_given_up(
 
 
 def test_an_unconfirmed_send_is_told_twice(
-        cb_settings: Settings, store: RecordStore, redis_client: redis.Redis) -> None:  # fmt: skip
+        cb_settings: Settings, store: RecordStore, redis_client: redis.Redis) -> None:
     """`unconfirmed` is told and watching goes on; a final state reached later is a second event."""
     make_send(store, redis_client, cb_settings, "r5")
     store.claim("r5", now=NOW)
@@ -163,7 +163,7 @@ def test_an_unconfirmed_send_is_told_twice(
 
 
 def test_a_url_that_resolves_inside_at_delivery_is_refused(
-        cb_settings: Settings, store: RecordStore, redis_client: redis.Redis) -> None:  # fmt: skip
+        cb_settings: Settings, store: RecordStore, redis_client: redis.Redis) -> None:
     """The check runs again before each POST: without the switch, 127.0.0.1 is never contacted."""
     strict = replace(cb_settings, callback_allow_private=False)
     make_send(store, redis_client, strict, "r6")
@@ -176,7 +176,7 @@ def test_a_url_that_resolves_inside_at_delivery_is_refused(
 
 
 def test_a_worker_without_the_secret_refuses_instead_of_sending_unsigned(
-        cb_settings: Settings, store: RecordStore, redis_client: redis.Redis) -> None:  # fmt: skip
+        cb_settings: Settings, store: RecordStore, redis_client: redis.Redis) -> None:
     make_send(store, redis_client, cb_settings, "r7")
     store.finish("r7", State.ERROR)
     poster = FakePoster()
@@ -187,7 +187,7 @@ def test_a_worker_without_the_secret_refuses_instead_of_sending_unsigned(
 
 
 def test_a_vanished_record_leaves_the_watch(
-        cb_settings: Settings, store: RecordStore, redis_client: redis.Redis) -> None:  # fmt: skip
+        cb_settings: Settings, store: RecordStore, redis_client: redis.Redis) -> None:
     redis_client.zadd(PIN.watch_key(cb_settings.key_prefix), {"ghost": NOW})
     watch, _ = sweeper(redis_client, cb_settings)
     assert watch.sweep(now=NOW + 1) == []
@@ -204,14 +204,14 @@ def app(cb_settings: Settings) -> Iterator[Celery]:
 
 
 def test_the_producer_stores_the_url_and_watches_the_send(
-        cb_settings: Settings, app: Celery, redis_client: redis.Redis) -> None:  # fmt: skip
+        cb_settings: Settings, app: Celery, redis_client: redis.Redis) -> None:
     rid = Producer(cb_settings, app, redis_client).send_pin("16365553226", "1234", callback_url=URL)
     assert redis_client.hget(f"{cb_settings.key_prefix}{c.KEY_RECORD}{rid}", "callback_url") == URL.encode()
     assert redis_client.zscore(PIN.watch_key(cb_settings.key_prefix), rid) is not None
 
 
 def test_the_producer_refuses_a_private_host_and_stores_nothing(
-        cb_settings: Settings, app: Celery, redis_client: redis.Redis) -> None:  # fmt: skip
+        cb_settings: Settings, app: Celery, redis_client: redis.Redis) -> None:
     strict = replace(cb_settings, callback_allow_private=False)
     with pytest.raises(ValidationError, match=r"callback_url: host '127\.0\.0\.1' resolves to a non-public"):
         Producer(strict, app, redis_client).send_pin("16365553226", "1234", callback_url=URL)
@@ -224,7 +224,7 @@ def test_the_producer_refuses_a_private_host_and_stores_nothing(
 
 def task_args(task: dict[str, str]) -> dict[str, str]:
     return {"kind_name": task["kind"], "record_id": task["record_id"], "state": task["state"],
-            "event_id": task["event_id"]}  # fmt: skip
+            "event_id": task["event_id"]}
 
 
 def test_a_failing_sweep_does_not_end_the_correlators_loop() -> None:

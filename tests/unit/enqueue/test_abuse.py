@@ -74,7 +74,7 @@ ARABIC_INDIC = "".join(chr(0x0660 + int(d)) for d in "16365553226")
 
 @pytest.mark.parametrize("spelling", [FULLWIDTH, ARABIC_INDIC, "+16365553226", "+" + FULLWIDTH])
 def test_limits_and_denylist_key_on_the_e164_form(spelling: str, settings: Settings,
-                                                   redis_client: redis.Redis) -> None:  # fmt: skip
+                                                   redis_client: redis.Redis) -> None:
     """Another spelling of a denied or counted number meets the same denylist entry and window."""
     guard = AbuseGuard(replace(settings, per_number_10min=1), redis_client)
     guard.deny("+1" + "".join(chr(0xFF10 + int(d)) for d in "2125550100"))  # stored as 12125550100

@@ -56,14 +56,14 @@ def records(client: redis.Redis, settings: Settings) -> list[bytes]:
 
 
 def test_every_item_of_a_big_batch_gets_every_feature(settings: Settings, app: Celery,
-                                                       redis_client: redis.Redis) -> None:  # fmt: skip
+                                                       redis_client: redis.Redis) -> None:
     """Record, PIN key with its TTL, idempotency key, client-ref index, pending set, window
     counts and one task per item, queued in the batch's order, over several chunks."""
     limited = replace(settings, per_number_10min=1000, per_number_day=1000, per_prefix_minute=100000)
     producer = Producer(limited, app, redis_client)
     specs = [PinSpec(number(i), f"{1000 + i}", client_ref=f"ref-{i}" if i % 3 == 0 else None,
                      params={"brand": "Acme"} if i % 5 == 0 else None,
-                     idempotency_key=f"k-{i}" if i % 2 == 0 else None) for i in range(N)]  # fmt: skip
+                     idempotency_key=f"k-{i}" if i % 2 == 0 else None) for i in range(N)]
     ids = producer.send_pins(specs, expires_in=120)
     assert len(set(ids)) == N
     assert queued_ids(redis_client, settings) == ids
@@ -89,7 +89,7 @@ def test_every_item_of_a_big_batch_gets_every_feature(settings: Settings, app: C
 
 
 def test_a_key_used_twice_in_one_batch_stands_for_one_request(settings: Settings, app: Celery,
-                                                              redis_client: redis.Redis) -> None:  # fmt: skip
+                                                              redis_client: redis.Redis) -> None:
     """In one chunk or across chunks, the second use of a key answers the first's id and
     stores, counts and queues nothing."""
     producer = Producer(replace(settings, per_number_10min=1), app, redis_client)
@@ -105,7 +105,7 @@ def test_a_key_used_twice_in_one_batch_stands_for_one_request(settings: Settings
 
 @pytest.mark.parametrize("size", [CREATE_CHUNK - 10, N])
 def test_a_refusal_anywhere_stores_nothing(size: int, settings: Settings, app: Celery,
-                                           redis_client: redis.Redis) -> None:  # fmt: skip
+                                           redis_client: redis.Redis) -> None:
     """The third PIN of a number in a day is refused in the last chunk: nothing is stored or
     queued, and the error names that item."""
     producer = Producer(replace(settings, per_number_day=2), app, redis_client)
@@ -140,7 +140,7 @@ def test_send_pin_is_one_script_call(settings: Settings, app: Celery, redis_clie
 
 
 def test_a_repeat_stands_after_its_number_is_denied(settings: Settings, app: Celery,
-                                                    redis_client: redis.Redis) -> None:  # fmt: skip
+                                                    redis_client: redis.Redis) -> None:
     producer = Producer(settings, app, redis_client)
     earlier = producer.send_pin(number(7), "1234", idempotency_key="before-deny")
     producer.guard.deny(number(7))
@@ -263,7 +263,7 @@ def test_redis_failing_part_way_says_what_was_stored(
             assert client.exists(f"{settings.key_prefix}{c.KEY_RECORD}{rid}")
         # a record never exists without its task: every stored record has its message queued
         stored = {key.decode().removeprefix(f"{settings.key_prefix}{c.KEY_RECORD}")
-                  for key in records(client, settings)}  # fmt: skip
+                  for key in records(client, settings)}
         assert stored == set(queued_ids(client, settings))
         known = set(error.stored.values())
         assert known <= stored <= known | set(error.unknown.values())
@@ -294,7 +294,7 @@ LIMITS = st.tuples(st.integers(0, 4), st.integers(0, 6), st.integers(0, 12))
 def _guard(redis_url: str, client: redis.Redis, limits: tuple[int, int, int]) -> tuple[AbuseGuard, Settings]:
     n10, nday, npfx = limits
     configured = isolated_settings(redis_url, per_number_10min=n10, per_number_day=nday,
-                                   per_prefix_minute=npfx)  # fmt: skip
+                                   per_prefix_minute=npfx)
     return AbuseGuard(configured, client), configured
 
 
@@ -330,16 +330,16 @@ def _model(sends: list[int], limits: tuple[int, int, int], counted_before: int) 
 
 
 @hsettings(max_examples=60, derandomize=True, deadline=None,
-           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sends=SENDS, limits=LIMITS, counted_before=st.integers(0, 3))
 def test_a_batch_is_refused_where_one_by_one_would_be(sends: list[int], limits: tuple[int, int, int],
                                                       counted_before: int, redis_url: str,
-                                                      redis_client: redis.Redis) -> None:  # fmt: skip
+                                                      redis_client: redis.Redis) -> None:
     """check_many (one call per chunk, windows read once) refuses at the first send that
     check() one at a time refuses, with the same limit, and leaves the same counts; both
     refuse where the limits as documented say (:func:`_model`)."""
     (one, one_settings), (batch, batch_settings) = _guard(redis_url, redis_client, limits), \
-        _guard(redis_url, redis_client, limits)  # fmt: skip
+        _guard(redis_url, redis_client, limits)
     try:
         for guard in (one, batch):  # some sends counted earlier, in other calls
             for k in range(counted_before):
@@ -368,7 +368,7 @@ def test_a_batch_is_refused_where_one_by_one_would_be(sends: list[int], limits: 
 
 
 def test_another_broker_gets_each_new_send_published_once(settings: Settings,
-                                                          redis_client: redis.Redis) -> None:  # fmt: skip
+                                                          redis_client: redis.Redis) -> None:
     """With the broker elsewhere (here: another Redis database), records are stored without
     their messages and every new send is published through Celery, a repeat never."""
     broker = settings.redis_url.rsplit("/", 1)[0] + "/1"  # type: ignore[union-attr]

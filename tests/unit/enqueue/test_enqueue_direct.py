@@ -103,7 +103,7 @@ def test_bulk_with_idempotency_keys_pushes_only_new_requests(
     earlier = producer.send_pin("16365550001", "1000", idempotency_key="k-1")
     ids = producer.send_pins([PinSpec("16365550001", "1000", idempotency_key="k-1"),
                               PinSpec("16365550002", "2000", idempotency_key="k-2"),
-                              PinSpec("16365550003", "3000")])  # fmt: skip
+                              PinSpec("16365550003", "3000")])
     assert ids[0] == earlier
     assert len(set(ids)) == 3
     assert [kwargs_of(m)["request_id"] for m in queued(redis_client, settings)] == [earlier, *ids[1:]]
@@ -152,7 +152,7 @@ def test_bulk_repeat_of_a_number_at_its_limit_is_not_refused(
     producer = Producer(replace(settings, per_number_10min=1), app, redis_client)
     earlier = producer.send_pin(TO, "1111", idempotency_key="bulk-k1")
     ids = producer.send_pins([PinSpec(TO, "1111", idempotency_key="bulk-k1"),
-                              PinSpec("16365550009", "9999")])  # fmt: skip
+                              PinSpec("16365550009", "9999")])
     assert ids[0] == earlier
     assert len(queued(redis_client, settings)) == 2
     with pytest.raises(AbuseLimitError):

@@ -26,7 +26,7 @@ def reference(to: str, regions: tuple[str, ...] = c.DEFAULT_PHONE_REGIONS) -> st
     digits = to.removeprefix("+")
     if not _DIGITS.fullmatch(digits) or not 7 <= len(digits) <= 15:
         raise ValidationError("to", f"{mask_number(to)!r} must be 7-15 ASCII digits 0-9 with the "
-                              "country code (an optional leading '+')")  # fmt: skip
+                              "country code (an optional leading '+')")
     if digits.startswith("00"):
         raise ValidationError("to", f"{mask_number(to)!r} must not start with 00")
     try:
@@ -38,7 +38,7 @@ def reference(to: str, regions: tuple[str, ...] = c.DEFAULT_PHONE_REGIONS) -> st
     region = phonenumbers.region_code_for_number(parsed)
     if region not in regions:
         raise ValidationError("to", f"{mask_number(to)!r} is in {region}; allowed regions: "
-                              f"{', '.join(regions)}{_nanp_hint(digits)}")  # fmt: skip
+                              f"{', '.join(regions)}{_nanp_hint(digits)}")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164).removeprefix("+")
 
 
@@ -57,7 +57,7 @@ def phonenumbers_answer(digits: str) -> tuple[bool, str | None]:
 
 DIGIT = st.sampled_from("0123456789")
 WELL_FORMED = st.builds(lambda npa, nxx, line: f"1{npa}{nxx}{line:04d}", st.integers(200, 999),
-                        st.integers(200, 999), st.integers(0, 9999))  # fmt: skip
+                        st.integers(200, 999), st.integers(0, 9999))
 ANY_NANP = st.builds(lambda rest: "1" + rest, st.text(DIGIT, min_size=10, max_size=10))
 OTHER = st.text(DIGIT, min_size=6, max_size=16)
 NUMBERS = st.one_of(WELL_FORMED, WELL_FORMED, ANY_NANP, OTHER, st.builds(lambda d: d[1:], WELL_FORMED))
@@ -67,7 +67,7 @@ REGIONS = st.sampled_from([c.DEFAULT_PHONE_REGIONS, ("US",), ("CA", "JM", "PR"),
 @settings(max_examples=3000, derandomize=True, deadline=None)
 @given(NUMBERS, st.booleans(), REGIONS)
 def test_validate_number_answers_as_phonenumbers_does(digits: str, plus: bool,
-                                                       regions: tuple[str, ...]) -> None:  # fmt: skip
+                                                       regions: tuple[str, ...]) -> None:
     """Same E.164 digits, or the same refusal word for word, over valid and invalid numbers."""
     to = ("+" if plus else "") + digits
     assert outcome(validate_number, to, regions) == outcome(reference, to, regions)
@@ -103,7 +103,7 @@ def test_each_regions_example_numbers_are_valid_there(region: str) -> None:
 
 @pytest.mark.parametrize("digits", ["6365553226", "16365553226x", "1636555322", "163655532260",
                                     "10365553226", "16361553226", "\uff11" + "6365553226", "446365553226",
-                                    "1" + "\u0666" * 10])  # fmt: skip
+                                    "1" + "\u0666" * 10])
 def test_other_shapes_are_left_to_phonenumbers(digits: str) -> None:
     """Not ASCII 1NXXNXXXXXX: no answer from the fast path."""
     assert nanp.classify(digits) is None

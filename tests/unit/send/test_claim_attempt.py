@@ -64,7 +64,7 @@ def store(two: Settings, redis_client: redis.Redis) -> RecordStore:
 def _enqueue(store: RecordStore, to: str = TO) -> str:
     rid = new_request_id()
     argv = store.new_record(rid, to=to, pin="424242", client_ref=None, params=None,
-                            expires_at=time.time() + 300)  # fmt: skip
+                            expires_at=time.time() + 300)
     assert store.create(rid, None, argv) == rid
     return rid
 
@@ -83,7 +83,7 @@ def test_one_call_takes_the_token_picks_the_route_and_claims(two: Settings, stor
     router, _ = _router(two, redis_client)
     rid = _enqueue(store)
     claim = store.claim(rid, lease_s=30, route="sc2fa", rate=_bucket(two, redis_client, 1000).claim_rate(),
-                        pick=router.claim_pick())  # fmt: skip
+                        pick=router.claim_pick())
     assert (claim.verdict, claim.route, claim.how) == ("ok", "sc2fa", "closed")
     assert (claim.attempts, claim.pin) == (1, "424242")
     record = store.get_raw(rid)
@@ -123,7 +123,7 @@ def test_a_pause_holds_every_claim(two: Settings, store: RecordStore, redis_clie
 
 
 def test_every_route_waiting_writes_nothing(two: Settings, store: RecordStore,
-                                            redis_client: redis.Redis) -> None:  # fmt: skip
+                                            redis_client: redis.Redis) -> None:
     router, _ = _router(two, redis_client)
     for name in two.routes:
         opened = {"state": "open", "open_until": time.time() + 9}
@@ -139,7 +139,7 @@ def test_an_attempt_costs_two_script_calls_and_few_commands(two: Settings, store
     """deliver: one claim call, one finish call; the count guards against a round trip creeping back."""
     router, routes = _router(two, redis_client)
     deps = DeliveryDeps(settings=two, store=store, provider=routes["sc2fa"], log=structlog.get_logger(),
-                        limiter=_bucket(two, redis_client, 1000), router=router)  # fmt: skip
+                        limiter=_bucket(two, redis_client, 1000), router=router)
     rid = _enqueue(store)
     redis_client.config_resetstat()
     assert deliver(rid, deps) == "submitted"
@@ -155,7 +155,7 @@ def test_an_attempt_costs_two_script_calls_and_few_commands(two: Settings, store
 
 
 def test_a_number_on_a_deny_set_is_refused_even_when_written_before_the_mark(
-        two: Settings, store: RecordStore, redis_client: redis.Redis) -> None:  # fmt: skip
+        two: Settings, store: RecordStore, redis_client: redis.Redis) -> None:
     """The pick asks a deny set only once the route says ``denies``; sets from before the mark
     are found when the router starts."""
     redis_client.sadd(f"{two.key_prefix}route:sms:deny", TO)  # as an older version left it

@@ -69,20 +69,20 @@ def store(two: Settings, redis_client: redis.Redis) -> RecordStore:
 
 class Setup:
     def __init__(self, settings: Settings, client: redis.Redis, store: RecordStore, *scripts: list[object],
-                 draw: float = 0.99) -> None:  # fmt: skip
+                 draw: float = 0.99) -> None:
         self.routes = [ScriptedRoute(name, list(script)) for name, script in zip(settings.routes, scripts,
-                                                                                 strict=True)]  # fmt: skip
+                                                                                 strict=True)]
         self.router = Router(settings, client, {r.name: r for r in self.routes}, draw=lambda: draw)
         self.sleeps: list[float] = []
         self.deps = DeliveryDeps(settings=settings, store=store, provider=self.routes[0],
                                  log=structlog.get_logger(), sleep=self.sleeps.append,
-                                 router=self.router)  # fmt: skip
+                                 router=self.router)
         self.store, self.settings, self.client = store, settings, client
 
     def send(self, to: str = TO) -> str:
         rid = new_request_id()
         argv = self.store.new_record(rid, to=to, pin="424242", client_ref=None, params=None,
-                                     expires_at=time.time() + 300)  # fmt: skip
+                                     expires_at=time.time() + 300)
         self.store.create(rid, None, argv)
         return rid
 

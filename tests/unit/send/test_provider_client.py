@@ -56,4 +56,4 @@ def test_a_redirect_is_an_error_not_a_get_elsewhere(server: str) -> None:
     assert {k: v[0] for k, v in form.items()} == {
         "api_key": "demo-key", "api_secret": "demo-secret-0123", "to": "16365553226",
         "pin": "4242", "client-ref": "login-1", "brand": "Acme",
-    }  # fmt: skip
+    }

@@ -22,7 +22,7 @@ def _sent(store: RecordStore, route: str, message_id: str) -> None:
     """A submitted send on ``route`` whose message-id is indexed, as FINISH leaves it."""
     rid = new_request_id()
     store.create(rid, None, store.new_record(rid, to="16365553226", pin="1234", client_ref=None, params=None,
-                                             expires_at=time.time() + 60))  # fmt: skip
+                                             expires_at=time.time() + 60))
     store.claim(rid, route=route)
     store.finish(rid, State.SUBMITTED, message_id=message_id)
 

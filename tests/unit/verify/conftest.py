@@ -39,6 +39,6 @@ def booked() -> list[tuple[str, float]]:
 
 @pytest.fixture
 def verifier(vsettings: Settings, redis_client: redis.Redis, sender: RecordingSendPath,
-             booked: list[tuple[str, float]]) -> Verifier:  # fmt: skip
+             booked: list[tuple[str, float]]) -> Verifier:
     store = VerifyStore(redis_client, prefix=vsettings.key_prefix, ttl_s=vsettings.record_ttl_s)
     return Verifier(vsettings, store, sender, lambda vid, delay: booked.append((vid, delay)))

@@ -31,7 +31,7 @@ class RecordingSendPath:
 
     def send_pin(self, to: str, pin: str, client_ref: str | None = None, *,
                  params: Mapping[str, str] | None = None, idempotency_key: str | None = None,
-                 expires_in: float | None = None) -> str:  # fmt: skip
+                 expires_in: float | None = None) -> str:
         if self.refuse is not None:
             raise self.refuse
         if self.before is not None:
@@ -39,7 +39,7 @@ class RecordingSendPath:
         self.codes.append(pin)
         request_id = self.producer.send_pin(to, pin, client_ref, params=params,
                                             idempotency_key=idempotency_key,
-                                            expires_in=expires_in)  # fmt: skip
+                                            expires_in=expires_in)
         if self.after is not None:
             self.after(idempotency_key or "", request_id)
         return request_id

@@ -15,7 +15,7 @@ from worker.errors import ConfigError
 def test_the_verify_names_are_public() -> None:
     """The four verify calls and the verify errors are in worker.__all__ (pinned in test_public_api)."""
     for name in ("start_verification", "check_verification", "resend_verification", "get_verification",
-                 "VerificationError", "UnknownVerificationError", "ResendRefusedError"):  # fmt: skip
+                 "VerificationError", "UnknownVerificationError", "ResendRefusedError"):
         assert name in worker.__all__ and getattr(worker, name) is not None
     assert issubclass(worker.UnknownVerificationError, worker.UnknownRequestError)
     assert issubclass(worker.ResendRefusedError, worker.PinrelayError)
@@ -43,7 +43,7 @@ def test_defaults() -> None:
     ("PINRELAY_VERIFY_TTL", "0"),
     ("PINRELAY_VERIFY_MAX_ATTEMPTS", "0"),
     ("PINRELAY_VERIFY_MAX_SENDS", "-1"),
-])  # fmt: skip
+])
 def test_values_outside_the_rules_are_refused_by_name(name: str, value: str) -> None:
     """A short secret, a length outside 6-10, a TTL over 600 s: refused at start, naming the variable."""
     with pytest.raises(ConfigError, match=name):
@@ -63,7 +63,7 @@ def test_a_record_ttl_shorter_than_the_code_ttl_is_refused() -> None:
     naming both variables, wherever verifications can be made (the secret is set)."""
     secret = {"PINRELAY_VERIFY_SECRET": "v" * 40}
     for ttls in ({"PINRELAY_RECORD_TTL": "299"},
-                 {"PINRELAY_RECORD_TTL": "599", "PINRELAY_VERIFY_TTL": "600"}):  # fmt: skip
+                 {"PINRELAY_RECORD_TTL": "599", "PINRELAY_VERIFY_TTL": "600"}):
         with pytest.raises(ConfigError, match=r"PINRELAY_RECORD_TTL.*PINRELAY_VERIFY_TTL"):
             Settings.from_env({**secret, **ttls})
     assert Settings.from_env({**secret, "PINRELAY_RECORD_TTL": "300"}).record_ttl_s == 300

@@ -16,7 +16,7 @@ from worker.send.conversions import report, send_in_flight
 def _store(settings: Settings, client: redis.Redis, **fields: str) -> RecordStore:
     store = RecordStore(client, prefix=settings.key_prefix, ttl_s=60)
     argv = store.new_record("r1", to="16365553226", pin="123456", client_ref=None, params=None,
-                            expires_at=1e10)  # fmt: skip
+                            expires_at=1e10)
     store.create("r1", None, argv)
     if fields:
         store.update_fields("r1", fields)
@@ -27,7 +27,7 @@ def test_a_route_without_a_conversion_api_is_skipped(settings: Settings, redis_c
     """A Twilio send is not reported (no call at all, the conversion URL is unreachable), and says why."""
     store = _store(settings, redis_client, route="twilio", message_id="SM1", state="submitted")
     services = SimpleNamespace(store=store, log=structlog.get_logger("t"),
-                               settings=replace(settings, conversion_url="http://127.0.0.1:9"))  # fmt: skip
+                               settings=replace(settings, conversion_url="http://127.0.0.1:9"))
     outcome = report(services, "r1", delivered=True)
     assert outcome == "skipped: the twilio route has no conversion API"
     assert store.get_raw("r1")["conversion_status"] == outcome

@@ -41,7 +41,7 @@ def _verifier(settings: Settings, client: redis.Redis) -> tuple[Verifier, list[s
 
 
 def test_collector_exports_outcomes_pending_and_approval_time(settings: Settings,
-                                                             redis_client: redis.Redis) -> None:  # fmt: skip
+                                                             redis_client: redis.Redis) -> None:
     """started/approved/locked counters, the pending gauge and the start-to-approval histogram."""
     verifier, sent = _verifier(settings, redis_client)
     approved = verifier.start("16365553226")

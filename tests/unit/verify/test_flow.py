@@ -42,7 +42,7 @@ def _wrong(code: str) -> str:
 
 
 def test_start_sends_one_code_through_the_send_path(verifier: Verifier, sender: RecordingSendPath,
-                                                    booked: list[tuple[str, float]]) -> None:  # fmt: skip
+                                                    booked: list[tuple[str, float]]) -> None:
     """start: a pending verification, one send recorded with the verification's idempotency key."""
     vid = verifier.start(TO, client_ref="login-1")
     view = verifier.get(vid)
@@ -179,7 +179,7 @@ def _redis_work(verifier: Verifier, vid: str, typed: str) -> Counter[str]:
 
 @pytest.mark.parametrize("typed", ["123456", "12345678901"])
 def test_unknown_ids_cost_the_same_work(verifier: Verifier, sender: RecordingSendPath,
-                                        monkeypatch: pytest.MonkeyPatch, typed: str) -> None:  # fmt: skip
+                                        monkeypatch: pytest.MonkeyPatch, typed: str) -> None:
     """A wrong code for a real id, an unknown id, a malformed one: the same Redis commands, the
     same hashing and comparisons (counted in Redis's ``INFO commandstats`` and around the HMAC)."""
     vid = verifier.start(TO)
@@ -224,7 +224,7 @@ def test_no_secret_no_verify(verifier: Verifier, sender: RecordingSendPath) -> N
     """Without PINRELAY_VERIFY_SECRET every call is refused with a ConfigError and sends nothing."""
     verifier.settings = replace(verifier.settings, verify_secret=None)
     for call in (lambda: verifier.start(TO), lambda: verifier.check("0" * 32, "123456"),
-                 lambda: verifier.resend("0" * 32)):  # fmt: skip
+                 lambda: verifier.resend("0" * 32)):
         with pytest.raises(ConfigError, match="PINRELAY_VERIFY_SECRET"):
             call()
     assert sender.codes == []
@@ -298,7 +298,7 @@ def test_concurrent_right_codes_approve_once(verifier: Verifier, sender: Recordi
 
 
 def test_concurrent_wrong_codes_are_all_counted(vsettings: Settings, redis_client: redis.Redis,
-                                                sender: RecordingSendPath) -> None:  # fmt: skip
+                                                sender: RecordingSendPath) -> None:
     """Twenty concurrent wrong codes are twenty attempts, counted atomically."""
     store = VerifyStore(redis_client, prefix=vsettings.key_prefix, ttl_s=60)
     verifier = Verifier(replace(vsettings, verify_max_attempts=50), store, sender)
@@ -318,7 +318,7 @@ def test_concurrent_wrong_codes_are_all_counted(vsettings: Settings, redis_clien
 
 
 def test_the_record_never_holds_the_code(verifier: Verifier, sender: RecordingSendPath,
-                                         redis_client: redis.Redis, vsettings: Settings) -> None:  # fmt: skip
+                                         redis_client: redis.Redis, vsettings: Settings) -> None:
     """The verification hash holds the HMAC while pending and nothing after; the view shows neither."""
     vid = verifier.start(TO)
     key = f"{vsettings.key_prefix}{c.KEY_VERIFICATION}{vid}"

@@ -152,7 +152,7 @@ def test_a_refused_resend_racing_another_leaves_the_other_working(
 
 
 def test_a_send_path_error_after_the_write_keeps_the_slot(verifier: Verifier, sender: RecordingSendPath,
-                                                         vsettings: Settings) -> None:  # fmt: skip
+                                                         vsettings: Settings) -> None:
     """A Redis error from send_pin (the request may be stored and sent) does not give the slot back."""
     vid = verifier.start(TO)
     sender.refuse = StoreUnavailableError("cannot store the send request: timeout")
@@ -178,7 +178,7 @@ def test_a_first_send_error_after_the_write_keeps_the_verification(
 
 
 def test_a_link_that_fails_once_is_retried(verifier: Verifier, sender: RecordingSendPath,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """One failed link: retried, so the send is linked and the old code stops working."""
     vid = verifier.start(TO)
     real_link = verifier.store.link

@@ -45,7 +45,7 @@ def test_a_verify_send_drops_its_pin_where_a_plain_send_keeps_it(
 
 
 def test_a_verify_send_whose_worker_died_drops_its_pin(sender: RecordingSendPath, redis_client: redis.Redis,
-                                                       vsettings: Settings) -> None:  # fmt: skip
+                                                       vsettings: Settings) -> None:
     """A stale claim (the worker died during the call) settles it unconfirmed, without its code."""
     store = sender.producer.store
     verify = sender.producer.send_pin(TO, "482914", idempotency_key=f"verify:{'a' * 32}:1")
@@ -56,7 +56,7 @@ def test_a_verify_send_whose_worker_died_drops_its_pin(sender: RecordingSendPath
 
 
 def test_a_verification_send_is_not_replayed(verifier: Verifier, sender: RecordingSendPath,
-                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     """`pinrelay dead replay` of a verify send: exit 1, says to resend the verification, sends nothing."""
     vid = verifier.start(TO)
     [request_id] = [s["request_id"] for s in verifier.get(vid)["sends"]]

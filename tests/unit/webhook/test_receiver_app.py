@@ -182,11 +182,11 @@ def entries(settings: Settings, redis_client: redis.Redis) -> Callable[[], list[
             id="json",
         ),
     ],
-)  # fmt: skip
+)
 def test_receipt_lands_in_the_stream(
     app: WSGIApplication, entries: Any, method: str, query: str, body: bytes, content_type: str | None,
     expected: dict[str, str],
-) -> None:  # fmt: skip
+) -> None:
     """A receipt as a GET, a form POST or a JSON POST is on the stream before the 200: its
     fields decoded (JSON numbers as the text that was sent), plus received_at."""
     answer = call(app, method, query=query, body=body, content_type=content_type)

@@ -115,7 +115,7 @@ class _Proto:
 
 
 def _rsgi(front: AsyncReceiver, method: str, path: str, query: str, headers: list[tuple[str, str]],
-          schedule: Schedule, ends: bool) -> Answer:  # fmt: skip
+          schedule: Schedule, ends: bool) -> Answer:
     async def run() -> Answer:
         app = RSGIReceiver(front)
         app.__rsgi_init__(asyncio.get_running_loop())
@@ -132,7 +132,7 @@ def _rsgi(front: AsyncReceiver, method: str, path: str, query: str, headers: lis
 
 
 def _asgi(front: AsyncReceiver, method: str, path: str, query: str, headers: list[tuple[str, str]],
-          schedule: Schedule, ends: bool) -> Answer:  # fmt: skip
+          schedule: Schedule, ends: bool) -> Answer:
     async def run() -> Answer:
         app = ASGIReceiver(front)
         pieces = iter(schedule)
@@ -155,7 +155,7 @@ def _asgi(front: AsyncReceiver, method: str, path: str, query: str, headers: lis
 
         raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         scope = {"type": "http", "method": method, "path": path, "query_string": query.encode("latin-1"),
-                 "headers": raw_headers}  # fmt: skip
+                 "headers": raw_headers}
         try:
             await asyncio.wait_for(app(scope, receive, send), 30)
         finally:
@@ -184,10 +184,10 @@ def drive(request: pytest.FixtureRequest, settings: Settings, redis_client: redi
     def run(method: str = "POST", path: str = RECEIPT_PATH, query: str = "",
             headers: list[tuple[str, str]] | None = None, schedule: Schedule | None = None, ends: bool = True,
             configured: Settings | None = None, clock: float | None = None,
-            timeout_s: float = ROOMY_TIMEOUT_S) -> Answer:  # fmt: skip
+            timeout_s: float = ROOMY_TIMEOUT_S) -> Answer:
         chosen = replace(configured or settings, webhook_body_timeout_s=timeout_s)
         front = AsyncReceiver(chosen, result_queue(chosen, redis_client),
-                              **({"clock": lambda: clock} if clock is not None else {}))  # fmt: skip
+                              **({"clock": lambda: clock} if clock is not None else {}))
         return runner(front, method, path, query, headers or [], schedule or [], ends)
 
     return run
@@ -218,18 +218,18 @@ def test_body_in_pieces_reaches_the_app_whole(drive: Drive, entries: Entries) ->
 
 @pytest.mark.parametrize("chunked", [False, True])
 def test_stalled_body_is_408_and_closes_the_connection(drive: Drive, entries: Entries,
-                                                       chunked: bool) -> None:  # fmt: skip
+                                                       chunked: bool) -> None:
     """Headers and part of a body, then nothing: 408 at the deadline, `Connection: close`, nothing queued."""
     headers = _form() if chunked else _form(len(BODY))
     status, sent, payload = drive(headers=headers, schedule=[(0.0, BODY[:10])], ends=False,
-                                  timeout_s=TIMEOUT_S)  # fmt: skip
+                                  timeout_s=TIMEOUT_S)
     assert status == 408 and sent["connection"] == "close" and "error" in payload
     assert entries() == []
 
 
 @pytest.mark.parametrize("chunked", [False, True])
 def test_body_cut_off_is_400_and_not_queued(drive: Drive, entries: Entries,
-                                            chunked: bool) -> None:  # fmt: skip
+                                            chunked: bool) -> None:
     """A body whose client went away mid-way (granian's WSGI read it as complete) is a 400:
     no truncated `status=de` on the stream."""
     headers = _form() if chunked else _form(len(BODY))
@@ -285,7 +285,7 @@ def test_health_ready_and_metrics(drive: Drive) -> None:
 
 
 def test_twilio_callback_through_the_front(drive: Drive, settings: Settings,
-                                           entries: Entries) -> None:  # fmt: skip
+                                           entries: Entries) -> None:
     """A signed Twilio status callback is queued once (a repeat is a duplicate); unsigned, 403."""
     url = "https://otp.example.com/twilio/status"
     configured = replace(settings, twilio_auth_token="tok", twilio_status_url=url)
@@ -322,16 +322,16 @@ SAME_AS_WSGI = [
 def test_the_front_answers_as_the_wsgi_app_does(
     drive: Drive, signed_settings: Settings, redis_client: redis.Redis, method: str, path: str, query: str,
     content_type: str | None, body: bytes,
-) -> None:  # fmt: skip
+) -> None:
     """Routes, checks and answers are shared: for these requests (signed, tampered, unsigned,
     malformed, wrong method or path) the front answers exactly what the WSGI app answers."""
     wsgi = call(create_app(signed_settings, redis_client, clock=lambda: NOW), method, path, query, body,
-                content_type)  # fmt: skip
+                content_type)
     redis_client.delete(*redis_client.keys(signed_settings.key_prefix + "*") or ["-"])
     headers = ([("content-type", content_type)] if content_type else []) + (
-        [("content-length", str(len(body)))] if body else [])  # fmt: skip
+        [("content-length", str(len(body)))] if body else [])
     status, sent, payload = drive(method, path, query, headers, [(0.0, body)] if body else [],
-                                  configured=signed_settings, clock=NOW)  # fmt: skip
+                                  configured=signed_settings, clock=NOW)
     assert (status, payload) == (wsgi.status, wsgi.json())
     assert sent.get("allow") == wsgi.headers.get("Allow")
 

@@ -28,7 +28,7 @@ CALLBACK = {
     "From": "+12015550123", "MessageSid": "SM00000000000000000000000000000002",
     "MessageStatus": "undelivered", "SmsSid": "SM00000000000000000000000000000002",
     "SmsStatus": "undelivered", "To": "+14155550100",
-}  # fmt: skip
+}
 
 
 def post(app: WSGIApplication, form: dict[str, str], signature: str | None) -> tuple[int, bytes]:
@@ -39,7 +39,7 @@ def post(app: WSGIApplication, form: dict[str, str], signature: str | None) -> t
         "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": io.StringIO(),
         "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
         "CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(len(body)),
-    }  # fmt: skip
+    }
     if signature is not None:
         environ["HTTP_X_TWILIO_SIGNATURE"] = signature
     seen: dict[str, Any] = {}

@@ -40,7 +40,7 @@ _REQUIRED: Final[Mapping[str, tuple[tuple[tuple[str, str], ...], ...]]] = {
          ("twilio_messaging_service_sid", "PINRELAY_TWILIO_MESSAGING_SERVICE_SID")),
         (("twilio_status_url", "PINRELAY_TWILIO_STATUS_URL"),),
     ),
-}  # fmt: skip
+}
 
 
 def required_settings(route: str) -> list[str]:

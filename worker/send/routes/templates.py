@@ -32,7 +32,7 @@ REGION_LANGUAGE: Final = {
     "NL": "nl", "SE": "sv", "NO": "no", "DK": "da", "FI": "fi", "PL": "pl", "CZ": "cs",
     "RU": "ru", "UA": "uk", "TR": "tr", "GR": "el", "JP": "ja", "KR": "ko", "CN": "zh",
     "TW": "zh", "HK": "zh", "SA": "ar", "AE": "ar", "EG": "ar", "IL": "he", "ID": "id",
-}  # fmt: skip
+}
 
 
 def check_template(template: str, where: str) -> str:
@@ -54,7 +54,7 @@ class Templates:
     def __init__(self, default: str, by_key: Mapping[str, str] | None = None) -> None:
         self.default = check_template(default, "PINRELAY_SMS_TEMPLATE")
         self._by_key = {key: check_template(value, f"PINRELAY_SMS_TEMPLATES[{key!r}]")
-                        for key, value in (by_key or {}).items()}  # fmt: skip
+                        for key, value in (by_key or {}).items()}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Templates:

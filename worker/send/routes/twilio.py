@@ -80,11 +80,11 @@ def parse_answer(response: requests.Response, latency_s: float) -> Accepted:
         if not isinstance(sid, str) or not sid:
             snippet = response.text[:80].replace("\n", " ")
             raise UnconfirmedSendError(f"unreadable Twilio answer (HTTP {status}): {snippet!r}",
-                                       http_status=status)  # fmt: skip
+                                       http_status=status)
         price = body.get("price")
         return Accepted(message_id=sid, status=str(body.get("status") or "queued"), network=None,
                         price=None if price is None else str(price), remaining_balance=None,
-                        latency_s=latency_s)  # fmt: skip
+                        latency_s=latency_s)
     body = _json(response) or {}
     code = str(body["code"]) if isinstance(body.get("code"), int | str) and body.get("code") else None
     text = f"Twilio HTTP {status}" + (f" code {code}" if code else "")

@@ -49,7 +49,7 @@ STATUS_NAMES: Final = {
     "32": "Signature And API Secret Disallowed", "33": "Number De-activated",
     "34": "Invalid Or Missing Msisdn Param", "101": "Invalid Account Campaign",
     "102": "Msisdn Opted Out For Campaign",
-}  # fmt: skip
+}
 #: the failover table (README "Routes and failover"): the number's fault ends the send ...
 NUMBER_STATUSES: Final = frozenset({"3", "6", "7", "33", "34", "102"})
 #: ... the route's (credentials, account, quota, sender, signing, routing) moves it on
@@ -169,14 +169,14 @@ def parse_response(response: requests.Response, latency_s: float) -> Accepted:
     if refused or unknown:
         raise UnconfirmedSendError(_unconfirmed_text(len(messages), ids, refused, unknown),
                                    status="partial" if ids else "0", http_status=200,
-                                   message_id=",".join(ids) or None)  # fmt: skip
+                                   message_id=",".join(ids) or None)
     first = messages[0]
     return Accepted(
         message_id=ids[0], status="0", network=_opt_str(first.get("network")),
         price=_opt_str(first.get("message-price")),
         remaining_balance=_opt_str(first.get("remaining-balance")),
         latency_s=latency_s, message_ids=tuple(ids) if len(ids) > 1 else (),
-    )  # fmt: skip
+    )
 
 
 def _unconfirmed_text(parts: int, ids: list[str], refused: list[ProviderError], unknown: int) -> str:
@@ -184,7 +184,7 @@ def _unconfirmed_text(parts: int, ids: list[str], refused: list[ProviderError], 
         return "provider said status 0 without a message-id, or gave no status: the PIN may be out"
     detail = f"; first refusal: {refused[0]}" if refused else ""
     return (f"partial answer: {len(ids)} of {parts} parts accepted, {len(refused)} refused, "
-            f"{unknown} without a status or id{detail}; not resent")  # fmt: skip
+            f"{unknown} without a status or id{detail}; not resent")
 
 
 def _opt_str(value: object) -> str | None:
