@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.live import LiveStack, start_live, stop_live
 from tests.support.sim import simulator
 

@@ -17,7 +17,7 @@ import pytest
 import requests
 from celery import Celery
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.api import CALLBACK_SECRET, VERIFY_SECRET, CallbackReceiver, Client, cli, create_key
 from tests.support.live import LiveStack, start_live, stop_live
 from tests.support.waiting import wait_for

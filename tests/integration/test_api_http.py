@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.api import CALLBACK_SECRET, VERIFY_SECRET, Client, cli, create_key, error_code
 from tests.support.live import LiveStack, start_live, stop_live
 from tests.support.waiting import wait_for

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.settings import isolated_settings
 from tests.support.waiting import wait_for
 from worker.config import Settings

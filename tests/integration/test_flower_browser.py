@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import requests
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.live import LiveStack, start_live, stop_live
 from tests.support.sim import receipts_to
 from tests.support.waiting import wait_for

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.live import LiveStack
 from tests.support.waiting import wait_for
 

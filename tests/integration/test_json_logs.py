@@ -8,7 +8,7 @@ from pathlib import Path
 import redis
 import requests
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.commands import Command, command_env, stop_all
 from tests.support.settings import cleanup, isolated_settings
 from tests.support.waiting import wait_for

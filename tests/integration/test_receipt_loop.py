@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.live import LiveStack, start_live, stop_live
 from tests.support.sim import receipts_to
 from tests.support.waiting import wait_for

@@ -22,7 +22,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ops.simulator import SimConfig, Simulator
+from pinrelay_ops.simulator import SimConfig, Simulator
 from tests.support.live import stop_stack
 from tests.support.waiting import wait_for
 from worker.config import Settings

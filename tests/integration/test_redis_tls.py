@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.live import start_live, stop_live
 from tests.support.redis_ha import RedisNode, SentinelGroup, TlsFiles, make_tls_files, tls_supported
 from tests.support.settings import isolated_settings

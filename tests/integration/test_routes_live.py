@@ -13,7 +13,7 @@ import pytest
 import redis
 import requests
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.commands import command_env, run
 from tests.support.routes import TWILIO_STATUS_PATH, RouteStacks, routes_of
 from tests.support.settings import cleanup, isolated_settings

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.live import stop_stack, wait_ready
 from tests.support.settings import cleanup, isolated_settings
 from tests.support.waiting import wait_for

@@ -7,7 +7,7 @@ import json
 import pytest
 from celery import Celery
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.live import LiveStack
 from tests.support.waiting import wait_for
 from worker.errors import ValidationError

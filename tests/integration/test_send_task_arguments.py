@@ -17,7 +17,7 @@ import pytest
 import redis
 from celery import Celery
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.live import LiveStack, start_live, stop_live
 from tests.support.waiting import wait_for
 

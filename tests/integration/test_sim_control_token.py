@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from ops.simulator import SimConfig, Simulator
+from pinrelay_ops.simulator import SimConfig, Simulator
 from tests.support.waiting import wait_for
 from worker.local.embedded import free_port
 

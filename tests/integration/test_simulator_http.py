@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
-from ops.simulator import SimConfig, Simulator
+from pinrelay_ops.simulator import SimConfig, Simulator
 from webhook.signatures import sign, verify
 
 TO = "16365553226"
@@ -669,9 +669,9 @@ def test_stop_is_prompt_with_a_hang_and_open_connections() -> None:
 
 
 def test_module_entry_point_serves_until_sigterm() -> None:
-    """python -m ops.simulator prints its URL, serves, and exits 0 on SIGTERM."""
+    """python -m pinrelay_ops.simulator prints its URL, serves, and exits 0 on SIGTERM."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "ops.simulator", "--port", "0", "--latency-ms", "1"],
+        [sys.executable, "-m", "pinrelay_ops.simulator", "--port", "0", "--latency-ms", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

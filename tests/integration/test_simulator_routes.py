@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
-from ops.simulator import SimConfig, Simulator
+from pinrelay_ops.simulator import SimConfig, Simulator
 from webhook.signatures import verify
 from webhook.twilio.signature import verify_twilio
 
@@ -398,9 +398,10 @@ def test_reset_forgets_route_overrides(sim: Simulator, http: requests.Session) -
 
 
 def test_module_entry_point_takes_route_options() -> None:
-    """python -m ops.simulator --route-error-rate twilio:auth=1: Twilio refuses, the SMS API accepts."""
+    """`python -m pinrelay_ops.simulator --route-error-rate twilio:auth=1`: Twilio refuses, SMS accepts."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "ops.simulator", "--port", "0", "--route-error-rate", "twilio:auth=1"],
+        [sys.executable, "-m", "pinrelay_ops.simulator", "--port", "0",
+         "--route-error-rate", "twilio:auth=1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -21,7 +21,7 @@ import redis
 import requests
 from structlog.testing import capture_logs
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.live import LiveStack, start_live, stop_live
 from tests.support.waiting import wait_for
 from worker import constants as c

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import redis
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.commands import Command, command_env, scrape, stop_all
 from tests.support.settings import cleanup, isolated_settings
 from tests.support.waiting import wait_for

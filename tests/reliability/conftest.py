@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.live import Stacks, StartLive
 from tests.support.sim import simulator
 

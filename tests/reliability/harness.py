@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.waiting import poll, wait_for
 from worker.enqueue.producer import PinSpec, Producer
 from worker.local.supervisor import Managed

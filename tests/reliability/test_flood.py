@@ -20,7 +20,7 @@ import pytest
 import redis
 import requests
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.reliability.figures import Figures
 from tests.support.live import StartLive
 from tests.support.waiting import wait_for

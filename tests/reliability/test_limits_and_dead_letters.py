@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import pytest
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.live import LiveStack, Stacks
 from tests.support.sim import simulator
 from worker.cli.dead import run_dead

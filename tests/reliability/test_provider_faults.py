@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.live import LiveStack, Stacks
 from tests.support.sim import simulator
 from worker.send.ratelimit import RedisTokenBucket

@@ -26,7 +26,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.live import LiveStack, Stacks
 from tests.support.sim import simulator
 from webhook.app import RECEIPT_PATH

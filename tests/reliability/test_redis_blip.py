@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.live import LiveStack, StartLive
 
 from .harness import wait_until

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.live import LiveStack, StartLive
 from tests.support.settings import isolated_settings
 from worker.enqueue.producer import Producer

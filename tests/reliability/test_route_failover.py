@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.live import StartLive
 from worker.send.route_health import route_status
 from worker.send.routes.base import MIN_RECEIPTS

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.live import LiveStack, StartLive
 from tests.support.redis_ha import DOWN_AFTER_MS, SentinelGroup
 from worker.errors import PinrelayError

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.live import StartLive
 from worker.records.store import new_request_id
 

@@ -21,7 +21,7 @@ from typing import Any
 import redis
 from celery import Celery
 
-from ops.simulator import Simulator
+from pinrelay_ops.simulator import Simulator
 from tests.support.settings import cleanup, isolated_settings
 from tests.support.sim import receipts_to
 from tests.support.waiting import poll, wait_for

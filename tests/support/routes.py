@@ -13,8 +13,12 @@ from typing import Any
 
 import redis
 
-from ops.simulator import Simulator
-from ops.simulator.config import DEFAULT_TWILIO_ACCOUNT_SID, DEFAULT_TWILIO_AUTH_TOKEN, DEFAULT_TWILIO_FROM
+from pinrelay_ops.simulator import Simulator
+from pinrelay_ops.simulator.config import (
+    DEFAULT_TWILIO_ACCOUNT_SID,
+    DEFAULT_TWILIO_AUTH_TOKEN,
+    DEFAULT_TWILIO_FROM,
+)
 from tests.support.live import LiveStack, stop_stack, wait_ready
 from tests.support.settings import cleanup, isolated_settings
 from tests.support.sim import receipts_to

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ops.simulator import SimConfig, Simulator
+from pinrelay_ops.simulator import SimConfig, Simulator
 from webhook.app import RECEIPT_PATH
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from ops.bench.harness import LateDoubles, ProviderCall, SimControl
-from ops.bench.report import Goal, Row, ScenarioResult, goal_line, print_report, write_json
-from ops.bench.sending.goals import Measured, Throughput, add_goals
-from ops.bench.stats import Latency, half_rates, per_core, share
+from pinrelay_ops.bench.harness import LateDoubles, ProviderCall, SimControl
+from pinrelay_ops.bench.report import Goal, Row, ScenarioResult, goal_line, print_report, write_json
+from pinrelay_ops.bench.sending.goals import Measured, Throughput, add_goals
+from pinrelay_ops.bench.stats import Latency, half_rates, per_core, share
 
 
 def throughput(key: str, procs: int, rate: float, cpu: float, redis: float, cmds: float) -> Throughput:

@@ -29,6 +29,7 @@ def test_only_the_plots_module_imports_matplotlib() -> None:
 def test_py_typed_is_shipped_in_every_package() -> None:
     """PEP 561 markers exist and are package data, so type checkers of users see the hints."""
     package_data = PYPROJECT["tool"]["setuptools"]["package-data"]
-    for package in ("worker", "webhook", "ops"):
-        assert (ROOT / package / "py.typed").exists()
+    folders = {"worker": "worker", "webhook": "webhook", "pinrelay_ops": "ops/pinrelay_ops"}
+    for package, folder in folders.items():
+        assert (ROOT / folder / "py.typed").exists()
         assert "py.typed" in package_data[package]

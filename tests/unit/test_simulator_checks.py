@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ops.simulator import SimConfig
-from ops.simulator.vonage.checks import check_submission, unknown_params
+from pinrelay_ops.simulator import SimConfig
+from pinrelay_ops.simulator.vonage.checks import check_submission, unknown_params
 from webhook.signatures import sign
 
 CONFIG = SimConfig(barred=frozenset({"15550000007"}), opted_out=frozenset({"15550000102"}))

@@ -7,15 +7,15 @@ import random
 
 import pytest
 
-import ops.simulator
-from ops.simulator import FaultSpecError, SimConfig, SimConfigError, SimulatorError, cli, faults
-from ops.simulator.http import params
+import pinrelay_ops.simulator
+from pinrelay_ops.simulator import FaultSpecError, SimConfig, SimConfigError, SimulatorError, cli, faults
+from pinrelay_ops.simulator.http import params
 from worker.errors import PinrelayError
 
 
 def test_public_surface_is_pinned() -> None:
     """The package exports exactly the simulator, its config and its errors."""
-    assert sorted(ops.simulator.__all__) == [
+    assert sorted(pinrelay_ops.simulator.__all__) == [
         "FaultSpecError",
         "SimConfig",
         "SimConfigError",

@@ -6,7 +6,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 
-from ops.simulator.vonage import responses
+from pinrelay_ops.simulator.vonage import responses
 
 HEX16 = re.compile(r"[0-9A-F]{16}")
 

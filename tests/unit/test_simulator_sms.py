@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from ops.simulator import SimConfig
-from ops.simulator import segments as seg
-from ops.simulator.http.exchange import Inbound
-from ops.simulator.ledger import Ledger
-from ops.simulator.receipts.receipt import Receipt
-from ops.simulator.vonage.account import Account
-from ops.simulator.vonage.sms import SmsApi, part_count
-from ops.simulator.vonage.sms_checks import check_sms, unknown_sms_params, wants_receipts
+from pinrelay_ops.simulator import SimConfig
+from pinrelay_ops.simulator import segments as seg
+from pinrelay_ops.simulator.http.exchange import Inbound
+from pinrelay_ops.simulator.ledger import Ledger
+from pinrelay_ops.simulator.receipts.receipt import Receipt
+from pinrelay_ops.simulator.vonage.account import Account
+from pinrelay_ops.simulator.vonage.sms import SmsApi, part_count
+from pinrelay_ops.simulator.vonage.sms_checks import check_sms, unknown_sms_params, wants_receipts
 from webhook.signatures import sign
 
 CONFIG = SimConfig(barred=frozenset({"447700900007"}), opted_out=frozenset({"447700900009"}))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ops.simulator.throttle import SlidingWindow
+from pinrelay_ops.simulator.throttle import SlidingWindow
 
 
 def test_admits_up_to_the_limit_within_one_window() -> None:

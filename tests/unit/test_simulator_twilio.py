@@ -8,11 +8,11 @@ import re
 
 import pytest
 
-from ops.simulator import SimConfig
-from ops.simulator.receipts.payload import payload_for
-from ops.simulator.receipts.status_callbacks import TwilioSend, plan_callbacks
-from ops.simulator.twilio import answers
-from ops.simulator.twilio.checks import check_auth, check_message, unknown_params
+from pinrelay_ops.simulator import SimConfig
+from pinrelay_ops.simulator.receipts.payload import payload_for
+from pinrelay_ops.simulator.receipts.status_callbacks import TwilioSend, plan_callbacks
+from pinrelay_ops.simulator.twilio import answers
+from pinrelay_ops.simulator.twilio.checks import check_auth, check_message, unknown_params
 from webhook.twilio.signature import verify_twilio
 
 CONFIG = SimConfig(opted_out=frozenset({"+14155550199"}))

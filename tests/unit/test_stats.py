@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ops.bench.stats import Latency
+from pinrelay_ops.bench.stats import Latency
 from worker.stats import percentile
 
 no_database = settings(database=None)  # nothing written into the working tree

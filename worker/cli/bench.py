@@ -1,4 +1,4 @@
-"""`pinrelay bench`: the benchmark suite (:mod:`ops.bench`), which needs the ``bench`` extra.
+"""`pinrelay bench`: the benchmark suite (:mod:`pinrelay_ops.bench`), which needs the ``bench`` extra.
 
 The suite is not product code: it measures it. Its own dependencies (psutil for CPU
 and RSS, gunicorn for a naive baseline) come with ``pip install 'pinrelay[bench]'``;
@@ -30,6 +30,6 @@ def run_bench(args: argparse.Namespace) -> int:
     missing = [m for m in BENCH_EXTRA_MODULES if importlib.util.find_spec(m) is None]
     if missing:
         raise ConfigError(f"pinrelay bench needs {', '.join(missing)}: pip install 'pinrelay[bench]'")
-    from ops.bench import run_bench as bench
+    from pinrelay_ops.bench import run_bench as bench
 
     return bench(load_settings(), args)

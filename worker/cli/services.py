@@ -34,7 +34,7 @@ def add_arguments(sub: Any) -> None:
     p.set_defaults(func=run_webhook)
 
     p = sub.add_parser("sim", help="run the provider simulator")
-    from ops.simulator.cli import add_arguments as sim_arguments
+    from pinrelay_ops.simulator.cli import add_arguments as sim_arguments
 
     sim_arguments(p)
     p.set_defaults(func=run_sim)
@@ -140,6 +140,6 @@ def run_webhook(args: argparse.Namespace) -> int:
 
 
 def run_sim(args: argparse.Namespace) -> int:
-    from ops.simulator.cli import run
+    from pinrelay_ops.simulator.cli import run
 
     return run(args)

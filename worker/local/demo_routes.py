@@ -1,6 +1,6 @@
 """`pinrelay demo --route NAME`: the settings that point one provider route at the local simulator.
 
-The simulator speaks all three routes with its own demo account (``ops/simulator/config.py``),
+The simulator speaks all three routes with its own demo account (``ops/pinrelay_ops/simulator/config.py``),
 so the demo needs no credentials of its own: ``sc2fa`` and ``sms`` use the Vonage key and
 secret pinrelay defaults to, ``twilio`` the simulator's account SID, token and number, with
 its status callbacks sent to this demo's receiver. North American numbers refuse an
@@ -12,7 +12,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Final
 
-from ops.simulator.config import DEFAULT_TWILIO_ACCOUNT_SID, DEFAULT_TWILIO_AUTH_TOKEN, DEFAULT_TWILIO_FROM
+from pinrelay_ops.simulator.config import (
+    DEFAULT_TWILIO_ACCOUNT_SID,
+    DEFAULT_TWILIO_AUTH_TOKEN,
+    DEFAULT_TWILIO_FROM,
+)
 from webhook.twilio.status import TWILIO_STATUS_PATH
 from worker.config import Settings
 

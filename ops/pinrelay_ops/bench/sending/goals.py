@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ops.bench.plan import WORKER_PROCESSES
-from ops.bench.report import Goal, Row, ScenarioResult
-from ops.bench.stats import per_core, ratio
+from pinrelay_ops.bench.plan import WORKER_PROCESSES
+from pinrelay_ops.bench.report import Goal, Row, ScenarioResult
+from pinrelay_ops.bench.stats import per_core, ratio
 
 NAME: Final = "sends"
 OURS: Final = "pinrelay"

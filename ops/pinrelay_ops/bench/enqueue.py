@@ -12,11 +12,11 @@ import os
 import time
 from collections import Counter
 
-from ops.bench.harness import Bench, profiled
-from ops.bench.procs import ProcessMeter, Target
-from ops.bench.report import MIB, Goal, Row, ScenarioResult, redis_usage
-from ops.bench.sending.variants import NaiveSends, OurSends, SendVariant
-from ops.bench.stats import NO_LATENCY, Latency, per_thousand, rate, ratio
+from pinrelay_ops.bench.harness import Bench, profiled
+from pinrelay_ops.bench.procs import ProcessMeter, Target
+from pinrelay_ops.bench.report import MIB, Goal, Row, ScenarioResult, redis_usage
+from pinrelay_ops.bench.sending.variants import NaiveSends, OurSends, SendVariant
+from pinrelay_ops.bench.stats import NO_LATENCY, Latency, per_thousand, rate, ratio
 from worker.records.store import CREATE_CHUNK
 
 NAME = "enqueue"

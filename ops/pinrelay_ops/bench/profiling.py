@@ -1,6 +1,6 @@
 """Optional sampling profiles of the processes under test, with py-spy.
 
-``python -m ops.bench --profile DIR`` attaches ``py-spy record --gil`` to
+``python -m pinrelay_ops.bench --profile DIR`` attaches ``py-spy record --gil`` to
 the main process of each scenario (and its children) for the measured phase
 only, writes the collapsed stacks to ``DIR/<label>.txt`` and keeps three
 summaries: where the samples were (self time, by function), which of
@@ -26,7 +26,7 @@ from worker.errors import ConfigError
 
 SAMPLE_RATE_HZ: Final = 100
 TOP: Final = 10
-OWN_PACKAGES: Final = ("worker/", "webhook/", "ops/")
+OWN_PACKAGES: Final = ("worker/", "webhook/", "pinrelay_ops/")
 # frames every sample passes through (entry points, the bench itself): not a cost of their own
 ENTRY_FRAMES: Final = ("<module> ", "main ", "cmd_", "_run_one ", "run_bench ")
 BENCH_PACKAGE: Final = "worker/bench/"

@@ -3,8 +3,8 @@
 No parsing, no signature check, no validation, no logging: the floor any
 receipt receiver stands on. Served by gunicorn (sync workers, the issue's
 baseline) and by granian (to separate the server's share from the app's):
-``gunicorn 'ops.bench.naive.receiver:app_factory()'`` /
-``granian --interface wsgi --factory ops.bench.naive.receiver:app_factory``.
+``gunicorn 'pinrelay_ops.bench.naive.receiver:app_factory()'`` /
+``granian --interface wsgi --factory pinrelay_ops.bench.naive.receiver:app_factory``.
 """
 
 from __future__ import annotations

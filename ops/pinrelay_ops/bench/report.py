@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ops.bench.stats import NO_LATENCY, Latency
+from pinrelay_ops.bench.stats import NO_LATENCY, Latency
 
 MIB = 1024 * 1024
 COMMAND_MIX = 10  # commands kept per row in the JSON

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-from ops.bench.receipt_pool import PoolItem, raw_request, write_lines
-from ops.bench.stats import Latency, rate
+from pinrelay_ops.bench.receipt_pool import PoolItem, raw_request, write_lines
+from pinrelay_ops.bench.stats import Latency, rate
 
 WRK_TIMEOUT: Final = "5s"  # per-request timeout inside wrk (a timeout counts as an error)
 PY_READ_LIMIT: Final = 1 << 16

@@ -21,10 +21,10 @@ from typing import Any, Final
 import redis
 import requests
 
-from ops.bench.plan import WORKER_PROCESSES, Plan
-from ops.bench.procs import ProcessMeter, Target
-from ops.bench.profiling import Profiler
-from ops.bench.report import Row
+from pinrelay_ops.bench.plan import WORKER_PROCESSES, Plan
+from pinrelay_ops.bench.procs import ProcessMeter, Target
+from pinrelay_ops.bench.profiling import Profiler
+from pinrelay_ops.bench.report import Row
 from worker.config import Settings
 from worker.errors import PinrelayError
 from worker.local.supervisor import Managed, Stack

@@ -3,7 +3,7 @@
 No record, no claim, no rate-limit check, no logging, no task events, Celery's
 defaults (early ack): what "just POST it from a Celery task" costs on this
 machine, against the same simulator and Redis as pinrelay. The bench enqueues
-with :func:`create_app` and runs the worker as ``python -m ops.bench.naive.sends``.
+with :func:`create_app` and runs the worker as ``python -m pinrelay_ops.bench.naive.sends``.
 """
 
 from __future__ import annotations

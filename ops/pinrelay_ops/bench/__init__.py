@@ -9,6 +9,6 @@ baselines :mod:`.naive` (one per scenario). See BENCHMARKS.md.
 
 from __future__ import annotations
 
-from ops.bench.runner import SCENARIOS, run_bench
+from pinrelay_ops.bench.runner import SCENARIOS, run_bench
 
 __all__ = ["run_bench", "SCENARIOS"]

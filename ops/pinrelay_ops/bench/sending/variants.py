@@ -17,10 +17,10 @@ from typing import Protocol
 
 from celery import Celery
 
-from ops.bench.harness import start_process
-from ops.bench.naive import sends as naive_celery
-from ops.bench.plan import SEED_BATCH, WORKER_PROCESSES
-from ops.bench.receipt_pool import number
+from pinrelay_ops.bench.harness import start_process
+from pinrelay_ops.bench.naive import sends as naive_celery
+from pinrelay_ops.bench.plan import SEED_BATCH, WORKER_PROCESSES
+from pinrelay_ops.bench.receipt_pool import number
 from worker.enqueue.producer import PinSpec, Producer
 from worker.local.supervisor import Managed, Stack
 from worker.states import State
@@ -133,7 +133,7 @@ class NaiveSends:
 
     def start_worker(self, procs: int = WORKER_PROCESSES) -> Managed:
         """The naive Celery worker with ``procs`` prefork children."""
-        argv = [sys.executable, "-m", "ops.bench.naive.sends"]
+        argv = [sys.executable, "-m", "pinrelay_ops.bench.naive.sends"]
         return start_process(self.stack, "naive-worker", argv, PINRELAY_QUEUE=self.queue,
                              PINRELAY_WORKER_CONCURRENCY=str(procs))
 

@@ -13,9 +13,9 @@ import time
 
 import redis
 
-from ops.bench.plan import SEED_BATCH
-from ops.bench.receipt_pool import NETWORK, PRICE, message_id, number, receipt_fields
-from ops.bench.sending.variants import pin
+from pinrelay_ops.bench.plan import SEED_BATCH
+from pinrelay_ops.bench.receipt_pool import NETWORK, PRICE, message_id, number, receipt_fields
+from pinrelay_ops.bench.sending.variants import pin
 from webhook.receipts import Receipt
 from worker import constants as c
 from worker.config import Settings

@@ -1,4 +1,4 @@
-"""Command-line glue: ``pinrelay sim`` and ``python -m ops.simulator`` share these two functions.
+"""Command-line glue: ``pinrelay sim`` and ``python -m pinrelay_ops.simulator`` share these two functions.
 
 :func:`add_arguments` declares the options, :func:`run` serves in the
 foreground until SIGINT/SIGTERM and prints one line with the URL on start.

@@ -1,4 +1,4 @@
-"""``python -m ops.simulator [options]``: the simulator in the foreground."""
+"""``python -m pinrelay_ops.simulator [options]``: the simulator in the foreground."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from .cli import add_arguments, run
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ops.simulator",
+        prog="python -m pinrelay_ops.simulator",
         description="Fake SMS providers (Vonage 2FA and SMS API, Twilio) with receipts and fault injection.",
     )
     add_arguments(parser)

@@ -1,6 +1,6 @@
 """Scenario 1, sends: sustained sends/s through the workers, how it scales, and enqueue->provider latency.
 
-For pinrelay and for the naive baseline (:mod:`ops.bench.naive.sends`), in
+For pinrelay and for the naive baseline (:mod:`pinrelay_ops.bench.naive.sends`), in
 the same run, against one simulator (zero added latency, receipts off):
 
 * throughput: ``plan.sends`` PINs are enqueued in bulk *before* the workers
@@ -19,7 +19,7 @@ the same run, against one simulator (zero added latency, receipts off):
 
 pinrelay runs with every feature on: records, the claim, the rate-limit check
 (a bucket too large to ever wait), abuse checks, idempotency keys and JSON logs.
-The goals and derived figures are in :mod:`ops.bench.sending.goals`.
+The goals and derived figures are in :mod:`pinrelay_ops.bench.sending.goals`.
 """
 
 from __future__ import annotations
@@ -30,18 +30,18 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-from ops.bench.harness import Bench, LateDoubles, SimControl, profiled, wait_until
-from ops.bench.plan import (
+from pinrelay_ops.bench.harness import Bench, LateDoubles, SimControl, profiled, wait_until
+from pinrelay_ops.bench.plan import (
     DOCUMENTED_RATE_PER_S,
     STEADY_RATE_PER_S,
     STEADY_SLICE_S,
     WORKER_PROCESSES,
 )
-from ops.bench.procs import Target
-from ops.bench.report import MIB, Row, ScenarioResult, redis_usage
-from ops.bench.sending.goals import Measured, Throughput, add_goals
-from ops.bench.sending.variants import NaiveSends, OurSends, SendVariant
-from ops.bench.stats import Latency, half_rates, per_thousand, rate, share
+from pinrelay_ops.bench.procs import Target
+from pinrelay_ops.bench.report import MIB, Row, ScenarioResult, redis_usage
+from pinrelay_ops.bench.sending.goals import Measured, Throughput, add_goals
+from pinrelay_ops.bench.sending.variants import NaiveSends, OurSends, SendVariant
+from pinrelay_ops.bench.stats import Latency, half_rates, per_thousand, rate, share
 from worker.local.supervisor import Managed, Stack
 
 NAME = "sends"

@@ -2,7 +2,7 @@
 
 pinrelay's receiver (granian, signature checking on; with two worker processes, and
 with one for the scale-out table, each on a pool of its own) and two naive baselines
-(:mod:`ops.bench.naive.receiver`: one LPUSH, no checks) under gunicorn sync
+(:mod:`pinrelay_ops.bench.naive.receiver`: one LPUSH, no checks) under gunicorn sync
 workers (the issue's baseline) and under granian (the server's share), all
 with the same load generator, connections and pre-signed requests. After each
 run the queued entries are counted: every ``{"status":"ok"}`` answer must be on
@@ -19,14 +19,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from ops.bench.harness import SIGNATURE_METHOD, SIGNATURE_SECRET, Bench, profiled, start_process
-from ops.bench.loadgen import LoadResult, run_load
-from ops.bench.naive.receiver import list_key
-from ops.bench.plan import CONNECTIONS, SERVER_WORKERS
-from ops.bench.procs import ProcessMeter, Target
-from ops.bench.receipt_pool import PoolItem, build_pool
-from ops.bench.report import MIB, Goal, Row, ScenarioResult, redis_usage
-from ops.bench.stats import per_thousand, ratio
+from pinrelay_ops.bench.harness import SIGNATURE_METHOD, SIGNATURE_SECRET, Bench, profiled, start_process
+from pinrelay_ops.bench.loadgen import LoadResult, run_load
+from pinrelay_ops.bench.naive.receiver import list_key
+from pinrelay_ops.bench.plan import CONNECTIONS, SERVER_WORKERS
+from pinrelay_ops.bench.procs import ProcessMeter, Target
+from pinrelay_ops.bench.receipt_pool import PoolItem, build_pool
+from pinrelay_ops.bench.report import MIB, Goal, Row, ScenarioResult, redis_usage
+from pinrelay_ops.bench.stats import per_thousand, ratio
 from webhook.serve import DEFAULT_BLOCKING_THREADS
 from worker import constants as c
 from worker.local.embedded import free_port
@@ -36,7 +36,7 @@ NAME = "receipts"
 SETTLE_S = 0.5  # for requests in flight when the load generator stopped
 UNSENT_MARGIN = 1_000  # pool items past the completed requests that may have been sent (in flight)
 SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
-NAIVE_TARGET = "ops.bench.naive.receiver:app_factory"
+NAIVE_TARGET = "pinrelay_ops.bench.naive.receiver:app_factory"
 
 
 def run(bench: Bench) -> ScenarioResult:

@@ -1,4 +1,4 @@
-"""``python -m ops.bench``: ``pinrelay bench`` plus developer options.
+"""``python -m pinrelay_ops.bench``: ``pinrelay bench`` plus developer options.
 
 ``--loadgen {auto,wrk,python}`` forces a load generator (``python`` checks the
 fallback CI uses on a machine without wrk); ``--profile DIR`` records py-spy
@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ops.bench.runner import run_bench
+from pinrelay_ops.bench.runner import run_bench
 from worker.config import Settings
 from worker.logs import configure_logging
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m ops.bench")
+    parser = argparse.ArgumentParser(prog="python -m pinrelay_ops.bench")
     parser.add_argument("--short", action="store_true", help="a few seconds per scenario (CI)")
     parser.add_argument("--only", action="append", help="run only this scenario (repeatable)")
     parser.add_argument("--json", default="bench-results.json", help="where to write the figures")

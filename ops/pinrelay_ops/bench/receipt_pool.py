@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlencode
 
-from ops.simulator.receipts.dlr import AcceptedSend, base_fields, signed, stamp
+from pinrelay_ops.simulator.receipts.dlr import AcceptedSend, base_fields, signed, stamp
 from webhook import signatures
 from webhook.app import RECEIPT_PATH
 from worker.config import Settings

@@ -6,7 +6,7 @@ starts and drains the stream. The rate is the entries that left the stream
 between the first and the last observation of its length, divided by the time
 between them; Redis memory per tracked send is what the records take once they
 are final and the stream is empty. The naive baseline
-(:mod:`ops.bench.naive.correlator`) drains an identical backlog.
+(:mod:`pinrelay_ops.bench.naive.correlator`) drains an identical backlog.
 """
 
 from __future__ import annotations
@@ -15,11 +15,18 @@ import sys
 import time
 from collections.abc import Callable
 
-from ops.bench.harness import SIGNATURE_METHOD, SIGNATURE_SECRET, Bench, profiled, start_process, wait_until
-from ops.bench.procs import Target
-from ops.bench.report import MIB, Goal, Row, ScenarioResult, redis_usage
-from ops.bench.seed import seed_receipts, seed_records, states
-from ops.bench.stats import per_thousand, rate, ratio
+from pinrelay_ops.bench.harness import (
+    SIGNATURE_METHOD,
+    SIGNATURE_SECRET,
+    Bench,
+    profiled,
+    start_process,
+    wait_until,
+)
+from pinrelay_ops.bench.procs import Target
+from pinrelay_ops.bench.report import MIB, Goal, Row, ScenarioResult, redis_usage
+from pinrelay_ops.bench.seed import seed_receipts, seed_records, states
+from pinrelay_ops.bench.stats import per_thousand, rate, ratio
 from worker import constants as c
 from worker.config import Settings
 from worker.local.supervisor import Managed, Stack
@@ -42,7 +49,7 @@ def run(bench: Bench) -> ScenarioResult:
         ours.note = "B/op: Redis memory per tracked send after correlation"
         try:
             naive_ids = _seed(bench, naive_settings)
-            argv = [sys.executable, "-m", "ops.bench.naive.correlator", str(len(naive_ids))]
+            argv = [sys.executable, "-m", "pinrelay_ops.bench.naive.correlator", str(len(naive_ids))]
             naive = _drain(bench, stack, naive_settings, naive_ids, "naive correlator",
                            lambda: start_process(stack, "naive-correlator", argv,
                                                  PINRELAY_KEY_PREFIX=naive_settings.key_prefix),

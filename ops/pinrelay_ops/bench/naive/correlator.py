@@ -2,7 +2,7 @@
 
 No Lua, no transition table, no msisdn check, no parking of early receipts,
 no statistics: one pipelined round trip for the message-id lookups and one for
-the writes and the acknowledgement. ``python -m ops.bench.naive.correlator
+the writes and the acknowledgement. ``python -m pinrelay_ops.bench.naive.correlator
 COUNT`` exits after COUNT receipts.
 """
 
@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import redis
 
-from ops.bench.plan import CORRELATOR_BATCH
+from pinrelay_ops.bench.plan import CORRELATOR_BATCH
 from worker import constants as c
 from worker.config import Settings
 from worker.redisconn import redis_client

@@ -21,12 +21,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Final
 
-from ops.bench import correlation, enqueue, receipts, sends
-from ops.bench.harness import Bench, bench_settings
-from ops.bench.loadgen import choose_tool
-from ops.bench.plan import FULL, SHORT
-from ops.bench.profiling import Profiler
-from ops.bench.report import ScenarioResult, machine, print_report, write_json
+from pinrelay_ops.bench import correlation, enqueue, receipts, sends
+from pinrelay_ops.bench.harness import Bench, bench_settings
+from pinrelay_ops.bench.loadgen import choose_tool
+from pinrelay_ops.bench.plan import FULL, SHORT
+from pinrelay_ops.bench.profiling import Profiler
+from pinrelay_ops.bench.report import ScenarioResult, machine, print_report, write_json
 from worker.config import Settings
 from worker.local.embedded import EmbeddedRedis
 from worker.redisconn import redis_client
@@ -84,7 +84,7 @@ def _command() -> str:
     if program.endswith("worker/cli.py") or Path(program).name == "pinrelay":
         return shlex.join(["pinrelay", *sys.argv[1:]])
     if program.endswith("worker/bench/__main__.py"):
-        return shlex.join(["python", "-m", "ops.bench", *sys.argv[1:]])
+        return shlex.join(["python", "-m", "pinrelay_ops.bench", *sys.argv[1:]])
     return shlex.join(sys.argv)
 
 

@@ -26,7 +26,7 @@ Control endpoints (JSON in and out):
 
 With a ``control_token`` (``PINRELAY_SIM_CONTROL_TOKEN``) every control endpoint but
 ``/_sim/health`` answers 401 unless the request carries ``Authorization: Bearer <token>``;
-``pinrelay sim`` refuses a non-loopback ``--host`` without one (``ops/simulator/cli.py``).
+``pinrelay sim`` refuses a non-loopback ``--host`` without one (``ops/pinrelay_ops/simulator/cli.py``).
 """
 
 from __future__ import annotations
