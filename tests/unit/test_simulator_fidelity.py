@@ -79,7 +79,9 @@ def test_twilio_validity_period_range(value: str, code: int | None) -> None:
     assert (failure.code if failure else None) == code
 
 
-def convert(config: SimConfig, body: dict[str, Any], headers: dict[str, str] | None = None) -> tuple[int, str]:
+def convert(
+    config: SimConfig, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, str]:
     """(HTTP status, how the call authenticated) for a form POST of ``body``."""
     ledger = Ledger()
     form = "&".join(f"{k}={v}" for k, v in body.items()).encode()
