@@ -1,7 +1,7 @@
 """The Conversion API (docs/provider-api.md §6): ``POST /conversions/sms`` telling the provider a PIN
 was used.
 
-Credentials, as the SDKs send them (docs/provider-routes.md §C.2): ``api_key`` +
+Credentials, as the SDKs send them (docs/provider-routes.md §F): ``api_key`` +
 ``api_secret`` in the query, form or JSON body; ``Authorization: Basic`` with no key in
 the body (the v4 Python SDK without a signature secret); or ``api_key`` + ``sig`` over
 every other param (the v4 SDK with one: its ``timestamp`` param is the conversion's
