@@ -25,6 +25,7 @@ from pinrelay_ops.simulator.config import (
     DEFAULT_TWILIO_AUTH_TOKEN,
     DEFAULT_TWILIO_FROM,
 )
+from tests.support.commands import command_env, run
 from tests.support.sdks import (
     SIGNATURE_SECRET,
     Catcher,
@@ -181,3 +182,25 @@ def test_the_demo_private_key_file_is_private_pkcs8(sim: RunningSim) -> None:
     assert sim.key_file.stat().st_mode & 0o777 == 0o600
     assert sim.get("messages-application")["private_key"] == pem
     assert f"private key written to {sim.key_file}" in sim.command.stdout()
+
+
+def test_sim_verifies_jwts_with_a_given_public_key(tmp_path: Path, hooks: Catcher) -> None:
+    """`pinrelay sim --vonage-public-key FILE`: the matching private key's JWT is accepted, and the
+    control endpoint has no private key to give; an unreadable key file is exit 2, said plainly."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (tmp_path / "app.key").write_bytes(private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (tmp_path / "app.pub").write_bytes(private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    with pinrelay_sim(tmp_path, hooks.url, "--vonage-public-key", str(tmp_path / "app.pub"),
+                      started="configured public key") as own:
+        app = own.get("messages-application")
+        assert app["private_key"] is None and not own.key_file.exists()
+        client = vonage_client(own.url, application_id=app["application_id"],
+                               private_key=str(tmp_path / "app.key"))
+        assert client.messages.send(Sms(to=TO, from_="12015550123", text=TEXT)).message_uuid
+    bad = run(command_env(), "sim", "--port", "0", "--vonage-public-key", str(tmp_path / "missing.pub"))
+    assert bad.returncode == 2 and "--vonage-public-key" in bad.stderr and "Traceback" not in bad.stderr

@@ -155,10 +155,13 @@ class RunningSim:
 
 
 @contextmanager
-def pinrelay_sim(work_dir: Path, receipts_to: str, *extra: str) -> Iterator[RunningSim]:
+def pinrelay_sim(
+    work_dir: Path, receipts_to: str, *extra: str, started: str = "private key written"
+) -> Iterator[RunningSim]:
     """`pinrelay sim` on a free port: DLRs to ``receipts_to`` + :data:`RECEIPT_PATH` (so the
     Messages webhooks go to ``receipts_to/messages-status-webhook``), signed with
-    :data:`SIGNATURE_SECRET`, the demo application's private key written to a file."""
+    :data:`SIGNATURE_SECRET`, the demo application's private key written to a file; ready once
+    its output says ``started``."""
     port, key_file = free_port(), work_dir / "application.key"
     command = Command.start(
         work_dir, "sim", command_env(), "sim", "--host", "127.0.0.1", "--port", str(port),
@@ -167,7 +170,7 @@ def pinrelay_sim(work_dir: Path, receipts_to: str, *extra: str) -> Iterator[Runn
         "--vonage-private-key-out", str(key_file), *extra,
     )
     try:
-        wait_for(lambda: "private key written" in command.stdout() or not command.alive, 30,
+        wait_for(lambda: started in command.stdout() or not command.alive, 30,
                  "pinrelay sim to start")
         assert command.alive, command.stderr()
         yield RunningSim(f"http://127.0.0.1:{port}", key_file, command)

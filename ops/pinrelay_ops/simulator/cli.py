@@ -57,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dlr.add_argument("--mix", default="", help="e.g. delivered=90,failed=5,expired=3,rejected=1,accepted=1")
     dlr.add_argument("--transport", choices=TRANSPORTS, default="get", help="how DLRs are sent")
     dlr.add_argument("--intermediate", action="store_true", help="an 'accepted' DLR first")
-    dlr.add_argument("--signature-secret", default="", help="sign DLRs with this secret")
+    dlr.add_argument("--signature-secret", default="",
+                     help="sign DLRs, and Messages API webhooks (HS256 JWT), with this secret")
     dlr.add_argument("--signature-method", choices=METHODS, default="md5hash", help="how DLRs are signed")
     dlr.add_argument("--duplicates", type=float, default=0.0, metavar="RATE", help="push finals twice")
     dlr.add_argument("--out-of-order", action="store_true", help="final DLR before intermediate")
