@@ -25,6 +25,7 @@ from webhook.signatures import METHODS
 
 from . import faults, knobs
 from .errors import SimConfigError
+from .messages.keys import load_public_key
 from .receipts import mix
 
 TRANSPORTS: Final = ("get", "form", "json", "mixed")
@@ -148,13 +149,7 @@ class SimConfig:
             raise SimConfigError(
                 f"sms_message_ids {self.sms_message_ids!r}: use one of {SMS_MESSAGE_ID_STYLES}"
             )
-        if not self.twilio_account_sid or not self.twilio_auth_token:
-            raise SimConfigError("twilio_account_sid and twilio_auth_token must be non-empty")
-        if self.twilio_signing_algorithm not in TWILIO_ALGORITHMS:
-            raise SimConfigError(
-                f"twilio_signing_algorithm {self.twilio_signing_algorithm!r}: use one of {TWILIO_ALGORITHMS}"
-            )
-        object.__setattr__(self, "twilio_callback_params", knobs.param_lists(self.twilio_callback_params))
+        self._check_twilio_and_messages()
         faults.expand(self.script)
         object.__setattr__(self, "error_rates", faults.check_rates(self.error_rates))
         object.__setattr__(self, "dlr_mix", mix.check_mix(self.dlr_mix))
@@ -166,6 +161,17 @@ class SimConfig:
                 raise SimConfigError(f"conversion_script entry {status!r}: must be 100..599")
         self._check_non_negative()
         self._build_routes()
+
+    def _check_twilio_and_messages(self) -> None:
+        if not self.twilio_account_sid or not self.twilio_auth_token:
+            raise SimConfigError("twilio_account_sid and twilio_auth_token must be non-empty")
+        if self.twilio_signing_algorithm not in TWILIO_ALGORITHMS:
+            raise SimConfigError(
+                f"twilio_signing_algorithm {self.twilio_signing_algorithm!r}: use one of {TWILIO_ALGORITHMS}"
+            )
+        object.__setattr__(self, "twilio_callback_params", knobs.param_lists(self.twilio_callback_params))
+        if self.vonage_public_key:
+            load_public_key(self.vonage_public_key)  # a bad key is refused now, not at the first JWT
 
     def _build_routes(self) -> None:
         """Check ``routes`` and keep one SimConfig per overridden route (validated like any other)."""
