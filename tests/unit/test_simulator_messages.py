@@ -160,3 +160,10 @@ def test_validity_units_and_expiry() -> None:
     assert validity_s("300000", 0.001) == 300.0 and validity_s("300", 1.0) == 300.0
     assert validity_s(None, 1.0) is None and validity_s("soon", 1.0) is None
     assert expires(1.0, 1.5) and not expires(2.0, 1.5) and not expires(None, 99.0)
+
+
+def test_a_bad_public_key_knob_is_refused_when_set() -> None:
+    with pytest.raises(SimConfigError, match="vonage_public_key"):
+        SimConfig(vonage_public_key="-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n")
+    good = str(KEYS.describe("app", "")["public_key"])
+    assert SimConfig().with_knobs(vonage_public_key=good).vonage_public_key == good
