@@ -204,3 +204,14 @@ def test_sim_verifies_jwts_with_a_given_public_key(tmp_path: Path, hooks: Catche
         assert client.messages.send(Sms(to=TO, from_="12015550123", text=TEXT)).message_uuid
     bad = run(command_env(), "sim", "--port", "0", "--vonage-public-key", str(tmp_path / "missing.pub"))
     assert bad.returncode == 2 and "--vonage-public-key" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_node_sdk_style_sms_send_json_with_basic_auth(sim: RunningSim) -> None:
+    """What @vonage/sms sends (packages/sms/lib/sms.ts): kebab-cased keys as a JSON body, Basic auth."""
+    body = {"to": TO, "from": "12015550123", "text": TEXT, "ttl": 300000, "trusted-number": True}
+    answer = requests.post(f"{sim.url}/sms/json", json=body, auth=(DEFAULT_API_KEY, DEFAULT_API_SECRET),
+                           timeout=5)
+    assert answer.json()["messages"][0]["status"] == "0"
+    record = last(sim, "sms")
+    assert record["auth"] == "basic" and record["content_type"] == "application/json"
+    assert record["params"]["trusted-number"] == "true" and record["validity_s"] == 300.0
