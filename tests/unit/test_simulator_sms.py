@@ -145,9 +145,13 @@ class FakeDispatcher:
 
     def __init__(self) -> None:
         self.chains: list[list[Receipt]] = []
+        self.delays: list[float | None] = []
 
-    def schedule(self, chain: list[Receipt], config: SimConfig, rng: random.Random) -> None:
+    def schedule(
+        self, chain: list[Receipt], config: SimConfig, rng: random.Random, delay_s: float | None = None
+    ) -> None:
         self.chains.append(chain)
+        self.delays.append(delay_s)
 
 
 def run(config: SimConfig, params: dict[str, str], headers: dict[str, str] | None = None) -> tuple[

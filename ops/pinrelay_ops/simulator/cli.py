@@ -17,8 +17,9 @@ from typing import Any
 from webhook.signatures import METHODS
 from worker.constants import DEFAULT_SIM_PORT
 
-from .config import TRANSPORTS, SimConfig
+from .config import TRANSPORTS, TWILIO_ALGORITHMS, SimConfig
 from .errors import SimConfigError
+from .messages.keys import load_public_key
 from .receipts.mix import parse_mix
 from .simulator import Simulator
 
@@ -56,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dlr.add_argument("--mix", default="", help="e.g. delivered=90,failed=5,expired=3,rejected=1,accepted=1")
     dlr.add_argument("--transport", choices=TRANSPORTS, default="get", help="how DLRs are sent")
     dlr.add_argument("--intermediate", action="store_true", help="an 'accepted' DLR first")
-    dlr.add_argument("--signature-secret", default="", help="sign DLRs with this secret")
+    dlr.add_argument("--signature-secret", default="",
+                     help="sign DLRs, and Messages API webhooks (HS256 JWT), with this secret")
     dlr.add_argument("--signature-method", choices=METHODS, default="md5hash", help="how DLRs are signed")
     dlr.add_argument("--duplicates", type=float, default=0.0, metavar="RATE", help="push finals twice")
     dlr.add_argument("--out-of-order", action="store_true", help="final DLR before intermediate")
@@ -64,17 +66,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dlr.add_argument("--dlr-retry-initial", type=float, default=5.0, help="first retry, seconds")
     dlr.add_argument("--dlr-retry-max", type=float, default=900.0, help="backoff cap, seconds")
     dlr.add_argument("--dlr-retry-window", type=float, default=86400.0, help="give up after, seconds")
+    dlr.add_argument("--dlr-retry-same-signature", action="store_true",
+                     help="retries re-send the first push's signed payload (default: signed afresh)")
+    conv = parser.add_argument_group("conversions")
+    conv.add_argument("--conversion-signing-required", action="store_true",
+                      help="refuse (401) a conversion call without sig, as a signing-only account")
     twilio = parser.add_argument_group("the Twilio route")
     twilio.add_argument("--twilio-account-sid", default=SimConfig.twilio_account_sid, help="the account")
     twilio.add_argument("--twilio-auth-token", default=SimConfig.twilio_auth_token, help="signs callbacks")
     twilio.add_argument("--twilio-from", action="append", default=[], metavar="E164", help="an owned From")
     twilio.add_argument("--twilio-status-url", default="", help="the Messaging Service's callback URL")
-    routes = parser.add_argument_group("per route (sc2fa, sms, twilio)")
+    _signing_arguments(twilio)
+    messages = parser.add_argument_group("the Vonage Messages API route (POST /v1/messages)")
+    messages.add_argument("--vonage-application-id", default=SimConfig.vonage_application_id,
+                          help="the application whose JWTs are accepted")
+    messages.add_argument("--vonage-public-key", default="", metavar="FILE",
+                          help="its public key (PEM); default: a demo key pair made at start")
+    messages.add_argument("--vonage-private-key-out", default="", metavar="FILE",
+                          help="write the demo key pair's private key here (PKCS#8 PEM, mode 0600)")
+    messages.add_argument("--messages-status-url", default="",
+                          help="status webhooks (default: --dlr-url's origin + /messages-status-webhook)")
+    routes = parser.add_argument_group("per route (sc2fa, sms, twilio, messages)")
     routes.add_argument(
         "--route-error-rate", action="append", default=[], metavar="ROUTE:SPEC=P", help="e.g. twilio:auth=1"
     )
     routes.add_argument("--route-mix", action="append", default=[], metavar="ROUTE:MIX", help="sms:failed=1")
     parser.add_argument("--seed", type=int, default=None, help="random seed for reproducible runs")
+
+
+def _signing_arguments(twilio: argparse._ArgumentGroup) -> None:
+    """How the Twilio status callbacks are signed and what they carry besides the usual params."""
+    twilio.add_argument("--twilio-signing-key", default="", metavar="SECRET",
+                        help="sign callbacks with this SharedKey secret (and the settings header)")
+    twilio.add_argument("--twilio-signing-key-sid", default=SimConfig.twilio_signing_key_sid, metavar="SID",
+                        help="the key=... of X-Twilio-Webhooks-Signature-Settings")
+    twilio.add_argument("--twilio-signing-algorithm", choices=TWILIO_ALGORITHMS,
+                        default=SimConfig.twilio_signing_algorithm, help="the SharedKey's HMAC")
+    twilio.add_argument("--twilio-callback-param", action="append", default=[], metavar="NAME=VALUE",
+                        help="an extra callback param; a NAME given twice is sent repeated")
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
@@ -101,9 +130,18 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         "dlr_retry_initial_s": args.dlr_retry_initial,
         "dlr_retry_max_s": args.dlr_retry_max,
         "dlr_retry_window_s": args.dlr_retry_window,
+        "dlr_resign_retries": not args.dlr_retry_same_signature,
+        "conversion_signing_required": args.conversion_signing_required,
         "twilio_account_sid": args.twilio_account_sid,
         "twilio_auth_token": args.twilio_auth_token,
         "twilio_status_url": args.twilio_status_url,
+        "twilio_signing_key": args.twilio_signing_key,
+        "twilio_signing_key_sid": args.twilio_signing_key_sid,
+        "twilio_signing_algorithm": args.twilio_signing_algorithm,
+        "twilio_callback_params": _param_lists(args.twilio_callback_param),
+        "vonage_application_id": args.vonage_application_id,
+        "vonage_public_key": _public_key(args.vonage_public_key),
+        "messages_status_url": args.messages_status_url,
         "routes": _route_knobs(args.route_error_rate, args.route_mix),
         "seed": args.seed,
         "control_token": args.control_token,
@@ -129,6 +167,53 @@ def _route_knobs(rates: list[str], mixes: list[str]) -> dict[str, dict[str, Any]
             else:
                 knobs.setdefault("error_rates", {}).update(_rates([rest]))
     return routes
+
+
+def _param_lists(pairs: list[str]) -> dict[str, list[str]]:
+    """``["Tag=a", "Tag=b", "X=1"]`` -> ``{"Tag": ["a", "b"], "X": ["1"]}``."""
+    values: dict[str, list[str]] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise SimConfigError(f"--twilio-callback-param {pair!r}: expected NAME=VALUE")
+        values.setdefault(name, []).append(value)
+    return values
+
+
+def _public_key(path: str) -> str:
+    """The PEM text of ``--vonage-public-key`` (checked), or empty for the demo key pair."""
+    if not path:
+        return ""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            pem = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SimConfigError(f"--vonage-public-key {path}: cannot read it ({exc})") from None
+    load_public_key(pem)
+    return pem
+
+
+def _announce_application(sim: Simulator, key_out: str) -> bool:
+    """Say which Messages API application the simulator accepts and where its demo private key is;
+    False (said on stderr) when the key file cannot be written."""
+    app = sim.config.vonage_application_id
+    if sim.config.vonage_public_key:
+        print(f"Messages API application {app}: JWTs verified with the configured public key", flush=True)
+        return True
+    pem = sim.demo_private_key_pem
+    if key_out:
+        try:
+            descriptor = os.open(key_out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(pem)
+        except OSError as exc:
+            print(f"pinrelay sim: --vonage-private-key-out {key_out}: {exc}", file=sys.stderr)
+            return False
+        where = f"written to {key_out}"
+    else:
+        where = f"at GET {sim.url}/_sim/messages-application (or use --vonage-private-key-out FILE)"
+    print(f"Messages API application {app}: demo key pair, private key {where}", flush=True)
+    return True
 
 
 def _rates(pairs: list[str]) -> dict[str, float]:
@@ -166,6 +251,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         sim.start()
         print(f"pinrelay simulator listening on {sim.url}", flush=True)
+        if not _announce_application(sim, args.vonage_private_key_out):
+            return 2
         while not stop.wait(0.5):
             pass
     finally:

@@ -11,7 +11,7 @@ consumes its own copy, and ``GET /_sim/stats`` shows what is left of it.
 
 Routes: the top-level fault and receipt knobs are every route's defaults;
 ``routes`` overrides some of them for one route (``sc2fa``, ``sms``,
-``twilio``; which knobs: ``knobs.ROUTE_KNOBS``), and :meth:`SimConfig.for_route`
+``twilio``, ``messages``; which knobs: ``knobs.ROUTE_KNOBS``), and :meth:`SimConfig.for_route`
 is what that route's requests see. Each route consumes its own copy of its script.
 """
 
@@ -25,6 +25,7 @@ from webhook.signatures import METHODS
 
 from . import faults, knobs
 from .errors import SimConfigError
+from .messages.keys import load_public_key
 from .receipts import mix
 
 TRANSPORTS: Final = ("get", "form", "json", "mixed")
@@ -34,9 +35,12 @@ DEFAULT_TWILIO_ACCOUNT_SID: Final = "AC00000000000000000000000000000001"
 DEFAULT_TWILIO_AUTH_TOKEN: Final = "test_auth_token_0123456789abcdef"  # noqa: S105 - public demo token
 DEFAULT_TWILIO_FROM: Final = "+12015550123"
 DEFAULT_MESSAGING_SERVICE_SID: Final = "MG00000000000000000000000000000003"
+DEFAULT_TWILIO_SIGNING_KEY_SID: Final = "webhooks_sharedkey_00000000000000000000000000000004"
+TWILIO_ALGORITHMS: Final = ("HMAC_SHA1", "HMAC_SHA256")  # X-Twilio-Webhooks-Signature-Settings
+DEFAULT_APPLICATION_ID: Final = "00000000-0000-4000-8000-000000000005"  # the Messages API demo app
 SMS_MESSAGE_ID_STYLES: Final = ("uuid", "hex")
 _SECRETS: Final = ("api_secret", "signature_secret", "twilio_auth_token", "twilio_api_key_secret",
-                   "control_token")
+                   "twilio_signing_key", "control_token")
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,21 @@ class SimConfig:
     twilio_messaging_service_sid: str = DEFAULT_MESSAGING_SERVICE_SID
     twilio_status_url: str = ""  # the Messaging Service's callback URL, used without StatusCallback
     twilio_callback_retries: int = 1  # retries of a failed status callback (Twilio's rc default)
+    #: a SharedKey secret: callbacks are then signed with it and ``twilio_signing_algorithm``, and carry
+    #: ``X-Twilio-Webhooks-Signature-Settings: key=<sid>,algorithm=<alg>`` (docs/provider-routes.md §B.5)
+    twilio_signing_key: str = field(default="", repr=False)
+    twilio_signing_key_sid: str = DEFAULT_TWILIO_SIGNING_KEY_SID
+    twilio_signing_algorithm: str = "HMAC_SHA256"  # HMAC_SHA1 | HMAC_SHA256
+    #: extra callback params, name -> values; a name with two or more values is sent repeated
+    twilio_callback_params: dict[str, Any] = field(default_factory=dict)
+
+    # --- the Messages API route (POST /v1/messages, channel sms) ----------------
+    vonage_application_id: str = DEFAULT_APPLICATION_ID  # the JWT's ``application_id`` claim
+    #: PEM public key of the application (verifies RS256 JWTs); empty: a demo key pair made on first use
+    vonage_public_key: str = field(default="", repr=False)
+    #: where status webhooks go unless a request names a ``webhook_url``; empty: ``dlr_url``'s origin
+    #: plus ``/messages-status-webhook`` (none when ``dlr_url`` is empty too)
+    messages_status_url: str = ""
 
     # --- faults (every route's defaults; ``routes`` overrides per route) -------
     latency_ms: float = 0.0  # added before every answer
@@ -79,6 +98,7 @@ class SimConfig:
 
     # --- conversions ------------------------------------------------------------
     conversion_script: tuple[int, ...] = ()  # forced HTTP statuses for the next calls
+    conversion_signing_required: bool = False  # refuse (401) a conversion call without ``sig``
 
     # --- receipts (DLRs) ----------------------------------------------------------
     dlr_url: str = ""  # no receipts when empty
@@ -95,6 +115,9 @@ class SimConfig:
     dlr_retry_max_s: float = 900.0
     dlr_retry_window_s: float = 86400.0  # give up this long after the first attempt
     dlr_retry_4xx: bool = True  # retry on 4xx too (only 200-205 is success)
+    #: sign every retry afresh (new timestamp/nonce/sig, new JWT); False re-sends the first push's
+    #: signed payload and headers unchanged, as a provider that stores the signed request would
+    dlr_resign_retries: bool = True
     dlr_connect_timeout_s: float = 2.0
     dlr_read_timeout_s: float = 5.0
     dlr_senders: int = 4  # sender threads; read at start only
@@ -118,7 +141,7 @@ class SimConfig:
             raise SimConfigError(f"signature_method {self.signature_method!r}: use one of {METHODS}")
         if self.dlr_transport not in TRANSPORTS:
             raise SimConfigError(f"dlr_transport {self.dlr_transport!r}: use one of {TRANSPORTS}")
-        for name in ("dlr_url", "twilio_status_url"):
+        for name in ("dlr_url", "twilio_status_url", "messages_status_url"):
             url = getattr(self, name)
             if url and not url.startswith(("http://", "https://")):
                 raise SimConfigError(f"{name} {url!r}: must be an http(s) URL")
@@ -126,8 +149,7 @@ class SimConfig:
             raise SimConfigError(
                 f"sms_message_ids {self.sms_message_ids!r}: use one of {SMS_MESSAGE_ID_STYLES}"
             )
-        if not self.twilio_account_sid or not self.twilio_auth_token:
-            raise SimConfigError("twilio_account_sid and twilio_auth_token must be non-empty")
+        self._check_twilio_and_messages()
         faults.expand(self.script)
         object.__setattr__(self, "error_rates", faults.check_rates(self.error_rates))
         object.__setattr__(self, "dlr_mix", mix.check_mix(self.dlr_mix))
@@ -139,6 +161,17 @@ class SimConfig:
                 raise SimConfigError(f"conversion_script entry {status!r}: must be 100..599")
         self._check_non_negative()
         self._build_routes()
+
+    def _check_twilio_and_messages(self) -> None:
+        if not self.twilio_account_sid or not self.twilio_auth_token:
+            raise SimConfigError("twilio_account_sid and twilio_auth_token must be non-empty")
+        if self.twilio_signing_algorithm not in TWILIO_ALGORITHMS:
+            raise SimConfigError(
+                f"twilio_signing_algorithm {self.twilio_signing_algorithm!r}: use one of {TWILIO_ALGORITHMS}"
+            )
+        object.__setattr__(self, "twilio_callback_params", knobs.param_lists(self.twilio_callback_params))
+        if self.vonage_public_key:
+            load_public_key(self.vonage_public_key)  # a bad key is refused now, not at the first JWT
 
     def _build_routes(self) -> None:
         """Check ``routes`` and keep one SimConfig per overridden route (validated like any other)."""

@@ -93,6 +93,7 @@ class Endpoint:
             "path": inbound.path,
             "arrived": inbound.arrived,
             "unknown_params": self._dialect.unknown_params(got),
+            "validity_s": None,  # the request's validity period in seconds (receipts/expiry.py)
             "fault": None,
             "status": None,
             "http_status": None,

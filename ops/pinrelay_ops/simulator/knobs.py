@@ -4,7 +4,7 @@ Knobs arrive as JSON over ``POST /_sim/config`` as often as from Python, so
 lists become tuples or frozensets, ints are taken for floats, and anything
 else of the wrong type is refused with the knob's name in the message.
 
-Per route (``sc2fa``, ``sms``, ``twilio``) only the fault and receipt-plan
+Per route (``sc2fa``, ``sms``, ``twilio``, ``messages``) only the fault and receipt-plan
 knobs of :data:`ROUTE_KNOBS` can differ: accounts, transports of the
 dispatcher and bookkeeping are one per simulator.
 """
@@ -17,7 +17,7 @@ from typing import Any, Final
 from .errors import SimConfigError
 
 #: the provider routes, named as in PINRELAY_ROUTES (CONTRACT.md)
-ROUTES: Final = ("sc2fa", "sms", "twilio")
+ROUTES: Final = ("sc2fa", "sms", "twilio", "messages")
 #: knobs a route may override; every other knob is shared by all routes
 ROUTE_KNOBS: Final = (
     "latency_ms",
@@ -73,6 +73,19 @@ def route_knobs(knobs: Any, coerce_knob: Callable[[str, Any], Any]) -> dict[str,
             allowed = ", ".join(ROUTE_KNOBS)
             raise SimConfigError(f"knob {name!r} cannot be set per route; per route: {allowed}")
     return {str(name): coerce_knob(str(name), value) for name, value in knobs.items()}
+
+
+def param_lists(value: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """``{"Tag": ["a", "b"], "Extra": "x"}`` as name -> tuple of string values (one value stays one)."""
+    checked: dict[str, tuple[str, ...]] = {}
+    for name, values in value.items():
+        items = [values] if isinstance(values, str) else values
+        if not name or not isinstance(items, list | tuple) or not items or not all(
+            isinstance(v, str) for v in items
+        ):
+            raise SimConfigError(f"param {name!r}: expected a non-empty list of strings, got {values!r}")
+        checked[str(name)] = tuple(items)
+    return checked
 
 
 def jsonable(value: Any) -> Any:

@@ -142,4 +142,4 @@ class Ledger:
 
 
 #: what ``accepted_calls`` names the second part of the key on each route
-_BODY_KEY = {"sc2fa": "pin", "sms": "text", "twilio": "text"}
+_BODY_KEY = {"sc2fa": "pin", "sms": "text", "twilio": "text", "messages": "text"}

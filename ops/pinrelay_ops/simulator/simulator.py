@@ -9,11 +9,13 @@
         assert sim.wait_receipts_idle(5)
         assert sim.stats()["routes"]["sms"]["requests"] == 1
 
-Three routes share one server, one ledger and one receipt dispatcher:
-``sc2fa`` (Vonage short-code 2FA), ``sms`` (Vonage SMS API) and ``twilio``
-(Twilio Programmable Messaging); each has its own fault script and throughput
-window (:class:`~.endpoint.Endpoint`). Everything the HTTP control endpoints
-offer is here as a method too.
+Four routes share one server, one ledger and one receipt dispatcher:
+``sc2fa`` (Vonage short-code 2FA), ``sms`` (Vonage SMS API), ``twilio``
+(Twilio Programmable Messaging) and ``messages`` (the Vonage Messages API, SMS
+channel); each has its own fault script and throughput window
+(:class:`~.endpoint.Endpoint`). The Messages API's application key pair is the
+configured public key or a demo pair (:attr:`Simulator.demo_private_key_pem`).
+Everything the HTTP control endpoints offer is here as a method too.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from .http.routes import Routes
 from .http.server import SimHTTPServer
 from .knobs import check_route
 from .ledger import Ledger
+from .messages.keys import ApplicationKeys
+from .messages.route import MessagesApi
 from .receipts.dispatcher import Dispatcher
 from .twilio.messages import TwilioMessages
 from .vonage.account import Account
@@ -55,10 +59,12 @@ class Simulator:
         )
         self._rng = random.Random(self._initial.seed)
         self._account = Account()
+        self._keys = ApplicationKeys()
         dialects: list[Dialect] = [
             TwoFactor(self._ledger, self._dispatcher, self._account, self._rng),
             SmsApi(self._ledger, self._dispatcher, self._account, self._rng),
             TwilioMessages(self._ledger, self._dispatcher, self._rng),
+            MessagesApi(self._ledger, self._dispatcher, self._account, self._rng, self._keys),
         ]
         self._endpoints = {
             d.route: Endpoint(d, lambda: self._config, self._ledger, self._stopping, self._pick)
@@ -117,6 +123,18 @@ class Simulator:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    @property
+    def demo_private_key_pem(self) -> bytes:
+        """The Messages API demo application's private key (PKCS#8 PEM), made on first use.
+
+        Used to sign request JWTs only when no ``vonage_public_key`` is configured."""
+        return self._keys.demo_private_pem()
+
+    def messages_application(self) -> dict[str, Any]:
+        """The Messages API application: ``application_id``, ``public_key``, demo ``private_key``."""
+        config = self._config
+        return dict(self._keys.describe(config.vonage_application_id, config.vonage_public_key))
 
     # --- knobs ---------------------------------------------------------------------------
     @property
@@ -195,7 +213,8 @@ class Simulator:
     def accepted_count(self, to: str, pin: str, client_ref: str | None = None, route: str = "sc2fa") -> int:
         """How often this exact (to, pin, client-ref) was accepted: 2 means a PIN went twice.
 
-        On the ``sms`` and ``twilio`` routes ``pin`` is the whole text (Twilio has no client-ref).
+        On the ``sms``, ``twilio`` and ``messages`` routes ``pin`` is the whole text (Twilio has no
+        client-ref).
         """
         return self._ledger.accepted_count(to, pin, client_ref, route)
 
@@ -205,7 +224,7 @@ class Simulator:
 
     # --- called by the routes -------------------------------------------------------------
     def handle(self, route: str, inbound: Inbound) -> Answer:
-        """A request on one of the provider routes (``sc2fa``, ``sms``, ``twilio``)."""
+        """A request on one of the provider routes (``sc2fa``, ``sms``, ``twilio``, ``messages``)."""
         return self._endpoints[route].submit(inbound)
 
     def convert(self, inbound: Inbound) -> Answer:

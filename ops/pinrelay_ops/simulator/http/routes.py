@@ -6,6 +6,7 @@ Provider URLs (each one of the simulator's routes, named as in ``PINRELAY_ROUTES
 ``GET|POST /sc/us/2fa/json``, ``/sc/us/2fa/xml``                2FA         sc2fa
 ``GET|POST /sms/json``                                          SMS API     sms
 ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json``        Twilio      twilio
+``POST /v1/messages``                                           Messages    messages
 ``POST /conversions/sms``                                       Conversion  (none)
 ==============================================================  ==========  =======
 
@@ -18,6 +19,8 @@ Control endpoints (JSON in and out):
 ``GET  /_sim/receipts``         every receipt and status callback: fields, attempts, status
 ``GET  /_sim/conversions``      every conversion call
 ``GET  /_sim/config``           the knobs in force (secrets masked)
+``GET  /_sim/messages-application``  the Messages API application: ``application_id``,
+                                ``public_key`` and, for the demo key pair, ``private_key`` (PEM)
 ``POST /_sim/config``           JSON object of knobs to change; with ``"route": "sms"``
                                 the other knobs override that route only; 400 names a bad one
 ``POST /_sim/reset``            forget everything; ``{"keep_config": true}`` keeps knobs
@@ -45,6 +48,7 @@ TWOFA_JSON: Final = "/sc/us/2fa/json"
 TWOFA_XML: Final = "/sc/us/2fa/xml"
 CONVERSIONS: Final = "/conversions/sms"
 SMS_JSON: Final = "/sms/json"
+MESSAGES: Final = "/v1/messages"
 TWILIO_PREFIX: Final = "/2010-04-01/Accounts/"
 TWILIO_SUFFIX: Final = "/Messages.json"
 
@@ -70,6 +74,7 @@ class Control(Protocol):
     def stats(self) -> dict[str, Any]: ...
     def receipts(self) -> list[dict[str, Any]]: ...
     def conversions(self) -> list[dict[str, Any]]: ...
+    def messages_application(self) -> dict[str, Any]: ...
 
 
 Handler = Callable[[Inbound], Answer]
@@ -85,12 +90,14 @@ class Routes:
             TWOFA_JSON: (both, lambda i: sim.handle("sc2fa", i)),
             TWOFA_XML: (both, lambda i: sim.handle("sc2fa", i)),
             SMS_JSON: (both, lambda i: sim.handle("sms", i)),
+            MESSAGES: (("POST",), lambda i: sim.handle("messages", i)),
             CONVERSIONS: (both, sim.convert),  # 405 for GET comes from the conversion logic
             "/_sim/requests": (("GET",), self._requests),
             "/_sim/stats": (("GET",), lambda i: Answer.json(sim.stats())),
             "/_sim/receipts": (("GET",), lambda i: Answer.json(sim.receipts())),
             "/_sim/conversions": (("GET",), lambda i: Answer.json(sim.conversions())),
             "/_sim/health": (("GET",), lambda i: Answer.json({"ok": True})),
+            "/_sim/messages-application": (("GET",), lambda i: Answer.json(sim.messages_application())),
             "/_sim/reset": (("POST",), self._reset),
             "/_sim/config": (both, self._config),
         }

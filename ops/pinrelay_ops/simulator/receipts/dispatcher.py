@@ -6,8 +6,10 @@ A push succeeds on HTTP 200-205; anything else (other statuses, connection
 errors, timeouts) is retried after ``dlr_retry_initial_s`` doubling up to
 ``dlr_retry_max_s``, and abandoned once the next try would fall outside
 ``dlr_retry_window_s`` from the first push (docs/provider-api.md §4), or once a receipt
-with ``max_attempts`` (a Twilio callback) has used them up. Nothing here raises
-into the server: every failure is recorded on the receipt and counted.
+with ``max_attempts`` (a Twilio callback) has used them up. Each push is signed
+afresh unless ``dlr_resign_retries`` is off: a retry then re-sends the first push's
+signed payload and headers byte for byte. Nothing here raises into the server:
+every failure is recorded on the receipt and counted.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 import requests
 
 from ..config import SimConfig
-from .payload import payload_for
+from .payload import json_body, payload_for
 from .receipt import Receipt
 
 _SUCCESS = range(200, 206)
@@ -92,14 +94,17 @@ class Dispatcher:
             for receipt in chain:
                 self._attempt(session, receipt, follow=False)
 
-    def schedule(self, chain: list[Receipt], config: SimConfig, rng: random.Random) -> None:
-        """Push ``chain`` as the route's knobs say: now (receipt before response) or after the delay."""
+    def schedule(
+        self, chain: list[Receipt], config: SimConfig, rng: random.Random, delay_s: float | None = None
+    ) -> None:
+        """Push ``chain`` as the route's knobs say: now (receipt before response) or after the delay
+        (``delay_s`` when the route already drew it, see ``receipts/expiry.py``)."""
         if not chain:
             return
         if config.receipt_before_response:
             self.deliver_now(chain)
             return
-        self.submit(chain, config.dlr_delay_s + rng.uniform(0, config.dlr_jitter_s))
+        self.submit(chain, delivery_delay(config, rng) if delay_s is None else delay_s)
 
     def _register(self, chain: list[Receipt]) -> None:
         for receipt in chain:
@@ -145,7 +150,10 @@ class Dispatcher:
                 receipt.first_attempt_mono, receipt.first_attempt_at = time.monotonic(), now
             receipt.last_attempt_at = now
             try:
-                payload, headers = payload_for(receipt, config)
+                if receipt.attempts > 1 and receipt.sent and not config.dlr_resign_retries:
+                    payload, headers = receipt.sent, receipt.sent_headers  # the stored signed request
+                else:
+                    payload, headers = payload_for(receipt, config)
             except Exception as exc:  # a bad signing config must not kill a sender
                 payload, headers, receipt.last_error = dict(receipt.fields), {}, repr(exc)
         status, error = _push(session, receipt, payload, headers, config)
@@ -212,10 +220,18 @@ class Dispatcher:
             self._cond.notify_all()
 
 
+def delivery_delay(config: SimConfig, rng: random.Random) -> float:
+    """Seconds from an accepted send to its first receipt: ``dlr_delay_s`` plus up to ``dlr_jitter_s``
+    (0 when receipts go before the response)."""
+    if config.receipt_before_response:
+        return 0.0
+    return config.dlr_delay_s + rng.uniform(0, config.dlr_jitter_s)
+
+
 def _push(
     session: requests.Session,
     receipt: Receipt,
-    payload: dict[str, str],
+    payload: dict[str, Any],
     headers: dict[str, str],
     config: SimConfig,
 ) -> tuple[int | None, str | None]:
@@ -227,7 +243,8 @@ def _push(
         elif receipt.transport == "form":
             response = session.post(receipt.url, data=payload, headers=headers, timeout=timeout)
         else:
-            response = session.post(receipt.url, json=payload, headers=headers, timeout=timeout)
+            body, json_headers = json_body(payload), {**headers, "Content-Type": "application/json"}
+            response = session.post(receipt.url, data=body, headers=json_headers, timeout=timeout)
         with response:
             return response.status_code, None
     except requests.RequestException as exc:

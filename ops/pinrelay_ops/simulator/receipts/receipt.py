@@ -1,4 +1,5 @@
-"""One receipt to push (a Vonage DLR or a Twilio status callback) and its delivery history.
+"""One receipt to push (a Vonage DLR, a Twilio status callback or a Messages API status webhook)
+and its delivery history.
 
 A receipt is planned once (:mod:`.dlr`, :mod:`.status_callbacks`), then
 pushed and retried by the dispatcher, which is the only writer after that.
@@ -14,9 +15,10 @@ from typing import Any, Final
 
 VONAGE: Final = "vonage"
 TWILIO: Final = "twilio"
+MESSAGES: Final = "messages"  # the Vonage Messages API: a JSON body and a signed JWT header
 #: the field holding the message id / status in each style
-_ID_FIELD: Final = {VONAGE: "messageId", TWILIO: "MessageSid"}
-_STATUS_FIELD: Final = {VONAGE: "status", TWILIO: "MessageStatus"}
+_ID_FIELD: Final = {VONAGE: "messageId", TWILIO: "MessageSid", MESSAGES: "message_uuid"}
+_STATUS_FIELD: Final = {VONAGE: "status", TWILIO: "MessageStatus", MESSAGES: "status"}
 
 
 @dataclass(eq=False)
@@ -24,10 +26,10 @@ class Receipt:
     """One receipt and its delivery history; mutated only under the dispatcher's lock."""
 
     kind: str  # intermediate | final | duplicate
-    fields: dict[str, str]
+    fields: dict[str, Any]  # strings, but a repeated Twilio name is a tuple and a Messages body nests
     transport: str  # get | form | json
     url: str
-    style: str = VONAGE  # vonage | twilio
+    style: str = VONAGE  # vonage | twilio | messages
     route: str = "sc2fa"  # the route whose send it reports on
     max_attempts: int | None = None  # None: retry until dlr_retry_window_s is over
     id: int = 0
@@ -39,17 +41,17 @@ class Receipt:
     first_attempt_mono: float | None = None
     first_attempt_at: float | None = None  # unix seconds
     last_attempt_at: float | None = None
-    sent: dict[str, str] = field(default_factory=dict)  # last payload pushed, signed
+    sent: dict[str, Any] = field(default_factory=dict)  # last payload pushed, signed
     sent_headers: dict[str, str] = field(default_factory=dict)  # its extra headers (a signature)
     follower: Receipt | None = None  # pushed dlr_gap_s after this one's first attempt
 
     @property
     def message_id(self) -> str:
-        return self.fields[_ID_FIELD[self.style]]
+        return str(self.fields[_ID_FIELD[self.style]])
 
     @property
     def status(self) -> str:
-        return self.fields[_STATUS_FIELD[self.style]]
+        return str(self.fields[_STATUS_FIELD[self.style]])
 
     def to_dict(self) -> dict[str, Any]:
         return {

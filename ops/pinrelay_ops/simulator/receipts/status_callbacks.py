@@ -17,16 +17,19 @@ unknown      ``sent``, ``undelivered``                    30008 (unknown carrier
 
 ``sent`` is always there (it is part of Twilio's progression), so
 ``dlr_intermediate`` does not apply; ``out_of_order`` and ``duplicate_rate`` do.
-Callbacks are form POSTs signed at push time (:mod:`.payload`); a failed push
-is retried ``twilio_callback_retries`` times (Twilio's ``rc`` default is 1).
+A message whose ``ValidityPeriod`` runs out first gets only ``failed`` with 30036
+(``receipts/expiry.py``). Callbacks are form POSTs signed at push time (:mod:`.payload`),
+with ``twilio_callback_params`` added (a name with several values is sent repeated);
+a failed push is retried ``twilio_callback_retries`` times (Twilio's ``rc`` default is 1).
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from ..config import SimConfig
 from .mix import pick_outcome
@@ -58,9 +61,12 @@ class TwilioSend:
     url: str
 
 
-def callback_fields(send: TwilioSend, status: str, error_code: str | None) -> dict[str, str]:
-    """The callback params for ``status``; ``ErrorCode`` only for failed/undelivered."""
-    fields = {
+def callback_fields(
+    send: TwilioSend, status: str, error_code: str | None, extra: Mapping[str, tuple[str, ...]] | None = None
+) -> dict[str, Any]:
+    """The callback params for ``status``; ``ErrorCode`` only for failed/undelivered; ``extra``
+    added, a name with several values as a tuple (sent repeated)."""
+    fields: dict[str, Any] = {
         "AccountSid": send.account_sid,
         "ApiVersion": API_VERSION,
         "From": send.sender,
@@ -74,6 +80,8 @@ def callback_fields(send: TwilioSend, status: str, error_code: str | None) -> di
         fields["MessagingServiceSid"] = send.messaging_service_sid
     if error_code:
         fields["ErrorCode"] = error_code
+    for name, values in (extra or {}).items():
+        fields[name] = values[0] if len(values) == 1 else values
     return fields
 
 
@@ -97,7 +105,7 @@ def plan_callbacks(
     attempts = 1 + config.twilio_callback_retries
 
     def receipt(kind: str, status: str, code: str | None) -> Receipt:
-        fields = callback_fields(send, status, code)
+        fields = callback_fields(send, status, code, config.twilio_callback_params)
         return Receipt(kind, fields, "form", send.url, style=TWILIO, route="twilio", max_attempts=attempts)
 
     chain: list[Receipt] = []

@@ -44,6 +44,7 @@ ERRORS: Final[Mapping[int, tuple[int, str]]] = {
     21612: (400, "The 'To' phone number is not currently reachable via SMS"),
     21614: (400, "'To' number is not a valid mobile number"),
     21617: (400, "The concatenated message body exceeds the 1600 character limit."),  # code uncertain
+    21624: (400, "Invalid validity period value"),  # code uncertain (90007 has the same text)
     21635: (400, "'To' number cannot be a landline."),
     21701: (400, "The Messaging Service Sid {} is invalid."),  # code uncertain
 }

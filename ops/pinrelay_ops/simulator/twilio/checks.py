@@ -9,7 +9,9 @@ with ``+`` (21211); neither ``From`` nor ``MessagingServiceSid`` (21603); a
 ``MessagingServiceSid`` that is not the account's (21701); a ``From`` the
 account does not own (21606); no ``Body`` (21602) or over 1,600 characters
 (21617); a ``StatusCallback`` that is not an http(s) URL with a valid hostname
-without underscores (21609); last an opted-out recipient (21610).
+without underscores (21609); a ``ValidityPeriod`` that is not a whole number of seconds
+1..36000 (21624, code uncertain: docs/provider-routes.md §V); last an opted-out
+recipient (21610).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ KNOWN_PARAMS: Final = frozenset(
     }
 )
 MAX_BODY_CHARS: Final = 1600
+VALIDITY_PERIOD_S: Final = (1, 36000)  # the spec's range; the default is the maximum
 _E164: Final = re.compile(r"\+[1-9]\d{6,14}", re.ASCII)
 _HOSTNAME: Final = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?", re.ASCII)
 
@@ -85,6 +88,11 @@ def check_message(got: Mapping[str, str], config: SimConfig) -> Failure | None:
     callback = got.get("StatusCallback")
     if callback is not None and not status_callback_ok(callback):
         return Failure(21609, callback)
+    validity = got.get("ValidityPeriod")
+    if validity is not None and not (
+        validity.isdigit() and VALIDITY_PERIOD_S[0] <= int(validity) <= VALIDITY_PERIOD_S[1]
+    ):
+        return Failure(21624, validity)
     if to in config.opted_out or to.removeprefix("+") in config.opted_out:
         return Failure(21610, to)
     return None

@@ -5,7 +5,8 @@ message is answered 201 ``queued`` (``accepted`` with a Messaging Service) and
 then reported by signed status callbacks to ``StatusCallback`` (or, with a
 Messaging Service and no ``StatusCallback``, to ``twilio_status_url``): see
 ``receipts/status_callbacks.py`` for the progression. A barred number is
-accepted and ends ``undelivered`` with 30004 (blocked).
+accepted and ends ``undelivered`` with 30004 (blocked); a ``ValidityPeriod``
+shorter than the receipt delay ends ``failed`` with 30036 (``receipts/expiry.py``).
 
 Faults in Twilio's words: ``status:N`` is the error JSON of code N, ``auth`` is
 401 / 20003, ``429`` is 429 / 20429 (with ``Retry-After``), and the
@@ -24,7 +25,8 @@ from ..http import params
 from ..http.exchange import Answer, Inbound
 from ..http.routes import twilio_account_sid
 from ..ledger import Ledger
-from ..receipts.dispatcher import Dispatcher
+from ..receipts.dispatcher import Dispatcher, delivery_delay
+from ..receipts.expiry import TWILIO_EXPIRED, expires, validity_s
 from ..receipts.status_callbacks import TwilioSend, plan_callbacks
 from . import answers
 from .checks import Failure, check_auth, check_message, unknown_params
@@ -68,6 +70,7 @@ class TwilioMessages:
 
     def handle(self, inbound: Inbound, got: dict[str, str], config: SimConfig, record: Record) -> Answer:
         path_sid = twilio_account_sid(inbound.path) or ""
+        record["validity_s"] = validity_s(got.get("ValidityPeriod"), 1.0)
         failure = check_auth(inbound.basic_auth(), path_sid, config) or check_message(got, config)
         if failure is not None:
             return _refused(record, failure)
@@ -81,8 +84,12 @@ class TwilioMessages:
             sender = got.get("From") or min(config.twilio_numbers, default="")
             send = TwilioSend(sid, config.twilio_account_sid, to, sender, service, url)
             barred = to.removeprefix("+") in config.barred or to in config.barred
-            chain = plan_callbacks(send, config, self._rng, outcome=BARRED_OUTCOME if barred else None)
-            self._dispatcher.schedule(chain, config, self._rng)
+            delay = delivery_delay(config, self._rng)
+            outcome = BARRED_OUTCOME if barred else None
+            if outcome is None and expires(record["validity_s"], delay):
+                outcome = TWILIO_EXPIRED
+            chain = plan_callbacks(send, config, self._rng, outcome=outcome)
+            self._dispatcher.schedule(chain, config, self._rng, delay)
         parts = segments.count(body).count
         return answers.created(sid, config.twilio_account_sid, to, got.get("From"), service, body, parts)
 

@@ -1,10 +1,18 @@
 """The Conversion API (docs/provider-api.md §6): ``POST /conversions/sms`` telling the provider a PIN
 was used.
 
+Credentials, as the SDKs send them (docs/provider-routes.md §F): ``api_key`` +
+``api_secret`` in the query, form or JSON body; ``Authorization: Basic`` with no key in
+the body (the v4 Python SDK without a signature secret); or ``api_key`` + ``sig`` over
+every other param (the v4 SDK with one: its ``timestamp`` param is the conversion's
+date-time, which it signs as is). With ``conversion_signing_required`` an unsigned call
+is refused (401), as on an account where support made signing compulsory.
+
 Answers 200 ``OK``; 401 for wrong credentials; 420 for a missing
-``message-id``, a ``delivered`` other than true/false/1/0, or a malformed
-``timestamp``; 405 for other methods. ``conversion_script`` forces the status
-of the next calls (e.g. 402 not enabled, 429, 500) before any check.
+``message-id``, a ``delivered`` other than true/false/1/0 (any case: the Python SDK
+sends ``True``), or a malformed ``timestamp``; 405 for other methods. ``conversion_script``
+forces the status of the next calls (e.g. 402 not enabled, 429, 500) before any check.
+Each call is recorded with how it authenticated (``auth``: body, basic or signature).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from ..config import SimConfig
 from ..http import params
 from ..http.exchange import Answer, Inbound
 from ..ledger import Ledger
+from .sms_checks import with_basic_credentials
 
 _DELIVERED: Final = frozenset({"true", "false", "1", "0"})
 TIMESTAMP_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
@@ -48,14 +57,18 @@ class Conversions:
     def handle(self, inbound: Inbound) -> Answer:
         config = self._config()
         got = params.parse(inbound.query, inbound.content_type, inbound.body)
+        auth = "signature" if got.get("sig") else "body" if got.get("api_key") else "basic"
+        credentials = with_basic_credentials(got, inbound.basic_auth())
         with self._lock:
             forced = self._script.popleft() if self._script else None
         if forced is not None:
             answer = Answer.text("simulated", forced)
         elif inbound.method != "POST":
             answer = Answer(405, b"", "text/plain", headers=(("Allow", "POST"),))
-        elif not credentials_ok(got, config):
+        elif not credentials_ok(credentials, config):
             answer = Answer.text("Unauthorized", 401)
+        elif config.conversion_signing_required and auth != "signature":
+            answer = Answer.text("Unauthorized: this account requires signed requests", 401)
         elif not params_ok(got):
             answer = Answer.text("Invalid parameters", 420)
         else:
@@ -63,6 +76,7 @@ class Conversions:
         self._ledger.record_conversion(
             {
                 "params": got,
+                "auth": auth,
                 "method": inbound.method,
                 "content_type": inbound.content_type,
                 "arrived": inbound.arrived,

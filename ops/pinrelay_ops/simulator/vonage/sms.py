@@ -11,7 +11,9 @@ client sees a partial failure (A.4).
 DLRs are the 2FA route's, pushed to the per-message ``callback`` or
 ``dlr_url`` unless ``status-report-req`` is false; their ``to`` is the
 ``from`` sent. An opted-out number is accepted and ends ``failed`` with
-err-code 9 (A.5). Message-ids are UUIDs by default (``sms_message_ids``).
+err-code 9 (A.5); a ``ttl`` shorter than the receipt delay ends ``expired``
+(``receipts/expiry.py``). Message-ids are UUIDs by default (``sms_message_ids``).
+The body may be a form or JSON (the Node SDK posts JSON with Basic auth).
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from ..config import SimConfig
 from ..http import params
 from ..http.exchange import Answer, Inbound
 from ..ledger import Ledger
-from ..receipts.dispatcher import Dispatcher
+from ..receipts.dispatcher import Dispatcher, delivery_delay
 from ..receipts.dlr import AcceptedSend, plan
+from ..receipts.expiry import SMS_EXPIRED, expires, validity_s
 from . import responses
 from .account import Account
 from .sms_checks import check_sms, unknown_sms_params, wants_receipts
@@ -75,6 +78,7 @@ class SmsApi:
         basic = inbound.basic_auth()
         if basic is not None:
             record["auth"] = "basic"
+        record["validity_s"] = validity_s(got.get("ttl"), 0.001)
         refusal = check_sms(got, config, basic)
         if refusal is not None:
             return _refused(record, refusal.status, refusal.text)
@@ -85,7 +89,7 @@ class SmsApi:
         record["message_count"] = len(messages)
         record["accepted"] = bool(ids)
         if ids:
-            self._accepted(got, ids, config)
+            self._accepted(got, ids, config, record["validity_s"])
         return Answer(200, responses.render_parts(messages))
 
     def _charge(
@@ -112,20 +116,25 @@ class SmsApi:
             messages.append(message)
         return messages, ids
 
-    def _accepted(self, got: dict[str, str], ids: list[str], config: SimConfig) -> None:
+    def _accepted(
+        self, got: dict[str, str], ids: list[str], config: SimConfig, validity: float | None
+    ) -> None:
         to, client_ref = got["to"], got.get("client-ref")
         text = got.get("text") or got.get("body", "")
         self._ledger.record_accepted(to, text, client_ref, ids[0], route=self.route, more_ids=ids[1:])
         url = got.get("callback") or config.dlr_url
         if not url or not wants_receipts(got):
             return
+        delay = delivery_delay(config, self._rng)
         outcome = OPTED_OUT_OUTCOME if to in config.opted_out else None
+        if outcome is None and expires(validity, delay):
+            outcome = SMS_EXPIRED
         for message_id in ids:
             send = AcceptedSend(
                 message_id, to, client_ref, config.api_key, config.message_price, config.network, got["from"]
             )
             chain = plan(send, config, self._rng, url=url, outcome=outcome, route=self.route)
-            self._dispatcher.schedule(chain, config, self._rng)
+            self._dispatcher.schedule(chain, config, self._rng, delay)
 
 
 def part_count(got: Mapping[str, str]) -> int:

@@ -26,7 +26,7 @@ SMS_PARAMS: Final = frozenset(
     {
         "api_key", "api_secret", "sig", "timestamp", "from", "to", "text", "type", "client-ref",
         "status-report-req", "callback", "ttl", "message-class", "account-ref", "entity-id",
-        "content-id", "body", "udh", "protocol-id", "trusted_sender",
+        "content-id", "body", "udh", "protocol-id", "trusted-number",
     }
 )
 TYPES: Final = ("text", "unicode", "binary", "wappush", "vcal", "vcard")
