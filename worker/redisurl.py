@@ -80,7 +80,7 @@ def sentinel_url(base: str | None, sentinels: tuple[str, ...], master: str) -> s
     """The Sentinel URL for ``sentinels`` (``host:port`` each) and ``master``, keeping
     ``base``'s user, password, db, TLS and options; its host and port are dropped (the
     Sentinels say where the primary is). ``base`` may already be a Sentinel URL: the result
-    is the same, so building it twice (``replace()``, ``to_env``) changes nothing."""
+    is the same, so building it twice (``Settings.replace``, ``to_env``) changes nothing."""
     parts = urlsplit(base or "redis:///0")
     tls = parts.scheme in ("rediss", "rediss+sentinel")
     scheme = SENTINEL_SCHEMES[1] if tls else SENTINEL_SCHEMES[0]
@@ -145,7 +145,7 @@ def connection_url(url: str | None, sentinels: tuple[str, ...], master: str | No
                    ca_file: str | None, broker_url: str | None) -> str | None:
     """``PINRELAY_REDIS_URL`` with the Sentinels, the primary's name and the CA file folded in.
 
-    Idempotent: settings rebuilt by ``replace()`` or by a child's ``from_env(to_env())``
+    Idempotent: settings rebuilt by ``Settings.replace`` or by a child's ``from_env(to_env())``
     fold the same URL again and get it unchanged. :class:`ConfigError` for a combination
     that cannot mean what was meant (half a Sentinel setting, a socket with Sentinels, a CA
     for a connection without TLS).

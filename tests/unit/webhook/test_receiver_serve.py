@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import sys
-from dataclasses import replace
 
 import pytest
 
@@ -72,7 +71,7 @@ def test_command_refuses_zero_workers(settings: Settings) -> None:
 
 def test_env_carries_the_receiver_settings(settings: Settings) -> None:
     """The child environment holds the Redis URL, key prefix and signing settings."""
-    signed = replace(settings, signature_secret="s3cret-value", signature_method="sha512")
+    signed = settings.replace(signature_secret="s3cret-value", signature_method="sha512")
     env = build_env(signed, base={"PATH": "/bin", "PINRELAY_KEY_PREFIX": "other:"})
     assert env["PATH"] == "/bin"
     assert env["PINRELAY_REDIS_URL"] == settings.redis_url
