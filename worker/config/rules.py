@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Final
 from worker import constants as c
 from worker.config.types import is_loopback_url
 from worker.errors import ConfigError
-from worker.redisurl import connection_url
+from worker.redisurl import is_tls_url, sentinel_url, with_ca_file
 
 if TYPE_CHECKING:
     from worker.config.settings import Settings
@@ -58,10 +58,25 @@ ROUTE_REQUIREMENTS: Final[Mapping[str, tuple[tuple[tuple[str, str], ...], ...]]]
 # --- always ---
 
 def redis_connection(s: Settings) -> str | None:
-    """The one Redis URL every client is built from (:func:`worker.redisurl.connection_url`
-    refuses the combinations that cannot mean what was meant)."""
-    return connection_url(s.redis_url, s.redis_sentinels, s.redis_sentinel_master, s.redis_ca_file,
-                          s.broker_url)
+    """``PINRELAY_REDIS_URL`` with the Sentinels, the primary's name and the CA file folded in
+    (:mod:`worker.redisurl`): the one string every client is built from. Refused: half a
+    Sentinel setting, a socket with Sentinels, a CA for a connection without TLS. Idempotent,
+    so a copy (``replace``) or a child's ``from_env(to_env())`` folds nothing twice."""
+    url = s.redis_url
+    if bool(s.redis_sentinels) != bool(s.redis_sentinel_master):
+        raise ConfigError("PINRELAY_REDIS_SENTINELS and PINRELAY_REDIS_SENTINEL_MASTER go together: "
+                          "set both or neither")
+    if s.redis_sentinels and s.redis_sentinel_master:
+        if url and url.startswith("unix:"):
+            raise ConfigError("with PINRELAY_REDIS_SENTINELS, PINRELAY_REDIS_URL may give only "
+                              "user, password and db (redis://user:password@/0), not a socket")
+        url = sentinel_url(url, s.redis_sentinels, s.redis_sentinel_master)
+    if s.redis_ca_file:
+        if not any(u and is_tls_url(u) for u in (url, s.broker_url)):
+            raise ConfigError("PINRELAY_REDIS_CA_FILE is set but neither PINRELAY_REDIS_URL nor "
+                              "PINRELAY_BROKER_URL is a rediss:// URL")
+        url = url and with_ca_file(url, s.redis_ca_file)
+    return url
 
 
 def verification_outlives_its_code(s: Settings) -> None:

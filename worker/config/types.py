@@ -95,14 +95,13 @@ class OneOf:
     text: str = ""
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        def choose(value: Any) -> str:
-            chosen = value.lower() if isinstance(value, str) else value
-            if chosen not in self.options:
+        def choose(value: str) -> str:
+            if value.lower() not in self.options:
                 allowed = self.text or f"one of {', '.join(self.options)}"
                 raise PydanticCustomError("pinrelay", f"is not {allowed}")
-            return str(chosen)
+            return value.lower()
 
-        return core_schema.no_info_plain_validator_function(choose)
+        return core_schema.no_info_after_validator_function(choose, handler(source))
 
 
 def _items(value: Any) -> Any:
@@ -160,7 +159,7 @@ def _readable_file(value: str) -> str:
 
 
 def _long_secret(value: str) -> str:
-    """HMAC keys of short codes: a short key would be the weak part."""
+    """HMAC keys (verify codes, callbacks): a short key would be the weak part."""
     if len(value) < c.VERIFY_SECRET_MIN_CHARS:
         raise ValueError(f"must be at least {c.VERIFY_SECRET_MIN_CHARS} characters (got {len(value)})")
     return value
