@@ -41,17 +41,12 @@ DEMO_API_KEY: Final = "demo-key"
 DEMO_API_SECRET: Final = "demo-secret-0123"  # noqa: S105 - the simulator's public demo secret
 FLOWER_PASSWORD_MIN_CHARS: Final = 12
 
-#: route -> (settings attribute, variable) it cannot work without; a tuple of pairs means one of them
-ROUTE_REQUIREMENTS: Final[Mapping[str, tuple[tuple[tuple[str, str], ...], ...]]] = {
+#: route -> the settings it cannot work without, each a tuple of attributes of which one will do
+ROUTE_REQUIREMENTS: Final[Mapping[str, tuple[tuple[str, ...], ...]]] = {
     "sc2fa": (),
-    "sms": ((("sms_from", "PINRELAY_SMS_FROM"),),),
-    "twilio": (
-        (("twilio_account_sid", "PINRELAY_TWILIO_ACCOUNT_SID"),),
-        (("twilio_auth_token", "PINRELAY_TWILIO_AUTH_TOKEN"),),
-        (("twilio_from", "PINRELAY_TWILIO_FROM"),
-         ("twilio_messaging_service_sid", "PINRELAY_TWILIO_MESSAGING_SERVICE_SID")),
-        (("twilio_status_url", "PINRELAY_TWILIO_STATUS_URL"),),
-    ),
+    "sms": (("sms_from",),),
+    "twilio": (("twilio_account_sid",), ("twilio_auth_token",),
+               ("twilio_from", "twilio_messaging_service_sid"), ("twilio_status_url",)),
 }
 
 
@@ -148,10 +143,11 @@ def check_provider_credentials(s: Settings) -> None:
 
 def check_route_settings(s: Settings) -> None:
     """Each route in ``PINRELAY_ROUTES`` has its settings; the error names the first missing."""
+    names = s.env_meta()
     for route in s.routes:
         for group in ROUTE_REQUIREMENTS[route]:
-            if not any(getattr(s, attr) for attr, _ in group):
-                needed = " or ".join(var for _, var in group)
+            if not any(getattr(s, attr) for attr in group):
+                needed = " or ".join(names[attr].name for attr in group)
                 raise ConfigError(f"PINRELAY_ROUTES includes {route}, which needs {needed}")
 
 
