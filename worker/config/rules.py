@@ -20,6 +20,11 @@ rule                               protects                         called by
 :func:`verify_key`                 no verify code without a key     every verify command
 :func:`require_redis`              no silent localhost:6379         commands that talk to Redis
 =================================  ===============================  ================================
+
+Two checks stay with the code they need: a route's template must fit one SMS
+(:mod:`worker.send.routes.templates`, which counts SMS segments), and the receiver refuses
+unsigned receipts on a public address (``webhook.serve.check_exposure``: a setting against the
+``--host`` option).
 """
 
 from __future__ import annotations
