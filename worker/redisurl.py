@@ -15,8 +15,9 @@ one of its query options). kombu spells a Sentinel broker differently
 (``sentinel://host:port;sentinel://host:port``, the primary's name in a transport option):
 :func:`kombu_broker_url` translates.
 
-Pure string work, no redis import: :mod:`worker.config` uses it, and the rules
-(:func:`connection_url`) are checked once, when the settings are built.
+Pure string work, no redis import: :mod:`worker.config` folds the URL with it once, when the
+settings are built, after :func:`worker.config.rules.redis_connection` has refused the
+combinations that cannot mean what was meant.
 """
 
 from __future__ import annotations
@@ -24,12 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from worker.errors import ConfigError
-
 __all__ = [
     "SENTINEL_SCHEMES",
     "SentinelTarget",
-    "connection_url",
     "is_sentinel_url",
     "is_tls_url",
     "sentinel_url",
@@ -80,7 +78,7 @@ def sentinel_url(base: str | None, sentinels: tuple[str, ...], master: str) -> s
     """The Sentinel URL for ``sentinels`` (``host:port`` each) and ``master``, keeping
     ``base``'s user, password, db, TLS and options; its host and port are dropped (the
     Sentinels say where the primary is). ``base`` may already be a Sentinel URL: the result
-    is the same, so building it twice (``replace()``, ``to_env``) changes nothing."""
+    is the same, so building it twice (``Settings.replace``, ``to_env``) changes nothing."""
     parts = urlsplit(base or "redis:///0")
     tls = parts.scheme in ("rediss", "rediss+sentinel")
     scheme = SENTINEL_SCHEMES[1] if tls else SENTINEL_SCHEMES[0]
@@ -139,28 +137,3 @@ def kombu_broker_url(url: str) -> str:
                       for host, port in target.sentinels)
     head = f"sentinel://{_userinfo(parts.netloc)}{first}{parts.path or '/0'}"
     return ";".join([head, *(f"sentinel://{other}" for other in others)])
-
-
-def connection_url(url: str | None, sentinels: tuple[str, ...], master: str | None,
-                   ca_file: str | None, broker_url: str | None) -> str | None:
-    """``PINRELAY_REDIS_URL`` with the Sentinels, the primary's name and the CA file folded in.
-
-    Idempotent: settings rebuilt by ``replace()`` or by a child's ``from_env(to_env())``
-    fold the same URL again and get it unchanged. :class:`ConfigError` for a combination
-    that cannot mean what was meant (half a Sentinel setting, a socket with Sentinels, a CA
-    for a connection without TLS).
-    """
-    if bool(sentinels) != bool(master):
-        raise ConfigError("PINRELAY_REDIS_SENTINELS and PINRELAY_REDIS_SENTINEL_MASTER go together: "
-                          "set both or neither")
-    if sentinels and master:
-        if url and url.startswith("unix:"):
-            raise ConfigError("with PINRELAY_REDIS_SENTINELS, PINRELAY_REDIS_URL may give only "
-                              "user, password and db (redis://user:password@/0), not a socket")
-        url = sentinel_url(url, sentinels, master)
-    if ca_file:
-        if not any(u and is_tls_url(u) for u in (url, broker_url)):
-            raise ConfigError("PINRELAY_REDIS_CA_FILE is set but neither PINRELAY_REDIS_URL nor "
-                              "PINRELAY_BROKER_URL is a rediss:// URL")
-        url = url and with_ca_file(url, ca_file)
-    return url

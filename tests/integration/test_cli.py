@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from tests.support.settings import isolated_settings
 from tests.support.waiting import wait_for
 from worker.config import Settings
 from worker.enqueue.producer import Producer
+from worker.local.embedded import free_port
 from worker.taskqueue.app import create_app
 
 CLI = [sys.executable, "-m", "worker.cli"]
@@ -50,6 +52,19 @@ def test_bad_setting_is_named(redis_url: str) -> None:
                   env_extra={"PINRELAY_SIGNATURE_METHOD": "sha3"})
     assert result.returncode == 2
     assert "PINRELAY_SIGNATURE_METHOD" in result.stderr
+
+
+def test_a_running_ups_runtime_file_is_found_and_an_explicit_url_wins(redis_url: str, tmp_path: Path) -> None:
+    """A command with no PINRELAY_REDIS_URL uses the Redis a live `up` wrote in the runtime file;
+    with the variable set, the variable wins (here the file names a port nothing listens on)."""
+    runtime = {"PINRELAY_RUNTIME_DIR": str(tmp_path)}
+    (tmp_path / "runtime.json").write_text(json.dumps({"pid": os.getpid(), "redis_url": redis_url}))
+    found = _run(None, "status", "no-such-id", env_extra=runtime)
+    assert found.returncode == 1 and "unknown request id 'no-such-id'" in found.stderr, found.stderr
+    (tmp_path / "runtime.json").write_text(json.dumps({"pid": os.getpid(),
+                                                       "redis_url": f"redis://127.0.0.1:{free_port()}/0"}))
+    explicit = _run(None, "status", "no-such-id", env_extra={**runtime, "PINRELAY_REDIS_URL": redis_url})
+    assert explicit.returncode == 1 and "unknown request id 'no-such-id'" in explicit.stderr, explicit.stderr
 
 
 def test_send_without_any_redis_says_how_to_get_one(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import hashlib
 import re
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -155,13 +155,13 @@ def test_the_producer_cannot_read_pins_or_forge_receipts(acl_redis: AclRedis) ->
 def test_the_full_send_path_runs_with_the_role_users(acl_redis: AclRedis, tmp_path: Path) -> None:
     """Worker + correlator as `worker`, receiver as `receiver`, enqueue as `producer`: a PIN is
     sent, its receipt settles it, its conversion is reported, and Redis refused nothing."""
-    base = replace(Settings.from_env({}), redis_url=acl_redis.url("producer"), runtime_dir=str(tmp_path),
+    base = Settings.from_env({}).replace(redis_url=acl_redis.url("producer"), runtime_dir=str(tmp_path),
                    backoff_initial_s=0.05, backoff_max_s=0.3, connect_timeout_s=1.0, read_timeout_s=1.5,
                    retry_deadline_s=20.0, visibility_timeout_s=60, rate_limit_per_s=20.0,
                    per_number_10min=5, worker_concurrency=1)
     acl_redis.reset_log()  # the refusals the tests above provoked on purpose
     with Simulator(SimConfig(dlr_delay_s=0.05, dlr_mix={"delivered": 100.0})) as sim:
-        settings = replace(base, api_url=sim.url, conversion_url=sim.url)
+        settings = base.replace(api_url=sim.url, conversion_url=sim.url)
         stack = Stack(settings, log_dir=tmp_path / "logs")
         try:
             _send_path(stack, settings, acl_redis, sim)
@@ -181,7 +181,7 @@ def _send_path(stack: Stack, settings: Settings, acl_redis: AclRedis, sim: Simul
     stack.env_overrides = {"PINRELAY_REDIS_URL": acl_redis.url("worker")}
     stack.start_correlator()
     stack.start_worker(name="worker0")
-    stack.wait_workers(create_app(replace(settings, redis_url=acl_redis.url("worker"))))
+    stack.wait_workers(create_app(settings.replace(redis_url=acl_redis.url("worker"))))
     producer = Producer(settings, create_app(settings))
     try:
         rid = producer.send_pin("16365553226", "482913", "acl-check", idempotency_key="acl-1")
@@ -200,7 +200,7 @@ def test_bulk_enqueue_runs_as_the_producer(acl_redis: AclRedis) -> None:
     chunks streamed by SHA), and a repeat, as `producer`: Redis refuses nothing."""
     from worker.enqueue.producer import PinSpec
 
-    settings = replace(Settings.from_env({}), redis_url=acl_redis.url("producer"), per_number_10min=5,
+    settings = Settings.from_env({}).replace(redis_url=acl_redis.url("producer"), per_number_10min=5,
                        per_number_day=50, per_prefix_minute=100_000)
     acl_redis.reset_log()
     producer = Producer(settings, create_app(settings))

@@ -13,7 +13,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 
@@ -131,7 +130,7 @@ def test_the_broker_goes_through_the_sentinel_too(group: SentinelGroup) -> None:
 def test_a_worker_claim_waits_until_the_replica_has_it(group: SentinelGroup) -> None:
     """With Sentinel the worker's store pipelines WAIT after the claim: the claim is on the
     replica before the provider could be called."""
-    settings = replace(ha_settings(group), redis_claim_wait_ms=5000)  # a loaded CI box is slow
+    settings = ha_settings(group).replace(redis_claim_wait_ms=5000)  # a loaded CI box is slow
     client = redis_client(settings.redis_url or "")
     store = store_for(client, settings)
     assert isinstance(store, ReplicatedClaimStore)

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 
@@ -57,7 +56,7 @@ def fresh(provider: Simulator) -> Simulator:
 def limited(live: LiveStack, per_number_10min: int = 0, per_number_day: int = 0,
             per_prefix_minute: int = 0) -> Producer:
     """A producer on the module's stack with these abuse limits (0 = off)."""
-    settings = replace(live.settings, per_number_10min=per_number_10min, per_number_day=per_number_day,
+    settings = live.settings.replace(per_number_10min=per_number_10min, per_number_day=per_number_day,
                        per_prefix_minute=per_prefix_minute)
     return Producer(settings, live.app)
 

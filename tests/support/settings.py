@@ -7,7 +7,6 @@ Celery queue of their own, and deleting both when done.
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from typing import Any
 
 import redis
@@ -44,7 +43,7 @@ def isolated_settings(redis_url: str, **overrides: Any) -> Settings:
         **TEST_DEFAULTS,
         **overrides,
     }
-    return replace(Settings.from_env({}), **values)
+    return Settings.from_env({}).replace(**values)
 
 
 def cleanup(client: redis.Redis, settings: Settings) -> None:

@@ -12,7 +12,6 @@ import argparse
 import json
 import secrets
 import time
-from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -100,7 +99,7 @@ def test_metric_labels_are_only_documented_values(settings: Settings, redis_clie
 
 def test_dead_receipts_are_capped(settings: Settings, redis_client: redis.Redis) -> None:
     """600 receipts nobody sent leave at most the cap (plus one stream node) as dead letters."""
-    capped = replace(settings, dead_letter_cap=50)
+    capped = settings.replace(dead_letter_cap=50)
     correlator = _correlator(capped, redis_client)
     for i in range(600):
         _push(redis_client, capped, {"messageId": f"X{i}-{secrets.token_hex(8)}", "status": "delivered"})
@@ -113,7 +112,7 @@ def test_dead_receipts_are_capped(settings: Settings, redis_client: redis.Redis)
 def test_parked_receipts_are_capped(settings: Settings, redis_client: redis.Redis) -> None:
     """At most PINRELAY_PARKED_MAX message-ids wait, each with at most a few receipts; the rest are
     dead letters (counted), not memory held for the grace period."""
-    capped = replace(settings, parked_max=20)
+    capped = settings.replace(parked_max=20)
     correlator = _correlator(capped, redis_client)
     for i in range(100):
         _push(redis_client, capped, {"messageId": f"P{i}", "status": "delivered"})
@@ -129,7 +128,7 @@ def test_parked_receipts_are_capped(settings: Settings, redis_client: redis.Redi
 def test_dead_sends_and_tasks_are_capped(settings: Settings, redis_client: redis.Redis) -> None:
     """Dead tasks are trimmed as they are added, dead sends by the correlator's sweep; a task's
     detail goes with it."""
-    capped = replace(settings, dead_letter_cap=10)
+    capped = settings.replace(dead_letter_cap=10)
     dead = DeadLetters(redis_client, capped.key_prefix, cap=capped.dead_letter_cap)
     for i in range(40):
         dead.add("tasks", f"task-{i}", {"error": "boom"})

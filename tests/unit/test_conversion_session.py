@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -85,7 +85,7 @@ def _services(settings: Settings, client: redis.Redis, conversion_url: str) -> t
     store.create(rid, None, argv)
     store.finish(rid, State.SUBMITTED, message_id="0C000000217B7F02",
                  fields={"message_id": "0C000000217B7F02"})
-    configured = replace(settings, conversion_url=conversion_url, api_secret="top-secret-0123")
+    configured = settings.replace(conversion_url=conversion_url, api_secret="top-secret-0123")
 
     @dataclass
     class Services:

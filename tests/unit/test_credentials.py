@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.config import Settings
-from worker.envparse import is_loopback_url
+from worker.config import Settings, is_loopback_url
 from worker.errors import ConfigError
 
 SIM = {"PINRELAY_API_URL": "http://127.0.0.1:8090", "PINRELAY_CONVERSION_URL": "http://localhost:8090"}

@@ -4,7 +4,6 @@ library is handed, and which combinations are refused (by variable name)."""
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,7 @@ def test_folding_is_idempotent_across_processes_and_replace() -> None:
     ca = __file__  # any readable file will do as the CA path
     settings = Settings.from_env(ha_env(PINRELAY_REDIS_URL="rediss://:pw@/2", PINRELAY_REDIS_CA_FILE=ca))
     assert Settings.from_env(settings.to_env()) == settings
-    assert replace(settings, queue="other").redis_url == settings.redis_url
+    assert settings.replace(queue="other").redis_url == settings.redis_url
     assert settings.redis_url and settings.redis_url.endswith(f"&ssl_ca_certs={ca}")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
@@ -81,10 +80,15 @@ def test_secret_values_come_from_the_secret_fields() -> None:
     assert Settings.from_env({}).secret_values() == ("demo-secret-0123",)
 
 
-def test_dataclass_defaults_are_the_from_env_defaults() -> None:
-    """``Settings()`` and ``Settings.from_env({})`` agree on every field (the CPU count included)."""
-    assert Settings() == Settings.from_env({"XDG_STATE_HOME": os.environ.get("XDG_STATE_HOME", "")})
+def test_settings_built_directly_read_the_process_environment(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    """``Settings()`` (pydantic-settings' own way) reads what ``from_env()`` reads; the
+    machine-dependent defaults (the CPU count, the XDG state directory) are filled in."""
+    monkeypatch.setenv("PINRELAY_QUEUE", "from-the-env")
+    monkeypatch.setenv("PINRELAY_RUNTIME_DIR", str(tmp_path))
+    assert Settings() == Settings.from_env() and Settings().queue == "from-the-env"
     assert Settings.from_env({}).worker_concurrency == (os.cpu_count() or 2)
+    assert Settings.from_env({"XDG_STATE_HOME": "/x"}).runtime_dir == "/x/pinrelay"
 
 
 def test_to_env_round_trips() -> None:
@@ -105,7 +109,7 @@ def test_to_env_round_trips() -> None:
 
 def test_env_names_cover_every_field() -> None:
     """Every field has a variable, and every variable name is distinct (other code lists them)."""
-    assert list(ENV_NAMES) == [f.name for f in fields(Settings)]
+    assert list(ENV_NAMES) == list(Settings.model_fields)
     assert len(set(ENV_NAMES.values())) == len(ENV_NAMES)
     assert ENV_NAMES["worker_concurrency"] == "WORKER_CONCURRENCY"
 
@@ -120,7 +124,7 @@ def test_choices_are_checked_and_named(name: str, value: str) -> None:
         Settings.from_env({name: value})
     assert name in str(info.value)
     with pytest.raises(ConfigError):
-        replace(Settings.from_env({}), log_format="xml")
+        Settings.from_env({}).replace(log_format="xml")
 
 
 def test_readme_configuration_table_is_generated() -> None:

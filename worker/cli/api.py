@@ -19,7 +19,6 @@ def add_arguments(sub: Any) -> None:
 
 def run_api(args: argparse.Namespace) -> int:
     from worker.api.serve import serve
-    from worker.local.runtime import require_redis
 
-    settings = require_redis(load_settings())
+    settings = load_settings().require_redis()
     return serve(settings, host=args.host, port=args.port, workers=args.server_workers)

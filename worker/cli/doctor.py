@@ -80,16 +80,11 @@ def run_doctor(args: argparse.Namespace, environ: dict[str, str] | None = None) 
 def diagnose(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Iterator[Check]:
     """Every check, in order; later ones are skipped when the settings cannot be read."""
     try:
-        settings = Settings.from_env(environ)
-        from worker.taskqueue.app import check_schedule_fits
-
-        check_schedule_fits(settings)
+        settings = Settings.from_env(environ, runtime_file=True)  # finds a running `up`'s Redis
+        settings.check_for_worker()
     except ConfigError as exc:
         yield Check("settings", False, str(exc))
         return
-    from worker.local.runtime import resolve
-
-    settings = resolve(settings)
     yield Check("settings", True, f"{len(ENV_NAMES)} PINRELAY_* variables read and valid")
     yield from _redis_checks(settings, args.timeout)
     if settings.redis_url or settings.broker_url:
@@ -263,6 +258,6 @@ def _port_check(name: str, port: int, path: str, ours: Callable[[Any], bool]) ->
 
 
 def _redacted(url: str) -> str:
-    from worker.envparse import redact_url
+    from worker.config import redact_url
 
     return redact_url(url)

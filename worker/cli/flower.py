@@ -8,9 +8,9 @@ so what runs is what ``pinrelay flower --help`` says.
 
 Failure policy:
 
-* no ``PINRELAY_FLOWER_USER``/``PINRELAY_FLOWER_PASSWORD`` -> refuse to start
-  (:class:`ConfigError`), unless ``--insecure-dev``, which also refuses any
-  address but loopback;
+* no ``PINRELAY_FLOWER_USER``/``PINRELAY_FLOWER_PASSWORD`` (or a short password) -> refuse
+  to start (:class:`ConfigError`, :func:`worker.config.rules.flower_basic_auth`), unless
+  ``--insecure-dev``, which also refuses any address but loopback;
 * the password never appears on a command line (``ps``) or in a log line;
 * the dashboard is read-only (no shutdown, pool or revoke buttons) unless
   ``--allow-control``;
@@ -30,6 +30,7 @@ from typing import Any, Final
 
 from worker.cli.common import load_settings
 from worker.config import Settings
+from worker.config.rules import flower_basic_auth
 from worker.errors import ConfigError
 
 DEFAULT_FLOWER_PORT: Final = 5555
@@ -38,7 +39,6 @@ MAX_TASKS_IN_MEMORY: Final = 10_000  # Flower keeps task events in RAM; bounded,
 MAX_WORKERS_IN_MEMORY: Final = 500
 INSPECT_TIMEOUT_MS: Final = 1000.0
 PURGE_OFFLINE_WORKERS_S: Final = 3600  # a scaled-down worker leaves the dashboard after this
-MIN_PASSWORD_CHARS: Final = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,22 +79,12 @@ def flower_options(args: argparse.Namespace, settings: Settings) -> FlowerOption
         raise ConfigError(f"--port {args.port} is not a TCP port")
     if args.max_tasks < 1:
         raise ConfigError(f"--max-tasks {args.max_tasks} must be at least 1")
-    user, password = settings.flower_user, settings.flower_password
-    if user is None and password is None and args.insecure_dev:
+    if settings.flower_user is None and settings.flower_password is None and args.insecure_dev:
         if not _is_loopback(args.address):
             raise ConfigError(f"--insecure-dev serves without a password, so only on loopback, "
                               f"not on {args.address!r}")
         return FlowerOptions(args.port, args.address, None, not args.allow_control, args.max_tasks)
-    if not user or not password:
-        raise ConfigError(
-            "Flower needs basic auth: set PINRELAY_FLOWER_USER and PINRELAY_FLOWER_PASSWORD "
-            "(or pass --insecure-dev for a loopback-only dashboard without a password)"
-        )
-    if ":" in user:
-        raise ConfigError(f"PINRELAY_FLOWER_USER={user!r} must not contain ':'")
-    if len(password) < MIN_PASSWORD_CHARS:
-        raise ConfigError(f"PINRELAY_FLOWER_PASSWORD must have at least {MIN_PASSWORD_CHARS} characters")
-    return FlowerOptions(args.port, args.address, f"{user}:{password}", not args.allow_control,
+    return FlowerOptions(args.port, args.address, flower_basic_auth(settings), not args.allow_control,
                          args.max_tasks)
 
 
@@ -131,13 +121,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     """Serve Flower in the foreground until SIGINT/SIGTERM; 0 on a clean stop."""
     import logging
 
-    from worker.local.runtime import require_redis
     from worker.logs import get_logger
     from worker.taskqueue.app import create_app
 
     opts = flower_options(args, settings)
     log = get_logger("pinrelay.flower")
-    settings = require_redis(settings)
+    settings = settings.require_redis()
     logging.getLogger("tornado.access").disabled = True  # request lines are noise here
     dashboard = build_flower(create_app(settings), opts)
     try:

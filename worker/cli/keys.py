@@ -24,10 +24,9 @@ def add_arguments(sub: Any) -> None:
 
 def _keys() -> Any:
     from worker.api.keys import ApiKeys
-    from worker.local.runtime import require_redis
     from worker.redisconn import redis_client
 
-    settings = require_redis(load_settings())
+    settings = load_settings().require_redis()
     return ApiKeys(redis_client(settings.redis_url or ""), settings.key_prefix)
 
 

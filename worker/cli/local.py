@@ -9,8 +9,7 @@ from typing import Any
 
 from worker import constants as c
 from worker.cli.common import load_settings, stop_event
-from worker.config import ROUTE_NAMES
-from worker.envparse import redact_url
+from worker.config import ROUTE_NAMES, redact_url
 
 
 def add_arguments(sub: Any) -> None:

@@ -47,13 +47,12 @@ def _progress(scanned: int) -> None:
 
 def run(args: argparse.Namespace, settings: Settings, client: Any = None) -> int:
     """Print the report (and write ``--html``); 0 even for an empty window."""
-    from worker.local.runtime import require_redis
     from worker.redisconn import redis_client
 
     html_path, as_json = getattr(args, "html", None), getattr(args, "json", False)
     if html_path:
         _check_html_target(html_path)
-    settings = require_redis(settings)
+    settings = settings.require_redis()
     client = client or redis_client(settings.redis_url or "")
     now = time.time()
     since_ts = now - args.since if args.since != float("inf") else 0.0

@@ -17,11 +17,10 @@ def add_arguments(sub: Any) -> None:
 
 
 def run_routes(args: argparse.Namespace) -> int:
-    from worker.local.runtime import require_redis
     from worker.redisconn import redis_client
     from worker.send.route_health import route_status
 
-    settings = require_redis(load_settings())
+    settings = load_settings().require_redis()
     client = redis_client(settings.redis_url or "")
     try:
         print_json(route_status(client, settings))

@@ -89,12 +89,11 @@ def run_correlate(args: argparse.Namespace) -> int:
     from worker.callbacks.sweeps import correlator_sweeps
     from worker.correlate.correlator import Correlator
     from worker.enqueue.task_message import publish_one_by_one
-    from worker.local.runtime import require_redis
     from worker.logs import log_ready
     from worker.redisconn import redis_client
     from worker.taskqueue.app import create_app
 
-    settings = require_redis(load_settings())
+    settings = load_settings().require_redis()
     stop = stop_event()
     client = redis_client(settings.redis_url or "")
     app = create_app(settings)
@@ -131,9 +130,8 @@ def _metrics(settings: Settings, log: Any, instruments: tuple[Any, ...], *collec
 
 def run_webhook(args: argparse.Namespace) -> int:
     from webhook.serve import serve
-    from worker.local.runtime import require_redis
 
-    settings = require_redis(load_settings())
+    settings = load_settings().require_redis()
     # serve() refuses an unsigned receiver on a non-loopback address before starting anything
     return serve(settings, host=args.host, port=args.port, workers=args.server_workers,
                  insecure_unsigned=args.insecure_unsigned)

@@ -51,9 +51,9 @@ def add_arguments(sub: Any) -> None:
 def _verifier() -> Any:
     """The default verifier, after refusing to start without a usable PINRELAY_VERIFY_SECRET."""
     import worker
-    from worker.verify.codes import require_secret
+    from worker.config.rules import verify_key
 
-    require_secret(load_settings().verify_secret)
+    verify_key(load_settings().verify_secret)
     return worker.default_verifier()
 
 

@@ -12,7 +12,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +60,7 @@ def run_demo(settings: Settings, *, count: int = 200, workers: int = 2,
 
     log_dir = Path(tempfile.mkdtemp(prefix="pinrelay-demo-"))
     # The demo never burns real limits: abuse limits off, 100 distinct numbers.
-    settings = replace(settings, per_number_10min=0, per_number_day=0, per_prefix_minute=0,
+    settings = settings.replace(per_number_10min=0, per_number_day=0, per_prefix_minute=0,
                        rate_limit_per_s=0)
     stack = Stack(settings, log_dir=log_dir)
     print(f"pinrelay demo: {count} PINs{f' over {route}' if route else ''}; component logs in {log_dir}",

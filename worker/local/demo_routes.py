@@ -9,7 +9,6 @@ alphanumeric sender (status 15), so the SMS sender is a number.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Final
 
 from pinrelay_ops.simulator.config import (
@@ -26,8 +25,7 @@ DEMO_SMS_FROM: Final = "12015550123"
 def on_simulator(settings: Settings, route: str, sim_port: int, webhook_port: int) -> Settings:
     """``settings`` sending every PIN over ``route`` to the simulator, receipts to the receiver."""
     sim_url, webhook_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{webhook_port}"
-    return replace(
-        settings,
+    return settings.replace(
         routes=(route,),
         api_url=sim_url,
         conversion_url=sim_url,

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from worker.config import Settings
 from worker.errors import ConfigError
 from worker.local.embedded import EmbeddedRedis, free_port
 from worker.local.relay import Relay
-from worker.local.runtime import clear_runtime, resolve, write_runtime
+from worker.local.runtime import clear_runtime, write_runtime
 
 CLI = [sys.executable, "-m", "worker.cli"]
 REDIS_DIR = "redis"  # `up`'s embedded Redis data, under PINRELAY_RUNTIME_DIR
@@ -109,13 +109,14 @@ class Stack:
     relay: Relay | None = None
 
     def ensure_redis(self, *, write_runtime_file: bool = False) -> Settings:
-        """Use the configured Redis, or start a private one (AOF on) and say where it is.
+        """Use the configured Redis (the variable, or a running `up`'s runtime file: a settings
+        source), or start a private one (AOF on) and say where it is.
 
         `up` (``write_runtime_file``) keeps the data in one directory per runtime dir, so a
         restart finds every record again; the directory is locked while its Redis runs.
         Others (the demo) get a throw-away directory.
         """
-        resolved = resolve(self.settings)
+        resolved = self.settings
         if not resolved.redis_url:
             data_dir = str(Path(self.settings.runtime_dir) / REDIS_DIR) if write_runtime_file else None
             self.redis_server = EmbeddedRedis(data_dir=data_dir, appendonly=True, lock=True).start()
@@ -147,7 +148,7 @@ class Stack:
         self.sim_url = f"http://127.0.0.1:{port}"
         wait_http(f"{self.sim_url}/_sim/stats", "simulator", self.processes["sim"],
                   expect=lambda r: r.ok and "accepted" in _json(r))
-        self.settings = replace(self.settings, api_url=self.sim_url, conversion_url=self.sim_url)
+        self.settings = self.settings.replace(api_url=self.sim_url, conversion_url=self.sim_url)
         return self.sim_url
 
     def start_webhook(self, port: int | None = None, workers: int = 1) -> str:

@@ -21,7 +21,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -122,7 +121,7 @@ def run_verify_demo(settings: Settings, *, count: int = 20, workers: int = 2) ->
     log_dir = Path(tempfile.mkdtemp(prefix="pinrelay-demo-verify-"))
     # The demo never burns real limits, and brings its own HMAC key if none is configured.
     key = settings.verify_secret or secrets.token_urlsafe(32)
-    settings = replace(settings, per_number_10min=0, per_number_day=0, per_prefix_minute=0,
+    settings = settings.replace(per_number_10min=0, per_number_day=0, per_prefix_minute=0,
                        rate_limit_per_s=0, verify_secret=key)
     configure_logging(settings, level="WARNING")  # the table is the demo's output, not our events
     stack = Stack(settings, log_dir=log_dir)

@@ -95,17 +95,3 @@ def build_retrying(
         before_sleep=before_sleep,
         reraise=True,
     )
-
-
-def worst_case_schedule_s(settings: Settings) -> float:
-    """Longest a send can spend in retries: waits plus every attempt timing out.
-
-    Used at start-up to check it fits inside the broker's visibility timeout,
-    past which Celery would hand the same task to a second worker.
-    """
-    waits = 0.0
-    for attempt in range(1, settings.max_attempts):
-        waits += min(settings.backoff_max_s, settings.backoff_initial_s * 2**attempt)
-    per_call = settings.connect_timeout_s + settings.read_timeout_s
-    schedule = waits + settings.max_attempts * per_call
-    return min(schedule, settings.retry_deadline_s + per_call)

@@ -14,32 +14,8 @@ from celery import Celery
 
 from worker import constants as c
 from worker.config import Settings
-from worker.errors import ConfigError
-from worker.local.runtime import require_redis
 from worker.redisconn import CONNECT_TIMEOUT_S, HEALTH_CHECK_INTERVAL_S, SOCKET_TIMEOUT_S, sentinel_options
 from worker.redisurl import is_sentinel_url, is_tls_url, parse_sentinel_url
-from worker.send.retry import worst_case_schedule_s
-
-
-def check_schedule_fits(settings: Settings) -> None:
-    """Refuse a retry schedule longer than the broker's visibility timeout.
-
-    Past the visibility timeout Celery hands an unacknowledged task to another
-    worker while the first may still be sending: that is a double PIN.
-    """
-    worst = worst_case_schedule_s(settings)
-    if settings.visibility_timeout_s >= settings.pin_expiry_s:
-        raise ConfigError(
-            f"PINRELAY_VISIBILITY_TIMEOUT ({settings.visibility_timeout_s}s) must be shorter than "
-            f"PINRELAY_PIN_EXPIRY ({settings.pin_expiry_s}s): tasks of a crashed worker are "
-            "redelivered only after the visibility timeout"
-        )
-    if worst >= settings.visibility_timeout_s:
-        raise ConfigError(
-            f"the worst-case retry schedule ({worst:.0f}s: PINRELAY_RETRY_DEADLINE, "
-            f"PINRELAY_MAX_ATTEMPTS, PINRELAY_BACKOFF_MAX and the HTTP timeouts) must be shorter "
-            f"than PINRELAY_VISIBILITY_TIMEOUT ({settings.visibility_timeout_s}s)"
-        )
 
 
 def broker_ha_options(settings: Settings) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -150,9 +126,9 @@ def json_console() -> None:
 
 
 def create_app(settings: Settings) -> Celery:
-    """A Celery app with pinrelay's tasks, for ``settings``' Redis and queue."""
-    settings = require_redis(settings)
-    check_schedule_fits(settings)
+    """A Celery app with pinrelay's tasks, for ``settings``' Redis and queue (refused, before
+    anything is built, without a Redis or with a retry schedule that could send a PIN twice)."""
+    settings.require_redis().check_for_worker()
     from celery.signals import setup_logging
 
     setup_logging.connect(_own_logging, weak=False)

@@ -64,7 +64,7 @@ class QoS(kombu_redis.QoS):  # type: ignore[misc]
     write either way; the transaction only stops another client's commands landing between
     the two, and the one that reads these keys, ``restore_visible``, takes only tags older
     than the visibility timeout (a task just delivered is not; one still running that long
-    is refused at start, :func:`worker.taskqueue.app.check_schedule_fits`) and re-reads the
+    is refused at start, :func:`worker.config.rules.check_schedule_fits`) and re-reads the
     message under ``WATCH``. The order makes a half-done pair (a connection lost between
     the two) clean itself up: an index entry without its message is dropped by the next
     restore (the message was lost with that BRPOP anyway, and a send's pending-set sweep

@@ -20,7 +20,7 @@ import secrets
 from typing import Final
 
 from worker import constants as c
-from worker.errors import ConfigError, ValidationError
+from worker.errors import ValidationError
 
 __all__ = [
     "MAX_INPUT_CHARS",
@@ -30,7 +30,6 @@ __all__ = [
     "hmacs_match",
     "normalize_input",
     "check_length",
-    "require_secret",
 ]
 
 DIGITS: Final = "0123456789"
@@ -59,17 +58,6 @@ def generate_code(length: int) -> str:
     """
     check_length(length)
     return "".join(secrets.choice(DIGITS) for _ in range(length))
-
-
-def require_secret(secret: str | None) -> bytes:
-    """The HMAC key, or a :class:`ConfigError` when it is unset or too short."""
-    if not secret:
-        raise ConfigError("PINRELAY_VERIFY_SECRET is not set: every verify command needs it "
-                          f"(at least {c.VERIFY_SECRET_MIN_CHARS} characters)")
-    if len(secret) < c.VERIFY_SECRET_MIN_CHARS:
-        raise ConfigError(f"PINRELAY_VERIFY_SECRET must be at least {c.VERIFY_SECRET_MIN_CHARS} "
-                          f"characters (got {len(secret)})")
-    return secret.encode("utf-8")
 
 
 def code_hmac(key: bytes, verification_id: str, to: str, code: str) -> str:

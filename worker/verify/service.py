@@ -27,6 +27,7 @@ from typing import Any, Final, Protocol
 
 from worker import constants as c
 from worker.config import Settings
+from worker.config.rules import verify_key
 from worker.enqueue.request import SendRequest
 from worker.errors import StoreUnavailableError, UnknownRequestError, ValidationError
 from worker.logs import get_logger
@@ -102,7 +103,7 @@ class Verifier:
         return cls(settings, store, producer, expiry_scheduler(producer.app, settings))
 
     def _key(self) -> bytes:
-        return codes.require_secret(self.settings.verify_secret)
+        return verify_key(self.settings.verify_secret)
 
     def _ttl(self, ttl: int | None) -> int:
         value = self.settings.verify_ttl_s if ttl is None else ttl

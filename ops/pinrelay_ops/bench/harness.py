@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -55,7 +55,7 @@ class Bench:
     def settings(self, **overrides: Any) -> Settings:
         """The base settings under a fresh key prefix and queue, plus ``overrides``."""
         tag = uuid.uuid4().hex[:8]
-        return replace(self.base, key_prefix=f"bench{tag}:", queue=f"bench-{tag}", **overrides)
+        return self.base.replace(key_prefix=f"bench{tag}:", queue=f"bench-{tag}", **overrides)
 
     @contextmanager
     def stack(self, name: str, settings: Settings) -> Iterator[Stack]:
@@ -95,8 +95,8 @@ class Bench:
 
 def bench_settings(settings: Settings, redis_url: str) -> Settings:
     """Every feature on, tuned so that no limit ever throttles the load itself."""
-    return replace(
-        settings.with_redis(redis_url),  # only the bench's own Redis, even with Sentinels configured
+    # only the bench's own Redis, even with Sentinels configured
+    return settings.with_redis(redis_url).replace(
         broker_url=None,
         rate_limit_per_s=RATE_CHECKED_NEVER_WAITS,
         per_number_10min=UNLIMITED,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from wsgiref.validate import validator
 
@@ -81,7 +81,7 @@ def post_json(app: Any, path: str, data: Any, key: str | None, **kw: Any) -> Ans
 
 @pytest.fixture
 def api_settings(settings: Settings) -> Settings:
-    return replace(settings, callback_secret="cb-secret-0123456789abcdef0123456789abcdef",
+    return settings.replace(callback_secret="cb-secret-0123456789abcdef0123456789abcdef",
                    api_body_limit_bytes=1024)
 
 
@@ -188,7 +188,7 @@ def test_paths_and_methods(app: ApiApp, key: str) -> None:
 
 def test_an_abuse_limit_is_429_limit_exceeded_with_retry_after(
         api_settings: Settings, redis_client: redis.Redis, key: str) -> None:
-    app = build_app(replace(api_settings, per_number_10min=1), redis_client)
+    app = build_app(api_settings.replace(per_number_10min=1), redis_client)
     assert post_json(app, "/v1/pins", {"to": TO, "pin": "1234"}, key).status == 202
     refused = post_json(app, "/v1/pins", {"to": TO, "pin": "5678"}, key)
     assert (refused.status, refused.code, refused.headers["Retry-After"]) == (429, "limit_exceeded", "600")
@@ -196,7 +196,7 @@ def test_an_abuse_limit_is_429_limit_exceeded_with_retry_after(
 
 def test_the_per_key_rate_limit_is_429_rate_limited(api_settings: Settings, redis_client: redis.Redis,
                                                     key: str) -> None:
-    app = build_app(replace(api_settings, api_rate_per_key=1), redis_client)
+    app = build_app(api_settings.replace(api_rate_per_key=1), redis_client)
     assert call(app, "GET", "/v1/pins/abc", key=key).status == 404
     limited = call(app, "GET", "/v1/pins/abc", key=key)
     assert (limited.status, limited.code) == (429, "rate_limited")
@@ -206,7 +206,7 @@ def test_the_per_key_rate_limit_is_429_rate_limited(api_settings: Settings, redi
 def test_redis_down_is_503_and_never_a_500(api_settings: Settings) -> None:
     """Authentication needs Redis: every /v1 call answers 503 unavailable; readyz says so too."""
     dead = redis.Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
-    app = build_app(replace(api_settings, redis_url=f"redis://127.0.0.1:{free_port()}/0"), dead)
+    app = build_app(api_settings.replace(redis_url=f"redis://127.0.0.1:{free_port()}/0"), dead)
     answer = post_json(app, "/v1/pins", {"to": TO, "pin": "1234"}, "pk_any")
     assert (answer.status, answer.code, answer.headers["Retry-After"]) == (503, "unavailable", "1")
     assert call(app, "GET", "/readyz").status == 503
@@ -249,7 +249,7 @@ def test_verifications_without_a_secret_are_503_naming_the_variable(app: ApiApp,
 def test_a_verification_with_a_callback_is_watched(api_settings: Settings, redis_client: redis.Redis,
                                                    key: str) -> None:
     """The URL is checked before any code is sent, then stored on the verification and watched."""
-    settings = replace(api_settings, verify_secret="verify-secret-0123456789abcdef0123456789",
+    settings = api_settings.replace(verify_secret="verify-secret-0123456789abcdef0123456789",
                        callback_allow_private=True)
     app = build_app(settings, redis_client)
     answer = post_json(app, "/v1/verifications", {"to": TO, "length": 7.0, "callback_url": "http://127.0.0.1/v"},
@@ -259,7 +259,7 @@ def test_a_verification_with_a_callback_is_watched(api_settings: Settings, redis
     assert redis_client.hget(f"{settings.key_prefix}verify:{vid}", "callback_url") == b"http://127.0.0.1/v"
     assert redis_client.zscore(f"{settings.key_prefix}cbwatch:verification", vid) is not None
     assert call(app, "GET", f"/v1/verifications/{vid}", key=key).json()["length"] == 7
-    strict = build_app(replace(settings, callback_allow_private=False), redis_client)
+    strict = build_app(settings.replace(callback_allow_private=False), redis_client)
     refused = post_json(strict, "/v1/verifications", {"to": TO, "callback_url": "http://127.0.0.1/v"}, key)
     assert (refused.status, refused.code) == (422, "invalid_callback_url")
     assert len(list(redis_client.scan_iter(match=f"{settings.key_prefix}verify:*"))) == 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import pytest
 import redis
@@ -47,7 +47,7 @@ class FakePoster:
 
 @pytest.fixture
 def cb_settings(settings: Settings) -> Settings:
-    return replace(settings, callback_secret=SECRET, callback_allow_private=True,
+    return settings.replace(callback_secret=SECRET, callback_allow_private=True,
                    callback_retry_deadline_s=30.0)
 
 
@@ -165,7 +165,7 @@ def test_an_unconfirmed_send_is_told_twice(
 def test_a_url_that_resolves_inside_at_delivery_is_refused(
         cb_settings: Settings, store: RecordStore, redis_client: redis.Redis) -> None:
     """The check runs again before each POST: without the switch, 127.0.0.1 is never contacted."""
-    strict = replace(cb_settings, callback_allow_private=False)
+    strict = cb_settings.replace(callback_allow_private=False)
     make_send(store, redis_client, strict, "r6")
     store.finish("r6", State.ERROR)
     poster = FakePoster()
@@ -180,7 +180,7 @@ def test_a_worker_without_the_secret_refuses_instead_of_sending_unsigned(
     make_send(store, redis_client, cb_settings, "r7")
     store.finish("r7", State.ERROR)
     poster = FakePoster()
-    unsigned = replace(cb_settings, callback_secret=None)
+    unsigned = cb_settings.replace(callback_secret=None)
     verdict = Deliverer(unsigned, redis_client, poster, Clock()).deliver("pin", "r7", "error", "ev-7")
     assert verdict == "refused"
     assert poster.sent == []
@@ -212,11 +212,11 @@ def test_the_producer_stores_the_url_and_watches_the_send(
 
 def test_the_producer_refuses_a_private_host_and_stores_nothing(
         cb_settings: Settings, app: Celery, redis_client: redis.Redis) -> None:
-    strict = replace(cb_settings, callback_allow_private=False)
+    strict = cb_settings.replace(callback_allow_private=False)
     with pytest.raises(ValidationError, match=r"callback_url: host '127\.0\.0\.1' resolves to a non-public"):
         Producer(strict, app, redis_client).send_pin("16365553226", "1234", callback_url=URL)
     with pytest.raises(ValidationError, match="PINRELAY_CALLBACK_SECRET is not set"):
-        Producer(replace(cb_settings, callback_secret=None), app, redis_client).send_pin(
+        Producer(cb_settings.replace(callback_secret=None), app, redis_client).send_pin(
             "16365553226", "1234", callback_url=URL)
     assert list(redis_client.scan_iter(match=f"{cb_settings.key_prefix}*")) == []
     assert redis_client.llen(cb_settings.queue) == 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 import redis
 
@@ -14,7 +12,7 @@ from worker.errors import AbuseLimitError
 
 def test_per_number_limit_refuses_the_fourth_send(settings: Settings, redis_client: redis.Redis) -> None:
     """At most N sends per number per 10 minutes; the next is refused with the limit named."""
-    guard = AbuseGuard(replace(settings, per_number_10min=3), redis_client)
+    guard = AbuseGuard(settings.replace(per_number_10min=3), redis_client)
     for _ in range(3):
         guard.check("16365553226")
     with pytest.raises(AbuseLimitError) as info:
@@ -25,7 +23,7 @@ def test_per_number_limit_refuses_the_fourth_send(settings: Settings, redis_clie
 
 def test_per_prefix_burst_limit(settings: Settings, redis_client: redis.Redis) -> None:
     """Many numbers in one NPA-NXX within a minute trip the prefix limit (SMS pumping)."""
-    guard = AbuseGuard(replace(settings, per_prefix_minute=5), redis_client)
+    guard = AbuseGuard(settings.replace(per_prefix_minute=5), redis_client)
     for i in range(5):
         guard.check(f"163655500{i:02d}")
     with pytest.raises(AbuseLimitError) as info:
@@ -49,7 +47,7 @@ def test_denylist_refuses_numbers_and_prefixes(settings: Settings, redis_client:
 
 def test_refusal_says_when_to_retry(settings: Settings, redis_client: redis.Redis) -> None:
     """A window limit carries its window and the seconds until a counted send leaves it."""
-    guard = AbuseGuard(replace(settings, per_number_10min=2), redis_client)
+    guard = AbuseGuard(settings.replace(per_number_10min=2), redis_client)
     guard.check("16365553226")
     guard.check("16365553226")
     with pytest.raises(AbuseLimitError) as info:
@@ -76,7 +74,7 @@ ARABIC_INDIC = "".join(chr(0x0660 + int(d)) for d in "16365553226")
 def test_limits_and_denylist_key_on_the_e164_form(spelling: str, settings: Settings,
                                                    redis_client: redis.Redis) -> None:
     """Another spelling of a denied or counted number meets the same denylist entry and window."""
-    guard = AbuseGuard(replace(settings, per_number_10min=1), redis_client)
+    guard = AbuseGuard(settings.replace(per_number_10min=1), redis_client)
     guard.deny("+1" + "".join(chr(0xFF10 + int(d)) for d in "2125550100"))  # stored as 12125550100
     with pytest.raises(AbuseLimitError, match="denylist"):
         guard.check("12125550100")

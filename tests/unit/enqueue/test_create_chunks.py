@@ -8,7 +8,6 @@ import base64
 import contextlib
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -59,7 +58,7 @@ def test_every_item_of_a_big_batch_gets_every_feature(settings: Settings, app: C
                                                        redis_client: redis.Redis) -> None:
     """Record, PIN key with its TTL, idempotency key, client-ref index, pending set, window
     counts and one task per item, queued in the batch's order, over several chunks."""
-    limited = replace(settings, per_number_10min=1000, per_number_day=1000, per_prefix_minute=100000)
+    limited = settings.replace(per_number_10min=1000, per_number_day=1000, per_prefix_minute=100000)
     producer = Producer(limited, app, redis_client)
     specs = [PinSpec(number(i), f"{1000 + i}", client_ref=f"ref-{i}" if i % 3 == 0 else None,
                      params={"brand": "Acme"} if i % 5 == 0 else None,
@@ -92,7 +91,7 @@ def test_a_key_used_twice_in_one_batch_stands_for_one_request(settings: Settings
                                                               redis_client: redis.Redis) -> None:
     """In one chunk or across chunks, the second use of a key answers the first's id and
     stores, counts and queues nothing."""
-    producer = Producer(replace(settings, per_number_10min=1), app, redis_client)
+    producer = Producer(settings.replace(per_number_10min=1), app, redis_client)
     specs = [PinSpec(number(i), "1234", idempotency_key=f"k-{i}") for i in range(N)]
     specs[5] = PinSpec(number(4), "1234", idempotency_key="k-4")  # same chunk as item 4
     specs[CREATE_CHUNK + 3] = PinSpec(number(1), "1234", idempotency_key="k-1")  # a later chunk
@@ -108,7 +107,7 @@ def test_a_refusal_anywhere_stores_nothing(size: int, settings: Settings, app: C
                                            redis_client: redis.Redis) -> None:
     """The third PIN of a number in a day is refused in the last chunk: nothing is stored or
     queued, and the error names that item."""
-    producer = Producer(replace(settings, per_number_day=2), app, redis_client)
+    producer = Producer(settings.replace(per_number_day=2), app, redis_client)
     specs = [PinSpec(number(i), "1234") for i in range(size)]
     refused = size - 3
     for i in (3, refused - 50, refused):
@@ -125,7 +124,7 @@ def test_a_refusal_anywhere_stores_nothing(size: int, settings: Settings, app: C
 
 def test_send_pin_is_one_script_call(settings: Settings, app: Celery, redis_client: redis.Redis) -> None:
     """Limits, idempotency key, record and task: one round trip (after the denylist is cached)."""
-    producer = Producer(replace(settings, per_number_10min=5), app, redis_client)
+    producer = Producer(settings.replace(per_number_10min=5), app, redis_client)
     producer.send_pin(number(1), "1234")
 
     def script_calls() -> int:
@@ -372,7 +371,7 @@ def test_another_broker_gets_each_new_send_published_once(settings: Settings,
     """With the broker elsewhere (here: another Redis database), records are stored without
     their messages and every new send is published through Celery, a repeat never."""
     broker = settings.redis_url.rsplit("/", 1)[0] + "/1"  # type: ignore[union-attr]
-    elsewhere = replace(settings, broker_url=broker, per_number_10min=100)
+    elsewhere = settings.replace(broker_url=broker, per_number_10min=100)
     celery = create_app(elsewhere)
     broker_client = redis.Redis.from_url(broker)
     try:

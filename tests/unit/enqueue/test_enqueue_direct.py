@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -65,7 +64,7 @@ def test_a_repeated_idempotency_key_pushes_nothing_and_spends_no_limit(
     settings: Settings, app: Celery, redis_client: redis.Redis
 ) -> None:
     """With 1 PIN per number per 10 min, the repeat still answers the first id; a new send is refused."""
-    producer = Producer(replace(settings, per_number_10min=1), app, redis_client)
+    producer = Producer(settings.replace(per_number_10min=1), app, redis_client)
     first = producer.send_pin(TO, "1111", idempotency_key="login-1")
     assert producer.send_pin(TO, "1111", idempotency_key="login-1") == first
     assert len(queued(redis_client, settings)) == 1
@@ -78,7 +77,7 @@ def test_admit_answers_the_earlier_request_without_counting(
     settings: Settings, redis_client: redis.Redis
 ) -> None:
     """admit() with a known idempotency key returns its request id and leaves the windows alone."""
-    guard = AbuseGuard(replace(settings, per_number_10min=1), redis_client)
+    guard = AbuseGuard(settings.replace(per_number_10min=1), redis_client)
     repeat_key = f"{settings.key_prefix}idem:order-9"
     assert guard.admit(TO, repeat_key) is None  # counted: the one allowed send
     redis_client.set(repeat_key, "earlier-request")
@@ -149,7 +148,7 @@ def test_bulk_repeat_of_a_number_at_its_limit_is_not_refused(
     settings: Settings, app: Celery, redis_client: redis.Redis
 ) -> None:
     """With 1 PIN per number per 10 min, a batch repeating the first send's key passes and counts nothing."""
-    producer = Producer(replace(settings, per_number_10min=1), app, redis_client)
+    producer = Producer(settings.replace(per_number_10min=1), app, redis_client)
     earlier = producer.send_pin(TO, "1111", idempotency_key="bulk-k1")
     ids = producer.send_pins([PinSpec(TO, "1111", idempotency_key="bulk-k1"),
                               PinSpec("16365550009", "9999")])
@@ -177,7 +176,7 @@ def test_plus_spelling_counts_against_the_same_limit(
     settings: Settings, app: Celery, redis_client: redis.Redis
 ) -> None:
     """`+1636...` and `1636...` are one number for the per-number limit (the producer counts E.164)."""
-    producer = Producer(replace(settings, per_number_10min=1), app, redis_client)
+    producer = Producer(settings.replace(per_number_10min=1), app, redis_client)
     producer.send_pin(TO, "1234")
     with pytest.raises(AbuseLimitError, match="in 10 minutes"):
         producer.send_pin("+" + TO, "1234")

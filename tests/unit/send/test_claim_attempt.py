@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 import redis
@@ -53,7 +52,7 @@ def _plain_structlog() -> Iterator[None]:
 
 @pytest.fixture
 def two(settings: Settings) -> Settings:
-    return replace(settings, routes=("sc2fa", "sms"), sms_from="12015550123")
+    return settings.replace(routes=("sc2fa", "sms"), sms_from="12015550123")
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import pytest
 import redis
@@ -59,7 +59,7 @@ def _plain_structlog() -> Iterator[None]:
 
 @pytest.fixture
 def two(settings: Settings) -> Settings:
-    return replace(settings, routes=("sc2fa", "sms"), sms_from="12015550123", route_cooldown_s=0.3)
+    return settings.replace(routes=("sc2fa", "sms"), sms_from="12015550123", route_cooldown_s=0.3)
 
 
 @pytest.fixture
@@ -243,7 +243,7 @@ def test_a_run_of_transient_failures_opens_the_breaker(two: Settings, redis_clie
 def test_a_degraded_route_gets_only_the_probe_share(two: Settings, redis_client: redis.Redis,
                                                     store: RecordStore, draw: float, expected: str) -> None:
     """New sends prefer the next healthy route; the probe share still goes to the degraded one."""
-    s = Setup(replace(two, route_probe_share=0.05), redis_client, store, [], [], draw=draw)
+    s = Setup(two.replace(route_probe_share=0.05), redis_client, store, [], [], draw=draw)
     redis_client.hset(f"{two.key_prefix}route:sc2fa", "health", "degraded")
     rid = s.send()
     assert deliver(rid, s.deps) == "submitted"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import ClassVar
 from urllib.parse import parse_qs
 
@@ -44,7 +43,7 @@ def server() -> Iterator[str]:
 
 def test_a_redirect_is_an_error_not_a_get_elsewhere(server: str) -> None:
     """The form goes out once with our User-Agent; a 301 is a permanent error, never followed."""
-    client = ProviderClient(replace(Settings.from_env({}), api_url=server))
+    client = ProviderClient(Settings.from_env({}).replace(api_url=server))
     request = SendRequest.build("16365553226", "4242", None, {"brand": "Acme"})
     with pytest.raises(PermanentProviderError) as refused:
         client.submit(request, "login-1")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 
 import redis
 from prometheus_client import CollectorRegistry, generate_latest
@@ -36,7 +35,7 @@ def test_a_route_turns_degraded_below_the_minimum_and_recovers(settings: Setting
                                                                redis_client: redis.Redis) -> None:
     """Over at least MIN_RECEIPTS final receipts, a delivered share below the minimum is `degraded`;
     enough deliveries make it `healthy` again."""
-    settings = replace(settings, routes=("sc2fa", "sms"), sms_from="1201")
+    settings = settings.replace(routes=("sc2fa", "sms"), sms_from="1201")
     store = RecordStore(redis_client, prefix=settings.key_prefix, ttl_s=60)
     health = RouteHealth(settings, redis_client)
     ids = [f"m{i}" for i in range(3 * MIN_RECEIPTS)]
@@ -80,7 +79,7 @@ def test_the_window_keeps_the_last_receipts_only(settings: Settings, redis_clien
 
 def test_route_state_metric_shows_each_route(settings: Settings, redis_client: redis.Redis) -> None:
     """pinrelay_route_state{route}: 0 closed, 1 degraded, 3 open; the reason rides on route_info."""
-    settings = replace(settings, routes=("sc2fa", "sms", "twilio"))
+    settings = settings.replace(routes=("sc2fa", "sms", "twilio"))
     prefix = f"{settings.key_prefix}route:"
     redis_client.hset(prefix + "sc2fa", mapping={"state": "open", "reason": "provider status 4",
                                                  "changed_at": "1700000000.000", "open_until": "1700000060"})

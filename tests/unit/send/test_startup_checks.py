@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from worker.config import Settings
+from worker.config.rules import check_schedule_fits, worst_case_schedule_s
 from worker.errors import ConfigError
-from worker.send.retry import worst_case_schedule_s
-from worker.taskqueue.app import check_schedule_fits
 
 
 def test_default_configuration_fits() -> None:
@@ -21,7 +18,7 @@ def test_default_configuration_fits() -> None:
 
 def test_retry_schedule_longer_than_visibility_timeout_is_refused() -> None:
     """A retry deadline past the visibility timeout is refused, naming the variables."""
-    settings = replace(Settings.from_env({}), retry_deadline_s=900, backoff_max_s=300, max_attempts=20,
+    settings = Settings.from_env({}).replace(retry_deadline_s=900, backoff_max_s=300, max_attempts=20,
                        visibility_timeout_s=120)
     with pytest.raises(ConfigError) as info:
         check_schedule_fits(settings)
@@ -31,7 +28,7 @@ def test_retry_schedule_longer_than_visibility_timeout_is_refused() -> None:
 
 def test_visibility_timeout_past_pin_expiry_is_refused() -> None:
     """Redelivery after the PIN expired would turn every crash into expired sends."""
-    settings = replace(Settings.from_env({}), visibility_timeout_s=600, pin_expiry_s=300)
+    settings = Settings.from_env({}).replace(visibility_timeout_s=600, pin_expiry_s=300)
     with pytest.raises(ConfigError) as info:
         check_schedule_fits(settings)
     assert "PINRELAY_PIN_EXPIRY" in str(info.value)

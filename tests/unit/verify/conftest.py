@@ -7,7 +7,6 @@ no worker runs): see :mod:`tests.unit.verify.sendpath`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 import redis
@@ -22,7 +21,7 @@ from worker.verify.store import VerifyStore
 
 @pytest.fixture
 def vsettings(settings: Settings) -> Settings:
-    return replace(settings, verify_secret=SECRET)
+    return settings.replace(verify_secret=SECRET)
 
 
 @pytest.fixture

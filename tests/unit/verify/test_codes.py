@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from worker.config.rules import verify_key
 from worker.errors import ConfigError, ValidationError
 from worker.verify import codes
 
@@ -123,5 +124,5 @@ def test_lookalike_digits_and_padding_are_refused(typed: str) -> None:
 def test_a_missing_or_short_secret_is_refused(secret: str | None) -> None:
     """No key, or one under 32 characters, is a ConfigError naming PINRELAY_VERIFY_SECRET."""
     with pytest.raises(ConfigError, match="PINRELAY_VERIFY_SECRET"):
-        codes.require_secret(secret)
-    assert codes.require_secret("x" * 32) == b"x" * 32
+        verify_key(secret)
+    assert verify_key("x" * 32) == b"x" * 32

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from types import SimpleNamespace
 
 import redis
@@ -27,7 +26,7 @@ def test_a_route_without_a_conversion_api_is_skipped(settings: Settings, redis_c
     """A Twilio send is not reported (no call at all, the conversion URL is unreachable), and says why."""
     store = _store(settings, redis_client, route="twilio", message_id="SM1", state="submitted")
     services = SimpleNamespace(store=store, log=structlog.get_logger("t"),
-                               settings=replace(settings, conversion_url="http://127.0.0.1:9"))
+                               settings=settings.replace(conversion_url="http://127.0.0.1:9"))
     outcome = report(services, "r1", delivered=True)
     assert outcome == "skipped: the twilio route has no conversion API"
     assert store.get_raw("r1")["conversion_status"] == outcome

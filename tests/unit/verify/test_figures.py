@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import redis
 from prometheus_client import CollectorRegistry, generate_latest
@@ -26,7 +25,7 @@ SECRET = "s" * 40
 
 
 def _verifier(settings: Settings, client: redis.Redis) -> tuple[Verifier, list[str]]:
-    settings = replace(settings, verify_secret=SECRET)
+    settings = settings.replace(verify_secret=SECRET)
     producer = Producer(settings, create_app(settings))
     sent: list[str] = []
     real = producer.send_pin

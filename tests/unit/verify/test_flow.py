@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -206,7 +205,7 @@ def test_length_and_ttl_outside_the_rules_send_nothing(verifier: Verifier, sende
             verifier.start(TO, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="to"):
         verifier.start("6365553226")
-    verifier.settings = replace(verifier.settings, record_ttl_s=400)
+    verifier.settings = verifier.settings.replace(record_ttl_s=400)
     with pytest.raises(ValidationError, match="PINRELAY_RECORD_TTL"):
         verifier.start(TO, ttl=401)
     assert sender.codes == [] and verifier.store.client.zcard(verifier.store.due_key) == 0
@@ -222,7 +221,7 @@ def test_the_length_is_honoured(verifier: Verifier, sender: RecordingSendPath, l
 
 def test_no_secret_no_verify(verifier: Verifier, sender: RecordingSendPath) -> None:
     """Without PINRELAY_VERIFY_SECRET every call is refused with a ConfigError and sends nothing."""
-    verifier.settings = replace(verifier.settings, verify_secret=None)
+    verifier.settings = verifier.settings.replace(verify_secret=None)
     for call in (lambda: verifier.start(TO), lambda: verifier.check("0" * 32, "123456"),
                  lambda: verifier.resend("0" * 32)):
         with pytest.raises(ConfigError, match="PINRELAY_VERIFY_SECRET"):
@@ -301,7 +300,7 @@ def test_concurrent_wrong_codes_are_all_counted(vsettings: Settings, redis_clien
                                                 sender: RecordingSendPath) -> None:
     """Twenty concurrent wrong codes are twenty attempts, counted atomically."""
     store = VerifyStore(redis_client, prefix=vsettings.key_prefix, ttl_s=60)
-    verifier = Verifier(replace(vsettings, verify_max_attempts=50), store, sender)
+    verifier = Verifier(vsettings.replace(verify_max_attempts=50), store, sender)
     vid = verifier.start(TO)
     barrier = threading.Barrier(20)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 from wsgiref.types import WSGIApplication
@@ -141,7 +141,7 @@ def app(settings: Settings, redis_client: redis.Redis) -> WSGIApplication:
 
 @pytest.fixture
 def signed_settings(settings: Settings) -> Settings:
-    return replace(settings, signature_secret=SECRET, signature_method="sha256")
+    return settings.replace(signature_secret=SECRET, signature_method="sha256")
 
 
 @pytest.fixture
@@ -254,7 +254,7 @@ def test_endless_chunked_body_is_413_after_limit_plus_one_bytes(
 
 def test_body_exactly_at_the_limit_is_read(settings: Settings, redis_client: redis.Redis) -> None:
     """A body of exactly the limit is accepted (the limit is inclusive)."""
-    small = create_app(replace(settings, webhook_body_limit_bytes=64), redis_client)
+    small = create_app(settings.replace(webhook_body_limit_bytes=64), redis_client)
     body = b"messageId=1&status=ok&pad=" + b"x" * (64 - 26)
     assert len(body) == 64
     assert call(small, "POST", body=body, content_type=FORM).status == 200

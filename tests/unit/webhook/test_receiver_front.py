@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -185,7 +184,7 @@ def drive(request: pytest.FixtureRequest, settings: Settings, redis_client: redi
             headers: list[tuple[str, str]] | None = None, schedule: Schedule | None = None, ends: bool = True,
             configured: Settings | None = None, clock: float | None = None,
             timeout_s: float = ROOMY_TIMEOUT_S) -> Answer:
-        chosen = replace(configured or settings, webhook_body_timeout_s=timeout_s)
+        chosen = (configured or settings).replace(webhook_body_timeout_s=timeout_s)
         front = AsyncReceiver(chosen, result_queue(chosen, redis_client),
                               **({"clock": lambda: clock} if clock is not None else {}))
         return runner(front, method, path, query, headers or [], schedule or [], ends)
@@ -254,7 +253,7 @@ def test_endless_chunked_body_stops_past_the_limit(drive: Drive, settings: Setti
 
 def test_body_exactly_at_the_limit_is_read(drive: Drive, settings: Settings) -> None:
     """The limit is inclusive, with or without a Content-Length."""
-    small = replace(settings, webhook_body_limit_bytes=64)
+    small = settings.replace(webhook_body_limit_bytes=64)
     body = b"messageId=1&status=ok&pad=" + b"x" * (64 - 26)
     for headers in (_form(len(body)), _form()):
         assert drive(headers=headers, schedule=[(0.0, body)], configured=small)[0] == 200
@@ -288,7 +287,7 @@ def test_twilio_callback_through_the_front(drive: Drive, settings: Settings,
                                            entries: Entries) -> None:
     """A signed Twilio status callback is queued once (a repeat is a duplicate); unsigned, 403."""
     url = "https://otp.example.com/twilio/status"
-    configured = replace(settings, twilio_auth_token="tok", twilio_status_url=url)
+    configured = settings.replace(twilio_auth_token="tok", twilio_status_url=url)
     form = {"MessageSid": "SM1", "MessageStatus": "delivered", "To": "+16365553226"}
     body = urlencode(form).encode()
     signed = [*_form(len(body)), ("x-twilio-signature", twilio_signature("tok", url, form))]
@@ -338,7 +337,7 @@ def test_the_front_answers_as_the_wsgi_app_does(
 
 @pytest.fixture
 def signed_settings(settings: Settings) -> Iterator[Settings]:
-    yield replace(settings, signature_secret=SECRET, signature_method="sha256")
+    yield settings.replace(signature_secret=SECRET, signature_method="sha256")
 
 
 def test_every_answer_is_counted_once(drive: Drive, signed_settings: Settings) -> None:

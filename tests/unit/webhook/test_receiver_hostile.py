@@ -4,7 +4,6 @@ tests/unit/webhook/test_receiver_front.py."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from urllib.parse import urlencode
 
 import pytest
@@ -19,7 +18,7 @@ from .test_receiver_app import FORM, NOW, SECRET, SIGNED_DLR, call
 
 @pytest.fixture
 def signed_settings(settings: Settings) -> Settings:
-    return replace(settings, signature_secret=SECRET, signature_method="sha256")
+    return settings.replace(signature_secret=SECRET, signature_method="sha256")
 
 
 def _entries(client: redis.Redis, settings: Settings) -> int:
@@ -56,7 +55,7 @@ def test_metrics_on_the_receipt_port_can_be_switched_off(
 def test_backlog_over_the_bound_is_503(settings: Settings, redis_client: redis.Redis) -> None:
     """With no correlator draining the stream, the receiver stops at the bound and answers 503
     (the provider retries later) instead of filling Redis."""
-    app = create_app(replace(settings, webhook_backlog_max=5), redis_client)
+    app = create_app(settings.replace(webhook_backlog_max=5), redis_client)
     answers = [call(app, query=f"messageId=Q{i}&status=delivered").status for i in range(8)]
     assert answers == [200] * 5 + [503] * 3
     assert _entries(redis_client, settings) == 5

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import sys
-from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -72,7 +72,7 @@ def test_command_refuses_zero_workers(settings: Settings) -> None:
 
 def test_env_carries_the_receiver_settings(settings: Settings) -> None:
     """The child environment holds the Redis URL, key prefix and signing settings."""
-    signed = replace(settings, signature_secret="s3cret-value", signature_method="sha512")
+    signed = settings.replace(signature_secret="s3cret-value", signature_method="sha512")
     env = build_env(signed, base={"PATH": "/bin", "PINRELAY_KEY_PREFIX": "other:"})
     assert env["PATH"] == "/bin"
     assert env["PINRELAY_REDIS_URL"] == settings.redis_url
@@ -94,8 +94,9 @@ def test_env_needs_a_redis_url() -> None:
         build_env(Settings(redis_url=None), base={})
 
 
-def test_factory_without_redis_url_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    """app_factory() with no PINRELAY_REDIS_URL in the environment raises ConfigError."""
+def test_factory_without_redis_url_is_a_config_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """app_factory() with no PINRELAY_REDIS_URL in the environment (nor a running `up`) raises ConfigError."""
     monkeypatch.delenv("PINRELAY_REDIS_URL", raising=False)
+    monkeypatch.setenv("PINRELAY_RUNTIME_DIR", str(tmp_path))  # no runtime file of a real `up` here
     with pytest.raises(ConfigError, match="PINRELAY_REDIS_URL"):
         app_factory()

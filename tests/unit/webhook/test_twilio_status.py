@@ -5,7 +5,6 @@ receipt fields, pushed on the receipts stream once."""
 from __future__ import annotations
 
 import io
-from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 from wsgiref.types import WSGIApplication
@@ -58,7 +57,7 @@ def post(app: WSGIApplication, form: dict[str, str], signature: str | None) -> t
 
 @pytest.fixture
 def app(settings: Settings, redis_client: redis.Redis) -> WSGIApplication:
-    configured = replace(settings, twilio_auth_token=TOKEN, twilio_status_url=URL)
+    configured = settings.replace(twilio_auth_token=TOKEN, twilio_status_url=URL)
     return create_app(configured, redis_client, clock=lambda: 1700000000.0)
 
 

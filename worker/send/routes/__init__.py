@@ -8,18 +8,17 @@ route      module                                      receipts
 ``twilio`` :mod:`.twilio` Twilio Messaging             ``/twilio-status-webhook``
 =========  ==========================================  ==============================
 
-:func:`check_routes` runs at start (every process that builds the Celery app): each
-route in ``PINRELAY_ROUTES`` must have its settings, and the error names the first
-variable missing, so a route never fails on its set-up at send time.
+:func:`check_routes` runs when a worker registers its tasks: each route in
+``PINRELAY_ROUTES`` must have its settings (:meth:`Settings.check_for_routes`, the error
+names the first variable missing) and a template that fits one SMS, so a route never
+fails on its set-up at send time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Final
+from collections.abc import Callable
 
 from worker.config import ROUTE_NAMES, Settings
-from worker.errors import ConfigError
 from worker.send.routes.base import Blame, Route
 from worker.send.routes.sc2fa import Sc2faRoute
 from worker.send.routes.sms import SmsRoute
@@ -27,34 +26,12 @@ from worker.send.routes.templates import Templates
 from worker.send.routes.twilio import TwilioRoute
 from worker.send.transport import Transport
 
-__all__ = ["ROUTE_NAMES", "Blame", "Route", "build_routes", "check_routes", "required_settings"]
-
-#: route -> (settings attribute, variable) it cannot work without; a tuple of pairs means one of them
-_REQUIRED: Final[Mapping[str, tuple[tuple[tuple[str, str], ...], ...]]] = {
-    "sc2fa": (),
-    "sms": ((("sms_from", "PINRELAY_SMS_FROM"),),),
-    "twilio": (
-        (("twilio_account_sid", "PINRELAY_TWILIO_ACCOUNT_SID"),),
-        (("twilio_auth_token", "PINRELAY_TWILIO_AUTH_TOKEN"),),
-        (("twilio_from", "PINRELAY_TWILIO_FROM"),
-         ("twilio_messaging_service_sid", "PINRELAY_TWILIO_MESSAGING_SERVICE_SID")),
-        (("twilio_status_url", "PINRELAY_TWILIO_STATUS_URL"),),
-    ),
-}
-
-
-def required_settings(route: str) -> list[str]:
-    """The variables ``route`` needs, as the error and the README name them."""
-    return [" or ".join(var for _, var in group) for group in _REQUIRED[route]]
+__all__ = ["ROUTE_NAMES", "Blame", "Route", "build_routes", "check_routes"]
 
 
 def check_routes(settings: Settings) -> None:
-    """Refuse a route list whose routes lack their settings; the error names the variable."""
-    for route in settings.routes:
-        for group in _REQUIRED[route]:
-            if not any(getattr(settings, attr) for attr, _ in group):
-                needed = " or ".join(var for _, var in group)
-                raise ConfigError(f"PINRELAY_ROUTES includes {route}, which needs {needed}")
+    """Refuse a route list whose routes lack their settings or whose template does not fit."""
+    settings.check_for_routes()
     if any(route in ("sms", "twilio") for route in settings.routes):
         Templates.from_settings(settings)  # raises naming the template that does not fit
 

@@ -12,7 +12,6 @@ import contextlib
 import sys
 import time
 import uuid
-from dataclasses import replace
 from typing import Protocol
 
 from celery import Celery
@@ -112,7 +111,7 @@ class NaiveSends:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.queue = f"{stack.settings.queue}-naive"
-        self.app = naive_celery.create_app(replace(stack.settings, queue=self.queue))
+        self.app = naive_celery.create_app(stack.settings.replace(queue=self.queue))
         self.task = self.app.tasks[naive_celery.TASK_NAME]
 
     def enqueue_bulk(self, count: int, batch: int = SEED_BATCH) -> list[str]:
