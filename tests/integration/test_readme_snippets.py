@@ -16,7 +16,7 @@ import pytest
 
 from worker.callbacks.signing import sign
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 SECRET = "cb-secret-0123456789abcdef0123456789abcdef"
 BODY = json.dumps({"id": "9f2c", "state": "delivered", "to": "16365553226"}).encode()
 
