@@ -4,7 +4,7 @@
     python3 dev.py demo        # the end-to-end demo (creates .venv on first run)
     python3 dev.py test        # lint, type-check and the whole test suite (what CI runs: .ci/run)
     python3 dev.py test --unit # the fast tier for the edit-test loop: lint, type-check and
-                               # tests/unit only, under a minute; no process started but one Redis
+                               # tests/unit only, under a minute; no server or worker, one Redis
     python3 dev.py lint | typecheck | pytest [ARGS] | bench [ARGS] | pinrelay [ARGS]
 
 The virtual environment lives in .venv and is (re)installed whenever
