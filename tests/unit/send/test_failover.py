@@ -1,4 +1,4 @@
-"""The failover table (README "Routes and failover"), one case per row, through `deliver` with a
+"""The failover table (docs/routes.md), one case per row, through `deliver` with a
 real Redis, the real breakers (Lua) and scripted routes that answer like the real ones."""
 
 from __future__ import annotations
