@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-CONFTEST = Path(__file__).resolve().parents[1] / "conftest.py"
+UNIT = Path(__file__).resolve().parent
+CONFTEST = UNIT.parent / "conftest.py"
 # Where a process may be started from: the session's Redis (``redis_url`` in tests/conftest.py).
 ALLOWED = ("redis_url",)
 
@@ -44,7 +45,13 @@ def _refuse(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
-    """Setup, call and teardown of every unit test with :class:`subprocess.Popen` refused."""
+    """Setup, call and teardown of every unit test with :class:`subprocess.Popen` refused.
+
+    pytest calls this hook for every test of the run once this file is loaded, so it checks
+    that ``item`` is a unit test itself."""
+    if not item.path.is_relative_to(UNIT):
+        yield
+        return
     subprocess.Popen._execute_child = _refuse  # type: ignore[attr-defined]
     try:
         yield
