@@ -2,7 +2,9 @@
 """One entry point for every developer action; needs only Python 3.11+.
 
     python3 dev.py demo        # the end-to-end demo (creates .venv on first run)
-    python3 dev.py test        # lint, type-check and the whole test suite
+    python3 dev.py test        # lint, type-check and the whole test suite (what CI runs: .ci/run)
+    python3 dev.py test --unit # the fast tier for the edit-test loop: lint, type-check and
+                               # tests/unit only, under a minute; no server or worker, one Redis
     python3 dev.py lint | typecheck | pytest [ARGS] | bench [ARGS] | pinrelay [ARGS]
 
 The virtual environment lives in .venv and is (re)installed whenever
@@ -82,10 +84,13 @@ def main(args: list[str]) -> None:
     elif command == "pytest":
         run([tool["pytest"], *rest])
     elif command == "test":
-        ensure_system_tools()
+        unit = "--unit" in rest
+        rest = [arg for arg in rest if arg != "--unit"]
+        if not unit:
+            ensure_system_tools()  # the unit tier needs neither a browser nor docker-compose
         run([tool["ruff"], "check", "worker", "webhook", "ops", "tests", "dev.py"])
         run([tool["mypy"]])
-        run([tool["pytest"], "-p", "no:cacheprovider", *rest])
+        run([tool["pytest"], "-p", "no:cacheprovider", *(["tests/unit"] if unit else []), *rest])
     elif command == "demo":
         run([tool["pinrelay"], "demo", *rest])
     elif command == "bench":

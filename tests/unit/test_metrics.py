@@ -4,12 +4,8 @@ per-process instruments that survive any import order."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import redis
 import structlog
@@ -39,34 +35,6 @@ def test_collector_exports_what_the_scripts_count(settings: Settings, redis_clie
     assert "pinrelay_queue_depth 1.0" in text
     age = next(ln for ln in text.splitlines() if ln.startswith("pinrelay_oldest_queued_age_seconds"))
     assert 41 <= float(age.split()[-1]) < 60
-
-
-def test_instruments_follow_a_multiprocess_dir_set_after_prometheus_was_imported(tmp_path: Path) -> None:
-    """Whatever imported prometheus-client first, values go to the directory chosen later.
-
-    Run in a fresh interpreter: the import order is the point. The parser's import chain
-    (simulator -> receiver -> prometheus-client) runs first, then the directory is set.
-    """
-    script = (
-        "import os, sys\n"
-        "import worker.cli.parser, webhook.metrics  # imports prometheus_client, no dir yet\n"
-        "assert 'prometheus_client' in sys.modules\n"
-        "from worker.metrics import SEND_ATTEMPTS, use_multiprocess_dir\n"
-        "cleanup = use_multiprocess_dir()\n"
-        "SEND_ATTEMPTS.labels(outcome='accepted', code='0').inc()\n"
-        "from prometheus_client import CollectorRegistry, generate_latest, multiprocess\n"
-        "registry = CollectorRegistry()\n"
-        "multiprocess.MultiProcessCollector(registry)\n"
-        "sys.stdout.write(generate_latest(registry).decode())\n"
-        "cleanup()\n"
-        "assert not os.path.exists(os.environ['PROMETHEUS_MULTIPROC_DIR'])\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    env["TMPDIR"] = str(tmp_path)
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    assert 'pinrelay_send_attempts_total{code="0",outcome="accepted"} 1.0' in done.stdout
 
 
 def test_busy_metrics_port_is_one_warning_not_a_crash() -> None:

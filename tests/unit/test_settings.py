@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from worker.config import ENV_NAMES, Settings, settings_table_markdown
+from worker.config import ENV_NAMES, Settings
 from worker.errors import ConfigError
 
 
@@ -125,23 +122,3 @@ def test_choices_are_checked_and_named(name: str, value: str) -> None:
     assert name in str(info.value)
     with pytest.raises(ConfigError):
         Settings.from_env({}).replace(log_format="xml")
-
-
-def test_readme_configuration_table_is_generated() -> None:
-    """README.md's configuration table is exactly ``python -m worker.config --markdown``."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
-    table = "".join(line + "\n" for line in section.splitlines() if line.startswith("|"))
-    assert table == settings_table_markdown(), "regenerate it: python -m worker.config --markdown"
-
-
-def test_markdown_generator_command() -> None:
-    """``python -m worker.config --markdown`` prints the table; anything else is a usage error."""
-    done = subprocess.run([sys.executable, "-m", "worker.config", "--markdown"],
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == settings_table_markdown()
-    assert done.stderr == ""
-    bad = subprocess.run([sys.executable, "-m", "worker.config"],
-                         capture_output=True, text=True, timeout=60, check=False)
-    assert bad.returncode != 0 and "usage" in bad.stderr

@@ -1,4 +1,4 @@
-"""/openapi.json is held to the code: the routes, the record's fields, the error codes, the README."""
+"""/openapi.json is held to the code: the routes, the record's fields, the error codes, docs/http-api.md."""
 
 from __future__ import annotations
 
@@ -30,12 +30,12 @@ def test_the_record_schema_lists_the_public_fields() -> None:
     assert list(record["properties"]) == list(PUBLIC_FIELDS) == record["required"]
 
 
-def test_every_error_code_is_documented_in_the_schema_and_the_readme() -> None:
+def test_every_error_code_is_documented_in_the_schema_and_the_docs() -> None:
     error = document()["components"]["schemas"]["Error"]["properties"]["error"]
     enum = set(error["properties"]["code"]["enum"])
     assert enum == CODES
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## HTTP API", 1)[1].split("\n## ", 1)[0]
+    page = (ROOT / "docs" / "http-api.md").read_text(encoding="utf-8")
+    section = page.split("\n## Errors\n", 1)[1].split("\n## ", 1)[0]
     assert set(re.findall(r"^\| `([a-z_]+)` \| \d{3}", section, re.MULTILINE)) == CODES
 
 
