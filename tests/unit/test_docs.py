@@ -28,7 +28,8 @@ PAGES = sorted([*(ROOT / name for name in ("README.md", "RELIABILITY.md", "BENCH
 PATHS_NOT_YET_CHECKED = {"docs/architecture.md", "docs/provider-api.md", "docs/provider-routes.md"}
 # The reference pages the README's "Read on" table must link.
 REFERENCE_PAGES = ["docs/sending.md", "docs/verify.md", "docs/http-api.md", "docs/routes.md",
-                   "docs/configuration.md", "docs/security.md", "docs/operating.md", "ops/RUNBOOK.md",
+                   "docs/configuration.md", "docs/security.md", "docs/operating.md", "docs/auth-servers.md",
+                   "ops/RUNBOOK.md",
                    "docs/architecture.md", "docs/contract.md", "RELIABILITY.md", "BENCHMARKS.md"]
 
 HEADING = re.compile(r"^(#{1,6}) (.+?)\s*$")

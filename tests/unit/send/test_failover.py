@@ -212,7 +212,7 @@ def test_no_usable_route_leaves_the_send_queued_until_one_closes(
         two: Settings, redis_client: redis.Redis, store: RecordStore) -> None:
     """Both routes refuse the credentials: the send waits in `queued` (DeferSend), not `error`, and
     goes out through the probe once a cooldown is over and the route works again."""
-    short = replace(two, route_cooldown_s=1.0)  # the second try below comes well within it
+    short = two.replace(route_cooldown_s=1.0)  # the second try below comes well within it
     s = Setup(short, redis_client, store, [PermanentProviderError("creds", status="4")],
               [PermanentProviderError("creds", status="4")])
     rid = s.send()
