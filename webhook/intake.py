@@ -2,7 +2,7 @@
 
 What the WSGI app (:mod:`webhook.app`) and the async front (:mod:`webhook.front`) share
 between reading a request and answering it: parse and validate (:mod:`webhook.receipts`),
-check the signature (its key work cached, :func:`webhook.signatures.signer`), build the stream
+check the signature (its key work cached, :func:`worker.signing.signer`), build the stream
 fields and replay keys, and after the push pick the answer and log it. Only the push
 itself differs: the WSGI app blocks on :meth:`webhook.queue.ResultQueue.push`, the front
 awaits :class:`webhook.writer.StreamWriter`.

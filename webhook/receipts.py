@@ -21,7 +21,7 @@ Failure policy, every case raising a :class:`~webhook.errors.ReceiptError`:
   names is 400; ``messageId`` and ``status`` must be non-empty (400).
 * with a signature secret: ``sig`` and ``timestamp`` must be present, the
   timestamp within ±window seconds of the receiver's clock, and the signature
-  right for every other param (``webhook.signatures.verify``), else 401.
+  right for every other param (``worker.signing.verify``), else 401.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote
 
+from worker.signing import verify
+
 from .errors import MalformedReceiptError, SignatureRejectedError, UnsupportedMediaTypeError
-from .signatures import verify
 
 MAX_PARAMS: Final = 64  # names per receipt; a real DLR carries about 15
 REQUIRED_FIELDS: Final = ("messageId", "status")

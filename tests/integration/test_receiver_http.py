@@ -20,9 +20,9 @@ import requests
 from tests.support.settings import cleanup, isolated_settings
 from tests.support.waiting import poll
 from webhook.serve import WORKERS_KILL_TIMEOUT_S, build_command, build_env
-from webhook.signatures import sign
 from worker.config import Settings
 from worker.local.embedded import free_port
+from worker.signing import sign
 
 SECRET = "integration-signature-secret"
 METHOD = "sha256"

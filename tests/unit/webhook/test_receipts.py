@@ -23,7 +23,7 @@ from webhook.receipts import (
     parse_params,
     parse_urlencoded,
 )
-from webhook.signatures import METHODS, sign, signing_string
+from worker.signing import METHODS, sign, signing_string
 
 # docs/provider-api.md §5, "Worked example (constructed signed DLR, our own secret)".
 DLR_SECRET = "Ex4mpleSigSecret0123456789abcdef"

@@ -18,9 +18,9 @@ from redis.retry import Retry
 from structlog.testing import capture_logs
 
 from webhook.app import RECEIPT_PATH, create_app
-from webhook.signatures import sign
 from worker.config import Settings
 from worker.local.embedded import free_port
+from worker.signing import sign
 
 SECRET = "Ex4mpleSigSecret0123456789abcdef"
 NOW = 1582650446.0

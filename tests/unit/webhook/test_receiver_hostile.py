@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from webhook.app import create_app
-from webhook.signatures import sign
 from worker.config import Settings
+from worker.signing import sign
 
 from .test_receiver_app import FORM, NOW, SECRET, SIGNED_DLR, call
 
