@@ -1,7 +1,7 @@
-"""Receipts from the event loop onto the stream: group commit without a thread per request.
+"""Receipts onto the stream: group commit without a thread per request.
 
-The async front (:mod:`webhook.front`) answers many requests on one event loop; each accepted
-receipt must be on the stream before its 200. A :class:`StreamWriter` collects the pushes
+Under granian (the RSGI front) the receiver answers many requests on one event loop; each
+accepted receipt must be on the stream before its 200. A :class:`StreamWriter` collects the pushes
 of all of them: while one script call is out (on the writer's one thread, with the same
 blocking redis-py client as everywhere else, so Sentinel, TLS, timeouts and retries are those
 of :func:`webhook.queue.connect`), the next pushes wait in a list and go together in the
@@ -9,8 +9,12 @@ next call (at most :data:`webhook.queue.MAX_BATCH`). A push costs the loop a fut
 list append; a batch costs one hand-over to the thread and one wake-up of the loop. A batch
 that fails fails every push in it (503: the provider retries).
 
-The same thread runs the front's other blocking calls (``PING`` for ``/healthz``, reading the
-metrics files), so nothing blocking ever runs on the loop.
+The same thread runs the receiver's other blocking calls (``PING`` for ``/healthz``, reading
+the metrics files), so nothing blocking ever runs on the loop.
+
+Under a WSGI server there is no loop: :class:`DirectWriter` makes the same calls in the
+server's thread (:meth:`~webhook.queue.ResultQueue.push_entry` group-commits across threads),
+and its coroutines complete without waiting, as the WSGI adapter needs.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from .queue import MAX_BATCH, Entry, ResultQueue
 
@@ -74,6 +78,37 @@ class BlockingThread:
                 return
 
 
+class Writer(Protocol):
+    """What the receiver pushes, pings and runs through."""
+
+    def push(self, entry: Entry) -> Awaitable[str | None]: ...
+
+    def ping(self) -> Awaitable[bool]: ...
+
+    def run(self, fn: Callable[[], T]) -> Awaitable[T]: ...
+
+    def close(self) -> None: ...
+
+
+class DirectWriter:
+    """The :class:`Writer` of a server without an event loop: every call blocks its caller."""
+
+    def __init__(self, result_queue: ResultQueue) -> None:
+        self._queue = result_queue
+
+    async def push(self, entry: Entry) -> str | None:
+        return self._queue.push_entry(entry)
+
+    async def ping(self) -> bool:
+        return self._queue.ping()
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        return fn()
+
+    def close(self) -> None:
+        pass
+
+
 class StreamWriter:
     """``await writer.push(entry)``: the entry id once the receipt is on the stream (None for a
     replay); pushes made while a batch is out go together in the next one. ``written(n)`` is
@@ -99,6 +134,10 @@ class StreamWriter:
 
     def ping(self) -> asyncio.Future[bool]:
         return self.thread.run(self._queue.ping)
+
+    def run(self, fn: Callable[[], T]) -> asyncio.Future[T]:
+        """``fn()`` on the writer's thread (a blocking call the loop must not make)."""
+        return self.thread.run(fn)
 
     def close(self) -> None:
         self.thread.close()
