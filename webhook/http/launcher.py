@@ -154,8 +154,8 @@ class Supervision:
         self._send(self.child.pid, signal.SIGKILL, os.killpg)
 
     def wait(self) -> int:
-        """Until granian exits (killed once the grace is over); the exit status to report:
-        granian's, or 0 when a stop that was asked for had to be forced."""
+        """Until granian exits (killed once the grace is over); the exit status to report: 0
+        after a stop signal (however granian ended), else granian's (128 + N for signal N)."""
         while True:
             try:
                 code = self.child.wait(timeout=POLL_S)
@@ -164,8 +164,8 @@ class Supervision:
                 if self.deadline is not None and time.monotonic() >= self.deadline:
                     self.kill(f"still running {SHUTDOWN_GRACE_S:g} s after the stop signal")
         self._send(self.child.pid, signal.SIGKILL, os.killpg)  # workers its exit left behind, if any
-        if self.killed:
-            return 0
+        if self.deadline is not None and code <= 0:
+            return 0  # the stop that was asked for: granian's own, a signal's or ours
         return 128 - code if code < 0 else code
 
     @staticmethod
