@@ -20,62 +20,13 @@ and its coroutines complete without waiting, as the WSGI adapter needs.
 from __future__ import annotations
 
 import asyncio
-import queue
-import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
+from .http.threads import BlockingThreads
 from .queue import MAX_BATCH, Entry, ResultQueue
 
 T = TypeVar("T")
-_Job = tuple[Callable[..., Any], tuple[Any, ...], Callable[[Any, BaseException | None], None]]
-
-
-class BlockingThread:
-    """One thread for blocking calls; each call's outcome is handed back on the loop."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, name: str) -> None:
-        self._loop = loop
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
-        self._thread.start()
-
-    def call(self, fn: Callable[..., Any], args: tuple[Any, ...],
-             done: Callable[[Any, BaseException | None], None]) -> None:
-        """Run ``fn(*args)`` on the thread, then ``done(result, error)`` on the loop."""
-        self._jobs.put((fn, args, done))
-
-    def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """``fn(*args)`` on the thread, as a future of the loop."""
-        future: asyncio.Future[T] = self._loop.create_future()
-
-        def done(result: Any, error: BaseException | None) -> None:
-            if future.cancelled():
-                return
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
-
-        self.call(fn, args, done)
-        return future
-
-    def close(self) -> None:
-        """Finish the calls already handed over, then stop the thread."""
-        self._jobs.put(None)
-        self._thread.join()
-
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            fn, args, done = job
-            try:
-                outcome: tuple[Any, BaseException | None] = (fn(*args), None)
-            except BaseException as exc:  # handed to the loop
-                outcome = (None, exc)
-            try:
-                self._loop.call_soon_threadsafe(done, *outcome)
-            except RuntimeError:  # the loop is closed: nobody waits for the outcome any more
-                return
 
 
 class Writer(Protocol):
@@ -119,7 +70,7 @@ class StreamWriter:
         self._queue = result_queue
         self._loop = loop
         self._written = written
-        self.thread = BlockingThread(loop, "receipt-writer")
+        self.thread = BlockingThreads(loop, "receipt-writer")
         self._pending: list[tuple[Entry, asyncio.Future[str | None]]] = []
         self._busy = False  # a batch is out, or about to go (scheduled on the loop)
 

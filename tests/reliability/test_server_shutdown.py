@@ -162,3 +162,39 @@ def test_pinrelay_api_always_stops(settings_here: Settings, tmp_path: Path, figu
     nothing of it left running."""
     stops = _stops("api", settings_here, tmp_path, "/readyz", "/v1/pins")
     _check(stops, "pinrelay api", figures)
+
+
+def test_granian_stops_when_its_launcher_is_killed(settings_here: Settings, tmp_path: Path) -> None:
+    """SIGKILL to `pinrelay webhook` alone (nothing can catch it): granian, in a process group of
+    its own, gets SIGTERM from the kernel (parent-death signal) and stops, port and all, instead
+    of serving on without a supervisor."""
+    port = free_port()
+    with (tmp_path / "webhook.log").open("w+b") as out:
+        process = subprocess.Popen([sys.executable, "-m", "worker.cli", "webhook", "--host", "127.0.0.1",
+                                    "--port", str(port), "--server-workers", "2"],
+                                   env=command_env(settings_here), stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        granian: list[psutil.Process] = []
+        try:
+            wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), 60, "the receiver to start")
+            granian = psutil.Process(process.pid).children(recursive=True)
+            assert granian, "no granian process"
+            process.kill()
+            process.wait()
+            _, alive = psutil.wait_procs(granian, timeout=SHUTDOWN_GRACE_S + MARGIN_S)
+            assert alive == [], out.read()
+            assert not _answers(f"http://127.0.0.1:{port}/healthz")
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            for member in granian:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    member.kill()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False

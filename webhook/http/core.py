@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Final, Protocol
 
 from .answers import Answer
 from .deadlines import Deadlines
 from .errors import BadContentLengthError, BodyTooLargeError, HttpError
 from .routing import Router
+from .threads import BlockingThreads
 
 # What Exchange.header gives for a header whose value is not visible ASCII (granian's RSGI
 # hides such values): an app must treat it as a value it does not accept.
@@ -127,7 +127,7 @@ class HttpCore:
         self._threads = threads
         self.deadlines: Deadlines | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: BlockingThreads | None = None
 
     @property
     def started(self) -> bool:
@@ -140,13 +140,13 @@ class HttpCore:
         self._loop = loop
         self.deadlines = Deadlines(loop, self.body_timeout_s)
         if self._threads:
-            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="http-handler")
+            self._pool = BlockingThreads(loop, "http-handler", self._threads)
         self.app.start(loop)
 
     def close(self) -> None:
         """Let the handlers running finish, then the app's own close."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.close()
             self._pool = None
         self.app.close()
         self._loop = self.deadlines = None
@@ -169,8 +169,7 @@ class HttpCore:
                     if self._pool is None:  # WSGI: the server's own thread
                         answer = endpoint.handler(request)
                     else:
-                        loop = self._loop or asyncio.get_running_loop()
-                        answer = await loop.run_in_executor(self._pool, endpoint.handler, request)
+                        answer = await self._pool.run(endpoint.handler, request)
             except HttpError as exc:
                 answer = app.refused(exc)
             except Exception:

@@ -20,12 +20,15 @@ after it, or at a second signal, its whole process group gets SIGKILL and this p
 (granian's main process was seen asleep for ever with no workers left after they were sent
 SIGTERM directly, as systemd's ``KillMode=control-group`` does). Killing loses nothing: a
 receipt is acknowledged only once it is on the stream and a send is 202 only once enqueued, so
-a request cut off is retried by its client.
+a request cut off is retried by its client. Should this process itself be killed (SIGKILL to
+its group, say), granian's main process gets SIGTERM from the kernel (Linux's parent-death
+signal) and stops its workers, rather than serving on without a supervisor.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.util
 import json
 import os
@@ -35,6 +38,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -60,6 +64,7 @@ WORKERS_KILL_TIMEOUT_S: Final = 3
 SHUTDOWN_GRACE_S: Final = 8.0
 READY_TIMEOUT_S: Final = 30.0
 POLL_S: Final = 0.1
+_PR_SET_PDEATHSIG: Final = 1  # prctl(2)
 _GRANIAN_LEVELS: Final = frozenset({"critical", "error", "warning", "info", "debug"})
 _SOURCE_ROOT: Final = str(Path(__file__).resolve().parents[2])
 # granian's dictConfig (``--log-config``) for JSON logs: its lines on stderr, as ours.
@@ -174,6 +179,18 @@ class Supervision:
             send(pid, signum)
 
 
+def _stop_with_parent(parent: int) -> Any:
+    """For Popen's ``preexec_fn``: the child gets SIGTERM when this process dies (Linux only)."""
+
+    def preexec() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the call: no signal will come
+            os._exit(1)
+
+    # preexec_fn is safe only in a process without threads (the exporter's starts later).
+    return preexec if sys.platform == "linux" and threading.active_count() == 1 else None
+
+
 def _wait_listening(server: Server, supervision: Supervision) -> bool:
     """Until the port accepts a connection; False if granian exits, a stop was asked for, or
     time runs out."""
@@ -203,8 +220,9 @@ def serve(settings: Settings, server: Server) -> int:
     if MULTIPROC_ENV not in env:
         env[MULTIPROC_ENV] = os.path.join(run_dir, "metrics")
         os.makedirs(env[MULTIPROC_ENV])
+    preexec = _stop_with_parent(os.getpid())
+    child = subprocess.Popen(argv, env=env, process_group=0, preexec_fn=preexec)  # noqa: PLW1509 - see there
     exporter = _metrics_server(server, env[MULTIPROC_ENV])
-    child = subprocess.Popen(argv, env=env, process_group=0)
     supervision = Supervision(child, server)
     previous = {sig: signal.signal(sig, supervision.on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
