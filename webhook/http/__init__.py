@@ -7,6 +7,7 @@
     routing.py    route tables: Endpoint, Router (404 / 405 with Allow)
     jsonbody.py   the one strict JSON reader (no duplicate names, no NaN, depth refused)
     deadlines.py  one timer for every body being read on an event loop
+    threads.py    a few threads for blocking calls, each outcome handed back on the loop
     core.py       HttpCore: route, read the body by the rules, run the handler, answer, count
     rsgi.py       the RSGI front granian serves (production): body deadline, Connection: close
     wsgi.py       the WSGI adapter, for any WSGI server behind a buffering proxy
