@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -175,10 +176,12 @@ def test_granian_stops_when_its_launcher_is_killed(settings_here: Settings, tmp_
                                    env=command_env(settings_here), stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
         granian: list[psutil.Process] = []
+        run_dirs: set[Path] = set()
         try:
             wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), 60, "the receiver to start")
             granian = psutil.Process(process.pid).children(recursive=True)
             assert granian, "no granian process"
+            run_dirs = _run_dirs(granian)  # the launcher's, which it cannot remove once killed
             process.kill()
             process.wait()
             _, alive = psutil.wait_procs(granian, timeout=SHUTDOWN_GRACE_S + MARGIN_S)
@@ -191,6 +194,18 @@ def test_granian_stops_when_its_launcher_is_killed(settings_here: Settings, tmp_
             for member in granian:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     member.kill()
+            for run_dir in run_dirs:
+                shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _run_dirs(granian: list[psutil.Process]) -> set[Path]:
+    """The launcher's run directory, found by the granian ``--log-config`` file in it."""
+    found = set()
+    for member in granian:
+        with contextlib.suppress(psutil.Error, ValueError, IndexError):
+            argv = member.cmdline()
+            found.add(Path(argv[argv.index("--log-config") + 1]).parent)
+    return found
 
 
 def _answers(url: str) -> bool:
