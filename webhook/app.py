@@ -1,4 +1,4 @@
-"""The receipt receiver as a plain WSGI callable; what it answers (routes: :mod:`webhook.routes`).
+"""The receipt receiver: an app on the HTTP core (:mod:`webhook.http`), and what it answers.
 
 =========================================  ==========================================
 request                                    answer
@@ -23,127 +23,150 @@ any other path                             404
 anything unexpected                        500 ``{"error":"internal error"}``
 =========================================  ==========================================
 
-This layer only moves bytes: it reads the body (bounded), hands it to
-:mod:`webhook.intake` (parse, validate, signature), pushes through :mod:`webhook.queue` and
-answers. The route table and the answers are :mod:`webhook.routes`, shared with the async
-front granian serves (:mod:`webhook.front`); this WSGI callable is for any WSGI server.
+This layer only moves bytes: the core reads the body (bounded, under its deadline), the
+receiver hands it to :mod:`webhook.intake` (parse, validate, signature), pushes through its
+writer (:mod:`webhook.writer`) and answers. Every handler is a coroutine on the loop: under
+granian (:mod:`webhook.rsgi`) receipts are group-committed by one writer thread per worker;
+under a WSGI server (:mod:`webhook.wsgi`, :func:`create_app`) each push blocks the server's
+thread instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
-from typing import IO, Final
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+from wsgiref.types import WSGIApplication
 
 import redis
 
 from worker.config import Settings
 from worker.logs import get_logger
 
-from . import routes
-from .errors import MalformedReceiptError, ReceiptError, ReceiptTooLargeError
-from .intake import ReceiptIntake
-from .queue import ResultQueue, result_queue
-from .routes import (
+from .answers import (
+    DUPLICATE,
     HEALTH_PATH,
     INTERNAL_ERROR,
     METRICS_PATH,
+    NOT_FOUND,
+    OK,
+    QUEUE_UNAVAILABLE,
     READY_PATH,
     RECEIPT_PATH,
     SERVICE_NAME,
-    Response,
+    StatusCounters,
+    error,
+    health,
+    not_allowed,
+    ready,
 )
-from .twilio.status import TwilioStatus
+from .http.answers import Answer
+from .http.core import HttpCore, Request
+from .http.errors import HttpError
+from .http.metrics import metrics_answer
+from .http.routing import Endpoint, Router
+from .http.wsgi import WSGIAdapter
+from .intake import ReceiptIntake
+from .queue import ResultQueue, result_queue
+from .twilio.status import TWILIO_STATUS_PATH, TwilioStatus
+from .writer import DirectWriter, StreamWriter, Writer
 
 # The paths and the service name were always importable from here.
-__all__ = ["HEALTH_PATH", "METRICS_PATH", "READY_PATH", "RECEIPT_PATH", "SERVICE_NAME", "ReceiverApp",
-           "create_app", "read_body"]
+__all__ = ["HEALTH_PATH", "METRICS_PATH", "READY_PATH", "RECEIPT_PATH", "SERVICE_NAME", "Receiver",
+           "create_app", "receiver_core"]
 
-READ_CHUNK_BYTES: Final = 16 * 1024
-Handler = Callable[[WSGIEnvironment], Response]
-
-
-def read_body(environ: WSGIEnvironment, limit: int) -> bytes:
-    """The request body, never more than ``limit`` bytes read (413 beyond it).
-
-    With a Content-Length the decision is made before reading anything; without
-    one (chunked) the body is read in chunks up to ``limit + 1`` bytes.
-    """
-    stream: IO[bytes] = environ["wsgi.input"]
-    declared = (environ.get("CONTENT_LENGTH") or "").strip()
-    if declared:
-        if not (declared.isascii() and declared.isdigit()):
-            raise MalformedReceiptError("bad Content-Length")
-        length = int(declared)
-        if length > limit:
-            raise ReceiptTooLargeError(f"body larger than {limit} bytes")
-        budget = length
-    else:
-        budget = limit + 1
-    chunks: list[bytes] = []
-    received = 0
-    while received < budget:
-        chunk = stream.read(min(READ_CHUNK_BYTES, budget - received))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        received += len(chunk)
-    if received > limit:
-        raise ReceiptTooLargeError(f"body larger than {limit} bytes")
-    if declared and received < budget:
-        raise MalformedReceiptError("body shorter than Content-Length")
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+TWILIO_SIGNATURE_HEADER = "x-twilio-signature"
 
 
-class ReceiverApp:
-    """The WSGI callable; build it with :func:`create_app`."""
+class Receiver:
+    """The receiver as an :class:`~webhook.http.core.HttpApp`; serve it with :func:`receiver_core`."""
 
-    def __init__(
-        self, settings: Settings, queue: ResultQueue, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, settings: Settings, queue: ResultQueue,
+                 clock: Callable[[], float] = time.time) -> None:
         self._queue = queue
-        self._limit = settings.webhook_body_limit_bytes
-        self._log = get_logger("webhook.receiver")
+        self.body_limit = settings.webhook_body_limit_bytes
         self._intake = ReceiptIntake(settings, queue, clock)
         self._twilio = TwilioStatus(settings, queue, clock)
-        self._routes = routes.Routes(metrics_on=settings.webhook_metrics == "on")
-        self._handlers: dict[str, Handler] = {
-            routes.RECEIPT: self._receipt,
-            routes.TWILIO: lambda environ: routes.response(*self._twilio.handle(environ, read_body)),
-            routes.HEALTH: lambda environ: routes.health(self._queue.ping()),
-            routes.READY: lambda environ: routes.ready(self._queue.ping()),
-            routes.METRICS: lambda environ: routes.metrics_page(),
-        }
-        self._counters = routes.StatusCounters()
+        self._counters = StatusCounters()
+        self._log = get_logger("webhook.receiver")
+        self._writer: Writer = DirectWriter(queue)
+        self._batched = False  # the writer counts the 200s, once per batch
+        receipt = Endpoint(self._receipt)
+        table = [
+            (RECEIPT_PATH, {"GET": receipt, "POST": receipt}),
+            (TWILIO_STATUS_PATH, {"POST": Endpoint(self._twilio_callback)}),
+            (HEALTH_PATH, {"GET": Endpoint(self._health)}),
+            (READY_PATH, {"GET": Endpoint(self._ready)}),
+        ]
+        if settings.webhook_metrics == "on":  # else off, or on a port of its own (webhook.serve)
+            table.append((METRICS_PATH, {"GET": Endpoint(self._metrics)}))
+        self.router = Router(table, not_found=NOT_FOUND, not_allowed=not_allowed, trailing_slash=True)
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        # Every push that went through is answered 200: counted once per batch (one update of
+        # the shared metrics file instead of one per receipt), before any answer goes out.
+        self._writer = StreamWriter(self._queue, loop, lambda count: self._counters.count(200, count))
+        self._batched = True
+
+    def close(self) -> None:
+        """Stop the writer once the batches handed to it are written."""
+        self._writer.close()
+        self._writer = DirectWriter(self._queue)
+        self._batched = False
+
+    def refused(self, exc: HttpError) -> Answer:
+        return error(exc.http_status, exc.reason)
+
+    def internal_error(self, method: str, path: str) -> Answer:
+        self._log.exception("receiver_internal_error", path=path)
+        return INTERNAL_ERROR
+
+    def observe(self, label: str, answer: Answer) -> None:
+        if self._batched and (answer is OK or answer is DUPLICATE):
+            return  # those two only follow a push the writer counted
+        self._counters.count(answer[0])
+
+    async def _receipt(self, request: Request) -> Answer:
         try:
-            status, headers, body = self._dispatch(environ)
-        except Exception:
-            self._log.exception("receiver_internal_error", path=environ.get("PATH_INFO"))
-            status, headers, body = INTERNAL_ERROR
-        self._counters.count(status)
-        start_response(routes.STATUS_LINES[status], list(headers))
-        return [body]
-
-    def _dispatch(self, environ: WSGIEnvironment) -> Response:
-        route = self._routes.resolve(environ.get("PATH_INFO") or "/", environ.get("REQUEST_METHOD", "GET"))
-        if isinstance(route, tuple):
-            return route
-        return self._handlers[route](environ)
-
-    def _receipt(self, environ: WSGIEnvironment) -> Response:
-        try:
-            body = read_body(environ, self._limit) if environ["REQUEST_METHOD"] == "POST" else b""
-            accepted = self._intake.accept(environ.get("QUERY_STRING", ""), body, environ.get("CONTENT_TYPE"))
-        except ReceiptError as exc:
+            body = await request.read_body() if request.method == "POST" else b""
+            accepted = self._intake.accept(request.query_string, body, request.header("content-type"))
+        except HttpError as exc:
             return self._intake.rejected(exc)
         try:
-            entry_id = self._queue.push_entry(accepted.entry)
+            entry_id = await self._writer.push(accepted.entry)
         except redis.RedisError as exc:
             return self._intake.unavailable(exc, accepted)
         return self._intake.answered(accepted, entry_id)
+
+    async def _twilio_callback(self, request: Request) -> Answer:
+        twilio = self._twilio
+        try:
+            twilio.check_configured()  # before the body is read
+            body = await request.read_body()
+            entry = twilio.check(body, request.header("content-type"),
+                                 request.header(TWILIO_SIGNATURE_HEADER) or "")
+        except HttpError as exc:
+            return error(exc.http_status, exc.reason)
+        try:
+            entry_id = await self._writer.push(entry)
+        except redis.RedisError as exc:
+            twilio.unavailable(exc)
+            return QUEUE_UNAVAILABLE
+        return OK if entry_id is not None else DUPLICATE
+
+    async def _health(self, request: Request) -> Answer:
+        return health(await self._writer.ping())
+
+    async def _ready(self, request: Request) -> Answer:
+        return ready(await self._writer.ping())
+
+    async def _metrics(self, request: Request) -> Answer:
+        return await self._writer.run(metrics_answer)
+
+
+def receiver_core(settings: Settings, queue: ResultQueue, clock: Callable[[], float] = time.time) -> HttpCore:
+    """The receiver on the HTTP core, for either adapter (it runs no handler threads)."""
+    return HttpCore(Receiver(settings, queue, clock), body_timeout_s=settings.webhook_body_timeout_s)
 
 
 def create_app(
@@ -152,5 +175,5 @@ def create_app(
     *,
     clock: Callable[[], float] = time.time,
 ) -> WSGIApplication:
-    """The receiver for ``settings``; without ``client``, this process's pooled one."""
-    return ReceiverApp(settings, result_queue(settings, client), clock)
+    """The receiver as a WSGI app for ``settings``; without ``client``, this process's pooled one."""
+    return WSGIAdapter(receiver_core(settings, result_queue(settings, client), clock))

@@ -3,15 +3,14 @@
 ::
 
     PinrelayError                       (worker.errors, the project's one root)
-    └── ReceiptError                    the receipt was refused; nothing was queued
-        ├── MalformedReceiptError       400: bad encoding, bad JSON, missing field, ...
-        ├── SignatureRejectedError      401: missing / wrong / stale signature
-        ├── CallbackRefusedError        403: a Twilio callback not signed right (or
-        │                               the Twilio route not configured here)
-        ├── BodyTimeoutError            408: the body did not arrive within
-        │                               Settings.webhook_body_timeout_s
-        ├── ReceiptTooLargeError        413: body over Settings.webhook_body_limit_bytes
-        └── UnsupportedMediaTypeError   415: a body that is neither form nor JSON
+    └── HttpError                       (webhook.http.errors: also the core's 400 for a bad
+        │                               Content-Length or a body cut off, 408, 413)
+        └── ReceiptError                the receipt was refused; nothing was queued
+            ├── MalformedReceiptError   400: bad encoding, bad JSON, missing field, ...
+            ├── SignatureRejectedError  401: missing / wrong / stale signature
+            ├── CallbackRefusedError    403: a Twilio callback not signed right (or
+            │                           the Twilio route not configured here)
+            └── UnsupportedMediaTypeError  415: a body that is neither form nor JSON
     ResultQueueFullError                503: the stream holds PINRELAY_WEBHOOK_BACKLOG_MAX
                                         receipts not yet correlated (also a redis.RedisError)
 
@@ -24,22 +23,17 @@ the receiver answers 503 so the provider retries it later.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import redis
 
 from worker.errors import PinrelayError
 
+from .http.errors import HttpError
 
-class ReceiptError(PinrelayError):
+
+class ReceiptError(HttpError):
     """A delivery receipt was refused; ``http_status`` says how to answer."""
 
-    http_status: ClassVar[int] = 400
-
-    @property
-    def reason(self) -> str:
-        """The short, value-free text for the ``{"error": ...}`` body."""
-        return str(self)
+    http_status = 400
 
 
 class MalformedReceiptError(ReceiptError):
@@ -59,18 +53,6 @@ class CallbackRefusedError(ReceiptError):
     receiver cannot check (no auth token or status URL)."""
 
     http_status = 403
-
-
-class BodyTimeoutError(ReceiptError):
-    """The client sent its headers but not the whole body in time (a stalled or slow client)."""
-
-    http_status = 408
-
-
-class ReceiptTooLargeError(ReceiptError):
-    """The body is longer than the configured limit."""
-
-    http_status = 413
 
 
 class UnsupportedMediaTypeError(ReceiptError):

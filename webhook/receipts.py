@@ -1,7 +1,7 @@
 """Delivery receipts (docs/provider-api.md §4): parse the three transports, validate, verify the signature.
 
-Pure functions over bytes and strings, no I/O: the WSGI layer (:mod:`webhook.app`)
-reads the request and hands the pieces here.
+Pure functions over bytes and strings, no I/O: the receiver (:mod:`webhook.app`) reads the
+request and hands the pieces here (through :mod:`webhook.intake`).
 
 Failure policy, every case raising a :class:`~webhook.errors.ReceiptError`:
 
@@ -10,10 +10,10 @@ Failure policy, every case raising a :class:`~webhook.errors.ReceiptError`:
   a pair without ``=`` is a blank value; an empty name is 400; a repeated name
   keeps its last value (as PHP's ``$_GET``/``$_POST`` do, which the provider's
   sample code merges).
-* a JSON body must be one object of flat values; numbers keep their exact text
-  (``0.00480000`` stays ``0.00480000``), ``true``/``false`` become ``"true"``/
-  ``"false"``, ``null`` becomes ``""``; objects, arrays, NaN/Infinity, bad JSON
-  and bad UTF-8 are 400.
+* a JSON body must be one object of flat values (read by the core's strict reader,
+  :mod:`webhook.http.jsonbody`); numbers keep their exact text (``0.00480000`` stays
+  ``0.00480000``), ``true``/``false`` become ``"true"``/``"false"``, ``null`` becomes
+  ``""``; objects, arrays, NaN/Infinity, a name given twice, bad JSON and bad UTF-8 are 400.
 * a body with no Content-Type is read as a form (as CGI always did); any other
   type, or a charset other than UTF-8/ASCII, is 415. An empty body is ignored
   whatever its type.
@@ -21,12 +21,11 @@ Failure policy, every case raising a :class:`~webhook.errors.ReceiptError`:
   names is 400; ``messageId`` and ``status`` must be non-empty (400).
 * with a signature secret: ``sig`` and ``timestamp`` must be present, the
   timestamp within ±window seconds of the receiver's clock, and the signature
-  right for every other param (``webhook.signatures.verify``), else 401.
+  right for every other param (``worker.signing.verify``), else 401.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -34,8 +33,11 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import unquote
 
+from worker.signing import verify
+
 from .errors import MalformedReceiptError, SignatureRejectedError, UnsupportedMediaTypeError
-from .signatures import verify
+from .http.errors import JsonBodyError
+from .http.jsonbody import read_json
 
 MAX_PARAMS: Final = 64  # names per receipt; a real DLR carries about 15
 REQUIRED_FIELDS: Final = ("messageId", "status")
@@ -86,15 +88,11 @@ def query_bytes(query_string: str) -> bytes:
         return query_string.encode("utf-8", "surrogatepass")  # surrogates then fail as UTF-8
 
 
-def _reject_constant(name: str) -> str:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 _JSON_LITERALS: Final = {True: "true", False: "false", None: ""}
 
 
 def _json_scalar(value: object) -> str:
-    # Numbers arrive as str through the parse hooks; what is left is a literal or nested.
+    # Numbers arrive as str (exact_numbers); what is left is a literal or nested.
     if value is True or value is False or value is None:
         return _JSON_LITERALS[value]
     raise MalformedReceiptError("nested value in JSON body")
@@ -103,13 +101,9 @@ def _json_scalar(value: object) -> str:
 def parse_json(body: bytes) -> dict[str, str]:
     """A flat JSON object as ``{name: string}``; numbers keep their exact text."""
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MalformedReceiptError("body is not UTF-8") from None
-    try:
-        data = json.loads(text, parse_float=str, parse_int=str, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        raise MalformedReceiptError("malformed JSON") from None
+        data = read_json(body, exact_numbers=True)
+    except JsonBodyError as exc:
+        raise MalformedReceiptError(exc.reason) from None
     if not isinstance(data, dict):
         raise MalformedReceiptError("JSON body is not an object")
     if len(data) > MAX_PARAMS:
@@ -198,11 +192,6 @@ class Receipt:
             if not self.fields.get(name, "").strip():
                 raise MalformedReceiptError(f"missing {name}")
 
-    @classmethod
-    def from_request(cls, query_string: str, body: bytes = b"", content_type: str | None = None) -> Receipt:
-        """Parse and validate; raise a :class:`~webhook.errors.ReceiptError` subclass."""
-        return cls(parse_params(query_string, body, content_type))
-
     @property
     def message_id(self) -> str:
         return self.fields["messageId"]
@@ -214,12 +203,6 @@ class Receipt:
     @property
     def nonce(self) -> str | None:
         return self.fields.get("nonce") or None
-
-    @property
-    def replay_key(self) -> str | None:
-        """What makes a signed receipt unique: its nonce, else its signature (see :attr:`replay_keys`)."""
-        keys = self.replay_keys
-        return keys[0] if keys else None
 
     @property
     def replay_keys(self) -> list[str]:

@@ -1,7 +1,7 @@
-"""Receipts from the event loop onto the stream: group commit without a thread per request.
+"""Receipts onto the stream: group commit without a thread per request.
 
-The async front (:mod:`webhook.front`) answers many requests on one event loop; each accepted
-receipt must be on the stream before its 200. A :class:`StreamWriter` collects the pushes
+Under granian (the RSGI front) the receiver answers many requests on one event loop; each
+accepted receipt must be on the stream before its 200. A :class:`StreamWriter` collects the pushes
 of all of them: while one script call is out (on the writer's one thread, with the same
 blocking redis-py client as everywhere else, so Sentinel, TLS, timeouts and retries are those
 of :func:`webhook.queue.connect`), the next pushes wait in a list and go together in the
@@ -9,69 +9,55 @@ next call (at most :data:`webhook.queue.MAX_BATCH`). A push costs the loop a fut
 list append; a batch costs one hand-over to the thread and one wake-up of the loop. A batch
 that fails fails every push in it (503: the provider retries).
 
-The same thread runs the front's other blocking calls (``PING`` for ``/healthz``, reading the
-metrics files), so nothing blocking ever runs on the loop.
+The same thread runs the receiver's other blocking calls (``PING`` for ``/healthz``, reading
+the metrics files), so nothing blocking ever runs on the loop.
+
+Under a WSGI server there is no loop: :class:`DirectWriter` makes the same calls in the
+server's thread (:meth:`~webhook.queue.ResultQueue.push_entry` group-commits across threads),
+and its coroutines complete without waiting, as the WSGI adapter needs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
-import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
+from .http.threads import BlockingThreads
 from .queue import MAX_BATCH, Entry, ResultQueue
 
 T = TypeVar("T")
-_Job = tuple[Callable[..., Any], tuple[Any, ...], Callable[[Any, BaseException | None], None]]
 
 
-class BlockingThread:
-    """One thread for blocking calls; each call's outcome is handed back on the loop."""
+class Writer(Protocol):
+    """What the receiver pushes, pings and runs through."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, name: str) -> None:
-        self._loop = loop
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
-        self._thread.start()
+    def push(self, entry: Entry) -> Awaitable[str | None]: ...
 
-    def call(self, fn: Callable[..., Any], args: tuple[Any, ...],
-             done: Callable[[Any, BaseException | None], None]) -> None:
-        """Run ``fn(*args)`` on the thread, then ``done(result, error)`` on the loop."""
-        self._jobs.put((fn, args, done))
+    def ping(self) -> Awaitable[bool]: ...
 
-    def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """``fn(*args)`` on the thread, as a future of the loop."""
-        future: asyncio.Future[T] = self._loop.create_future()
+    def run(self, fn: Callable[[], T]) -> Awaitable[T]: ...
 
-        def done(result: Any, error: BaseException | None) -> None:
-            if future.cancelled():
-                return
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
+    def close(self) -> None: ...
 
-        self.call(fn, args, done)
-        return future
+
+class DirectWriter:
+    """The :class:`Writer` of a server without an event loop: every call blocks its caller."""
+
+    def __init__(self, result_queue: ResultQueue) -> None:
+        self._queue = result_queue
+
+    async def push(self, entry: Entry) -> str | None:
+        return self._queue.push_entry(entry)
+
+    async def ping(self) -> bool:
+        return self._queue.ping()
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        return fn()
 
     def close(self) -> None:
-        """Finish the calls already handed over, then stop the thread."""
-        self._jobs.put(None)
-        self._thread.join()
-
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            fn, args, done = job
-            try:
-                outcome: tuple[Any, BaseException | None] = (fn(*args), None)
-            except BaseException as exc:  # handed to the loop
-                outcome = (None, exc)
-            try:
-                self._loop.call_soon_threadsafe(done, *outcome)
-            except RuntimeError:  # the loop is closed: nobody waits for the outcome any more
-                return
+        pass
 
 
 class StreamWriter:
@@ -84,7 +70,7 @@ class StreamWriter:
         self._queue = result_queue
         self._loop = loop
         self._written = written
-        self.thread = BlockingThread(loop, "receipt-writer")
+        self.thread = BlockingThreads(loop, "receipt-writer")
         self._pending: list[tuple[Entry, asyncio.Future[str | None]]] = []
         self._busy = False  # a batch is out, or about to go (scheduled on the loop)
 
@@ -99,6 +85,10 @@ class StreamWriter:
 
     def ping(self) -> asyncio.Future[bool]:
         return self.thread.run(self._queue.ping)
+
+    def run(self, fn: Callable[[], T]) -> asyncio.Future[T]:
+        """``fn()`` on the writer's thread (a blocking call the loop must not make)."""
+        return self.thread.run(fn)
 
     def close(self) -> None:
         self.thread.close()

@@ -1,11 +1,11 @@
-"""The app factory WSGI servers import: ``webhook.wsgi:app_factory``.
+"""The receiver for WSGI servers: ``webhook.wsgi:app_factory``.
 
-granian runs the receiver through :mod:`webhook.rsgi` (the same routes and checks as a
-coroutine, with a body deadline granian's WSGI interface lacks); this factory is for any
-other WSGI server. Each server worker process calls its factory once. Settings come from the
-``PINRELAY_*`` environment (the supervisor always sets ``PINRELAY_REDIS_URL``); the Redis
-connection pool is one per process (:func:`webhook.queue.connect`), 2 s socket timeouts,
-health-checked.
+granian runs the receiver through its RSGI front (:mod:`webhook.rsgi`: the same app on the
+same HTTP core, with a body deadline WSGI cannot have); this factory is for anyone who mounts
+the receiver under their own WSGI server, behind a proxy that buffers whole requests. Each
+server worker process calls its factory once. Settings come from the ``PINRELAY_*``
+environment (the launcher always sets ``PINRELAY_REDIS_URL``); the Redis connection pool is
+one per process (:func:`webhook.queue.connect`), 2 s socket timeouts, health-checked.
 """
 
 from __future__ import annotations
@@ -44,12 +44,8 @@ def configure_worker(settings: Settings, interface: str = "wsgi") -> None:
     )
 
 
-def build(settings: Settings) -> WSGIApplication:
-    """Configure logging for this worker process, say so, and build the WSGI receiver."""
-    configure_worker(settings)
-    return create_app(settings)
-
-
 def app_factory() -> WSGIApplication:
     """Build the receiver from the environment; :class:`ConfigError` without a Redis URL."""
-    return build(settings_from_env())
+    settings = settings_from_env()
+    configure_worker(settings)
+    return create_app(settings)

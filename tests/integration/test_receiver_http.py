@@ -19,16 +19,17 @@ import requests
 
 from tests.support.settings import cleanup, isolated_settings
 from tests.support.waiting import poll
-from webhook.serve import WORKERS_KILL_TIMEOUT_S, build_command, build_env
-from webhook.signatures import sign
+from webhook.http.launcher import SHUTDOWN_GRACE_S, build_command, build_env
+from webhook.serve import server
 from worker.config import Settings
 from worker.local.embedded import free_port
+from worker.signing import sign
 
 SECRET = "integration-signature-secret"
 METHOD = "sha256"
 URL_PATH = "/delivery-receipt-webhook"
 START_TIMEOUT_S = 20.0
-STOP_TIMEOUT_S = WORKERS_KILL_TIMEOUT_S + 7.0  # granian kills a stuck worker after its timeout
+STOP_TIMEOUT_S = SHUTDOWN_GRACE_S + 7.0  # the launcher kills granian's group after its grace
 # granian closes a connection whose body it did not read to the end, maybe just after
 # a pooled client picked it for its next request: oversized bodies go on their own.
 OVERSIZED_HEADERS = {"Content-Type": "application/x-www-form-urlencoded", "Connection": "close"}
@@ -100,7 +101,7 @@ def session() -> Iterator[requests.Session]:
 def receiver(receiver_settings: Settings, session: requests.Session) -> Iterator[Receiver]:
     """granian with two workers, launched exactly as a supervisor would."""
     port = free_port()
-    argv = build_command(receiver_settings, "127.0.0.1", port, workers=2)
+    argv = build_command(receiver_settings, server(receiver_settings, "127.0.0.1", port, workers=2))
     with tempfile.TemporaryFile() as log:
         running = start(argv, build_env(receiver_settings), port, log)
         try:

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from pinrelay_ops.simulator import SimConfig, Simulator
-from webhook.signatures import sign, verify
+from worker.signing import sign, verify
 
 TO = "16365553226"
 CREDS = {"api_key": "demo-key", "api_secret": "demo-secret-0123"}

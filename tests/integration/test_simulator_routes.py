@@ -20,8 +20,8 @@ import pytest
 import requests
 
 from pinrelay_ops.simulator import SimConfig, Simulator
-from webhook.signatures import verify
 from webhook.twilio.signature import verify_twilio
+from worker.signing import verify
 
 CREDS = {"api_key": "demo-key", "api_secret": "demo-secret-0123"}
 SMS = {**CREDS, "from": "12015550123", "to": "447700900000", "text": "Your code is 481516"}

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from webhook.errors import SignatureRejectedError
 from webhook.receipts import check_signature
-from webhook.signatures import METHODS, sign
+from worker.signing import METHODS, sign
 
 NOW = 1_700_000_000.0
 WINDOW_S = 300

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from pinrelay_ops.simulator import SimConfig
 from pinrelay_ops.simulator.vonage.checks import check_submission, unknown_params
-from webhook.signatures import sign
+from worker.signing import sign
 
 CONFIG = SimConfig(barred=frozenset({"15550000007"}), opted_out=frozenset({"15550000102"}))
 GOOD = {"api_key": "demo-key", "api_secret": "demo-secret-0123", "to": "16365553226", "pin": "1234"}

@@ -12,7 +12,7 @@ import pytest
 from pinrelay_ops.simulator import SimConfig, SimConfigError
 from pinrelay_ops.simulator.receipts.dlr import AcceptedSend, base_fields, plan, signed, stamp
 from pinrelay_ops.simulator.receipts.mix import FAILURE_ERR_CODES, check_mix, parse_mix, pick_outcome
-from webhook.signatures import verify
+from worker.signing import verify
 
 SEND = AcceptedSend("0A00000012345678", "16365553226", "login-7", "demo-key", "0.03330000", "310004")
 

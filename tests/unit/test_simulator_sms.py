@@ -19,7 +19,7 @@ from pinrelay_ops.simulator.receipts.receipt import Receipt
 from pinrelay_ops.simulator.vonage.account import Account
 from pinrelay_ops.simulator.vonage.sms import SmsApi, part_count
 from pinrelay_ops.simulator.vonage.sms_checks import check_sms, unknown_sms_params, wants_receipts
-from webhook.signatures import sign
+from worker.signing import sign
 
 CONFIG = SimConfig(barred=frozenset({"447700900007"}), opted_out=frozenset({"447700900009"}))
 GOOD = {

@@ -30,15 +30,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Final
-from wsgiref.types import WSGIEnvironment
-
-import redis
+from typing import Final
 
 from worker.config import Settings
 from worker.logs import get_logger
 
-from ..errors import CallbackRefusedError, MalformedReceiptError, ReceiptError, UnsupportedMediaTypeError
+from ..errors import CallbackRefusedError, MalformedReceiptError, UnsupportedMediaTypeError
 from ..queue import Entry, ResultQueue
 from ..receipts import FORM_TYPE, RECEIVED_AT_FIELD, media_type, parse_urlencoded
 from .signature import verify_twilio
@@ -49,8 +46,6 @@ STATUS_MAP: Final = {
     "sent": "accepted", "delivered": "delivered", "undelivered": "failed",
     "failed": "rejected", "canceled": "rejected",
 }
-Answer = tuple[int, dict[str, Any]]
-BodyReader = Callable[[WSGIEnvironment, int], bytes]
 
 
 def receipt_fields(params: dict[str, str], received_at: float) -> dict[str, str]:
@@ -70,30 +65,16 @@ def receipt_fields(params: dict[str, str], received_at: float) -> dict[str, str]
 
 
 class TwilioStatus:
-    """The handler. :meth:`handle` answers a WSGI request (HTTP status, JSON payload); the async
-    front calls :meth:`check_configured`, :meth:`check` and :meth:`answered` around its own push."""
+    """The checks; the receiver (:mod:`webhook.app`) calls :meth:`check_configured` before it
+    reads the body, :meth:`check` on the body, then pushes the entry and answers."""
 
     def __init__(self, settings: Settings, queue: ResultQueue,
                  clock: Callable[[], float] = time.time) -> None:
         self._token = settings.twilio_auth_token
         self._url = settings.twilio_status_url
-        self.limit = settings.webhook_body_limit_bytes
         self._queue = queue
         self._clock = clock
         self._log = get_logger("webhook.twilio")
-
-    def handle(self, environ: WSGIEnvironment, read_body: BodyReader) -> Answer:
-        try:
-            self.check_configured()
-            body = read_body(environ, self.limit)
-            entry = self.check(body, environ.get("CONTENT_TYPE"), environ.get("HTTP_X_TWILIO_SIGNATURE", ""))
-        except ReceiptError as exc:
-            return exc.http_status, {"error": exc.reason}
-        try:
-            entry_id = self._queue.push_entry(entry)
-        except redis.RedisError as exc:
-            return self.unavailable(exc)
-        return self.answered(entry_id)
 
     def check_configured(self) -> None:
         """:class:`CallbackRefusedError` (403) when this receiver cannot check callbacks; decided
@@ -116,10 +97,6 @@ class TwilioStatus:
         fields = receipt_fields(params, self._clock())
         return self._queue.entry(fields, f"twilio:{params['MessageSid']}:{fields['twilio-status']}")
 
-    def unavailable(self, exc: Exception) -> Answer:
+    def unavailable(self, exc: Exception) -> None:
+        """Log that the callback could not be queued (the receiver answers 503; Twilio retries)."""
         self._log.warning("receipt_queue_unavailable", error=type(exc).__name__)
-        return 503, {"error": "result queue unavailable, retry later"}
-
-    @staticmethod
-    def answered(entry_id: str | None) -> Answer:
-        return (200, {"status": "duplicate"}) if entry_id is None else (200, {"status": "ok"})

@@ -1,4 +1,4 @@
-"""The HTTP producer API as a plain WSGI callable, and its route table.
+"""The HTTP producer API: its route table and handlers, an app on the HTTP core (:mod:`webhook.http`).
 
 ==========================================  =========================================
 request (``Authorization: Bearer KEY``)     answer
@@ -17,24 +17,34 @@ GET  /metrics (no key)                      Prometheus exposition text
 ==========================================  =========================================
 
 Every error is ``{"error": {"code", "message"}}`` (:mod:`worker.api.errors`): 401 with
-``WWW-Authenticate: Bearer``, 404 for an unknown path, 405 with ``Allow``, 429 with
-``Retry-After``, 503 while Redis is down, and 500 ``internal_error`` for anything
-unexpected (logged with its traceback, which never reaches the answer).
+``WWW-Authenticate: Bearer``, 404 for an unknown path, 405 with ``Allow``, 408 for a body that
+did not arrive within ``PINRELAY_WEBHOOK_BODY_TIMEOUT``, 429 with ``Retry-After``, 503 while
+Redis is down, and 500 ``internal_error`` for anything unexpected (logged with its traceback,
+which never reaches the answer).
+
+Every handler blocks (Redis, the producer, the verifier): the core reads a POST's body on its
+event loop under the deadline, then runs authentication and the handler on its bounded thread
+pool, so a client stalling mid-body holds no thread. A route is one row of the table below and
+a handler.
 """
 
 from __future__ import annotations
 
-import re
+import asyncio
+import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Final
-from wsgiref.types import StartResponse, WSGIEnvironment
 
 import redis
 
+from webhook.http.answers import Answer, raw_answer
+from webhook.http.core import Request
+from webhook.http.errors import HttpError
+from webhook.http.metrics import metrics_answer
+from webhook.http.routing import Endpoint, Router
 from worker.api import metrics, openapi
-from worker.api.errors import FIELD_CODES, ApiError, RateLimited, Unauthorized
-from worker.api.http import Request, Response, error_response, response
+from worker.api.errors import FIELD_CODES, ApiError, RateLimited, Unauthorized, core_refusal
+from worker.api.http import error_response, response
 from worker.api.keys import ApiKeys
 from worker.config import Settings
 from worker.errors import (
@@ -46,80 +56,69 @@ from worker.errors import (
 )
 from worker.logs import get_logger
 
-Handler = Callable[[Request], Response]
-_ID: Final = r"(?P<id>[A-Za-z0-9_-]{1,64})"
+Handler = Callable[[Request], Answer]
 BEARER: Final = 'Bearer realm="pinrelay"'
 # Retry-After for each abuse limit: when the window that refused it has surely moved on.
 LIMIT_RETRY_S: Final = {"prefix_minute": 60, "number_10min": 600, "number_day": 86400, "denylist": 86400}
 INTERNAL: Final = error_response(500, "internal_error", "internal error")
+NOT_FOUND: Final = error_response(404, "not_found", "no such path")
 UNAVAILABLE_RETRY_S: Final = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    name: str  # the path template, as /openapi.json and the metrics label spell it
-    pattern: re.Pattern[str]
-    methods: dict[str, tuple[Handler, bool]]  # method -> (handler, needs a key)
+def not_allowed(allow: str) -> Answer:
+    return error_response(405, "method_not_allowed", f"use {allow}", [("Allow", allow)])
 
 
-class ApiApp:
-    """The WSGI callable; build it with :func:`worker.api.wsgi.build_app`."""
+class Api:
+    """The API as an :class:`~webhook.http.core.HttpApp`; build it with :func:`worker.api.rsgi.build_app`."""
 
     def __init__(self, settings: Settings, client: redis.Redis, keys: ApiKeys,
                  handlers: Mapping[str, Handler]) -> None:
         self._settings = settings
         self._client = client
         self._keys = keys
+        self.body_limit = settings.api_body_limit_bytes
         self._log = get_logger("pinrelay.api")
         h = {**handlers, "openapi": self._openapi, "healthz": self._healthz, "readyz": self._readyz,
              "metrics": self._metrics}
         table = [
             ("/v1/pins", {"POST": ("pins.create", True)}),
-            (f"/v1/pins/{_ID}", {"GET": ("pins.read", True)}),
+            ("/v1/pins/{id}", {"GET": ("pins.read", True)}),
             ("/v1/verifications", {"POST": ("verifications.start", True)}),
-            (f"/v1/verifications/{_ID}", {"GET": ("verifications.read", True)}),
-            (f"/v1/verifications/{_ID}/check", {"POST": ("verifications.check", True)}),
-            (f"/v1/verifications/{_ID}/resend", {"POST": ("verifications.resend", True)}),
+            ("/v1/verifications/{id}", {"GET": ("verifications.read", True)}),
+            ("/v1/verifications/{id}/check", {"POST": ("verifications.check", True)}),
+            ("/v1/verifications/{id}/resend", {"POST": ("verifications.resend", True)}),
             ("/openapi.json", {"GET": ("openapi", False)}),
             ("/healthz", {"GET": ("healthz", False)}),
             ("/readyz", {"GET": ("readyz", False)}),
             ("/metrics", {"GET": ("metrics", False)}),
         ]
-        self._routes = [
-            Route(path.replace(_ID, "{id}"), re.compile(path),
-                  {method: (h[name], auth) for method, (name, auth) in methods.items()})
-            for path, methods in table
-        ]
+        self.router = Router(
+            [(path, {method: Endpoint(functools.partial(self._run, h[name], auth), blocking=True,
+                                      body=method == "POST")
+                     for method, (name, auth) in methods.items()})
+             for path, methods in table],
+            not_found=NOT_FOUND, not_allowed=not_allowed,
+        )
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
-        route_name = "unmatched"
-        try:
-            route_name, (status, headers, body) = self._dispatch(environ)
-        except Exception:
-            self._log.exception("api_internal_error", path=environ.get("PATH_INFO"),
-                                method=environ.get("REQUEST_METHOD"))
-            status, headers, body = INTERNAL
-        metrics.REQUESTS.labels(route=route_name, status=status[:3]).inc()
-        start_response(status, list(headers))
-        return [body]
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        pass  # nothing runs beside the core's thread pool
 
-    def _dispatch(self, environ: WSGIEnvironment) -> tuple[str, Response]:
-        path = environ.get("PATH_INFO") or "/"
-        for route in self._routes:
-            found = route.pattern.fullmatch(path)
-            if found is not None:
-                break
-        else:
-            return "unmatched", error_response(404, "not_found", "no such path")
-        method = environ.get("REQUEST_METHOD", "GET")
-        if method not in route.methods:
-            allow = ", ".join(route.methods)
-            return route.name, error_response(405, "method_not_allowed", f"use {allow}", [("Allow", allow)])
-        handler, needs_key = route.methods[method]
-        request = Request(environ, self._settings.api_body_limit_bytes, found.groupdict())
-        return f"{method} {route.name}", self._run(request, handler, needs_key)
+    def close(self) -> None:
+        pass
 
-    def _run(self, request: Request, handler: Handler, needs_key: bool) -> Response:
+    def refused(self, exc: HttpError) -> Answer:
+        refusal = core_refusal(exc)
+        return error_response(refusal.status, refusal.code, refusal.message, refusal.headers)
+
+    def internal_error(self, method: str, path: str) -> Answer:
+        self._log.exception("api_internal_error", path=path, method=method)
+        return INTERNAL
+
+    def observe(self, label: str, answer: Answer) -> None:
+        metrics.REQUESTS.labels(route=label, status=str(answer[0])).inc()
+
+    def _run(self, handler: Handler, needs_key: bool, request: Request) -> Answer:
         """The handler's answer, with every expected refusal turned into its error answer."""
         try:
             if needs_key:
@@ -144,7 +143,7 @@ class ApiApp:
                                   [("Retry-After", str(UNAVAILABLE_RETRY_S))])
 
     def _authenticate(self, request: Request) -> None:
-        header = (request.header("Authorization") or "").strip()
+        header = (request.header("authorization") or "").strip()
         if not header:
             raise Unauthorized("send Authorization: Bearer <key>", headers=(("WWW-Authenticate", BEARER),))
         scheme, _, token = header.partition(" ")
@@ -162,9 +161,8 @@ class ApiApp:
             raise Unauthorized(message, headers=(("WWW-Authenticate", f'{BEARER}, error="invalid_token"'),))
         request.key_id = verdict.key_id
 
-    def _openapi(self, request: Request) -> Response:
-        body = openapi.document_bytes()
-        return "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))], body
+    def _openapi(self, request: Request) -> Answer:
+        return raw_answer(200, "application/json", openapi.document_bytes())
 
     def _ping(self) -> bool:
         try:
@@ -172,14 +170,13 @@ class ApiApp:
         except redis.RedisError:
             return False
 
-    def _healthz(self, request: Request) -> Response:
+    def _healthz(self, request: Request) -> Answer:
         return response(200, {"status": "ok", "redis": self._ping()})
 
-    def _readyz(self, request: Request) -> Response:
+    def _readyz(self, request: Request) -> Answer:
         if self._ping():
             return response(200, {"status": "ok", "redis": True})
         return response(503, {"status": "unavailable", "redis": False})
 
-    def _metrics(self, request: Request) -> Response:
-        content_type, body = metrics.render()
-        return "200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))], body
+    def _metrics(self, request: Request) -> Answer:
+        return metrics_answer()

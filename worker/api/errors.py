@@ -1,36 +1,51 @@
-"""Every refusal of the HTTP API, one class per stable error code.
+"""Every refusal of the HTTP API, and every stable error code it answers with.
 
 ::
 
     PinrelayError                     (worker.errors, the project's one root)
-    └── ApiError                      an answer other than success; ``code`` is public
-        ├── Unauthorized              401 unauthorized (with WWW-Authenticate: Bearer)
-        ├── InvalidRequest            400 invalid_request: the body is not a JSON object,
-        │                             a header is malformed; 422 when a field is wrong
-        │                             (invalid_request, invalid_number, invalid_pin,
-        │                             invalid_callback_url, invalid_code)
-        ├── NotFound                  404 not_found (unknown path or id)
-        ├── MethodNotAllowed          405 method_not_allowed (with Allow)
-        ├── ResendRefused             409 resend_refused: the verification ended, or all sends used
-        ├── PayloadTooLarge           413 payload_too_large
-        ├── UnsupportedMediaType      415 unsupported_media_type
-        ├── RateLimited               429 rate_limited: this key's requests per second
-        ├── LimitExceeded             429 limit_exceeded: an abuse limit on the number
-        └── Unavailable               503 unavailable: Redis (or the broker) did not answer
+    └── HttpError                     (webhook.http.errors: the core's body refusals, answered
+        │                             here as invalid_request 400, request_timeout 408,
+        │                             payload_too_large 413; see :func:`core_refusal`)
+        └── ApiError                  an answer other than success; ``code`` is public
+            ├── Unauthorized          401 unauthorized (with WWW-Authenticate: Bearer)
+            ├── InvalidRequest        400 invalid_request: the body is not a JSON object,
+            │                         a header is malformed; 422 when a field is wrong
+            │                         (invalid_request, invalid_number, invalid_pin,
+            │                         invalid_callback_url, invalid_code)
+            ├── NotFound              404 not_found (an unknown id)
+            ├── ResendRefused         409 resend_refused: the verification ended, or all sends used
+            ├── UnsupportedMediaType  415 unsupported_media_type
+            └── RateLimited           429 rate_limited: this key's requests per second
 
-Anything else becomes 500 ``internal_error`` with no detail (logged, never returned).
+The other answers are built where they are decided (:mod:`worker.api.app`): 404 for an unknown
+path and 405 (with Allow) by the route table, 429 limit_exceeded for an abuse limit, 503
+unavailable (with Retry-After) when Redis or the configuration fails, 500 internal_error with
+no detail for anything else (logged, never returned). :data:`CODES` lists every code.
 Messages name fields and limits, never a PIN, a key or a whole phone number.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Final
 
-from worker.errors import PinrelayError
+from webhook.http.errors import BadContentLengthError, BodyTooLargeError, HttpError, JsonBodyError
+
+# Every stable code and its status (/openapi.json's Error schema and the README list them all).
+CODES: Final = {
+    "invalid_request": 400, "invalid_number": 422, "invalid_pin": 422, "invalid_callback_url": 422,
+    "invalid_code": 422, "unauthorized": 401, "not_found": 404, "method_not_allowed": 405,
+    "request_timeout": 408, "resend_refused": 409, "payload_too_large": 413,
+    "unsupported_media_type": 415, "rate_limited": 429, "limit_exceeded": 429, "unavailable": 503,
+    "internal_error": 500,
+}
+# Which 422 code a refused field gets (worker.errors.ValidationError.field -> code).
+FIELD_CODES: Final = {"to": "invalid_number", "pin": "invalid_pin", "callback_url": "invalid_callback_url",
+                      "code": "invalid_code"}
+_CORE_CODES: Final = {400: "invalid_request", 408: "request_timeout", 413: "payload_too_large"}
 
 
-class ApiError(PinrelayError):
-    """An error answer: ``http_status``, the stable ``code``, a message and extra headers."""
+class ApiError(HttpError):
+    """An error answer: ``status``, the stable ``code``, a message and extra headers."""
 
     http_status: ClassVar[int] = 400
     default_code: ClassVar[str] = "invalid_request"
@@ -59,19 +74,9 @@ class NotFound(ApiError):
     default_code = "not_found"
 
 
-class MethodNotAllowed(ApiError):
-    http_status = 405
-    default_code = "method_not_allowed"
-
-
 class ResendRefused(ApiError):
     http_status = 409
     default_code = "resend_refused"
-
-
-class PayloadTooLarge(ApiError):
-    http_status = 413
-    default_code = "payload_too_large"
 
 
 class UnsupportedMediaType(ApiError):
@@ -84,16 +89,16 @@ class RateLimited(ApiError):
     default_code = "rate_limited"
 
 
-class LimitExceeded(ApiError):
-    http_status = 429
-    default_code = "limit_exceeded"
-
-
-class Unavailable(ApiError):
-    http_status = 503
-    default_code = "unavailable"
-
-
-# Which 422 code a refused field gets (worker.errors.ValidationError.field -> code).
-FIELD_CODES: dict[str, str] = {"to": "invalid_number", "pin": "invalid_pin",
-                               "callback_url": "invalid_callback_url", "code": "invalid_code"}
+def core_refusal(exc: HttpError) -> ApiError:
+    """A refusal of the HTTP core (the body, its JSON) as the API words it."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, BadContentLengthError):
+        message = "Content-Length is not a number"
+    elif isinstance(exc, BodyTooLargeError):
+        message = f"the body is larger than {exc.limit} bytes"
+    elif isinstance(exc, JsonBodyError) and exc.problem in ("encoding", "syntax"):
+        message = "the body is not valid UTF-8 JSON"
+    else:
+        message = exc.reason
+    return ApiError(message, code=_CORE_CODES.get(exc.http_status, "invalid_request"), status=exc.http_status)

@@ -1,111 +1,62 @@
-"""Reading a request and writing an answer: pure functions over the WSGI environ, no Redis.
+"""The API's side of a request and an answer: JSON bodies, fields, headers, its answers.
 
-The checks here run before any work is done, each with its own error code: a body over
-the limit (413, decided from Content-Length before reading when there is one), a body that
-is not ``application/json`` (415), not UTF-8 JSON or not an object (400), a field that is
-missing, unknown or of the wrong type (422), a malformed ``Idempotency-Key`` (400).
+The HTTP core (:mod:`webhook.http`) has already routed the request and read its body (under
+the deadline, within ``PINRELAY_API_BODY_LIMIT``); the checks here run before any work is
+done, each with its own error code: a body that is not ``application/json`` (415), not strict
+UTF-8 JSON (the core's one reader: a name given twice or a document nested too deeply are
+refused too) or not an object (400), a field that is missing, unknown or of the wrong type
+(422), a malformed ``Idempotency-Key`` (400).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from typing import IO, Any, Final
-from wsgiref.types import WSGIEnvironment
+from typing import Any, Final
 
-from worker.api.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from webhook.http.answers import Answer, json_answer
+from webhook.http.core import Request
+from webhook.http.errors import JsonBodyError
+from webhook.http.jsonbody import read_json
+from worker.api.errors import InvalidRequest, UnsupportedMediaType, core_refusal
 
-READ_CHUNK_BYTES: Final = 16 * 1024
 IDEMPOTENCY_KEY_MAX: Final = 128  # the producer's limit (worker.enqueue.request)
-
-Response = tuple[str, list[tuple[str, str]], bytes]
-
-
-def response(status: int, payload: object, extra: Iterable[tuple[str, str]] = ()) -> Response:
-    """A JSON answer with its length (and ``no-store``: records are not for caches)."""
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-               ("Cache-Control", "no-store")]
-    headers.extend(extra)
-    return f"{status} {HTTPStatus(status).phrase}", headers, body
+NO_STORE: Final = ("Cache-Control", "no-store")  # records are not for caches
 
 
-def error_response(status: int, code: str, message: str, extra: Iterable[tuple[str, str]] = ()) -> Response:
+def response(status: int, payload: object, extra: Iterable[tuple[str, str]] = ()) -> Answer:
+    """A JSON answer with its length, and ``no-store``."""
+    return json_answer(status, payload, [NO_STORE, *extra])
+
+
+def error_response(status: int, code: str, message: str, extra: Iterable[tuple[str, str]] = ()) -> Answer:
     return response(status, {"error": {"code": code, "message": message}}, extra)
 
 
-@dataclass
-class Request:
-    """One request: what the handlers read. ``params`` are the path's ``{id}`` parts."""
+def json_object(request: Request, *, optional: bool = False) -> dict[str, Any]:
+    """The body as a JSON object; ``optional`` lets an empty body stand for ``{}``."""
+    body = request.body
+    if optional and not body.strip():
+        return {}
+    media = (request.header("content-type") or "").split(";", 1)[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise UnsupportedMediaType("send the body as application/json")
+    try:
+        data = read_json(body)
+    except JsonBodyError as exc:
+        raise core_refusal(exc) from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return data
 
-    environ: WSGIEnvironment
-    body_limit: int
-    params: dict[str, str] = field(default_factory=dict)
-    key_id: str = ""  # the authenticated API key's id
 
-    @property
-    def method(self) -> str:
-        return str(self.environ.get("REQUEST_METHOD", "GET"))
-
-    def header(self, name: str) -> str | None:
-        """A request header by its HTTP name (``Idempotency-Key``), or None."""
-        key = name.upper().replace("-", "_")
-        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            key = "HTTP_" + key
-        value = self.environ.get(key)
-        return None if value is None else str(value)
-
-    def body(self) -> bytes:
-        """The body, never more than the limit read (413 beyond it)."""
-        stream: IO[bytes] = self.environ["wsgi.input"]
-        declared = (self.header("Content-Length") or "").strip()
-        limit = self.body_limit
-        if declared:
-            if not (declared.isascii() and declared.isdigit()):
-                raise InvalidRequest("Content-Length is not a number")
-            if int(declared) > limit:
-                raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-            budget = int(declared)
-        else:
-            budget = limit + 1
-        chunks: list[bytes] = []
-        received = 0
-        while received < budget:
-            chunk = stream.read(min(READ_CHUNK_BYTES, budget - received))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            received += len(chunk)
-        if received > limit:
-            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
-        return b"".join(chunks)
-
-    def json_object(self, *, optional: bool = False) -> dict[str, Any]:
-        """The body as a JSON object; ``optional`` lets an empty body stand for ``{}``."""
-        body = self.body()
-        if optional and not body.strip():
-            return {}
-        media = (self.header("Content-Type") or "").split(";", 1)[0].strip().lower()
-        if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
-            raise UnsupportedMediaType("send the body as application/json")
-        try:
-            data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise InvalidRequest("the body is not valid UTF-8 JSON") from None
-        if not isinstance(data, dict):
-            raise InvalidRequest("the body must be a JSON object")
-        return data
-
-    def idempotency_key(self) -> str | None:
-        """The ``Idempotency-Key`` header: 1-128 visible ASCII characters, or absent."""
-        value = self.header("Idempotency-Key")
-        if value is None:
-            return None
-        if not 1 <= len(value) <= IDEMPOTENCY_KEY_MAX or not all(33 <= ord(ch) <= 126 for ch in value):
-            raise InvalidRequest(f"Idempotency-Key must be 1-{IDEMPOTENCY_KEY_MAX} visible ASCII characters")
-        return value
+def idempotency_key(request: Request) -> str | None:
+    """The ``Idempotency-Key`` header: 1-128 visible ASCII characters, or absent."""
+    value = request.header("idempotency-key")
+    if value is None:
+        return None
+    if not 1 <= len(value) <= IDEMPOTENCY_KEY_MAX or not all(33 <= ord(ch) <= 126 for ch in value):
+        raise InvalidRequest(f"Idempotency-Key must be 1-{IDEMPOTENCY_KEY_MAX} visible ASCII characters")
+    return value
 
 
 def fields(data: Mapping[str, Any], *, required: Iterable[str],

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.api.http import Request, Response, fields, response, string_field
+from webhook.http.answers import Answer
+from webhook.http.core import Request
+from worker.api.http import fields, idempotency_key, json_object, response, string_field
 from worker.enqueue.producer import Producer
 
 
@@ -19,17 +21,17 @@ class Pins:
     def __init__(self, producer: Producer) -> None:
         self._producer = producer
 
-    def create(self, request: Request) -> Response:
-        idempotency_key = request.idempotency_key()
-        data = fields(request.json_object(), required=("to", "pin"), optional=("client_ref", "callback_url"))
+    def create(self, request: Request) -> Answer:
+        key = idempotency_key(request)
+        data = fields(json_object(request), required=("to", "pin"), optional=("client_ref", "callback_url"))
         for name in ("client_ref", "callback_url"):
             string_field(data, name)
         request_id = self._producer.send_pin(
             data["to"], data["pin"], data["client_ref"],
-            idempotency_key=idempotency_key, callback_url=data["callback_url"],
+            idempotency_key=key, callback_url=data["callback_url"],
         )
         return response(202, {"id": request_id}, [("Location", f"/v1/pins/{request_id}")])
 
-    def read(self, request: Request) -> Response:
+    def read(self, request: Request) -> Answer:
         record: dict[str, Any] = self._producer.get_status(request.params["id"])
         return response(200, record)

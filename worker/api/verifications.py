@@ -14,8 +14,10 @@ from typing import Any, Final
 
 import redis
 
+from webhook.http.answers import Answer
+from webhook.http.core import Request
 from worker.api.errors import InvalidRequest, NotFound, ResendRefused
-from worker.api.http import Request, Response, fields, response, string_field
+from worker.api.http import fields, json_object, response, string_field
 from worker.callbacks.watch import VERIFICATION
 from worker.enqueue.producer import CALLBACK_FIELD, Producer
 from worker.errors import StoreUnavailableError
@@ -41,8 +43,8 @@ class Verifications:
         self._producer = producer
         self._verifier = verifier or Verifier.for_producer(producer)
 
-    def start(self, request: Request) -> Response:
-        data = fields(request.json_object(), required=("to",),
+    def start(self, request: Request) -> Answer:
+        data = fields(json_object(request), required=("to",),
                       optional=("client_ref", "callback_url", "length", "ttl"))
         for name in ("client_ref", "callback_url"):
             string_field(data, name)
@@ -64,8 +66,8 @@ class Verifications:
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot register the callback: {exc}") from exc
 
-    def check(self, request: Request) -> Response:
-        data = fields(request.json_object(), required=("code",))
+    def check(self, request: Request) -> Answer:
+        data = fields(json_object(request), required=("code",))
         code = string_field(data, "code", code="invalid_code")
         if code is None or not 1 <= len(code) <= CODE_MAX or not (code.isascii() and code.isdigit()):
             raise InvalidRequest(f"code: must be 1-{CODE_MAX} digits", code="invalid_code", status=422)
@@ -74,8 +76,8 @@ class Verifications:
             raise NotFound("no such verification (never started, or expired and gone)")
         return response(200, result)
 
-    def resend(self, request: Request) -> Response:
-        if request.json_object(optional=True):
+    def resend(self, request: Request) -> Answer:
+        if json_object(request, optional=True):
             raise InvalidRequest("a resend takes no fields", status=422)
         try:
             verification_id = self._verifier.resend(request.params["id"])
@@ -83,5 +85,5 @@ class Verifications:
             raise ResendRefused(str(exc)) from None
         return response(202, {"id": verification_id})
 
-    def read(self, request: Request) -> Response:
+    def read(self, request: Request) -> Answer:
         return response(200, self._verifier.get(request.params["id"]))

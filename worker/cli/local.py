@@ -49,7 +49,7 @@ def _ports(args: argparse.Namespace, metrics_port: int) -> list[tuple[str, int]]
 
 def run_up(args: argparse.Namespace) -> int:
     """Check, then start: credentials and ports first, so nothing half-starts."""
-    from worker.local.ports import require_free_ports
+    from webhook.http.ports import require_free_ports
     from worker.local.relay import Relay
     from worker.local.supervisor import Stack
     from worker.logs import get_logger, log_ready

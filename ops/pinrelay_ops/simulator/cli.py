@@ -14,8 +14,8 @@ import sys
 import threading
 from typing import Any
 
-from webhook.signatures import METHODS
 from worker.constants import DEFAULT_SIM_PORT
+from worker.signing import METHODS
 
 from .config import TRANSPORTS, TWILIO_ALGORITHMS, SimConfig
 from .errors import SimConfigError

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar, Final
 
-from webhook.signatures import METHODS
+from worker.signing import METHODS
 
 from . import faults, knobs
 from .errors import SimConfigError

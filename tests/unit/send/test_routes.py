@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from webhook.signatures import sign
 from worker.config import Settings
 from worker.enqueue.request import SendRequest
 from worker.errors import ConfigError, PermanentProviderError, TransientProviderError, UnconfirmedSendError
@@ -21,6 +20,7 @@ from worker.send.routes.sms import SmsRoute
 from worker.send.routes.templates import Templates
 from worker.send.routes.twilio import TwilioRoute, parse_answer
 from worker.send.routes.vonage import credentials
+from worker.signing import sign
 
 SID, TOKEN = "AC00000000000000000000000000000001", "test_auth_token_0123456789abcdef"
 TWILIO = {"routes": ("twilio",), "twilio_account_sid": SID, "twilio_auth_token": TOKEN,

@@ -23,7 +23,7 @@ from webhook.receipts import (
     parse_params,
     parse_urlencoded,
 )
-from webhook.signatures import METHODS, sign, signing_string
+from worker.signing import METHODS, sign, signing_string
 
 # docs/provider-api.md §5, "Worked example (constructed signed DLR, our own secret)".
 DLR_SECRET = "Ex4mpleSigSecret0123456789abcdef"
@@ -165,7 +165,9 @@ def test_empty_body_is_ignored_whatever_its_type() -> None:
         (b'{"a": NaN}', "malformed JSON"),
         (b'{"a": Infinity}', "malformed JSON"),
         (b'{"a": "\xff"}', "body is not UTF-8"),
-        (b"[" * 100_000, "malformed JSON"),
+        (b"[" * 100_000, "JSON nested too deeply"),
+        (b'{"messageId": "1", "status": "ok", "status": "delivered"}',
+         "a name appears twice in a JSON object"),
         (b'{"": "x"}', "empty parameter name in JSON body"),
     ],
 )
@@ -276,7 +278,7 @@ def test_receipt_without_a_required_field_is_malformed(missing: str) -> None:
 
 def test_stream_fields_add_received_at() -> None:
     """The stream entry is every field as given plus the receiver's ``received_at``."""
-    receipt = Receipt.from_request("messageId=0A1&status=delivered")
+    receipt = Receipt(parse_params("messageId=0A1&status=delivered", b"", None))
     assert receipt.stream_fields(1700000000.25) == {
         "messageId": "0A1",
         "status": "delivered",

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from webhook.errors import ReceiptError
 from webhook.receipts import MAX_PARAMS, check_signature, parse_body, parse_json, parse_params
-from webhook.signatures import METHODS, sign
+from worker.signing import METHODS, sign
 
 # Any text that UTF-8 can carry (no lone surrogates).
 text = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)

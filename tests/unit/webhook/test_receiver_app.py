@@ -1,15 +1,13 @@
-"""The WSGI receiver driven in-process (under wsgiref's validator) against a real Redis."""
+"""The receiver driven in-process through its RSGI front (what granian serves) against a real
+Redis: routes, receipts, signatures, replays, failures. Bodies in pieces, stalled or cut off:
+test_receiver_front.py; the WSGI adapter: test_receiver_wsgi.py."""
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlencode
-from wsgiref.types import WSGIApplication
-from wsgiref.validate import validator
 
 import pytest
 import redis
@@ -17,10 +15,14 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from structlog.testing import capture_logs
 
-from webhook.app import RECEIPT_PATH, create_app
-from webhook.signatures import sign
+from tests.support import rsgi
+from tests.support.rsgi import Answer
+from webhook.app import RECEIPT_PATH, receiver_core
+from webhook.http.rsgi import RSGIFront
+from webhook.queue import result_queue
 from worker.config import Settings
 from worker.local.embedded import free_port
+from worker.signing import sign
 
 SECRET = "Ex4mpleSigSecret0123456789abcdef"
 NOW = 1582650446.0
@@ -44,99 +46,29 @@ SIGNED_DLR = {
 FORM = "application/x-www-form-urlencoded"
 
 
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
+def receiver(settings: Settings, client: redis.Redis, clock: Callable[[], float] = lambda: NOW) -> RSGIFront:
+    """The receiver behind its RSGI front, as `pinrelay webhook` serves it."""
+    return RSGIFront(receiver_core(settings, result_queue(settings, client), clock))
 
 
 def call(
-    app: WSGIApplication,
+    app: RSGIFront,
     method: str = "GET",
     path: str = RECEIPT_PATH,
     query: str = "",
     body: bytes = b"",
     content_type: str | None = None,
     *,
-    stream: Any = None,
-    content_length: str | None = None,
-    validate: bool = True,
+    headers: Sequence[tuple[str, str]] = (),
 ) -> Answer:
-    """One request through ``app``; CONTENT_LENGTH is len(body) unless given or a stream is."""
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path,
-        "QUERY_STRING": query,
-        "SERVER_NAME": "test",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http",
-        "wsgi.input": stream if stream is not None else io.BytesIO(body),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-    if content_type is not None:
-        environ["CONTENT_TYPE"] = content_type
-    if content_length is not None:
-        environ["CONTENT_LENGTH"] = content_length
-    elif stream is None and body:
-        environ["CONTENT_LENGTH"] = str(len(body))
-    seen: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        seen["status"], seen["headers"] = status, headers
-        return lambda data: None
-
-    wrapped = validator(app) if validate else app
-    result = wrapped(environ, start_response)
-    try:
-        payload = b"".join(result)
-    finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
-    return Answer(int(seen["status"].split()[0]), dict(seen["headers"]), payload)
-
-
-class EndlessInput:
-    """A chunked body that never ends; counts what was read."""
-
-    def __init__(self) -> None:
-        self.read_bytes = 0
-
-    def read(self, size: int = -1) -> bytes:
-        assert size >= 0, "the receiver must never read without a bound"
-        self.read_bytes += size
-        return b"a" * size
-
-    def readline(self, size: int = -1) -> bytes:
-        raise AssertionError("readline is not used")
-
-    def readlines(self, hint: int = -1) -> list[bytes]:
-        raise AssertionError("readlines is not used")
-
-    def __iter__(self) -> Iterator[bytes]:
-        raise AssertionError("iteration is not used")
-
-
-class UntouchableInput(EndlessInput):
-    """A body the receiver must not read at all."""
-
-    def read(self, size: int = -1) -> bytes:
-        raise AssertionError("the body was read")
+    """One request through ``app``; a body goes with its Content-Length (unless ``headers`` say)."""
+    pairs = [*headers, *([("content-type", content_type)] if content_type is not None else [])]
+    return rsgi.call(app, method, path, query=query, headers=pairs, body=body or None)
 
 
 @pytest.fixture
-def app(settings: Settings, redis_client: redis.Redis) -> WSGIApplication:
-    return create_app(settings, redis_client, clock=lambda: NOW)
+def app(settings: Settings, redis_client: redis.Redis) -> RSGIFront:
+    return receiver(settings, redis_client, clock=lambda: NOW)
 
 
 @pytest.fixture
@@ -145,8 +77,8 @@ def signed_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def signed_app(signed_settings: Settings, redis_client: redis.Redis) -> WSGIApplication:
-    return create_app(signed_settings, redis_client, clock=lambda: NOW)
+def signed_app(signed_settings: Settings, redis_client: redis.Redis) -> RSGIFront:
+    return receiver(signed_settings, redis_client, clock=lambda: NOW)
 
 
 @pytest.fixture
@@ -184,7 +116,7 @@ def entries(settings: Settings, redis_client: redis.Redis) -> Callable[[], list[
     ],
 )
 def test_receipt_lands_in_the_stream(
-    app: WSGIApplication, entries: Any, method: str, query: str, body: bytes, content_type: str | None,
+    app: RSGIFront, entries: Any, method: str, query: str, body: bytes, content_type: str | None,
     expected: dict[str, str],
 ) -> None:
     """A receipt as a GET, a form POST or a JSON POST is on the stream before the 200: its
@@ -194,7 +126,7 @@ def test_receipt_lands_in_the_stream(
     assert entries() == [{**expected, "received_at": f"{NOW:.6f}"}]
 
 
-def test_post_merges_query_and_body(app: WSGIApplication, entries: Any) -> None:
+def test_post_merges_query_and_body(app: RSGIFront, entries: Any) -> None:
     """A POST with both query and body params is queued merged, the body winning."""
     answer = call(
         app, "POST", query="messageId=0A4&status=accepted", body=b"status=delivered", content_type=FORM
@@ -203,7 +135,7 @@ def test_post_merges_query_and_body(app: WSGIApplication, entries: Any) -> None:
     assert entries()[0]["status"] == "delivered"
 
 
-def test_missing_message_id_is_400_and_not_queued(app: WSGIApplication, entries: Any) -> None:
+def test_missing_message_id_is_400_and_not_queued(app: RSGIFront, entries: Any) -> None:
     """A receipt without messageId is a 400 JSON error and nothing is queued."""
     answer = call(app, query="status=delivered")
     assert (answer.status, answer.json()) == (400, {"error": "missing messageId"})
@@ -211,85 +143,61 @@ def test_missing_message_id_is_400_and_not_queued(app: WSGIApplication, entries:
     assert entries() == []
 
 
-def test_malformed_json_is_400(app: WSGIApplication, entries: Any) -> None:
+def test_malformed_json_is_400(app: RSGIFront, entries: Any) -> None:
     """A malformed JSON body is a 400 and nothing is queued."""
     answer = call(app, "POST", body=b'{"messageId": ', content_type="application/json")
     assert (answer.status, answer.json()) == (400, {"error": "malformed JSON"})
     assert entries() == []
 
 
-def test_unsupported_content_type_is_415(app: WSGIApplication) -> None:
+def test_unsupported_content_type_is_415(app: RSGIFront) -> None:
     """A text/plain body is refused with 415."""
     assert call(app, "POST", body=b"messageId=1&status=ok", content_type="text/plain").status == 415
 
 
-def test_bad_content_length_is_400(app: WSGIApplication) -> None:
-    """A Content-Length that is not a number is a 400 (no validator: it refuses such environs)."""
-    answer = call(app, "POST", body=b"x", content_type=FORM, content_length="12x", validate=False)
+def test_bad_content_length_is_400(app: RSGIFront) -> None:
+    """A Content-Length that is not a number is a 400. (Bodies that are too large, in pieces,
+    stalled or cut off: test_receiver_front.py.)"""
+    answer = call(app, "POST", body=b"x", content_type=FORM, headers=[("content-length", "12x")])
     assert (answer.status, answer.json()) == (400, {"error": "bad Content-Length"})
 
 
-def test_body_shorter_than_content_length_is_400(app: WSGIApplication) -> None:
-    """A body that ends before its Content-Length is a 400."""
-    answer = call(app, "POST", body=b"messageId=1&status=ok", content_type=FORM, content_length="500")
-    assert answer.status == 400
-
-
-def test_oversized_content_length_is_413_without_reading(app: WSGIApplication, settings: Settings) -> None:
-    """A declared body over the limit is a 413 decided before any read."""
-    too_big = str(settings.webhook_body_limit_bytes + 1)
-    answer = call(app, "POST", content_type=FORM, stream=UntouchableInput(), content_length=too_big)
-    assert answer.status == 413
-
-
-def test_endless_chunked_body_is_413_after_limit_plus_one_bytes(
-    app: WSGIApplication, settings: Settings
-) -> None:
-    """Without Content-Length the body is read only to limit+1 bytes, then 413."""
-    stream = EndlessInput()
-    answer = call(app, "POST", content_type=FORM, stream=stream)
-    assert answer.status == 413
-    assert stream.read_bytes == settings.webhook_body_limit_bytes + 1
-
-
-def test_body_exactly_at_the_limit_is_read(settings: Settings, redis_client: redis.Redis) -> None:
-    """A body of exactly the limit is accepted (the limit is inclusive)."""
-    small = create_app(settings.replace(webhook_body_limit_bytes=64), redis_client)
-    body = b"messageId=1&status=ok&pad=" + b"x" * (64 - 26)
-    assert len(body) == 64
-    assert call(small, "POST", body=body, content_type=FORM).status == 200
-    assert call(small, "POST", body=body + b"x", content_type=FORM).status == 413
-
-
-def test_get_body_is_never_read(app: WSGIApplication) -> None:
-    """A GET is answered from its query string; its body is not touched."""
-    answer = call(app, query="messageId=1&status=ok", stream=UntouchableInput(), content_length="10")
-    assert answer.status == 200
+def test_deeply_nested_or_repeated_json_is_a_400_not_a_500(app: RSGIFront, entries: Any) -> None:
+    """Issue 23 finding 7: a JSON body 5,000 levels deep is a 400 with a clear reason (it was a
+    500 and an ERROR traceback per request), and so is an object that names a field twice
+    (which would otherwise take the last)."""
+    deep = b"[" * 5000 + b"]" * 5000
+    twice = b'{"messageId": "0A1", "status": "failed", "status": "delivered"}'
+    with capture_logs() as logs:
+        answers = [call(app, "POST", body=body, content_type="application/json") for body in (deep, twice)]
+    assert [(a.status, a.json()) for a in answers] == [
+        (400, {"error": "JSON nested too deeply"}), (400, {"error": "a name appears twice in a JSON object"})]
+    assert [e["log_level"] for e in logs] == ["info", "info"] and entries() == []
 
 
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [("PUT", RECEIPT_PATH, "GET, POST"), ("DELETE", RECEIPT_PATH, "GET, POST"), ("POST", "/healthz", "GET")],
 )
-def test_wrong_method_is_405_with_allow(app: WSGIApplication, method: str, path: str, allow: str) -> None:
+def test_wrong_method_is_405_with_allow(app: RSGIFront, method: str, path: str, allow: str) -> None:
     """Another method on a known path is a 405 that lists the allowed ones."""
     answer = call(app, method, path)
     assert answer.status == 405
     assert answer.headers["Allow"] == allow
 
 
-def test_unknown_path_is_404(app: WSGIApplication) -> None:
+def test_unknown_path_is_404(app: RSGIFront) -> None:
     """A path the receiver does not serve is a 404."""
     assert call(app, path="/delivery-receipts").status == 404
 
 
-def test_trailing_slash_reaches_the_receipt_route(app: WSGIApplication, entries: Any) -> None:
+def test_trailing_slash_reaches_the_receipt_route(app: RSGIFront, entries: Any) -> None:
     """``/delivery-receipt-webhook/`` works too, so a dashboard typo does not lose receipts."""
     assert call(app, path=RECEIPT_PATH + "/", query="messageId=1&status=ok").status == 200
     assert len(entries()) == 1
 
 
-def test_healthz_reports_redis(app: WSGIApplication) -> None:
+def test_healthz_reports_redis(app: RSGIFront) -> None:
     """/healthz is 200 with redis true when Redis answers."""
     answer = call(app, path="/healthz")
     assert (answer.status, answer.json()) == (200, {"status": "ok", "redis": True})
@@ -306,7 +214,7 @@ def test_healthz_reports_redis(app: WSGIApplication) -> None:
     ],
 )
 def test_signed_receipt_is_queued(
-    signed_app: WSGIApplication, entries: Any, body: bytes, content_type: str
+    signed_app: RSGIFront, entries: Any, body: bytes, content_type: str
 ) -> None:
     """The docs/provider-api.md §5 worked example, sent as a form or as JSON, verifies and is queued as
     given."""
@@ -324,7 +232,7 @@ def test_signed_receipt_is_queued(
     ],
 )
 def test_bad_signature_is_401_and_not_queued(
-    signed_app: WSGIApplication, entries: Any, change: dict[str, str | None], reason: str
+    signed_app: RSGIFront, entries: Any, change: dict[str, str | None], reason: str
 ) -> None:
     """Missing sig/timestamp, a tampered param or a wrong sig is a 401; nothing queued."""
     params = {**SIGNED_DLR, **change}
@@ -339,13 +247,13 @@ def test_stale_or_future_signed_receipt_is_401(
     signed_settings: Settings, redis_client: redis.Redis, entries: Any, skew: float
 ) -> None:
     """A valid signature with a timestamp outside ±300 s of the receiver's clock is a 401."""
-    app = create_app(signed_settings, redis_client, clock=lambda: NOW + skew)
+    app = receiver(signed_settings, redis_client, clock=lambda: NOW + skew)
     assert call(app, query=urlencode(SIGNED_DLR)).status == 401
     assert entries() == []
 
 
 def test_replayed_nonce_is_acknowledged_but_queued_once(
-    signed_app: WSGIApplication, entries: Any, redis_client: redis.Redis, signed_settings: Settings
+    signed_app: RSGIFront, entries: Any, redis_client: redis.Redis, signed_settings: Settings
 ) -> None:
     """The same signed receipt twice: both 200, one stream entry, nonce kept for two windows."""
     query = urlencode(SIGNED_DLR)
@@ -358,7 +266,7 @@ def test_replayed_nonce_is_acknowledged_but_queued_once(
 
 
 def test_replayed_signed_receipt_without_nonce_is_queued_once(
-    signed_app: WSGIApplication, entries: Any, redis_client: redis.Redis, signed_settings: Settings
+    signed_app: RSGIFront, entries: Any, redis_client: redis.Redis, signed_settings: Settings
 ) -> None:
     """Without a nonce the signature is the replay key: the same one twice is queued once,
     a fresh signature (a new timestamp) is queued again."""
@@ -372,7 +280,7 @@ def test_replayed_signed_receipt_without_nonce_is_queued_once(
     assert redis_client.exists(f"{signed_settings.key_prefix}nonce:sig:{replay['sig'].lower()}")
 
 
-def test_unsigned_mode_ignores_nonces(app: WSGIApplication, entries: Any) -> None:
+def test_unsigned_mode_ignores_nonces(app: RSGIFront, entries: Any) -> None:
     """Without a signature secret a repeated nonce is queued again (duplicates are the correlator's job)."""
     query = "messageId=1&status=ok&nonce=n-1"
     assert [call(app, query=query).status for _ in range(2)] == [200, 200]
@@ -384,7 +292,7 @@ def test_rejected_signature_is_logged_without_secrets(
 ) -> None:
     """The 401 is logged at info with its reason; no sig, secret or full number in any event."""
     with capture_logs() as logs:
-        app = create_app(signed_settings, redis_client, clock=lambda: NOW)
+        app = receiver(signed_settings, redis_client, clock=lambda: NOW)
         call(app, query=urlencode({**SIGNED_DLR, "status": "failed"}))
     assert logs == [
         {"event": "receipt_rejected", "http_status": 401, "reason": "signature mismatch", "log_level": "info"}
@@ -409,25 +317,25 @@ def dead_redis() -> Iterator[redis.Redis]:
 
 def test_redis_down_is_503(settings: Settings, dead_redis: redis.Redis) -> None:
     """When Redis does not answer the receipt gets a 503 so the provider retries it."""
-    app = create_app(settings, dead_redis)
+    app = receiver(settings, dead_redis)
     answer = call(app, query="messageId=1&status=ok")
     assert (answer.status, answer.json()) == (503, {"error": "result queue unavailable, retry later"})
 
 
 def test_healthz_says_redis_false_when_it_is_down(settings: Settings, dead_redis: redis.Redis) -> None:
     """/healthz stays 200 (the process is alive) and reports redis false."""
-    answer = call(create_app(settings, dead_redis), path="/healthz")
+    answer = call(receiver(settings, dead_redis), path="/healthz")
     assert (answer.status, answer.json()) == (200, {"status": "ok", "redis": False})
 
 
 def test_readyz_is_503_when_redis_is_down(settings: Settings, dead_redis: redis.Redis) -> None:
     """/readyz is 503 while Redis is unreachable."""
-    answer = call(create_app(settings, dead_redis), path="/readyz")
+    answer = call(receiver(settings, dead_redis), path="/readyz")
     assert (answer.status, answer.json()) == (
         503, {"service": "pinrelay-webhook", "status": "unavailable", "redis": False})
 
 
-def test_readyz_is_200_when_redis_answers(app: WSGIApplication) -> None:
+def test_readyz_is_200_when_redis_answers(app: RSGIFront) -> None:
     """/readyz is 200 when Redis answers, and names the service so a supervisor knows it is ours."""
     answer = call(app, path="/readyz")
     assert (answer.status, answer.json()) == (200, {"service": "pinrelay-webhook", "status": "ok",
@@ -441,7 +349,7 @@ def test_unexpected_exception_is_500_without_traceback(settings: Settings, redis
         raise RuntimeError("clock exploded")
 
     with capture_logs() as logs:
-        app = create_app(settings, redis_client, clock=broken_clock)
+        app = receiver(settings, redis_client, clock=broken_clock)
         answer = call(app, query="messageId=1&status=ok")
     assert (answer.status, answer.json()) == (500, {"error": "internal error"})
     assert b"Traceback" not in answer.body and b"exploded" not in answer.body

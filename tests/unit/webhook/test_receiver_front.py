@@ -1,11 +1,8 @@
-"""The async front granian serves (webhook.front behind webhook.rsgi, and behind webhook.asgi),
-driven in-process against a real Redis: bodies in pieces, stalled, cut off or too large, and the
-same answers as the WSGI app for the same requests (they share routes and checks).
+"""Bodies through the receiver's RSGI front (what granian serves), in-process against a real
+Redis: in pieces, stalled, cut off or too large; the 200s counted once; the body deadline.
 
-The fake RSGI protocol behaves as granian's does (webhook/rsgi.py says how: ``await proto()``
-raises when the client went away; the iterator ends with one empty piece, and a failed read
-is one more); the real server is in tests/integration/test_receiver_hostile_http.py and
-tests/reliability/test_slow_bodies.py.
+The fake RSGI protocol (tests/support/rsgi.py) behaves as granian's does; the real server is
+in tests/integration/test_receiver_hostile_http.py and tests/reliability/test_slow_bodies.py.
 """
 
 from __future__ import annotations
@@ -19,153 +16,21 @@ from urllib.parse import urlencode
 import pytest
 import redis
 
-from webhook.app import RECEIPT_PATH, create_app
-from webhook.asgi import ASGIReceiver
-from webhook.front import AsyncReceiver
+from tests.support import rsgi
+from tests.support.rsgi import CUT, Schedule
+from webhook.app import RECEIPT_PATH, receiver_core
+from webhook.http.rsgi import RSGIFront
 from webhook.queue import result_queue
-from webhook.rsgi import RSGIReceiver
 from webhook.twilio.signature import twilio_signature
 from webhook.twilio.status import TWILIO_STATUS_PATH
 from worker.config import Settings
 
-from .test_receiver_app import FORM, NOW, SECRET, SIGNED_DLR, call
+from .test_receiver_app import FORM, NOW, SECRET, SIGNED_DLR
 
 BODY = b"messageId=0A1&status=delivered"
 TIMEOUT_S = 0.3  # where a test waits for the deadline
 ROOMY_TIMEOUT_S = 5.0  # where it must not pass, however slow the machine
-CUT = object()  # in a schedule: the client goes away here
-Schedule = list[tuple[float, Any]]  # (delay before it, a piece of body or CUT)
 Answer = tuple[int, dict[str, str], Any]
-
-
-class _Headers:
-    """granian's RSGIHeaders: lower-case names; a value that is not visible ASCII is there
-    (``in``) but not handed over (``get`` gives None)."""
-
-    def __init__(self, pairs: list[tuple[str, str]]) -> None:
-        self._pairs = [(k.lower(), v) for k, v in pairs]
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return next((v for k, v in self._pairs if k == name and _visible(v)), default)
-
-    def __contains__(self, name: str) -> bool:
-        return any(k == name for k, _ in self._pairs)
-
-
-def _visible(value: str) -> bool:
-    return all(0x20 <= ord(ch) < 0x7F for ch in value)
-
-
-class _Scope:
-    proto = "http"
-
-    def __init__(self, method: str, path: str, query: str, headers: list[tuple[str, str]]) -> None:
-        self.method, self.path, self.query_string = method, path, query
-        self.headers = _Headers(headers)
-
-
-class _Proto:
-    """granian's RSGIHTTPProtocol over a schedule of body pieces (then, unless cut, the end)."""
-
-    def __init__(self, schedule: Schedule, ends: bool) -> None:
-        self._schedule = iter(schedule)
-        self._ends = ends  # after the schedule: the end (True) or a client that never sends more
-        self._state = "body"
-        self.sent: tuple[int, list[tuple[str, str]], bytes] | None = None
-
-    async def _next_piece(self) -> Any:
-        try:
-            delay, piece = next(self._schedule)
-        except StopIteration:
-            if not self._ends:
-                await asyncio.sleep(3600)
-            return None
-        await asyncio.sleep(delay)
-        return piece
-
-    async def __call__(self) -> bytes:
-        pieces = []
-        while (piece := await self._next_piece()) is not None:
-            if piece is CUT:
-                raise RuntimeError("RSGI transport is closed")  # RSGIProtocolClosed is a RuntimeError
-            pieces.append(piece)
-        return b"".join(pieces)
-
-    def __aiter__(self) -> _Proto:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._state == "done":
-            raise StopAsyncIteration
-        if self._state == "failed":
-            self._state = "done"
-            return b""
-        piece = await self._next_piece()
-        if piece is None:
-            self._state = "done"
-            return b""
-        if piece is CUT:
-            self._state = "failed"
-            return b""
-        return bytes(piece)
-
-    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        self.sent = (status, headers, body)
-
-
-def _rsgi(front: AsyncReceiver, method: str, path: str, query: str, headers: list[tuple[str, str]],
-          schedule: Schedule, ends: bool) -> Answer:
-    async def run() -> Answer:
-        app = RSGIReceiver(front)
-        app.__rsgi_init__(asyncio.get_running_loop())
-        proto = _Proto(schedule, ends)
-        try:
-            await asyncio.wait_for(app.__rsgi__(_Scope(method, path, query, headers), proto), 30)
-        finally:
-            app.__rsgi_del__(asyncio.get_running_loop())
-        assert proto.sent is not None
-        status, sent_headers, body = proto.sent
-        return status, {k.lower(): v for k, v in sent_headers}, _payload(body)
-
-    return asyncio.run(run())
-
-
-def _asgi(front: AsyncReceiver, method: str, path: str, query: str, headers: list[tuple[str, str]],
-          schedule: Schedule, ends: bool) -> Answer:
-    async def run() -> Answer:
-        app = ASGIReceiver(front)
-        pieces = iter(schedule)
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            try:
-                delay, piece = next(pieces)
-            except StopIteration:
-                if not ends:
-                    await asyncio.sleep(3600)
-                return {"type": "http.request", "body": b"", "more_body": False}
-            await asyncio.sleep(delay)
-            if piece is CUT:
-                return {"type": "http.disconnect"}
-            return {"type": "http.request", "body": piece, "more_body": True}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-        scope = {"type": "http", "method": method, "path": path, "query_string": query.encode("latin-1"),
-                 "headers": raw_headers}
-        try:
-            await asyncio.wait_for(app(scope, receive, send), 30)
-        finally:
-            app.close()
-        start, body = sent
-        decoded = {k.decode(): v.decode() for k, v in start["headers"]}
-        return start["status"], decoded, _payload(body["body"])
-
-    return asyncio.run(run())
-
-
 Drive = Callable[..., Answer]
 Entries = Callable[[], list[dict[str, str]]]
 
@@ -174,20 +39,21 @@ def _payload(body: bytes) -> Any:
     return json.loads(body) if body.startswith(b"{") else body
 
 
-@pytest.fixture(params=["rsgi", "asgi"])
-def drive(request: pytest.FixtureRequest, settings: Settings, redis_client: redis.Redis) -> Drive:
-    """``drive(method, path, query, headers, schedule, ends=True, settings=...)`` through the front,
-    behind the RSGI app and behind the ASGI app."""
-    runner = _rsgi if request.param == "rsgi" else _asgi
+@pytest.fixture
+def drive(settings: Settings, redis_client: redis.Redis) -> Drive:
+    """``drive(method, path, query, headers, schedule, ends=True, settings=...)`` through the
+    receiver's RSGI front."""
 
     def run(method: str = "POST", path: str = RECEIPT_PATH, query: str = "",
             headers: list[tuple[str, str]] | None = None, schedule: Schedule | None = None, ends: bool = True,
             configured: Settings | None = None, clock: float | None = None,
             timeout_s: float = ROOMY_TIMEOUT_S) -> Answer:
         chosen = (configured or settings).replace(webhook_body_timeout_s=timeout_s)
-        front = AsyncReceiver(chosen, result_queue(chosen, redis_client),
-                              **({"clock": lambda: clock} if clock is not None else {}))
-        return runner(front, method, path, query, headers or [], schedule or [], ends)
+        core = receiver_core(chosen, result_queue(chosen, redis_client),
+                             **({"clock": lambda: clock} if clock is not None else {}))
+        answer = rsgi.call(RSGIFront(core), method, path, query=query, headers=headers or [],
+                           schedule=schedule or [], ends=ends)
+        return answer.status, dict(answer.headers), _payload(answer.body)
 
     return run
 
@@ -300,41 +166,6 @@ def test_twilio_callback_through_the_front(drive: Drive, settings: Settings,
     assert [e["messageId"] for e in entries()] == ["SM1"]
 
 
-SAME_AS_WSGI = [
-    ("GET", RECEIPT_PATH, urlencode(SIGNED_DLR), None, b""),
-    ("POST", RECEIPT_PATH, "", FORM, urlencode(SIGNED_DLR).encode()),
-    ("POST", RECEIPT_PATH, "", "application/json", json.dumps(SIGNED_DLR).encode()),
-    ("GET", RECEIPT_PATH + "/", urlencode({**SIGNED_DLR, "status": "failed"}), None, b""),
-    ("GET", RECEIPT_PATH, urlencode({k: v for k, v in SIGNED_DLR.items() if k != "sig"}), None, b""),
-    ("GET", RECEIPT_PATH, "messageId=1&status=ok", None, b""),
-    ("POST", RECEIPT_PATH, "", "text/plain", b"messageId=1&status=ok"),
-    ("POST", RECEIPT_PATH, "", "application/json; charset=latin-1", b"{}"),
-    ("POST", RECEIPT_PATH, "", "application/json", b'{"messageId": '),
-    ("GET", RECEIPT_PATH, "a=%zz", None, b""),
-    ("DELETE", RECEIPT_PATH, "", None, b""),
-    ("POST", "/healthz", "", None, b""),
-    ("GET", "/elsewhere", "", None, b""),
-]
-
-
-@pytest.mark.parametrize(("method", "path", "query", "content_type", "body"), SAME_AS_WSGI)
-def test_the_front_answers_as_the_wsgi_app_does(
-    drive: Drive, signed_settings: Settings, redis_client: redis.Redis, method: str, path: str, query: str,
-    content_type: str | None, body: bytes,
-) -> None:
-    """Routes, checks and answers are shared: for these requests (signed, tampered, unsigned,
-    malformed, wrong method or path) the front answers exactly what the WSGI app answers."""
-    wsgi = call(create_app(signed_settings, redis_client, clock=lambda: NOW), method, path, query, body,
-                content_type)
-    redis_client.delete(*redis_client.keys(signed_settings.key_prefix + "*") or ["-"])
-    headers = ([("content-type", content_type)] if content_type else []) + (
-        [("content-length", str(len(body)))] if body else [])
-    status, sent, payload = drive(method, path, query, headers, [(0.0, body)] if body else [],
-                                  configured=signed_settings, clock=NOW)
-    assert (status, payload) == (wsgi.status, wsgi.json())
-    assert sent.get("allow") == wsgi.headers.get("Allow")
-
-
 @pytest.fixture
 def signed_settings(settings: Settings) -> Iterator[Settings]:
     yield settings.replace(signature_secret=SECRET, signature_method="sha256")
@@ -357,7 +188,7 @@ def test_every_answer_is_counted_once(drive: Drive, signed_settings: Settings) -
 def test_a_deadline_is_told_from_any_other_cancellation() -> None:
     """webhook.deadlines: a read past its deadline is cancelled and told so (the front answers
     408); a read cancelled for another reason (the server stopping) stays cancelled."""
-    from webhook.deadlines import Deadlines
+    from webhook.http.deadlines import Deadlines
 
     async def read(deadlines: Deadlines) -> str:
         with deadlines.reading() as reading:

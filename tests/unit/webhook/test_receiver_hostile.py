@@ -9,11 +9,10 @@ from urllib.parse import urlencode
 import pytest
 import redis
 
-from webhook.app import create_app
-from webhook.signatures import sign
 from worker.config import Settings
+from worker.signing import sign
 
-from .test_receiver_app import FORM, NOW, SECRET, SIGNED_DLR, call
+from .test_receiver_app import FORM, NOW, SECRET, SIGNED_DLR, call, receiver
 
 
 @pytest.fixture
@@ -31,7 +30,7 @@ def test_nonce_respelled_with_the_signing_strings_stand_in_is_a_replay(
 ) -> None:
     """The signing string turns `&` and `=` in values into `_`: a receipt whose nonce is
     `ab_cd` keeps its signature with `ab&cd`, and is still answered as a duplicate."""
-    app = create_app(signed_settings, redis_client, clock=lambda: NOW)
+    app = receiver(signed_settings, redis_client, clock=lambda: NOW)
     fields = {k: v for k, v in SIGNED_DLR.items() if k != "sig"} | {"nonce": "ab_cd"}
     signed = {**fields, "sig": sign(fields, SECRET, "sha256")}
     first = call(app, "POST", body=urlencode(signed).encode(), content_type=FORM)
@@ -47,7 +46,7 @@ def test_metrics_on_the_receipt_port_can_be_switched_off(
 ) -> None:
     """PINRELAY_WEBHOOK_METRICS=off (or a port of its own) takes /metrics off the public port."""
     env = {**settings.to_env(), "PINRELAY_WEBHOOK_METRICS": value}
-    app = create_app(Settings.from_env(env), redis_client)
+    app = receiver(Settings.from_env(env), redis_client)
     answer = call(app, path="/metrics")
     assert answer.status == (200 if served else 404)
 
@@ -55,7 +54,7 @@ def test_metrics_on_the_receipt_port_can_be_switched_off(
 def test_backlog_over_the_bound_is_503(settings: Settings, redis_client: redis.Redis) -> None:
     """With no correlator draining the stream, the receiver stops at the bound and answers 503
     (the provider retries later) instead of filling Redis."""
-    app = create_app(settings.replace(webhook_backlog_max=5), redis_client)
+    app = receiver(settings.replace(webhook_backlog_max=5), redis_client)
     answers = [call(app, query=f"messageId=Q{i}&status=delivered").status for i in range(8)]
     assert answers == [200] * 5 + [503] * 3
     assert _entries(redis_client, settings) == 5

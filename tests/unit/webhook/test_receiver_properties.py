@@ -1,4 +1,4 @@
-"""Property tests through the whole WSGI app: no input makes it answer 5xx or raise."""
+"""Property tests through the whole receiver (its RSGI front): no input makes it answer 5xx or raise."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from webhook.app import RECEIPT_PATH, create_app
+from webhook.app import RECEIPT_PATH
 from worker.config import Settings
 
-from .test_receiver_app import FORM, call
+from .test_receiver_app import FORM, call, receiver
 
 # QUERY_STRING is bytes decoded as latin-1 (PEP 3333), so any char below U+0100.
 latin1 = st.text(st.characters(max_codepoint=0xFF), max_size=200)
@@ -45,7 +45,7 @@ def test_arbitrary_requests_never_get_a_5xx(
 ) -> None:
     """Any query, body and content type, signed mode or not, is answered below 500."""
     for secret in (None, "a-signature-secret"):
-        app = create_app(settings.replace(signature_secret=secret), redis_client)
+        app = receiver(settings.replace(signature_secret=secret), redis_client)
         answer = call(app, method, RECEIPT_PATH, query, body, content_type)
         assert answer.status < 500, answer.body
         assert "error" in json.loads(answer.body) or answer.status == 200
@@ -66,7 +66,7 @@ def test_queued_fields_are_exactly_the_fields_sent(
     """Whatever valid fields are POSTed, the stream entry holds exactly them plus received_at."""
     fields = {**fields, "messageId": "m-1", "status": "delivered"}
     fields.pop("received_at", None)
-    app = create_app(settings, redis_client, clock=lambda: 1700000000.0)
+    app = receiver(settings, redis_client, clock=lambda: 1700000000.0)
     stream = settings.key_prefix + "receipts"
     redis_client.delete(stream)
     if as_json:

@@ -1,46 +1,42 @@
-"""How the receiver is launched: granian argv and environment, the factory, the public names."""
+"""How the receiver is launched: granian argv and environment, the factories, the public names,
+and what a receiver process imports."""
 
 from __future__ import annotations
 
 import importlib.util
 import itertools
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 import webhook
-from webhook import asgi, rsgi
-from webhook.serve import APP_TARGET, build_command, build_env
+from webhook import rsgi
+from webhook.http.launcher import build_command, build_env
+from webhook.serve import APP_TARGET, server
 from webhook.wsgi import app_factory
 from worker.config import Settings
 from worker.errors import ConfigError
 
 
 def test_public_surface_is_pinned() -> None:
-    """webhook exports exactly these names."""
-    assert sorted(webhook.__all__) == [
-        "MalformedReceiptError",
-        "Receipt",
-        "ReceiptError",
-        "ReceiptTooLargeError",
-        "ReceiverApp",
-        "ResultQueue",
-        "SignatureRejectedError",
-        "UnsupportedMediaTypeError",
-        "build_command",
-        "build_env",
-        "create_app",
-        "serve",
+    """webhook exports exactly these names, each of them there."""
+    assert webhook.__all__ == [
+        "create_app", "Receiver", "serve",
+        "Receipt", "ResultQueue",
+        "HttpError", "ReceiptError", "MalformedReceiptError", "SignatureRejectedError",
+        "CallbackRefusedError", "UnsupportedMediaTypeError",
     ]
-    assert all(hasattr(webhook, name) for name in webhook.__all__)
+    assert all(getattr(webhook, name) is not None for name in webhook.__all__)
 
 
 def test_command_runs_granian_on_the_body_deadline_front(settings: Settings) -> None:
     """The argv starts granian from this interpreter on the given address, serving the receiver
-    as a coroutine on its RSGI interface (webhook.rsgi: granian's WSGI interface has no body
-    timeout), on uvloop when it is installed."""
-    argv = build_command(settings, "127.0.0.1", 9123, 3)
+    as a coroutine on its RSGI interface (granian's WSGI interface has no body timeout), on
+    uvloop when it is installed."""
+    argv = build_command(settings, server(settings, "127.0.0.1", 9123, 3))
     assert argv[:3] == [sys.executable, "-m", "granian"]
     assert argv[-1] == APP_TARGET == "webhook.rsgi:app_factory"
     pairs = dict(itertools.pairwise(argv))
@@ -50,24 +46,43 @@ def test_command_runs_granian_on_the_body_deadline_front(settings: Settings) -> 
     assert "--factory" in argv
 
 
-def test_every_factory_builds_its_app(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    """webhook.rsgi (granian), webhook.asgi and webhook.wsgi (any other server) all build the
-    receiver from the environment."""
+def test_metrics_on_a_port_of_its_own(settings: Settings) -> None:
+    """PINRELAY_WEBHOOK_METRICS=<port>: the launcher serves the workers' metrics there."""
+    assert server(settings.replace(webhook_metrics="9464")).metrics_port == 9464
+    assert server(settings).metrics_port == 0
+
+
+def test_both_factories_build_the_receiver(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """webhook.rsgi (granian) and webhook.wsgi (any other server) build the receiver from the
+    environment."""
     for name, value in settings.to_env().items():
         monkeypatch.setenv(name, value)
     switch = sys.getswitchinterval()
     try:
         assert callable(app_factory())
-        assert callable(asgi.app_factory())
         assert hasattr(rsgi.app_factory(), "__rsgi__")
     finally:
-        sys.setswitchinterval(switch)  # the async factories shorten it for their worker process
+        sys.setswitchinterval(switch)  # the RSGI factory shortens it for its worker process
+
+
+def test_a_receiver_process_loads_neither_celery_nor_phonenumbers(settings: Settings) -> None:
+    """`import webhook.wsgi`, and the RSGI factory granian calls, stay free of Celery, kombu and
+    phonenumbers (a receiver process never needs them)."""
+    code = textwrap.dedent("""
+        import sys, webhook.wsgi, webhook.rsgi
+        webhook.rsgi.app_factory()
+        heavy = sorted(m for m in ("celery", "kombu", "phonenumbers") if m in sys.modules)
+        assert not heavy, heavy
+    """)
+    done = subprocess.run([sys.executable, "-c", code], env=build_env(settings), capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
 
 
 def test_command_refuses_zero_workers(settings: Settings) -> None:
     """Zero workers is a ConfigError, not a granian usage error later."""
     with pytest.raises(ConfigError):
-        build_command(settings, workers=0)
+        build_command(settings, server(settings, workers=0))
 
 
 def test_env_carries_the_receiver_settings(settings: Settings) -> None:

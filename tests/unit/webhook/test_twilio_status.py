@@ -1,23 +1,22 @@
-"""Twilio status callbacks at /twilio-status-webhook, driven in-process (under wsgiref's validator)
-against a real Redis: checked with X-Twilio-Signature (the published T5 vector), mapped onto our
+"""Twilio status callbacks at /twilio-status-webhook, driven in-process through the receiver's
+RSGI front against a real Redis: checked with X-Twilio-Signature (the published T5 vector), mapped onto our
 receipt fields, pushed on the receipts stream once."""
 
 from __future__ import annotations
 
-import io
-from typing import Any
 from urllib.parse import urlencode
-from wsgiref.types import WSGIApplication
-from wsgiref.validate import validator
 
 import pytest
 import redis
 
-from webhook.app import create_app
+from tests.support import rsgi
+from webhook.http.rsgi import RSGIFront
 from webhook.twilio.signature import twilio_signature
 from webhook.twilio.status import TWILIO_STATUS_PATH, receipt_fields
 from worker import constants as c
 from worker.config import Settings
+
+from .test_receiver_app import receiver
 
 TOKEN = "test_auth_token_0123456789abcdef"
 URL = "https://otp.example.com/twilio/status?route=tw1"  # docs/provider-routes.md §D.1 T5
@@ -30,35 +29,18 @@ CALLBACK = {
 }
 
 
-def post(app: WSGIApplication, form: dict[str, str], signature: str | None) -> tuple[int, bytes]:
-    body = urlencode(form).encode()
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "POST", "SCRIPT_NAME": "", "PATH_INFO": TWILIO_STATUS_PATH, "QUERY_STRING": "",
-        "SERVER_NAME": "test", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.version": (1, 0),
-        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": io.StringIO(),
-        "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
-        "CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(len(body)),
-    }
+def post(app: RSGIFront, form: dict[str, str], signature: str | None) -> tuple[int, bytes]:
+    headers = [("content-type", "application/x-www-form-urlencoded")]
     if signature is not None:
-        environ["HTTP_X_TWILIO_SIGNATURE"] = signature
-    seen: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        seen["status"] = status
-        return lambda data: None
-
-    result = validator(app)(environ, start_response)
-    try:
-        payload = b"".join(result)
-    finally:
-        result.close()  # type: ignore[attr-defined]
-    return int(seen["status"].split()[0]), payload
+        headers.append(("x-twilio-signature", signature))
+    answer = rsgi.call(app, "POST", TWILIO_STATUS_PATH, headers=headers, body=urlencode(form).encode())
+    return answer.status, answer.body
 
 
 @pytest.fixture
-def app(settings: Settings, redis_client: redis.Redis) -> WSGIApplication:
+def app(settings: Settings, redis_client: redis.Redis) -> RSGIFront:
     configured = settings.replace(twilio_auth_token=TOKEN, twilio_status_url=URL)
-    return create_app(configured, redis_client, clock=lambda: 1700000000.0)
+    return receiver(configured, redis_client, clock=lambda: 1700000000.0)
 
 
 def entries(client: redis.Redis, settings: Settings) -> list[dict[str, str]]:
@@ -66,7 +48,7 @@ def entries(client: redis.Redis, settings: Settings) -> list[dict[str, str]]:
     return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in found]
 
 
-def test_published_vector_is_accepted_and_queued_as_a_receipt(app: WSGIApplication, settings: Settings,
+def test_published_vector_is_accepted_and_queued_as_a_receipt(app: RSGIFront, settings: Settings,
                                                               redis_client: redis.Redis) -> None:
     """T5, signed over the configured URL, is queued with our field names: MessageSid is the
     message-id, `undelivered` is `failed`, ErrorCode the err-code, `To` the msisdn without `+`."""
@@ -80,20 +62,20 @@ def test_published_vector_is_accepted_and_queued_as_a_receipt(app: WSGIApplicati
 
 
 @pytest.mark.parametrize("signature", [None, "", "rlrjFrywngivlnMDp+RKAH84Ag0X", T5.lower()])
-def test_forged_or_missing_signature_is_refused(app: WSGIApplication, settings: Settings,
+def test_forged_or_missing_signature_is_refused(app: RSGIFront, settings: Settings,
                                                 redis_client: redis.Redis, signature: str | None) -> None:
     """A wrong or missing X-Twilio-Signature is 403 and nothing is queued."""
     assert post(app, CALLBACK, signature)[0] == 403
     assert entries(redis_client, settings) == []
 
 
-def test_a_changed_param_breaks_the_signature(app: WSGIApplication, settings: Settings,
+def test_a_changed_param_breaks_the_signature(app: RSGIFront, settings: Settings,
                                               redis_client: redis.Redis) -> None:
     """The signature covers every param: a forged `MessageStatus` is refused."""
     assert post(app, {**CALLBACK, "MessageStatus": "delivered"}, T5)[0] == 403
 
 
-def test_a_repeated_callback_is_queued_once(app: WSGIApplication, settings: Settings,
+def test_a_repeated_callback_is_queued_once(app: RSGIFront, settings: Settings,
                                             redis_client: redis.Redis) -> None:
     """The same (MessageSid, MessageStatus) again is answered `duplicate` and not queued."""
     assert post(app, CALLBACK, T5)[0] == 200
@@ -101,7 +83,7 @@ def test_a_repeated_callback_is_queued_once(app: WSGIApplication, settings: Sett
     assert len(entries(redis_client, settings)) == 1
 
 
-def test_without_message_sid_it_is_malformed(app: WSGIApplication) -> None:
+def test_without_message_sid_it_is_malformed(app: RSGIFront) -> None:
     """A signed callback without MessageSid/MessageStatus is 400."""
     form = {k: v for k, v in CALLBACK.items() if k != "MessageSid"}
     assert post(app, form, twilio_signature(TOKEN, URL, form))[0] == 400
@@ -109,7 +91,7 @@ def test_without_message_sid_it_is_malformed(app: WSGIApplication) -> None:
 
 def test_unconfigured_receiver_refuses_callbacks(settings: Settings, redis_client: redis.Redis) -> None:
     """Without the auth token and status URL nothing can be checked: 403."""
-    app = create_app(settings, redis_client)
+    app = receiver(settings, redis_client)
     assert post(app, CALLBACK, T5)[0] == 403
 
 

@@ -26,7 +26,6 @@ from typing import Any, Final
 
 import requests
 
-from webhook.signatures import sign
 from worker.config import Settings
 from worker.errors import (
     PermanentProviderError,
@@ -35,6 +34,7 @@ from worker.errors import (
     UnconfirmedSendError,
 )
 from worker.send.routes.base import GATEWAY_STATUSES, Accepted, Blame, blame_by_code
+from worker.signing import sign
 
 # docs/provider-api.md §3: the codes worth retrying; every other code (documented or not) is permanent.
 TRANSIENT_STATUSES: Final = frozenset({"1", "5", "10", "13"})

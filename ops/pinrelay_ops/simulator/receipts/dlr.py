@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from webhook.signatures import sign
+from worker.signing import sign
 
 from ..config import SimConfig
 from .mix import pick_outcome

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from webhook.signatures import verify
+from worker.signing import verify
 
 from ..config import SimConfig
 from .responses import error_text

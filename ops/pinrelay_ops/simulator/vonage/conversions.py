@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Final
 
-from webhook.signatures import verify
+from worker.signing import verify
 
 from ..config import SimConfig
 from ..http import params

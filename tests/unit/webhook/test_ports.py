@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
+from webhook.http.ports import port_is_free, require_free_ports
 from worker.errors import ConfigError
 from worker.local.embedded import free_port
-from worker.local.ports import port_is_free, require_free_ports
 
 
 def test_a_listening_port_is_busy_and_a_free_one_is_free() -> None:

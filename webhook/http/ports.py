@@ -1,5 +1,8 @@
 """Is a TCP port free? Asked before a server starts, so a clash is an error, not a surprise.
 
+Used by the granian launcher (:mod:`webhook.http.launcher`) and by ``pinrelay up`` for every
+port it will listen on.
+
 granian binds with ``SO_REUSEPORT``: a second receiver on a port already served by
 another starts without complaint and the kernel splits the connections between
 them. A plain bind (``SO_REUSEADDR`` only, so a socket left in TIME_WAIT by the last

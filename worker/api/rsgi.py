@@ -1,17 +1,21 @@
-"""The app factory granian imports: ``worker.api.wsgi:app_factory`` (``--factory``).
+"""The API granian serves: ``worker.api.rsgi:app_factory`` (``--interface rsgi --factory``).
 
-Each granian worker process calls :func:`app_factory` once and gets its own Redis pool and
-Celery app (for publishing, when the broker is not the records' Redis). Short Redis
-timeouts: a request waiting on a Redis that is gone should become a 503 within seconds.
+Each granian worker process calls :func:`app_factory` once and gets its own Redis pool, Celery
+app (for publishing, when the broker is not the records' Redis) and handler threads
+(:data:`HANDLER_THREADS`). Short Redis timeouts: a request waiting on a Redis that is gone
+should become a 503 within seconds.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Final
 
 import redis
 
-from worker.api.app import ApiApp
+from webhook.http.core import HttpCore
+from webhook.http.rsgi import RSGIFront, tune_worker_process
+from worker.api.app import Api
 from worker.api.keys import ApiKeys
 from worker.api.pins import Pins
 from worker.api.verifications import Verifications
@@ -19,11 +23,14 @@ from worker.config import Settings
 from worker.errors import ConfigError
 from worker.logs import configure_logging, get_logger
 
-REDIS_SOCKET_TIMEOUT_S = 2.0
-REDIS_CONNECT_TIMEOUT_S = 1.0
+REDIS_SOCKET_TIMEOUT_S: Final = 2.0
+REDIS_CONNECT_TIMEOUT_S: Final = 1.0
+# Handler threads per worker process. They mostly wait on Redis; a body being read holds none
+# (the event loop reads it), so these bound only requests whose body has arrived.
+HANDLER_THREADS: Final = 16
 
 
-def build_app(settings: Settings, client: redis.Redis | None = None) -> ApiApp:
+def build_app(settings: Settings, client: redis.Redis | None = None) -> Api:
     """The API for ``settings`` (its Redis must be resolved); ``client`` defaults to a new pool."""
     from worker.enqueue.producer import Producer
     from worker.redisconn import redis_client
@@ -46,13 +53,19 @@ def build_app(settings: Settings, client: redis.Redis | None = None) -> ApiApp:
         "verifications.check": verifications.check,
         "verifications.resend": verifications.resend,
     }
-    return ApiApp(settings, client, keys, handlers)
+    return Api(settings, client, keys, handlers)
 
 
-def app_factory() -> ApiApp:
+def api_core(settings: Settings, app: Api, threads: int = HANDLER_THREADS) -> HttpCore:
+    """``app`` on the HTTP core: bodies under the receiver's deadline, handlers on ``threads``."""
+    return HttpCore(app, body_timeout_s=settings.webhook_body_timeout_s, threads=threads)
+
+
+def app_factory() -> RSGIFront:
     """Build the API from the ``PINRELAY_*`` environment (``pinrelay api`` sets the Redis URL)."""
     settings = Settings.from_env()
+    tune_worker_process()
     configure_logging(settings)
     get_logger("pinrelay.api").info("api_worker_started", pid=os.getpid(), key_prefix=settings.key_prefix,
                                     rate_per_key=settings.api_rate_per_key)
-    return build_app(settings)
+    return RSGIFront(api_core(settings, build_app(settings)))

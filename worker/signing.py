@@ -1,13 +1,15 @@
 """Nexmo/Vonage request signatures (docs/provider-api.md §5): one algorithm for signing and checking.
 
-The simulator signs receipts with :func:`sign` and the receiver checks them
-with :func:`verify`, so both ends share one implementation of the quirks: sorted
+The simulator signs receipts with :func:`sign`, the receiver (:mod:`webhook.receipts`) checks
+them with :func:`verify` and the 2FA route (:mod:`worker.send.routes.vonage`) signs its
+requests, so every end shares one implementation of the quirks: sorted
 keys, ``&``/``=`` in values replaced by ``_``, a leading ``&``, upper-case HMAC
 hex but lower-case md5hash, and a case-insensitive, constant-time compare.
 
 The key-dependent work (the HMAC's padded key, the secret's bytes) is done once per
 (secret, method) in a :class:`Signer`, which :func:`sign` and :func:`verify` keep cached:
-the receiver checks every receipt with the same secret.
+the receiver checks every receipt with the same secret. It lives in the foundation because
+both the sending stage and the receiver use it, and neither may import the other.
 """
 
 from __future__ import annotations
