@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
+from webhook.http.launcher import build_env
 from worker import lua
-from worker.config import settings_table_markdown
+from worker.config import Settings, settings_table_markdown
 
 
 def test_generated_lua_text_is_the_same_in_every_process() -> None:
@@ -83,3 +85,17 @@ def test_markdown_generator_command() -> None:
     bad = subprocess.run([sys.executable, "-m", "worker.config"],
                          capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode != 0 and "usage" in bad.stderr
+
+
+def test_a_receiver_process_loads_neither_celery_nor_phonenumbers(settings: Settings) -> None:
+    """`import webhook.wsgi`, and the RSGI factory granian calls, stay free of Celery, kombu and
+    phonenumbers (a receiver process never needs them)."""
+    code = textwrap.dedent("""
+        import sys, webhook.wsgi, webhook.rsgi
+        webhook.rsgi.app_factory()
+        heavy = sorted(m for m in ("celery", "kombu", "phonenumbers") if m in sys.modules)
+        assert not heavy, heavy
+    """)
+    done = subprocess.run([sys.executable, "-c", code], env=build_env(settings), capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
