@@ -8,6 +8,7 @@ from typing import Any
 
 from worker import constants as c
 from worker.cli.common import load_settings, stop_event
+from worker.cli.extras import missing_extra
 from worker.config import Settings
 
 
@@ -34,10 +35,15 @@ def add_arguments(sub: Any) -> None:
     p.set_defaults(func=run_webhook)
 
     p = sub.add_parser("sim", help="run the provider simulator")
-    from pinrelay_ops.simulator.cli import add_arguments as sim_arguments
-
-    sim_arguments(p)
     p.set_defaults(func=run_sim)
+    try:
+        from pinrelay_ops.simulator.cli import add_arguments as sim_arguments
+    except ModuleNotFoundError as exc:  # no server extra: `pinrelay sim` says what to install
+        if missing_extra(exc, "sim") is None:
+            raise
+        p.add_argument("options", nargs=argparse.REMAINDER, help="(needs the server extra)")
+        return
+    sim_arguments(p)
 
 
 def run_worker(args: argparse.Namespace) -> int:
