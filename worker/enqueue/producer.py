@@ -34,8 +34,7 @@ from worker.enqueue import chunks
 from worker.enqueue.abuse import number_key
 from worker.enqueue.request import SendRequest, validate_idempotency_key
 from worker.errors import StoreUnavailableError, UnknownRequestError, ValidationError
-from worker.records import scripts
-from worker.records.store import CREATE_CHUNK, Created, QueuedTask, RecordStore, new_request_id
+from worker.records.store import CREATE, CREATE_CHUNK, Created, QueuedTask, RecordStore, new_request_id
 from worker.states import SETTLED_STATES
 
 if TYPE_CHECKING:
@@ -250,7 +249,7 @@ class Producer:
             ids.extend(answer.ids)
 
         try:
-            chunks.stream(self.redis, scripts.CREATE, len(starts), call, handle)
+            chunks.stream(self.redis, CREATE, len(starts), call, handle)
         except chunks.StreamBroken as broken:
             stored = dict(enumerate(ids))
             asked = range(len(ids), starts[broken.sent] if broken.sent < len(starts) else len(sends))

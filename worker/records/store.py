@@ -14,16 +14,24 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import redis
 
 from worker import constants as c
+from worker import lua
 from worker.errors import StoreUnavailableError, UnknownRequestError
-from worker.records import scripts
 from worker.records.view import to_public
 from worker.states import State
 from worker.text import to_text
+
+# Each read-check-write on a record is one atomic step in Redis (worker/lua/<name>.lua; the
+# claim, finish and sweep run after the prelude, which carries the transition table).
+CREATE: Final = lua.script("create")
+CLAIM: Final = lua.script("claim")
+FINISH: Final = lua.script("finish")
+REPLAY: Final = lua.script("replay")
+SWEEP_PENDING: Final = lua.script("sweep_pending")
 
 
 def new_request_id() -> str:
@@ -108,11 +116,11 @@ class RecordStore:
         self.client = client
         self.prefix = prefix
         self.ttl_s = ttl_s
-        self._create = client.register_script(scripts.CREATE)
-        self._claim = client.register_script(scripts.CLAIM)
-        self._finish = client.register_script(scripts.FINISH)
-        self._replay = client.register_script(scripts.REPLAY)
-        self._sweep_pending = client.register_script(scripts.SWEEP_PENDING)
+        self._create = client.register_script(CREATE)
+        self._claim = client.register_script(CLAIM)
+        self._finish = client.register_script(FINISH)
+        self._replay = client.register_script(REPLAY)
+        self._sweep_pending = client.register_script(SWEEP_PENDING)
 
     def key(self, request_id: str) -> str:
         return f"{self.prefix}{c.KEY_RECORD}{request_id}"
