@@ -174,7 +174,7 @@ def get_verification(verification_id: str) -> dict[str, Any]:
 
 def __getattr__(name: str) -> Any:
     if name in ("app", "celery"):
-        from worker.taskqueue.app import default_app
+        from worker.worker_app import default_app
 
         return default_app()
     module = _LAZY.get(name)

@@ -7,8 +7,9 @@ import kombu.transport
 from flower.utils.broker import Broker, Redis
 
 from worker.config import Settings
-from worker.taskqueue.app import create_app, publisher_app
+from worker.taskqueue.app import publisher_app
 from worker.taskqueue.transport import Channel, Transport
+from worker.worker_app import create_app
 
 
 def test_create_app_uses_it_and_keeps_the_redis_url(settings: Settings) -> None:

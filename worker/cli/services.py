@@ -64,8 +64,9 @@ def run_worker(args: argparse.Namespace) -> int:
     try:
         from celery.signals import worker_ready
 
-        from worker.taskqueue.app import default_app, json_console
+        from worker.taskqueue.app import json_console
         from worker.taskqueue.durability import warn_if_volatile
+        from worker.worker_app import default_app
 
         app = default_app()
         settings = app.pinrelay_settings
@@ -97,7 +98,7 @@ def run_correlate(args: argparse.Namespace) -> int:
     from worker.enqueue.task_message import publish_one_by_one
     from worker.logs import log_ready
     from worker.redisconn import redis_client
-    from worker.taskqueue.app import create_app
+    from worker.worker_app import create_app
 
     settings = load_settings().require_redis()
     stop = stop_event()

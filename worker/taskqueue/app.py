@@ -1,17 +1,16 @@
-"""The Celery apps: the worker's, a publish-only one for producers, and ``celery -A worker``'s.
+"""pinrelay's Celery apps: their configuration, a publish-only app for producers, a worker's base.
 
-Nothing is built at import time: :func:`create_app` (the worker's app, with the tasks and
-the checks a worker needs) and :func:`publisher_app` (what :func:`worker.send_pin` and the
-other producer calls publish through) take a :class:`Settings`, so tests and embedders build
-their own against their own Redis; ``celery -A worker worker`` gets one from the environment
-on first use (:func:`default_app`).
+Nothing is built at import time: :func:`publisher_app` (what :func:`worker.send_pin` and the
+other producer calls publish through) and :func:`worker_base_app` (which
+:func:`worker.worker_app.create_app` gives its tasks) take a :class:`Settings`, so tests and
+embedders build their own against their own Redis.
 
-Neither factory changes anything outside its app: no logging configuration, no signal
-receiver, no kombu registry (the transport is named by ``broker_transport``,
+Neither changes anything outside its app: no logging configuration, no signal receiver, no
+kombu registry (the transport is named by ``broker_transport``,
 :func:`worker.taskqueue.transport.transport_for`), so a service that enqueues through
 pinrelay keeps its own logging and its own Celery apps as they were. Logging belongs to the
-processes pinrelay owns: :func:`default_app`, and the ``pinrelay`` commands
-(:func:`worker.cli.common.load_settings`).
+processes pinrelay owns: :func:`worker.worker_app.default_app` (``celery -A worker``), and the
+``pinrelay`` commands (:func:`worker.cli.common.load_settings`).
 """
 
 from __future__ import annotations
@@ -190,31 +189,10 @@ def publisher_app(settings: Settings) -> Celery:
     return _app(settings.require_redis())
 
 
-def create_app(settings: Settings) -> Celery:
-    """The worker's app: pinrelay's tasks, for ``settings``' Redis and queue, checked for a worker.
-
-    It also publishes (the correlator's republishing, the verify expiry, Flower); a worker
-    started from it routes the standard library's logging through ours (:class:`WorkerLogging`).
-    """
+def worker_base_app(settings: Settings) -> Celery:
+    """A worker's app before its tasks (:func:`worker.worker_app.create_app` adds them):
+    ``settings`` checked for a worker (refused, before anything is built, without a Redis or
+    with a retry schedule that could send a PIN twice), and a worker started from it routes
+    the standard library's logging through ours (:class:`WorkerLogging`)."""
     settings.require_redis().check_for_worker()
-    app = _app(settings, log=f"{__name__}:WorkerLogging")
-    from worker.taskqueue.tasks import register_tasks
-
-    register_tasks(app, settings)
-    return app
-
-
-_default: Celery | None = None
-
-
-def default_app() -> Celery:
-    """The worker's app built from the environment, for ``celery -A worker worker`` (and
-    ``pinrelay worker``): a process pinrelay owns, so it configures logging too."""
-    global _default
-    if _default is None:
-        from worker.logs import configure_logging
-
-        settings = Settings.from_env()
-        configure_logging(settings)  # every secret of the settings redacted (the verify secret too)
-        _default = create_app(settings)
-    return _default
+    return _app(settings, log=f"{__name__}:WorkerLogging")

@@ -22,7 +22,7 @@ from worker.enqueue.abuse import AbuseGuard
 from worker.enqueue.producer import PinSpec, Producer
 from worker.enqueue.task_message import SendTaskMessages
 from worker.errors import AbuseLimitError
-from worker.taskqueue.app import create_app
+from worker.worker_app import create_app
 
 TO = "16365553226"
 
