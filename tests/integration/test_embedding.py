@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -204,3 +205,32 @@ def test_a_producer_with_broken_route_settings_still_enqueues(settings: Settings
     assert refused.returncode == 2
     assert "PINRELAY_ROUTES includes twilio, which needs PINRELAY_TWILIO_ACCOUNT_SID" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_celery_asks_setup_logging_and_leaves_the_root_logger_to_a_receiver() -> None:
+    """Our worker's ``setup_logging_subsystem`` connects the receiver for that call only; Celery
+    then configures no root handler of its own, and another app's worker is left alone."""
+    code = textwrap.dedent("""
+        import logging
+        from celery import Celery
+        from celery.signals import setup_logging
+        from worker.config import Settings
+        from worker.logs import configure_logging
+        from worker.taskqueue.app import worker_base_app
+        settings = Settings.from_env({"PINRELAY_REDIS_URL": "redis://127.0.0.1:1/0"})
+        configure_logging(settings)
+        app = worker_base_app(settings)
+        app.log.setup_logging_subsystem(loglevel="INFO")
+        handlers = [type(h).__name__ for h in logging.getLogger().handlers]
+        assert handlers == ["_CurrentStderr"], handlers
+        assert not setup_logging.receivers, setup_logging.receivers
+        other = Celery("host", set_as_current=False)
+        other.log.already_setup = False
+        type(other.log)._setup = False
+        other.log.setup_logging_subsystem(loglevel="INFO")
+        names = [type(h).__name__ for h in logging.getLogger().handlers]
+        assert names == ["StreamHandler"], names  # Celery's own set-up, as without pinrelay
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr

@@ -9,9 +9,6 @@ behaviour is asserted too: a failure there says the patch may no longer be neede
 from __future__ import annotations
 
 import inspect
-import subprocess
-import sys
-import textwrap
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -176,36 +173,7 @@ def test_celery_honours_broker_transport_and_our_connection_class(settings: Sett
     app.close()
 
 
-# --- app.py: a worker of our app routes stdlib logging through ours ------------------------------
-
-
-def test_celery_asks_setup_logging_and_leaves_the_root_logger_to_a_receiver() -> None:
-    """Our worker's ``setup_logging_subsystem`` connects the receiver for that call only; Celery
-    then configures no root handler of its own, and another app's worker is left alone."""
-    code = textwrap.dedent("""
-        import logging
-        from celery import Celery
-        from celery.signals import setup_logging
-        from worker.config import Settings
-        from worker.logs import configure_logging
-        from worker.taskqueue.app import worker_base_app
-        settings = Settings.from_env({"PINRELAY_REDIS_URL": "redis://127.0.0.1:1/0"})
-        configure_logging(settings)
-        app = worker_base_app(settings)
-        app.log.setup_logging_subsystem(loglevel="INFO")
-        handlers = [type(h).__name__ for h in logging.getLogger().handlers]
-        assert handlers == ["_CurrentStderr"], handlers
-        assert not setup_logging.receivers, setup_logging.receivers
-        other = Celery("host", set_as_current=False)
-        other.log.already_setup = False
-        type(other.log)._setup = False
-        other.log.setup_logging_subsystem(loglevel="INFO")
-        names = [type(h).__name__ for h in logging.getLogger().handlers]
-        assert names == ["StreamHandler"], names  # Celery's own set-up, as without pinrelay
-    """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          check=False)
-    assert done.returncode == 0, done.stderr
+# --- app.py: json_console (the worker's logging hook: tests/integration/test_embedding.py) ----------
 
 
 def test_celery_shutdown_notices_go_through_safe_say() -> None:
