@@ -227,15 +227,22 @@ class _Logger:
         self._context = context or {}
         self._proxy: Any = None
 
-    def bind(self, **values: Any) -> _Logger:
+    def bind(self, **values: Any) -> Any:
+        """Once structlog is configured, structlog's own bound logger (its per-process cache
+        applies: a bind per send costs a dict, not a logger); until then another of these."""
+        if self._proxy is not None or structlog.is_configured():
+            return self._structlog().bind(**values)
         return _Logger(self._name, {**self._context, **values})
 
-    def __getattr__(self, method: str) -> Any:
+    def _structlog(self) -> Any:
         if self._proxy is None:
-            if not structlog.is_configured():
-                return getattr(_stdlib_logger(self._name).bind(**self._context), method)
             self._proxy = structlog.get_logger(self._name, **self._context)
-        return getattr(self._proxy, method)
+        return self._proxy
+
+    def __getattr__(self, method: str) -> Any:
+        if self._proxy is None and not structlog.is_configured():
+            return getattr(_stdlib_logger(self._name).bind(**self._context), method)
+        return getattr(self._structlog(), method)
 
 
 def _stdlib_logger(name: str) -> Any:
