@@ -182,7 +182,8 @@ def test_a_host_keeps_its_logging_its_celery_app_and_its_task(
         assert record["client_ref"] == "host-1"
         pins = [r["params"].get("pin") for r in sim.requests() if r["params"].get("to") == "16365553226"]
         assert "482913" in pins
-        assert any(r["params"].get("to") == "16365553227" for r in sim.requests())  # the verification's code
+        wait_for(lambda: any(r["params"].get("to") == "16365553227" for r in sim.requests()), 60,
+                 "the verification's code to reach the provider")
     finally:
         _stop(host_worker)
         codes = stop_all(pinrelay)
