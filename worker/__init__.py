@@ -5,6 +5,13 @@ only needs the foundation (the receipt receiver imports :mod:`worker.config`) ne
 Celery or phonenumbers. ``celery -A worker worker`` finds the app through
 :func:`__getattr__`, which builds it from the environment on first use (never at import).
 
+The producer calls below (``send_pin`` ... ``get_verification``) leave the calling process as
+it was: they publish through a publish-only Celery app
+(:func:`worker.taskqueue.app.publisher_app`) that configures no logging, connects no signal
+receiver, changes none of kombu's registries and runs no worker or route checks (a worker
+refuses a route without its credentials; a producer can still enqueue). pinrelay's log events
+from these calls go through the caller's own structlog configuration.
+
 The stages, in the order a PIN flows through them: :mod:`worker.enqueue` (validate,
 limit, store, publish) -> :mod:`worker.taskqueue` (Celery) -> :mod:`worker.send` (the
 provider call) -> receipts arrive at :mod:`webhook` -> :mod:`worker.correlate` settles
@@ -16,6 +23,7 @@ code, sends it, checks it and reports the conversions itself.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
@@ -85,18 +93,22 @@ _LAZY: dict[str, str] = {
 
 _producer: Producer | None = None
 _verifier: Verifier | None = None
+_building = threading.Lock()  # a host's threads calling send_pin at once build one producer
 
 
 def default_producer() -> Producer:
-    """The producer built from the environment (and the runtime file of `pinrelay up`)."""
+    """The producer built from the environment (and the runtime file of `pinrelay up`),
+    publishing through :func:`worker.taskqueue.app.publisher_app`."""
     global _producer
-    if _producer is None:
-        from worker.enqueue.producer import Producer
-        from worker.taskqueue.app import default_app
+    with _building:
+        if _producer is None:
+            from worker.config import Settings
+            from worker.enqueue.producer import Producer
+            from worker.taskqueue.app import publisher_app
 
-        app = default_app()
-        _producer = Producer(app.pinrelay_settings, app)
-    return _producer
+            app = publisher_app(Settings.from_env())
+            _producer = Producer(app.pinrelay_settings, app)
+        return _producer
 
 
 def send_pin(to: str, pin: str, client_ref: str | None = None, **options: Any) -> str:
@@ -130,11 +142,13 @@ def report_conversion(request_id: str, delivered: bool = True, at: float | None 
 def default_verifier() -> Verifier:
     """The verifier on the default producer (``PINRELAY_VERIFY_SECRET`` is checked per call)."""
     global _verifier
-    if _verifier is None:
-        from worker.verify.service import Verifier
+    producer = default_producer()
+    with _building:
+        if _verifier is None:
+            from worker.verify.service import Verifier
 
-        _verifier = Verifier.for_producer(default_producer())
-    return _verifier
+            _verifier = Verifier.for_producer(producer)
+        return _verifier
 
 
 def start_verification(to: str, client_ref: str | None = None, length: int | None = None,
@@ -160,7 +174,7 @@ def get_verification(verification_id: str) -> dict[str, Any]:
 
 def __getattr__(name: str) -> Any:
     if name in ("app", "celery"):
-        from worker.taskqueue.app import default_app
+        from worker.worker_app import default_app
 
         return default_app()
     module = _LAZY.get(name)

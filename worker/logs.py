@@ -208,5 +208,52 @@ def log_ready(log: Any, settings: Settings, **details: Any) -> None:
     log.info("ready", **details, settings=settings.summary())
 
 
+class _Logger:
+    """structlog's logger ``name`` once anyone configured structlog, else the standard library's.
+
+    pinrelay's processes configure structlog first thing (:func:`configure_logging`), and so
+    do services that use structlog: their events go through that configuration. A service
+    that embeds the producer and never set up structlog would otherwise get structlog's
+    default, lines printed on its stdout; instead pinrelay's events go to the standard
+    library's logger ``name`` (redacted, one key=value line), where its own logging set-up
+    sends them (nowhere below WARNING unless it asks). Decided at each call, so a process
+    that configures structlog later is heard from then on.
+    """
+
+    __slots__ = ("_context", "_name", "_proxy")
+
+    def __init__(self, name: str, context: dict[str, Any] | None = None) -> None:
+        self._name = name
+        self._context = context or {}
+        self._proxy: Any = None
+
+    def bind(self, **values: Any) -> Any:
+        """Once structlog is configured, structlog's own bound logger (its per-process cache
+        applies: a bind per send costs a dict, not a logger); until then another of these."""
+        if self._proxy is not None or structlog.is_configured():
+            return self._structlog().bind(**values)
+        return _Logger(self._name, {**self._context, **values})
+
+    def _structlog(self) -> Any:
+        if self._proxy is None:
+            self._proxy = structlog.get_logger(self._name, **self._context)
+        return self._proxy
+
+    def __getattr__(self, method: str) -> Any:
+        if self._proxy is None and not structlog.is_configured():
+            return getattr(_stdlib_logger(self._name).bind(**self._context), method)
+        return getattr(self._structlog(), method)
+
+
+def _stdlib_logger(name: str) -> Any:
+    return structlog.wrap_logger(
+        logging.getLogger(name),
+        processors=[structlog.stdlib.filter_by_level, structlog.processors.format_exc_info,
+                    _state["redactor"], structlog.processors.KeyValueRenderer(key_order=["event"])],
+        wrapper_class=structlog.stdlib.BoundLogger,
+    )
+
+
 def get_logger(name: str) -> Any:
-    return structlog.get_logger(name)
+    """pinrelay's logger ``name``: see :class:`_Logger` for where its events go."""
+    return _Logger(name)

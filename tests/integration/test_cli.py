@@ -15,7 +15,7 @@ from tests.support.waiting import wait_for
 from worker.config import Settings
 from worker.enqueue.producer import Producer
 from worker.local.embedded import free_port
-from worker.taskqueue.app import create_app
+from worker.worker_app import create_app
 
 CLI = [sys.executable, "-m", "worker.cli"]
 

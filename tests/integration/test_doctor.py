@@ -20,7 +20,7 @@ from tests.support.settings import isolated_settings
 from worker.config import Settings
 from worker.local.embedded import EmbeddedRedis, free_port
 from worker.local.supervisor import Stack
-from worker.taskqueue.app import create_app
+from worker.worker_app import create_app
 
 CLI = [sys.executable, "-m", "worker.cli"]
 

@@ -15,7 +15,7 @@ from tests.support.waiting import wait_for
 from worker import constants as c
 from worker.enqueue.producer import Producer
 from worker.local.embedded import free_port
-from worker.taskqueue.app import create_app
+from worker.worker_app import create_app
 
 # 32 hex characters like every request id, with a 14-digit run the old masking rewrote.
 REQUEST_ID = "ab16365553226123cd0e1f2a3b4c5d6e"

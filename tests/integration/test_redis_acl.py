@@ -29,7 +29,7 @@ from worker.config import Settings
 from worker.enqueue.producer import Producer
 from worker.local.embedded import find_redis_server, free_port
 from worker.local.supervisor import Stack
-from worker.taskqueue.app import create_app
+from worker.worker_app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 ACL = ROOT / "ops" / "redis-users.acl"

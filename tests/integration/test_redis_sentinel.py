@@ -22,7 +22,7 @@ from tests.support.waiting import wait_for
 from worker.config import Settings
 from worker.records.replicated import ReplicatedClaimStore, store_for
 from worker.redisconn import redis_client
-from worker.taskqueue.app import create_app
+from worker.worker_app import create_app
 
 CLI = [sys.executable, "-m", "worker.cli"]
 PASSWORD = "s3ntinel-pass"

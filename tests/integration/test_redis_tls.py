@@ -20,7 +20,7 @@ from tests.support.live import start_live, stop_live
 from tests.support.redis_ha import RedisNode, SentinelGroup, TlsFiles, make_tls_files, tls_supported
 from tests.support.settings import isolated_settings
 from worker.redisconn import redis_client
-from worker.taskqueue.app import create_app
+from worker.worker_app import create_app
 
 CLI = [sys.executable, "-m", "worker.cli"]
 TO = "16365553226"

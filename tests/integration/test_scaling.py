@@ -32,7 +32,7 @@ from worker.config import Settings
 from worker.enqueue.producer import Producer
 from worker.local.embedded import free_port
 from worker.local.supervisor import CLI, Stack, wait_http
-from worker.taskqueue.app import create_app
+from worker.worker_app import create_app
 
 BATCH = 120
 WORKERS = ("worker-a", "worker-b")

@@ -14,7 +14,7 @@ from tests.support.waiting import wait_for
 from worker import constants as c
 from worker.enqueue.producer import Producer
 from worker.local.embedded import free_port
-from worker.taskqueue.app import create_app
+from worker.worker_app import create_app
 
 
 def test_worker_and_correlator_export_what_the_alerts_query(

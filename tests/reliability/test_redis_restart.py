@@ -24,7 +24,7 @@ from tests.support.settings import isolated_settings
 from worker.enqueue.producer import Producer
 from worker.errors import PinrelayError, StoreUnavailableError
 from worker.local.embedded import EmbeddedRedis, free_port
-from worker.taskqueue.app import create_app
+from worker.worker_app import create_app
 
 from .figures import Figures
 from .harness import SETTLED, describe, numbers, outcome, pin_for, wait_until

@@ -30,7 +30,7 @@ from worker.enqueue.producer import Producer
 from worker.errors import UnknownRequestError
 from worker.local.supervisor import Managed, Stack
 from worker.redisconn import redis_client
-from worker.taskqueue.app import create_app
+from worker.worker_app import create_app
 
 
 @dataclass

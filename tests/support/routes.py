@@ -26,7 +26,7 @@ from worker.enqueue.producer import Producer
 from worker.local.embedded import free_port
 from worker.local.supervisor import Stack
 from worker.send.route_health import route_status
-from worker.taskqueue.app import create_app
+from worker.worker_app import create_app
 
 SMS_FROM = "12015550123"
 TWILIO_STATUS_PATH = "/twilio-status-webhook"

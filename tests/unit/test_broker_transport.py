@@ -1,22 +1,30 @@
-"""The Redis transport pinrelay installs for kombu, against a real Redis."""
+"""The Redis transport pinrelay's apps name for kombu, against a real Redis."""
 
 from __future__ import annotations
 
-from celery import Celery
+import kombu
+import kombu.transport
+from flower.utils.broker import Broker, Redis
 
 from worker.config import Settings
-from worker.taskqueue.app import create_app
+from worker.taskqueue.app import publisher_app
 from worker.taskqueue.transport import Channel, Transport
+from worker.worker_app import create_app
 
 
 def test_create_app_uses_it_and_keeps_the_redis_url(settings: Settings) -> None:
-    """redis:// now means our transport, and the URL stays redis:// (Flower reads its scheme)."""
-    app: Celery = create_app(settings)
-    with app.connection_for_write() as conn:
-        assert isinstance(conn.transport, Transport)
-        assert conn.as_uri().startswith("redis://")
-        assert isinstance(conn.default_channel, Channel)
-    app.close()
+    """Our apps run on our transport, and the URL stays redis:// (Flower reads its scheme)."""
+    aliases = dict(kombu.transport.TRANSPORT_ALIASES)
+    for app in (create_app(settings), publisher_app(settings)):
+        with app.connection_for_write() as conn:
+            assert isinstance(conn.transport, Transport)
+            assert conn.as_uri().startswith("redis://")
+            assert isinstance(Broker(conn.as_uri(include_password=True)), Redis)  # Flower's broker page
+            assert isinstance(conn.default_channel, Channel)
+        app.close()
+    assert aliases == kombu.transport.TRANSPORT_ALIASES  # nothing rewritten for other apps
+    with kombu.Connection(settings.effective_broker_url) as plain:  # another app's: kombu's own
+        assert type(plain.transport) is kombu.transport.redis.Transport
 
 
 def test_one_client_per_channel_until_the_pool_is_replaced(settings: Settings) -> None:

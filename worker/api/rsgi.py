@@ -34,7 +34,7 @@ def build_app(settings: Settings, client: redis.Redis | None = None) -> Api:
     """The API for ``settings`` (its Redis must be resolved); ``client`` defaults to a new pool."""
     from worker.enqueue.producer import Producer
     from worker.redisconn import redis_client
-    from worker.taskqueue.app import create_app
+    from worker.worker_app import create_app
 
     if settings.redis_url is None:
         raise ConfigError("the HTTP API needs a Redis URL (PINRELAY_REDIS_URL)")

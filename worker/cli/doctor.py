@@ -29,8 +29,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-import requests
-
 from worker import constants as c
 from worker.config import ENV_NAMES, Settings
 from worker.errors import ConfigError
@@ -206,6 +204,8 @@ def _route_checks(settings: Settings, probe: bool, timeout: float) -> Iterator[C
 def _probe_sc2fa(settings: Settings, timeout: float) -> Check:
     """POST the credentials without ``to``: the provider checks credentials first and sends
     nothing to nobody (docs/provider-api.md §3: 2 missing params, 4 bad credentials)."""
+    import requests  # the server extra
+
     form = {"api_key": settings.api_key, "api_secret": settings.api_secret}
     try:
         with requests.Session() as session:
@@ -223,6 +223,8 @@ def _probe_sc2fa(settings: Settings, timeout: float) -> Check:
 
 
 def _receiver_check(settings: Settings, timeout: float) -> Check:
+    import requests  # the server extra
+
     url = settings.public_webhook_url
     if not url:
         return Check("receiver", True, "not checked: PINRELAY_PUBLIC_WEBHOOK_URL is not set")
@@ -241,6 +243,8 @@ def _receiver_check(settings: Settings, timeout: float) -> Check:
 
 def _port_check(name: str, port: int, path: str, ours: Callable[[Any], bool]) -> Check:
     """Free, or held by our own server (a running deployment); else ``up`` would fail."""
+    import requests  # the server extra
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind(("0.0.0.0", port))

@@ -1,6 +1,6 @@
 """`pinrelay flower`: the Celery dashboard for pinrelay's queue, behind basic auth.
 
-Flower runs in this process on the app :func:`worker.taskqueue.app.create_app`
+Flower runs in this process on the app :func:`worker.worker_app.create_app`
 builds, so it watches the same broker and queue as the workers (task events are
 already on in that app's configuration). Its options are set here, not read
 from ``FLOWER_*`` variables or a ``flowerconfig.py`` in the working directory,
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
     from worker.logs import get_logger
-    from worker.taskqueue.app import create_app
+    from worker.worker_app import create_app
 
     opts = flower_options(args, settings)
     log = get_logger("pinrelay.flower")

@@ -22,6 +22,7 @@ import kombu.exceptions
 import redis
 
 from worker.cli.common import EXIT_ABUSE_LIMIT, EXIT_FAILED, EXIT_USAGE
+from worker.cli.extras import missing_extra, require_server
 from worker.cli.parser import build_parser
 from worker.errors import (
     AbuseLimitError,
@@ -36,9 +37,22 @@ __all__ = ["main", "build_parser"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and not {"-h", "--help"} & set(argv):  # before parsing: `sim` has no options without it
+        try:
+            require_server(argv[0])
+        except UsageError as exc:
+            print(f"pinrelay: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except ModuleNotFoundError as exc:
+        usage = missing_extra(exc, args.command)
+        if usage is None:
+            raise
+        print(f"pinrelay: {usage}", file=sys.stderr)
+        return EXIT_USAGE
     except UnknownRequestError as exc:
         print(f"pinrelay: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -8,6 +8,7 @@ from typing import Any
 
 from worker import constants as c
 from worker.cli.common import load_settings, stop_event
+from worker.cli.extras import missing_extra
 from worker.config import Settings
 
 
@@ -34,10 +35,15 @@ def add_arguments(sub: Any) -> None:
     p.set_defaults(func=run_webhook)
 
     p = sub.add_parser("sim", help="run the provider simulator")
-    from pinrelay_ops.simulator.cli import add_arguments as sim_arguments
-
-    sim_arguments(p)
     p.set_defaults(func=run_sim)
+    try:
+        from pinrelay_ops.simulator.cli import add_arguments as sim_arguments
+    except ModuleNotFoundError as exc:  # no server extra: `pinrelay sim` says what to install
+        if missing_extra(exc, "sim") is None:
+            raise
+        p.add_argument("options", nargs=argparse.REMAINDER, help="(needs the server extra)")
+        return
+    sim_arguments(p)
 
 
 def run_worker(args: argparse.Namespace) -> int:
@@ -58,8 +64,9 @@ def run_worker(args: argparse.Namespace) -> int:
     try:
         from celery.signals import worker_ready
 
-        from worker.taskqueue.app import default_app, json_console
+        from worker.taskqueue.app import json_console
         from worker.taskqueue.durability import warn_if_volatile
+        from worker.worker_app import default_app
 
         app = default_app()
         settings = app.pinrelay_settings
@@ -91,7 +98,7 @@ def run_correlate(args: argparse.Namespace) -> int:
     from worker.enqueue.task_message import publish_one_by_one
     from worker.logs import log_ready
     from worker.redisconn import redis_client
-    from worker.taskqueue.app import create_app
+    from worker.worker_app import create_app
 
     settings = load_settings().require_redis()
     stop = stop_event()

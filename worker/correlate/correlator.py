@@ -3,7 +3,7 @@
 The queue is a Redis Stream read through a consumer group, so receipts are
 delivered at least once: an entry is acknowledged (and deleted) only after its
 batch was applied, and entries a dead consumer left pending are reclaimed with
-XAUTOCLAIM. Applying a receipt twice is harmless (see ``receipt_scripts.CORRELATE``),
+XAUTOCLAIM. Applying a receipt twice is harmless (see ``worker/lua/correlate.lua``),
 which is what makes at-least-once safe here.
 """
 
@@ -13,13 +13,13 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 import redis
 
 from worker import constants as c
+from worker import lua
 from worker.config import Settings
-from worker.correlate import scripts as receipt_scripts
 from worker.correlate.bounds import payload
 from worker.logs import get_logger
 from worker.metrics import RECEIPT_LAG, RECEIPTS
@@ -27,6 +27,11 @@ from worker.records.deadletters import DeadLetters
 from worker.records.store import RecordStore
 from worker.send.route_health import RouteHealth
 from worker.text import to_text
+
+# What only the correlator runs, after the same prelude as the send side (whose FINISH applies
+# receipts that came before the message-id): match receipts to sends, give up on early ones.
+CORRELATE: Final = lua.script("correlate")
+SWEEP_PARKED: Final = lua.script("sweep_parked")
 
 ReceiptEntry = tuple[bytes, dict[bytes, bytes]]
 SWEEP_BATCH = 500  # parked message-ids given up on per script call
@@ -56,8 +61,8 @@ class Correlator:
         self.block_ms = block_ms
         self.claim_idle_ms = settings.claim_idle_ms if claim_idle_ms is None else claim_idle_ms
         self.sweep_every_s = sweep_every_s
-        self._correlate = client.register_script(receipt_scripts.CORRELATE)
-        self._sweep = client.register_script(receipt_scripts.SWEEP_PARKED)
+        self._correlate = client.register_script(CORRELATE)
+        self._sweep = client.register_script(SWEEP_PARKED)
         self._last_sweep = 0.0
         self._republish = republish
         # (every s, job): sweeps other stages hand in (callbacks, misrouted tasks), and last runs
@@ -209,18 +214,3 @@ class Correlator:
                 self.log.error("correlator_error", error=str(exc))
                 sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-
-
-def lag_info(client: redis.Redis, settings: Settings) -> dict[str, Any]:
-    """Backlog of the result queue: entries waiting and pending (read, not acknowledged)."""
-    stream = f"{settings.key_prefix}{c.KEY_RECEIPTS_STREAM}"
-    try:
-        groups = client.xinfo_groups(stream)
-    except redis.ResponseError:
-        return {"length": 0, "pending": 0, "lag": 0}
-    group: Any = next((g for g in groups if g["name"] in (c.CONSUMER_GROUP, c.CONSUMER_GROUP.encode())), {})
-    return {
-        "length": int(client.xlen(stream)),
-        "pending": int(group.get("pending", 0)),
-        "lag": int(group.get("lag") or 0),
-    }

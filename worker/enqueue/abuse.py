@@ -26,7 +26,8 @@ from worker import constants as c
 from worker.config import Settings
 from worker.errors import AbuseLimitError, StoreUnavailableError
 from worker.masking import mask_number
-from worker.records.store import CREATE_CHECK, CREATE_CHUNK, RecordStore
+from worker.records.creation import CREATE_CHECK, CREATE_CHUNK
+from worker.records.store import RecordStore
 from worker.text import to_text
 
 # limit -> (its sliding window in ms, which key it counts on: "number" or "prefix")

@@ -41,6 +41,14 @@ class StreamBroken(Exception):
         self.sent = sent
         self.cause = cause
 
+    def partial(self, ids: Sequence[str], starts: range, request_ids: Sequence[str]) -> PartialEnqueueError:
+        """What the caller says: ``ids`` answered so far, calls starting at ``starts``, each
+        item's ``request_ids`` (an unanswered chunk that ran stored them under these)."""
+        stored = dict(enumerate(ids))
+        asked = range(len(ids), starts[self.sent] if self.sent < len(starts) else len(request_ids))
+        unknown = {i: request_ids[i] for i in asked}
+        return PartialEnqueueError(str(self.cause), len(request_ids), stored, unknown)
+
 
 class PartialEnqueueError(StoreUnavailableError):
     """Redis failed part way through a bulk enqueue; the message says which items were stored.

@@ -10,7 +10,7 @@ was accepted, or (Redis lost between script and answer) an idempotency key
 returns the request that was.
 
 Bulk enqueue (:meth:`Producer.send_pins`) validates every item first, then stores
-:data:`worker.records.store.CREATE_CHUNK` sends per script call, streamed on one
+:data:`worker.records.creation.CREATE_CHUNK` sends per script call, streamed on one
 connection (:mod:`worker.enqueue.chunks`). A batch of one chunk is checked and stored in
 one step; a bigger one has every chunk's limits counted first, so a refusal still stores
 nothing. If Redis fails part way, :class:`worker.enqueue.chunks.PartialEnqueueError`
@@ -19,7 +19,6 @@ says which items were stored.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,24 +33,14 @@ from worker.enqueue import chunks
 from worker.enqueue.abuse import number_key
 from worker.enqueue.request import SendRequest, validate_idempotency_key
 from worker.errors import StoreUnavailableError, UnknownRequestError, ValidationError
-from worker.records import scripts
-from worker.records.store import CREATE_CHUNK, Created, QueuedTask, RecordStore, new_request_id
+from worker.records.creation import CREATE, CREATE_CHUNK, Created, QueuedTask, fresh_ids
+from worker.records.store import RecordStore, new_request_id
 from worker.states import SETTLED_STATES
 
 if TYPE_CHECKING:
     from worker.enqueue.task_message import SendTaskMessages
 
 CALLBACK_FIELD = "callback_url"  # the record field the settle watch reads
-
-
-def fresh_ids(count: int) -> list[str]:
-    """``count`` new request ids, each what :func:`new_request_id` gives (uuid4 hex), from one
-    ``os.urandom`` read: a bulk enqueue spent ~2 us per id in :func:`uuid.uuid4`."""
-    raw = bytearray(os.urandom(16 * count))
-    raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])  # version 4
-    raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])  # the RFC 4122 variant
-    text = raw.hex()
-    return [text[i : i + 32] for i in range(0, 32 * count, 32)]
 
 
 class _Prepared(NamedTuple):
@@ -250,13 +239,9 @@ class Producer:
             ids.extend(answer.ids)
 
         try:
-            chunks.stream(self.redis, scripts.CREATE, len(starts), call, handle)
+            chunks.stream(self.redis, CREATE, len(starts), call, handle)
         except chunks.StreamBroken as broken:
-            stored = dict(enumerate(ids))
-            asked = range(len(ids), starts[broken.sent] if broken.sent < len(starts) else len(sends))
-            unknown = {i: sends[i].request_id for i in asked}
-            error = chunks.PartialEnqueueError(str(broken.cause), len(sends), stored, unknown)
-            raise error from broken.cause
+            raise broken.partial(ids, starts, [s.request_id for s in sends]) from broken.cause
         except redis.RedisError as exc:  # counting a refusal
             raise StoreUnavailableError(f"cannot check the sending limits: {exc}") from exc
         return ids

@@ -2,7 +2,7 @@
 
 For a Redis broker the Celery (protocol 2) messages are built here with Celery's
 own ``amqp.as_task_v2``, exactly as kombu's Redis transport would store them, and
-the script that stores each record LPUSHes its message (:class:`worker.records.store.QueuedTask`),
+the script that stores each record LPUSHes its message (:class:`worker.records.creation.QueuedTask`),
 so one enqueue, or one bulk enqueue, is one round trip. Other brokers (RabbitMQ)
 get ordinary publishes.
 """

@@ -56,7 +56,7 @@ def summarize(records: list[dict[str, str]]) -> tuple[Counter[str], list[float],
 def run_demo(settings: Settings, *, count: int = 200, workers: int = 2,
              timeout_s: float = 120.0, route: str | None = None) -> int:
     from worker.enqueue.producer import Producer
-    from worker.taskqueue.app import create_app
+    from worker.worker_app import create_app
 
     log_dir = Path(tempfile.mkdtemp(prefix="pinrelay-demo-"))
     # The demo never burns real limits: abuse limits off, 100 distinct numbers.

@@ -115,8 +115,8 @@ def _wait(predicate: Callable[[], bool], timeout_s: float) -> bool:
 def run_verify_demo(settings: Settings, *, count: int = 20, workers: int = 2) -> int:
     """Run the demo; 0 when every verification ended as expected and every conversion arrived."""
     from worker.enqueue.producer import Producer
-    from worker.taskqueue.app import create_app
     from worker.verify.service import Verifier
+    from worker.worker_app import create_app
 
     log_dir = Path(tempfile.mkdtemp(prefix="pinrelay-demo-verify-"))
     # The demo never burns real limits, and brings its own HMAC key if none is configured.

@@ -35,8 +35,12 @@
 --                             the pause (`pause_until`, unix ms, set by rate_pause.lua) ends
 -- pick_route(rk, now, mode, ref, share, draw, lease, routes, to)  the route of a send's next
 --                             attempt from every route's breaker: {'route', name, how},
---                             {'wait', seconds} or {'denied', route}; see route_pick.lua. A route's
---                             deny set is asked only once its breaker hash says `denies`
+--                             {'wait', seconds} or {'denied', route}. Order: `first` the configured
+--                             one; `after` the routes after `ref`, then from the start; `stay` `ref`
+--                             first. A degraded route gets only the probe share while a healthy one
+--                             remains; an open route past its cooldown lets one leased attempt
+--                             through (half-open, the probe). A route's deny set is asked only once
+--                             its breaker hash says `denies`
 
 local DEAD_CAP, PARKED_MAX, PARKED_PER_ID, PARKED_SKEW_S, CLIENT_REF_HOLDERS = 10000, 10000, 8, 5, 8
 local ERR_CODES = {}

@@ -6,8 +6,8 @@
 -- ok (accepted, or refused for the number's sake: the route answered) closes it and ends a run;
 -- route (credentials, quota, account, sender) opens it at once; transient counts a run and
 -- opens it at the threshold, or at once while half-open (the probe failed); release hands a
--- probe back unused. An open breaker stays open ARGV[3] seconds, then route_pick lets one
--- probe through.
+-- probe back unused. An open breaker stays open ARGV[3] seconds, then a claim's pick
+-- (pick_route in the prelude) lets one probe through.
 local key, now, outcome = KEYS[1], ARGV[1], ARGV[2]
 local state = redis.call('HGET', key, 'state') or 'closed'
 if outcome == 'release' then

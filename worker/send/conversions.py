@@ -9,7 +9,7 @@ A send that went out over a route whose provider has no Conversion API
 outcome says so. The verify flow reports every send this way and relies on that skip.
 
 The form carries ``api_secret``, so the session is the 2FA client's
-(:func:`worker.send.provider.new_session`): no proxy or ``.netrc`` from the
+(:func:`worker.send.transport.new_session`): no proxy or ``.netrc`` from the
 environment, and a redirect is a permanent error, never followed.
 """
 
@@ -23,8 +23,9 @@ from typing import Any, Final
 import requests
 
 from worker.errors import PermanentProviderError, TransientProviderError, UnknownRequestError
-from worker.send.provider import new_session, retry_after_s
 from worker.send.retry import build_retrying
+from worker.send.routes.vonage import retry_after_s
+from worker.send.transport import new_session
 
 # Twilio has no Conversion API; its counterpart, Message Feedback (docs/provider-routes.md
 # §B.6), is not implemented, so a send that went out over Twilio is not reported at all.

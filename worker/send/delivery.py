@@ -49,13 +49,20 @@ from worker.states import State
 class DeliveryDeps:
     settings: Settings
     store: RecordStore
-    provider: Provider
     log: Any
+    provider: Provider | None = None  # the only route, with no breaker, when there is no router
     limiter: RateLimiter = field(default_factory=NoLimit)
     observer: Observer = field(default_factory=NoObserver)
     spool: Spool = field(default_factory=NoSpool)
     sleep: Callable[[float], None] = time.sleep
-    router: Routing | None = None  # None: ``provider`` as the only route, no breaker
+    router: Routing | None = None  # the routes and their breakers (the worker's)
+
+    def routing(self) -> Routing:
+        if self.router is not None:
+            return self.router
+        if self.provider is None:
+            raise ValueError("DeliveryDeps needs a router or a provider")
+        return SingleRoute(self.provider)
 
 
 class _Settled(Exception):
@@ -78,7 +85,7 @@ class _Send:
         self.request_id = request_id
         self.deps = deps
         self.log = deps.log.bind(request_id=request_id)
-        self.router: Routing = deps.router or SingleRoute(deps.provider)
+        self.router = deps.routing()
         settings = deps.settings
         self.lease_s = settings.connect_timeout_s + settings.read_timeout_s + c.CLAIM_LEASE_MARGIN_S
         self.attempt_no = 0

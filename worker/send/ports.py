@@ -12,7 +12,6 @@ from typing import Protocol
 from worker.enqueue.request import SendRequest
 from worker.errors import ProviderError
 from worker.records.store import ClaimPick, ClaimRate
-from worker.send.router import Pick
 from worker.send.routes.base import Accepted, Blame
 
 
@@ -25,7 +24,6 @@ class Routing(Protocol):
 
     names: tuple[str, ...]
 
-    def pick(self, record_key: str, pin_key: str, *, mode: str = ..., ref: str = ...) -> Pick: ...
     def claim_pick(self, mode: str = ..., ref: str = ...) -> ClaimPick | None: ...
     def submit(self, name: str, request: SendRequest, client_ref: str | None) -> Accepted: ...
     def blame(self, name: str, exc: ProviderError) -> Blame: ...
@@ -35,10 +33,6 @@ class Routing(Protocol):
 
 
 class RateLimiter(Protocol):
-    def acquire(self) -> float:
-        """Block until a send may go out; return the seconds waited."""
-        ...
-
     def claim_rate(self) -> ClaimRate | None:
         """The shared bucket a claim takes its token from (None: no limit)."""
         ...
@@ -53,9 +47,6 @@ class RateLimiter(Protocol):
 
 
 class NoLimit:
-    def acquire(self) -> float:
-        return 0.0
-
     def claim_rate(self) -> None:
         return None
 

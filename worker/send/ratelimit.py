@@ -26,7 +26,6 @@ from worker.errors import DeferSend
 from worker.records.store import ClaimRate
 from worker.send.ports import NoLimit, RateLimiter
 
-_BUCKET: Final = lua.script("rate_bucket")  # take a token, or how long until one
 _PAUSE: Final = lua.script("rate_pause")  # hold every worker off
 
 
@@ -48,20 +47,10 @@ class RedisTokenBucket:
         self._burst = burst if burst is not None else 1.0
         self._max_inline = max_inline_wait_s
         self._sleep = sleep
-        self._take = client.register_script(_BUCKET)
         self._pause = client.register_script(_PAUSE)
 
-    def acquire(self) -> float:
-        """Take one token, sleeping as long as the bucket says; return seconds waited."""
-        waited = 0.0
-        while True:
-            wait_ms = int(self._take(keys=self._keys, args=[self._rate, self._burst]))
-            if wait_ms <= 0:
-                return waited
-            waited = self.hold(wait_ms / 1000, waited)
-
     def claim_rate(self) -> ClaimRate:
-        """The bucket for a send's claim to take its token from (the same script, one round trip)."""
+        """The bucket for a send's claim to take its token from (``take_token`` in ``claim.lua``)."""
         return ClaimRate(self._keys[0], self._rate, self._burst)
 
     def hold(self, wait_s: float, waited: float) -> float:

@@ -24,12 +24,10 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Final, Protocol
 
 import redis
 
-from worker import constants as c
 from worker import lua
 from worker.config import Settings
 from worker.enqueue.request import SendRequest
@@ -40,18 +38,7 @@ from worker.send.routes.base import KEY_ROUTE, TRANSIENT_RUN, Accepted, Blame, R
 from worker.send.routes.vonage import vonage_blame
 from worker.text import to_text
 
-ROUTE_PICK: Final = lua.script("route_pick")
 ROUTE_REPORT: Final = lua.script("route_report")
-
-
-@dataclass(frozen=True, slots=True)
-class Pick:
-    """What :meth:`Router.pick` found: ``kind`` route | wait | denied | claim."""
-
-    kind: str
-    route: str = ""
-    how: str = ""  # closed | closed_run | probe | degraded_share | degraded_only
-    wait_s: float = 0.0
 
 
 class Router:
@@ -66,8 +53,6 @@ class Router:
         self.names = tuple(routes)
         self._keys = settings.key_prefix + KEY_ROUTE
         self._draw = draw
-        self._lease = settings.connect_timeout_s + settings.read_timeout_s + c.CLAIM_LEASE_MARGIN_S
-        self._pick = client.register_script(ROUTE_PICK)
         self._report = client.register_script(ROUTE_REPORT)
         self._client = client
         self._flag_denies()
@@ -87,18 +72,9 @@ class Router:
             if exists:
                 self._client.hset(self._keys + name, "denies", "1")
 
-    def pick(self, record_key: str, pin_key: str, *, mode: str = "first", ref: str = "") -> Pick:
-        """The route for the next attempt (mode ``first``, ``stay`` on ``ref``, or ``after`` it)."""
-        settings = self._settings
-        args = [self._keys, f"{_now():.3f}", mode, ref, settings.route_probe_share, self._draw(),
-                self._lease, *self.names]
-        found = [to_text(x) for x in self._pick(keys=[record_key, pin_key], args=args)]
-        if found[0] == "wait":
-            return Pick("wait", wait_s=max(0.05, float(found[1])))
-        return Pick(found[0], found[1], found[2] if len(found) > 2 else "")
-
     def claim_pick(self, mode: str = "first", ref: str = "") -> ClaimPick:
-        """What a send's claim needs to pick its route itself (``claim.lua``: one round trip)."""
+        """What a send's claim needs to pick the route of its next attempt itself (``pick_route``
+        in ``claim.lua``: mode ``first``, ``stay`` on ``ref``, or ``after`` it; one round trip)."""
         return ClaimPick(self._keys, mode, ref, self._settings.route_probe_share, self._draw(), self.names)
 
     def submit(self, name: str, request: SendRequest, client_ref: str | None) -> Accepted:
@@ -145,9 +121,6 @@ class SingleRoute:
 
     def __init__(self, provider: _Submits) -> None:
         self._provider = provider
-
-    def pick(self, record_key: str, pin_key: str, *, mode: str = "first", ref: str = "") -> Pick:
-        return Pick("route", self.names[0], "closed")
 
     def claim_pick(self, mode: str = "first", ref: str = "") -> None:
         return None  # one route, no breaker: the claim takes ``names[0]``

@@ -1,21 +1,34 @@
-"""The Celery app factory, and the lazily built default app for ``celery -A worker``.
+"""pinrelay's Celery apps: their configuration, a publish-only app for producers, a worker's base.
 
-Nothing is built at import time: :func:`create_app` takes a :class:`Settings`,
-so tests and embedders build their own app against their own Redis, and
-``celery -A worker worker`` gets one from the environment on first use.
+Nothing is built at import time: :func:`publisher_app` (what :func:`worker.send_pin` and the
+other producer calls publish through) and :func:`worker_base_app` (which
+:func:`worker.worker_app.create_app` gives its tasks) take a :class:`Settings`, so tests and
+embedders build their own against their own Redis.
+
+Neither changes anything outside its app: no logging configuration, no signal receiver, no
+kombu registry (the transport is named by ``broker_transport``,
+:func:`worker.taskqueue.transport.transport_for`), so a service that enqueues through
+pinrelay keeps its own logging and its own Celery apps as they were. Logging belongs to the
+processes pinrelay owns: :func:`worker.worker_app.default_app` (``celery -A worker``), and the
+``pinrelay`` commands (:func:`worker.cli.common.load_settings`).
 """
 
 from __future__ import annotations
 
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from celery import Celery
+from celery.app.amqp import AMQP
+from celery.app.log import Logging
 
 from worker import constants as c
 from worker.config import Settings
 from worker.redisconn import CONNECT_TIMEOUT_S, HEALTH_CHECK_INTERVAL_S, SOCKET_TIMEOUT_S, sentinel_options
 from worker.redisurl import is_sentinel_url, is_tls_url, parse_sentinel_url
+from worker.taskqueue.transport import Connection, transport_for
 
 
 def broker_ha_options(settings: Settings) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -44,6 +57,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     ha_transport, use_ssl = broker_ha_options(settings)
     return {
         "broker_url": settings.effective_broker_url,
+        # redis:// and sentinel:// on our transport (one client per channel, plain-pipeline
+        # acks), named here rather than in kombu's alias table, which other apps share.
+        "broker_transport": transport_for(settings.effective_broker_url),
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": {
             "visibility_timeout": settings.visibility_timeout_s,
@@ -93,7 +109,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def _own_logging(**_: Any) -> None:
-    """Celery's ``setup_logging`` signal: a worker is starting in this process, so it is ours.
+    """Celery's ``setup_logging`` signal, while our worker sets up logging: the process is ours.
 
     With a receiver connected Celery leaves the root logger alone; its own lines (and
     kombu's, and Python warnings such as its SecurityWarning) go through structlog instead,
@@ -102,6 +118,33 @@ def _own_logging(**_: Any) -> None:
     from worker.logs import capture_stdlib
 
     capture_stdlib()
+
+
+@contextmanager
+def _receiver(signal: Any, receiver: Any) -> Iterator[None]:
+    signal.connect(receiver, weak=False)
+    try:
+        yield
+    finally:
+        signal.disconnect(receiver)
+
+
+class WorkerLogging(Logging):  # type: ignore[misc]  # Celery is untyped
+    """Celery's logging set-up for a worker of *our* app: ``setup_logging`` answered by
+    :func:`_own_logging`, connected only for that call, so a worker of another app in the same
+    process (an embedding service's) sets up its logging as if pinrelay were not there."""
+
+    def setup_logging_subsystem(self, *args: Any, **kwargs: Any) -> Any:
+        from celery.signals import setup_logging
+
+        with _receiver(setup_logging, _own_logging):
+            return super().setup_logging_subsystem(*args, **kwargs)
+
+
+class PinrelayAMQP(AMQP):  # type: ignore[misc]
+    """Celery's messaging front, with connections that show our transport as ``redis://``."""
+
+    Connection = Connection
 
 
 def json_console() -> None:
@@ -125,35 +168,31 @@ def json_console() -> None:
     celery_worker.safe_say = notice
 
 
-def create_app(settings: Settings) -> Celery:
-    """A Celery app with pinrelay's tasks, for ``settings``' Redis and queue (refused, before
-    anything is built, without a Redis or with a retry schedule that could send a PIN twice)."""
-    settings.require_redis().check_for_worker()
-    from celery.signals import setup_logging
+def _app(settings: Settings, **celery_options: Any) -> Celery:
+    """A Celery app for ``settings``' broker and queue, with no tasks: nothing global is touched.
 
-    setup_logging.connect(_own_logging, weak=False)
-    from worker.taskqueue.transport import install
-
-    install()  # redis:// without a Redis client object per kombu operation
-    app = Celery("pinrelay", set_as_current=False)
+    No fixups: Celery's Django fixup would connect handlers to Celery's global signals for
+    this app in a Django process (the host's own app has its own)."""
+    app = Celery("pinrelay", set_as_current=False, fixups=[], amqp=f"{__name__}:PinrelayAMQP",
+                 **celery_options)
     app.conf.update(celery_config(settings))
     app.pinrelay_settings = settings
-    from worker.taskqueue.tasks import register_tasks
-
-    register_tasks(app, settings)
     return app
 
 
-_default: Celery | None = None
+def publisher_app(settings: Settings) -> Celery:
+    """The publish-only app of a producer: pinrelay's messages, queue and broker options, no tasks.
+
+    No worker checks (retry schedule, routes and their credentials: the worker refuses those),
+    no logging set-up, no signal receivers, no change to kombu's registries.
+    """
+    return _app(settings.require_redis())
 
 
-def default_app() -> Celery:
-    """The app built from the environment (``celery -A worker`` and ``worker.send_pin``)."""
-    global _default
-    if _default is None:
-        from worker.logs import configure_logging
-
-        settings = Settings.from_env()
-        configure_logging(settings)  # every secret of the settings redacted (the verify secret too)
-        _default = create_app(settings)
-    return _default
+def worker_base_app(settings: Settings) -> Celery:
+    """A worker's app before its tasks (:func:`worker.worker_app.create_app` adds them):
+    ``settings`` checked for a worker (refused, before anything is built, without a Redis or
+    with a retry schedule that could send a PIN twice), and a worker started from it routes
+    the standard library's logging through ours (:class:`WorkerLogging`)."""
+    settings.require_redis().check_for_worker()
+    return _app(settings, log=f"{__name__}:WorkerLogging")

@@ -31,7 +31,6 @@ import redis
 from celery import Celery, Task
 
 from worker import constants as c
-from worker.callbacks.delivery import register_callback_task
 from worker.config import Settings
 from worker.enqueue.request import SendRequest
 from worker.errors import DeferSend, SendFailedError, ValidationError
@@ -89,7 +88,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
                            error=f"{type(exception).__name__}: {exception}")
 
     task_failure.connect(_dead_task, weak=False)
-    register_callback_task(app, settings)  # pinrelay.deliver_callback (worker/callbacks/)
+
     # shared=False: each app (one per test or bench scenario) keeps its own task objects.
     @app.task(
         name=c.TASK_SEND_PIN,
@@ -159,10 +158,6 @@ def register_tasks(app: Celery, settings: Settings) -> None:
             raise self.retry(countdown=WAIT_FOR_SEND_S, max_retries=WAIT_FOR_SEND_TRIES,
                              kwargs={"request_id": request_id, "delivered": delivered, "at": at})
         return report(services, request_id, delivered=delivered, at=at)
-
-    from worker.verify.tasks import register_verify_tasks
-
-    register_verify_tasks(app, settings)  # pinrelay.verify_expire
 
 
 _FAILED: Final = frozenset({State.ERROR.value, State.UNCONFIRMED.value})

@@ -9,11 +9,12 @@ more than our own scripts per send. The client is only a front for the
 channel's connection pool, and it is thread-safe, so one per channel (rebuilt if
 kombu replaces the pool after a connection error) does the same work.
 
-:func:`install` makes it what ``redis://`` means to kombu in this process (the alias
-table, not ``broker_transport``: a transport path in the broker URL would break
-Flower's broker page, which picks its client by the URL's scheme), and does the same
-for ``sentinel://`` with kombu's Sentinel transport (each pool it builds asks the
-Sentinels for the primary; see :func:`worker.redisurl.kombu_broker_url`). Every other
+pinrelay's Celery apps name these classes directly (Celery's ``broker_transport``:
+:func:`transport_for`), so the broker URL stays ``redis://`` or ``sentinel://`` and nothing
+in kombu's registries changes: another Celery app in the same process (a service that
+embeds pinrelay's producer) keeps kombu's own transport. :class:`Connection` shows those
+classes by their scheme in a connection's URL form (``as_uri``), which Flower reads to pick
+its broker client and Celery prints in its banner and errors. Every other
 behaviour is kombu's own, but one: a Sentinel broker connection that finds no primary
 (the Sentinels are mid-failover, or still name the dead one) asks again every
 :data:`FAILOVER_POLL_S` for up to :data:`FAILOVER_PATIENCE_S` before it gives up. Celery's
@@ -28,9 +29,9 @@ import ssl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
-import kombu.transport
+import kombu
 import redis
 from kombu.transport import redis as kombu_redis
 from redis.sentinel import SentinelManagedConnection
@@ -129,10 +130,27 @@ class SentinelTransport(kombu_redis.SentinelTransport):  # type: ignore[misc]
     Channel = SentinelChannel
 
 
-def install() -> None:
-    """Point kombu's ``redis`` and ``sentinel`` aliases at our transports (idempotent)."""
-    for alias, cls in (("redis", "Transport"), ("sentinel", "SentinelTransport")):
-        target = f"{__name__}:{cls}"
-        if kombu.transport.TRANSPORT_ALIASES.get(alias) != target:
-            kombu.transport.TRANSPORT_ALIASES[alias] = target
-            kombu.transport._transport_cache.pop(alias, None)
+TRANSPORT: Final = f"{__name__}:Transport"
+SENTINEL_TRANSPORT: Final = f"{__name__}:SentinelTransport"
+_BY_SCHEME: Final = {"redis": TRANSPORT, "sentinel": SENTINEL_TRANSPORT}
+
+
+def transport_for(broker_url: str) -> str | None:
+    """The transport class (its path) for Celery's ``broker_transport``; None: kombu's choice.
+
+    ``redis://`` and ``sentinel://`` get ours; ``rediss://``, ``unix://`` and other brokers
+    keep kombu's own, as before (the alias table used to be rewritten for these two only).
+    """
+    return _BY_SCHEME.get(broker_url.split("://", 1)[0].lower())
+
+
+class Connection(kombu.Connection):  # type: ignore[misc]
+    """kombu's connection, naming our transport classes by their scheme in its URL form.
+
+    ``as_uri()`` writes the transport name as the scheme; for a class path that would be
+    ``worker.taskqueue.transport:Transport://...``, which Flower cannot map to a broker client.
+    ``resolve_aliases`` is kombu's own table for exactly this (``pyamqp`` is shown as ``amqp``).
+    """
+
+    resolve_aliases: ClassVar[dict[str, str]] = {**kombu.Connection.resolve_aliases,
+                       **{path: scheme for scheme, path in _BY_SCHEME.items()}}

@@ -19,11 +19,11 @@ from worker.records.replicated import store_for
 from worker.records.store import RecordStore
 from worker.redisconn import redis_client
 from worker.send.delivery import DeliveryDeps
-from worker.send.provider import ProviderClient
 from worker.send.ratelimit import build_limiter
 from worker.send.router import Router
 from worker.send.routes import build_routes
 from worker.send.spool import AcceptanceSpool, spool_dir
+from worker.send.transport import Transport
 
 __all__ = ["Services", "services_for", "redis_client"]  # redis_client: moved to worker.redisconn
 
@@ -33,7 +33,7 @@ class Services:
     settings: Settings
     redis: redis.Redis
     store: RecordStore
-    provider: ProviderClient  # the HTTP session every route sends through
+    transport: Transport  # the HTTP session every route sends through
     log: Any
     deps: DeliveryDeps
     guard: AbuseGuard
@@ -53,15 +53,15 @@ def services_for(settings: Settings) -> Services:
 
         client = redis_client(settings.redis_url)
         store = store_for(client, settings)  # with Sentinel, claims wait for a replica
-        provider = ProviderClient(settings)
+        transport = Transport(settings)
         log = get_logger("pinrelay.worker")
         spool = AcceptanceSpool(spool_dir(settings.runtime_dir, settings.key_prefix), store, log)
         spool.recover()  # acceptances a dead worker process left unwritten
-        router = Router(settings, client, build_routes(settings, provider))
-        deps = DeliveryDeps(settings=settings, store=store, provider=provider, log=log,
+        router = Router(settings, client, build_routes(settings, transport))
+        deps = DeliveryDeps(settings=settings, store=store, log=log,
                             limiter=build_limiter(settings, client), observer=WorkerObserver(),
                             spool=spool, router=router)
-        found = Services(settings=settings, redis=client, store=store, provider=provider,
+        found = Services(settings=settings, redis=client, store=store, transport=transport,
                          log=log, deps=deps, guard=AbuseGuard(settings, client))
         _cache[key] = found
     return found

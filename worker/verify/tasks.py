@@ -40,7 +40,7 @@ def verifier_for(app: Celery, settings: Settings) -> Any:
 
 
 def register_verify_tasks(app: Celery, settings: Settings) -> None:
-    """Add ``pinrelay.verify_expire`` to ``app`` (called by :func:`worker.taskqueue.tasks.register_tasks`)."""
+    """Add ``pinrelay.verify_expire`` to ``app`` (called by :func:`worker.worker_app.create_app`)."""
 
     @app.task(name=c.TASK_VERIFY_EXPIRE, shared=False, acks_late=True, ignore_result=True)
     def verify_expire(verification_id: str) -> int:

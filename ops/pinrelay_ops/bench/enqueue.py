@@ -17,7 +17,7 @@ from pinrelay_ops.bench.procs import ProcessMeter, Target
 from pinrelay_ops.bench.report import MIB, Goal, Row, ScenarioResult, redis_usage
 from pinrelay_ops.bench.sending.variants import NaiveSends, OurSends, SendVariant
 from pinrelay_ops.bench.stats import NO_LATENCY, Latency, per_thousand, rate, ratio
-from worker.records.store import CREATE_CHUNK
+from worker.records.creation import CREATE_CHUNK
 
 NAME = "enqueue"
 _SELF = Target(os.getpid(), tree=False, high_water=False)  # RSS now, not since start-up

@@ -27,7 +27,6 @@ from pinrelay_ops.simulator.receipts.dlr import AcceptedSend, base_fields, signe
 from webhook.app import RECEIPT_PATH
 from worker import signing
 from worker.config import Settings
-from worker.local.demo import demo_numbers
 
 FORM_TYPE: Final = "application/x-www-form-urlencoded"
 PRICE: Final = "0.03330000"
@@ -48,7 +47,11 @@ def message_id(index: int) -> str:
     return f"{index:016X}"
 
 
-def number(index: int, numbers: list[str] = demo_numbers(DISTINCT_NUMBERS)) -> str:  # noqa: B008 - computed once
+# Valid, distinct US numbers in the 555 fictional range (the demo's too).
+_NUMBERS: Final = [f"1636555{(1000 + i) % 10000:04d}" for i in range(DISTINCT_NUMBERS)]
+
+
+def number(index: int, numbers: list[str] = _NUMBERS) -> str:
     return numbers[index % len(numbers)]
 
 

@@ -19,8 +19,7 @@ from pinrelay_ops.bench.sending.variants import pin
 from webhook.receipts import Receipt
 from worker import constants as c
 from worker.config import Settings
-from worker.records import scripts
-from worker.records.store import RecordStore
+from worker.records.store import CLAIM, FINISH, RecordStore
 from worker.states import State
 from worker.text import to_text
 
@@ -28,8 +27,8 @@ from worker.text import to_text
 def seed_records(client: redis.Redis, settings: Settings, count: int) -> list[str]:
     """``count`` records in state ``submitted``, message-ids ``message_id(0..count-1)``."""
     store = RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s)
-    claim = client.register_script(scripts.CLAIM)
-    finish = client.register_script(scripts.FINISH)
+    claim = client.register_script(CLAIM)
+    finish = client.register_script(FINISH)
     prefix, ttl = settings.key_prefix, str(settings.record_ttl_s)
     ids = [f"seed{i:028d}" for i in range(count)]
     for start in range(0, count, SEED_BATCH):

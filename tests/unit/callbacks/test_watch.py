@@ -26,7 +26,7 @@ from worker.errors import ValidationError
 from worker.records.deadletters import DeadLetters
 from worker.records.store import RecordStore
 from worker.states import State
-from worker.taskqueue.app import create_app
+from worker.worker_app import create_app
 
 SECRET = "cb-secret-0123456789abcdef0123456789abcdef"
 URL = "http://127.0.0.1:9/hook"

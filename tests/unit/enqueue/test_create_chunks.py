@@ -22,10 +22,10 @@ from worker import constants as c
 from worker.config import Settings
 from worker.enqueue import chunks
 from worker.enqueue.abuse import AbuseGuard
-from worker.enqueue.producer import PinSpec, Producer, fresh_ids
+from worker.enqueue.producer import PinSpec, Producer
 from worker.errors import AbuseLimitError
-from worker.records.store import CREATE_CHUNK
-from worker.taskqueue.app import create_app
+from worker.records.creation import CREATE_CHUNK, fresh_ids
+from worker.worker_app import create_app
 
 N = 2 * CREATE_CHUNK + 17  # three chunks, the last one short
 

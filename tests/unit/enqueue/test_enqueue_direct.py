@@ -22,7 +22,7 @@ from worker.enqueue.abuse import AbuseGuard
 from worker.enqueue.producer import PinSpec, Producer
 from worker.enqueue.task_message import SendTaskMessages
 from worker.errors import AbuseLimitError
-from worker.taskqueue.app import create_app
+from worker.worker_app import create_app
 
 TO = "16365553226"
 
@@ -116,6 +116,28 @@ def test_template_messages_match_what_celery_builds(settings: Settings, app: Cel
     assert message["headers"] == {**headers, "ignore_result": True}
     assert {k: message["properties"][k] for k in properties} == properties
     assert json.loads(base64.b64decode(message["body"])) == json.loads(json.dumps(body))
+
+
+def test_template_messages_match_what_celery_publishes(settings: Settings, app: Celery,
+                                                       redis_client: redis.Redis) -> None:
+    """The hand-filled message is what ``app.send_task`` leaves in the queue through kombu's Redis
+    transport: the same protocol-2 headers, properties and body, field for field, but for the
+    delivery tag (kombu's is a fresh uuid4, ours the request id in UUID form: unique either way)
+    and ``reply_to``.
+    An upgrade that adds, drops or changes a field fails here, before a worker would see it."""
+    rid = "cd" * 16
+    app.send_task(TASK_SEND_PIN, kwargs={"request_id": rid}, task_id=rid, queue=settings.queue,
+                  ignore_result=True)
+    (published,) = queued(redis_client, settings)
+    ours = json.loads(SendTaskMessages(app, settings.queue).message(rid))
+    assert set(ours) == set(published)
+    assert ours["headers"] == published["headers"]
+    tag = "cdcdcdcd-cdcd-cdcd-cdcd-cdcdcdcdcdcd"
+    # reply_to: send_task names the app's oid for an RPC result backend; no result is ever kept
+    assert ours["properties"] == {**published["properties"], "delivery_tag": tag, "reply_to": ""}
+    assert json.loads(base64.b64decode(ours["body"])) == json.loads(base64.b64decode(published["body"]))
+    assert {k: ours[k] for k in ("content-encoding", "content-type")} == {
+        k: published[k] for k in ("content-encoding", "content-type")}
 
 
 def test_forget_keeps_an_idempotency_key_that_stands_for_another_request(

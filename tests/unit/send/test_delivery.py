@@ -16,7 +16,7 @@ from worker.enqueue.request import SendRequest
 from worker.errors import DeferSend, PermanentProviderError, TransientProviderError, UnconfirmedSendError
 from worker.records.store import RecordStore, new_request_id
 from worker.send.delivery import DeliveryDeps, deliver
-from worker.send.provider import Accepted
+from worker.send.routes.base import Accepted
 from worker.states import State
 
 

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from worker.errors import PermanentProviderError, TransientProviderError, UnconfirmedSendError
-from worker.send.provider import STATUS_NAMES, classify_status, parse_response, throttle_wait_s
+from worker.send.routes.vonage import STATUS_NAMES, classify_status, parse_response, throttle_wait_s
 
 TRANSIENT = ["1", "5", "10", "13"]
 PERMANENT = [code for code in STATUS_NAMES if code not in {"0", *TRANSIENT}]

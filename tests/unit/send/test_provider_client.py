@@ -1,4 +1,4 @@
-"""ProviderClient over real HTTP, against a throwaway local server."""
+"""The 2FA route over the shared transport and real HTTP, against a throwaway local server."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from tests.support.httpserver import QuietHandler, serve_http
 from worker.config import Settings
 from worker.enqueue.request import SendRequest
 from worker.errors import PermanentProviderError
-from worker.send.provider import USER_AGENT, ProviderClient
+from worker.send.routes.sc2fa import Sc2faRoute
+from worker.send.transport import USER_AGENT, Transport
 
 
 class Recorder(QuietHandler):
@@ -43,11 +44,12 @@ def server() -> Iterator[str]:
 
 def test_a_redirect_is_an_error_not_a_get_elsewhere(server: str) -> None:
     """The form goes out once with our User-Agent; a 301 is a permanent error, never followed."""
-    client = ProviderClient(Settings.from_env({}).replace(api_url=server))
+    settings = Settings.from_env({}).replace(api_url=server)
+    transport = Transport(settings)
     request = SendRequest.build("16365553226", "4242", None, {"brand": "Acme"})
     with pytest.raises(PermanentProviderError) as refused:
-        client.submit(request, "login-1")
-    client.close()
+        Sc2faRoute(settings, transport).submit(request, "login-1")
+    transport.close()
     assert refused.value.http_status == 301
     assert len(Recorder.seen) == 1
     method, path, form, agent = Recorder.seen[0]

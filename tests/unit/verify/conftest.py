@@ -14,9 +14,9 @@ import redis
 from tests.unit.verify.sendpath import SECRET, RecordingSendPath
 from worker.config import Settings
 from worker.enqueue.producer import Producer
-from worker.taskqueue.app import create_app
 from worker.verify.service import Verifier
 from worker.verify.store import VerifyStore
+from worker.worker_app import create_app
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from prometheus_client import CollectorRegistry, generate_latest
 from worker import constants as c
 from worker.config import Settings
 from worker.enqueue.producer import Producer
-from worker.taskqueue.app import create_app
 from worker.verify.metrics import VerifyStatsCollector
 from worker.verify.report import (
     add_verify_section,
@@ -20,6 +19,7 @@ from worker.verify.report import (
 )
 from worker.verify.service import Verifier
 from worker.verify.store import VerifyStore
+from worker.worker_app import create_app
 
 SECRET = "s" * 40
 

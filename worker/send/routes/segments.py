@@ -31,8 +31,3 @@ def length(text: str) -> tuple[int, int]:
     if needs_unicode(text):
         return len(text.encode("utf-16-le")) // 2, UCS2_LIMIT
     return sum(2 if ch in GSM7_EXTENSION else 1 for ch in text), GSM7_LIMIT
-
-
-def fits_one_sms(text: str) -> bool:
-    used, limit = length(text)
-    return used <= limit

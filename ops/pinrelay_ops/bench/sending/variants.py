@@ -23,7 +23,7 @@ from pinrelay_ops.bench.receipt_pool import number
 from worker.enqueue.producer import PinSpec, Producer
 from worker.local.supervisor import Managed, Stack
 from worker.states import State
-from worker.taskqueue.app import create_app
+from worker.worker_app import create_app
 
 RECORDS_SETTLE_S = 10.0  # a provider call is recorded as submitted right after it returns
 
