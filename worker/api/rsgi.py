@@ -34,14 +34,15 @@ def build_app(settings: Settings, client: redis.Redis | None = None) -> Api:
     """The API for ``settings`` (its Redis must be resolved); ``client`` defaults to a new pool."""
     from worker.enqueue.producer import Producer
     from worker.redisconn import redis_client
-    from worker.worker_app import create_app
+    from worker.taskqueue.app import publisher_app
 
     if settings.redis_url is None:
         raise ConfigError("the HTTP API needs a Redis URL (PINRELAY_REDIS_URL)")
     if client is None:
         client = redis_client(settings.redis_url, socket_timeout=REDIS_SOCKET_TIMEOUT_S,
                               socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S)
-    producer = Producer(settings, create_app(settings), client)
+    # a producer like any other: publishes, runs no worker or route checks (those are the worker's)
+    producer = Producer(settings, publisher_app(settings), client)
     keys = ApiKeys(client, settings.key_prefix, rate_per_s=settings.api_rate_per_key)
     pins = Pins(producer)
     verifications = Verifications(producer)
