@@ -24,9 +24,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from worker.api.errors import InvalidRequest
+from worker.enqueue.request import validate_pin
+from worker.errors import ValidationError
+
+ZITADEL_CODES: Final = ("code", "oTP")  # phone verification, OTP SMS (args' first letter lower-cased)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +73,18 @@ def find_code(text: str, pattern: re.Pattern[str], where: str) -> str:
 
 def _zitadel(data: dict[str, Any]) -> CodeMessage:
     to = _string(_object(data, "contextInfo"), "recipientPhoneNumber", "contextInfo.", code="invalid_number")
-    args = data.get("args")
-    args = args if isinstance(args, dict) else {}
-    code = args.get("code") if isinstance(args.get("code"), str) else args.get("oTP")
-    if not isinstance(code, str):
+    given = data.get("args")
+    args: dict[str, Any] = given if isinstance(given, dict) else {}
+    codes = [name for name in ZITADEL_CODES if name in args]
+    if not codes:
         raise _invalid("args: a Zitadel message without a code (args.code or args.oTP): pinrelay sends "
                        "codes only", "invalid_pin")
-    return CodeMessage("zitadel", to, code)
+    for name in codes:  # each one given must be a code, not only the one sent
+        try:
+            validate_pin(args[name])
+        except ValidationError as exc:
+            raise _invalid(f"args.{name}: {exc.message}", "invalid_pin") from None
+    return CodeMessage("zitadel", to, args[codes[0]])
 
 
 def _authentik(data: dict[str, Any]) -> CodeMessage:

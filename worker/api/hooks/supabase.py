@@ -88,8 +88,8 @@ def read_sms(data: dict[str, Any]) -> SupabaseSms:
     user = _object(data, "user", required=False)
     if not isinstance(sms.get("otp"), str):
         raise InvalidRequest("sms.otp: must be a string (the code to send)")
-    phone = _text(sms.get("phone"), "sms.phone") or _text(user.get("phone"), "user.phone")
-    return SupabaseSms(sms["otp"], phone, _text(user.get("id"), "user.id") or None)
+    sms_phone, user_phone = _text(sms.get("phone"), "sms.phone"), _text(user.get("phone"), "user.phone")
+    return SupabaseSms(sms["otp"], sms_phone or user_phone, _text(user.get("id"), "user.id") or None)
 
 
 class SupabaseHook:
