@@ -207,6 +207,7 @@ def test_the_hook_has_its_own_request_rate(hook_settings: Settings, redis_client
     answer = post(app, second, signed(second))
     assert answer.status == 200 and answer.json()["error"]["http_code"] == 429
     assert redis_client.exists(f"{hook_settings.key_prefix}{c.KEY_API_RATE}supabase")
+    assert not redis_client.exists(f"{hook_settings.key_prefix}{c.KEY_API_KEY}supabase")  # no key record
 
 
 def test_mfa_and_phone_change_numbers(app: RSGIFront, hook_settings: Settings,
@@ -252,3 +253,16 @@ def test_a_large_user_object_fits(app: RSGIFront, hook_settings: Settings,
     body = json.dumps(payload).encode()
     assert len(body) > hook_settings.api_body_limit_bytes
     assert post(app, body, signed(body)).json() == {}
+
+
+def test_redis_down_is_supabase_s_503_and_never_a_500(hook_settings: Settings) -> None:
+    """Nothing could be stored, so nothing was sent: the user sees a 503 and may ask again."""
+    from worker.local.embedded import free_port
+
+    dead = redis.Redis(port=free_port(), socket_connect_timeout=0.2, socket_timeout=0.2)
+    elsewhere = hook_settings.replace(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    app = RSGIFront(api_core(elsewhere, build_app(elsewhere, dead), threads=1))
+    body = supabase_body("561166", TO)
+    answer = post(app, body, signed(body))
+    assert answer.status == 200 and "Retry-After" not in answer.headers
+    assert answer.json()["error"]["http_code"] == 503
