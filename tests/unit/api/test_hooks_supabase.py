@@ -266,3 +266,17 @@ def test_redis_down_is_supabase_s_503_and_never_a_500(hook_settings: Settings) -
     answer = post(app, body, signed(body))
     assert answer.status == 200 and "Retry-After" not in answer.headers
     assert answer.json()["error"]["http_code"] == 503
+
+
+def test_pinrelay_up_hands_the_hook_settings_to_the_api_process(settings: Settings) -> None:
+    """`pinrelay up` starts the API with its Stack's environment (worker/local/supervisor.py): the
+    hook settings up was started with are the API process's."""
+    from worker.local.supervisor import Stack
+
+    configured = settings.replace(supabase_hook_secret=SUPABASE_SETTING, hook_signing_key="k" * 20,
+                                  hook_code_pattern=r"code ([0-9]{6})")
+    env = Stack(configured).env()
+    assert env["PINRELAY_SUPABASE_HOOK_SECRET"] == SUPABASE_SETTING
+    assert env["PINRELAY_HOOK_SIGNING_KEY"] == "k" * 20
+    assert env["PINRELAY_HOOK_CODE_PATTERN"] == r"code ([0-9]{6})"
+    assert Settings.from_env(env).supabase_hook_secret == SUPABASE_SETTING
