@@ -145,3 +145,18 @@ CALLBACK_BACKOFF_MAX_S: Final = 60.0  # kept well under the visibility timeout (
 CALLBACK_WATCH_SWEEP_S: Final = 0.5  # how often the correlator looks for newly settled records
 MISROUTED_QUEUES: Final = ("celery",)  # where a send_task without queue="pinrelay" lands
 MISROUTED_SWEEP_S: Final = 5.0
+
+# --- Auth-server hooks (worker/api/hooks/; docs/auth-servers.md) ------------------
+# A Supabase retry comes within 5 s of the first attempt (hookshttp.go: 5 s for every attempt,
+# each with a new webhook-id); 60 s covers that and the docs' longer schedule (19 s), and stays
+# within Supabase's own one-SMS-per-user-per-60-s limit, so a deliberate resend (a new OTP
+# anyway) is never held. Longer would only widen the window for two equal random OTPs.
+SUPABASE_DEDUP_WINDOW_S: Final = 60
+HOOK_SIGNATURE_TOLERANCE_S: Final = 300  # a signed generic hook's t= may be this far off (Zitadel's 300 s)
+# A replayed signed generic call is caught while its signature still verifies: t +- the tolerance.
+GENERIC_DEDUP_WINDOW_S: Final = 2 * HOOK_SIGNATURE_TOLERANCE_S
+# Supabase sends the whole user object (metadata, identities, factors): more than
+# PINRELAY_API_BODY_LIMIT may need, and refusing it would lock the user out.
+SUPABASE_HOOK_BODY_LIMIT_BYTES: Final = 256 * 1024
+DEFAULT_HOOK_CODE_PATTERN: Final = r"(?<![0-9])[0-9]{4,10}(?![0-9])"  # the one run of 4-10 digits
+HOOK_SIGNING_KEY_MIN_CHARS: Final = 16

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.api import CALLBACK_SECRET, VERIFY_SECRET, create_key
+from tests.support.hooks import SUPABASE_SETTING
 from tests.support.settings import isolated_settings
 from worker.local.supervisor import Stack
 
@@ -28,8 +29,9 @@ SEED = 20261201
 
 @pytest.fixture(scope="module")
 def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    # the Supabase hook on, with the secret the schemathesis hooks sign with
     settings = isolated_settings(redis_url, callback_secret=CALLBACK_SECRET, verify_secret=VERIFY_SECRET,
-                                 api_rate_per_key=1000.0)
+                                 api_rate_per_key=1000.0, supabase_hook_secret=SUPABASE_SETTING)
     stack = Stack(settings, log_dir=tmp_path_factory.mktemp("schemathesis"))
     stack.ensure_redis()
     try:
@@ -56,4 +58,6 @@ def test_schemathesis_finds_nothing(api: tuple[str, str], tmp_path: Path) -> Non
     )
     assert done.returncode == 0, done.stdout[-8000:] + done.stderr[-2000:]
     assert "No issues found" in done.stdout or "passed" in done.stdout, done.stdout[-4000:]
+    # every operation got past its authentication (the Supabase hook: the before_call signature)
+    assert "Authentication failed" not in done.stdout, done.stdout[-4000:]
     assert time.monotonic() - started < 120

@@ -73,6 +73,9 @@ EXPECT = {
     ("docs/http-api.md", "/v1/pins/$id"): r'"id":"[0-9a-f]{32}","to":"16365553226","client_ref":"login-7f3a"',
     ("docs/http-api.md", "/check"): r'"status":\s*"wrong_code"',
     ("docs/routes.md", "pinrelay routes"): r'"state": "closed"',
+    ("docs/auth-servers.md", "/v1/hooks/generic/send-sms"): r'^\{"id":"[0-9a-f]{32}"\}',
+    ("docs/auth-servers.md", "def pinrelay_signature"): r"(?m)^t=[0-9]+,v1=[0-9a-f]{64}$",
+    ("docs/auth-servers.md", "whsec_"): r"(?m)^v1,whsec_[A-Za-z0-9+/]{43}=$",
     ("docs/operating.md", "pinrelay report --since 1h"): r"delivered",
 }
 

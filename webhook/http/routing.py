@@ -33,12 +33,14 @@ class Endpoint:
     ``handler(request)`` is a coroutine function, run on the event loop (it must not block),
     unless ``blocking``: then it is a plain function (Redis, the producer, the verifier) that
     runs on the core's thread pool, and with ``body`` the core reads the body first, on the
-    loop under its deadline, so a slow client never holds a thread.
+    loop under its deadline, so a slow client never holds a thread. ``body_limit`` replaces the
+    app's limit for this endpoint (0: the app's).
     """
 
     handler: Callable[..., Any]
     blocking: bool = False
     body: bool = False
+    body_limit: int = 0
 
 
 class Match:

@@ -11,6 +11,12 @@ POST /v1/verifications/{id}/check           200 ``{"id", "status", "attempts_lef
 POST /v1/verifications/{id}/resend          202 ``{"id"}``
 GET  /v1/verifications/{id}                 200 the verification; 404
 ------------------------------------------  -----------------------------------------
+POST /v1/hooks/supabase/send-sms            200 ``{}``, or 200 ``{"error": {"http_code",
+(Standard Webhooks signature, no key)       "message"}}`` as Supabase reads a refusal
+                                            (:mod:`worker.api.hooks.supabase`)
+POST /v1/hooks/generic/send-sms             202 ``{"id"}`` (:mod:`worker.api.hooks.generic`)
+(a key, or ``ZITADEL-Signature``)
+------------------------------------------  -----------------------------------------
 GET  /openapi.json (no key)                 the OpenAPI 3.1 document
 GET  /healthz, /readyz (no key)             200 ``{"status", "redis"}``; readyz 503
 GET  /metrics (no key)                      Prometheus exposition text
@@ -42,8 +48,10 @@ from webhook.http.core import Request
 from webhook.http.errors import HttpError
 from webhook.http.metrics import metrics_answer
 from webhook.http.routing import Endpoint, Router
+from worker import constants as c
 from worker.api import metrics, openapi
-from worker.api.errors import FIELD_CODES, ApiError, RateLimited, Unauthorized, core_refusal
+from worker.api.auth import KeyAuth
+from worker.api.errors import FIELD_CODES, ApiError, core_refusal
 from worker.api.http import error_response, response
 from worker.api.keys import ApiKeys
 from worker.config import Settings
@@ -57,7 +65,6 @@ from worker.errors import (
 from worker.logs import get_logger
 
 Handler = Callable[[Request], Answer]
-BEARER: Final = 'Bearer realm="pinrelay"'
 # Retry-After for each abuse limit: when the window that refused it has surely moved on.
 LIMIT_RETRY_S: Final = {"prefix_minute": 60, "number_10min": 600, "number_day": 86400, "denylist": 86400}
 INTERNAL: Final = error_response(500, "internal_error", "internal error")
@@ -76,7 +83,7 @@ class Api:
                  handlers: Mapping[str, Handler]) -> None:
         self._settings = settings
         self._client = client
-        self._keys = keys
+        self._auth = KeyAuth(keys, settings.api_rate_per_key)
         self.body_limit = settings.api_body_limit_bytes
         self._log = get_logger("pinrelay.api")
         h = {**handlers, "openapi": self._openapi, "healthz": self._healthz, "readyz": self._readyz,
@@ -88,14 +95,19 @@ class Api:
             ("/v1/verifications/{id}", {"GET": ("verifications.read", True)}),
             ("/v1/verifications/{id}/check", {"POST": ("verifications.check", True)}),
             ("/v1/verifications/{id}/resend", {"POST": ("verifications.resend", True)}),
+            # the hooks authenticate themselves: a signature, or (generic) a key
+            ("/v1/hooks/supabase/send-sms", {"POST": ("hooks.supabase", False)}),
+            ("/v1/hooks/generic/send-sms", {"POST": ("hooks.generic", False)}),
             ("/openapi.json", {"GET": ("openapi", False)}),
             ("/healthz", {"GET": ("healthz", False)}),
             ("/readyz", {"GET": ("readyz", False)}),
             ("/metrics", {"GET": ("metrics", False)}),
         ]
+        # Supabase sends the whole user object: its own, larger limit (see the constant)
+        limits = {"hooks.supabase": max(self.body_limit, c.SUPABASE_HOOK_BODY_LIMIT_BYTES)}
         self.router = Router(
             [(path, {method: Endpoint(functools.partial(self._run, h[name], auth), blocking=True,
-                                      body=method == "POST")
+                                      body=method == "POST", body_limit=limits.get(name, 0))
                      for method, (name, auth) in methods.items()})
              for path, methods in table],
             not_found=NOT_FOUND, not_allowed=not_allowed,
@@ -122,7 +134,7 @@ class Api:
         """The handler's answer, with every expected refusal turned into its error answer."""
         try:
             if needs_key:
-                self._authenticate(request)
+                self._auth.bearer(request)
             return handler(request)
         except ApiError as exc:
             return error_response(exc.status, exc.code, exc.message, exc.headers)
@@ -141,25 +153,6 @@ class Api:
             self._log.warning("api_store_unavailable", error=f"{type(exc).__name__}: {exc}")
             return error_response(503, "unavailable", "the store is unavailable; retry later",
                                   [("Retry-After", str(UNAVAILABLE_RETRY_S))])
-
-    def _authenticate(self, request: Request) -> None:
-        header = (request.header("authorization") or "").strip()
-        if not header:
-            raise Unauthorized("send Authorization: Bearer <key>", headers=(("WWW-Authenticate", BEARER),))
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or len(token) > 256 or not token.isascii():
-            challenge = f'{BEARER}, error="invalid_request"'
-            raise Unauthorized("send Authorization: Bearer <key>", headers=(("WWW-Authenticate", challenge),))
-        verdict = self._keys.authenticate(token)
-        if verdict.status == "limited":
-            retry = str(max(1, int(verdict.retry_after_s)))
-            raise RateLimited(f"over {self._settings.api_rate_per_key:g} requests/s for this key",
-                              headers=(("Retry-After", retry),))
-        if verdict.status != "ok":
-            message = "this API key was revoked" if verdict.status == "revoked" else "unknown API key"
-            raise Unauthorized(message, headers=(("WWW-Authenticate", f'{BEARER}, error="invalid_token"'),))
-        request.key_id = verdict.key_id
 
     def _openapi(self, request: Request) -> Answer:
         return raw_answer(200, "application/json", openapi.document_bytes())

@@ -108,6 +108,18 @@ class ApiKeys:
         """Check a presented key and count the request against its rate limit (one round trip)."""
         args = [f"{self._prefix}{c.KEY_API_KEY}", f"{self._prefix}{c.KEY_API_RATE}", self._rate, self._burst]
         result = [to_text(x) for x in self._auth(keys=[self._index(digest(presented))], args=args)]
-        if result[0] == "limited":
-            return Verdict("limited", result[1], math.ceil(int(result[2]) / 1000))
-        return Verdict(result[0], result[1] if len(result) > 1 else "")
+        return _verdict(result)
+
+    def admit(self, identity: str) -> Verdict:
+        """Spend one unit of ``identity``'s rate limit, as for a key: an auth-server hook, which
+        authenticates by its signature, has an identity of its own (``supabase``) but no key."""
+        args = [f"{self._prefix}{c.KEY_API_KEY}", f"{self._prefix}{c.KEY_API_RATE}", self._rate, self._burst,
+                identity]
+        return _verdict([to_text(x) for x in self._auth(keys=[""], args=args)])
+
+
+def _verdict(result: list[str]) -> Verdict:
+    """``api_auth.lua``'s answer as a :class:`Verdict`."""
+    if result[0] == "limited":
+        return Verdict("limited", result[1], math.ceil(int(result[2]) / 1000))
+    return Verdict(result[0], result[1] if len(result) > 1 else "")

@@ -16,6 +16,10 @@ import redis
 from webhook.http.core import HttpCore
 from webhook.http.rsgi import RSGIFront, tune_worker_process
 from worker.api.app import Api
+from worker.api.auth import KeyAuth
+from worker.api.hooks.generic import GenericHook
+from worker.api.hooks.sender import HookSender
+from worker.api.hooks.supabase import SupabaseHook
 from worker.api.keys import ApiKeys
 from worker.api.pins import Pins
 from worker.api.verifications import Verifications
@@ -46,6 +50,7 @@ def build_app(settings: Settings, client: redis.Redis | None = None) -> Api:
     keys = ApiKeys(client, settings.key_prefix, rate_per_s=settings.api_rate_per_key)
     pins = Pins(producer)
     verifications = Verifications(producer)
+    sender, auth = HookSender(producer), KeyAuth(keys, settings.api_rate_per_key)
     handlers = {
         "pins.create": pins.create,
         "pins.read": pins.read,
@@ -53,6 +58,8 @@ def build_app(settings: Settings, client: redis.Redis | None = None) -> Api:
         "verifications.read": verifications.read,
         "verifications.check": verifications.check,
         "verifications.resend": verifications.resend,
+        "hooks.supabase": SupabaseHook(settings, sender, auth).send_sms,
+        "hooks.generic": GenericHook(settings, sender, auth).send_sms,
     }
     return Api(settings, client, keys, handlers)
 

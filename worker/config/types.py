@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 from urllib.parse import urlsplit
@@ -23,7 +24,8 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 from worker import constants as c
 from worker.redisurl import SENTINEL_SCHEMES
 
-__all__ = ["EnvMeta", "env", "Says", "OneOf", "redact_url", "is_loopback_url", "ROUTE_NAMES"]
+__all__ = ["EnvMeta", "env", "Says", "OneOf", "redact_url", "is_loopback_url", "ROUTE_NAMES",
+           "supabase_secrets"]
 
 ROUTE_NAMES: Final[tuple[str, ...]] = ("sc2fa", "sms", "twilio")  # PINRELAY_ROUTES; worker/send/routes/
 
@@ -165,6 +167,54 @@ def _long_secret(value: str) -> str:
     return value
 
 
+# Supabase's own check of a hook secret (internal/conf/configuration.go symmetricSecretFormat),
+# with the `v1,` optional: the base64 of the key after `whsec_`.
+_SUPABASE_SECRET: Final = re.compile(r"(?:v1,)?whsec_([A-Za-z0-9+/=]{32,88})")
+SUPABASE_SECRETS_MAX: Final = 8
+
+
+def supabase_secrets(value: str) -> tuple[str, ...]:
+    """``v1,whsec_A|v1,whsec_B`` as Supabase shows them (several, `|`-separated, during a rotation)
+    -> ``("whsec_A", "whsec_B")``, what ``standardwebhooks.Webhook`` takes: given the ``v1,`` too,
+    it silently decodes a wrong key and nothing ever verifies."""
+    parts = [part.strip() for part in value.split("|") if part.strip()]
+    if not 1 <= len(parts) <= SUPABASE_SECRETS_MAX:
+        raise ValueError(f"must be 1-{SUPABASE_SECRETS_MAX} Supabase hook secrets separated by |")
+    keys = []
+    for part in parts:
+        found = _SUPABASE_SECRET.fullmatch(part)
+        if found is None:
+            raise ValueError("must be Supabase's hook secrets as its dashboard shows them, "
+                             "v1,whsec_<base64> (32-88 base64 characters), several separated by |")
+        keys.append("whsec_" + found[1])
+    return tuple(keys)
+
+
+def _supabase_secret(value: str) -> str:
+    supabase_secrets(value)
+    return value
+
+
+def _hook_key(value: str) -> str:
+    if len(value) < c.HOOK_SIGNING_KEY_MIN_CHARS:
+        raise ValueError(f"must be at least {c.HOOK_SIGNING_KEY_MIN_CHARS} characters (got {len(value)})")
+    return value
+
+
+def _code_pattern(value: str) -> str:
+    """A regular expression that finds a code: it compiles (ASCII classes), has at most one group
+    (the code, else the whole match) and cannot match an empty text."""
+    try:
+        pattern = re.compile(value, re.ASCII)
+    except re.error as exc:
+        raise ValueError(f"is not a regular expression: {exc}") from None
+    if pattern.groups > 1:
+        raise ValueError("may have at most one group (the code)")
+    if pattern.search("") is not None:
+        raise ValueError("must not match an empty text")
+    return value
+
+
 def _metrics_place(value: str) -> str:
     """``on``, ``off`` or a TCP port: where the receiver serves ``/metrics``."""
     lowered = value.lower()
@@ -191,6 +241,9 @@ Flag = Annotated[bool, Says("must be true or false")]  # 1/0, true/false, yes/no
 Upper = Annotated[str, AfterValidator(str.upper)]  # log levels, as the logging module spells them
 LongSecret = Annotated[str, AfterValidator(_long_secret)]
 MetricsPlace = Annotated[str, AfterValidator(_metrics_place)]
+SupabaseSecret = Annotated[str, AfterValidator(_supabase_secret)]
+HookKey = Annotated[str, AfterValidator(_hook_key)]
+CodePattern = Annotated[str, AfterValidator(_code_pattern)]
 ReadableFile = Annotated[str, AfterValidator(_readable_file)]
 SignatureMethod = Annotated[str, OneOf(c.SIGNATURE_METHODS)]
 Pool = Annotated[str, OneOf(_POOLS, "a Celery pool")]
