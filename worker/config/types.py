@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 from urllib.parse import urlsplit
@@ -25,7 +26,8 @@ from worker.redisurl import SENTINEL_SCHEMES
 
 __all__ = ["EnvMeta", "env", "Says", "OneOf", "redact_url", "is_loopback_url", "ROUTE_NAMES"]
 
-ROUTE_NAMES: Final[tuple[str, ...]] = ("sc2fa", "sms", "twilio")  # PINRELAY_ROUTES; worker/send/routes/
+# PINRELAY_ROUTES; worker/send/routes/
+ROUTE_NAMES: Final[tuple[str, ...]] = ("sc2fa", "sms", "twilio", "messages")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +167,27 @@ def _long_secret(value: str) -> str:
     return value
 
 
+_DOMAIN_LABEL: Final = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_APP_HASH: Final = re.compile(r"[A-Za-z0-9+/]{11}")
+
+
+def _otp_domain(value: str) -> str:
+    """The site an origin-bound code is for (``@example.com #123456``): a host name, no scheme,
+    port or path; lower-cased, as browsers compare it."""
+    host = value.strip().lower().rstrip(".")
+    labels = host.split(".")
+    if len(host) > 253 or len(labels) < 2 or not all(_DOMAIN_LABEL.fullmatch(label) for label in labels):
+        raise ValueError("must be a host name such as example.com (no scheme, port or path)")
+    return host
+
+
+def _app_hash(value: str) -> str:
+    """The SMS Retriever API's app hash: 11 characters of base64 (Google's AppSignatureHelper)."""
+    if not _APP_HASH.fullmatch(value.strip()):
+        raise ValueError("must be the 11-character app hash (letters, digits, + and /)")
+    return value.strip()
+
+
 def _metrics_place(value: str) -> str:
     """``on``, ``off`` or a TCP port: where the receiver serves ``/metrics``."""
     lowered = value.lower()
@@ -191,6 +214,8 @@ Flag = Annotated[bool, Says("must be true or false")]  # 1/0, true/false, yes/no
 Upper = Annotated[str, AfterValidator(str.upper)]  # log levels, as the logging module spells them
 LongSecret = Annotated[str, AfterValidator(_long_secret)]
 MetricsPlace = Annotated[str, AfterValidator(_metrics_place)]
+OtpDomain = Annotated[str, AfterValidator(_otp_domain)]
+AppHash = Annotated[str, AfterValidator(_app_hash)]
 ReadableFile = Annotated[str, AfterValidator(_readable_file)]
 SignatureMethod = Annotated[str, OneOf(c.SIGNATURE_METHODS)]
 Pool = Annotated[str, OneOf(_POOLS, "a Celery pool")]
