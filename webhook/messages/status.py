@@ -62,16 +62,21 @@ TTL_EXPIRED: Final = "1360"  # "TTL was activated" (the Messages error list)
 _CODE_IN_TYPE: Final = re.compile(r"#(\d+)$")
 
 
-def verify_bearer(authorization: str, body: bytes, secret: str, leeway_s: float) -> dict[str, Any]:
+def verify_bearer(authorization: str, body: bytes, secret: str, leeway_s: float,
+                  now: float) -> dict[str, Any]:
     """The claims of the webhook's JWT; :class:`SignatureRejectedError` (401) when it is missing,
-    wrongly signed, from the future, or hashes another body."""
+    wrongly signed, issued after ``now`` + ``leeway_s``, or hashes another body."""
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise SignatureRejectedError("missing Authorization: Bearer JWT")
-    try:
-        claims: dict[str, Any] = jwt.decode(token.strip(), secret, algorithms=["HS256"], leeway=leeway_s)
+    try:  # `iat` against the receiver's clock below (PyJWT would read the system's)
+        claims: dict[str, Any] = jwt.decode(token.strip(), secret, algorithms=["HS256"], leeway=leeway_s,
+                                            options={"verify_iat": False})
     except jwt.InvalidTokenError:
         raise SignatureRejectedError("JWT invalid or not signed with the signature secret") from None
+    issued = claims.get("iat")
+    if issued is not None and (not isinstance(issued, int | float) or issued > now + leeway_s):
+        raise SignatureRejectedError("JWT iat is not a time, or in the future")
     claimed = claims.get("payload_hash")
     if claimed is not None and not hmac.compare_digest(
             str(claimed).lower().encode("ascii", "replace"), hashlib.sha256(body).hexdigest().encode()):
@@ -159,7 +164,7 @@ class MessagesStatus:
         claims: dict[str, Any] = {}
         if self._secret is not None:
             try:
-                claims = verify_bearer(authorization, body, self._secret, self._leeway)
+                claims = verify_bearer(authorization, body, self._secret, self._leeway, self._clock())
             except SignatureRejectedError as exc:
                 self._log.info("messages_webhook_rejected", reason=exc.reason)
                 raise
