@@ -52,6 +52,7 @@ from worker.constants import (
     KEY_RECEIPTS_STREAM,
     KEY_STATS,
 )
+from worker.correlate.bounds import payload
 from worker.errors import ConfigError
 from worker.redisconn import redis_pool
 from worker.text import to_text
@@ -119,7 +120,7 @@ class ResultQueue:
         """An entry that keeps the receipt ``fields`` as a dead letter ``reason`` (a replay is
         still a replay: its keys are checked and recorded as for the stream)."""
         member = f"{message_id or 'bad'}:{reason}:{at:.6f}"
-        receipt = json.dumps(dict(fields), separators=(",", ":"))
+        receipt = payload(fields)  # bounded as every dead receipt (a genuine one passes unchanged)
         _, keys, _ = self.entry({}, nonce)
         return ["id", member, "reason", reason, "message_id", message_id, "receipt", receipt], keys, reason
 
