@@ -1,11 +1,13 @@
-"""The delivery-receipt receiver: receipts (Vonage DLRs, Twilio status callbacks) onto a Redis Stream.
+"""The delivery-receipt receiver: receipts (Vonage DLRs, Twilio status callbacks, Messages API status
+webhooks) onto a Redis Stream.
 
 ::
 
     app.py       the receiver: its route table, handlers and answers (answers.py)
     intake.py    one receipt from request pieces to stream entry, and back to an answer
     receipts.py  parse and validate a receipt, check its signature (worker.signing)
-    twilio/      Twilio status callbacks and X-Twilio-Signature
+    twilio/      Twilio status callbacks and X-Twilio-Signature (Auth Token or SharedKey)
+    messages/    Vonage Messages API status webhooks and their HS256 JWTs
     queue.py     the durable result stream (one Lua push per batch, replay keys, backlog bound)
     writer.py    pushes from the event loop, group-committed on one thread
     errors.py    why a receipt was refused, one class per HTTP answer

@@ -31,6 +31,7 @@ def not_allowed(allow: str) -> Answer:
 
 OK: Final = json_answer(200, {"status": "ok"})
 DUPLICATE: Final = json_answer(200, {"status": "duplicate"})
+LATE: Final = json_answer(200, {"status": "late"})  # held as a dead letter (webhook.intake)
 NOT_FOUND: Final = error(404, "not found")
 QUEUE_UNAVAILABLE: Final = error(503, "result queue unavailable, retry later")
 INTERNAL_ERROR: Final = error(500, "internal error")

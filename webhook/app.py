@@ -5,12 +5,16 @@ request                                    answer
 =========================================  ==========================================
 GET|POST /delivery-receipt-webhook         200 ``{"status":"ok"}`` once on the stream;
                                            200 ``{"status":"duplicate"}`` for a replayed
-                                           signed nonce (or signature); 400 malformed or
+                                           signed nonce (or signature); 200
+                                           ``{"status":"late"}`` signed right but older than
+                                           the window: a dead letter (intake.py); 400 malformed or
                                            cut off; 401 signature; 408 body too slow;
                                            413 body too large; 415 content type;
                                            503 Redis unreachable or the stream full
 POST /twilio-status-webhook                200 once on the stream (``duplicate`` for a repeat);
                                            403 bad ``X-Twilio-Signature`` (twilio/status.py)
+POST /messages-status-webhook              200 once on the stream (``duplicate`` for a repeat);
+                                           401 bad or missing Bearer JWT (messages/status.py)
 GET /healthz                               200 ``{"status":"ok","redis":true|false}``
 GET /readyz                                200 ``{"service":"pinrelay-webhook","status":"ok",
                                            "redis":true}``; 503 (``"status":"unavailable"``)
@@ -47,6 +51,7 @@ from .answers import (
     DUPLICATE,
     HEALTH_PATH,
     INTERNAL_ERROR,
+    LATE,
     METRICS_PATH,
     NOT_FOUND,
     OK,
@@ -67,6 +72,7 @@ from .http.metrics import metrics_answer
 from .http.routing import Endpoint, Router
 from .http.wsgi import WSGIAdapter
 from .intake import ReceiptIntake
+from .messages.status import MESSAGES_STATUS_PATH, MessagesStatus
 from .queue import ResultQueue, result_queue
 from .twilio.status import TWILIO_STATUS_PATH, TwilioStatus
 from .writer import DirectWriter, StreamWriter, Writer
@@ -76,6 +82,7 @@ __all__ = ["HEALTH_PATH", "METRICS_PATH", "READY_PATH", "RECEIPT_PATH", "SERVICE
            "create_app", "receiver_core"]
 
 TWILIO_SIGNATURE_HEADER = "x-twilio-signature"
+TWILIO_SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
 
 
 class Receiver:
@@ -87,6 +94,7 @@ class Receiver:
         self.body_limit = settings.webhook_body_limit_bytes
         self._intake = ReceiptIntake(settings, queue, clock)
         self._twilio = TwilioStatus(settings, queue, clock)
+        self._messages = MessagesStatus(settings, queue, clock)
         self._counters = StatusCounters()
         self._log = get_logger("webhook.receiver")
         self._writer: Writer = DirectWriter(queue)
@@ -95,6 +103,7 @@ class Receiver:
         table = [
             (RECEIPT_PATH, {"GET": receipt, "POST": receipt}),
             (TWILIO_STATUS_PATH, {"POST": Endpoint(self._twilio_callback)}),
+            (MESSAGES_STATUS_PATH, {"POST": Endpoint(self._messages_webhook)}),
             (HEALTH_PATH, {"GET": Endpoint(self._health)}),
             (READY_PATH, {"GET": Endpoint(self._ready)}),
         ]
@@ -122,8 +131,8 @@ class Receiver:
         return INTERNAL_ERROR
 
     def observe(self, label: str, answer: Answer) -> None:
-        if self._batched and (answer is OK or answer is DUPLICATE):
-            return  # those two only follow a push the writer counted
+        if self._batched and (answer is OK or answer is DUPLICATE or answer is LATE):
+            return  # those only follow a push the writer counted
         self._counters.count(answer[0])
 
     async def _receipt(self, request: Request) -> Answer:
@@ -144,13 +153,28 @@ class Receiver:
             twilio.check_configured()  # before the body is read
             body = await request.read_body()
             entry = twilio.check(body, request.header("content-type"),
-                                 request.header(TWILIO_SIGNATURE_HEADER) or "")
+                                 request.header(TWILIO_SIGNATURE_HEADER) or "",
+                                 request.header(TWILIO_SETTINGS_HEADER) or "")
         except HttpError as exc:
             return error(exc.http_status, exc.reason)
         try:
             entry_id = await self._writer.push(entry)
         except redis.RedisError as exc:
             twilio.unavailable(exc)
+            return QUEUE_UNAVAILABLE
+        return OK if entry_id is not None else DUPLICATE
+
+    async def _messages_webhook(self, request: Request) -> Answer:
+        try:
+            body = await request.read_body()
+            entry = self._messages.check(body, request.header("content-type"),
+                                         request.header("authorization") or "")
+        except HttpError as exc:
+            return error(exc.http_status, exc.reason)
+        try:
+            entry_id = await self._writer.push(entry)
+        except redis.RedisError as exc:
+            self._messages.unavailable(exc)
             return QUEUE_UNAVAILABLE
         return OK if entry_id is not None else DUPLICATE
 

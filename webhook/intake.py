@@ -5,6 +5,13 @@ parse and validate (:mod:`webhook.receipts`), check the signature (its key work 
 :func:`worker.signing.signer`), build the stream fields and replay keys, and after the push
 pick the answer and log it. The push itself is the receiver's writer's
 (:mod:`webhook.writer`).
+
+A validly signed receipt older than ``PINRELAY_SIGNATURE_WINDOW`` (up to the provider's retry
+horizon) is a provider's retry after an outage, which may carry the original signature
+(docs/provider-routes.md §G): it is neither refused (a 4xx is never retried, so it would be
+lost) nor applied (an old signature proves less), but held as a ``late_signature`` dead
+letter, answered 200 ``{"status":"late"}``, for ``pinrelay dead apply``. A replay of one
+already seen is still ``duplicate``.
 """
 
 from __future__ import annotations
@@ -12,15 +19,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from worker.config import Settings
+from worker.constants import LATE_RECEIPT_HORIZON_S
 from worker.logs import get_logger
 
-from .answers import DUPLICATE, OK, QUEUE_UNAVAILABLE, error
+from .answers import DUPLICATE, LATE, OK, QUEUE_UNAVAILABLE, error
 from .http.answers import Answer
 from .http.errors import HttpError
 from .queue import Entry, ResultQueue
 from .receipts import Receipt, check_signature, parse_params
+
+LATE_SIGNATURE: Final = "late_signature"  # the dead-letter reason of a late, validly signed receipt
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +41,7 @@ class Accepted:
     entry: Entry
     message_id: str
     status: str
+    late: bool = False  # held as a `late_signature` dead letter, not on the stream
 
 
 class ReceiptIntake:
@@ -51,12 +63,18 @@ class ReceiptIntake:
         ``query_string`` is as WSGI has it (bytes as latin-1); ``body`` is the whole body."""
         params = parse_params(query_string, body, content_type)
         now = self._clock()
+        late = False
         if self._secret is not None:
-            check_signature(params, secret=self._secret, method=self._method, window_s=self._window, now=now)
+            late = check_signature(params, secret=self._secret, method=self._method, window_s=self._window,
+                                   now=now, horizon_s=LATE_RECEIPT_HORIZON_S)
         receipt = Receipt(params)
         keys = receipt.replay_keys if self._secret is not None else []
-        entry = self._queue.entry(receipt.stream_fields(now), keys)
-        return Accepted(entry, receipt.message_id, receipt.status)
+        fields = receipt.stream_fields(now)
+        if late:
+            entry = self._queue.held(LATE_SIGNATURE, receipt.message_id, fields, keys, now)
+        else:
+            entry = self._queue.entry(fields, keys)
+        return Accepted(entry, receipt.message_id, receipt.status, late)
 
     def rejected(self, exc: HttpError) -> Answer:
         """The 4xx answer for a refused receipt, logged (reason only: never a value)."""
@@ -74,6 +92,10 @@ class ReceiptIntake:
         if entry_id is None:
             self._log.info("receipt_replayed", message_id=accepted.message_id, status=accepted.status)
             return DUPLICATE
+        if accepted.late:
+            self._log.warning("receipt_late_signature", message_id=accepted.message_id,
+                              status=accepted.status, hint="a dead letter: pinrelay dead apply receipts")
+            return LATE
         self._log.debug("receipt_queued", message_id=accepted.message_id, entry_id=entry_id)
         return OK
 

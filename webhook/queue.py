@@ -11,6 +11,11 @@ atomically, so two deliveries of the same nonce racing on two workers queue it e
 once. The keys are recorded *after* the ``XADD``, so a failed ``XADD`` (out of memory,
 say) leaves none behind to swallow the provider's retry.
 
+A receipt the receiver holds for a person instead (a validly signed one that came back after
+the signature window, docs/provider-routes.md §G: :meth:`ResultQueue.held`) goes in the same
+call to the capped dead-letter log ``{prefix}dead:receipts:log``, with its reason, and is
+answered only once it is there; ``pinrelay dead apply`` puts it on the stream later.
+
 The stream is bounded without losing anything: once it holds ``backlog_max`` receipts
 nobody has correlated (no correlator running), pushes fail with
 :class:`~webhook.errors.ResultQueueFullError` and the receiver answers 503, which the
@@ -39,7 +44,15 @@ from redis.retry import Retry
 
 from worker import lua
 from worker.config import Settings
-from worker.constants import DEFAULT_WEBHOOK_BACKLOG_MAX, KEY_NONCES, KEY_RECEIPTS_STREAM
+from worker.constants import (
+    DEFAULT_DEAD_LETTER_CAP,
+    DEFAULT_WEBHOOK_BACKLOG_MAX,
+    KEY_DEAD_RECEIPTS,
+    KEY_NONCES,
+    KEY_RECEIPTS_STREAM,
+    KEY_STATS,
+)
+from worker.correlate.bounds import payload
 from worker.errors import ConfigError
 from worker.redisconn import redis_pool
 from worker.text import to_text
@@ -55,7 +68,9 @@ MAX_BATCH: Final = 64  # receipts per script call
 PUSH_LUA: Final = lua.script("receipt_push")
 
 
-Entry = tuple[list[str], list[str]]  # [field, value, ...] and the full replay keys of one receipt
+# [field, value, ...], the full replay keys of one receipt, and "" (onto the stream) or the reason
+# it is held as a dead letter (then the fields are the dead letter's: id, reason, message_id, receipt)
+Entry = tuple[list[str], list[str], str]
 
 
 class _Push:
@@ -75,12 +90,16 @@ class ResultQueue:
     """Appends receipts to ``{key_prefix}receipts``; replayed nonces are dropped."""
 
     def __init__(self, client: redis.Redis, key_prefix: str, nonce_ttl_s: int,
-                 backlog_max: int = DEFAULT_WEBHOOK_BACKLOG_MAX) -> None:
+                 backlog_max: int = DEFAULT_WEBHOOK_BACKLOG_MAX,
+                 dead_cap: int = DEFAULT_DEAD_LETTER_CAP) -> None:
         if nonce_ttl_s <= 0:
             raise ValueError(f"nonce_ttl_s must be positive, got {nonce_ttl_s!r}")
         self._client = client
         self._backlog_max = str(int(backlog_max))
+        self._dead_cap = str(int(dead_cap))
         self.stream = key_prefix + KEY_RECEIPTS_STREAM
+        self._dead = key_prefix + KEY_DEAD_RECEIPTS
+        self._stats = key_prefix + KEY_STATS
         self._nonce_prefix = key_prefix + KEY_NONCES
         self._nonce_ttl = str(int(nonce_ttl_s))
         self._script = client.register_script(PUSH_LUA)
@@ -94,7 +113,16 @@ class ResultQueue:
         for item in fields.items():
             flat.extend(item)
         keys = [nonce] if isinstance(nonce, str) else (nonce or ())
-        return flat, [self._nonce_prefix + key for key in keys if key]
+        return flat, [self._nonce_prefix + key for key in keys if key], ""
+
+    def held(self, reason: str, message_id: str, fields: Mapping[str, str],
+             nonce: str | Sequence[str] | None, at: float) -> Entry:
+        """An entry that keeps the receipt ``fields`` as a dead letter ``reason`` (a replay is
+        still a replay: its keys are checked and recorded as for the stream)."""
+        member = f"{message_id or 'bad'}:{reason}:{at:.6f}"
+        receipt = payload(fields)  # bounded as every dead receipt (a genuine one passes unchanged)
+        _, keys, _ = self.entry({}, nonce)
+        return ["id", member, "reason", reason, "message_id", message_id, "receipt", receipt], keys, reason
 
     def push(self, fields: Mapping[str, str], nonce: str | Sequence[str] | None = None) -> str | None:
         """``XADD`` the fields; the entry id, or None when ``nonce`` (a replay key, or several:
@@ -120,13 +148,14 @@ class ResultQueue:
     def push_entries(self, entries: Sequence[Entry]) -> list[str | None]:
         """One script call for ``entries`` (at most :data:`MAX_BATCH`): each one's entry id, or
         None for a replay. Raises what Redis raised (:class:`ResultQueueFullError` at the bound)."""
-        keys = [self.stream]
+        keys = [self.stream, self._dead, self._stats]
         items: list[list[Any]] = []
-        for fields, replay_keys in entries:
-            items.append([len(keys) + 1, len(replay_keys), fields])
+        for fields, replay_keys, reason in entries:
+            items.append([len(keys) + 1, len(replay_keys), fields, reason])
             keys.extend(replay_keys)
         try:
-            ids = self._script(keys=keys, args=[self._nonce_ttl, json.dumps(items), self._backlog_max])
+            ids = self._script(keys=keys, args=[self._nonce_ttl, json.dumps(items), self._backlog_max,
+                                                self._dead_cap])
         except redis.ResponseError as exc:
             if str(exc).startswith("BACKLOG"):
                 raise ResultQueueFullError(str(exc)) from None
@@ -170,6 +199,7 @@ def result_queue(settings: Settings, client: redis.Redis | None = None) -> Resul
         # be remembered for two windows to outlive every moment it is accepted.
         nonce_ttl_s=2 * settings.signature_window_s,
         backlog_max=settings.webhook_backlog_max,
+        dead_cap=settings.dead_letter_cap,
     )
 
 

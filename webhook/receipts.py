@@ -9,7 +9,8 @@ Failure policy, every case raising a :class:`~webhook.errors.ReceiptError`:
   ``%`` not followed by two hex digits, or bytes that are not UTF-8, are 400;
   a pair without ``=`` is a blank value; an empty name is 400; a repeated name
   keeps its last value (as PHP's ``$_GET``/``$_POST`` do, which the provider's
-  sample code merges).
+  sample code merges). :func:`parse_pairs` keeps every pair, for Twilio, which
+  signs each value of a repeated name (``webhook/twilio/status.py``).
 * a JSON body must be one object of flat values (read by the core's strict reader,
   :mod:`webhook.http.jsonbody`); numbers keep their exact text (``0.00480000`` stays
   ``0.00480000``), ``true``/``false`` become ``"true"``/``"false"``, ``null`` becomes
@@ -21,7 +22,10 @@ Failure policy, every case raising a :class:`~webhook.errors.ReceiptError`:
   names is 400; ``messageId`` and ``status`` must be non-empty (400).
 * with a signature secret: ``sig`` and ``timestamp`` must be present, the
   timestamp within ±window seconds of the receiver's clock, and the signature
-  right for every other param (``worker.signing.verify``), else 401.
+  right for every other param (``worker.signing.verify``), else 401. One exception:
+  a timestamp older than the window but within ``horizon_s`` (the provider's retry
+  horizon, :data:`~worker.constants.LATE_RECEIPT_HORIZON_S`) with a right signature
+  is *late*, not refused (:func:`check_signature` says so; docs/provider-routes.md §G).
 """
 
 from __future__ import annotations
@@ -50,17 +54,18 @@ _BAD_PERCENT: Final = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _RAW_HIGH_BYTE: Final = re.compile(rb"[\x80-\xff]")
 
 
-def parse_urlencoded(raw: bytes, where: str = "query string") -> dict[str, str]:
-    """``a=1&b=x+y%21`` as ``{"a": "1", "b": "x y!"}``, strictly UTF-8."""
+def parse_pairs(raw: bytes, where: str = "query string") -> list[tuple[str, str]]:
+    """``a=1&b=x+y%21&a=2`` as ``[("a", "1"), ("b", "x y!"), ("a", "2")]``, strictly UTF-8; at most
+    :data:`MAX_PARAMS` pairs."""
     if not raw:
-        return {}
+        return []
     if _BAD_PERCENT.search(raw):
         raise MalformedReceiptError(f"bad percent-encoding in {where}")
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError:  # raw UTF-8 bytes: escape them so one path decodes all
         text = _RAW_HIGH_BYTE.sub(lambda m: b"%%%02X" % m[0][0], raw).decode("ascii")
-    out: dict[str, str] = {}
+    out: list[tuple[str, str]] = []
     try:
         for pair in text.split("&"):
             if not pair:
@@ -74,10 +79,15 @@ def parse_urlencoded(raw: bytes, where: str = "query string") -> dict[str, str]:
                 name = unquote(name, errors="strict")
             if not name:
                 raise MalformedReceiptError(f"empty parameter name in {where}")
-            out[name] = unquote(value, errors="strict") if "%" in value else value
+            out.append((name, unquote(value, errors="strict") if "%" in value else value))
     except UnicodeDecodeError:
         raise MalformedReceiptError(f"{where} is not UTF-8") from None
     return out
+
+
+def parse_urlencoded(raw: bytes, where: str = "query string") -> dict[str, str]:
+    """``a=1&b=x+y%21`` as ``{"a": "1", "b": "x y!"}``, strictly UTF-8 (a repeated name: the last)."""
+    return dict(parse_pairs(raw, where))
 
 
 def query_bytes(query_string: str) -> bytes:
@@ -159,9 +169,10 @@ def parse_params(query_string: str, body: bytes = b"", content_type: str | None 
 
 
 def check_signature(
-    params: Mapping[str, str], *, secret: str, method: str, window_s: float, now: float
-) -> None:
-    """Raise :class:`SignatureRejectedError` unless ``params`` is signed, fresh and intact."""
+    params: Mapping[str, str], *, secret: str, method: str, window_s: float, now: float, horizon_s: float = 0
+) -> bool:
+    """Raise :class:`SignatureRejectedError` unless ``params`` is signed and intact, and fresh or at
+    most ``horizon_s`` old; True when it is signed right but older than the window (late)."""
     if not params.get("sig"):
         raise SignatureRejectedError("missing sig")
     raw_ts = params.get("timestamp")
@@ -171,7 +182,8 @@ def check_signature(
         timestamp = float(raw_ts)
     except ValueError:
         raise SignatureRejectedError("timestamp is not a number") from None
-    if not math.isfinite(timestamp) or abs(now - timestamp) > window_s:
+    age = now - timestamp
+    if not math.isfinite(timestamp) or age < -window_s or age > max(window_s, horizon_s):
         raise SignatureRejectedError("timestamp outside the allowed window")
     if any("&" in name or "=" in name for name in params):
         # The signed string joins `&name=value`: such a name could splice two fields into
@@ -179,6 +191,7 @@ def check_signature(
         raise SignatureRejectedError("parameter name contains '&' or '='")
     if not verify(params, secret, method):
         raise SignatureRejectedError("signature mismatch")
+    return age > window_s
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,11 @@ DEFAULT_API_URL: Final = "https://rest.nexmo.com"
 DEFAULT_CONVERSION_URL: Final = "https://api.nexmo.com"
 TWOFA_PATH: Final = "/sc/us/2fa/json"
 CONVERSION_PATH: Final = "/conversions/sms"
+DEFAULT_MESSAGES_URL: Final = "https://api.nexmo.com"  # the Messages API host (`/v1/messages` appended)
+# A signed Vonage receipt may come back long after it was signed: the provider retries a 429/5xx for
+# 24 h (KB 360028543292; the old short-code reference says 72 h). Older than the signature window
+# but within this, it is kept as a `late_signature` dead letter (docs/provider-routes.md §G).
+LATE_RECEIPT_HORIZON_S: Final = 72 * 3600
 CLIENT_REF_MAX_CHARS: Final = 40
 PIN_MIN_DIGITS: Final = 4
 PIN_MAX_DIGITS: Final = 10

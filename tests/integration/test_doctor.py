@@ -107,6 +107,18 @@ def test_doctor_flags_demo_credentials_with_the_real_provider(redis_with_aof: Em
     assert "demo credentials" in detail and "PINRELAY_API_KEY" in detail
 
 
+def test_doctor_checks_the_messages_route_by_its_auth(redis_with_aof: EmbeddedRedis) -> None:
+    """`messages` with Basic auth: the demo key with the real Messages API host fails; with an
+    application (id and key) its credentials are present."""
+    settings = isolated_settings(redis_with_aof.url, routes=("messages",), sms_from="12015550123")
+    ports = ("--webhook-port", str(free_port()), "--sim-port", str(free_port()))
+    _, report = _doctor(settings, *ports)
+    assert "demo credentials with https://api.nexmo.com" in _by_name(report)["route:messages"]["detail"]
+    _, report = _doctor(settings, *ports, PINRELAY_VONAGE_APPLICATION_ID="app-1",
+                        PINRELAY_VONAGE_PRIVATE_KEY="/etc/hostname")
+    assert _by_name(report)["route:messages"]["ok"]
+
+
 def test_doctor_reports_an_invalid_setting_by_name(redis_with_aof: EmbeddedRedis) -> None:
     """A malformed variable is the one failed check, named."""
     code, report = _doctor(isolated_settings(redis_with_aof.url), PINRELAY_SIGNATURE_METHOD="sha3")

@@ -1,9 +1,10 @@
 """Live stacks on chosen provider routes, all pointed at one simulator (the route tests).
 
 Like ``start_live``, plus what a route needs: the simulator's Twilio account, a numeric SMS
-sender (the simulator refuses an alphanumeric one for North American numbers, status 15), and,
-with a receiver, the webhook's port chosen first so the receiver can be started already knowing
-the Twilio status URL it verifies signatures over.
+sender (the simulator refuses an alphanumeric one for North American numbers, status 15), the
+Messages API host (Basic auth with the demo key unless :func:`messages_application` is added),
+and, with a receiver, the webhook's port chosen first so the receiver can be started already
+knowing the Twilio status URL it verifies signatures over.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import redis
 
 from pinrelay_ops.simulator import Simulator
 from pinrelay_ops.simulator.config import (
+    DEFAULT_APPLICATION_ID,
     DEFAULT_TWILIO_ACCOUNT_SID,
     DEFAULT_TWILIO_AUTH_TOKEN,
     DEFAULT_TWILIO_FROM,
@@ -30,6 +32,19 @@ from worker.worker_app import create_app
 
 SMS_FROM = "12015550123"
 TWILIO_STATUS_PATH = "/twilio-status-webhook"
+MESSAGES_STATUS_PATH = "/messages-status-webhook"
+SIGNATURE_SECRET = "Ex4mpleSigSecret0123456789abcdef"  # 32 bytes: PyJWT's minimum for HS256
+
+
+def messages_application(sim: Simulator, folder: Path) -> dict[str, Any]:
+    """The settings that make the ``messages`` route sign its JWTs as ``sim``'s demo application
+    (its private key written to ``folder``), and webhooks signed with :data:`SIGNATURE_SECRET`
+    (``sim`` is told to sign with it too)."""
+    key_file = folder / "messages-application.key"
+    key_file.write_bytes(sim.demo_private_key_pem)
+    sim.configure(signature_secret=SIGNATURE_SECRET)
+    return {"vonage_application_id": DEFAULT_APPLICATION_ID, "vonage_private_key": str(key_file),
+            "signature_secret": SIGNATURE_SECRET}
 
 
 class RouteStacks:
@@ -45,7 +60,8 @@ class RouteStacks:
               **overrides: Any) -> LiveStack:
         port = free_port()
         values: dict[str, Any] = {
-            "api_url": sim.url, "conversion_url": sim.url, "twilio_url": sim.url, "routes": routes,
+            "api_url": sim.url, "conversion_url": sim.url, "twilio_url": sim.url, "messages_url": sim.url,
+            "routes": routes,
             "sms_from": SMS_FROM, "twilio_account_sid": DEFAULT_TWILIO_ACCOUNT_SID,
             "twilio_auth_token": DEFAULT_TWILIO_AUTH_TOKEN, "twilio_from": DEFAULT_TWILIO_FROM,
             "twilio_status_url": f"http://127.0.0.1:{port}{TWILIO_STATUS_PATH}",

@@ -45,7 +45,7 @@ def _refusal(env: dict[str, str]) -> str:
          "redis/rediss/unix/redis+sentinel/rediss+sentinel/amqp/amqps/pyamqp"),
         # lists
         ("PINRELAY_PHONE_REGIONS", "USA", "must be ISO country codes such as US,CA"),
-        ("PINRELAY_ROUTES", "sms,sms", "must list routes once each, from sc2fa, sms, twilio"),
+        ("PINRELAY_ROUTES", "sms,sms", "must list routes once each, from sc2fa, sms, twilio, messages"),
         ("PINRELAY_REDIS_SENTINELS", "h:x", "must be host:port pairs such as 10.0.0.5:26379,10.0.0.6:26379"),
         ("PINRELAY_REDIS_SENTINELS", ", ,", "must name at least one host:port"),
         # files

@@ -1,4 +1,8 @@
-"""`pinrelay dead list|show|replay|purge`: what needs a person's decision, from a shell."""
+"""`pinrelay dead list|show|replay|apply|purge`: what needs a person's decision, from a shell.
+
+``apply receipts [ID]`` puts held receipts (``late_signature``: signed right but older than the
+signature window, docs/provider-routes.md §G) on the receipt stream for the correlator; every
+one without an ID, else those whose id or message-id it is."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from worker.records.deadletters import DeadLetters
 
 def add_arguments(sub: Any) -> None:
     p = sub.add_parser("dead", help="inspect and replay dead letters")
-    p.add_argument("action", choices=["list", "show", "replay", "purge"], help="what to do")
+    p.add_argument("action", choices=["list", "show", "replay", "apply", "purge"], help="what to do")
     p.add_argument("kind", nargs="?", default="sends", choices=["sends", "receipts", "tasks"],
                    help="which dead letters")
     p.add_argument("id", nargs="?", help="the dead letter (show, replay)")
@@ -22,6 +26,19 @@ def add_arguments(sub: Any) -> None:
 
 def _iso(at: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+
+
+def _apply(dead: DeadLetters, kind: str, ident: str | None) -> int:
+    """`pinrelay dead apply receipts [ID]`: held receipts onto the stream; 1 when ID held none."""
+    if kind != "receipts":
+        print("pinrelay dead apply: only held receipts can be applied (`pinrelay dead apply receipts`)")
+        return 2
+    applied = dead.apply_held(ident)
+    if ident is not None and not applied:
+        print(f"pinrelay dead apply: no held receipt {ident!r} (see `pinrelay dead list receipts`)")
+        return 1
+    print(json.dumps({"applied": applied, "count": len(applied)}))
+    return 0
 
 
 def run_dead(args: argparse.Namespace, producer: Any = None) -> int:
@@ -48,6 +65,8 @@ def run_dead(args: argparse.Namespace, producer: Any = None) -> int:
     if action == "purge":
         print(json.dumps({"purged": dead.purge(kind), "kind": kind}))
         return 0
+    if action == "apply":
+        return _apply(dead, kind, args.id)
     if not args.id:
         print(f"pinrelay dead {action}: give the id (see `pinrelay dead list {kind}`)")
         return 2

@@ -39,7 +39,9 @@ ROUTE_CREDENTIALS: Final = {
     "sc2fa": (("api_key", "api_secret"), "api_url"),
     "sms": (("api_key", "api_secret"), "api_url"),
     "twilio": (("twilio_account_sid", "twilio_auth_token"), "twilio_url"),
+    "messages": (("api_key", "api_secret"), "messages_url"),  # Basic auth; an application: below
 }
+MESSAGES_APPLICATION: Final = (("vonage_application_id", "vonage_private_key"), "messages_url")
 DEMO_KEY: Final = "demo-key"  # the simulator's credentials, the settings' defaults
 LOOPBACK: Final = ("127.0.0.1", "localhost", "::1")
 STRANDED_SCAN: Final = 1000  # messages of the `celery` list looked at, at most
@@ -186,6 +188,8 @@ def _route_checks(settings: Settings, probe: bool, timeout: float) -> Iterator[C
             yield Check(f"route:{name}", False, f"unknown route {name!r}: doctor cannot check it")
             continue
         fields, url_field = ROUTE_CREDENTIALS[name]
+        if name == "messages" and getattr(settings, "vonage_application_id", None):
+            fields, url_field = MESSAGES_APPLICATION
         missing = [f"PINRELAY_{ENV_NAMES.get(f, f.upper())}" for f in fields
                    if not getattr(settings, f, None)]
         url = str(getattr(settings, url_field, "") or "")

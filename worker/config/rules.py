@@ -29,6 +29,7 @@ unsigned receipts on a public address (``webhook.serve.check_exposure``: a setti
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
@@ -52,6 +53,7 @@ ROUTE_REQUIREMENTS: Final[Mapping[str, tuple[tuple[str, ...], ...]]] = {
     "sms": (("sms_from",),),
     "twilio": (("twilio_account_sid",), ("twilio_auth_token",),
                ("twilio_from", "twilio_messaging_service_sid"), ("twilio_status_url",)),
+    "messages": (("sms_from",),),  # JWT or Basic auth: messages_application below
 }
 
 
@@ -130,11 +132,13 @@ def check_provider_credentials(s: Settings) -> None:
     """Refuse the demo credentials unless every provider URL is on loopback: an unset
     ``PINRELAY_API_KEY`` must not quietly become the simulator's account and send every PIN
     into a 401 at the real provider."""
-    if not {"sc2fa", "sms"} & set(s.routes):
-        return  # no Vonage route: the key is never sent (the twilio route has its own account)
-    remote = [f"{name}={url}" for name, url in (("PINRELAY_API_URL", s.api_url),
-                                                ("PINRELAY_CONVERSION_URL", s.conversion_url))
-              if not is_loopback_url(url)]
+    basic_messages = "messages" in s.routes and not s.vonage_application_id
+    if not {"sc2fa", "sms"} & set(s.routes) and not basic_messages:
+        return  # no route sends the key (twilio has its own account, messages its application)
+    urls = [("PINRELAY_API_URL", s.api_url), ("PINRELAY_CONVERSION_URL", s.conversion_url)]
+    if basic_messages:
+        urls.append(("PINRELAY_MESSAGES_URL", s.messages_url))
+    remote = [f"{name}={url}" for name, url in urls if not is_loopback_url(url)]
     demo = [name for name, value, demo in (("PINRELAY_API_KEY", s.api_key, DEMO_API_KEY),
                                            ("PINRELAY_API_SECRET", s.api_secret, DEMO_API_SECRET))
             if value == demo]
@@ -154,6 +158,20 @@ def check_route_settings(s: Settings) -> None:
             if not any(getattr(s, attr) for attr in group):
                 needed = " or ".join(names[attr].name for attr in group)
                 raise ConfigError(f"PINRELAY_ROUTES includes {route}, which needs {needed}")
+    if "messages" in s.routes:
+        messages_application(s)
+
+
+def messages_application(s: Settings) -> None:
+    """The ``messages`` route signs its JWTs as an application: the id and the private key go
+    together, and the key file must be readable (its content is checked by the route, which
+    loads it: :mod:`worker.send.routes.messages`). Neither: Basic auth with the API key."""
+    app, key = s.vonage_application_id, s.vonage_private_key
+    if bool(app) != bool(key):
+        raise ConfigError("PINRELAY_VONAGE_APPLICATION_ID and PINRELAY_VONAGE_PRIVATE_KEY go together: "
+                          "set both (JWT auth) or neither (Basic auth with PINRELAY_API_KEY)")
+    if key and not (os.path.isfile(key) and os.access(key, os.R_OK)):
+        raise ConfigError(f"PINRELAY_VONAGE_PRIVATE_KEY={key!r} is not a readable file")
 
 
 def flower_basic_auth(s: Settings) -> str:

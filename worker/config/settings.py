@@ -23,6 +23,7 @@ from worker.config.base import EnvSettings
 from worker.config.rules import DEMO_API_KEY, DEMO_API_SECRET
 from worker.config.sources import default_runtime_dir
 from worker.config.types import (
+    AppHash,
     BrokerUrl,
     CodePattern,
     Flag,
@@ -35,6 +36,7 @@ from worker.config.types import (
     MetricsPlace,
     NonNegFloat,
     NonNegInt,
+    OtpDomain,
     Pool,
     PosFloat,
     PosInt,
@@ -229,10 +231,19 @@ class Settings(EnvSettings):
         "a generic hook's message text (its group, else the whole match); it must match exactly once",
         shown="the one run of 4-10 digits")
     # --- routes (worker/send/routes/: which provider routes, their settings, failover) ---
-    routes: Routes = env("ROUTES", ("sc2fa",), "routes in failover order: `sc2fa`, `sms`, `twilio`")
-    sms_from: str | None = env("SMS_FROM", None, "`from` of the `sms` route (digits for North America)")
-    sms_template: str = env("SMS_TEMPLATE", "Your code is {pin}", "text on `sms`/`twilio`: `{pin}`, one SMS")
+    routes: Routes = env(
+        "ROUTES", ("sc2fa",), "routes in failover order: `sc2fa`, `sms`, `twilio`, `messages`")
+    sms_from: str | None = env(
+        "SMS_FROM", None, "`from` of the `sms` and `messages` routes (digits for North America)")
+    sms_template: str = env(
+        "SMS_TEMPLATE", "Your code is {pin}", "text on `sms`/`twilio`/`messages`: `{pin}`, one SMS")
     sms_templates: str | None = env("SMS_TEMPLATES", None, "JSON file: region code or language -> template")
+    otp_domain: OtpDomain | None = env(
+        "OTP_DOMAIN", None, "ends the text with `@<domain> #<pin>`: browsers and iOS offer the code only on "
+        "that site (origin-bound codes)")
+    android_app_hash: AppHash | None = env(
+        "ANDROID_APP_HASH", None, "the app's 11-character hash, added to the text (Android SMS Retriever "
+        "API)")
     twilio_url: HttpUrl = env("TWILIO_URL", "https://api.twilio.com", "Twilio API host of the `twilio` route")
     twilio_account_sid: str | None = env(
         "TWILIO_ACCOUNT_SID", None, "Twilio account (`AC...`), Basic-auth user")
@@ -243,6 +254,21 @@ class Settings(EnvSettings):
         "TWILIO_MESSAGING_SERVICE_SID", None, "Twilio sender pool, instead of `From`")
     twilio_status_url: HttpUrl | None = env(
         "TWILIO_STATUS_URL", None, "public URL of `/twilio-status-webhook` (signed over)")
+    twilio_signing_key: str | None = env(
+        "TWILIO_SIGNING_KEY", None, "Twilio SharedKey secret: checks callbacks that carry "
+        "`X-Twilio-Webhooks-Signature-Settings` (HMAC-SHA1 or HMAC-SHA256)", shown="unset (refused)",
+        secret=True)
+    messages_url: HttpUrl = env(
+        "MESSAGES_URL", c.DEFAULT_MESSAGES_URL, "Vonage Messages API host of the `messages` route "
+        "(`/v1/messages`)")
+    vonage_application_id: str | None = env(
+        "VONAGE_APPLICATION_ID", None, "Vonage application of the `messages` route: RS256 JWT auth",
+        shown="unset (Basic auth, API key)")
+    vonage_private_key: str | None = env(
+        "VONAGE_PRIVATE_KEY", None, "path of that application's private key (PEM), read at worker start")
+    messages_status_url: HttpUrl | None = env(
+        "MESSAGES_STATUS_URL", None, "public URL of `/messages-status-webhook`, sent as `webhook_url`",
+        shown="unset (the application's)")
     route_cooldown_s: PosFloat = env(
         "ROUTE_COOLDOWN", 60.0, "seconds an open route breaker waits before one probe")
     route_min_success: Fraction = env(

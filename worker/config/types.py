@@ -27,7 +27,8 @@ from worker.redisurl import SENTINEL_SCHEMES
 __all__ = ["EnvMeta", "env", "Says", "OneOf", "redact_url", "is_loopback_url", "ROUTE_NAMES",
            "supabase_secrets"]
 
-ROUTE_NAMES: Final[tuple[str, ...]] = ("sc2fa", "sms", "twilio")  # PINRELAY_ROUTES; worker/send/routes/
+# PINRELAY_ROUTES; worker/send/routes/
+ROUTE_NAMES: Final[tuple[str, ...]] = ("sc2fa", "sms", "twilio", "messages")
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +214,25 @@ def _code_pattern(value: str) -> str:
     if pattern.search("") is not None:
         raise ValueError("must not match an empty text")
     return value
+_DOMAIN_LABEL: Final = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_APP_HASH: Final = re.compile(r"[A-Za-z0-9+/]{11}")
+
+
+def _otp_domain(value: str) -> str:
+    """The site an origin-bound code is for (``@example.com #123456``): a host name, no scheme,
+    port or path; lower-cased, as browsers compare it."""
+    host = value.strip().lower().rstrip(".")
+    labels = host.split(".")
+    if len(host) > 253 or len(labels) < 2 or not all(_DOMAIN_LABEL.fullmatch(label) for label in labels):
+        raise ValueError("must be a host name such as example.com (no scheme, port or path)")
+    return host
+
+
+def _app_hash(value: str) -> str:
+    """The SMS Retriever API's app hash: 11 characters of base64 (Google's AppSignatureHelper)."""
+    if not _APP_HASH.fullmatch(value.strip()):
+        raise ValueError("must be the 11-character app hash (letters, digits, + and /)")
+    return value.strip()
 
 
 def _metrics_place(value: str) -> str:
@@ -244,6 +264,8 @@ MetricsPlace = Annotated[str, AfterValidator(_metrics_place)]
 SupabaseSecret = Annotated[str, AfterValidator(_supabase_secret)]
 HookKey = Annotated[str, AfterValidator(_hook_key)]
 CodePattern = Annotated[str, AfterValidator(_code_pattern)]
+OtpDomain = Annotated[str, AfterValidator(_otp_domain)]
+AppHash = Annotated[str, AfterValidator(_app_hash)]
 ReadableFile = Annotated[str, AfterValidator(_readable_file)]
 SignatureMethod = Annotated[str, OneOf(c.SIGNATURE_METHODS)]
 Pool = Annotated[str, OneOf(_POOLS, "a Celery pool")]

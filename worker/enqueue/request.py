@@ -160,6 +160,9 @@ class SendRequest:
     pin: str = field(repr=False)
     client_ref: str | None = None
     params: Mapping[str, str] = field(default_factory=dict)
+    #: when the PIN expires (unix s): the routes send what is left of it as the message's validity
+    #: period (docs/provider-routes.md §V); set by the worker from the record, never by a caller
+    expires_at: float | None = field(default=None, compare=False)
 
     @classmethod
     def build(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.config import Settings
-from worker.local.demo_routes import on_simulator
+from worker.local.demo_routes import on_simulator, simulator_args, with_application
 from worker.local.embedded import free_port
 from worker.local.supervisor import Stack
 from worker.states import State
@@ -71,8 +71,10 @@ def run_demo(settings: Settings, *, count: int = 200, workers: int = 2,
         if route:  # before the receiver starts: it checks the Twilio route's callbacks
             stack.settings = on_simulator(stack.settings, route, sim_port, webhook_port)
         webhook = stack.start_webhook(webhook_port)
+        key_file = log_dir / "messages-application.key"  # the `messages` route's demo application
         stack.start_sim("--dlr-url", f"{webhook}/delivery-receipt-webhook", "--dlr-delay", "0.2",
-                        port=sim_port)
+                        *simulator_args(stack.settings, key_file), port=sim_port)
+        stack.settings = with_application(stack.settings, key_file)
         stack.start_correlator()
         stack.start_worker(concurrency=workers)
         app = create_app(stack.settings)

@@ -7,7 +7,8 @@
 -- after), ARGV[9] the route mode names, ARGV[10] probe share, ARGV[11] a random draw,
 -- ARGV[12..] the configured routes in order (the route is then picked here: pick_route)
 -- Returns {'ok', pin, to, client_ref, sent_ref, params JSON, attempts, first_attempt_at,
--- route_faults, route, how}, or {'missing'}, {'expired'}, {'busy'}, {'unconfirmed'},
+-- route_faults, route, how, expires_at (the routes' validity period)}, or {'missing'},
+-- {'expired'}, {'busy'}, {'unconfirmed'},
 -- {'done', state}, and before anything is written for a sendable send: {'rate', ms until a
 -- token} (none taken), {'wait', seconds until a route may be usable}, {'denied', route}.
 -- One attempt costs one round trip: the rate token (take_token), the route (pick_route, whose
@@ -67,7 +68,7 @@ if r[1] == 'queued' then
   -- a claimed send) sends a new copy, which finds the stale claim and settles it unconfirmed.
   redis.call('HSET', KEYS[1], unpack(fields))
   return {'ok', r[3], r[4], r[5] or '', r[6] or '', r[7] or '', attempts, first, r[11] or '0',
-    route or '', how}
+    route or '', how, r[2] or ''}
 end
 if r[1] == 'sending' then
   if sending_at and tonumber(now) - tonumber(sending_at) < tonumber(ARGV[3]) then

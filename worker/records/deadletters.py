@@ -8,9 +8,12 @@ first), because two of them fill from outside:
   correlator's sweep to the cap and to the record TTL (a member outliving its record names
   nothing);
 * ``receipts`` — receipts that were not applied (no send got their message-id within the
-  grace period, a wrong number, an unknown status, malformed, a full parking area): a capped
-  stream ``{prefix}dead:receipts:log`` (``XADD MAXLEN ~``, written by the Lua prelude), each
-  entry with its id, reason, message-id and the receipt;
+  grace period, a wrong number, an unknown status, malformed, a full parking area), and those
+  the receiver held (``late_signature``: signed right, but older than the signature window,
+  docs/provider-routes.md §G): a capped stream ``{prefix}dead:receipts:log`` (``XADD MAXLEN
+  ~``, written by the Lua prelude and ``receipt_push.lua``), each entry with its id, reason,
+  message-id and the receipt. :meth:`DeadLetters.apply_held` moves held ones onto the receipt
+  stream, where the correlator applies them like any receipt (a second copy is a duplicate);
 * ``tasks``    — tasks that raised something unexpected (Celery ``task_failure``): a sorted
   set with a ``:detail`` hash, trimmed as each one is added.
 
@@ -36,6 +39,7 @@ from worker import lua
 from worker.text import to_text
 
 KINDS = ("sends", "receipts", "tasks")
+HELD_REASONS: Final = ("late_signature",)  # dead receipts a person may apply (`pinrelay dead apply`)
 PAGE: Final = 500  # stream entries read per round trip by `show`
 TRIM_BATCH: Final = 1000  # members one trim call drops at most
 
@@ -91,17 +95,38 @@ class DeadLetters:
         return json.loads(raw) if raw else None
 
     def _find_receipts(self, ident: str) -> Any:
-        """Page through the stream, newest first, PAGE entries per round trip."""
+        """Every dead receipt whose id or message-id is ``ident``, newest first."""
+        return (row for _, row in self._scan() if ident in (row["id"], row["message_id"]))
+
+    def _scan(self) -> Any:
+        """(entry id, row) of every dead receipt: the stream paged newest first, PAGE per round trip."""
         upper = "+"
         while True:
             entries: Any = self.client.xrevrange(self.key("receipts"), max=upper, count=PAGE)
             for entry_id, fields in entries:
-                row = _receipt_row(entry_id, fields)
-                if ident in (row["id"], row["message_id"]):
-                    yield row
+                yield to_text(entry_id), _receipt_row(entry_id, fields)
             if len(entries) < PAGE:
                 return
             upper = "(" + to_text(entries[-1][0])
+
+    def apply_held(self, ident: str | None = None) -> builtins.list[str]:
+        """Put held receipts (:data:`HELD_REASONS`) back on the receipt stream, each removed from the
+        log in the same transaction; with ``ident`` only those whose id or message-id it is. Their ids."""
+        stream = f"{self.prefix}{c.KEY_RECEIPTS_STREAM}"
+        applied = []
+        for entry_id, row in list(self._scan()):
+            receipt = row["receipt"]
+            if row["reason"] not in HELD_REASONS or not isinstance(receipt, dict):
+                continue
+            if ident is not None and ident not in (row["id"], row["message_id"]):
+                continue
+            fields = {str(k): str(v) for k, v in receipt.items() if k != "_entry"}
+            pipe = self.client.pipeline(transaction=True)
+            pipe.xadd(stream, fields)
+            pipe.xdel(self.key("receipts"), entry_id)
+            pipe.execute()
+            applied.append(row["id"])
+        return applied
 
     def remove(self, kind: str, member: str) -> None:
         self.client.zrem(self.key(kind), member)

@@ -78,6 +78,7 @@ class Claim:
     route: str = ""  # the route this attempt takes (ok), or the one the number opted out on (denied)
     how: str = ""  # how the route was picked: closed | closed_run | probe | degraded_share | degraded_only
     wait_s: float = 0.0  # rate: until a token is due; wait: until a route may be usable
+    expires_at: float | None = None  # ok: when the PIN expires (a route's validity period ends there)
 
 
 class RecordStore(RecordCreation):
@@ -155,6 +156,7 @@ class RecordStore(RecordCreation):
                 route_faults=int(result[8] or 0),
                 route=result[9] if len(result) > 9 else route,
                 how=result[10] if len(result) > 10 else "closed",
+                expires_at=float(result[11]) if len(result) > 11 and result[11] else None,
             )
         if verdict == "rate":
             return Claim(verdict="rate", wait_s=int(result[1]) / 1000)

@@ -8,7 +8,11 @@ A send that went out over a route whose provider has no Conversion API
 (:data:`NO_CONVERSION_ROUTES`; the record's ``route`` field) is not reported: the
 outcome says so. The verify flow reports every send this way and relies on that skip.
 
-The form carries ``api_secret``, so the session is the 2FA client's
+The form carries ``api_key`` and ``api_secret``; with ``PINRELAY_API_SIGNATURE_SECRET`` it is
+signed instead, as the v4 SDK signs it (docs/provider-routes.md §F): ``sig`` with
+``PINRELAY_API_SIGNATURE_METHOD`` over ``api_key``, ``message-id``, ``delivered`` and the
+conversion's date-time ``timestamp`` (the SDK signs that string as the signing time), so an
+account where signing is compulsory takes it. The session is the 2FA client's
 (:func:`worker.send.transport.new_session`): no proxy or ``.netrc`` from the
 environment, and a redirect is a permanent error, never followed.
 """
@@ -22,14 +26,17 @@ from typing import Any, Final
 
 import requests
 
+from worker.config import Settings
 from worker.errors import PermanentProviderError, TransientProviderError, UnknownRequestError
 from worker.send.retry import build_retrying
 from worker.send.routes.vonage import retry_after_s
 from worker.send.transport import new_session
+from worker.signing import sign
 
 # Twilio has no Conversion API; its counterpart, Message Feedback (docs/provider-routes.md
-# §B.6), is not implemented, so a send that went out over Twilio is not reported at all.
-NO_CONVERSION_ROUTES: Final = frozenset({"twilio"})
+# §B.6), is not implemented, so a send that went out over Twilio is not reported at all. Vonage
+# documents conversions for SMS API message ids; a Messages API message_uuid is not one (§F).
+NO_CONVERSION_ROUTES: Final = frozenset({"twilio", "messages"})
 # A conversion for a send still queued or being sent (the verify flow reports as soon as the
 # user typed the code, which can beat the worker's recording of the acceptance) waits for
 # its message-id: the task comes back this often, this many times, before reporting anyway.
@@ -82,6 +89,22 @@ def _post(services: Any, form: dict[str, str]) -> None:
     raise PermanentProviderError(f"HTTP {code}: {reasons.get(code, 'refused')}", http_status=code)
 
 
+def conversion_form(settings: Settings, message_id: str, *, delivered: bool,
+                    when: datetime) -> dict[str, str]:
+    """The conversion's form: with the key and secret, or signed (``sig``) as the v4 SDK signs it."""
+    form = {
+        "api_key": settings.api_key,
+        "message-id": message_id,
+        "delivered": "true" if delivered else "false",
+        "timestamp": when.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    if settings.api_signature_secret:
+        form["sig"] = sign(form, settings.api_signature_secret, settings.api_signature_method)
+    else:
+        form["api_secret"] = settings.api_secret
+    return form
+
+
 def report(services: Any, request_id: str, *, delivered: bool = True, at: float | None = None) -> str:
     """POST the conversion for ``request_id``'s message-id; record and return the outcome."""
     store, log = services.store, services.log.bind(request_id=request_id)
@@ -95,23 +118,14 @@ def report(services: Any, request_id: str, *, delivered: bool = True, at: float 
         log.info("conversion_skipped", reason=outcome)
         return outcome
     message_id = record.get("message_id")
-    if record.get("route") == "twilio":
-        message_id = ""  # a Twilio SID means nothing to Vonage's Conversion API
     if not message_id:
-        outcome = ("skipped: sent on the twilio route (Vonage conversions only)" if record.get("route") ==
-                   "twilio" else "skipped: no message-id (the send was never accepted)")
+        outcome = "skipped: no message-id (the send was never accepted)"
         store.update_fields(request_id, {"conversion_status": outcome})
         log.info("conversion_skipped", reason=outcome)
         return outcome
     when = datetime.fromtimestamp(at if at is not None else time.time(), tz=UTC)
     settings = services.settings
-    form = {
-        "api_key": settings.api_key,
-        "api_secret": settings.api_secret,
-        "message-id": message_id,
-        "delivered": "true" if delivered else "false",
-        "timestamp": when.strftime("%Y-%m-%d %H:%M:%S"),
-    }
+    form = conversion_form(settings, message_id, delivered=delivered, when=when)
     try:
         build_retrying(settings)(_post, services, form)
         outcome = "reported" if delivered else "reported-undelivered"

@@ -153,7 +153,7 @@ class _Send:
         self.attempt_no = claim.attempts
         request = SendRequest(
             to=claim.to, pin=claim.pin, client_ref=claim.client_ref or None,
-            params=claim.params or {},
+            params=claim.params or {}, expires_at=claim.expires_at,
         )
         log_ctx: dict[str, Any] = {"to": mask_number(claim.to), "attempt": claim.attempts, "route": route}
         if pick_how != "closed":

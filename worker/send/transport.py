@@ -81,17 +81,22 @@ class Transport:
         self._session.close()
 
     def send(self, call: HttpCall) -> tuple[requests.Response, float]:
-        """POST ``call``'s form; the response and the seconds it took, or a provider error."""
+        """POST ``call``'s form (or JSON); the response and the seconds it took, or a provider error."""
         headers = self._headers
         if call.auth is not None:
             headers = {**headers, "Authorization": basic_auth(*call.auth)}
+        elif call.bearer is not None:
+            headers = {**headers, "Authorization": f"Bearer {call.bearer}"}
         started = time.perf_counter()
         try:
             # Prepared here rather than by Session.post: the session has no cookies, auth or
             # proxies to merge in, and skipping that merge is ~0.25 ms of CPU per send. A
             # redirect is not followed: a POST that moved is an error, not a GET elsewhere.
             prepared = requests.PreparedRequest()
-            prepared.prepare(method="POST", url=call.url, headers=headers, data=dict(call.form))
+            if call.json is not None:
+                prepared.prepare(method="POST", url=call.url, headers=headers, json=dict(call.json))
+            else:
+                prepared.prepare(method="POST", url=call.url, headers=headers, data=dict(call.form))
             response = self._session.send(prepared, timeout=self._timeout, allow_redirects=False)
         except requests.ConnectionError as exc:
             if never_sent(exc):

@@ -21,7 +21,9 @@ from webhook.app import RECEIPT_PATH, receiver_core
 from webhook.http.rsgi import RSGIFront
 from webhook.queue import result_queue
 from worker.config import Settings
+from worker.constants import LATE_RECEIPT_HORIZON_S
 from worker.local.embedded import free_port
+from worker.records.deadletters import DeadLetters
 from worker.signing import sign
 
 SECRET = "Ex4mpleSigSecret0123456789abcdef"
@@ -242,14 +244,35 @@ def test_bad_signature_is_401_and_not_queued(
     assert entries() == []
 
 
-@pytest.mark.parametrize("skew", [-301.0, 301.0])
-def test_stale_or_future_signed_receipt_is_401(
+@pytest.mark.parametrize("skew", [-301.0, LATE_RECEIPT_HORIZON_S + 1.0])
+def test_future_or_too_old_signed_receipt_is_401(
     signed_settings: Settings, redis_client: redis.Redis, entries: Any, skew: float
 ) -> None:
-    """A valid signature with a timestamp outside ±300 s of the receiver's clock is a 401."""
+    """A valid signature more than 300 s ahead of the receiver's clock, or older than the provider's
+    retry horizon, is a 401."""
     app = receiver(signed_settings, redis_client, clock=lambda: NOW + skew)
     assert call(app, query=urlencode(SIGNED_DLR)).status == 401
     assert entries() == []
+
+
+def test_late_signed_receipt_is_held_as_a_dead_letter_and_applied_on_demand(
+    signed_settings: Settings, redis_client: redis.Redis, entries: Any
+) -> None:
+    """Signed right but 301 s old: 200 `late`, not on the stream but a `late_signature` dead letter
+    (its replay `duplicate`); DeadLetters.apply_held puts it on the stream, once."""
+    app = receiver(signed_settings, redis_client, clock=lambda: NOW + 301.0)
+    answers = [call(app, query=urlencode(SIGNED_DLR)).json() for _ in range(2)]
+    assert answers == [{"status": "late"}, {"status": "duplicate"}]
+    assert entries() == []
+    dead = DeadLetters(redis_client, signed_settings.key_prefix)
+    [held] = dead.receipts()
+    assert (held["reason"], held["message_id"]) == ("late_signature", SIGNED_DLR["messageId"])
+    assert held["receipt"]["sig"] == SIGNED_DLR["sig"]
+    assert dead.apply_held("no-such-id") == []
+    assert dead.apply_held() == [held["id"]] and dead.apply_held() == []
+    [entry] = entries()
+    assert entry["messageId"] == SIGNED_DLR["messageId"] and entry["status"] == "delivered"
+    assert dead.receipts() == []
 
 
 def test_replayed_nonce_is_acknowledged_but_queued_once(

@@ -18,10 +18,12 @@ Redis keys of the routes (behind the key prefix), named here once:
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from worker.enqueue.request import SendRequest
 from worker.errors import ProviderError, TransientProviderError, UnconfirmedSendError
@@ -38,6 +40,7 @@ GATEWAY_STATUSES: Final = (502, 504)
 
 VONAGE_DLR: Final = "vonage-dlr"  # receipts at /delivery-receipt-webhook (docs/provider-api.md §4)
 TWILIO_STATUS: Final = "twilio-status"  # callbacks at /twilio-status-webhook (provider-routes.md §B.4)
+MESSAGES_STATUS: Final = "messages-status"  # webhooks at /messages-status-webhook (provider-routes.md §E.4)
 
 
 class Blame(StrEnum):
@@ -74,11 +77,27 @@ class Accepted:
 
 @dataclass(frozen=True, slots=True)
 class HttpCall:
-    """One request a route wants made: a form POST, optionally with Basic auth."""
+    """One request a route wants made: a form POST (or, with ``json``, a JSON one), with Basic
+    ``auth`` or an ``Authorization`` value (``bearer``: a JWT)."""
 
     url: str
     form: Mapping[str, str]
     auth: tuple[str, str] | None = None
+    json: Mapping[str, Any] | None = None
+    bearer: str | None = None
+
+
+def validity_s(request: SendRequest, low: int, high: int, now: float | None = None) -> int | None:
+    """What is left of the PIN's lifetime, whole seconds rounded down (a message must never outlive
+    its code), held within the provider's ``low``..``high``; None when the request has no expiry.
+
+    Below ``low`` the provider's minimum is sent: the code may then outlive itself by that much,
+    which is still hours less than the provider's default (docs/provider-routes.md §V).
+    """
+    if request.expires_at is None:
+        return None
+    left = math.floor(request.expires_at - (time.time() if now is None else now))
+    return max(low, min(high, left))
 
 
 class Route(Protocol):

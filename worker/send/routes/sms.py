@@ -1,10 +1,13 @@
 """The Vonage SMS API route (docs/provider-routes.md §A): ``POST {PINRELAY_API_URL}/sms/json``.
 
 We write the text ourselves here (:mod:`.templates`, one SMS, checked at start):
-``from`` = ``PINRELAY_SMS_FROM``, ``to``, ``text``, ``client-ref``, and
+``from`` = ``PINRELAY_SMS_FROM``, ``to``, ``text``, ``client-ref``,
 ``type=unicode`` only when a character is outside GSM-7 (a GSM-7 text sent as
-unicode would halve what one SMS holds). The answer, status table, receipts and
-signatures are the 2FA route's (:mod:`.vonage`), with one entry per part.
+unicode would halve what one SMS holds), and ``ttl``: what is left of the PIN's
+lifetime in milliseconds, within the API's 20 s..7 days (§V), so a carrier never
+delivers a dead code (the default is 72 h; the expiry comes back as DLR ``expired``).
+The answer, status table, receipts and signatures are the 2FA route's (:mod:`.vonage`),
+with one entry per part.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ from typing import Final
 from worker.config import Settings
 from worker.enqueue.request import SendRequest
 from worker.errors import ProviderError
-from worker.send.routes.base import VONAGE_DLR, Accepted, Blame, HttpCall
+from worker.send.routes.base import VONAGE_DLR, Accepted, Blame, HttpCall, validity_s
 from worker.send.routes.segments import needs_unicode
 from worker.send.routes.templates import Templates
 from worker.send.routes.vonage import credentials, parse_response, vonage_blame
 from worker.send.transport import Transport
 
 SMS_PATH: Final = "/sms/json"
+TTL_RANGE_S: Final = (20, 604_800)  # `ttl` is milliseconds: 20 000..604 800 000 (SMS spec)
 
 
 class SmsRoute:
@@ -45,6 +49,9 @@ class SmsRoute:
             form["type"] = "unicode"
         if client_ref:
             form["client-ref"] = client_ref
+        validity = validity_s(request, *TTL_RANGE_S)
+        if validity is not None:
+            form["ttl"] = str(validity * 1000)
         return HttpCall(self._url, credentials(self._settings, form))
 
     def submit(self, request: SendRequest, client_ref: str | None) -> Accepted:

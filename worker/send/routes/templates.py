@@ -7,6 +7,12 @@ Checked once, at start, so no send can fail on it later: every template must hol
 code (``FR``) or a language (``es``); a number's region picks its template,
 then the region's language, then the default. Only ``{pin}`` is replaced, so a
 template may show other braces as they are.
+
+Every text then gets the autofill lines (:func:`autofill`): ``PINRELAY_ANDROID_APP_HASH``
+(the SMS Retriever API reads only a message that includes the app's hash) and, last,
+``PINRELAY_OTP_DOMAIN``'s origin-bound line ``@example.com #123456`` (iOS, Safari and Chrome
+offer the code only on that site, so a phishing page cannot take it, and the line must be
+the last). They count in the one-SMS check.
 """
 
 from __future__ import annotations
@@ -35,14 +41,23 @@ REGION_LANGUAGE: Final = {
 }
 
 
-def check_template(template: str, where: str) -> str:
-    """``template`` if it holds ``{pin}`` and fits one SMS with the longest PIN; else ConfigError."""
+def autofill(pin: str, domain: str | None = None, app_hash: str | None = None) -> str:
+    """What follows the text: a blank line, the app hash, then ``@domain #pin`` (the last line)."""
+    lines = [line for line in (app_hash, domain and f"@{domain} #{pin}") if line]
+    return "\n\n" + "\n".join(lines) if lines else ""
+
+
+def check_template(template: str, where: str, domain: str | None = None, app_hash: str | None = None) -> str:
+    """``template`` if it holds ``{pin}`` and fits one SMS with the longest PIN and the autofill
+    lines; else ConfigError."""
     if PLACEHOLDER not in template:
         raise ConfigError(f"{where}: the template {template!r} has no {PLACEHOLDER}")
-    used, limit = length(template.replace(PLACEHOLDER, "0" * c.PIN_MAX_DIGITS))
+    longest = "0" * c.PIN_MAX_DIGITS
+    used, limit = length(template.replace(PLACEHOLDER, longest) + autofill(longest, domain, app_hash))
     if used > limit:
+        extra = " and the PINRELAY_OTP_DOMAIN / PINRELAY_ANDROID_APP_HASH lines" if domain or app_hash else ""
         raise ConfigError(
-            f"{where}: with a {c.PIN_MAX_DIGITS}-digit PIN the text takes {used} of the {limit} "
+            f"{where}: with a {c.PIN_MAX_DIGITS}-digit PIN{extra} the text takes {used} of the {limit} "
             "characters one SMS holds; shorten it (a code is never split into parts)"
         )
     return template
@@ -51,15 +66,18 @@ def check_template(template: str, where: str) -> str:
 class Templates:
     """The checked templates; :meth:`render` gives a number its text."""
 
-    def __init__(self, default: str, by_key: Mapping[str, str] | None = None) -> None:
-        self.default = check_template(default, "PINRELAY_SMS_TEMPLATE")
-        self._by_key = {key: check_template(value, f"PINRELAY_SMS_TEMPLATES[{key!r}]")
+    def __init__(self, default: str, by_key: Mapping[str, str] | None = None, *,
+                 domain: str | None = None, app_hash: str | None = None) -> None:
+        self._autofill = (domain, app_hash)
+        self.default = check_template(default, "PINRELAY_SMS_TEMPLATE", domain, app_hash)
+        self._by_key = {key: check_template(value, f"PINRELAY_SMS_TEMPLATES[{key!r}]", domain, app_hash)
                         for key, value in (by_key or {}).items()}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Templates:
         by_key = load_file(settings.sms_templates) if settings.sms_templates else None
-        return cls(settings.sms_template, by_key)
+        return cls(settings.sms_template, by_key, domain=settings.otp_domain,
+                   app_hash=settings.android_app_hash)
 
     def for_number(self, to: str) -> str:
         """The template for ``to`` (E.164 digits): its region's, its language's, or the default."""
@@ -75,7 +93,7 @@ class Templates:
         return self.default
 
     def render(self, to: str, pin: str) -> str:
-        return self.for_number(to).replace(PLACEHOLDER, pin)
+        return self.for_number(to).replace(PLACEHOLDER, pin) + autofill(pin, *self._autofill)
 
 
 def load_file(path: str) -> dict[str, str]:

@@ -4,7 +4,10 @@
 (account SID and auth token), ``To`` in E.164 with ``+``, ``From`` (or
 ``MessagingServiceSid``), ``Body`` from the SMS template and ``StatusCallback`` =
 ``PINRELAY_TWILIO_STATUS_URL``, where ``webhook/twilio/status.py`` takes the signed
-callbacks. Twilio has no client-ref: the callbacks find the send by its ``MessageSid``.
+callbacks, and ``ValidityPeriod``: what is left of the PIN's lifetime in seconds (1..36000,
+§V; Twilio's default is 10 h), so a queued message is dropped with the code (``failed``
+30036, our ``expired``). Twilio has no client-ref: the callbacks find the send by its
+``MessageSid``.
 
 Answers: a 2xx with the message resource (its ``sid`` is the message-id; a 2xx we
 cannot read is unconfirmed, the message may exist); 429 and 5xx transient; any other
@@ -20,12 +23,21 @@ import requests
 from worker.config import Settings
 from worker.enqueue.request import SendRequest
 from worker.errors import PermanentProviderError, ProviderError, TransientProviderError, UnconfirmedSendError
-from worker.send.routes.base import GATEWAY_STATUSES, TWILIO_STATUS, Accepted, Blame, HttpCall, blame_by_code
+from worker.send.routes.base import (
+    GATEWAY_STATUSES,
+    TWILIO_STATUS,
+    Accepted,
+    Blame,
+    HttpCall,
+    blame_by_code,
+    validity_s,
+)
 from worker.send.routes.templates import Templates
 from worker.send.routes.vonage import retry_after_s
 from worker.send.transport import Transport
 
 API_VERSION: Final = "2010-04-01"
+VALIDITY_RANGE_S: Final = (1, 36_000)  # `ValidityPeriod` (the Twilio spec)
 #: invalid or non-mobile `To`, a short code, a landline, opted out: no route helps
 NUMBER_CODES: Final = frozenset({"21211", "21265", "21610", "21614", "21635"})
 #: credentials, account, trial, sender, geo permissions, routing, service, callback URL
@@ -61,6 +73,9 @@ class TwilioRoute:
             form["MessagingServiceSid"] = settings.twilio_messaging_service_sid
         if settings.twilio_status_url:
             form["StatusCallback"] = settings.twilio_status_url
+        validity = validity_s(request, *VALIDITY_RANGE_S)
+        if validity is not None:
+            form["ValidityPeriod"] = str(validity)
         return HttpCall(self._url, form, auth=self._auth)
 
     def submit(self, request: SendRequest, client_ref: str | None) -> Accepted:

@@ -17,15 +17,12 @@ computes over the body it got is the hash that was signed.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any
 
-from webhook.twilio.signature import HEADER, signing_string, twilio_signature
+from webhook.twilio.signature import HEADER, SETTINGS_HEADER, twilio_signature
 
 from ..config import SimConfig
 from ..messages.signing import AUTHORIZATION, bearer
@@ -33,8 +30,6 @@ from .dlr import signed, stamp
 from .receipt import MESSAGES, TWILIO, Receipt
 from .status_callbacks import DLR_DONE_STATUSES
 
-SETTINGS_HEADER: Final = "X-Twilio-Webhooks-Signature-Settings"
-_TWILIO_HASHES: Final = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
 Payload = tuple[dict[str, Any], dict[str, str]]  # (params or JSON body, extra headers)
 
 
@@ -71,9 +66,9 @@ def _twilio(receipt: Receipt, config: SimConfig) -> Payload:
 
 
 def shared_key_signature(key: str, algorithm: str, url: str, params: dict[str, Any]) -> str:
-    """``X-Twilio-Signature`` made with a SharedKey: the same signed string, the named HMAC."""
-    digest = hmac.new(key.encode(), signing_string(url, params).encode(), _TWILIO_HASHES[algorithm]).digest()
-    return base64.b64encode(digest).decode("ascii")
+    """``X-Twilio-Signature`` made with a SharedKey: the same signed string, the named HMAC (the
+    receiver's own algorithm, ``webhook.twilio.signature``)."""
+    return twilio_signature(key, url, params, algorithm)
 
 
 def _messages(receipt: Receipt, config: SimConfig) -> Payload:

@@ -1,0 +1,1 @@
+"""Vonage Messages API status webhooks and their HS256 JWTs (``status.py``)."""
