@@ -1,13 +1,17 @@
 """`pinrelay doctor`: check the configuration and its surroundings; print JSON; non-zero if anything is off.
 
 Each check is one entry ``{"name", "ok", "detail"}`` in the printed object, and
-the exit code is 1 when any check failed (0 when all passed):
+the exit code is 1 when any check failed (0 when all passed). A check that passed but
+needs a look carries ``"warning": true``, is named in the top-level ``warnings`` and
+printed on stderr too; a warning never changes the exit code:
 
 =================  ===========================================================
 settings           every ``PINRELAY_*`` variable parses; the retry schedule fits
 redis              the records' Redis answers
 redis_durability   AOF on, or RDB snapshots configured (else a restart loses sends)
 redis_eviction     ``maxmemory-policy noeviction`` (else Redis may drop records)
+guard_headroom     warns when a guard quota or cap came within 20% of its limit in the
+                   last 24 h (``guard:peak:<hour>``), naming the setting to raise
 broker             the Celery broker accepts a connection
 stranded_tasks     no pinrelay task sits in the ``celery`` queue no worker reads
 route:<name>       the route's credentials are present (a provider call only
@@ -24,8 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import sys
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -49,11 +54,22 @@ CELERY_DEFAULT_QUEUE: Final = "celery"  # where send_task puts a task without qu
 RECEIPT_PATH: Final = "/delivery-receipt-webhook"  # the receiver's public path (docs/contract.md)
 
 
+HEADROOM_WARN_AT: Final = 0.8  # a quota used to 80% or more of its limit in the last 24 h
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     name: str
     ok: bool
     detail: str
+    warning: bool = False
+
+    def shown(self) -> dict[str, Any]:
+        """``{"name", "ok", "detail"}``, plus ``"warning": true`` for a warning."""
+        data: dict[str, Any] = {"name": self.name, "ok": self.ok, "detail": self.detail}
+        if self.warning:
+            data["warning"] = True
+        return data
 
 
 def add_arguments(sub: Any) -> None:
@@ -73,7 +89,11 @@ def add_arguments(sub: Any) -> None:
 def run_doctor(args: argparse.Namespace, environ: dict[str, str] | None = None) -> int:
     checks = list(diagnose(args, environ))
     ok = all(check.ok for check in checks)
-    print(json.dumps({"ok": ok, "checks": [asdict(check) for check in checks]}, indent=2))
+    warnings = [check for check in checks if check.warning]
+    print(json.dumps({"ok": ok, "warnings": [check.name for check in warnings],
+                      "checks": [check.shown() for check in checks]}, indent=2))
+    for check in warnings:
+        print(f"pinrelay doctor: warning: {check.name}: {check.detail}", file=sys.stderr)
     return 0 if ok else 1
 
 
@@ -116,7 +136,35 @@ def _redis_checks(settings: Settings, timeout: float) -> Iterator[Check]:
                 "maxmemory-policy noeviction" if policy == "noeviction" else
                 f"maxmemory-policy is {policy}: under memory pressure Redis may evict records and "
                 "queued tasks; set maxmemory-policy noeviction (ops/redis.conf)")
+    yield _guard_headroom(client, settings)
     client.close()
+
+
+def _guard_headroom(client: Any, settings: Settings) -> Check:
+    """A warning when a guard quota or cap came within 20% of its limit in the last 24 hours: the
+    next busy day would refuse honest sends. Reads the ``guard:peak:<hour>`` hashes."""
+    from worker.guard.keys import QUOTA_SETTINGS
+    from worker.guard.status import peaks
+
+    try:
+        seen = peaks(client, settings.key_prefix)
+    except Exception as exc:
+        return Check("guard_headroom", True, f"not checked: the guard's peaks cannot be read ({exc})")
+    near = {quota: r for quota, r in seen.items() if quota in QUOTA_SETTINGS and r >= HEADROOM_WARN_AT}
+    if not near:
+        highest = max(seen.items(), key=lambda kv: kv[1], default=None)
+        detail = "" if highest is None else f" (the highest: {highest[0]} at {highest[1]:.0%})"
+        return Check("guard_headroom", True, "no quota or cap of the guard came within 20% of its limit "
+                     f"in the last 24 h{detail}")
+    env = {v: k for k, v in ENV_NAMES.items()}
+    parts = []
+    for quota, used in sorted(near.items(), key=lambda kv: -kv[1]):
+        variable = QUOTA_SETTINGS[quota]
+        value = getattr(settings, env.get(variable.removeprefix("PINRELAY_"), ""), None)
+        now = "" if value is None else f" (now {','.join(value) if isinstance(value, tuple) else value})"
+        parts.append(f"{quota} reached {used:.0%} of its limit: raise {variable}{now}")
+    return Check("guard_headroom", True, "in the last 24 h " + "; ".join(parts) + ", or honest sends "
+                 "will be refused on a busier day", warning=True)
 
 
 def _durability(client: Any, info: dict[str, Any], to_text: Callable[[Any], str]) -> Check:
