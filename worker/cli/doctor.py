@@ -54,9 +54,6 @@ CELERY_DEFAULT_QUEUE: Final = "celery"  # where send_task puts a task without qu
 RECEIPT_PATH: Final = "/delivery-receipt-webhook"  # the receiver's public path (docs/contract.md)
 
 
-HEADROOM_WARN_AT: Final = 0.8  # a quota used to 80% or more of its limit in the last 24 h
-
-
 @dataclass(frozen=True, slots=True)
 class Check:
     name: str
@@ -66,10 +63,8 @@ class Check:
 
     def shown(self) -> dict[str, Any]:
         """``{"name", "ok", "detail"}``, plus ``"warning": true`` for a warning."""
-        data: dict[str, Any] = {"name": self.name, "ok": self.ok, "detail": self.detail}
-        if self.warning:
-            data["warning"] = True
-        return data
+        flag = {"warning": True} if self.warning else {}
+        return {"name": self.name, "ok": self.ok, "detail": self.detail, **flag}
 
 
 def add_arguments(sub: Any) -> None:
@@ -141,30 +136,14 @@ def _redis_checks(settings: Settings, timeout: float) -> Iterator[Check]:
 
 
 def _guard_headroom(client: Any, settings: Settings) -> Check:
-    """A warning when a guard quota or cap came within 20% of its limit in the last 24 hours: the
-    next busy day would refuse honest sends. Reads the ``guard:peak:<hour>`` hashes."""
-    from worker.guard.keys import QUOTA_SETTINGS
-    from worker.guard.status import peaks
+    """A warning when a guard quota or cap came within 20% of its limit in the last 24 hours."""
+    from worker.guard.headroom import headroom
 
     try:
-        seen = peaks(client, settings.key_prefix)
+        warn, detail = headroom(client, settings)
     except Exception as exc:
         return Check("guard_headroom", True, f"not checked: the guard's peaks cannot be read ({exc})")
-    near = {quota: r for quota, r in seen.items() if quota in QUOTA_SETTINGS and r >= HEADROOM_WARN_AT}
-    if not near:
-        highest = max(seen.items(), key=lambda kv: kv[1], default=None)
-        detail = "" if highest is None else f" (the highest: {highest[0]} at {highest[1]:.0%})"
-        return Check("guard_headroom", True, "no quota or cap of the guard came within 20% of its limit "
-                     f"in the last 24 h{detail}")
-    env = {v: k for k, v in ENV_NAMES.items()}
-    parts = []
-    for quota, used in sorted(near.items(), key=lambda kv: -kv[1]):
-        variable = QUOTA_SETTINGS[quota]
-        value = getattr(settings, env.get(variable.removeprefix("PINRELAY_"), ""), None)
-        now = "" if value is None else f" (now {','.join(value) if isinstance(value, tuple) else value})"
-        parts.append(f"{quota} reached {used:.0%} of its limit: raise {variable}{now}")
-    return Check("guard_headroom", True, "in the last 24 h " + "; ".join(parts) + ", or honest sends "
-                 "will be refused on a busier day", warning=True)
+    return Check("guard_headroom", True, detail, warning=warn)
 
 
 def _durability(client: Any, info: dict[str, Any], to_text: Callable[[Any], str]) -> Check:
