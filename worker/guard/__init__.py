@@ -2,6 +2,6 @@
 
 Its Redis names are in :mod:`worker.guard.keys`. The operating side: :mod:`.status` (what it
 does now), :mod:`.admin` (unblock, the safe list), :mod:`.headroom` (doctor's warning),
-:mod:`.metrics` (the cluster figures the
-correlator exports) and :mod:`.limits` (the limits those read against).
+:mod:`.metrics` (the cluster figures the correlator exports) and :mod:`.limits` (the limits
+those read against).
 """
