@@ -1,8 +1,10 @@
 """schemathesis, with all its checks, against the running API's own /openapi.json, finds nothing.
 
 The API runs as `pinrelay api` (granian) on a private Redis; no worker runs, so the PINs it
-accepts are only stored and enqueued. A fixed seed and a bounded example count keep the run
-deterministic and within a few tens of seconds.
+accepts are only stored and enqueued. The key is an admin key, so the admin routes (the pumping
+guard's) are exercised past their 403 too; test_guard_ops.py checks an ordinary key's 403. A
+fixed seed and a bounded example count keep the run deterministic and within a few tens of
+seconds.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def api(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
     stack.ensure_redis()
     try:
         url = stack.start_api()
-        yield url, create_key(settings)["key"]
+        yield url, create_key(settings, "schemathesis", "--admin")["key"]
     finally:
         stack.stop()
 

@@ -35,7 +35,16 @@ METRICS = {
     "pinrelay_receipts_total", "pinrelay_receipt_lag_seconds", "pinrelay_unmatched_receipts",
     "pinrelay_queue_depth", "pinrelay_oldest_queued_age_seconds", "pinrelay_result_queue_pending",
     "pinrelay_rate_limit_wait_seconds", "pinrelay_webhook_requests_total", "pinrelay_route_state",
+    # the pumping guard (worker/guard/metrics.py)
+    "pinrelay_guard_decisions_total", "pinrelay_guard_judged_sends_total", "pinrelay_guard_conversions_total",
+    "pinrelay_guard_blocked_prefixes", "pinrelay_guard_would_block_prefixes",
+    "pinrelay_guard_newest_block_timestamp_seconds", "pinrelay_spend_today", "pinrelay_spend_cap",
+    "pinrelay_quota_use_ratio",
 }
+# The alerts the pumping guard needs (issue 19): a new block, spend above 80% of the cap, a
+# country's conversion rate under half its 7-day rate; ops/prometheus/alerts_test.yml proves
+# each fires on the series that should fire it, and only then (promtool test rules).
+GUARD_ALERTS = {"PinrelayGuardNewBlock", "PinrelaySpendHigh", "PinrelayCountryConversionDrop"}
 UNITS = {"pinrelay-worker@.service": "worker", "pinrelay-webhook.service": "webhook",
          "pinrelay-correlator.service": "correlate", "pinrelay-flower.service": "flower"}
 
@@ -216,11 +225,29 @@ def test_alert_rules_use_only_the_published_metric_names(tmp_path: Path) -> None
         assert rule["labels"]["severity"] in {"info", "warning", "critical"}
         anchor = rule["annotations"]["runbook"].split("#", 1)[1]
         assert f"### {anchor}" in runbook, f"{rule['alert']}: no runbook section '### {anchor}'"
+    assert {rule["alert"] for rule in rules} >= GUARD_ALERTS
     promtool = shutil.which("promtool")
     if promtool:
         done = subprocess.run([promtool, "check", "rules", str(rules_file)], capture_output=True,
                               text=True, timeout=60, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_guard_alerts_fire_when_they_should() -> None:
+    """`promtool test rules` on ops/prometheus/alerts_test.yml (where promtool is installed), and
+    every alert named there exists, with a test that it fires."""
+    tests_file = ROOT / "ops" / "prometheus" / "alerts_test.yml"
+    cases = [case for test in load_yaml(tests_file)["tests"] for case in test["alert_rule_test"]]
+    fired = {case["alertname"] for case in cases if case["exp_alerts"]}
+    rules = {rule["alert"] for group in load_yaml(ROOT / "ops" / "prometheus" / "alerts.yml")["groups"]
+             for rule in group["rules"]}
+    assert GUARD_ALERTS <= fired <= rules
+    promtool = shutil.which("promtool")
+    if not promtool:
+        pytest.skip("promtool is not installed (Debian: apt-get install prometheus)")
+    done = subprocess.run([promtool, "test", "rules", str(tests_file)], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr
 
 
 def test_systemd_units_start_the_pinrelay_commands(tmp_path: Path) -> None:

@@ -54,6 +54,8 @@ MARK = re.compile(r"<!-- snippet: not-run \((.+)\) -->")
 NOT_RUN = {
     ("README.md", "python3 dev.py demo"),  # the demo and the whole suite: CI runs both
     ("docs/http-api.md", "pinrelay api --port 8081"),  # a server in the foreground: `up` plays its part
+    ("docs/http-api.md", "curl -sS -X POST \"$API/v1/guard/unblock\" -H \"Authorization: Bearer $ADMIN\" \\"),
+    ("docs/guard-operations.md", "pinrelay guard unblock 1636555"),  # needs a blocked prefix (ditto)
 }
 
 # (page, a piece of the snippet): a pattern its standard output must match.
@@ -77,6 +79,10 @@ EXPECT = {
     ("docs/auth-servers.md", "def pinrelay_signature"): r"(?m)^t=[0-9]+,v1=[0-9a-f]{64}$",
     ("docs/auth-servers.md", "whsec_"): r"(?m)^v1,whsec_[A-Za-z0-9+/]{43}=$",
     ("docs/operating.md", "pinrelay report --since 1h"): r"delivered",
+    ("docs/http-api.md", "/v1/guard/allow"): r'"safe":\s*true',
+    ("docs/guard-operations.md", "pinrelay guard status"): r'"mode": "enforce"[\s\S]*"quotas"',
+    ("docs/guard-operations.md", "--remove"): r'"added": true[\s\S]*"removed": true',
+    ("docs/guard-operations.md", "--top 10"): r"conversion by country",
 }
 
 

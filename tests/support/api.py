@@ -29,9 +29,9 @@ def cli(settings: Settings, *args: str, timeout: float = 60) -> subprocess.Compl
                           check=False)
 
 
-def create_key(settings: Settings, name: str = "tests") -> dict[str, str]:
-    """`pinrelay keys create NAME`: ``{"id", "key"}``."""
-    done = cli(settings, "keys", "create", name)
+def create_key(settings: Settings, name: str = "tests", *options: str) -> dict[str, str]:
+    """`pinrelay keys create NAME [OPTIONS]` (e.g. ``--admin``): ``{"id", "key"}``."""
+    done = cli(settings, "keys", "create", name, *options)
     assert done.returncode == 0, done.stderr
     created: dict[str, str] = json.loads(done.stdout)
     return created

@@ -126,12 +126,13 @@ def stop_all(*commands: Command | None, timeout: float = 45.0) -> list[int]:
     return [command.process.returncode for command in running]
 
 
-def scrape(port: int, name: str) -> float:
-    """The sum of every sample of metric family ``name`` at ``127.0.0.1:port/metrics`` (0 if absent)."""
+def scrape(port: int, name: str, **labels: str) -> float:
+    """The sum of every sample ``name`` (with these ``labels``, if any) at ``127.0.0.1:port/metrics``
+    (0 if absent)."""
     text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     total = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == name:
+            if sample.name == name and labels.items() <= sample.labels.items():
                 total += sample.value
     return total

@@ -10,6 +10,9 @@ POST /v1/verifications                      202 ``{"id"}``
 POST /v1/verifications/{id}/check           200 ``{"id", "status", "attempts_left"}``
 POST /v1/verifications/{id}/resend          202 ``{"id"}``
 GET  /v1/verifications/{id}                 200 the verification; 404
+GET  /v1/guard (admin key)                  200 ``pinrelay guard status``; 403 for another key
+POST /v1/guard/unblock (admin key)          200 what was lifted; 404 when not blocked
+POST /v1/guard/allow (admin key)            200 ``{"entry", "safe"}``; ``remove`` takes it off
 ------------------------------------------  -----------------------------------------
 POST /v1/hooks/supabase/send-sms            200 ``{}``, or 200 ``{"error": {"http_code",
 (Standard Webhooks signature, no key)       "message"}}`` as Supabase reads a refusal
@@ -23,10 +26,11 @@ GET  /metrics (no key)                      Prometheus exposition text
 ==========================================  =========================================
 
 Every error is ``{"error": {"code", "message"}}`` (:mod:`worker.api.errors`): 401 with
-``WWW-Authenticate: Bearer``, 404 for an unknown path, 405 with ``Allow``, 408 for a body that
-did not arrive within ``PINRELAY_WEBHOOK_BODY_TIMEOUT``, 429 with ``Retry-After``, 503 while
-Redis is down, and 500 ``internal_error`` for anything unexpected (logged with its traceback,
-which never reaches the answer).
+``WWW-Authenticate: Bearer``, 403 for an ordinary key on an admin route, 404 for an unknown
+path, 405 with ``Allow``, 408 for a body that did not arrive within
+``PINRELAY_WEBHOOK_BODY_TIMEOUT``, 429 with ``Retry-After``, 503 while Redis is down, and 500
+``internal_error`` for anything unexpected (logged with its traceback, which never reaches the
+answer).
 
 Every handler blocks (Redis, the producer, the verifier): the core reads a POST's body on its
 event loop under the deadline, then runs authentication and the handler on its bounded thread
@@ -51,7 +55,7 @@ from webhook.http.routing import Endpoint, Router
 from worker import constants as c
 from worker.api import metrics, openapi
 from worker.api.auth import KeyAuth
-from worker.api.errors import FIELD_CODES, ApiError, core_refusal
+from worker.api.errors import FIELD_CODES, ApiError, Forbidden, core_refusal
 from worker.api.http import error_response, response
 from worker.api.keys import ApiKeys
 from worker.config import Settings
@@ -65,6 +69,7 @@ from worker.errors import (
 from worker.logs import get_logger
 
 Handler = Callable[[Request], Answer]
+ADMIN: Final = "admin"  # a route only an admin key may use (`keys create --admin`)
 # Retry-After for each abuse limit: when the window that refused it has surely moved on.
 LIMIT_RETRY_S: Final = {"prefix_minute": 60, "number_10min": 600, "number_day": 86400, "denylist": 86400}
 INTERNAL: Final = error_response(500, "internal_error", "internal error")
@@ -88,7 +93,7 @@ class Api:
         self._log = get_logger("pinrelay.api")
         h = {**handlers, "openapi": self._openapi, "healthz": self._healthz, "readyz": self._readyz,
              "metrics": self._metrics}
-        table = [
+        table: list[tuple[str, dict[str, tuple[str, bool | str]]]] = [
             ("/v1/pins", {"POST": ("pins.create", True)}),
             ("/v1/pins/{id}", {"GET": ("pins.read", True)}),
             ("/v1/verifications", {"POST": ("verifications.start", True)}),
@@ -98,6 +103,9 @@ class Api:
             # the hooks authenticate themselves: a signature, or (generic) a key
             ("/v1/hooks/supabase/send-sms", {"POST": ("hooks.supabase", False)}),
             ("/v1/hooks/generic/send-sms", {"POST": ("hooks.generic", False)}),
+            ("/v1/guard", {"GET": ("guard.status", ADMIN)}),
+            ("/v1/guard/unblock", {"POST": ("guard.unblock", ADMIN)}),
+            ("/v1/guard/allow", {"POST": ("guard.allow", ADMIN)}),
             ("/openapi.json", {"GET": ("openapi", False)}),
             ("/healthz", {"GET": ("healthz", False)}),
             ("/readyz", {"GET": ("readyz", False)}),
@@ -130,11 +138,14 @@ class Api:
     def observe(self, label: str, answer: Answer) -> None:
         metrics.REQUESTS.labels(route=label, status=str(answer[0])).inc()
 
-    def _run(self, handler: Handler, needs_key: bool, request: Request) -> Answer:
-        """The handler's answer, with every expected refusal turned into its error answer."""
+    def _run(self, handler: Handler, needs_key: bool | str, request: Request) -> Answer:
+        """The handler's answer, with every expected refusal turned into its error answer.
+        ``needs_key``: False (open), True (any live key) or :data:`ADMIN`."""
         try:
             if needs_key:
-                self._auth.bearer(request)
+                verdict = self._auth.verdict(request)
+                if needs_key == ADMIN and not verdict.admin:
+                    raise Forbidden("this route needs an admin key (pinrelay keys create NAME --admin)")
             return handler(request)
         except ApiError as exc:
             return error_response(exc.status, exc.code, exc.message, exc.headers)

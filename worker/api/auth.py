@@ -41,13 +41,17 @@ class KeyAuth:
     def bearer(self, request: Request) -> str:
         """Authenticate the request's key and spend one unit of its rate; its id (also set as
         ``request.key_id``). 401 for no, an unknown or a revoked key; 429 over its rate."""
+        return self.verdict(request).key_id
+
+    def verdict(self, request: Request) -> Verdict:
+        """:meth:`bearer`, answering the whole :class:`Verdict` (``admin``: an admin key)."""
         verdict = self._keys.authenticate(self.bearer_token(request))
         self._within_rate(verdict)
         if verdict.status != "ok":
             message = "this API key was revoked" if verdict.status == "revoked" else "unknown API key"
             raise Unauthorized(message, headers=(("WWW-Authenticate", f'{BEARER}, error="invalid_token"'),))
         request.key_id = verdict.key_id
-        return verdict.key_id
+        return verdict
 
     def identity(self, request: Request, name: str) -> None:
         """A hook that proved who it is by its signature: spend one unit of ``name``'s rate (429)."""

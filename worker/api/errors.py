@@ -12,7 +12,8 @@
             │                         a header is malformed; 422 when a field is wrong
             │                         (invalid_request, invalid_number, invalid_pin,
             │                         invalid_callback_url, invalid_code)
-            ├── NotFound              404 not_found (an unknown id)
+            ├── Forbidden             403 forbidden: an admin route with an ordinary key
+            ├── NotFound              404 not_found (an unknown id, a prefix not blocked)
             ├── ResendRefused         409 resend_refused: the verification ended, or all sends used
             ├── UnsupportedMediaType  415 unsupported_media_type
             └── RateLimited           429 rate_limited: this key's requests per second
@@ -33,14 +34,15 @@ from webhook.http.errors import BadContentLengthError, BodyTooLargeError, HttpEr
 # Every stable code and its status (/openapi.json's Error schema and the README list them all).
 CODES: Final = {
     "invalid_request": 400, "invalid_number": 422, "invalid_pin": 422, "invalid_callback_url": 422,
-    "invalid_code": 422, "unauthorized": 401, "not_found": 404, "method_not_allowed": 405,
+    "invalid_code": 422, "invalid_prefix": 422, "unauthorized": 401, "forbidden": 403, "not_found": 404,
+    "method_not_allowed": 405,
     "request_timeout": 408, "resend_refused": 409, "payload_too_large": 413,
     "unsupported_media_type": 415, "rate_limited": 429, "limit_exceeded": 429, "unavailable": 503,
     "internal_error": 500,
 }
 # Which 422 code a refused field gets (worker.errors.ValidationError.field -> code).
 FIELD_CODES: Final = {"to": "invalid_number", "pin": "invalid_pin", "callback_url": "invalid_callback_url",
-                      "code": "invalid_code"}
+                      "code": "invalid_code", "prefix": "invalid_prefix", "entry": "invalid_prefix"}
 _CORE_CODES: Final = {400: "invalid_request", 408: "request_timeout", 413: "payload_too_large"}
 
 
@@ -67,6 +69,11 @@ class Unauthorized(ApiError):
 class InvalidRequest(ApiError):
     http_status = 400
     default_code = "invalid_request"
+
+
+class Forbidden(ApiError):
+    http_status = 403
+    default_code = "forbidden"
 
 
 class NotFound(ApiError):

@@ -3,10 +3,11 @@
 A key is ``pk_`` + 32 random bytes (``secrets.token_urlsafe``), printed once by ``pinrelay
 keys create`` and never stored: Redis keeps its SHA-256 (a plain hash is enough for a
 random 256-bit secret: there is nothing to brute-force, unlike a password) beside a name,
-the creation time and the last use. ``apikey:sha256:<hash>`` points at the key's id, and
-``api_auth.lua`` reads it and the key's ``revoked_at`` on every request (no cache), so one
-round trip both authenticates a request and sees a revocation made a moment ago by any
-process; a revoked key is told apart from a wrong one in the 401's message.
+the creation time, the last use and whether it is an admin key. ``apikey:sha256:<hash>``
+points at the key's id, and ``api_auth.lua`` reads it and the key's ``revoked_at`` on every
+request (no cache), so one round trip both authenticates a request (and says whether the key
+is an admin key) and sees a revocation made a moment ago by any process; a revoked key is
+told apart from a wrong one in the 401's message.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Verdict:
     status: str
     key_id: str = ""
     retry_after_s: float = 0.0
+    admin: bool = False  # the key may use the admin routes (``keys create --admin``)
 
 
 def digest(key: str) -> str:
@@ -67,8 +69,9 @@ class ApiKeys:
     def _index(self, hashed: str) -> str:
         return f"{self._prefix}{c.KEY_API_KEY_HASH}{hashed}"
 
-    def create(self, name: str) -> dict[str, str]:
-        """A new key: ``{"id", "key"}``. The key itself is not kept anywhere."""
+    def create(self, name: str, *, admin: bool = False) -> dict[str, str]:
+        """A new key: ``{"id", "key"}``. The key itself is not kept anywhere. An ``admin`` key may
+        also use the admin routes (``/v1/guard``); an ordinary one gets 403 there."""
         name = name.strip()
         if not name or len(name) > NAME_MAX or any(ord(ch) < 32 for ch in name):
             raise ValueError(f"a key name is 1-{NAME_MAX} printable characters")
@@ -77,7 +80,7 @@ class ApiKeys:
         now = time.time()
         pipe = self._client.pipeline(transaction=True)
         pipe.hset(self._record(key_id), mapping={"id": key_id, "name": name, "sha256": digest(key),
-                                                 "created_at": f"{now:.3f}"})
+                                                 "created_at": f"{now:.3f}", "admin": "1" if admin else "0"})
         pipe.set(self._index(digest(key)), key_id)
         pipe.zadd(f"{self._prefix}{c.KEY_API_KEYS}", {key_id: now})
         pipe.execute()
@@ -93,7 +96,7 @@ class ApiKeys:
         for raw in pipe.execute():
             data = {to_text(k): to_text(v) for k, v in raw.items()}
             if data:
-                out.append({"id": data["id"], "name": data.get("name"),
+                out.append({"id": data["id"], "name": data.get("name"), "admin": data.get("admin") == "1",
                             **{f: iso(data.get(f)) for f in ("created_at", "last_used_at", "revoked_at")}})
         return out
 
@@ -122,4 +125,4 @@ def _verdict(result: list[str]) -> Verdict:
     """``api_auth.lua``'s answer as a :class:`Verdict`."""
     if result[0] == "limited":
         return Verdict("limited", result[1], math.ceil(int(result[2]) / 1000))
-    return Verdict(result[0], result[1] if len(result) > 1 else "")
+    return Verdict(result[0], result[1] if len(result) > 1 else "", admin=result[2:3] == ["1"])

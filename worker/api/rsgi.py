@@ -17,6 +17,7 @@ from webhook.http.core import HttpCore
 from webhook.http.rsgi import RSGIFront, tune_worker_process
 from worker.api.app import Api
 from worker.api.auth import KeyAuth
+from worker.api.guard import GuardAdmin
 from worker.api.hooks.generic import GenericHook
 from worker.api.hooks.sender import HookSender
 from worker.api.hooks.supabase import SupabaseHook
@@ -51,6 +52,7 @@ def build_app(settings: Settings, client: redis.Redis | None = None) -> Api:
     pins = Pins(producer)
     verifications = Verifications(producer)
     sender, auth = HookSender(producer), KeyAuth(keys, settings.api_rate_per_key)
+    guard = GuardAdmin(settings, client)
     handlers = {
         "pins.create": pins.create,
         "pins.read": pins.read,
@@ -60,6 +62,9 @@ def build_app(settings: Settings, client: redis.Redis | None = None) -> Api:
         "verifications.resend": verifications.resend,
         "hooks.supabase": SupabaseHook(settings, sender, auth).send_sms,
         "hooks.generic": GenericHook(settings, sender, auth).send_sms,
+        "guard.status": guard.status,
+        "guard.unblock": guard.unblock,
+        "guard.allow": guard.allow,
     }
     return Api(settings, client, keys, handlers)
 

@@ -1,13 +1,17 @@
 """`pinrelay doctor`: check the configuration and its surroundings; print JSON; non-zero if anything is off.
 
 Each check is one entry ``{"name", "ok", "detail"}`` in the printed object, and
-the exit code is 1 when any check failed (0 when all passed):
+the exit code is 1 when any check failed (0 when all passed). A check that passed but
+needs a look carries ``"warning": true``, is named in the top-level ``warnings`` and
+printed on stderr too; a warning never changes the exit code:
 
 =================  ===========================================================
 settings           every ``PINRELAY_*`` variable parses; the retry schedule fits
 redis              the records' Redis answers
 redis_durability   AOF on, or RDB snapshots configured (else a restart loses sends)
 redis_eviction     ``maxmemory-policy noeviction`` (else Redis may drop records)
+guard_headroom     warns when a guard quota or cap came within 20% of its limit in the
+                   last 24 h (``guard:peak:<hour>``), naming the setting to raise
 broker             the Celery broker accepts a connection
 stranded_tasks     no pinrelay task sits in the ``celery`` queue no worker reads
 route:<name>       the route's credentials are present (a provider call only
@@ -24,8 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import sys
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -54,6 +59,12 @@ class Check:
     name: str
     ok: bool
     detail: str
+    warning: bool = False
+
+    def shown(self) -> dict[str, Any]:
+        """``{"name", "ok", "detail"}``, plus ``"warning": true`` for a warning."""
+        flag = {"warning": True} if self.warning else {}
+        return {"name": self.name, "ok": self.ok, "detail": self.detail, **flag}
 
 
 def add_arguments(sub: Any) -> None:
@@ -73,7 +84,11 @@ def add_arguments(sub: Any) -> None:
 def run_doctor(args: argparse.Namespace, environ: dict[str, str] | None = None) -> int:
     checks = list(diagnose(args, environ))
     ok = all(check.ok for check in checks)
-    print(json.dumps({"ok": ok, "checks": [asdict(check) for check in checks]}, indent=2))
+    warnings = [check for check in checks if check.warning]
+    print(json.dumps({"ok": ok, "warnings": [check.name for check in warnings],
+                      "checks": [check.shown() for check in checks]}, indent=2))
+    for check in warnings:
+        print(f"pinrelay doctor: warning: {check.name}: {check.detail}", file=sys.stderr)
     return 0 if ok else 1
 
 
@@ -116,7 +131,19 @@ def _redis_checks(settings: Settings, timeout: float) -> Iterator[Check]:
                 "maxmemory-policy noeviction" if policy == "noeviction" else
                 f"maxmemory-policy is {policy}: under memory pressure Redis may evict records and "
                 "queued tasks; set maxmemory-policy noeviction (ops/redis.conf)")
+    yield _guard_headroom(client, settings)
     client.close()
+
+
+def _guard_headroom(client: Any, settings: Settings) -> Check:
+    """A warning when a guard quota or cap came within 20% of its limit in the last 24 hours."""
+    from worker.guard.headroom import headroom
+
+    try:
+        warn, detail = headroom(client, settings)
+    except Exception as exc:
+        return Check("guard_headroom", True, f"not checked: the guard's peaks cannot be read ({exc})")
+    return Check("guard_headroom", True, detail, warning=warn)
 
 
 def _durability(client: Any, info: dict[str, Any], to_text: Callable[[Any], str]) -> Check:

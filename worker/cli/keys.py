@@ -14,6 +14,8 @@ def add_arguments(sub: Any) -> None:
     actions = p.add_subparsers(dest="keys_action", required=True)
     create = actions.add_parser("create", help='a new key; prints {"id", "key"} (the key only this once)')
     create.add_argument("name", help="what the key is for, e.g. the calling service")
+    create.add_argument("--admin", action="store_true",
+                        help="an admin key: may also use the admin routes (/v1/guard); others get 403")
     create.set_defaults(func=run_create)
     listing = actions.add_parser("list", help="every key's id, name, creation, last use, revocation")
     listing.set_defaults(func=run_list)
@@ -34,7 +36,7 @@ def run_create(args: argparse.Namespace) -> int:
     from worker.errors import ValidationError
 
     try:
-        created = _keys().create(args.name)
+        created = _keys().create(args.name, admin=args.admin)
     except ValueError as exc:
         raise ValidationError("name", str(exc)) from None
     print(json.dumps(created))

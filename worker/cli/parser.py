@@ -11,7 +11,21 @@ from __future__ import annotations
 import argparse
 from typing import Any, Protocol
 
-from worker.cli import api, bench, dead, doctor, flower, keys, local, report, routes, sends, services, verify
+from worker.cli import (
+    api,
+    bench,
+    dead,
+    doctor,
+    flower,
+    guard,
+    keys,
+    local,
+    report,
+    routes,
+    sends,
+    services,
+    verify,
+)
 from worker.constants import VERSION
 
 
@@ -22,7 +36,7 @@ class CommandGroup(Protocol):
 
 
 GROUPS: tuple[CommandGroup, ...] = (
-    sends, verify, services, local, dead, flower, report, doctor, bench, api, keys, routes,
+    sends, verify, services, local, dead, flower, report, doctor, bench, api, keys, routes, guard,
 )
 
 

@@ -26,6 +26,8 @@ def add_arguments(sub: Any) -> None:
                              "pip install 'pinrelay[report]')")
     parser.add_argument("--json", action="store_true",
                         help="print the figures as one JSON object instead of the text report")
+    parser.add_argument("--top", type=int, default=10, metavar="N",
+                        help="prefixes shown in the pumping-guard section, the busiest first")
     parser.set_defaults(func=lambda args: run(args, load_settings()))
 
 
@@ -62,6 +64,7 @@ def run(args: argparse.Namespace, settings: Settings, client: Any = None) -> int
     at = datetime.fromtimestamp(now, UTC)
     title = (f"pinrelay report: {summary.total} sends {window} "
              f"(prefix {settings.key_prefix!r}, at {at:%H:%M:%S} UTC)")
+    from worker.report.guard import guard_html, guard_rows, read_stats, render_guard_text
     from worker.verify.report import (
         add_verify_section,
         render_verify_text,
@@ -70,18 +73,20 @@ def run(args: argparse.Namespace, settings: Settings, client: Any = None) -> int
     )
 
     verify = summarize_verifications(client, settings.key_prefix, since_ts)  # empty without verifications
+    guard = guard_rows(summary, read_stats(client, settings.key_prefix), top=getattr(args, "top", 10))
     if as_json:
         from worker.report.data import as_dict
 
         data = as_dict(summary, title=title, since=since_ts or None, at=now, prefix=settings.key_prefix)
         data["verify"] = verify_as_dict(verify)
+        data["guard"] = guard
         print(json.dumps(data, indent=2))
     else:
-        print(render_text(summary, title) + render_verify_text(verify), end="")
+        print(render_text(summary, title) + render_verify_text(verify) + render_guard_text(guard), end="")
     if html_path:
         from worker.report.html import render_html
 
-        page = add_verify_section(render_html(summary, title, generated_at=now), verify)
+        page = guard_html(add_verify_section(render_html(summary, title, generated_at=now), verify), guard)
         try:
             with open(html_path, "w", encoding="utf-8") as out:
                 out.write(page)

@@ -109,6 +109,7 @@ def run_correlate(args: argparse.Namespace) -> int:
                             periodic=correlator_sweeps(app, settings, client))
     metrics_at = None
     if settings.metrics_port:
+        from worker.guard.metrics import GuardStatsCollector
         from worker.metrics import CORRELATOR_METRICS, RedisStatsCollector
         from worker.send.route_metrics import RouteStateCollector
         from worker.taskqueue.misrouted import MisroutedCollector
@@ -118,7 +119,7 @@ def run_correlate(args: argparse.Namespace) -> int:
         verify_stats = VerifyStatsCollector(client, settings)
         routes = RouteStateCollector(client, settings)
         metrics_at = _metrics(settings, correlator.log, CORRELATOR_METRICS, stats, verify_stats, routes,
-                              MisroutedCollector(client, settings))
+                              MisroutedCollector(client, settings), GuardStatsCollector(client, settings))
     correlator.log.info("correlator_started")
     log_ready(correlator.log, settings, metrics=metrics_at)
     correlator.run(stop.is_set)

@@ -26,8 +26,11 @@ from worker.config.types import (
     AppHash,
     BrokerUrl,
     CodePattern,
+    CountryCaps,
+    DigitEntries,
     Flag,
     Fraction,
+    GuardMode,
     HookKey,
     HostPorts,
     HttpUrl,
@@ -278,6 +281,22 @@ class Settings(EnvSettings):
     api_signature_secret: str | None = env(
         "API_SIGNATURE_SECRET", None, "Vonage routes sign requests (`sig`)", secret=True)
     api_signature_method: SignatureMethod = env("API_SIGNATURE_METHOD", "md5hash", "how requests are signed")
+
+    # --- the pumping guard (worker/guard/): what its operating side reads ---
+    guard_mode: GuardMode = env(
+        "GUARD", "enforce", "the prefix guard's mode (`monitor` refuses nothing: it lists and counts what it "
+        "would block)")
+    key_hourly_quota: NonNegInt = env("KEY_HOURLY_QUOTA", 1000, "sends per API key (origin) per UTC hour")
+    key_daily_quota: NonNegInt = env("KEY_DAILY_QUOTA", 10000, "sends per API key (origin) per UTC day")
+    country_hourly_cap: CountryCaps = env(
+        "COUNTRY_HOURLY_CAP", ("US=2000", "CA=300", "*=100"), "sends per country per UTC hour "
+        "(`*`: every other allowed country)")
+    country_burst_10min: CountryCaps = env(
+        "COUNTRY_BURST_10MIN", ("US=500", "CA=75", "*=25"), "sends per country per 10 minutes")
+    daily_spend_cap: NonNegFloat = env(
+        "DAILY_SPEND_CAP", 50.0, "money per UTC day, in the provider account's currency")
+    guard_safe: DigitEntries = env(
+        "GUARD_SAFE", (), "prefixes or numbers the prefix guard never blocks", shown="none")
 
     @model_validator(mode="after")
     def _always(self) -> Self:

@@ -25,7 +25,7 @@ from worker import constants as c
 from worker.redisurl import SENTINEL_SCHEMES
 
 __all__ = ["EnvMeta", "env", "Says", "OneOf", "redact_url", "is_loopback_url", "ROUTE_NAMES",
-           "supabase_secrets"]
+           "supabase_secrets", "country_caps"]
 
 # PINRELAY_ROUTES; worker/send/routes/
 ROUTE_NAMES: Final[tuple[str, ...]] = ("sc2fa", "sms", "twilio", "messages")
@@ -119,6 +119,35 @@ def _regions(codes: tuple[str, ...]) -> tuple[str, ...]:
     if not codes or any(len(code) != 2 or not code.isalpha() for code in codes):
         raise ValueError("must be ISO country codes such as US,CA")
     return codes
+
+
+def _country_caps(items: tuple[str, ...]) -> tuple[str, ...]:
+    """``US=2000,CA=300,*=100``: a cap per ISO country, ``*`` for every other allowed one, each
+    country once; kept as ``("US=2000", "CA=300", "*=100")`` (:func:`country_caps` reads it)."""
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        country, equals, number = item.partition("=")
+        country, number = country.strip().upper(), number.strip()
+        if (not equals or not (number.isascii() and number.isdigit()) or country in seen
+                or not (country == "*" or (len(country) == 2 and country.isalpha()))):
+            raise ValueError("must be COUNTRY=COUNT pairs such as US=2000,CA=300,*=100 (each country once)")
+        seen.add(country)
+        out.append(f"{country}={int(number)}")
+    return tuple(out)
+
+
+def country_caps(caps: tuple[str, ...]) -> dict[str, int]:
+    """A :data:`CountryCaps` value as ``{"US": 2000, "*": 100}``."""
+    return {country: int(number) for country, _, number in (cap.partition("=") for cap in caps)}
+
+
+def _digit_entries(items: tuple[str, ...]) -> tuple[str, ...]:
+    """Prefixes or whole numbers: E.164 digits (a leading ``+`` is dropped), 4 to 15 of them."""
+    entries = tuple(item.removeprefix("+") for item in items)
+    if any(not (entry.isascii() and entry.isdigit() and 4 <= len(entry) <= 15) for entry in entries):
+        raise ValueError("must be prefixes or numbers of 4 to 15 digits, such as 1636555,16365553226")
+    return entries
 
 
 def _host_ports(value: Any) -> Any:
@@ -270,6 +299,7 @@ ReadableFile = Annotated[str, AfterValidator(_readable_file)]
 SignatureMethod = Annotated[str, OneOf(c.SIGNATURE_METHODS)]
 Pool = Annotated[str, OneOf(_POOLS, "a Celery pool")]
 LogFormat = Annotated[str, OneOf(("json", "console"), "json or console")]
+GuardMode = Annotated[str, OneOf(("enforce", "monitor", "off"))]
 # --- URLs ---
 RedisUrl = Annotated[str, _url(_REDIS_SCHEMES)]
 BrokerUrl = Annotated[str, _url((*_REDIS_SCHEMES, "amqp", "amqps", "pyamqp"))]
@@ -278,6 +308,8 @@ HttpUrl = Annotated[str, _url(("http", "https"))]
 Regions = Annotated[tuple[str, ...], BeforeValidator(_items), AfterValidator(_regions)]
 HostPorts = Annotated[tuple[str, ...], BeforeValidator(_host_ports)]
 Routes = Annotated[tuple[str, ...], BeforeValidator(_items), AfterValidator(_routes)]
+CountryCaps = Annotated[tuple[str, ...], BeforeValidator(_items), AfterValidator(_country_caps)]
+DigitEntries = Annotated[tuple[str, ...], BeforeValidator(_items), AfterValidator(_digit_entries)]
 
 
 def redact_url(url: str) -> str:

@@ -5,7 +5,9 @@
 -- (prefix .. 'apirate:'), ARGV[3] requests per second (0 = no limit), ARGV[4] burst (requests),
 -- ARGV[5] (optional) an identity that is not a key (an auth-server hook: 'supabase'): KEYS[1] is
 -- then "" and only its rate is spent (ApiKeys.admit).
--- Returns {'unknown'}, {'revoked', id}, {'ok', id} or {'limited', id, milliseconds to wait}.
+-- Returns {'unknown'}, {'revoked', id}, {'ok', id, admin} or {'limited', id, milliseconds to
+-- wait}; admin is '1' for a key created with `keys create --admin` (the admin routes), else '0'
+-- (always '0' for an identity that is not a key).
 -- Nothing is cached: a key revoked a moment ago (revoked_at set) fails on every API process
 -- at once. The limit is GCRA: the state is one number per key, the time at which
 -- its next request conforms, shared by every API process; the clock is Redis's own.
@@ -14,7 +16,8 @@ if not id or id == '' then
   id = redis.call('GET', KEYS[1])
   if not id then return {'unknown'} end
   record = ARGV[1] .. id
-  if redis.call('HEXISTS', record, 'revoked_at') == 1 then return {'revoked', id} end
+  -- HGET, not HEXISTS: the `worker` user of ops/redis-users.acl (the API's) has no HEXISTS
+  if redis.call('HGET', record, 'revoked_at') then return {'revoked', id} end
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -28,5 +31,6 @@ if rate > 0 then
   if now < allowed_at then return {'limited', id, tostring(math.ceil(allowed_at - now))} end
   redis.call('SET', state, string.format('%.3f', tat + interval), 'PX', math.ceil(tat + interval - now) + 1000)
 end
-if record then redis.call('HSET', record, 'last_used_at', string.format('%.3f', now / 1000)) end
-return {'ok', id}
+if not record then return {'ok', id, '0'} end
+redis.call('HSET', record, 'last_used_at', string.format('%.3f', now / 1000))
+return {'ok', id, redis.call('HGET', record, 'admin') or '0'}

@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from worker import constants as c
+from worker.guard.keys import PREFIX_TAIL_DIGITS
 from worker.states import State
 
 FIELDS: Final = ("state", "created_at", "submitted_at", "receipt_at", "network", "err_code",
-                 "receipt_status", "provider_status", "conversion_status")
+                 "receipt_status", "provider_status", "conversion_status", "to", "guard_judged",
+                 "guard_converted")
 CONVERTED: Final = "reported"  # conversion_status of a send reported with delivered=true
 PROGRESS_EVERY: Final = 10_000  # records between two progress lines while scanning
 # Shown even at zero, in this order; any other state follows when present.
@@ -74,6 +76,14 @@ class Row:
     err_code: str
     provider_status: str
     conversion_status: str = ""
+    to: str = ""  # E.164 digits: its prefix and country for the guard's figures
+    judged: bool = False  # the guard judged it (its conversion is known to pinrelay)
+    guard_converted: bool = False
+
+    @property
+    def converted(self) -> bool:
+        """Reported used to the provider, or counted as converted by the guard."""
+        return self.conversion_status == CONVERTED or self.guard_converted
 
 
 @dataclass
@@ -87,11 +97,24 @@ class Summary:
     by_provider_status: Counter[str] = field(default_factory=Counter)  # of error/unconfirmed sends
     created: list[tuple[float, str]] = field(default_factory=list)  # for the plot over time
     converted: int = 0  # sends reported to the provider as used (delivered=true)
+    # prefix (the number without its last four digits) -> [sends, judged, converted], and one
+    # number of it (its country), for the guard's figures (worker/report/guard.py)
+    by_prefix: dict[str, list[int]] = field(default_factory=dict)
+    prefix_sample: dict[str, str] = field(default_factory=dict)
 
     def add(self, row: Row) -> None:
         self.total += 1
         if row.conversion_status == CONVERTED:
             self.converted += 1
+        if len(row.to) > PREFIX_TAIL_DIGITS:
+            prefix = row.to[:-PREFIX_TAIL_DIGITS]
+            counts = self.by_prefix.get(prefix)
+            if counts is None:
+                counts = self.by_prefix[prefix] = [0, 0, 0]
+                self.prefix_sample[prefix] = row.to
+            counts[0] += 1
+            counts[1] += row.judged
+            counts[2] += row.converted
         self.states[row.state] += 1
         if row.created is not None:
             self.created.append((row.created, row.state))
@@ -156,7 +179,8 @@ def _fetch(client: Any, keys: list[bytes], since_ts: float) -> Iterator[Row]:
     for key in keys:
         pipe.hmget(key, FIELDS)
     for values in pipe.execute() if keys else ():
-        state, created, submitted, receipt, network, err_code, _, provider_status, conversion = values
+        (state, created, submitted, receipt, network, err_code, _, provider_status, conversion, to, judged,
+         guard_converted) = values
         if state is None:  # expired between SCAN and HMGET
             continue
         created_ts = _num(created)
@@ -164,7 +188,8 @@ def _fetch(client: Any, keys: list[bytes], since_ts: float) -> Iterator[Row]:
             continue
         yield Row(state.decode(), created_ts, _num(submitted), _num(receipt),
                   (network or b"").decode(), (err_code or b"").decode(),
-                  (provider_status or b"").decode(), (conversion or b"").decode())
+                  (provider_status or b"").decode(), (conversion or b"").decode(), (to or b"").decode(),
+                  judged == b"1", bool(guard_converted))
 
 
 def summarize(rows: Iterable[Row]) -> Summary:

@@ -202,7 +202,8 @@ def test_an_unexpected_error_is_a_bare_500_and_logged(api_settings: Settings, re
     keys = ApiKeys(redis_client, api_settings.key_prefix)
     app = front(Api(api_settings, redis_client, keys, {name: boom for name in (
         "pins.create", "pins.read", "verifications.start", "verifications.read", "verifications.check",
-        "verifications.resend", "hooks.supabase", "hooks.generic")}), api_settings)
+        "verifications.resend", "hooks.supabase", "hooks.generic", "guard.status", "guard.unblock",
+        "guard.allow")}), api_settings)
     with capture_logs() as logs:
         answer = call(app, "GET", "/v1/pins/abc", key=key)
     assert answer.status == 500

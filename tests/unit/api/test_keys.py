@@ -31,7 +31,8 @@ def test_list_shows_names_and_times_never_the_key(settings: Settings, redis_clie
     keys.authenticate(second["key"])
     listed = keys.list()
     assert [k["id"] for k in listed] == [first["id"], second["id"]]
-    assert set(listed[0]) == {"id", "name", "created_at", "last_used_at", "revoked_at"}
+    assert set(listed[0]) == {"id", "name", "admin", "created_at", "last_used_at", "revoked_at"}
+    assert listed[0]["admin"] is False
     assert listed[0]["last_used_at"] is None and listed[1]["last_used_at"] is not None
     assert first["key"] not in repr(listed)
 
