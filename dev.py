@@ -64,6 +64,35 @@ def ensure_system_tools() -> None:
               f"with instructions (install: apt-get install {' '.join(missing)})", flush=True)
 
 
+def ensure_promtool() -> None:
+    """promtool (checks and unit-tests the alert rules) into .venv/bin, from Debian's prometheus
+    package unpacked, not installed: installing it would start a Prometheus server."""
+    import shutil
+    import tempfile
+
+    if shutil.which("promtool") or (BIN / "promtool").exists():
+        return
+    if not (shutil.which("apt-get") and shutil.which("dpkg-deb") and hasattr(os, "geteuid")
+            and os.geteuid() == 0):
+        print("dev.py: promtool not found; the alert-rule tests will fail with instructions "
+              "(Debian: apt-get download prometheus, then take usr/bin/promtool)", flush=True)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        quiet = {"DEBIAN_FRONTEND": "noninteractive", **os.environ}
+        download = ["apt-get", "download", "-qq", "prometheus"]
+        if subprocess.call(download, cwd=tmp, env=quiet, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL):
+            subprocess.call(["apt-get", "update", "-qq"], env=quiet, stdout=subprocess.DEVNULL)
+            subprocess.call(download, cwd=tmp, env=quiet, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+        for deb in Path(tmp).glob("prometheus_*.deb"):
+            subprocess.call(["dpkg-deb", "-x", str(deb), str(Path(tmp) / "x")])
+            tool = Path(tmp) / "x" / "usr" / "bin" / "promtool"
+            if tool.exists():
+                shutil.copy2(tool, BIN / "promtool")
+                print("dev.py: promtool unpacked into .venv/bin", flush=True)
+
+
 def run(argv: list[str]) -> None:
     code = subprocess.call(argv, cwd=ROOT)
     if code:
@@ -88,6 +117,7 @@ def main(args: list[str]) -> None:
         rest = [arg for arg in rest if arg != "--unit"]
         if not unit:
             ensure_system_tools()  # the unit tier needs neither a browser nor docker-compose
+            ensure_promtool()  # nor the alert rules' checker
         run([tool["ruff"], "check", "worker", "webhook", "ops", "tests", "dev.py"])
         run([tool["mypy"]])
         run([tool["pytest"], "-p", "no:cacheprovider", *(["tests/unit"] if unit else []), *rest])

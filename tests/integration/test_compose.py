@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +162,7 @@ def test_scrape_config_jobs_are_the_ones_the_alerts_name(tmp_path: Path) -> None
     ports = {job["job_name"]: job["dns_sd_configs"][0]["port"] for job in config["scrape_configs"]}
     # the receiver's /metrics is moved off its published port (PINRELAY_WEBHOOK_METRICS=9100)
     assert ports == {"pinrelay-worker": 9100, "pinrelay-correlator": 9100, "pinrelay-webhook": 9100}
-    promtool = shutil.which("promtool")
+    promtool = find_promtool()
     if promtool:
         done = subprocess.run([promtool, "check", "config", str(prometheus_dir / "prometheus.yml")],
                               capture_output=True, text=True, timeout=60, check=False)
@@ -226,11 +227,17 @@ def test_alert_rules_use_only_the_published_metric_names(tmp_path: Path) -> None
         anchor = rule["annotations"]["runbook"].split("#", 1)[1]
         assert f"### {anchor}" in runbook, f"{rule['alert']}: no runbook section '### {anchor}'"
     assert {rule["alert"] for rule in rules} >= GUARD_ALERTS
-    promtool = shutil.which("promtool")
+    promtool = find_promtool()
     if promtool:
         done = subprocess.run([promtool, "check", "rules", str(rules_file)], capture_output=True,
                               text=True, timeout=60, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def find_promtool() -> str | None:
+    """promtool on PATH, or the one `dev.py test` unpacks beside the venv's python."""
+    beside = Path(sys.executable).parent / "promtool"
+    return shutil.which("promtool") or (str(beside) if beside.exists() else None)
 
 
 def test_the_guard_alerts_fire_when_they_should() -> None:
@@ -242,9 +249,9 @@ def test_the_guard_alerts_fire_when_they_should() -> None:
     rules = {rule["alert"] for group in load_yaml(ROOT / "ops" / "prometheus" / "alerts.yml")["groups"]
              for rule in group["rules"]}
     assert GUARD_ALERTS <= fired <= rules
-    promtool = shutil.which("promtool")
-    if not promtool:
-        pytest.skip("promtool is not installed (Debian: apt-get install prometheus)")
+    promtool = find_promtool()
+    assert promtool, ("promtool is not installed: `python3 dev.py test` unpacks it into .venv/bin "
+                      "(Debian: apt-get download prometheus; dpkg-deb -x it and take usr/bin/promtool)")
     done = subprocess.run([promtool, "test", "rules", str(tests_file)], capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 0 and "SUCCESS" in done.stdout, done.stdout + done.stderr
