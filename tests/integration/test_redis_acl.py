@@ -149,9 +149,10 @@ def test_the_verify_loop_runs_as_the_producer(roles: Roles) -> None:
         assert verifier.check(vid, code)["status"] == "approved"
         view = verifier.get(vid)
         assert view["state"] == "approved" and len(view["sends"]) == 2
-        reported = {"reported", "reported-undelivered"}
-        wait_for(lambda: all(producer.get_status(s["request_id"]).get("conversion_status") in reported
+        # each send's report ran (send 1 may have been dropped unsent by the resend: "skipped")
+        wait_for(lambda: all(producer.get_status(s["request_id"]).get("conversion_status")
                              for s in verifier.get(vid)["sends"]), 30, "both sends' conversions")
+        assert producer.get_status(view["sends"][1]["request_id"])["conversion_status"] == "reported"
     finally:
         producer.close()
     roles.assert_nothing_refused()

@@ -25,6 +25,7 @@ from redis.retry import Retry
 from tests.support.redis_acl import AclRedis, acl_redis_server, refused
 from worker.config import Settings
 from worker.enqueue.producer import PinSpec, Producer
+from worker.errors import AbuseLimitError
 from worker.taskqueue.app import publisher_app
 from worker.verify.service import Verifier
 
@@ -233,7 +234,8 @@ def test_the_api_role_cannot_mint_list_or_unrevoke_keys(acl: AclRedis) -> None:
 
 def test_bulk_enqueue_runs_as_the_producer(acl: AclRedis, victim: Victim) -> None:
     """send_pins over several chunks with the limits on (a check call per chunk, then the
-    chunks streamed by SHA), and a repeat, as `producer`: Redis refuses nothing."""
+    chunks streamed by SHA), a repeat, a full window and a denied number, as `producer`:
+    Redis refuses nothing (the refusals are pinrelay's, with their retry-after)."""
     settings = _settings(acl, "producer").replace(per_number_10min=5, per_number_day=50,
                                                  per_prefix_minute=100_000)
     acl.reset_log()
@@ -241,11 +243,20 @@ def test_bulk_enqueue_runs_as_the_producer(acl: AclRedis, victim: Victim) -> Non
     admin = acl.admin()
     try:
         before = admin.llen("pinrelay")
+        admin.sadd("pinrelay:denylist", "16365559999")  # read (and cached) by the first send
         specs = [PinSpec(f"1636555{i:04d}", "4829", idempotency_key=f"acl-bulk-{i}") for i in range(450)]
         ids = producer.send_pins(specs)
         assert len(set(ids)) == 450 and admin.llen("pinrelay") == before + 450
         assert producer.send_pins(specs[:3]) == ids[:3]  # one chunk: limits and records in one step
         assert producer.send_pin(specs[5].to, "4829", idempotency_key="acl-bulk-5") == ids[5]
+        # refusals: the number's window is full (its retry-after read from the window), denied
+        for _ in range(4):
+            producer.send_pin(specs[0].to, "4829")
+        with pytest.raises(AbuseLimitError) as full:
+            producer.send_pin(specs[0].to, "4829")
+        assert full.value.limit == "number_10min" and full.value.retry_after_s
+        with pytest.raises(AbuseLimitError, match="denylist"):
+            producer.send_pin("16365559999", "4829", idempotency_key="acl-denied")
     finally:
         producer.close()
         admin.close()
