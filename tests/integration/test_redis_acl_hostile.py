@@ -2,10 +2,9 @@
 
 Issue 23, finding 3: the producer role could read every queued PIN (`SET pin:<id> x GET
 KEEPTTL` inside a script, ids from `ZRANGE pending`). A real ``redis-server`` loads the
-shipped file; another service's send and verification are stored the way the real code stores
-them (the producer role itself, through :class:`Producer` and :class:`Verifier`), plus what
-the workers keep (message index, dead letters, kombu's unacknowledged copy of a plain
-``send_task`` that carries its PIN). Then every way to read a PIN, to learn an id it did not
+shipped file; another service's send and verification are stored by the real code as
+``producer``, plus what workers keep (message index, dead letters, kombu's unacknowledged copy
+of a plain ``send_task``, PIN included). Then every way to read a PIN, to learn an id it did not
 create, or to reach the workers' keys is tried as ``producer`` and as ``api``, even with the
 victim's id in hand: each must be refused, and the PIN must be what it was.
 """
@@ -22,7 +21,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tests.support.redis_acl import AclRedis, acl_redis_server, refused
+from tests.support.redis_acl import ACL, AclRedis, acl_redis_server, refused
 from worker.config import Settings
 from worker.enqueue.producer import PinSpec, Producer
 from worker.errors import AbuseLimitError
@@ -36,10 +35,9 @@ VERIFY_SECRET = "acl-verify-secret-0123456789abcdef0123"
 
 @dataclass
 class Victim:
-    """Another service's send and verification, and the keys the workers hold about them."""
+    """Another service's send, and the send of its verification (its code is that PIN)."""
 
     request_id: str
-    verification_id: str
     verification_send: str
 
     def pin_key(self, request_id: str | None = None) -> str:
@@ -54,8 +52,7 @@ def acl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AclRedis]:
 
 def _settings(acl: AclRedis, role: str) -> Settings:
     return Settings.from_env({}).replace(redis_url=acl.url(role), verify_secret=VERIFY_SECRET,
-                                         callback_secret="acl-callback-secret-0123456789abcdef",
-                                         callback_allow_private=True)
+                                         callback_secret=VERIFY_SECRET, callback_allow_private=True)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +76,7 @@ def victim(acl: AclRedis) -> Victim:
     admin.hset("pinrelay:unacked", "tag-1", json.dumps(plain))
     admin.zadd("pinrelay:unacked_index", {"tag-1": 1.0})
     admin.close()
-    return Victim(rid, vid, (sent or b"").decode())
+    return Victim(rid, (sent or b"").decode())
 
 
 @pytest.fixture(params=HOSTILE_ROLES)
@@ -289,3 +286,14 @@ def test_the_receiver_appends_receipts_and_nothing_else(acl: AclRedis) -> None:
     receiver.close()
     admin.close()
 
+
+
+def test_the_api_role_is_the_producers_plus_its_keys() -> None:
+    """`api` = `producer`'s rules + the key lookup, revocation check and rate state: a rule
+    added to one (a new key family of the store step, say) cannot be forgotten in the other."""
+    lines = {line.split()[1]: line.split()[4:] for line in ACL.read_text().splitlines()
+             if line.startswith("user ")}
+    producer, api = lines["producer"], lines["api"]
+    assert api[: len(producer)] == producer
+    assert " ".join(api[len(producer):]) == ("(%R~pinrelay:apikey:sha256:* +get) (%W~pinrelay:apikey:key_* "
+                                            "+hexists +hset) (~pinrelay:apirate:* +get +set)")
