@@ -182,17 +182,21 @@ def test_the_commands_run_as_the_producer(roles: Roles) -> None:
 
 @pytest.mark.timeout(120)
 def test_a_plain_celery_send_task_runs_as_the_producer(roles: Roles) -> None:
-    """A service that does not import pinrelay: stock Celery with the producer's URL."""
+    """A service that does not import pinrelay: stock Celery with the producer's URL. Forgetting
+    `queue=` lands in Celery's default list (write-only for `producer` too), which the
+    correlator sweeps: an `error` record says why."""
     roles.acl.reset_log()
     app = Celery("acl-plain", broker=roles.acl.url("producer"), set_as_current=False)
     try:
         task_id = app.send_task("pinrelay.send_pin", kwargs={"to": "16365553232", "pin": "482916"},
                                 queue="pinrelay", kwargsrepr="{'to': '1636555****', 'pin': '[redacted]'}").id
+        misrouted = app.send_task("pinrelay.send_pin", kwargs={"to": "16365553235", "pin": "482918"}).id
     finally:
         app.close()
     producer = roles.producer()
     try:
         wait_for(lambda: producer.store.get_raw(task_id).get("state") == "delivered", 30, "the plain send")
+        wait_for(lambda: producer.store.get_raw(misrouted).get("state") == "error", 30, "the misrouted one")
     finally:
         producer.close()
     assert roles.sim.accepted_count("16365553232", "482916", task_id) == 1  # its client-ref: the id

@@ -29,7 +29,6 @@ from worker.taskqueue.app import publisher_app
 from worker.verify.service import Verifier
 
 PIN = "482913"
-HOSTILE_ROLES = ("producer", "api")
 VERIFY_SECRET = "acl-verify-secret-0123456789abcdef0123"
 
 
@@ -51,8 +50,8 @@ def acl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AclRedis]:
 
 
 def _settings(acl: AclRedis, role: str) -> Settings:
-    return Settings.from_env({}).replace(redis_url=acl.url(role), verify_secret=VERIFY_SECRET,
-                                         callback_secret=VERIFY_SECRET, callback_allow_private=True)
+    secrets = {"verify_secret": VERIFY_SECRET, "callback_secret": VERIFY_SECRET}
+    return Settings.from_env({}).replace(redis_url=acl.url(role), callback_allow_private=True, **secrets)
 
 
 @pytest.fixture(scope="module")
@@ -72,14 +71,13 @@ def victim(acl: AclRedis) -> Victim:
     admin.set("pinrelay:msg:MSG-1", rid)
     admin.zadd("pinrelay:dead:sends", {rid: 1.0})
     admin.xadd("pinrelay:receipts", {"messageId": "MSG-1", "status": "delivered"})
-    plain = {"body": "...", "headers": {"kwargsrepr": "..."}, "kwargs": {"to": "16365553228", "pin": PIN}}
-    admin.hset("pinrelay:unacked", "tag-1", json.dumps(plain))
+    admin.hset("pinrelay:unacked", "tag-1", json.dumps({"kwargs": {"to": "16365553228", "pin": PIN}}))
     admin.zadd("pinrelay:unacked_index", {"tag-1": 1.0})
     admin.close()
     return Victim(rid, (sent or b"").decode())
 
 
-@pytest.fixture(params=HOSTILE_ROLES)
+@pytest.fixture(params=("producer", "api"))
 def attacker(request: pytest.FixtureRequest, acl: AclRedis, victim: Victim) -> Iterator[redis.Redis]:
     client = acl.client(request.param)
     yield client
@@ -160,6 +158,7 @@ def test_no_request_or_verification_id_can_be_listed(attacker: redis.Redis, acl:
                   f"ZPOPMIN {key}": lambda k=key: attacker.zpopmin(k),
                   f"SORT {key}": lambda k=key: attacker.sort(k, by="nosort")}
     calls |= {"LRANGE queue": lambda: attacker.lrange("pinrelay", 0, -1),
+              "LRANGE celery": lambda: attacker.lrange("celery", 0, -1),
               "LINDEX queue": lambda: attacker.lindex("pinrelay", 0),
               "RPOP queue": lambda: attacker.rpop("pinrelay"),
               "BRPOP queue": lambda: attacker.brpop(["pinrelay"], 1),
@@ -199,6 +198,7 @@ def test_a_record_is_read_by_its_id_only(attacker: redis.Redis, victim: Victim) 
         "PUBLISH": lambda: attacker.publish("celeryev", "x"),
         "HSET rate bucket": lambda: attacker.hset("pinrelay:rate:bucket", "pause_until", "9e15"),
         "SET over the queue": lambda: attacker.set("pinrelay", "x"),
+        "LPUSH another app's list": lambda: attacker.lpush("celery-task-meta-1", "x"),
         "DEL the queue": lambda: attacker.delete("pinrelay"),
         "DEL pending": lambda: attacker.delete("pinrelay:pending"),
         "ZREMRANGEBYRANK pending": lambda: attacker.zremrangebyrank("pinrelay:pending", 0, -1),
