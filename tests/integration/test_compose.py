@@ -19,11 +19,10 @@ from typing import Any
 import pytest
 import redis
 
+from tests.support.redis_acl import render_acl
 from tests.support.waiting import wait_for
 from worker.config import ENV_NAMES
 from worker.local.embedded import find_redis_server, free_port
-
-from .test_redis_acl import render_acl
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -64,7 +63,7 @@ def load_yaml(path: Path) -> Any:
 
 # The role passwords compose requires (ops/redis-users.acl); any values do for `config`.
 REDIS_PASSWORDS = {f"PINRELAY_REDIS_{role}_PASSWORD": f"{role.lower()}-pw-0123"
-                   for role in ("WORKER", "RECEIVER", "PRODUCER")}
+                   for role in ("WORKER", "RECEIVER", "PRODUCER", "API")}
 # Variables a service reads that are not pinrelay Settings (the simulator's own).
 NOT_SETTINGS = {"sim": {"PINRELAY_SIM_CONTROL_TOKEN"}}
 
@@ -109,7 +108,7 @@ def test_docker_compose_accepts_the_compose_file() -> None:
     assert urls == {"worker": "redis://worker:worker-pw-0123@redis:6379/0",
                     "correlator": "redis://worker:worker-pw-0123@redis:6379/0",
                     "flower": "redis://worker:worker-pw-0123@redis:6379/0",
-                    "api": "redis://worker:worker-pw-0123@redis:6379/0",
+                    "api": "redis://api:api-pw-0123@redis:6379/0",
                     "webhook": "redis://receiver:receiver-pw-0123@redis:6379/0",
                     "sim": None}
     missing = compose("config", "-q", **REDIS_PASSWORDS)

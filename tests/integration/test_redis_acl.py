@@ -1,218 +1,244 @@
-"""ops/redis-users.acl: one Redis user per role, each with only what it needs (issue 10, finding 9).
+"""ops/redis-users.acl: every process works under its own role (issue 10 finding 9, issue 23 finding 3).
 
-A real ``redis-server`` loads the shipped file, rendered as docker-compose.yml renders it
-(``#{VAR}`` -> ``#`` + SHA-256 of the password). The receiver may append receipts but cannot
-read a record, a PIN or flush anything; the producer cannot read PINs or forge receipts; nobody
-gets in without a user. Then the whole send path runs as it would in compose (worker and
-correlator as ``worker``, the receiver as ``receiver``, this test as ``producer``) and Redis
-must have refused nothing on the way.
+A real ``redis-server`` loads the shipped file, rendered as docker-compose.yml renders it. The
+whole stack runs as compose runs it: worker and correlator as ``worker``, the receipt receiver
+as ``receiver``, ``pinrelay api`` as ``api``; then everything a producer really does runs as
+``producer``: the Python API (sends with an idempotency key, a reused client-ref and a
+callback, status, wait, a conversion, a send that could not be enqueued undone, the whole
+verify loop), the ``pinrelay`` commands, and a plain Celery ``send_task``; and the HTTP API's
+routes over HTTP. Each test ends with ``ACL LOG``: Redis must have refused nothing on the way.
+What the roles may NOT do: test_redis_acl_hostile.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-import subprocess
-from collections.abc import Iterator
+import json
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from celery import Celery
 
 from pinrelay_ops.simulator import SimConfig, Simulator
+from tests.support.api import CALLBACK_SECRET, VERIFY_SECRET, CallbackReceiver, Client, cli
+from tests.support.commands import command_env, run
 from tests.support.live import stop_stack
+from tests.support.redis_acl import AclRedis, acl_redis_server
 from tests.support.waiting import wait_for
 from worker.config import Settings
 from worker.enqueue.producer import Producer
-from worker.local.embedded import find_redis_server, free_port
 from worker.local.supervisor import Stack
+from worker.records.store import new_request_id
+from worker.taskqueue.app import publisher_app
+from worker.verify.service import Verifier
 from worker.worker_app import create_app
 
-ROOT = Path(__file__).resolve().parents[2]
-ACL = ROOT / "ops" / "redis-users.acl"
-ROLES = ("worker", "receiver", "producer")
 # Refusals a role is expected to get: the worker's start-up durability check reads CONFIG
 # and carries on without it (managed Redis services refuse CONFIG too).
 EXPECTED_REFUSALS = {("worker", "command", "config|get")}
-
-
-def render_acl(text: str, passwords: dict[str, str]) -> str:
-    """What docker-compose.yml's redis command does with sed and sha256sum."""
-
-    def digest(match: re.Match[str]) -> str:
-        return "#" + hashlib.sha256(passwords[match.group(1)].encode()).hexdigest()
-
-    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
-    return re.sub(r"#\{(PINRELAY_REDIS_[A-Z]+_PASSWORD)\}", digest, "\n".join(lines) + "\n")
+SETTLED = {"delivered"}
 
 
 @dataclass
-class AclRedis:
-    port: int
-    passwords: dict[str, str]
+class Roles:
+    acl: AclRedis
+    settings: Settings  # the producer role's
+    sim: Simulator
+    stack: Stack
+    callbacks: CallbackReceiver
 
-    def url(self, role: str) -> str:
-        return f"redis://{role}:{self.passwords[role]}@127.0.0.1:{self.port}/0"
+    def producer(self) -> Producer:
+        return Producer(self.settings, publisher_app(self.settings))
 
-    def client(self, role: str) -> redis.Redis:
-        return redis.Redis.from_url(self.url(role), socket_timeout=5)
+    def code_for(self, message_id_of: Callable[[], str | None]) -> str:
+        """The PIN the simulator got for the send whose message-id ``message_id_of()`` gives."""
+        def found() -> str | None:
+            mid = message_id_of()
+            sent = (str(r["params"]["pin"]) for r in self.sim.requests() if mid and r["message_id"] == mid)
+            return next(sent, None)
 
-    def reset_log(self) -> None:
-        admin = self.client("admin")
-        try:
-            admin.acl_log_reset()
-        finally:
-            admin.close()
+        code: str = wait_for(found, 20, "the code at the provider")
+        return code
 
-    def refusals(self) -> set[tuple[str, str, str]]:
-        admin = self.client("admin")
-        try:
-            return {(e["username"], e["reason"], e["object"]) for e in admin.acl_log(count=1000)}
-        finally:
-            admin.close()
+    def assert_nothing_refused(self) -> None:
+        assert self.acl.refusals() - EXPECTED_REFUSALS == set()
 
 
 @pytest.fixture(scope="module")
-def acl_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AclRedis]:
-    """redis-server with the rendered ACL file (plus an admin user this test reads ACL LOG as)."""
-    tmp = tmp_path_factory.mktemp("acl")
-    passwords = {role: f"{role}-pw-{free_port()}" for role in (*ROLES, "admin")}
-    env_names = {f"PINRELAY_REDIS_{role.upper()}_PASSWORD": pw for role, pw in passwords.items()}
-    rendered = render_acl(ACL.read_text(), env_names)
-    users = [line for line in rendered.splitlines() if line.startswith("user ")]
-    assert [u.split()[1] for u in users] == ["default", *ROLES]
-    assert not [u for u in users if "#{" in u], "a placeholder without a password variable"
-    (tmp / "users.acl").write_text(rendered + f"user admin on >{passwords['admin']} ~* &* +@all\n")
-    port = free_port()
-    server = subprocess.Popen([find_redis_server(), "--port", str(port), "--bind", "127.0.0.1",
-                               "--aclfile", str(tmp / "users.acl"), "--save", "", "--appendonly", "no",
-                               "--dir", str(tmp), "--logfile", str(tmp / "redis.log")])
-    found = AclRedis(port, passwords)
-
-    def answers() -> bool:
-        assert server.poll() is None, (tmp / "redis.log").read_text()
+def roles(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Roles]:
+    tmp = tmp_path_factory.mktemp("acl-live")
+    with acl_redis_server(tmp) as acl, CallbackReceiver() as callbacks, \
+            Simulator(SimConfig(dlr_delay_s=0.05, dlr_mix={"delivered": 100.0})) as sim:
+        settings = Settings.from_env({}).replace(
+            redis_url=acl.url("producer"), runtime_dir=str(tmp), api_url=sim.url, conversion_url=sim.url,
+            backoff_initial_s=0.05, backoff_max_s=0.3, connect_timeout_s=1.0, read_timeout_s=1.5,
+            retry_deadline_s=20.0, visibility_timeout_s=60, rate_limit_per_s=20.0, per_number_10min=20,
+            per_number_day=50, per_prefix_minute=1000, worker_concurrency=1, callback_secret=CALLBACK_SECRET,
+            callback_allow_private=True, verify_secret=VERIFY_SECRET, api_rate_per_key=1000.0)
+        stack = Stack(settings, log_dir=tmp / "logs")
         try:
-            return bool(found.client("admin").ping())
-        except redis.ConnectionError:
-            return False
-
-    try:
-        wait_for(answers, 10, "redis-server with ops/redis-users.acl")
-        yield found
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def _refused(call: object) -> bool:
-    try:
-        call()  # type: ignore[operator]
-    except redis.exceptions.NoPermissionError:
-        return True
-    return False
-
-
-def test_nobody_gets_in_without_a_user(acl_redis: AclRedis) -> None:
-    once = Retry(NoBackoff(), 0)  # an authentication error is not worth redis-py's retries
-    with pytest.raises(redis.AuthenticationError):
-        redis.Redis(port=acl_redis.port, socket_timeout=5, retry=once).ping()
-    with pytest.raises(redis.AuthenticationError):
-        redis.Redis(port=acl_redis.port, username="worker", password="guess", retry=once).ping()
-
-
-def test_the_receiver_appends_receipts_and_nothing_else(acl_redis: AclRedis) -> None:
-    admin, receiver = acl_redis.client("admin"), acl_redis.client("receiver")
-    admin.hset("pinrelay:req:r1", mapping={"state": "submitted", "to": "16365553226"})
-    admin.set("pinrelay:pin:r1", "482913")
-    assert receiver.xadd("pinrelay:receipts", {"messageId": "X1", "status": "delivered"})
-    assert _refused(lambda: receiver.hgetall("pinrelay:req:r1"))
-    assert _refused(lambda: receiver.get("pinrelay:pin:r1"))
-    assert _refused(lambda: receiver.hset("pinrelay:req:r1", "state", "failed"))
-    assert _refused(lambda: receiver.xrange("pinrelay:receipts"))
-    assert _refused(lambda: receiver.lpush("pinrelay", "task"))
-    for dangerous in (receiver.flushall, receiver.flushdb, lambda: receiver.keys("*"),
-                      lambda: receiver.config_get("*"), lambda: receiver.config_set("save", "")):
-        assert _refused(dangerous)
-    assert admin.hget("pinrelay:req:r1", "state") == b"submitted"
-
-
-def test_the_producer_cannot_read_pins_or_forge_receipts(acl_redis: AclRedis) -> None:
-    admin, producer = acl_redis.client("admin"), acl_redis.client("producer")
-    admin.set("pinrelay:pin:p1", "482913")
-    assert producer.set("pinrelay:pin:p2", "111111")  # it stores PINs ...
-    assert _refused(lambda: producer.get("pinrelay:pin:p1"))  # ... and never reads one back
-    assert _refused(lambda: producer.xadd("pinrelay:receipts", {"messageId": "X2", "status": "delivered"}))
-    assert _refused(lambda: producer.zrange("pinrelay:dead:sends", 0, -1))
-    assert _refused(lambda: producer.get("pinrelay:msg:X2"))
-    assert _refused(producer.flushall)
-    assert _refused(lambda: producer.keys("*"))
+            stack.ensure_redis()
+            stack.env_overrides = {"PINRELAY_REDIS_URL": acl.url("receiver")}
+            stack.start_webhook()
+            sim.configure(dlr_url=f"{stack.webhook_url}/delivery-receipt-webhook")
+            stack.env_overrides = {"PINRELAY_REDIS_URL": acl.url("worker")}
+            stack.start_correlator()
+            stack.start_worker(name="worker0")
+            stack.wait_workers(create_app(settings.replace(redis_url=acl.url("worker"))))
+            stack.start_api(PINRELAY_REDIS_URL=acl.url("api"))
+            yield Roles(acl, settings, sim, stack, callbacks)
+        except Exception as exc:  # say what Redis refused: that is nearly always why
+            raise AssertionError(f"{exc!r}; Redis refused {acl.refusals()}") from exc
+        finally:
+            stop_stack(stack)
 
 
 @pytest.mark.timeout(120)
-def test_the_full_send_path_runs_with_the_role_users(acl_redis: AclRedis, tmp_path: Path) -> None:
-    """Worker + correlator as `worker`, receiver as `receiver`, enqueue as `producer`: a PIN is
-    sent, its receipt settles it, its conversion is reported, and Redis refused nothing."""
-    base = Settings.from_env({}).replace(redis_url=acl_redis.url("producer"), runtime_dir=str(tmp_path),
-                   backoff_initial_s=0.05, backoff_max_s=0.3, connect_timeout_s=1.0, read_timeout_s=1.5,
-                   retry_deadline_s=20.0, visibility_timeout_s=60, rate_limit_per_s=20.0,
-                   per_number_10min=5, worker_concurrency=1)
-    acl_redis.reset_log()  # the refusals the tests above provoked on purpose
-    with Simulator(SimConfig(dlr_delay_s=0.05, dlr_mix={"delivered": 100.0})) as sim:
-        settings = base.replace(api_url=sim.url, conversion_url=sim.url)
-        stack = Stack(settings, log_dir=tmp_path / "logs")
-        try:
-            _send_path(stack, settings, acl_redis, sim)
-        except Exception as exc:  # say what Redis refused: that is nearly always why
-            raise AssertionError(f"{exc!r}; Redis refused {acl_redis.refusals()}") from exc
-        finally:
-            stop_stack(stack)
-    assert acl_redis.refusals() - EXPECTED_REFUSALS == set()
-
-
-def _send_path(stack: Stack, settings: Settings, acl_redis: AclRedis, sim: Simulator) -> None:
-    """Start the processes under their roles; one PIN through to its receipt and conversion."""
-    stack.ensure_redis()
-    stack.env_overrides = {"PINRELAY_REDIS_URL": acl_redis.url("receiver")}
-    stack.start_webhook()
-    sim.configure(dlr_url=f"{stack.webhook_url}/delivery-receipt-webhook")
-    stack.env_overrides = {"PINRELAY_REDIS_URL": acl_redis.url("worker")}
-    stack.start_correlator()
-    stack.start_worker(name="worker0")
-    stack.wait_workers(create_app(settings.replace(redis_url=acl_redis.url("worker"))))
-    producer = Producer(settings, create_app(settings))
+def test_the_python_producer_runs_as_the_producer(roles: Roles) -> None:
+    """A PIN with an idempotency key, a callback and a client-ref used again goes out, its receipt
+    settles it, its callback arrives, its conversion is reported; a send whose task could not be
+    published is undone: as `producer`, with nothing refused."""
+    roles.acl.reset_log()
+    producer = roles.producer()
+    admin = roles.acl.admin()
     try:
-        rid = producer.send_pin("16365553226", "482913", "acl-check", idempotency_key="acl-1")
+        rid = producer.send_pin("16365553226", "482913", "acl-check", idempotency_key="acl-1",
+                                callback_url=roles.callbacks.url)
         assert producer.send_pin("16365553226", "482913", "acl-check", idempotency_key="acl-1") == rid
-        record = producer.wait(rid, 30, until={"delivered"})
+        again = producer.send_pin("16365553227", "482914", "acl-check")  # the client-ref once more
+        assert admin.hget("pinrelay:stats", "client_ref_reused") == b"1"  # counted, never listed
+        record = producer.wait(rid, 30, until=SETTLED)
         assert record["state"] == "delivered" and record["message_id"]
+        assert producer.wait(again, 30, until=SETTLED)["state"] == "delivered"
         producer.report_conversion(rid, delivered=True)
         wait_for(lambda: producer.get_status(rid).get("conversion_status") == "reported", 20,
                  "the conversion report")
+        wait_for(lambda: roles.callbacks.for_record(rid), 20, "the outcome callback")
+        # What a producer whose broker is not this Redis does when publishing fails: undo.
+        undone = new_request_id()
+        argv = producer.store.new_record(undone, to="16365553228", pin="111111", client_ref=None, params=None,
+                                         expires_at=time.time() + 60, idempotency_key="acl-undone")
+        assert producer.store.create(undone, "acl-undone", argv) == undone
+        producer.store.forget(undone, "acl-undone")
+        keys = (f"pinrelay:req:{undone}", f"pinrelay:pin:{undone}", "pinrelay:idem:acl-undone")
+        assert admin.exists(*keys) == 0
     finally:
         producer.close()
-
-
-def test_bulk_enqueue_runs_as_the_producer(acl_redis: AclRedis) -> None:
-    """send_pins over several chunks with the limits on (a check call per chunk, then the
-    chunks streamed by SHA), and a repeat, as `producer`: Redis refuses nothing."""
-    from worker.enqueue.producer import PinSpec
-
-    settings = Settings.from_env({}).replace(redis_url=acl_redis.url("producer"), per_number_10min=5,
-                       per_number_day=50, per_prefix_minute=100_000)
-    acl_redis.reset_log()
-    producer = Producer(settings, create_app(settings))
-    admin = acl_redis.client("admin")
-    try:
-        specs = [PinSpec(f"1636555{i:04d}", "4829", idempotency_key=f"acl-bulk-{i}") for i in range(450)]
-        ids = producer.send_pins(specs)
-        assert len(set(ids)) == 450 and admin.llen("pinrelay") == 450
-        assert producer.send_pins(specs[:3]) == ids[:3]  # one chunk: limits and records in one step
-        assert producer.send_pin(specs[5].to, "4829", idempotency_key="acl-bulk-5") == ids[5]
-    finally:
-        producer.close()
-        admin.flushdb()  # nothing of this is for the workers of another test
         admin.close()
-    assert acl_redis.refusals() == set()
+    roles.assert_nothing_refused()
+
+
+@pytest.mark.timeout(120)
+def test_the_verify_loop_runs_as_the_producer(roles: Roles) -> None:
+    """Start, a wrong code, a resend, the right code, read; conversions reported for both sends
+    (the worker's expiry task, as `worker`, sweeps what a producer may not list)."""
+    roles.acl.reset_log()
+    producer = roles.producer()
+    verifier = Verifier.for_producer(producer)
+    try:
+        vid = verifier.start("16365553229", client_ref="acl-verify")
+        assert verifier.check(vid, "0" * 6)["status"] in {"wrong_code", "approved"}
+        verifier.resend(vid)
+
+        def latest() -> str | None:
+            sends = verifier.get(vid)["sends"]
+            return sends[-1]["message_id"] if len(sends) == 2 else None
+
+        code = roles.code_for(latest)
+        assert verifier.check(vid, code)["status"] == "approved"
+        view = verifier.get(vid)
+        assert view["state"] == "approved" and len(view["sends"]) == 2
+        # each send's report ran (send 1 may have been dropped unsent by the resend: "skipped")
+        wait_for(lambda: all(producer.get_status(s["request_id"]).get("conversion_status")
+                             for s in verifier.get(vid)["sends"]), 30, "both sends' conversions")
+        assert producer.get_status(view["sends"][1]["request_id"])["conversion_status"] == "reported"
+    finally:
+        producer.close()
+    roles.assert_nothing_refused()
+
+
+@pytest.mark.timeout(180)
+def test_the_commands_run_as_the_producer(roles: Roles) -> None:
+    """`pinrelay send`, `status`, `wait`, `convert` and `verify start|status|check|resend`."""
+    roles.acl.reset_log()
+    env = command_env(roles.settings)
+    sent = run(env, "send", "16365553230", "--pin", "482915", "--client-ref", "acl-cli",
+               "--idempotency-key", "acl-cli-1", "--callback-url", roles.callbacks.url)
+    assert sent.returncode == 0, sent.stderr
+    rid = json.loads(sent.stdout)["id"]
+    for args in (("status", rid), ("wait", rid, "--timeout", "30"), ("convert", rid, "--delivered", "true")):
+        done = run(env, *args)
+        assert done.returncode == 0, f"{args}: {done.stderr}"
+    started = run(env, "verify", "start", "16365553231")
+    assert started.returncode == 0, started.stderr
+    vid = json.loads(started.stdout)["id"]
+    assert run(env, "verify", "status", vid).returncode == 0
+    assert run(env, "verify", "check", vid, "0" * 6).returncode in (0, 1)
+    resent = run(env, "verify", "resend", vid)
+    assert resent.returncode == 0, resent.stderr
+    roles.assert_nothing_refused()
+
+
+@pytest.mark.timeout(120)
+def test_a_plain_celery_send_task_runs_as_the_producer(roles: Roles) -> None:
+    """A service that does not import pinrelay: stock Celery with the producer's URL. Forgetting
+    `queue=` lands in Celery's default list (write-only for `producer` too), which the
+    correlator sweeps: an `error` record says why."""
+    roles.acl.reset_log()
+    app = Celery("acl-plain", broker=roles.acl.url("producer"), set_as_current=False)
+    try:
+        task_id = app.send_task("pinrelay.send_pin", kwargs={"to": "16365553232", "pin": "482916"},
+                                queue="pinrelay", kwargsrepr="{'to': '1636555****', 'pin': '[redacted]'}").id
+        misrouted = app.send_task("pinrelay.send_pin", kwargs={"to": "16365553235", "pin": "482918"}).id
+    finally:
+        app.close()
+    producer = roles.producer()
+    try:
+        wait_for(lambda: producer.store.get_raw(task_id).get("state") == "delivered", 30, "the plain send")
+        wait_for(lambda: producer.store.get_raw(misrouted).get("state") == "error", 30, "the misrouted one")
+    finally:
+        producer.close()
+    assert roles.sim.accepted_count("16365553232", "482916", task_id) == 1  # its client-ref: the id
+    roles.assert_nothing_refused()
+
+
+@pytest.mark.timeout(120)
+def test_the_http_api_runs_as_its_own_role(roles: Roles) -> None:
+    """`pinrelay api` as `api` (keys made by an operator, as `worker`): a PIN and a verification
+    with callbacks, read back; a wrong key is 401."""
+    operator = roles.settings.replace(redis_url=roles.acl.url("worker"))
+    made = cli(operator, "keys", "create", "acl-tests")
+    assert made.returncode == 0, made.stderr
+    roles.acl.reset_log()
+    api = Client(roles.stack.api_url or "", json.loads(made.stdout)["key"])
+    try:
+        assert Client(roles.stack.api_url or "", "pk_wrong").get("/v1/pins/x").status_code == 401
+        answer = api.post("/v1/pins", json={"to": "16365553233", "pin": "482917", "client_ref": "acl-http",
+                                            "callback_url": roles.callbacks.url},
+                          headers={"Idempotency-Key": "acl-http-1"})
+        assert answer.status_code == 202, answer.text
+        rid = answer.json()["id"]
+        wait_for(lambda: api.get(f"/v1/pins/{rid}").json().get("state") == "delivered", 30, "the HTTP send")
+        started = api.post("/v1/verifications",
+                           json={"to": "16365553234", "callback_url": roles.callbacks.url})
+        assert started.status_code == 202, started.text
+        vid = started.json()["id"]
+
+        def latest() -> str | None:
+            sends = api.get(f"/v1/verifications/{vid}").json()["sends"]
+            return sends[-1]["message_id"] if sends else None
+
+        first = roles.code_for(latest)
+        assert api.post(f"/v1/verifications/{vid}/resend").status_code == 202
+        wait_for(lambda: len(api.get(f"/v1/verifications/{vid}").json()["sends"]) == 2, 10, "the resend")
+        second = roles.code_for(latest)
+        check = f"/v1/verifications/{vid}/check"
+        if first != second:
+            assert api.post(check, json={"code": first}).json()["status"] == "wrong_code"
+        assert api.post(check, json={"code": second}).json()["status"] == "approved"
+        wait_for(lambda: roles.callbacks.for_record(vid), 20, "the verification's callback")
+    finally:
+        api.close()
+    roles.assert_nothing_refused()
+

@@ -20,8 +20,9 @@
 -- The PIN has its own key that expires with the request, so no PIN outlives its usefulness.
 -- A caller's client-ref is indexed so a receipt for a send with no message-id yet (unconfirmed,
 -- or overtaking the worker) can still find it: every send with it (the newest CLIENT_REF_HOLDERS),
--- as the receipt's number and message-id decide between them. A client-ref reused while a send
--- with it is open is counted (stats `client_ref_reused`). With a queue, each task message
+-- as the receipt's number and message-id decide between them. A client-ref used again while
+-- the index holds an earlier send with it is counted (stats `client_ref_reused`: ZCARD, since
+-- the index is write-only for the producer's Redis role). With a queue, each task message
 -- (kombu's Redis format) is pushed in the same step: a record never exists without its task.
 local prefix, ttl, mode, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local nlimits = tonumber(ARGV[5])
@@ -135,10 +136,8 @@ for _, k in ipairs(fresh) do
   if idem ~= '' then redis.call('SET', idem, id, 'EX', ttl) end
   if ref ~= '' then
     local index = prefix .. K_REF .. ref
-    for _, other in ipairs(redis.call('ZRANGE', index, 0, -1)) do
-      local state = redis.call('HGET', prefix .. K_REC .. other, 'state')
-      if state and not FINAL[state] then count(prefix, 'client_ref_reused') break end
-    end
+    -- counted, never listed: the producer's Redis role may not read the ids in the index
+    if redis.call('ZCARD', index) > 0 then count(prefix, 'client_ref_reused') end
     redis.call('ZADD', index, now, id)
     redis.call('ZREMRANGEBYRANK', index, 0, -(CLIENT_REF_HOLDERS + 1))
     redis.call('EXPIRE', index, ttl)

@@ -1,7 +1,8 @@
 -- verify_expire.lua: end the verifications whose code ran out (VerifyStore.expire).
 -- KEYS[1] due zset, KEYS[2] owed-conversions zset, KEYS[3] stats hash
 -- ARGV[1] key prefix of verification hashes, ARGV[2] key prefix of the send path's PIN keys,
--- ARGV[3] how many due ones to take at most, ARGV[4..] verification ids to look at first
+-- ARGV[3] how many due ones to take at most (0: only the ids given: a producer may not list
+-- the due ids), ARGV[4..] verification ids to look at first
 -- Returns the ids of the verifications this call ended as expired.
 -- The sweep behind a check: a verification nobody checks again still ends, and its sends
 -- are still reported as conversions (delivered=false). Ending drops the HMACs and the sends'
@@ -11,8 +12,10 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local at = string.format('%.3f', now)
 local ids = {}
 for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[3])) do
-  ids[#ids + 1] = id
+if ARGV[3] ~= '0' then -- the sweep (a worker): a producer's Redis role may not list the due ids
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[3])) do
+    ids[#ids + 1] = id
+  end
 end
 local ended = {}
 for _, id in ipairs(ids) do

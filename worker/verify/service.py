@@ -200,7 +200,7 @@ class Verifier:
         if reserved.verdict == "unknown":
             raise UnknownVerificationError(verification_id)
         if reserved.verdict == "expired":
-            self.expire([verification_id])
+            self.expire([verification_id], limit=0)
         if reserved.verdict == "max_sends":
             raise ResendRefusedError(verification_id, "max_sends", f"all {self.settings.verify_max_sends} "
                                      "sends are used; start a new verification")
@@ -252,7 +252,7 @@ class Verifier:
         return to_public(raw, sends)
 
     def expire(self, ids: Sequence[str] = (), limit: int = 200) -> list[str]:
-        """End the verifications whose code ran out (``ids`` first) and report their sends."""
+        """End what ran out (``ids``, then ``limit`` others: a producer's 0) and report its sends."""
         ended = self.store.expire(ids, limit)
         for verification_id in ended:
             self.log.info("verification_expired", verification_id=verification_id)
@@ -260,8 +260,9 @@ class Verifier:
         return ended
 
     def _report_quietly(self, ids: Sequence[str]) -> None:
+        """Report ``ids``' only: a producer may not list the owed ids (the worker's task sweeps)."""
         try:
-            self.report_owed(ids)
+            self.report_owed(ids, limit=0)
         except Exception as exc:  # the outcome is recorded; the next sweep reports them
             self.log.warning("verify_conversions_deferred", error=f"{type(exc).__name__}: {exc}")
 
