@@ -19,6 +19,7 @@ import redis
 from tests.support import guard as g
 from tests.support.api import Client, cli, create_key, error_code
 from tests.support.commands import Command, command_env, scrape, stop_all
+from tests.support.redis_acl import AclRedis, acl_redis_server
 from tests.support.settings import cleanup, isolated_settings
 from tests.support.waiting import wait_for
 from worker import constants as c
@@ -27,8 +28,6 @@ from worker.guard import keys as k
 from worker.guard.metrics import GuardStatsCollector
 from worker.local.embedded import free_port
 from worker.local.supervisor import Stack
-
-from .test_redis_acl import AclRedis, acl_redis  # noqa: F401 (the fixture: Redis with the shipped users)
 
 STRICT = {"key_hourly_quota": 100, "key_daily_quota": 1000, "daily_spend_cap": 10.0,
           "country_hourly_cap": ("US=50", "*=10"), "country_burst_10min": ("*=20",)}
@@ -227,15 +226,19 @@ def test_doctor_warns_near_a_quota_without_failing(guarded: tuple[Settings, redi
     assert "Traceback" not in after.stderr
 
 
-def test_the_operator_commands_need_only_the_worker_role(request: pytest.FixtureRequest,
-                                                         tmp_path: Path) -> None:
+def test_the_operator_commands_need_only_the_worker_role(tmp_path: Path) -> None:
     """`pinrelay guard`, `report`, the correlator's guard metrics and the API's admin routes,
     connected as the `worker` user of ops/redis-users.acl (operators, the correlator and, in
     docker-compose.yml, the API use it): Redis refuses nothing."""
-    shipped: AclRedis = request.getfixturevalue("acl_redis")
+    with acl_redis_server(tmp_path) as shipped:
+        _operate_as_the_shipped_roles(shipped, tmp_path)
+
+
+def _operate_as_the_shipped_roles(shipped: AclRedis, tmp_path: Path) -> None:
     admin, worker = shipped.client("admin"), shipped.client("worker")
     settings = isolated_settings(shipped.url("worker"), key_prefix="pinrelay:", queue="pinrelay")
     stack = Stack(settings, log_dir=tmp_path)
+    stacks = [stack]
     try:
         shipped.reset_log()
         g.write_block(admin, "pinrelay:", "1636555")
@@ -248,7 +251,10 @@ def test_the_operator_commands_need_only_the_worker_role(request: pytest.Fixture
             done = cli(settings, *args)
             assert done.returncode == 0, (args, done.stderr)
         assert len(list(GuardStatsCollector(worker, settings).collect())) == 9  # as a scrape reads them
-        api = Client(stack.start_api(), create_key(settings, "ops", "--admin")["key"])
+        # the API process connects as the `api` role, as docker-compose.yml runs it
+        api_stack = Stack(settings.replace(redis_url=shipped.url("api")), log_dir=tmp_path / "api")
+        stacks.append(api_stack)
+        api = Client(api_stack.start_api(), create_key(settings, "ops", "--admin")["key"])
         status = api.get("/v1/guard")
         assert status.status_code == 200, status.text
         assert [b["prefix"] for b in status.json()["would_block"]] == ["1604555"]
@@ -257,7 +263,8 @@ def test_the_operator_commands_need_only_the_worker_role(request: pytest.Fixture
         api.close()
         assert shipped.refusals() == set()
     finally:
-        stack.stop()
+        for each in stacks:
+            each.stop()
         admin.close()
         worker.close()
 

@@ -16,7 +16,7 @@ if not id or id == '' then
   id = redis.call('GET', KEYS[1])
   if not id then return {'unknown'} end
   record = ARGV[1] .. id
-  -- HGET, not HEXISTS: the `worker` user of ops/redis-users.acl (the API's) has no HEXISTS
+  -- HGET: the `api` user of ops/redis-users.acl may read these two fields of a key, nothing wider
   if redis.call('HGET', record, 'revoked_at') then return {'revoked', id} end
 end
 local t = redis.call('TIME')
