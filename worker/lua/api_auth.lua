@@ -16,7 +16,7 @@ if not id or id == '' then
   id = redis.call('GET', KEYS[1])
   if not id then return {'unknown'} end
   record = ARGV[1] .. id
-  -- HGET: the `api` user of ops/redis-users.acl may read these two fields of a key, nothing wider
+  -- HGET: the `api` user of ops/redis-users.acl may HGET a key record (never list or change keys)
   if redis.call('HGET', record, 'revoked_at') then return {'revoked', id} end
 end
 local t = redis.call('TIME')
