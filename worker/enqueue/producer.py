@@ -107,6 +107,7 @@ class Producer:
             expires_at=now + (expires_in or self.settings.pin_expiry_s),
             idempotency_key=validate_idempotency_key(spec.idempotency_key),
             now=now,
+            country=request.region,
         )
         if spec.callback_url is not None:
             argv += [CALLBACK_FIELD, self.check_callback_url(spec.callback_url)]

@@ -201,7 +201,7 @@ def _record_external(
         _reject(services, task_id, to, str(exc))
         return None
     argv = store.new_record(task_id, to=request.to, pin=request.pin, client_ref=request.client_ref,
-                            params=request.params, expires_at=time.time() + lifetime)
+                            params=request.params, expires_at=time.time() + lifetime, country=request.region)
     return str(store.create(task_id, None, argv))
 
 
