@@ -29,7 +29,7 @@ METRICS_PORT = free_port()
 
 @pytest.fixture(scope="module")
 def live(redis_url: str, sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    stack = start_live(redis_url, sim, tmp_path_factory.mktemp("api-callbacks"),
+    stack = start_live(redis_url, sim, tmp_path_factory.mktemp("api-callbacks"), callbacks=True,
                        callback_secret=CALLBACK_SECRET, callback_allow_private=True,
                        verify_secret=VERIFY_SECRET)
     try:

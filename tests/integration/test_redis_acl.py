@@ -181,7 +181,8 @@ def _send_path(stack: Stack, settings: Settings, acl_redis: AclRedis, sim: Simul
     stack.env_overrides = {"PINRELAY_REDIS_URL": acl_redis.url("worker")}
     stack.start_correlator()
     stack.start_worker(name="worker0")
-    stack.wait_workers(create_app(settings.replace(redis_url=acl_redis.url("worker"))))
+    stack.start_worker(name="callbacks", concurrency=1, callbacks=True)  # the conversion report's
+    stack.wait_workers(create_app(settings.replace(redis_url=acl_redis.url("worker"))), count=2)
     producer = Producer(settings, create_app(settings))
     try:
         rid = producer.send_pin("16365553226", "482913", "acl-check", idempotency_key="acl-1")

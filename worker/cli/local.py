@@ -43,7 +43,8 @@ def _ports(args: argparse.Namespace, metrics_port: int) -> list[tuple[str, int]]
         ports.append(("simulator, --sim-port", args.sim_port))
     if metrics_port:
         ports += [("worker metrics, PINRELAY_METRICS_PORT", metrics_port),
-                  ("correlator metrics, PINRELAY_METRICS_PORT + 1", metrics_port + 1)]
+                  ("correlator metrics, PINRELAY_METRICS_PORT + 1", metrics_port + 1),
+                  ("callbacks worker metrics, PINRELAY_METRICS_PORT + 2", metrics_port + 2)]
     return ports
 
 
@@ -67,10 +68,14 @@ def run_up(args: argparse.Namespace) -> int:
             stack.start_sim("--dlr-url", f"http://127.0.0.1:{args.webhook_port}/delivery-receipt-webhook",
                             port=args.sim_port)
         stack.start_webhook(args.webhook_port, workers=args.server_workers)
-        # One metrics port each: the worker gets PINRELAY_METRICS_PORT, the correlator the next.
+        # One metrics port each: the worker gets PINRELAY_METRICS_PORT, the correlator the next,
+        # the callbacks worker the one after.
         metrics = settings.metrics_port
         stack.start_correlator(**({"PINRELAY_METRICS_PORT": str(metrics + 1)} if metrics else {}))
         stack.start_worker(concurrency=args.workers)
+        # Callbacks, conversion reports and the verify expiry on a pool of their own (and port + 2).
+        stack.start_worker("callbacks", callbacks=True,
+                           env={"PINRELAY_METRICS_PORT": str(metrics + 2)} if metrics else None)
         if args.api_port is not None:
             stack.start_api(args.api_port)
         print(json.dumps({"status": "up", "redis": redact_url(stack.settings.redis_url or ""),

@@ -290,7 +290,7 @@ class Producer:
         self.app.send_task(
             c.TASK_REPORT_CONVERSION,
             kwargs={"request_id": request_id, "delivered": delivered, "at": at},
-            queue=self.settings.queue,
+            queue=self.settings.callback_queue_name,
         )
 
     def close(self) -> None:

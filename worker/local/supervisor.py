@@ -171,13 +171,17 @@ class Stack:
         return url
 
     def start_worker(self, name: str = "worker", concurrency: int | None = None,
-                     pool: str | None = None) -> Managed:
+                     pool: str | None = None, *, callbacks: bool = False,
+                     env: Mapping[str, str] | None = None) -> Managed:
+        """A Celery worker on the send queue, or with ``callbacks`` on the callbacks queue."""
         argv = [*CLI, "worker", "--name", f"{name}-{uuid.uuid4().hex[:6]}@%h"]
+        if callbacks:
+            argv.append("--callbacks")
         if concurrency:
             argv += ["--concurrency", str(concurrency)]
         if pool:
             argv += ["--pool", pool]
-        return self._start(name, argv)
+        return self._start(name, argv, **(env or {}))
 
     def start_correlator(self, name: str = "correlator", **extra_env: str) -> Managed:
         return self._start(name, [*CLI, "correlate"], **extra_env)

@@ -149,6 +149,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         acks_late=True,
         reject_on_worker_lost=True,
         ignore_result=True,
+        time_limit=c.SIDE_TASK_TIME_LIMIT_S,
     )
     def report_conversion(
         self: Task, request_id: str, delivered: bool = True, at: float | None = None
