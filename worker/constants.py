@@ -137,6 +137,9 @@ KEY_API_KEYS: Final = "apikeys"  # zset: key id -> creation time (for `pinrelay 
 KEY_API_RATE: Final = "apirate:"  # string per key id: its rate limiter's next allowed time (ms)
 KEY_CALLBACK_WATCH: Final = "cbwatch:"  # zset per kind (pin, verification): id -> next look (s)
 TASK_DELIVER_CALLBACK: Final = "pinrelay.deliver_callback"
+CALLBACK_KEY_FIELD: Final = "callback_key"  # record field: the API key id whose secret signs its callbacks
+# the field of apikey:<id> holding the key's own callback secret (`keys create --callback-secret`)
+API_KEY_CALLBACK_SECRET_FIELD: Final = "callback_secret"  # noqa: S105 - a field name, not a secret
 DEFAULT_CALLBACK_RETRY_DEADLINE_S: Final = 3600.0
 CALLBACK_CONNECT_TIMEOUT_S: Final = 3.0
 CALLBACK_READ_TIMEOUT_S: Final = 5.0  # one read or write; the whole attempt is CALLBACK_DEADLINE_S

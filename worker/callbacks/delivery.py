@@ -88,15 +88,19 @@ class Deliverer:
         raw = {to_text(k): to_text(v) for k, v in self._client.hgetall(key).items()}
         outcome, detail = "failed", ""
         try:
-            target = self._target(raw)
+            target, secret = self._target(raw), self._secret(raw)
+            key_id = raw.get(c.CALLBACK_KEY_FIELD, "")
             shown = RENDERERS[kind_name](self._client, self._settings, raw)
             body = json.dumps(shown, separators=(",", ":")).encode()
             now = int(self._clock())
-            status = self._poster(target, body, {
+            headers = {
                 "Content-Type": "application/json", "User-Agent": USER_AGENT, "Host": _host_header(target),
-                signing.HEADER: signing.sign(self._settings.callback_secret or "", now, body),
+                signing.HEADER: signing.sign(secret, now, body, event_id=event_id, key_id=key_id),
                 signing.EVENT_HEADER: event_id,
-            })
+            }
+            if key_id:
+                headers[signing.KEY_HEADER] = key_id
+            status = self._poster(target, body, headers)
             outcome, detail = ("ok" if 200 <= status < 300 else "failed"), f"HTTP {status}"
         except ValidationError as exc:
             outcome, detail = "refused", str(exc)
@@ -129,9 +133,20 @@ class Deliverer:
     def _target(self, raw: Mapping[str, str]) -> CallbackTarget:
         if not raw:
             raise ValidationError("record", "is gone")
-        if not self._settings.callback_secret:
-            raise ValidationError("callback_url", "PINRELAY_CALLBACK_SECRET is not set on this worker")
         return check(raw.get("callback_url"), allow_private=self._settings.callback_allow_private)
+
+    def _secret(self, raw: Mapping[str, str]) -> str:
+        """The callback secret of the API key that made the send, else PINRELAY_CALLBACK_SECRET."""
+        key_id = raw.get(c.CALLBACK_KEY_FIELD)
+        if key_id:
+            own: Any = self._client.hget(f"{self._settings.key_prefix}{c.KEY_API_KEY}{key_id}",
+                                         c.API_KEY_CALLBACK_SECRET_FIELD)
+            if own:
+                return to_text(own)
+        if not self._settings.callback_secret:
+            raise ValidationError("callback_url", "no callback secret: neither the API key's own nor "
+                                  "PINRELAY_CALLBACK_SECRET on this worker")
+        return self._settings.callback_secret
 
 
 def _host_header(target: CallbackTarget) -> str:

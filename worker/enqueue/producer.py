@@ -63,6 +63,7 @@ class PinSpec:
     params: Mapping[str, str] | None = None
     idempotency_key: str | None = None
     callback_url: str | None = None  # POSTed the record when the send settles (worker.callbacks)
+    callback_key: str | None = None  # the API key id on whose behalf: its secret signs the callback
 
 
 class Producer:
@@ -110,17 +111,29 @@ class Producer:
             country=request.region,
         )
         if spec.callback_url is not None:
-            argv += [CALLBACK_FIELD, self.check_callback_url(spec.callback_url)]
+            argv += [CALLBACK_FIELD, self.check_callback_url(spec.callback_url, key_id=spec.callback_key)]
+            if spec.callback_key:
+                argv += [c.CALLBACK_KEY_FIELD, spec.callback_key]
         number = number_key(request.to)
         return _Prepared(request_id, spec.idempotency_key, argv, number, request.client_ref or "")
 
-    def check_callback_url(self, url: str) -> str:
-        """``url`` if callbacks are on and it passes :func:`worker.enqueue.callback_url.check`."""
+    def check_callback_url(self, url: str, *, key_id: str | None = None) -> str:
+        """``url`` if callbacks are on (``PINRELAY_CALLBACK_SECRET``, or API key ``key_id`` has a
+        callback secret of its own) and it passes :func:`worker.enqueue.callback_url.check`."""
         from worker.enqueue.callback_url import check
 
-        if self.settings.callback_secret is None:
+        if self.settings.callback_secret is None and not self._own_callback_secret(key_id):
             raise ValidationError("callback_url", "callbacks are off: PINRELAY_CALLBACK_SECRET is not set")
         return check(url, allow_private=self.settings.callback_allow_private).url
+
+    def _own_callback_secret(self, key_id: str | None) -> bool:
+        if not key_id:
+            return False
+        try:
+            key = f"{self.settings.key_prefix}{c.KEY_API_KEY}{key_id}"
+            return bool(self.redis.hexists(key, c.API_KEY_CALLBACK_SECRET_FIELD))
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(f"cannot read the API key: {exc}") from exc
 
     def _watch(self, sends: Iterable[_Prepared], now: float) -> None:
         """Put sends with a callback on the settle watch *before* they exist (a crash in between
@@ -142,15 +155,17 @@ class Producer:
         idempotency_key: str | None = None,
         expires_in: float | None = None,
         callback_url: str | None = None,
+        callback_key: str | None = None,
     ) -> str:
         """Validate, record and enqueue one PIN; return its request id.
 
         With an ``idempotency_key`` already used, nothing new is sent and the
         earlier request's id is returned. With a ``callback_url``, the record is
-        POSTed there once the send settles (see :mod:`worker.callbacks`).
+        POSTed there once the send settles (see :mod:`worker.callbacks`), signed for
+        ``callback_key`` (the HTTP API's key id; its own secret if it has one).
         """
         now = time.time()
-        spec = PinSpec(to, pin, client_ref, params, idempotency_key, callback_url)
+        spec = PinSpec(to, pin, client_ref, params, idempotency_key, callback_url, callback_key)
         send = self._prepare(spec, expires_in, now, new_request_id())
         task = self._task(send.request_id) if self._direct else None
         try:

@@ -20,7 +20,12 @@ def _serve(answer: bytes, pause_s: float) -> Iterator[int]:
     def run() -> None:
         conn, _ = listener.accept()
         with conn:
-            conn.recv(65536)
+            request = b""
+            while not request.endswith(b"\r\n\r\n{}"):  # the whole request (its body is "{}")
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                request += chunk
             for byte in answer:
                 if stop.wait(pause_s):
                     return
