@@ -102,6 +102,7 @@ DEFAULT_PER_NUMBER_DAY: Final = 10
 DEFAULT_PER_PREFIX_MINUTE: Final = 30
 DEFAULT_WEBHOOK_PORT: Final = 8080
 DEFAULT_SIM_PORT: Final = 8090
+UP_STOP_GRACE_S: Final = 20.0  # `pinrelay up`: its components' time to stop, together, before SIGKILL
 DEFAULT_PHONE_REGIONS: Final = ("US", "CA")
 
 # --- Hostile input and bounds (RELIABILITY.md "Round 2") --------------------

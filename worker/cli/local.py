@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from typing import Any
 
 from worker import constants as c
@@ -23,6 +25,9 @@ def add_arguments(sub: Any) -> None:
     p.add_argument("--sim-port", type=int, default=None,
                    help="simulator port with --with-sim (default: a free one)")
     p.add_argument("--api-port", type=int, default=None, help="also run the HTTP producer API on this port")
+    p.add_argument("--stop-grace", type=float, default=c.UP_STOP_GRACE_S, metavar="SECONDS",
+                   help="on SIGTERM/SIGINT every component gets this long, together, to stop; then "
+                   "SIGKILL (a second signal kills at once); its Redis gets 5 s more (default %(default)g)")
     p.set_defaults(func=run_up)
 
     p = sub.add_parser("demo", help="the end-to-end demo against the simulator")
@@ -93,7 +98,13 @@ def run_up(args: argparse.Namespace) -> int:
                 return 1
         return 0
     finally:
-        stack.stop()
+        hurry = threading.Event()  # a second stop signal: no more waiting
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: hurry.set())
+        killed = stack.stop(max(0.0, args.stop_grace), hurry)
+        if killed:
+            log.warning("components_killed", components=killed, grace_s=args.stop_grace,
+                        hint="still running after the grace (or a second stop signal): SIGKILL")
 
 
 def run_demo(args: argparse.Namespace) -> int:
