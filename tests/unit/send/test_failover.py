@@ -332,3 +332,17 @@ def test_an_open_country_breaker_lets_one_probe_through_after_its_cooldown(
     rid = s.send(country="US")
     assert deliver(rid, s.deps) == "submitted" and store.get(rid)["route"] == "sc2fa"
     assert redis_client.exists(f"{two.key_prefix}route:sc2fa:cc") == 0
+
+
+def test_a_country_probe_that_meets_another_answer_is_handed_back(
+        two: Settings, redis_client: redis.Redis, store: RecordStore) -> None:
+    """The (sc2fa, US) probe gets a 503: the probe lease is released at once (the next US send may
+    probe), the country's breaker stays as it was, and the send moves on to sms."""
+    s = Setup(two, redis_client, store, [TransientProviderError("5xx", http_status=503)], [])
+    for _ in range(COUNTRY_RUN):
+        s.router.report_country("sc2fa", "US", "country", "15: sender")
+    redis_client.hset(f"{two.key_prefix}route:sc2fa:cc", "US:open_until", f"{time.time() - 1:.3f}")
+    rid = s.send(country="US")
+    assert deliver(rid, s.deps) == "submitted" and store.get(rid)["route"] == "sms"
+    held = redis_client.hmget(f"{two.key_prefix}route:sc2fa:cc", "US:probe_until", "US:open_until")
+    assert held[0] is None and held[1] is not None
