@@ -26,7 +26,11 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
-from worker.errors import ValidationError
+import redis
+
+from worker import constants as c
+from worker.config import Settings
+from worker.errors import StoreUnavailableError, ValidationError
 
 MAX_URL_CHARS: Final = 2048
 FIELD: Final = "callback_url"
@@ -123,3 +127,21 @@ def _parses_public(address: str) -> bool:
         return is_public(address)
     except ValueError:  # not an address at all (a resolver that answered oddly): not public
         return False
+
+
+def checked_url(settings: Settings, client: redis.Redis, url: str, key_id: str | None = None) -> str:
+    """``url`` for a send's record: refused unless a secret can sign its callbacks (API key
+    ``key_id``'s own, or ``PINRELAY_CALLBACK_SECRET``) and it passes :func:`check`."""
+    if settings.callback_secret is None and not _has_own_secret(settings, client, key_id):
+        raise ValidationError(FIELD, "callbacks are off: PINRELAY_CALLBACK_SECRET is not set")
+    return check(url, allow_private=settings.callback_allow_private).url
+
+
+def _has_own_secret(settings: Settings, client: redis.Redis, key_id: str | None) -> bool:
+    if not key_id:
+        return False
+    try:
+        key = f"{settings.key_prefix}{c.KEY_API_KEY}{key_id}"
+        return bool(client.hexists(key, c.API_KEY_CALLBACK_SECRET_FIELD))
+    except redis.RedisError as exc:
+        raise StoreUnavailableError(f"cannot read the API key: {exc}") from exc

@@ -111,29 +111,17 @@ class Producer:
             country=request.region,
         )
         if spec.callback_url is not None:
-            argv += [CALLBACK_FIELD, self.check_callback_url(spec.callback_url, key_id=spec.callback_key)]
-            if spec.callback_key:
-                argv += [c.CALLBACK_KEY_FIELD, spec.callback_key]
+            argv += [CALLBACK_FIELD, self.check_callback_url(spec.callback_url, key_id=spec.callback_key),
+                     *([c.CALLBACK_KEY_FIELD, spec.callback_key] if spec.callback_key else [])]
         number = number_key(request.to)
         return _Prepared(request_id, spec.idempotency_key, argv, number, request.client_ref or "")
 
     def check_callback_url(self, url: str, *, key_id: str | None = None) -> str:
-        """``url`` if callbacks are on (``PINRELAY_CALLBACK_SECRET``, or API key ``key_id`` has a
-        callback secret of its own) and it passes :func:`worker.enqueue.callback_url.check`."""
-        from worker.enqueue.callback_url import check
+        """``url`` if a secret can sign its callbacks (API key ``key_id``'s own, or the global one)
+        and it passes the URL policy (:func:`worker.enqueue.callback_url.checked_url`)."""
+        from worker.enqueue.callback_url import checked_url
 
-        if self.settings.callback_secret is None and not self._own_callback_secret(key_id):
-            raise ValidationError("callback_url", "callbacks are off: PINRELAY_CALLBACK_SECRET is not set")
-        return check(url, allow_private=self.settings.callback_allow_private).url
-
-    def _own_callback_secret(self, key_id: str | None) -> bool:
-        if not key_id:
-            return False
-        try:
-            key = f"{self.settings.key_prefix}{c.KEY_API_KEY}{key_id}"
-            return bool(self.redis.hexists(key, c.API_KEY_CALLBACK_SECRET_FIELD))
-        except redis.RedisError as exc:
-            raise StoreUnavailableError(f"cannot read the API key: {exc}") from exc
+        return checked_url(self.settings, self.redis, url, key_id)
 
     def _watch(self, sends: Iterable[_Prepared], now: float) -> None:
         """Put sends with a callback on the settle watch *before* they exist (a crash in between
@@ -160,10 +148,8 @@ class Producer:
         """Validate, record and enqueue one PIN; return its request id.
 
         With an ``idempotency_key`` already used, nothing new is sent and the
-        earlier request's id is returned. With a ``callback_url``, the record is
-        POSTed there once the send settles (see :mod:`worker.callbacks`), signed for
-        ``callback_key`` (the HTTP API's key id; its own secret if it has one).
-        """
+        earlier request's id is returned. With a ``callback_url``, the record is POSTed there once
+        the send settles (:mod:`worker.callbacks`), signed for API key id ``callback_key``."""
         now = time.time()
         spec = PinSpec(to, pin, client_ref, params, idempotency_key, callback_url, callback_key)
         send = self._prepare(spec, expires_in, now, new_request_id())
