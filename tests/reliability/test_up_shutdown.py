@@ -135,8 +135,11 @@ def _run_once(tmp: Path, freeze: bool) -> Stop:
             stop.set()
             for load in loads:
                 load.join()
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
+            if process.poll() is None:  # a failed run: its components are in sessions of their own
+                with contextlib.suppress(psutil.Error):
+                    for member in [*psutil.Process(process.pid).children(recursive=True),
+                                   psutil.Process(process.pid)]:
+                        member.kill()
                 process.wait()
         time.sleep(0.2)
         left = []
