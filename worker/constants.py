@@ -107,6 +107,7 @@ DEFAULT_PER_NUMBER_DAY: Final = 10
 DEFAULT_PER_PREFIX_MINUTE: Final = 30
 DEFAULT_WEBHOOK_PORT: Final = 8080
 DEFAULT_SIM_PORT: Final = 8090
+UP_STOP_GRACE_S: Final = 20.0  # `pinrelay up`: its components' time to stop, together, before SIGKILL
 DEFAULT_PHONE_REGIONS: Final = ("US", "CA")
 
 # --- Hostile input and bounds (RELIABILITY.md "Round 2") --------------------
@@ -142,9 +143,21 @@ KEY_API_KEYS: Final = "apikeys"  # zset: key id -> creation time (for `pinrelay 
 KEY_API_RATE: Final = "apirate:"  # string per key id: its rate limiter's next allowed time (ms)
 KEY_CALLBACK_WATCH: Final = "cbwatch:"  # zset per kind (pin, verification): id -> next look (s)
 TASK_DELIVER_CALLBACK: Final = "pinrelay.deliver_callback"
+CALLBACK_KEY_FIELD: Final = "callback_key"  # record field: the API key id whose secret signs its callbacks
+# the field of apikey:<id> holding the key's own callback secret (`keys create --callback-secret`)
+API_KEY_CALLBACK_SECRET_FIELD: Final = "callback_secret"  # noqa: S105 - a field name, not a secret
 DEFAULT_CALLBACK_RETRY_DEADLINE_S: Final = 3600.0
 CALLBACK_CONNECT_TIMEOUT_S: Final = 3.0
-CALLBACK_READ_TIMEOUT_S: Final = 5.0
+CALLBACK_READ_TIMEOUT_S: Final = 5.0  # one read or write; the whole attempt is CALLBACK_DEADLINE_S
+# One callback attempt, wall clock: connecting, sending, the receiver's status line and headers
+# (a receiver trickling a byte every few seconds is cut off here, not waited on per read).
+CALLBACK_DEADLINE_S: Final = 10.0
+# Celery's hard time limit (prefork kills the process) of the tasks on the callbacks queue, a
+# backstop behind the deadline above: a callback attempt, a conversion report, a verify sweep.
+CALLBACK_TASK_TIME_LIMIT_S: Final = 30
+SIDE_TASK_TIME_LIMIT_S: Final = 120
+DEFAULT_CALLBACK_CONCURRENCY: Final = 4
+CALLBACK_QUEUE_SUFFIX: Final = "-callbacks"  # PINRELAY_CALLBACK_QUEUE's default: PINRELAY_QUEUE + this
 CALLBACK_BACKOFF_INITIAL_S: Final = 1.0  # first retry of a refused callback; doubles up to the cap
 CALLBACK_BACKOFF_MAX_S: Final = 60.0  # kept well under the visibility timeout (a waiting retry is held)
 CALLBACK_WATCH_SWEEP_S: Final = 0.5  # how often the correlator looks for newly settled records

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,9 +20,10 @@ import requests
 from celery import Celery
 
 from pinrelay_ops.simulator import Simulator
-from tests.support.api import CALLBACK_SECRET, VERIFY_SECRET, CallbackReceiver, Client, cli, create_key
+from tests.support.api import CALLBACK_SECRET, CLI, VERIFY_SECRET, CallbackReceiver, Client, cli, create_key
 from tests.support.live import LiveStack, start_live, stop_live
 from tests.support.waiting import wait_for
+from worker.callbacks.signing import verify_v2
 from worker.local.embedded import free_port
 
 TO = "16365553226"
@@ -29,7 +32,7 @@ METRICS_PORT = free_port()
 
 @pytest.fixture(scope="module")
 def live(redis_url: str, sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    stack = start_live(redis_url, sim, tmp_path_factory.mktemp("api-callbacks"),
+    stack = start_live(redis_url, sim, tmp_path_factory.mktemp("api-callbacks"), callbacks=True,
                        callback_secret=CALLBACK_SECRET, callback_allow_private=True,
                        verify_secret=VERIFY_SECRET)
     try:
@@ -63,6 +66,62 @@ def signature_ok(request: dict[str, Any]) -> bool:
     expected = hmac.new(CALLBACK_SECRET.encode(), fields["t"].encode() + b"." + request["body"],
                         hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, fields["v1"]) and abs(float(fields["t"]) - request["at"]) < 300
+
+
+def signed_v2(request: dict[str, Any], secret: str, key_id: str) -> bool:
+    """What a producer's endpoint does with v2: its own key id, the event id header, the raw body."""
+    headers = request["headers"]
+    return verify_v2(secret, headers["X-Pinrelay-Signature"], request["body"], headers["X-Pinrelay-Event-Id"],
+                     key_id, now=request["at"])
+
+
+def test_a_key_with_its_own_callback_secret_signs_with_it_and_names_itself(
+        live: LiveStack, api: Client, receiver: CallbackReceiver) -> None:
+    """`pinrelay keys create NAME --callback-secret` prints a secret once; that key's callbacks are
+    signed with it (v1 and v2) and carry its id, and PINRELAY_CALLBACK_SECRET no longer checks them."""
+    done = cli(live.settings, "keys", "create", "billing", "--callback-secret")
+    assert done.returncode == 0, done.stderr
+    created = json.loads(done.stdout)
+    secret = created["callback_secret"]
+    client = Client(live.stack.api_url or "", created["key"])
+    try:
+        answer = client.post("/v1/pins", json={"to": TO, "pin": "918273", "callback_url": receiver.url})
+        rid = answer.json()["id"]
+        (posted,) = wait_for(lambda: receiver.for_record(rid), 30, "the callback")
+    finally:
+        client.close()
+    assert posted["headers"]["X-Pinrelay-Key-Id"] == created["id"]
+    assert signed_v2(posted, secret, created["id"]) and not signature_ok(posted)
+    listed = json.loads(cli(live.settings, "keys", "list").stdout)
+    assert next(k for k in listed if k["id"] == created["id"])["own_callback_secret"] is True
+    assert secret not in json.dumps(listed)
+
+
+def test_a_callback_signed_for_one_key_fails_another_services_check(
+        live: LiveStack, api: Client, receiver: CallbackReceiver) -> None:
+    """Issue 23 finding 6: a key holder makes a send with another service's client_ref and its own
+    callback_url. The callback is signed for its key id: the other service's v2 check (the shared
+    secret, its own key id) refuses it, and swapping in a fresh event id does not help."""
+    victim = create_key(live.settings, "victim-service")
+    rid = api.post("/v1/pins", json={"to": TO, "pin": "192837", "client_ref": "login-of-victim",
+                                     "callback_url": receiver.url}).json()["id"]
+    (posted,) = wait_for(lambda: receiver.for_record(rid), 30, "the attacker's callback")
+    attacker = posted["headers"]["X-Pinrelay-Key-Id"]
+    assert attacker != victim["id"] and signed_v2(posted, CALLBACK_SECRET, attacker)
+    assert not signed_v2(posted, CALLBACK_SECRET, victim["id"])
+    fresh = {**posted, "headers": {**posted["headers"], "X-Pinrelay-Event-Id": "0" * 32}}
+    assert not signed_v2(fresh, CALLBACK_SECRET, attacker)
+
+
+def test_a_callback_secret_is_never_taken_from_the_command_line(live: LiveStack) -> None:
+    """`--callback-secret VALUE` (it would show in `ps`) exits 2; `--callback-secret -` reads stdin."""
+    refused = cli(live.settings, "keys", "create", "x", "--callback-secret", "s" * 40)
+    assert refused.returncode == 2 and "never the secret itself" in refused.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PINRELAY_")} | live.settings.to_env()
+    given = subprocess.run([*CLI, "keys", "create", "y", "--callback-secret", "-"], input="t" * 40 + "\n",
+                           env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert given.returncode == 0, given.stderr
+    assert json.loads(given.stdout)["callback_secret"] == "t" * 40
 
 
 def test_a_delivered_send_is_posted_signed_to_its_callback_url(

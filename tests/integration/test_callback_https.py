@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from worker.callbacks.delivery import post
+from worker.callbacks.posting import post
 from worker.enqueue.callback_url import check
 
 

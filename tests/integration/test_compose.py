@@ -26,7 +26,7 @@ from worker.local.embedded import find_redis_server, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
-SERVICES = {"redis", "worker", "webhook", "correlator", "api", "flower", "sim", "prometheus"}
+SERVICES = {"redis", "worker", "callbacks", "webhook", "correlator", "api", "flower", "sim", "prometheus"}
 PINRELAY_SERVICES = SERVICES - {"redis", "prometheus"}
 SCRAPE_JOBS = {"pinrelay-worker", "pinrelay-webhook", "pinrelay-correlator"}
 COMMANDS = {"worker", "webhook", "correlate", "api", "flower", "sim"}
@@ -46,7 +46,12 @@ METRICS = {
 # each fires on the series that should fire it, and only then (promtool test rules).
 GUARD_ALERTS = {"PinrelayGuardNewBlock", "PinrelaySpendHigh", "PinrelayCountryConversionDrop"}
 UNITS = {"pinrelay-worker@.service": "worker", "pinrelay-webhook.service": "webhook",
-         "pinrelay-correlator.service": "correlate", "pinrelay-flower.service": "flower"}
+         "pinrelay-correlator.service": "correlate", "pinrelay-flower.service": "flower",
+         "pinrelay-callbacks.service": "worker"}
+# Each unit's own environment file (ops/systemd/env/<name>.env, installed in /etc/pinrelay/).
+UNIT_ENV = {"pinrelay-worker@.service": "worker", "pinrelay-webhook.service": "webhook",
+            "pinrelay-correlator.service": "correlator", "pinrelay-flower.service": "flower",
+            "pinrelay-callbacks.service": "callbacks"}
 
 
 def yaml_text(text: str) -> Any:
@@ -102,10 +107,13 @@ def test_docker_compose_accepts_the_compose_file() -> None:
     assert "/readyz" in " ".join(resolved["webhook"]["healthcheck"]["test"])
     for name in ("worker", "correlator"):
         assert "9100/metrics" in " ".join(resolved[name]["healthcheck"]["test"]), name
-    sim_command = resolved["sim"]["command"]
-    assert sim_command[sim_command.index("--api-key") + 1] == "compose-key"
+    # the simulator's account and receipt secret reach it in its environment, never its command line
+    assert resolved["sim"]["environment"]["PINRELAY_API_KEY"] == "compose-key"
+    assert not {"--api-key", "--api-secret", "--signature-secret"} & set(resolved["sim"]["command"])
+    assert "compose-secret" not in " ".join(resolved["sim"]["command"])
     urls = {name: resolved[name]["environment"].get("PINRELAY_REDIS_URL") for name in PINRELAY_SERVICES}
     assert urls == {"worker": "redis://worker:worker-pw-0123@redis:6379/0",
+                    "callbacks": "redis://worker:worker-pw-0123@redis:6379/0",
                     "correlator": "redis://worker:worker-pw-0123@redis:6379/0",
                     "flower": "redis://worker:worker-pw-0123@redis:6379/0",
                     "api": "redis://api:api-pw-0123@redis:6379/0",
@@ -265,17 +273,55 @@ def test_systemd_units_start_the_pinrelay_commands(tmp_path: Path) -> None:
         text = (unit_dir / name).read_text()
         exec_start = re.search(r"^ExecStart=(.+)$", text, re.MULTILINE)
         assert exec_start and exec_start.group(1).split()[1] == command, name
-        assert "EnvironmentFile=/etc/pinrelay/pinrelay.env" in text
+        env_files = re.findall(r"^EnvironmentFile=(.+)$", text, re.MULTILINE)
+        assert env_files[0] == f"/etc/pinrelay/{UNIT_ENV[name]}.env", name  # its own, no shared file
+        assert (unit_dir / "env" / f"{UNIT_ENV[name]}.env").is_file(), name
         assert "KillMode=mixed" in text
-        own = {"worker": "pinrelay-worker-%i.env", "correlate": "pinrelay-correlator.env"}.get(command)
-        if own:  # one metrics port per process on a host, from an optional second file
-            assert f"EnvironmentFile=-/etc/pinrelay/{own}" in text
+        if name == "pinrelay-worker@.service":  # one metrics port per instance, from an optional file
+            assert env_files[1:] == ["-/etc/pinrelay/worker-%i.env"]
+        else:
+            assert env_files[1:] == [], name
         if verify:
             checked = tmp_path / name.replace("@.", "@1.")
             checked.write_text(text.replace("/opt/pinrelay/venv/bin/pinrelay", "/bin/true"))
             done = subprocess.run([verify, "verify", str(checked)], capture_output=True, text=True,
                                   timeout=60, check=False)
             assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+
+
+def _env_file(name: str) -> dict[str, str]:
+    lines = (ROOT / "ops" / "systemd" / "env" / f"{name}.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_each_unit_gets_only_the_secrets_it_needs() -> None:
+    """Issue 23 finding 7: no shared env file. The receiver's has its own Redis role and no provider,
+    callback or verify secret; the callback and verify secrets are the callbacks worker's only; every
+    name is a setting."""
+    files = {name: _env_file(name) for name in set(UNIT_ENV.values())}
+    for name, values in files.items():
+        unknown = {k for k in values if k.removeprefix("PINRELAY_") not in set(ENV_NAMES.values())}
+        assert unknown == set(), f"{name}.env: {unknown}"
+    webhook = files["webhook"]
+    assert webhook["PINRELAY_REDIS_URL"].startswith("redis://receiver:")
+    assert not {"PINRELAY_API_KEY", "PINRELAY_API_SECRET", "PINRELAY_CALLBACK_SECRET",
+                "PINRELAY_VERIFY_SECRET", "PINRELAY_FLOWER_PASSWORD"} & set(webhook)
+    holders = {name for name, values in files.items()
+               if {"PINRELAY_CALLBACK_SECRET", "PINRELAY_VERIFY_SECRET"} & set(values)}
+    assert holders == {"callbacks"}
+    def holding(variable: str) -> set[str]:
+        return {name for name, values in files.items() if variable in values}
+
+    assert holding("PINRELAY_SIGNATURE_SECRET") == {"webhook"}
+    assert holding("PINRELAY_API_SECRET") == {"worker", "callbacks"}
+
+
+def test_compose_metrics_listen_beyond_loopback_only_where_prometheus_scrapes() -> None:
+    """PINRELAY_METRICS_HOST defaults to 127.0.0.1; compose opens it on the scraped services."""
+    services = load_yaml(COMPOSE)["services"]
+    scraped = {name for name in PINRELAY_SERVICES
+               if services[name]["environment"].get("PINRELAY_METRICS_HOST") == "0.0.0.0"}
+    assert scraped == {"worker", "correlator"}
 
 
 def test_compose_receiver_follows_the_signature_rule() -> None:
@@ -288,9 +334,11 @@ def test_compose_receiver_follows_the_signature_rule() -> None:
     assert webhook["environment"]["PINRELAY_SIGNATURE_SECRET"] == "${PINRELAY_SIGNATURE_SECRET:-}"
     assert webhook["environment"]["PINRELAY_WEBHOOK_METRICS"] == "9100"
     assert all(":9100" not in port for port in webhook["ports"])
-    flags = dict(zip(sim["command"], sim["command"][1:], strict=False))
-    assert flags["--signature-secret"] == "${PINRELAY_SIGNATURE_SECRET:-}"
-    assert flags["--signature-method"] == "${PINRELAY_SIGNATURE_METHOD:-md5hash}"
+    # the simulator signs with the same secret, read from its environment (not its command line,
+    # which `ps` shows): pinrelay sim's --signature-secret defaults to PINRELAY_SIGNATURE_SECRET
+    assert not any("SECRET" in part or "--api-key" in part for part in sim["command"])
+    assert sim["environment"]["PINRELAY_SIGNATURE_SECRET"] == "${PINRELAY_SIGNATURE_SECRET:-}"
+    assert sim["environment"]["PINRELAY_API_SECRET"].startswith("${PINRELAY_API_SECRET:?")
 
 
 def test_compose_renders_the_acl_file_as_the_tests_do(tmp_path: Path) -> None:

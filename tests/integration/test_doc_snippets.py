@@ -237,16 +237,25 @@ def checker(language: str) -> str:
     return found
 
 
+EVENT = "5f0e6a4b2c1d4e8f9a7b6c5d4e3f2a1b"
+KEY = "key_0123456789abcdef"
+
+
 def test_the_python_callback_checker_checks_a_real_signature() -> None:
+    """v2: the body, the event id and the receiver's own key id, within the tolerance."""
     namespace: dict[str, Any] = {}
     exec(checker("python"), namespace)  # noqa: S102 - the page's own code, run as documented
     check = namespace["pinrelay_signature_ok"]
-    header = sign(SECRET, int(time.time()), BODY)
-    assert check(SECRET, header, BODY)
-    assert not check(SECRET, header, BODY + b" ")
-    assert not check("x" * 40, header, BODY)
-    assert not check(SECRET, sign(SECRET, int(time.time()) - 3600, BODY), BODY)
-    assert not check(SECRET, "garbage", BODY)
+    now = int(time.time())
+    header = sign(SECRET, now, BODY, event_id=EVENT, key_id=KEY)
+    assert check(SECRET, header, BODY, EVENT, KEY)
+    assert not check(SECRET, header, BODY + b" ", EVENT, KEY)
+    assert not check(SECRET, header, BODY, EVENT, "key_another_service")  # re-aimed at another key
+    assert not check(SECRET, header, BODY, "0" * 32, KEY)  # with a fresh event id
+    assert not check("x" * 40, header, BODY, EVENT, KEY)
+    assert not check(SECRET, sign(SECRET, now - 3600, BODY, event_id=EVENT, key_id=KEY), BODY, EVENT, KEY)
+    assert not check(SECRET, "garbage", BODY, EVENT, KEY)
+    assert check(SECRET, sign(SECRET, now, BODY, event_id=EVENT), BODY, EVENT, "")  # a send without a key
 
 
 def test_the_node_callback_checker_checks_a_real_signature() -> None:
@@ -256,13 +265,15 @@ def test_the_node_callback_checker_checks_a_real_signature() -> None:
             pytest.fail("node is not installed; CI needs it for docs/sending.md's Node snippet (apt nodejs)")
         pytest.skip("node is not installed")
     now = int(time.time())
-    cases = [(sign(SECRET, now, BODY), BODY, True), (sign(SECRET, now, BODY), BODY + b" ", False),
-             (sign(SECRET, now - 3600, BODY), BODY, False), ("garbage", BODY, False)]
-    encoded = json.dumps([[h, base64.b64encode(b).decode()] for h, b, _ in cases])
+    good = sign(SECRET, now, BODY, event_id=EVENT, key_id=KEY)
+    cases = [(good, BODY, KEY, True), (good, BODY + b" ", KEY, False), (good, BODY, "key_other", False),
+             (sign(SECRET, now - 3600, BODY, event_id=EVENT, key_id=KEY), BODY, KEY, False),
+             ("garbage", BODY, KEY, False)]
+    encoded = json.dumps([[h, base64.b64encode(b).decode(), k] for h, b, k, _ in cases])
     harness = checker("js") + f"\nconst cases = {encoded};\n" + (
-        "console.log(JSON.stringify(cases.map(([h, b]) => "
-        f"pinrelaySignatureOk({json.dumps(SECRET)}, h, Buffer.from(b, 'base64')))));"
+        "console.log(JSON.stringify(cases.map(([h, b, k]) => "
+        f"pinrelaySignatureOk({json.dumps(SECRET)}, h, Buffer.from(b, 'base64'), {json.dumps(EVENT)}, k))));"
     )
     done = subprocess.run([node, "-e", harness], capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == [expected for _, _, expected in cases]
+    assert json.loads(done.stdout) == [expected for _, _, _, expected in cases]

@@ -19,7 +19,8 @@ FINAL = {"delivered", "failed", "expired", "rejected", "unknown"}
 
 @pytest.fixture(scope="module")
 def loop(redis_url: str, sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    live = start_live(redis_url, sim, tmp_path_factory.mktemp("loop"), receiver=True, **SIGNING)
+    live = start_live(redis_url, sim, tmp_path_factory.mktemp("loop"), receiver=True, callbacks=True,
+                      **SIGNING)
     try:
         yield live
     finally:

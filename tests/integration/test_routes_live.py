@@ -163,3 +163,44 @@ def test_demo_runs_on_the_twilio_route(redis_url: str, tmp_path: Path) -> None:
         client.close()
     assert result.returncode == 0, result.stdout + result.stderr
     assert "6 PINs over twilio" in result.stdout and "all 6 sends accounted for" in result.stdout
+
+
+def test_a_twilio_callback_replayed_after_its_replay_window_changes_nothing(
+        stacks: RouteStacks, fresh: Simulator) -> None:
+    """Issue 23 finding 7: Twilio's signature has no timestamp, so a captured status callback stays
+    valid for ever, and the receiver remembers one only for two signature windows. The guard after
+    that is the correlator's: a send's states only move forward, a receipt for the state it is in is a
+    duplicate and one for an earlier state is stale. Captured `delivered` and `sent` callbacks,
+    replayed within the window: 200 `duplicate`, not queued; replayed after it (window 1 s): queued,
+    and the record, its receipt time and the route's delivery counts stay as they were."""
+    fresh.configure(dlr_mix={"delivered": 1.0}, dlr_delay_s=0.05)
+    live = stacks.start(fresh, ("twilio",), receiver=True, signature_window_s=1)
+    rid = live.producer.send_pin(TO, "864201", "tw-replay")
+    before = live.wait_state(rid, {"delivered"})
+    captured = [r for r in fresh.receipts()
+                if r["route"] == "twilio" and r["message_id"] == before["message_id"]]
+    assert {r["status"] for r in captured} == {"sent", "delivered"}
+    url = live.settings.twilio_status_url or ""
+
+    def replay(receipt: dict[str, object]) -> requests.Response:
+        headers = {"X-Twilio-Signature": receipt["headers"]["X-Twilio-Signature"]}  # type: ignore[index]
+        return requests.post(url, data=receipt["fields"], headers=headers, timeout=5)  # type: ignore[arg-type]
+
+    for receipt in captured:
+        answer = replay(receipt)
+        assert answer.status_code == 200 and answer.json()["status"] == "duplicate"
+    routes_before = routes_of(live)["twilio"]["delivery"]
+    stats_before = live.producer.store.stats()
+    time.sleep(2 * live.settings.signature_window_s + 1)  # the receiver has forgotten them
+    for receipt in captured:
+        answer = replay(receipt)
+        assert answer.status_code == 200 and answer.json()["status"] != "duplicate"  # queued again
+    seen = wait_for(lambda: (s := live.producer.store.stats()) and
+                    s.get("receipts_duplicate", 0) + s.get("receipts_stale", 0)
+                    >= stats_before.get("receipts_duplicate", 0) + stats_before.get("receipts_stale", 0) + 2
+                    and s, 20, "the correlator to see the replays")
+    assert seen.get("receipts_applied") == stats_before.get("receipts_applied")
+    after = live.producer.get_status(rid)
+    assert (after["state"], after["receipt_at"], after["final_at"]) == \
+        (before["state"], before["receipt_at"], before["final_at"])
+    assert routes_of(live)["twilio"]["delivery"] == routes_before

@@ -104,3 +104,32 @@ def test_the_token_cannot_be_changed_over_http() -> None:
 def test_on_loopback_without_a_token_the_control_endpoints_stay_open() -> None:
     with Simulator(SimConfig()) as sim:
         assert requests.get(f"{sim.url}/_sim/requests", timeout=5).status_code == 200
+
+
+def test_the_simulators_secrets_come_from_the_environment_not_its_command_line() -> None:
+    """Compose's `sim` runs with no secret on its command line (`ps` shows it to every user of the
+    host, issue 23 finding 7): the account and the receipt secret come from PINRELAY_API_KEY,
+    PINRELAY_API_SECRET and PINRELAY_SIGNATURE_SECRET. A 2FA call with that account is accepted,
+    one with the demo account refused, and the process's argv holds none of them."""
+    port = free_port()
+    secrets = {"PINRELAY_API_KEY": "env-key", "PINRELAY_API_SECRET": "env-secret-0123456789",
+               "PINRELAY_SIGNATURE_SECRET": "env-signing-secret-0123456789abcdef"}
+    proc = subprocess.Popen([*CLI, "sim", "--host", "127.0.0.1", "--port", str(port)], env=_env(**secrets),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(f"{url}/_sim/health"), 20, "the simulator to listen")
+        form = {"to": "16365553226", "pin": "123456"}
+        ours = requests.post(f"{url}/sc/us/2fa/json", timeout=5,
+                             data={**form, "api_key": "env-key", "api_secret": "env-secret-0123456789"})
+        demo = requests.post(f"{url}/sc/us/2fa/json", timeout=5,
+                             data={**form, "api_key": SimConfig.api_key, "api_secret": SimConfig.api_secret})
+        assert ours.json()["messages"][0]["status"] == "0"
+        assert demo.json()["messages"][0]["status"] == "4"
+        assert requests.get(f"{url}/_sim/config", timeout=5).json()["signature_secret"] == "***"
+        with open(f"/proc/{proc.pid}/cmdline", "rb") as cmdline:
+            argv = cmdline.read().decode()
+        assert not any(value in argv for value in secrets.values())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

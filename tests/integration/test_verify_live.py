@@ -34,7 +34,8 @@ CLI = [sys.executable, "-m", "worker.cli"]
 
 @pytest.fixture(scope="module")
 def vlive(redis_url: str, sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
-    stack = start_live(redis_url, sim, tmp_path_factory.mktemp("verify"), verify_secret=SECRET)
+    stack = start_live(redis_url, sim, tmp_path_factory.mktemp("verify"), callbacks=True,
+                       verify_secret=SECRET)
     try:
         yield stack
     finally:

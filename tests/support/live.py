@@ -147,17 +147,20 @@ def stop_stack(stack: Stack, client: redis.Redis | None = None, timeout_s: float
 
 
 def start_live(redis_url: str, sim: Simulator, log_dir: Path, *, workers: int = 1,
-               receiver: bool = False, **overrides: Any) -> LiveStack:
+               receiver: bool = False, callbacks: bool = False, **overrides: Any) -> LiveStack:
     """A stack on isolated settings (plus ``overrides``) that sends to ``sim``: ``workers``
-    Celery workers and, with ``receiver``, the receipt receiver and the correlator, with
-    ``sim``'s receipts pointed at that receiver. Returns once every worker answers; a stack
-    that fails half-way through starting is stopped before the error goes on."""
+    Celery workers, with ``callbacks`` the worker of the callbacks queue (outcome callbacks,
+    conversion reports, the verify expiry) and, with ``receiver``, the receipt receiver and the
+    correlator, with ``sim``'s receipts pointed at that receiver. Returns once every worker
+    answers; a stack that fails half-way through starting is stopped before the error goes on."""
     settings = isolated_settings(redis_url, api_url=sim.url, conversion_url=sim.url, **overrides)
     stack = Stack(settings, log_dir=log_dir)
     try:
         stack.ensure_redis()
         # The workers boot while the receiver starts: nothing is sent before both are up.
         started = [stack.start_worker(name=f"worker{i}") for i in range(workers)]
+        if callbacks:
+            started.append(stack.start_worker(name="callbacks", concurrency=2, callbacks=True))
         others = []
         if receiver:
             stack.start_webhook()
@@ -195,11 +198,12 @@ class Stacks:
         self._started: list[LiveStack] = []
 
     def start(self, redis_url: str, sim: Simulator, *, workers: int = 1, receiver: bool = False,
-              **overrides: Any) -> LiveStack:
+              callbacks: bool = False, **overrides: Any) -> LiveStack:
         """:func:`start_live` under ``log_root/stackN``."""
         log_dir = self._log_root / f"stack{self._count}"
         self._count += 1
-        live = start_live(redis_url, sim, log_dir, workers=workers, receiver=receiver, **overrides)
+        live = start_live(redis_url, sim, log_dir, workers=workers, receiver=receiver, callbacks=callbacks,
+                          **overrides)
         self._started.append(live)
         return live
 
@@ -212,5 +216,5 @@ class Stacks:
 
 
 #: What the ``live_stacks`` fixture gives a test: ``start(redis_url, sim, workers=N,
-#: receiver=False, **settings)``.
+#: receiver=False, callbacks=False, **settings)``.
 StartLive = Callable[..., LiveStack]

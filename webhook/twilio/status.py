@@ -17,8 +17,16 @@ public one, not what this process saw, so a proxy in front changes nothing. A ca
 * 400 without ``MessageSid``/``MessageStatus``, 413/415 like any receipt;
 * otherwise mapped onto our receipt fields and pushed on the same durable stream as
   Vonage receipts, so the same correlator settles the send by its message-id (the
-  ``MessageSid``). A repeat of one (``MessageSid``, ``MessageStatus``) is answered
-  200 ``duplicate`` and not queued again; 503 while Redis is unreachable (Twilio retries).
+  ``MessageSid``). A repeat of one (``MessageSid``, ``MessageStatus``) within two
+  signature windows is answered 200 ``duplicate`` and not queued again; 503 while Redis is
+  unreachable (Twilio retries).
+
+Twilio's signature has no timestamp, so a captured callback stays valid for ever. After the
+replay window the guard is the correlator's, and it is the documented one (issue 23 finding
+7): a send's states only move forward, so a callback for the state it is in is a duplicate and
+one for an earlier state is stale; neither changes the record, its times or the route's
+delivery counts (``tests/integration/test_routes_live.py``). Remembering every callback for the
+record's TTL instead would cost a key per callback for 7 days.
 
 =================================  ========================
 ``MessageStatus``                  our receipt status

@@ -8,6 +8,12 @@ points at the key's id, and ``api_auth.lua`` reads it and the key's ``revoked_at
 request (no cache), so one round trip both authenticates a request (and says whether the key
 is an admin key) and sees a revocation made a moment ago by any process; a revoked key is
 told apart from a wrong one in the 401's message.
+
+A key may have a callback secret of its own (``pinrelay keys create NAME --callback-secret``):
+the outcome callbacks of the sends and verifications it makes are signed with it instead of
+``PINRELAY_CALLBACK_SECRET``, so one service cannot produce a callback another service's
+checker accepts (issue 23 finding 6). Unlike the key, it must be kept as it is (an HMAC key),
+in the key's hash, which only the worker role reads; it is shown once, by ``create``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from worker.text import to_text
 _AUTH: Final = lua.script("api_auth")
 KEY_PREFIX: Final = "pk_"
 NAME_MAX: Final = 100
+CALLBACK_SECRET_MIN: Final = 32  # as PINRELAY_CALLBACK_SECRET
+CALLBACK_SECRET_MAX: Final = 256
 
 
 class UnknownKeyError(PinrelayError, KeyError):
@@ -69,22 +77,41 @@ class ApiKeys:
     def _index(self, hashed: str) -> str:
         return f"{self._prefix}{c.KEY_API_KEY_HASH}{hashed}"
 
-    def create(self, name: str, *, admin: bool = False) -> dict[str, str]:
-        """A new key: ``{"id", "key"}``. The key itself is not kept anywhere. An ``admin`` key may
-        also use the admin routes (``/v1/guard``); an ordinary one gets 403 there."""
+    def create(self, name: str, callback_secret: str | None = None, *,
+               admin: bool = False) -> dict[str, str]:
+        """A new key: ``{"id", "key"}``, plus ``"callback_secret"`` when it has one of its own
+        (``callback_secret``; ``""`` makes one). The key itself is not kept anywhere. An ``admin``
+        key may also use the admin routes (``/v1/guard``); an ordinary one gets 403 there."""
         name = name.strip()
         if not name or len(name) > NAME_MAX or any(ord(ch) < 32 for ch in name):
             raise ValueError(f"a key name is 1-{NAME_MAX} printable characters")
+        if callback_secret == "":
+            callback_secret = secrets.token_urlsafe(32)
+        if callback_secret is not None and not (
+                CALLBACK_SECRET_MIN <= len(callback_secret) <= CALLBACK_SECRET_MAX
+                and callback_secret.isascii() and callback_secret.isprintable()):
+            raise ValueError(f"a callback secret is {CALLBACK_SECRET_MIN}-{CALLBACK_SECRET_MAX} printable "
+                             "ASCII characters")
         key_id = "key_" + secrets.token_hex(8)
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         now = time.time()
+        fields = {"id": key_id, "name": name, "sha256": digest(key), "created_at": f"{now:.3f}"}
+        if callback_secret is not None:
+            fields[c.API_KEY_CALLBACK_SECRET_FIELD] = callback_secret
         pipe = self._client.pipeline(transaction=True)
-        pipe.hset(self._record(key_id), mapping={"id": key_id, "name": name, "sha256": digest(key),
-                                                 "created_at": f"{now:.3f}", "admin": "1" if admin else "0"})
+        fields["admin"] = "1" if admin else "0"
+        pipe.hset(self._record(key_id), mapping=fields)
         pipe.set(self._index(digest(key)), key_id)
         pipe.zadd(f"{self._prefix}{c.KEY_API_KEYS}", {key_id: now})
         pipe.execute()
-        return {"id": key_id, "key": key}
+        created = {"id": key_id, "key": key}
+        if callback_secret is not None:
+            created["callback_secret"] = callback_secret
+        return created
+
+    def has_callback_secret(self, key_id: str) -> bool:
+        """Whether the key signs its callbacks with a secret of its own."""
+        return bool(self._client.hexists(self._record(key_id), c.API_KEY_CALLBACK_SECRET_FIELD))
 
     def list(self) -> list[dict[str, Any]]:
         """Every key, oldest first: id, name and times (never the key, never its hash)."""
@@ -97,7 +124,8 @@ class ApiKeys:
             data = {to_text(k): to_text(v) for k, v in raw.items()}
             if data:
                 out.append({"id": data["id"], "name": data.get("name"), "admin": data.get("admin") == "1",
-                            **{f: iso(data.get(f)) for f in ("created_at", "last_used_at", "revoked_at")}})
+                            **{f: iso(data.get(f)) for f in ("created_at", "last_used_at", "revoked_at")},
+                            "own_callback_secret": c.API_KEY_CALLBACK_SECRET_FIELD in data})
         return out
 
     def revoke(self, key_id: str) -> dict[str, Any]:

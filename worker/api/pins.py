@@ -28,7 +28,7 @@ class Pins:
             string_field(data, name)
         request_id = self._producer.send_pin(
             data["to"], data["pin"], data["client_ref"],
-            idempotency_key=key, callback_url=data["callback_url"],
+            idempotency_key=key, callback_url=data["callback_url"], callback_key=request.key_id,
         )
         return response(202, {"id": request_id}, [("Location", f"/v1/pins/{request_id}")])
 

@@ -16,6 +16,7 @@ import redis
 
 from webhook.http.answers import Answer
 from webhook.http.core import Request
+from worker import constants as c
 from worker.api.errors import InvalidRequest, NotFound, ResendRefused
 from worker.api.http import fields, json_object, response, string_field
 from worker.callbacks.watch import VERIFICATION
@@ -50,17 +51,20 @@ class Verifications:
             string_field(data, name)
         for name in ("length", "ttl"):
             data[name] = whole_number(name, data[name])
-        url = self._producer.check_callback_url(data["callback_url"]) if data["callback_url"] else None
+        key_id = request.key_id
+        url = self._producer.check_callback_url(data["callback_url"], key_id=key_id) \
+            if data["callback_url"] else None
         verification_id = self._verifier.start(data["to"], data["client_ref"], data["length"], data["ttl"])
         if url is not None:
-            self._watch(verification_id, url)
+            self._watch(verification_id, url, key_id)
         return response(202, {"id": verification_id}, [("Location", f"/v1/verifications/{verification_id}")])
 
-    def _watch(self, verification_id: str, url: str) -> None:
+    def _watch(self, verification_id: str, url: str, key_id: str | None) -> None:
         prefix = self._producer.settings.key_prefix
+        fields = {CALLBACK_FIELD: url, **({c.CALLBACK_KEY_FIELD: key_id} if key_id else {})}
         try:
             pipe = self._producer.redis.pipeline(transaction=True)
-            pipe.hset(f"{prefix}{VERIFICATION.record_key}{verification_id}", CALLBACK_FIELD, url)
+            pipe.hset(f"{prefix}{VERIFICATION.record_key}{verification_id}", mapping=fields)
             pipe.zadd(VERIFICATION.watch_key(prefix), {verification_id: 0})
             pipe.execute()
         except redis.RedisError as exc:

@@ -3,8 +3,10 @@
 An attempt reads the record, renders it as ``GET /v1/pins/{id}`` shows it, checks the URL
 again (:func:`worker.enqueue.callback_url.check`: the host may resolve elsewhere now) and
 POSTs the JSON, signed, to one of the addresses that check accepted, so the connection goes
-where the check looked (the TLS certificate is still verified against the host name).
-Redirects are not followed, and proxy variables are not read. The outcome goes to
+where the check looked (the TLS certificate is still verified against the host name), all of it
+within :data:`~worker.constants.CALLBACK_DEADLINE_S` (:mod:`.posting`). Redirects are not
+followed, and proxy variables are not read. The task runs on the callbacks queue
+(``PINRELAY_CALLBACK_QUEUE``), in a pool of its own, under a hard Celery time limit. The outcome goes to
 ``callback_outcome.lua``: a 2xx is done; a refusal (the URL turned private, no secret on
 this worker) is given up at once; anything else is retried with capped exponential
 backoff until ``PINRELAY_CALLBACK_RETRY_DEADLINE`` after the first attempt.
@@ -24,6 +26,7 @@ import urllib3
 from worker import constants as c
 from worker import lua
 from worker.callbacks import signing
+from worker.callbacks.posting import DeadlineExceeded, post
 from worker.callbacks.watch import KINDS
 from worker.config import Settings
 from worker.enqueue.callback_url import CallbackTarget, check
@@ -34,7 +37,6 @@ from worker.text import to_text
 
 _OUTCOME: Final = lua.script("callback_outcome")
 USER_AGENT: Final = f"pinrelay-callbacks/{c.VERSION}"
-_READ_AT_MOST: Final = 4096  # of a receiver's answer: only its status matters
 
 Poster = Callable[[CallbackTarget, bytes, Mapping[str, str]], int]
 Renderer = Callable[[redis.Redis, Settings, Mapping[str, str]], dict[str, Any]]
@@ -63,36 +65,6 @@ def render_verification(client: redis.Redis, settings: Settings, raw: Mapping[st
 RENDERERS: dict[str, Renderer] = {"pin": render_pin, "verification": render_verification}
 
 
-def post(target: CallbackTarget, body: bytes, headers: Mapping[str, str]) -> int:
-    """POST ``body`` to ``target`` through its checked addresses; the HTTP status.
-
-    Raises :class:`urllib3.exceptions.HTTPError` when no address answered.
-    """
-    parts = urllib3.util.parse_url(target.url)
-    path = parts.request_uri or "/"
-    timeout = urllib3.Timeout(connect=c.CALLBACK_CONNECT_TIMEOUT_S, read=c.CALLBACK_READ_TIMEOUT_S)
-    last: Exception | None = None
-    for address in target.addresses:
-        pool: urllib3.HTTPConnectionPool
-        if target.scheme == "https":
-            pool = urllib3.HTTPSConnectionPool(
-                address, target.port, timeout=timeout, retries=False,
-                server_hostname=target.host, assert_hostname=target.host)
-        else:
-            pool = urllib3.HTTPConnectionPool(address, target.port, timeout=timeout, retries=False)
-        try:
-            answer = pool.urlopen("POST", path, body=body, headers=dict(headers), redirect=False,
-                                  assert_same_host=False, preload_content=False)
-            answer.read(_READ_AT_MOST)
-            answer.release_conn()
-            return int(answer.status)
-        except urllib3.exceptions.HTTPError as exc:
-            last = exc
-        finally:
-            pool.close()
-    raise last or urllib3.exceptions.HTTPError("no address to connect to")
-
-
 class Deliverer:
     """Makes one attempt for one event and records its outcome."""
 
@@ -116,20 +88,25 @@ class Deliverer:
         raw = {to_text(k): to_text(v) for k, v in self._client.hgetall(key).items()}
         outcome, detail = "failed", ""
         try:
-            target = self._target(raw)
+            target, secret = self._target(raw), self._secret(raw)
+            key_id = raw.get(c.CALLBACK_KEY_FIELD, "")
             shown = RENDERERS[kind_name](self._client, self._settings, raw)
             body = json.dumps(shown, separators=(",", ":")).encode()
             now = int(self._clock())
-            status = self._poster(target, body, {
+            headers = {
                 "Content-Type": "application/json", "User-Agent": USER_AGENT, "Host": _host_header(target),
-                signing.HEADER: signing.sign(self._settings.callback_secret or "", now, body),
+                signing.HEADER: signing.sign(secret, now, body, event_id=event_id, key_id=key_id),
                 signing.EVENT_HEADER: event_id,
-            })
+            }
+            if key_id:
+                headers[signing.KEY_HEADER] = key_id
+            status = self._poster(target, body, headers)
             outcome, detail = ("ok" if 200 <= status < 300 else "failed"), f"HTTP {status}"
         except ValidationError as exc:
             outcome, detail = "refused", str(exc)
         except urllib3.exceptions.HTTPError as exc:
-            detail = f"no answer: {type(exc).__name__}"
+            detail = f"no answer: {exc}" if isinstance(exc, DeadlineExceeded) else \
+                f"no answer: {type(exc).__name__}"
         args = [record_id, state, outcome, f"{self._clock():.3f}", self._settings.callback_retry_deadline_s,
                 c.CALLBACK_BACKOFF_INITIAL_S, c.CALLBACK_BACKOFF_MAX_S, f"{random.random():.3f}",
                 "1" if state in kind.ending else "0", 0.5]
@@ -156,9 +133,20 @@ class Deliverer:
     def _target(self, raw: Mapping[str, str]) -> CallbackTarget:
         if not raw:
             raise ValidationError("record", "is gone")
-        if not self._settings.callback_secret:
-            raise ValidationError("callback_url", "PINRELAY_CALLBACK_SECRET is not set on this worker")
         return check(raw.get("callback_url"), allow_private=self._settings.callback_allow_private)
+
+    def _secret(self, raw: Mapping[str, str]) -> str:
+        """The callback secret of the API key that made the send, else PINRELAY_CALLBACK_SECRET."""
+        key_id = raw.get(c.CALLBACK_KEY_FIELD)
+        if key_id:
+            own: Any = self._client.hget(f"{self._settings.key_prefix}{c.KEY_API_KEY}{key_id}",
+                                         c.API_KEY_CALLBACK_SECRET_FIELD)
+            if own:
+                return to_text(own)
+        if not self._settings.callback_secret:
+            raise ValidationError("callback_url", "no callback secret: neither the API key's own nor "
+                                  "PINRELAY_CALLBACK_SECRET on this worker")
+        return self._settings.callback_secret
 
 
 def _host_header(target: CallbackTarget) -> str:
@@ -171,7 +159,7 @@ def register_callback_task(app: Any, settings: Settings) -> None:
     """Add ``pinrelay.deliver_callback`` to ``app`` (one attempt per task; Redis keeps the schedule)."""
 
     @app.task(name=c.TASK_DELIVER_CALLBACK, shared=False, acks_late=True, reject_on_worker_lost=True,
-              ignore_result=True)
+              ignore_result=True, time_limit=c.CALLBACK_TASK_TIME_LIMIT_S)
     def deliver_callback(kind: str, record_id: str, state: str, event_id: str, **_ignored: Any) -> str:
         from worker.taskqueue.wiring import services_for
 

@@ -23,7 +23,7 @@ Sweep = tuple[float, Callable[[], object]]
 
 def correlator_sweeps(app: Any, settings: Settings, client: redis.Redis) -> list[Sweep]:
     """(every seconds, job) pairs for :class:`worker.correlate.correlator.Correlator`."""
-    watch = SettleWatch(client, settings.key_prefix, celery_publisher(app, settings.queue))
+    watch = SettleWatch(client, settings.key_prefix, celery_publisher(app, settings.callback_queue_name))
     misrouted = MisroutedSweep(settings, client)
     return [(c.CALLBACK_WATCH_SWEEP_S, guarded("callback_watch", watch.sweep)),
             (c.MISROUTED_SWEEP_S, guarded("misrouted_tasks", misrouted.sweep))]

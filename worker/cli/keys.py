@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from worker.cli.common import load_settings, print_json
+
+STDIN = "-"  # --callback-secret -: read it from standard input
 
 
 def add_arguments(sub: Any) -> None:
@@ -16,6 +19,10 @@ def add_arguments(sub: Any) -> None:
     create.add_argument("name", help="what the key is for, e.g. the calling service")
     create.add_argument("--admin", action="store_true",
                         help="an admin key: may also use the admin routes (/v1/guard); others get 403")
+    create.add_argument("--callback-secret", nargs="?", const="", default=None, metavar="-",
+                        help="sign this key's outcome callbacks with a secret of its own instead of "
+                        "PINRELAY_CALLBACK_SECRET: alone, one is made and printed once "
+                        "(\"callback_secret\"); '-' reads yours (32-256 characters) from standard input")
     create.set_defaults(func=run_create)
     listing = actions.add_parser("list", help="every key's id, name, creation, last use, revocation")
     listing.set_defaults(func=run_list)
@@ -35,10 +42,19 @@ def _keys() -> Any:
 def run_create(args: argparse.Namespace) -> int:
     from worker.errors import ValidationError
 
+    given = args.callback_secret
+    if given not in (None, "", STDIN):  # a secret on the command line is in `ps` and the shell history
+        raise ValidationError("callback_secret", "give --callback-secret alone (one is made) or '-' "
+                              "(read from standard input), never the secret itself")
+    if given == STDIN:
+        given = sys.stdin.readline().strip()
+        if not given:
+            raise ValidationError("callback_secret", "nothing on standard input")
     try:
-        created = _keys().create(args.name, admin=args.admin)
+        created = _keys().create(args.name, given, admin=args.admin)
     except ValueError as exc:
-        raise ValidationError("name", str(exc)) from None
+        field = "callback_secret" if "callback secret" in str(exc) else "name"
+        raise ValidationError(field, str(exc)) from None
     print(json.dumps(created))
     return 0
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from typing import Any
 
 from worker import constants as c
@@ -23,6 +25,9 @@ def add_arguments(sub: Any) -> None:
     p.add_argument("--sim-port", type=int, default=None,
                    help="simulator port with --with-sim (default: a free one)")
     p.add_argument("--api-port", type=int, default=None, help="also run the HTTP producer API on this port")
+    p.add_argument("--stop-grace", type=float, default=c.UP_STOP_GRACE_S, metavar="SECONDS",
+                   help="on SIGTERM/SIGINT every component gets this long, together, to stop; then "
+                   "SIGKILL (a second signal kills at once); its Redis gets 5 s more (default %(default)g)")
     p.set_defaults(func=run_up)
 
     p = sub.add_parser("demo", help="the end-to-end demo against the simulator")
@@ -43,7 +48,8 @@ def _ports(args: argparse.Namespace, metrics_port: int) -> list[tuple[str, int]]
         ports.append(("simulator, --sim-port", args.sim_port))
     if metrics_port:
         ports += [("worker metrics, PINRELAY_METRICS_PORT", metrics_port),
-                  ("correlator metrics, PINRELAY_METRICS_PORT + 1", metrics_port + 1)]
+                  ("correlator metrics, PINRELAY_METRICS_PORT + 1", metrics_port + 1),
+                  ("callbacks worker metrics, PINRELAY_METRICS_PORT + 2", metrics_port + 2)]
     return ports
 
 
@@ -67,10 +73,14 @@ def run_up(args: argparse.Namespace) -> int:
             stack.start_sim("--dlr-url", f"http://127.0.0.1:{args.webhook_port}/delivery-receipt-webhook",
                             port=args.sim_port)
         stack.start_webhook(args.webhook_port, workers=args.server_workers)
-        # One metrics port each: the worker gets PINRELAY_METRICS_PORT, the correlator the next.
+        # One metrics port each: the worker gets PINRELAY_METRICS_PORT, the correlator the next,
+        # the callbacks worker the one after.
         metrics = settings.metrics_port
         stack.start_correlator(**({"PINRELAY_METRICS_PORT": str(metrics + 1)} if metrics else {}))
         stack.start_worker(concurrency=args.workers)
+        # Callbacks, conversion reports and the verify expiry on a pool of their own (and port + 2).
+        stack.start_worker("callbacks", callbacks=True,
+                           env={"PINRELAY_METRICS_PORT": str(metrics + 2)} if metrics else None)
         if args.api_port is not None:
             stack.start_api(args.api_port)
         print(json.dumps({"status": "up", "redis": redact_url(stack.settings.redis_url or ""),
@@ -88,7 +98,13 @@ def run_up(args: argparse.Namespace) -> int:
                 return 1
         return 0
     finally:
-        stack.stop()
+        hurry = threading.Event()  # a second stop signal: no more waiting
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: hurry.set())
+        killed = stack.stop(max(0.0, args.stop_grace), hurry)
+        if killed:
+            log.warning("components_killed", components=killed, grace_s=args.stop_grace,
+                        hint="still running after the grace (or a second stop signal): SIGKILL")
 
 
 def run_demo(args: argparse.Namespace) -> int:

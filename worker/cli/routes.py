@@ -12,7 +12,8 @@ def add_arguments(sub: Any) -> None:
     p = sub.add_parser("routes", help="each provider route's breaker state and delivery rate as JSON",
                        description="Prints one object per route of PINRELAY_ROUTES, in failover order: "
                        "state (closed/half_open/open), reason, changed_at, the delivery success rate over "
-                       "the last receipts, health (healthy/degraded) and the denylist size.")
+                       "the last receipts, health (healthy/degraded), the denylist size and the "
+                       "(route, country) breakers that have refusals on record (countries).")
     p.set_defaults(func=run_routes)
 
 

@@ -14,10 +14,14 @@ from worker.config import Settings
 
 def add_arguments(sub: Any) -> None:
     p = sub.add_parser("worker", help="run one Celery worker (same as celery -A worker worker)")
-    p.add_argument("--concurrency", type=int, help="worker processes (default: PINRELAY_WORKER_CONCURRENCY)")
+    p.add_argument("--concurrency", type=int, help="worker processes (default: PINRELAY_WORKER_CONCURRENCY, "
+                   "or PINRELAY_CALLBACK_CONCURRENCY with --callbacks)")
     p.add_argument("--pool", choices=["prefork", "threads", "solo"],
-                   help="Celery pool (default: PINRELAY_WORKER_POOL)")
-    p.add_argument("--name", help="Celery node name, e.g. worker1@%%h")
+                   help="Celery pool (default: PINRELAY_WORKER_POOL; prefork with --callbacks)")
+    p.add_argument("--name", help="Celery node name, e.g. worker1@%%h (default celery@%%h, callbacks@%%h)")
+    p.add_argument("--callbacks", action="store_true",
+                   help="consume PINRELAY_CALLBACK_QUEUE instead of the send queue: outcome callbacks, "
+                        "conversion reports, the verify expiry (run one beside the send workers)")
     p.set_defaults(func=run_worker)
 
     p = sub.add_parser("correlate", help="run the receipt correlator")
@@ -71,18 +75,14 @@ def run_worker(args: argparse.Namespace) -> int:
         app = default_app()
         settings = app.pinrelay_settings
         # Celery's own log lines at WARNING: every send is already one structlog event.
-        concurrency, pool = args.concurrency or settings.worker_concurrency, args.pool or settings.worker_pool
-        argv = ["worker", "--loglevel", "WARNING", "-Q", settings.queue, "--concurrency", str(concurrency),
-                "--pool", pool, "--without-mingle", "--without-gossip"]
-        if args.name:
-            argv += ["--hostname", args.name]
+        argv, concurrency, pool = _worker_argv(args, settings)
         if settings.log_format == "json":
             argv.insert(0, "--quiet")  # no banner: the `ready` event below says the same, as JSON
             json_console()
 
         def ready(sender: Any = None, **_: Any) -> None:
             log_ready(log, settings, node=getattr(sender, "hostname", None), metrics=metrics_at,
-                      concurrency=concurrency, pool=pool)
+                      concurrency=concurrency, pool=pool, queue=argv[argv.index("-Q") + 1])
 
         worker_ready.connect(ready, weak=False)
         warn_if_volatile(settings)
@@ -90,6 +90,25 @@ def run_worker(args: argparse.Namespace) -> int:
     finally:
         cleanup()
     return 0
+
+
+def _worker_argv(args: argparse.Namespace, settings: Settings) -> tuple[list[str], int, str]:
+    """Celery's worker argv, its concurrency and pool: the send queue, or with ``--callbacks`` the
+    callbacks queue (prefork by default, so each task's hard time limit holds; one task reserved
+    per process: a slow callback never holds others it has taken)."""
+    if args.callbacks:
+        queue, name = settings.callback_queue_name, args.name or "callbacks@%h"
+        concurrency, pool = args.concurrency or settings.callback_concurrency, args.pool or "prefork"
+        prefetch = 1
+    else:
+        queue, name = settings.queue, args.name
+        concurrency, pool = args.concurrency or settings.worker_concurrency, args.pool or settings.worker_pool
+        prefetch = settings.prefetch_multiplier
+    argv = ["worker", "--loglevel", "WARNING", "-Q", queue, "--concurrency", str(concurrency),
+            "--pool", pool, "--prefetch-multiplier", str(prefetch), "--without-mingle", "--without-gossip"]
+    if name:
+        argv += ["--hostname", name]
+    return argv, concurrency, pool
 
 
 def run_correlate(args: argparse.Namespace) -> int:

@@ -108,7 +108,11 @@ class Settings(EnvSettings):
         "not queued twice", shown="unset (no check)", secret=True)
     signature_method: SignatureMethod = env("SIGNATURE_METHOD", "md5hash", "how receipts are signed")
     key_prefix: str = env("KEY_PREFIX", "pinrelay:", "prefix of every Redis key pinrelay writes")
-    queue: str = env("QUEUE", c.DEFAULT_QUEUE, "Celery queue of the send and conversion tasks")
+    queue: str = env("QUEUE", c.DEFAULT_QUEUE, "Celery queue of the send tasks")
+    callback_queue: str | None = env(
+        "CALLBACK_QUEUE", None, "Celery queue of every task that is not a provider send (outcome callbacks, "
+        "conversion reports, the verify expiry), consumed by its own pool (`pinrelay worker --callbacks`), "
+        "so no send waits behind one", shown="`PINRELAY_QUEUE` + `-callbacks` (`pinrelay-callbacks`)")
     # --- retries, lifetimes, limits ---
     connect_timeout_s: PosFloat = env(
         "CONNECT_TIMEOUT", c.DEFAULT_CONNECT_TIMEOUT_S, "provider HTTP connect timeout, seconds")
@@ -150,6 +154,9 @@ class Settings(EnvSettings):
         "WORKER_CONCURRENCY", None, "Celery worker processes", shown="cores", factory=_cpu_count)
     worker_pool: Pool = env("WORKER_POOL", "prefork", "Celery worker pool")
     prefetch_multiplier: PosInt = env("PREFETCH_MULTIPLIER", 4, "tasks a worker process reserves ahead")
+    callback_concurrency: PosInt = env(
+        "CALLBACK_CONCURRENCY", c.DEFAULT_CALLBACK_CONCURRENCY, "processes of the callbacks pool "
+        "(`pinrelay worker --callbacks`, prefork: each task has a hard time limit)")
     log_format: LogFormat = env("LOG_FORMAT", "json", "structlog output")
     log_level: Upper = env(
         "LOG_LEVEL", "INFO", "structlog level (Celery's own lines are kept at WARNING)")
@@ -159,7 +166,9 @@ class Settings(EnvSettings):
     metrics_port: NonNegInt = env(
         "METRICS_PORT", 0, "Prometheus endpoint of `pinrelay worker` / `pinrelay correlate` (the receiver "
         "serves `/metrics` itself)", shown="`0` (off)")
-    metrics_host: str = env("METRICS_HOST", "0.0.0.0", "interface that endpoint listens on")
+    metrics_host: str = env(
+        "METRICS_HOST", "127.0.0.1", "interface that endpoint listens on (loopback; `0.0.0.0` where "
+        "Prometheus scrapes from another host, as compose sets it)")
     task_events: Flag = env(
         "TASK_EVENTS", True, "Celery task events for Flower (published in 0.25 s batches); `0` turns them "
         "off where nobody watches Flower")
@@ -327,6 +336,11 @@ class Settings(EnvSettings):
         return self
 
     # --- derived ---
+
+    @property
+    def callback_queue_name(self) -> str:
+        """The queue of the tasks that are not provider sends (``PINRELAY_CALLBACK_QUEUE``)."""
+        return self.callback_queue or self.queue + c.CALLBACK_QUEUE_SUFFIX
 
     @property
     def twofa_url(self) -> str:

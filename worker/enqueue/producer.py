@@ -63,6 +63,7 @@ class PinSpec:
     params: Mapping[str, str] | None = None
     idempotency_key: str | None = None
     callback_url: str | None = None  # POSTed the record when the send settles (worker.callbacks)
+    callback_key: str | None = None  # the API key id on whose behalf: its secret signs the callback
 
 
 class Producer:
@@ -107,19 +108,20 @@ class Producer:
             expires_at=now + (expires_in or self.settings.pin_expiry_s),
             idempotency_key=validate_idempotency_key(spec.idempotency_key),
             now=now,
+            country=request.region,
         )
         if spec.callback_url is not None:
-            argv += [CALLBACK_FIELD, self.check_callback_url(spec.callback_url)]
+            argv += [CALLBACK_FIELD, self.check_callback_url(spec.callback_url, key_id=spec.callback_key),
+                     *([c.CALLBACK_KEY_FIELD, spec.callback_key] if spec.callback_key else [])]
         number = number_key(request.to)
         return _Prepared(request_id, spec.idempotency_key, argv, number, request.client_ref or "")
 
-    def check_callback_url(self, url: str) -> str:
-        """``url`` if callbacks are on and it passes :func:`worker.enqueue.callback_url.check`."""
-        from worker.enqueue.callback_url import check
+    def check_callback_url(self, url: str, *, key_id: str | None = None) -> str:
+        """``url`` if a secret can sign its callbacks (API key ``key_id``'s own, or the global one)
+        and it passes the URL policy (:func:`worker.enqueue.callback_url.checked_url`)."""
+        from worker.enqueue.callback_url import checked_url
 
-        if self.settings.callback_secret is None:
-            raise ValidationError("callback_url", "callbacks are off: PINRELAY_CALLBACK_SECRET is not set")
-        return check(url, allow_private=self.settings.callback_allow_private).url
+        return checked_url(self.settings, self.redis, url, key_id)
 
     def _watch(self, sends: Iterable[_Prepared], now: float) -> None:
         """Put sends with a callback on the settle watch *before* they exist (a crash in between
@@ -141,15 +143,15 @@ class Producer:
         idempotency_key: str | None = None,
         expires_in: float | None = None,
         callback_url: str | None = None,
+        callback_key: str | None = None,
     ) -> str:
         """Validate, record and enqueue one PIN; return its request id.
 
         With an ``idempotency_key`` already used, nothing new is sent and the
-        earlier request's id is returned. With a ``callback_url``, the record is
-        POSTed there once the send settles (see :mod:`worker.callbacks`).
-        """
+        earlier request's id is returned. With a ``callback_url``, the record is POSTed there once
+        the send settles (:mod:`worker.callbacks`), signed for API key id ``callback_key``."""
         now = time.time()
-        spec = PinSpec(to, pin, client_ref, params, idempotency_key, callback_url)
+        spec = PinSpec(to, pin, client_ref, params, idempotency_key, callback_url, callback_key)
         send = self._prepare(spec, expires_in, now, new_request_id())
         task = self._task(send.request_id) if self._direct else None
         try:
@@ -289,7 +291,7 @@ class Producer:
         self.app.send_task(
             c.TASK_REPORT_CONVERSION,
             kwargs={"request_id": request_id, "delivered": delivered, "at": at},
-            queue=self.settings.queue,
+            queue=self.settings.callback_queue_name,
         )
 
     def close(self) -> None:

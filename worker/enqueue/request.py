@@ -47,6 +47,23 @@ def validate_number(to: object, regions: tuple[str, ...] = c.DEFAULT_PHONE_REGIO
     accepted and stored as ``14155550100``. US short codes only reach the US and
     Canada, so other regions are refused unless configured.
     """
+    return validate_number_region(to, regions)[0]
+
+
+def region_of(e164: str) -> str:
+    """The region (``US``, ``CA``, ...) of a stored number (E.164 digits), "" if unknown: the
+    country a (route, country) breaker is keyed by."""
+    known = nanp.classify(e164)
+    if known is not None:
+        return known[1] or ""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse("+" + e164, None)) or ""
+    except phonenumbers.NumberParseException:
+        return ""
+
+
+def validate_number_region(to: object, regions: tuple[str, ...] = c.DEFAULT_PHONE_REGIONS) -> tuple[str, str]:
+    """:func:`validate_number`, and the number's region (kept with the record)."""
     if not isinstance(to, str):
         raise ValidationError("to", f"must be a string of digits, got {type(to).__name__}")
     digits = to.removeprefix("+")
@@ -76,7 +93,7 @@ def validate_number(to: object, regions: tuple[str, ...] = c.DEFAULT_PHONE_REGIO
             "to", f"{mask_number(to)!r} is in {region}; allowed regions: {', '.join(regions)}"
             f"{_nanp_hint(digits)}"
         )
-    return e164
+    return e164, str(region)
 
 
 def _nanp_hint(digits: str) -> str:
@@ -160,6 +177,7 @@ class SendRequest:
     pin: str = field(repr=False)
     client_ref: str | None = None
     params: Mapping[str, str] = field(default_factory=dict)
+    region: str = field(default="", compare=False)  # of ``to``: the destination country
     #: when the PIN expires (unix s): the routes send what is left of it as the message's validity
     #: period (docs/provider-routes.md §V); set by the worker from the record, never by a caller
     expires_at: float | None = field(default=None, compare=False)
@@ -174,9 +192,11 @@ class SendRequest:
         *,
         regions: tuple[str, ...] = c.DEFAULT_PHONE_REGIONS,
     ) -> SendRequest:
+        number, region = validate_number_region(to, regions)
         return cls(
-            to=validate_number(to, regions),
+            to=number,
             pin=validate_pin(pin),
             client_ref=validate_client_ref(client_ref),
             params=validate_params(params),
+            region=region,
         )

@@ -137,11 +137,11 @@ class EmbeddedRedis:
                 client.close()
         return self
 
-    def stop(self, *, remove_data: bool | None = None) -> None:
+    def stop(self, *, remove_data: bool | None = None, timeout_s: float = 10.0) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=10)
+                self.process.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

@@ -2,8 +2,9 @@
 
 Every component is its own OS process started through the same CLI an
 operator would use, so what the demo and the integration tests exercise is
-what production runs. Stopping sends SIGTERM (Celery's warm shutdown, the
-servers' graceful stop), waits, and only then kills. With a :class:`Relay` the
+what production runs. Stopping sends SIGTERM to every child at once (Celery's warm
+shutdown, the servers' graceful stop), waits for them together at most the grace, and then
+kills whatever is left, each child's whole session (:mod:`worker.local.shutdown`). With a :class:`Relay` the
 children's output appears on the supervisor's own stream, each line marked with its
 component; servers count as started only when they answer as themselves (the
 receiver's ``/readyz`` names ``pinrelay-webhook``).
@@ -12,7 +13,6 @@ receiver's ``/readyz`` names ``pinrelay-webhook``).
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -26,14 +26,18 @@ from typing import Any
 import requests
 
 from webhook.app import SERVICE_NAME
+from worker import constants as c
 from worker.config import Settings
 from worker.errors import ConfigError
 from worker.local.embedded import EmbeddedRedis, free_port
 from worker.local.relay import Relay
 from worker.local.runtime import clear_runtime, write_runtime
+from worker.local.shutdown import kill_session, stop_together
 
 CLI = [sys.executable, "-m", "worker.cli"]
 REDIS_DIR = "redis"  # `up`'s embedded Redis data, under PINRELAY_RUNTIME_DIR
+STOP_GRACE_S = c.UP_STOP_GRACE_S  # the children's, together; then SIGKILL (`pinrelay up --stop-grace`)
+REDIS_STOP_S = 5.0  # the embedded Redis after them (it writes its AOF), then SIGKILL
 
 
 @dataclass
@@ -81,16 +85,20 @@ class Managed:
                 try:
                     self.process.wait(timeout=timeout_s)
                 except subprocess.TimeoutExpired:
-                    self.signal(signal.SIGKILL)
+                    kill_session(self.process.pid)
                     self.process.wait()
             code = self.process.returncode
+        self.finish()
+        return code
+
+    def finish(self) -> None:
+        """After the process ended: its last relayed lines shown, its log file closed."""
         if self._relaying is not None:
             self._relaying.join(timeout=5)  # its last lines (a crash's traceback) are shown
             self._relaying = None
         if self._log is not None:
             self._log.close()
             self._log = None
-        return code
 
 
 @dataclass
@@ -171,13 +179,17 @@ class Stack:
         return url
 
     def start_worker(self, name: str = "worker", concurrency: int | None = None,
-                     pool: str | None = None) -> Managed:
+                     pool: str | None = None, *, callbacks: bool = False,
+                     env: Mapping[str, str] | None = None) -> Managed:
+        """A Celery worker on the send queue, or with ``callbacks`` on the callbacks queue."""
         argv = [*CLI, "worker", "--name", f"{name}-{uuid.uuid4().hex[:6]}@%h"]
+        if callbacks:
+            argv.append("--callbacks")
         if concurrency:
             argv += ["--concurrency", str(concurrency)]
         if pool:
             argv += ["--pool", pool]
-        return self._start(name, argv)
+        return self._start(name, argv, **(env or {}))
 
     def start_correlator(self, name: str = "correlator", **extra_env: str) -> Managed:
         return self._start(name, [*CLI, "correlate"], **extra_env)
@@ -195,18 +207,21 @@ class Stack:
                                       + (f"; see {proc.log_path}" if proc.log_path else ""))
         raise ConfigError(f"workers did not come up within {timeout_s}s")
 
-    def stop(self) -> None:
-        # Producers of work first (sim firing receipts), then consumers, then Redis.
-        for name in ("sim", *[n for n in self.processes if n not in ("sim",)]):
-            proc = self.processes.get(name)
-            if proc is not None:
-                proc.stop()
+    def stop(self, grace_s: float = STOP_GRACE_S, hurry: threading.Event | None = None) -> list[str]:
+        """Every child at once, at most ``grace_s`` (or until ``hurry``), then SIGKILL to what is
+        left; then Redis (at most :data:`REDIS_STOP_S`). The names of the children killed."""
+        managed = [p for p in self.processes.values() if p.process is not None]
+        killed = stop_together([p.process for p in managed if p.process is not None], grace_s, hurry)
+        for proc in managed:
+            proc.finish()
+        names = [p.name for p in managed if p.process is not None and p.process.pid in killed]
         self.processes.clear()
         if self.owns_runtime_file:
             clear_runtime(self.settings)
         if self.redis_server is not None:
-            self.redis_server.stop()
+            self.redis_server.stop(timeout_s=REDIS_STOP_S)
             self.redis_server = None
+        return names
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

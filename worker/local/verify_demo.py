@@ -133,8 +133,9 @@ def run_verify_demo(settings: Settings, *, count: int = 20, workers: int = 2) ->
         sim_url = stack.start_sim("--dlr-url", f"{webhook}/delivery-receipt-webhook", "--dlr-delay", "0.2")
         stack.start_correlator()
         stack.start_worker(concurrency=workers)
+        stack.start_worker("callbacks", concurrency=1, callbacks=True)  # the expiry and the conversions
         app = create_app(stack.settings)
-        stack.wait_workers(app)
+        stack.wait_workers(app, count=2)
         producer = Producer(stack.settings, app)
         verifier = Verifier.for_producer(producer)
         users = [(to, BEHAVIOURS[i % len(BEHAVIOURS)]) for i, to in enumerate(demo_numbers(count))]

@@ -7,10 +7,11 @@
 -- after), ARGV[9] the route mode names, ARGV[10] probe share, ARGV[11] a random draw,
 -- ARGV[12..] the configured routes in order (the route is then picked here: pick_route)
 -- Returns {'ok', pin, to, client_ref, sent_ref, params JSON, attempts, first_attempt_at,
--- route_faults, route, how, expires_at (the routes' validity period)}, or {'missing'},
--- {'expired'}, {'busy'}, {'unconfirmed'},
--- {'done', state}, and before anything is written for a sendable send: {'rate', ms until a
--- token} (none taken), {'wait', seconds until a route may be usable}, {'denied', route}.
+-- route_faults, route, how, country, country breaker ('run', 'probe' or ''), routes_refused,
+-- expires_at (the routes' validity period)}, or {'missing'}, {'expired'}, {'busy'},
+-- {'unconfirmed'}, {'done', state}, and before anything is written for a sendable send:
+-- {'rate', ms until a token} (none taken), {'wait', seconds until a route may be usable},
+-- {'denied', route}, {'refused', routes} (every route refused this send's destination).
 -- One attempt costs one round trip: the rate token (take_token), the route (pick_route, whose
 -- probe lease is this lease) and the claim, in that order, only for a send that can be sent.
 -- The attempt's route becomes the record's `route` and joins `routes_tried` (once each).
@@ -19,7 +20,8 @@
 -- older one means no outcome is coming from that worker (it died, or lost Redis).
 local now, prefix = ARGV[1], ARGV[2]
 local r = redis.call('HMGET', KEYS[1], 'state', 'expires_at', 'sending_at', 'to', 'client_ref',
-  'sent_ref', 'params', 'attempts', 'first_attempt_at', 'routes_tried', 'route_faults')
+  'sent_ref', 'params', 'attempts', 'first_attempt_at', 'routes_tried', 'route_faults', 'country',
+  'routes_refused')
 local sending_at = r[3]
 r[3] = redis.call('GET', KEYS[2])
 local rid = KEYS[1]:sub(#prefix + #K_REC + 1)
@@ -40,14 +42,14 @@ if r[1] == 'queued' then
     local wait = take_token(KEYS[3], rate, tonumber(ARGV[6]))
     if wait > 0 then return {'rate', tostring(wait)} end
   end
-  local route, how = ARGV[4], 'closed'
+  local route, how, gate = ARGV[4], 'closed', ''
   if #ARGV >= 12 then
     local routes = {}
     for i = 12, #ARGV do routes[#routes + 1] = ARGV[i] end
     local pick = pick_route(ARGV[7], tonumber(now), ARGV[8], ARGV[9], tonumber(ARGV[10]),
-      tonumber(ARGV[11]), tonumber(ARGV[3]), routes, r[4])
+      tonumber(ARGV[11]), tonumber(ARGV[3]), routes, r[4], r[13], r[12])
     if pick[1] ~= 'route' then return pick end
-    route, how = pick[2], pick[3]
+    route, how, gate = pick[2], pick[3], pick[4]
   end
   local first = r[9] or now
   local attempts = tostring((tonumber(r[8]) or 0) + 1)
@@ -68,7 +70,7 @@ if r[1] == 'queued' then
   -- a claimed send) sends a new copy, which finds the stale claim and settles it unconfirmed.
   redis.call('HSET', KEYS[1], unpack(fields))
   return {'ok', r[3], r[4], r[5] or '', r[6] or '', r[7] or '', attempts, first, r[11] or '0',
-    route or '', how, r[2] or ''}
+    route or '', how, r[12] or '', gate, r[13] or '', r[2] or ''}
 end
 if r[1] == 'sending' then
   if sending_at and tonumber(now) - tonumber(sending_at) < tonumber(ARGV[3]) then

@@ -33,14 +33,20 @@
 --                             pause_until} on Redis's clock, so every worker on every host shares
 --                             one budget); returns 0 when taken, else ms until one is due or until
 --                             the pause (`pause_until`, unix ms, set by rate_pause.lua) ends
--- pick_route(rk, now, mode, ref, share, draw, lease, routes, to)  the route of a send's next
---                             attempt from every route's breaker: {'route', name, how},
---                             {'wait', seconds} or {'denied', route}. Order: `first` the configured
---                             one; `after` the routes after `ref`, then from the start; `stay` `ref`
---                             first. A degraded route gets only the probe share while a healthy one
---                             remains; an open route past its cooldown lets one leased attempt
---                             through (half-open, the probe). A route's deny set is asked only once
---                             its breaker hash says `denies`
+-- pick_route(rk, now, mode, ref, share, draw, lease, routes, to, refused, cc)  the route of a
+--                             send's next attempt from every route's breaker: {'route', name, how,
+--                             country}, {'wait', seconds}, {'denied', route} or {'refused', list}.
+--                             Order: `first` the configured one; `after` the routes after `ref`,
+--                             then from the start; `stay` `ref` first. Routes in `refused` (they
+--                             refused this send's destination) are never picked again: none left
+--                             is 'refused'. A degraded route gets only the probe share while a
+--                             healthy one remains; an open route past its cooldown lets one leased
+--                             attempt through (half-open, the probe). A route's deny set is asked
+--                             only once its breaker hash says `denies`, its per-country breakers
+--                             (`:cc`, for the send's country `cc`) only once it says `countries`;
+--                             `country` is then 'run' or 'probe' (the answer must be reported to
+--                             that breaker), else ''. An open (route, cc) breaker is skipped like
+--                             an open route, and lets one probe through after its cooldown
 
 local DEAD_CAP, PARKED_MAX, PARKED_PER_ID, PARKED_SKEW_S, CLIENT_REF_HOLDERS = 10000, 10000, 8, 5, 8
 local ERR_CODES = {}
@@ -175,10 +181,31 @@ local function take_token(bucket, rate, burst)
   return wait
 end
 
-local function pick_route(rk, now, mode, ref, share, draw, lease, routes, to)
+-- The (route, country) breaker's answer for a send to country `cc` on the route of hash `key`:
+-- 'ok' (nothing on record), 'run' (refusals counted, still closed), 'probe' (open, cooldown
+-- over, no probe out) or the seconds until it may let one through.
+local function country_gate(key, cc, now)
+  local c = redis.call('HMGET', key .. ':cc', cc .. ':open_until', cc .. ':probe_until', cc .. ':run')
+  local open_until = tonumber(c[1] or '')
+  if not open_until then
+    if c[3] and c[3] ~= '0' then return 'run' end
+    return 'ok'
+  end
+  if now < open_until then return open_until - now end
+  local probe = tonumber(c[2] or '0')
+  if probe > now then return math.min(probe - now, 1) end
+  return 'probe'
+end
+
+local function listed(list, name)
+  return list and list ~= '' and string.find(',' .. list .. ',', ',' .. name .. ',', 1, true) ~= nil
+end
+
+local function pick_route(rk, now, mode, ref, share, draw, lease, routes, to, refused, cc)
   local breakers = {}
   for _, name in ipairs(routes) do
-    local b = redis.call('HMGET', rk .. name, 'state', 'open_until', 'probe_until', 'health', 'run', 'denies')
+    local b = redis.call('HMGET', rk .. name, 'state', 'open_until', 'probe_until', 'health', 'run', 'denies',
+      'countries')
     breakers[name] = b
     if to and b[6] and redis.call('SISMEMBER', rk .. name .. ':deny', to) == 1 then return {'denied', name} end
   end
@@ -189,30 +216,45 @@ local function pick_route(rk, now, mode, ref, share, draw, lease, routes, to)
   end
   for i = start, #routes do order[#order + 1] = routes[i] end
   for i = 1, start - 1 do order[#order + 1] = routes[i] end
-  local wait, fallback = nil, nil
+  local candidates = 0
+  local wait, fallback, fallback_gate = nil, nil, ''
   local function later(seconds)
     if not wait or seconds < wait then wait = seconds end
   end
+  local function take(name, how, gate)
+    if gate == 'probe' then redis.call('HSET', rk .. name .. ':cc', cc .. ':probe_until', tostring(now + lease)) end
+    if gate ~= 'run' and gate ~= 'probe' then gate = '' end
+    return {'route', name, how, gate}
+  end
   for _, name in ipairs(order) do
-    local key = rk .. name
-    local b = breakers[name] or redis.call('HMGET', key, 'state', 'open_until', 'probe_until', 'health', 'run')
-    local state = b[1] or 'closed'
-    if state == 'closed' then
-      if b[4] ~= 'degraded' then
-        return {'route', name, (b[5] and b[5] ~= '0') and 'closed_run' or 'closed'}
+    if not listed(refused, name) then
+      candidates = candidates + 1
+      local key = rk .. name
+      local b = breakers[name] or redis.call('HMGET', key, 'state', 'open_until', 'probe_until', 'health', 'run',
+        'denies', 'countries')
+      local gate = 'ok'
+      if b[7] and cc and cc ~= '' then gate = country_gate(key, cc, now) end
+      local state = b[1] or 'closed'
+      if type(gate) == 'number' then
+        later(gate)
+      elseif state == 'closed' then
+        if b[4] ~= 'degraded' then
+          return take(name, (b[5] and b[5] ~= '0') and 'closed_run' or 'closed', gate)
+        end
+        if draw < share then return take(name, 'degraded_share', gate) end
+        if not fallback then fallback, fallback_gate = name, gate end
+      elseif state == 'open' and now < tonumber(b[2] or '0') then
+        later(tonumber(b[2]) - now)
+      elseif tonumber(b[3] or '0') > now then
+        later(math.min(tonumber(b[3]) - now, 1))  -- the probe is out: look again within a second
+      else
+        if state ~= 'half_open' then redis.call('HSET', key, 'state', 'half_open', 'changed_at', tostring(now)) end
+        redis.call('HSET', key, 'probe_until', tostring(now + lease))
+        return take(name, 'probe', gate)
       end
-      if draw < share then return {'route', name, 'degraded_share'} end
-      fallback = fallback or name
-    elseif state == 'open' and now < tonumber(b[2] or '0') then
-      later(tonumber(b[2]) - now)
-    elseif tonumber(b[3] or '0') > now then
-      later(math.min(tonumber(b[3]) - now, 1))  -- the probe is out: look again within a second
-    else
-      if state ~= 'half_open' then redis.call('HSET', key, 'state', 'half_open', 'changed_at', tostring(now)) end
-      redis.call('HSET', key, 'probe_until', tostring(now + lease))
-      return {'route', name, 'probe'}
     end
   end
-  if fallback then return {'route', fallback, 'degraded_only'} end
+  if candidates == 0 then return {'refused', refused} end
+  if fallback then return take(fallback, 'degraded_only', fallback_gate) end
   return {'wait', tostring(wait or 1)}
 end

@@ -83,9 +83,11 @@ class RecordCreation:
         expires_at: float,
         idempotency_key: str | None = None,
         now: float | None = None,
+        country: str = "",
     ) -> list[str]:
         """One record as ``[TTL, id, PIN, PIN TTL (ms), field, value, ...]`` (what :meth:`create`,
-        :meth:`create_many` and :meth:`create_group` take)."""
+        :meth:`create_many` and :meth:`create_group` take). ``country``: the number's region,
+        which the claim's route pick checks (route, country) breakers by."""
         created = time.time() if now is None else now
         stamp = f"{created:.3f}"
         argv = [str(self.ttl_s), request_id, pin, str(max(0, int((expires_at - created) * 1000))),
@@ -99,6 +101,8 @@ class RecordCreation:
             argv += ["params", json.dumps(dict(params), separators=(",", ":"))]
         if idempotency_key:
             argv += ["idempotency_key", idempotency_key]
+        if country:
+            argv += ["country", country]
         return argv
 
     def idempotency_key(self, key: str | None) -> str:

@@ -63,7 +63,8 @@ class ClaimPick:
 @dataclass(frozen=True, slots=True)
 class Claim:
     """What :meth:`RecordStore.claim` found: ``verdict`` is ok/expired/unconfirmed/done/...,
-    or, before anything was written, rate/wait (``wait_s``) or denied (``route``)."""
+    or, before anything was written, rate/wait (``wait_s``), denied (``route``) or refused
+    (``refused``: every route refused the destination)."""
 
     verdict: str
     pin: str = ""
@@ -78,6 +79,9 @@ class Claim:
     route: str = ""  # the route this attempt takes (ok), or the one the number opted out on (denied)
     how: str = ""  # how the route was picked: closed | closed_run | probe | degraded_share | degraded_only
     wait_s: float = 0.0  # rate: until a token is due; wait: until a route may be usable
+    country: str = ""  # the number's region (stored at creation; "" for older records)
+    country_gate: str = ""  # the (route, country) breaker has a run ("run") or let this probe through
+    refused: frozenset[str] = frozenset()  # routes that refused this send's destination (never again)
     expires_at: float | None = None  # ok: when the PIN expires (a route's validity period ends there)
 
 
@@ -156,7 +160,10 @@ class RecordStore(RecordCreation):
                 route_faults=int(result[8] or 0),
                 route=result[9] if len(result) > 9 else route,
                 how=result[10] if len(result) > 10 else "closed",
-                expires_at=float(result[11]) if len(result) > 11 and result[11] else None,
+                country=result[11] if len(result) > 11 else "",
+                country_gate=result[12] if len(result) > 12 else "",
+                refused=frozenset(filter(None, result[13].split(","))) if len(result) > 13 else frozenset(),
+                expires_at=float(result[14]) if len(result) > 14 and result[14] else None,
             )
         if verdict == "rate":
             return Claim(verdict="rate", wait_s=int(result[1]) / 1000)
@@ -164,6 +171,8 @@ class RecordStore(RecordCreation):
             return Claim(verdict="wait", wait_s=max(0.05, float(result[1])))
         if verdict == "denied":
             return Claim(verdict="denied", route=result[1])
+        if verdict == "refused":
+            return Claim(verdict="refused", refused=frozenset(filter(None, result[1].split(","))))
         return Claim(verdict=verdict, state=result[1] if len(result) > 1 else "")
 
     def finish(

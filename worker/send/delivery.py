@@ -26,7 +26,7 @@ from tenacity import RetryCallState
 
 from worker import constants as c
 from worker.config import Settings
-from worker.enqueue.request import SendRequest
+from worker.enqueue.request import SendRequest, region_of
 from worker.errors import (
     DeferSend,
     PermanentProviderError,
@@ -142,11 +142,18 @@ class _Send:
                 f"the number opted out on route {claim.route}; it is not sent on any route",
                 status="denylisted",
             )
+        if claim.verdict == "refused":
+            raise PermanentProviderError(
+                f"every route refused this destination ({', '.join(sorted(claim.refused))})",
+                status="unroutable",
+            )
         try:
             claim = _usable(claim, deps.settings, self.lease_s)
         except BaseException:
             if claim.how == "probe":
                 router.report(claim.route, "release")
+            if claim.country_gate == "probe":
+                router.report_country(claim.route, self._country(claim), "release")
             raise
         route = claim.route
         pick_how = claim.how
@@ -168,6 +175,8 @@ class _Send:
             self._failed(exc, route, claim, time.perf_counter() - started, log_ctx)
         if pick_how != "closed":  # a closed breaker with no failure counted has nothing to reset
             router.report(route, "ok")
+        if claim.country_gate:  # the (route, country) breaker counted refusals, or this was its probe
+            router.report_country(route, self._country(claim), "ok")
         deps.observer.attempt("accepted", "0", accepted.latency_s)
         self.log.info("provider_attempt", **log_ctx, provider_status=accepted.status,
                       message_id=accepted.message_id, latency_ms=round(accepted.latency_s * 1000, 1),
@@ -193,9 +202,19 @@ class _Send:
         deps, router = self.deps, self.router
         blame = router.blame(route, exc)
         in_a_row = self.throttled + 1 if self.mode == "stay" and self.ref == route else 1
-        step = step_for(blame, exc.code, has_next=router.has_next(route), throttled_in_a_row=in_a_row)
+        has_next = router.has_next(route)
+        refused = claim.refused
+        if blame in (Blame.DESTINATION, Blame.COUNTRY):  # never this route again for this send
+            refused = refused | {route}
+            has_next = any(name not in refused for name in router.names)
+        step = step_for(blame, exc.code, has_next=has_next, throttled_in_a_row=in_a_row)
         reason = str(exc) if exc.code in str(exc) else f"{exc.code}: {exc}"
         router.report(route, step.breaker, reason)
+        if blame is Blame.COUNTRY:
+            log_ctx["country"] = self._country(claim)
+            router.report_country(route, log_ctx["country"], "country", reason)
+        elif claim.country_gate == "probe":  # the country's probe got another answer: hand it back
+            router.report_country(route, self._country(claim), "release")
         if step.deny:
             router.deny(route, claim.to)
         outcome = "transient" if isinstance(exc, TransientProviderError) else (
@@ -211,14 +230,23 @@ class _Send:
             # Everyone holds off as the provider asked, but never past the retry deadline.
             deps.limiter.pause(min(exc.retry_after, deps.settings.retry_deadline_s))
         fields = {"provider_status": exc.code, "error_text": str(exc)}
-        if blame is Blame.ROUTE:  # not the send's budget: the route refused before sending
+        if blame in (Blame.ROUTE, Blame.DESTINATION, Blame.COUNTRY):
+            # not the send's budget: the route refused before sending
             fields["route_faults"] = str(claim.route_faults + 1)
+        if refused != claim.refused:
+            fields["routes_refused"] = ",".join(sorted(refused))
         deps.store.finish(self.request_id, State.QUEUED, fields=fields)
         self.mode, self.ref = ("after" if step.move else "stay"), route
         self.throttled = 0 if step.move else in_a_row
         if step.at_once:
             raise MoveOn(exc, blame.value) from None
         raise exc
+
+
+    @staticmethod
+    def _country(claim: Claim) -> str:
+        """The number's region: stored with the record, or worked out for one stored before."""
+        return claim.country or region_of(claim.to)
 
 
 def _usable(claim: Claim, settings: Settings, lease_s: float) -> Claim:

@@ -8,6 +8,14 @@ function:
 blame          the send                     the next attempt                 breaker
 =============  ===========================  ===============================  ===========
 number         ends in ``error``            none (no route can help)         ok
+destination    back to ``queued``; ends in  the next route that has not      ok
+               ``error`` when every route   refused it, at once; this route
+               refused it                   never again for this send
+country        as destination               as destination                   ok; and the
+                                                                             (route,
+                                                                             country)
+                                                                             breaker counts
+                                                                             a run
 request        ends in ``error``            none (as before routes)          (nothing)
 unconfirmed    ends ``unconfirmed``         none, anywhere: the PIN may be   transient
                                             out
@@ -20,6 +28,11 @@ throttled      back to ``queued``           the same route after its wait;   (no
                                             as transient
 accepted       ``submitted``                none                             ok
 =============  ===========================  ===============================  ===========
+
+An answer about one destination never opens the route's breaker (issue 23 finding 1): a
+hostile or unlucky number would otherwise hold every send for the cooldown, and become the
+half-open probe that opens it again. A country-level one (``country``) opens at most the
+breaker of (route, that country), after :data:`~worker.send.routes.base.COUNTRY_RUN` in a row.
 
 Opt-outs (2FA 102, Twilio 21610) also put the number on that route's denylist; a send
 to a denylisted number ends without a call on *any* route, because another sender does
@@ -48,9 +61,12 @@ class Step:
 
 
 def step_for(blame: Blame, code: str, *, has_next: bool, throttled_in_a_row: int = 1) -> Step:
-    """The row of the table for ``blame``; ``has_next``: a route follows this one in the order."""
+    """The row of the table for ``blame``; ``has_next``: a route follows this one in the order
+    (for ``destination``/``country``: a route that has not refused this send's destination)."""
     if blame is Blame.NUMBER:
         return Step(ends=True, move=False, at_once=False, breaker="ok", deny=code in OPT_OUT_CODES)
+    if blame in (Blame.DESTINATION, Blame.COUNTRY):
+        return Step(ends=not has_next, move=True, at_once=True, breaker="ok")
     if blame is Blame.REQUEST:
         return Step(ends=True, move=False, at_once=False, breaker="")
     if blame is Blame.UNCONFIRMED:

@@ -91,8 +91,27 @@ def route_status(client: redis.Redis, settings: Settings, names: Iterable[str] |
             "delivery": {"receipts": n, "delivered": good,
                          "success_rate": round(good / n, 4) if n else None},
             "denylisted": int(client.scard(key + ":deny")),
+            "countries": country_breakers(client, key, moment),
         })
     return out
+
+
+def country_breakers(client: redis.Redis, route_key: str, now: float) -> dict[str, dict[str, Any]]:
+    """The route's (route, country) breakers with something on record, by region code."""
+    raw = {to_text(k): to_text(v) for k, v in client.hgetall(route_key + ":cc").items()}
+    out: dict[str, dict[str, Any]] = {}
+    for field, value in raw.items():
+        country, _, name = field.partition(":")
+        out.setdefault(country, {})[name] = value
+    shown = {}
+    for country, fields in sorted(out.items()):
+        open_until = float(fields.get("open_until") or 0)
+        state = "closed" if not open_until else "open" if now < open_until else "half_open"
+        shown[country] = {"state": state, "refusals_in_a_row": int(fields.get("run") or 0),
+                          "reason": fields.get("reason"),
+                          "open_until": iso(open_until) if open_until else None,
+                          "last_error": fields.get("last_error")}
+    return shown
 
 
 def state_value(status: dict[str, Any]) -> int:

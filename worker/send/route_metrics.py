@@ -9,7 +9,8 @@ at scrape time for the whole cluster; the attempt counter is per worker process.
 * ``pinrelay_route_state_changed_timestamp_seconds{route}``: the breaker's last change;
 * ``pinrelay_route_delivery_success_ratio{route}``: delivered share of the window;
 * ``pinrelay_route_attempts_total{route,outcome}``: provider calls per route, ``accepted`` or
-  whose fault the failure was (number, route, transient, throttled, request, unconfirmed).
+  whose fault the failure was (number, destination, country, route, transient, throttled, request,
+  unconfirmed).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from worker.send.routes.base import KEY_ROUTE
 
 ROUTE_ATTEMPTS = Lazy(lambda: Counter(
     "pinrelay_route_attempts_total", "Provider calls per route: accepted, or whose fault the failure "
-    "was (number/route/transient/throttled/request/unconfirmed)", ["route", "outcome"],
+    "was (number/destination/country/route/transient/throttled/request/unconfirmed)", ["route", "outcome"],
 ))
 
 

@@ -14,6 +14,11 @@ shares them (``pick_route`` in ``worker/lua/prelude.lua``, which each attempt's 
 * **half_open**: the cooldown is over; one send (the probe) goes, and its answer closes
   or reopens the breaker.
 
+An answer about one destination never moves the route's breaker: the send moves to a route
+that has not refused it (never back), and only "this country is not served here" answers, in
+a run of :data:`~worker.send.routes.base.COUNTRY_RUN`, open the breaker of (route, country)
+(``route_country.lua``), which the pick asks only while the route has one (``countries``).
+
 When no route is usable the pick says how long to wait, and the send waits in ``queued``
 (:class:`~worker.errors.DeferSend`) until a route closes or its PIN expires.
 :class:`SingleRoute` is the same interface over one provider and no breaker.
@@ -34,11 +39,12 @@ from worker.enqueue.request import SendRequest
 from worker.errors import ProviderError
 from worker.records.store import ClaimPick
 from worker.send.route_metrics import ROUTE_ATTEMPTS
-from worker.send.routes.base import KEY_ROUTE, TRANSIENT_RUN, Accepted, Blame, Route
+from worker.send.routes.base import COUNTRY_RUN, KEY_ROUTE, TRANSIENT_RUN, Accepted, Blame, Route
 from worker.send.routes.vonage import vonage_blame
 from worker.text import to_text
 
 ROUTE_REPORT: Final = lua.script("route_report")
+ROUTE_COUNTRY: Final = lua.script("route_country")
 
 
 class Router:
@@ -54,6 +60,7 @@ class Router:
         self._keys = settings.key_prefix + KEY_ROUTE
         self._draw = draw
         self._report = client.register_script(ROUTE_REPORT)
+        self._country = client.register_script(ROUTE_COUNTRY)
         self._client = client
         self._flag_denies()
 
@@ -102,6 +109,14 @@ class Router:
         args = [f"{_now():.3f}", outcome, self._settings.route_cooldown_s, TRANSIENT_RUN, reason[:200]]
         return to_text(self._report(keys=[self._keys + name], args=args))
 
+    def report_country(self, name: str, country: str, outcome: str, reason: str = "") -> str:
+        """Tell the breaker of (``name``, ``country``): ok | country | release; its state afterwards."""
+        if not outcome or not country:
+            return ""
+        key = self._keys + name
+        args = [f"{_now():.3f}", outcome, country, self._settings.route_cooldown_s, COUNTRY_RUN, reason[:200]]
+        return to_text(self._country(keys=[key, key + ":cc"], args=args))
+
     def deny(self, name: str, number: str) -> None:
         """The number opted out on ``name``: no route sends to it again."""
         pipe = self._client.pipeline(transaction=True)
@@ -137,6 +152,9 @@ class SingleRoute:
         return False
 
     def report(self, name: str, outcome: str, reason: str = "") -> str:
+        return ""
+
+    def report_country(self, name: str, country: str, outcome: str, reason: str = "") -> str:
         return ""
 
     def deny(self, name: str, number: str) -> None:

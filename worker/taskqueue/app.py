@@ -84,9 +84,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "task_default_queue": settings.queue,
+        # Sends on their queue; everything else on the callbacks queue, which a pool of its own
+        # consumes (`pinrelay worker --callbacks`): a PIN never waits behind a slow callback.
         "task_routes": {
             c.TASK_SEND_PIN: {"queue": settings.queue},
-            c.TASK_REPORT_CONVERSION: {"queue": settings.queue},
+            c.TASK_REPORT_CONVERSION: {"queue": settings.callback_queue_name},
+            c.TASK_DELIVER_CALLBACK: {"queue": settings.callback_queue_name},
+            c.TASK_VERIFY_EXPIRE: {"queue": settings.callback_queue_name},
         },
         # No task-sent events: they cost a publish per enqueue; Flower's task pages come from
         # the workers' received/started/succeeded events.

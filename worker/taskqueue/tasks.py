@@ -149,6 +149,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         acks_late=True,
         reject_on_worker_lost=True,
         ignore_result=True,
+        time_limit=c.SIDE_TASK_TIME_LIMIT_S,
     )
     def report_conversion(
         self: Task, request_id: str, delivered: bool = True, at: float | None = None
@@ -201,7 +202,7 @@ def _record_external(
         _reject(services, task_id, to, str(exc))
         return None
     argv = store.new_record(task_id, to=request.to, pin=request.pin, client_ref=request.client_ref,
-                            params=request.params, expires_at=time.time() + lifetime)
+                            params=request.params, expires_at=time.time() + lifetime, country=request.region)
     return str(store.create(task_id, None, argv))
 
 

@@ -26,6 +26,6 @@ def expiry_scheduler(app: Celery, settings: Settings) -> Callable[[str, float], 
 
     def schedule(verification_id: str, delay_s: float) -> None:
         app.send_task(c.TASK_VERIFY_EXPIRE, kwargs={"verification_id": verification_id},
-                      countdown=max(0.0, min(delay_s, longest)), queue=settings.queue)
+                      countdown=max(0.0, min(delay_s, longest)), queue=settings.callback_queue_name)
 
     return schedule

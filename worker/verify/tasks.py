@@ -42,7 +42,8 @@ def verifier_for(app: Celery, settings: Settings) -> Any:
 def register_verify_tasks(app: Celery, settings: Settings) -> None:
     """Add ``pinrelay.verify_expire`` to ``app`` (called by :func:`worker.worker_app.create_app`)."""
 
-    @app.task(name=c.TASK_VERIFY_EXPIRE, shared=False, acks_late=True, ignore_result=True)
+    @app.task(name=c.TASK_VERIFY_EXPIRE, shared=False, acks_late=True, ignore_result=True,
+              time_limit=c.SIDE_TASK_TIME_LIMIT_S)
     def verify_expire(verification_id: str) -> int:
         verifier = verifier_for(app, settings)
         ended = verifier.expire([verification_id])

@@ -24,6 +24,16 @@ from .receipts.mix import parse_mix
 from .simulator import Simulator
 
 CONTROL_TOKEN_ENV = "PINRELAY_SIM_CONTROL_TOKEN"  # noqa: S105 - the variable's name, not a token
+# The secrets' defaults come from pinrelay's own variables, so a deployment (compose's `sim`) passes
+# them in the environment, never on the command line, where `ps` shows them to every local user.
+SECRET_ENV = {"api_key": "PINRELAY_API_KEY", "api_secret": "PINRELAY_API_SECRET",
+              "signature_secret": "PINRELAY_SIGNATURE_SECRET",
+              "signature_method": "PINRELAY_SIGNATURE_METHOD",
+              "twilio_auth_token": "PINRELAY_TWILIO_AUTH_TOKEN"}
+
+
+def _from_env(knob: str, default: str) -> str:
+    return os.environ.get(SECRET_ENV[knob]) or default
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,8 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"${CONTROL_TOKEN_ENV}, which keeps it out of `ps`)",
     )
     acct = parser.add_argument_group("account and checks")
-    acct.add_argument("--api-key", default=SimConfig.api_key, help="the one accepted API key")
-    acct.add_argument("--api-secret", default=SimConfig.api_secret, help="its secret")
+    acct.add_argument("--api-key", default=_from_env("api_key", SimConfig.api_key),
+                      help="the one accepted API key (default $PINRELAY_API_KEY, else the demo key)")
+    acct.add_argument("--api-secret", default=_from_env("api_secret", SimConfig.api_secret),
+                      help="its secret (default $PINRELAY_API_SECRET, which keeps it out of `ps`)")
     acct.add_argument("--barred", action="append", default=[], metavar="MSISDN", help="status 7")
     acct.add_argument("--opted-out", action="append", default=[], metavar="MSISDN", help="status 102")
     faults = parser.add_argument_group("faults")
@@ -57,9 +69,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dlr.add_argument("--mix", default="", help="e.g. delivered=90,failed=5,expired=3,rejected=1,accepted=1")
     dlr.add_argument("--transport", choices=TRANSPORTS, default="get", help="how DLRs are sent")
     dlr.add_argument("--intermediate", action="store_true", help="an 'accepted' DLR first")
-    dlr.add_argument("--signature-secret", default="",
-                     help="sign DLRs, and Messages API webhooks (HS256 JWT), with this secret")
-    dlr.add_argument("--signature-method", choices=METHODS, default="md5hash", help="how DLRs are signed")
+    dlr.add_argument("--signature-secret", default=_from_env("signature_secret", ""),
+                     help="sign DLRs, and Messages API webhooks (HS256 JWT), with this secret (default "
+                     "$PINRELAY_SIGNATURE_SECRET, which keeps it out of `ps`)")
+    dlr.add_argument("--signature-method", choices=METHODS, default=_from_env("signature_method", "md5hash"),
+                     help="how DLRs are signed (default $PINRELAY_SIGNATURE_METHOD, else md5hash)")
     dlr.add_argument("--duplicates", type=float, default=0.0, metavar="RATE", help="push finals twice")
     dlr.add_argument("--out-of-order", action="store_true", help="final DLR before intermediate")
     dlr.add_argument("--receipt-first", action="store_true", help="DLR before the 2FA response")
@@ -73,7 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="refuse (401) a conversion call without sig, as a signing-only account")
     twilio = parser.add_argument_group("the Twilio route")
     twilio.add_argument("--twilio-account-sid", default=SimConfig.twilio_account_sid, help="the account")
-    twilio.add_argument("--twilio-auth-token", default=SimConfig.twilio_auth_token, help="signs callbacks")
+    twilio.add_argument("--twilio-auth-token",
+                        default=_from_env("twilio_auth_token", SimConfig.twilio_auth_token),
+                        help="signs callbacks (default $PINRELAY_TWILIO_AUTH_TOKEN, else the demo token)")
     twilio.add_argument("--twilio-from", action="append", default=[], metavar="E164", help="an owned From")
     twilio.add_argument("--twilio-status-url", default="", help="the Messaging Service's callback URL")
     _signing_arguments(twilio)

@@ -54,6 +54,9 @@ class SimConfig:
     signature_secret: str = field(default="", repr=False)
     signature_method: str = "md5hash"
     barred: frozenset[str] = frozenset()  # numbers answered with status 7
+    #: number (digits, no '+') -> a fault spec answered to every send to it, on every route, before
+    #: the script: {"16365550100": "status:21612"} is one number Twilio cannot route
+    number_faults: dict[str, str] = field(default_factory=dict)
     opted_out: frozenset[str] = frozenset()  # numbers answered with status 102
     message_price: str = "0.03330000"  # EUR, also the DLR price
     balance: str = "100000.00000000"  # EUR, decremented per accepted send
@@ -151,6 +154,7 @@ class SimConfig:
             )
         self._check_twilio_and_messages()
         faults.expand(self.script)
+        object.__setattr__(self, "number_faults", faults.check_number_faults(self.number_faults))
         object.__setattr__(self, "error_rates", faults.check_rates(self.error_rates))
         object.__setattr__(self, "dlr_mix", mix.check_mix(self.dlr_mix))
         for name in ("duplicate_rate",):

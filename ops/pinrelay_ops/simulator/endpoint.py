@@ -1,8 +1,8 @@
 """One provider route's request pipeline, the same for every route; the route's rules plug in.
 
 Order for a request: record its arrival (tagged with the route), add
-``latency_ms``, take the next fault (the route's script first, then its
-``error_rates``), apply the route's throughput limit, then let the route's
+``latency_ms``, take the next fault (a fault of its recipient's in ``number_faults``,
+else the route's script, then its ``error_rates``), apply the route's throughput limit, then let the route's
 :class:`Dialect` check and accept it. ``hang`` and ``close:sent`` faults still
 accept the send, so a client that gave up may have sent a PIN after all.
 
@@ -104,14 +104,17 @@ class Endpoint:
         self._ledger.record_arrival(record)
         if config.latency_ms:
             self._stopping.wait(config.latency_ms / 1000)
-        fault = self._next_fault(config)
+        fault = self._next_fault(config, got)
         answer = self._answer(inbound, got, config, fault, record)
         record["http_status"] = None if answer.close else answer.status
         record["outcome"] = outcome(record, answer)
         self._ledger.record_outcome(record)
         return answer
 
-    def _next_fault(self, config: SimConfig) -> faults.Fault | None:
+    def _next_fault(self, config: SimConfig, got: Mapping[str, str]) -> faults.Fault | None:
+        recipient = str(got.get("To") or got.get("to") or "").removeprefix("+")
+        if recipient in config.number_faults:
+            return faults.parse(config.number_faults[recipient])[0]
         with self._lock:
             if self._script:
                 return self._script.popleft()

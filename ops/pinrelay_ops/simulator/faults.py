@@ -122,3 +122,17 @@ def pick(rates: Mapping[str, float], rng: random.Random) -> Fault | None:
             return parse(spec)[0]
         draw -= rate
     return None
+
+
+def check_number_faults(value: Mapping[str, str]) -> dict[str, str]:
+    """``number -> spec`` checked: digits, and one fault each (no ``*COUNT``); raises FaultSpecError."""
+    checked: dict[str, str] = {}
+    for number, spec in value.items():
+        digits = str(number).removeprefix("+")
+        if not digits.isdigit():
+            raise FaultSpecError(f"number_faults: {number!r} is not a number (digits, optional '+')")
+        fault, count = parse(str(spec))
+        if count != 1:
+            raise FaultSpecError(f"number_faults: {spec!r} for {number}: one fault, no '*count'")
+        checked[digits] = fault.spec
+    return checked

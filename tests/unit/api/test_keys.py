@@ -31,10 +31,24 @@ def test_list_shows_names_and_times_never_the_key(settings: Settings, redis_clie
     keys.authenticate(second["key"])
     listed = keys.list()
     assert [k["id"] for k in listed] == [first["id"], second["id"]]
-    assert set(listed[0]) == {"id", "name", "admin", "created_at", "last_used_at", "revoked_at"}
+    assert set(listed[0]) == {"id", "name", "admin", "created_at", "last_used_at", "revoked_at",
+                              "own_callback_secret"}
     assert listed[0]["admin"] is False
     assert listed[0]["last_used_at"] is None and listed[1]["last_used_at"] is not None
     assert first["key"] not in repr(listed)
+
+
+def test_a_key_may_have_a_callback_secret_of_its_own(settings: Settings, redis_client: redis.Redis) -> None:
+    """Made (shown once in create's answer) or given; never listed; too short a secret refused."""
+    keys = ApiKeys(redis_client, settings.key_prefix)
+    made, given, plain = keys.create("made", ""), keys.create("given", "s" * 40), keys.create("plain")
+    assert len(made["callback_secret"]) >= 32 and given["callback_secret"] == "s" * 40
+    assert "callback_secret" not in plain
+    assert [k["own_callback_secret"] for k in keys.list()] == [True, True, False]
+    assert made["callback_secret"] not in repr(keys.list())
+    assert keys.has_callback_secret(given["id"]) and not keys.has_callback_secret(plain["id"])
+    with pytest.raises(ValueError, match="callback secret"):
+        keys.create("short", "too-short")
 
 
 def test_a_revoked_key_fails_on_the_next_request(settings: Settings, redis_client: redis.Redis) -> None:

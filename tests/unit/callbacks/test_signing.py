@@ -1,20 +1,32 @@
-"""X-Pinrelay-Signature: the HMAC over "<t>.<body>", and what a receiver's check accepts."""
+"""X-Pinrelay-Signature: v1 over "<t>.<body>", v2 over "<t>.<event id>.<key id>.<body>", and what a
+receiver's check accepts."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 
-from worker.callbacks.signing import sign, verify
+from worker.callbacks.signing import sign, verify, verify_v2
 
 SECRET = "cb-secret-0123456789abcdef0123456789abcdef"
 BODY = b'{"id":"r1","state":"delivered"}'
 
 
-def test_the_header_is_t_and_v1_over_timestamp_dot_body() -> None:
-    """The documented formula, computed independently here."""
-    expected = hmac.new(SECRET.encode(), b"1700000000." + BODY, hashlib.sha256).hexdigest()
-    assert sign(SECRET, 1700000000, BODY) == f"t=1700000000,v1={expected}"
+def test_the_header_is_t_v1_and_v2() -> None:
+    """The documented formulas, computed independently here: v1 unchanged, v2 with the event and key ids."""
+    v1 = hmac.new(SECRET.encode(), b"1700000000." + BODY, hashlib.sha256).hexdigest()
+    v2 = hmac.new(SECRET.encode(), b"1700000000.ev-1.key_ab." + BODY, hashlib.sha256).hexdigest()
+    assert sign(SECRET, 1700000000, BODY, event_id="ev-1", key_id="key_ab") == f"t=1700000000,v1={v1},v2={v2}"
+
+
+def test_v2_cannot_be_re_aimed_at_another_key_or_event() -> None:
+    """The same body signed for key A fails the check of key B, and a fresh event id fails too."""
+    header = sign(SECRET, 1700000000, BODY, event_id="ev-1", key_id="key_a")
+    assert verify_v2(SECRET, header, BODY, "ev-1", "key_a", now=1700000000)
+    assert not verify_v2(SECRET, header, BODY, "ev-1", "key_b", now=1700000000)
+    assert not verify_v2(SECRET, header, BODY, "ev-2", "key_a", now=1700000000)
+    assert not verify_v2(SECRET, header, BODY, "ev-1", "key_a", now=1700000000 + 301)
+    assert verify(SECRET, header, BODY, now=1700000000)  # v1 checkers keep working
 
 
 def test_verify_accepts_its_own_signature_within_the_window() -> None:

@@ -103,7 +103,9 @@ def test_a_delivery_posts_the_signed_record_and_ends_the_watch(
     record = json.loads(body)
     assert record["id"] == "r2" and record["state"] == "error" and "callback_url" not in record
     assert signing.verify(SECRET, headers["X-Pinrelay-Signature"], body, now=NOW)
+    assert signing.verify_v2(SECRET, headers["X-Pinrelay-Signature"], body, "ev-2", "", now=NOW)
     assert headers["X-Pinrelay-Event-Id"] == "ev-2" and headers["Content-Type"] == "application/json"
+    assert "X-Pinrelay-Key-Id" not in headers  # made without an API key
     assert redis_client.zscore(PIN.watch_key(cb_settings.key_prefix), "r2") is None
     watch, _ = sweeper(redis_client, cb_settings)
     assert watch.sweep(now=NOW + 100) == []
@@ -172,7 +174,7 @@ def test_a_url_that_resolves_inside_at_delivery_is_refused(
     assert Deliverer(strict, redis_client, poster, Clock()).deliver("pin", "r6", "error", "ev-6") == "refused"
     assert poster.sent == []
     detail = DeadLetters(redis_client, strict.key_prefix).detail("tasks", "callback:ev-6")
-    assert detail is not None and "non-public address" in detail["error"]
+    assert detail is not None and "must name a public host" in detail["error"]
 
 
 def test_a_worker_without_the_secret_refuses_instead_of_sending_unsigned(
@@ -213,7 +215,7 @@ def test_the_producer_stores_the_url_and_watches_the_send(
 def test_the_producer_refuses_a_private_host_and_stores_nothing(
         cb_settings: Settings, app: Celery, redis_client: redis.Redis) -> None:
     strict = cb_settings.replace(callback_allow_private=False)
-    with pytest.raises(ValidationError, match=r"callback_url: host '127\.0\.0\.1' resolves to a non-public"):
+    with pytest.raises(ValidationError, match=r"callback_url: must name a public host"):
         Producer(strict, app, redis_client).send_pin("16365553226", "1234", callback_url=URL)
     with pytest.raises(ValidationError, match="PINRELAY_CALLBACK_SECRET is not set"):
         Producer(cb_settings.replace(callback_secret=None), app, redis_client).send_pin(

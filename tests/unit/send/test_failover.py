@@ -24,10 +24,11 @@ from worker.records.store import RecordStore, new_request_id
 from worker.send.delivery import DeliveryDeps, deliver
 from worker.send.route_health import route_status
 from worker.send.router import Router
-from worker.send.routes.base import TRANSIENT_RUN, Accepted, Blame
+from worker.send.routes.base import COUNTRY_RUN, TRANSIENT_RUN, Accepted, Blame
 from worker.send.routes.vonage import vonage_blame
 
 TO = "16365553226"
+CA = "14165553226"
 
 
 @dataclass
@@ -80,10 +81,10 @@ class Setup:
                                  router=self.router)
         self.store, self.settings, self.client = store, settings, client
 
-    def send(self, to: str = TO) -> str:
+    def send(self, to: str = TO, country: str = "") -> str:
         rid = new_request_id()
         argv = self.store.new_record(rid, to=to, pin="424242", client_ref=None, params=None,
-                                     expires_at=time.time() + 300)
+                                     expires_at=time.time() + 300, country=country)
         self.store.create(rid, None, argv)
         return rid
 
@@ -260,3 +261,88 @@ def test_with_every_route_degraded_the_first_still_sends(two: Settings, redis_cl
         redis_client.hset(f"{two.key_prefix}route:{route}", "health", "degraded")
     rid = s.send()
     assert deliver(rid, s.deps) == "submitted" and store.get(rid)["route"] == "sc2fa"
+
+
+def test_one_numbers_destination_refusal_moves_that_send_only(two: Settings, redis_client: redis.Redis,
+                                                              store: RecordStore) -> None:
+    """Status 29 (this number is not reachable on this route): the send goes to sms at once, sc2fa's
+    breaker stays closed (no cooldown for everyone else) and the next send takes sc2fa again."""
+    s = Setup(two, redis_client, store, [PermanentProviderError("whitelist", status="29")], [])
+    rid = s.send()
+    assert deliver(rid, s.deps) == "submitted"
+    raw = store.get_raw(rid)
+    assert (raw["route"], raw["routes_refused"], raw["route_faults"]) == ("sms", "sc2fa", "1")
+    assert s.breaker("sc2fa").get("state", "closed") == "closed" and "countries" not in s.breaker("sc2fa")
+    other = s.send()
+    assert deliver(other, s.deps) == "submitted" and store.get(other)["route"] == "sc2fa"
+    assert s.calls() == [2, 1]
+
+
+def test_a_destination_refusal_on_the_only_route_ends_that_send_and_nothing_else(
+        settings: Settings, redis_client: redis.Redis) -> None:
+    """One route (Twilio 21612 for one number): that send ends in `error` with the provider's code at
+    once; it never comes back as a probe, and the next send goes out on the same route."""
+    one = settings.replace(routes=("sms",), sms_from="12015550123", route_cooldown_s=30)
+    store = RecordStore(redis_client, prefix=one.key_prefix, ttl_s=one.record_ttl_s)
+    s = Setup(one, redis_client, store, [PermanentProviderError("unroutable", status="29")])
+    rid = s.send()
+    assert deliver(rid, s.deps) == "error"
+    assert store.get(rid)["provider_status"] == "29"
+    assert deliver(s.send(), s.deps) == "submitted"
+    assert s.calls() == [2] and s.breaker("sms").get("state", "closed") == "closed"
+
+
+def test_country_refusals_open_only_that_countrys_breaker_on_that_route(
+        two: Settings, redis_client: redis.Redis, store: RecordStore) -> None:
+    """Status 15 (sender not allowed there) COUNTRY_RUN times in a row for US numbers: each of those
+    sends moves to sms; then (sc2fa, US) is open: US sends go straight to sms, a CA send still takes
+    sc2fa, whose own breaker never opened."""
+    refusals = [PermanentProviderError("sender", status="15") for _ in range(COUNTRY_RUN)]
+    s = Setup(two, redis_client, store, refusals, [])
+    for _ in range(COUNTRY_RUN):
+        assert deliver(s.send(country="US"), s.deps) == "submitted"
+    assert s.calls() == [COUNTRY_RUN, COUNTRY_RUN]
+    status = route_status(redis_client, two)[0]
+    assert status["state"] == "closed" and status["countries"]["US"]["state"] == "open"
+    us = s.send(country="US")
+    assert deliver(us, s.deps) == "submitted" and store.get(us)["route"] == "sms"
+    ca = s.send(CA, country="CA")
+    assert deliver(ca, s.deps) == "submitted" and store.get(ca)["route"] == "sc2fa"
+    assert s.calls() == [COUNTRY_RUN + 1, COUNTRY_RUN + 1]
+
+
+def test_an_acceptance_between_country_refusals_resets_the_run(two: Settings, redis_client: redis.Redis,
+                                                               store: RecordStore) -> None:
+    """A send to that country accepted on the route forgets the run: the pick stops asking."""
+    s = Setup(two, redis_client, store, [PermanentProviderError("sender", status="15")], [])
+    assert deliver(s.send(country="US"), s.deps) == "submitted"
+    assert s.breaker("sc2fa")["countries"] == "1"
+    assert deliver(s.send(country="US"), s.deps) == "submitted"
+    assert "countries" not in s.breaker("sc2fa")
+    assert route_status(redis_client, two)[0]["countries"] == {}
+
+
+def test_an_open_country_breaker_lets_one_probe_through_after_its_cooldown(
+        two: Settings, redis_client: redis.Redis, store: RecordStore) -> None:
+    """Past the cooldown one US send goes to sc2fa again; accepted, the country's breaker is gone."""
+    s = Setup(two, redis_client, store, [], [])
+    for _ in range(COUNTRY_RUN):
+        s.router.report_country("sc2fa", "US", "country", "15: sender")
+    redis_client.hset(f"{two.key_prefix}route:sc2fa:cc", "US:open_until", f"{time.time() - 1:.3f}")
+    rid = s.send(country="US")
+    assert deliver(rid, s.deps) == "submitted" and store.get(rid)["route"] == "sc2fa"
+    assert redis_client.exists(f"{two.key_prefix}route:sc2fa:cc") == 0
+
+
+def test_a_country_probe_that_meets_another_answer_is_handed_back(
+        two: Settings, redis_client: redis.Redis, store: RecordStore) -> None:
+    """The (sc2fa, US) probe gets a 503: the probe lease is released at once (the next US send may
+    probe), the country's breaker stays as it was, and the send moves on to sms."""
+    s = Setup(two, redis_client, store, [TransientProviderError("5xx", http_status=503)], [])
+    for _ in range(COUNTRY_RUN):
+        s.router.report_country("sc2fa", "US", "country", "15: sender")
+    redis_client.hset(f"{two.key_prefix}route:sc2fa:cc", "US:open_until", f"{time.time() - 1:.3f}")
+    rid = s.send(country="US")
+    assert deliver(rid, s.deps) == "submitted" and store.get(rid)["route"] == "sms"
+    held = redis_client.hmget(f"{two.key_prefix}route:sc2fa:cc", "US:probe_until", "US:open_until")
+    assert held[0] is None and held[1] is not None

@@ -13,7 +13,11 @@ Redis keys of the routes (behind the key prefix), named here once:
   probe_until, run), the delivery health (health, window_n, window_ok) and ``denies``
   (set once its deny set has a number: the pick asks the set only then);
 * ``route:{name}:window`` list: the last :data:`WINDOW` final receipts, ``1``/``0``;
-* ``route:{name}:deny``   set: numbers that opted out on this route (status 102).
+* ``route:{name}:deny``   set: numbers that opted out on this route (status 102);
+* ``route:{name}:cc``     hash: the route's per-destination-country breakers (``<CC>:run``,
+  ``<CC>:open_until``, ``<CC>:probe_until``, ``<CC>:reason``, ...), only for countries whose
+  sends met "this country is not served here" answers; the route's hash says ``countries``
+  while it has any, so a pick asks it only then.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ KEY_ROUTE: Final = "route:"  # + name: the breaker hash; + ":window" / ":deny"
 WINDOW: Final = 200  # receipts the delivery success rate is computed over
 MIN_RECEIPTS: Final = 50  # receipts a route needs before it can be judged degraded
 TRANSIENT_RUN: Final = 10  # transient failures in a row (cluster-wide, no success between) open a breaker
+# "not served in this country" answers in a row (no acceptance for that country between) that
+# open a (route, country) breaker; never one number's answer (Blame.DESTINATION opens nothing)
+COUNTRY_RUN: Final = 5
 THROTTLE_BUDGET: Final = 3  # throttled answers in a row on one route before a send moves on
 ROUTE_RECHECK_S: Final = 1.0  # a send whose attempts all met refusing routes looks again after this
 # 502/504 come from a gateway in front of the provider, which may have forwarded the request:
@@ -47,7 +54,9 @@ class Blame(StrEnum):
     """Whose fault a failed call is; :mod:`worker.send.failover` maps each to an action."""
 
     NUMBER = "number"  # invalid, barred, opted out, landline: no route can help
-    ROUTE = "route"  # credentials, quota, account, sender, routing: another route may work
+    DESTINATION = "destination"  # this route cannot reach this number (pair, trial, whitelist): another may
+    COUNTRY = "country"  # this route does not serve the number's country (geo permission): another may
+    ROUTE = "route"  # credentials, quota, account, sender, set-up: every send fails here
     TRANSIENT = "transient"  # 5xx, 429, internal error, connection refused: not accepted
     THROTTLED = "throttled"  # status 1: the same route, after its wait
     REQUEST = "request"  # anything else the provider refused (an odd parameter): ends the send
@@ -123,9 +132,14 @@ class Route(Protocol):
 
 
 def blame_by_code(
-    exc: ProviderError, *, number: frozenset[str], route: frozenset[str], throttled: frozenset[str]
+    exc: ProviderError, *, number: frozenset[str], route: frozenset[str], throttled: frozenset[str],
+    destination: frozenset[str] = frozenset(), country: frozenset[str] = frozenset(),
 ) -> Blame:
-    """The common shape of every route's table: by exception type first, then by code."""
+    """The common shape of every route's table: by exception type first, then by code.
+
+    An answer about one destination (``destination``: this number on this route; ``country``:
+    its country on this route) is never the route's: one hostile or unlucky number must not
+    stop every other send (issue 23 finding 1)."""
     if isinstance(exc, UnconfirmedSendError):
         return Blame.UNCONFIRMED
     code = exc.status or ""
@@ -133,6 +147,10 @@ def blame_by_code(
         return Blame.THROTTLED if code in throttled else Blame.TRANSIENT
     if code in number:
         return Blame.NUMBER
+    if code in destination:
+        return Blame.DESTINATION
+    if code in country:
+        return Blame.COUNTRY
     if code in route or exc.status is None:
         # No provider code at all: HTTP 401/403/404, a redirect, a bad URL: the route's set-up.
         return Blame.ROUTE

@@ -40,10 +40,14 @@ API_VERSION: Final = "2010-04-01"
 VALIDITY_RANGE_S: Final = (1, 36_000)  # `ValidityPeriod` (the Twilio spec)
 #: invalid or non-mobile `To`, a short code, a landline, opted out: no route helps
 NUMBER_CODES: Final = frozenset({"21211", "21265", "21610", "21614", "21635"})
-#: credentials, account, trial, sender, geo permissions, routing, service, callback URL
-ROUTE_CODES: Final = frozenset(
-    {"20003", "20404", "21408", "21603", "21606", "21608", "21609", "21612", "21701"}
-)
+#: this number on this route: the To/From pair cannot be routed (21612), a trial account's
+#: unverified recipient (21608): another route may reach it; no breaker opens
+DESTINATION_CODES: Final = frozenset({"21608", "21612"})
+#: the number's country is not enabled on this account (geo permissions): counts toward the
+#: (twilio, country) breaker
+COUNTRY_CODES: Final = frozenset({"21408"})
+#: credentials, account, sender, service, callback URL: every send fails here
+ROUTE_CODES: Final = frozenset({"20003", "20404", "21603", "21606", "21609", "21701"})
 #: never processed or queue full: not accepted, safe to send elsewhere
 TRANSIENT_CODES: Final = frozenset({"20429", "21611"})
 
@@ -83,7 +87,8 @@ class TwilioRoute:
         return parse_answer(response, latency)
 
     def blame(self, exc: ProviderError) -> Blame:
-        return blame_by_code(exc, number=NUMBER_CODES, route=ROUTE_CODES, throttled=frozenset())
+        return blame_by_code(exc, number=NUMBER_CODES, route=ROUTE_CODES, throttled=frozenset(),
+                             destination=DESTINATION_CODES, country=COUNTRY_CODES)
 
 
 def parse_answer(response: requests.Response, latency_s: float) -> Accepted:

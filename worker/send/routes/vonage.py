@@ -52,8 +52,14 @@ STATUS_NAMES: Final = {
 }
 #: the failover table (README "Routes and failover"): the number's fault ends the send ...
 NUMBER_STATUSES: Final = frozenset({"3", "6", "7", "33", "34", "102"})
-#: ... the route's (credentials, account, quota, sender, signing, routing) moves it on
-ROUTE_STATUSES: Final = frozenset({"4", "8", "9", "11", "14", "15", "19", "22", "23", "29", "32", "101"})
+#: ... this number on this route (network code 22, a demo account's whitelist 29) moves it on,
+#: opening no breaker ...
+DESTINATION_STATUSES: Final = frozenset({"22", "29"})
+#: ... the sender is not allowed for the number's country (15): moves it on and counts toward
+#: the (route, country) breaker (docs/provider-routes.md §C) ...
+COUNTRY_STATUSES: Final = frozenset({"15"})
+#: ... the route's (credentials, account, quota, signing, campaign) moves it on and opens its breaker
+ROUTE_STATUSES: Final = frozenset({"4", "8", "9", "11", "14", "19", "23", "32", "101"})
 OPTED_OUT: Final = "102"  # also puts the number on the route's denylist
 _THROTTLE_WAIT = re.compile(r"wait\s*\[\s*(\d+)\s*\]")
 _DEFAULT_429_WAIT_S: Final = 0.5  # nexmo-node's default for POST without Retry-After
@@ -61,7 +67,8 @@ _DEFAULT_429_WAIT_S: Final = 0.5  # nexmo-node's default for POST without Retry-
 
 def vonage_blame(exc: ProviderError) -> Blame:
     """Whose fault a Vonage answer is (status 1 is throttling: the same route, after its wait)."""
-    return blame_by_code(exc, number=NUMBER_STATUSES, route=ROUTE_STATUSES, throttled=frozenset({"1"}))
+    return blame_by_code(exc, number=NUMBER_STATUSES, route=ROUTE_STATUSES, throttled=frozenset({"1"}),
+                         destination=DESTINATION_STATUSES, country=COUNTRY_STATUSES)
 
 
 def credentials(settings: Settings, form: Mapping[str, str], now: float | None = None) -> dict[str, str]:
