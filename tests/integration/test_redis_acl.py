@@ -85,7 +85,9 @@ def roles(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Roles]:
             stack.env_overrides = {"PINRELAY_REDIS_URL": acl.url("worker")}
             stack.start_correlator()
             stack.start_worker(name="worker0")
-            stack.wait_workers(create_app(settings.replace(redis_url=acl.url("worker"))))
+            # callbacks, conversion reports and verify expiry run on their own queue and pool
+            stack.start_worker(name="callbacks", concurrency=1, callbacks=True)
+            stack.wait_workers(create_app(settings.replace(redis_url=acl.url("worker"))), count=2)
             stack.start_api(PINRELAY_REDIS_URL=acl.url("api"))
             yield Roles(acl, settings, sim, stack, callbacks)
         except Exception as exc:  # say what Redis refused: that is nearly always why

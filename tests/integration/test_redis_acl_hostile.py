@@ -296,4 +296,4 @@ def test_the_api_role_is_the_producers_plus_its_keys() -> None:
     producer, api = lines["producer"], lines["api"]
     assert api[: len(producer)] == producer
     assert " ".join(api[len(producer):]) == ("(%R~pinrelay:apikey:sha256:* +get) (~pinrelay:apikey:key_* "
-                                            "+hget +hset) (~pinrelay:apirate:* +get +set)")
+                                            "+hget +hexists +hset) (~pinrelay:apirate:* +get +set)")

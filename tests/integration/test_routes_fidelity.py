@@ -249,9 +249,9 @@ def test_signed_conversions_pass_an_account_that_requires_signing(
     (`sig`, no `api_secret`) and reported; without it the same account refuses it (401)."""
     fresh.configure(conversion_signing_required=True, signature_secret=SIGNATURE_SECRET,
                     signature_method="sha256", dlr_url="")
-    signed = stacks.start(fresh, ("sms",), api_signature_secret=SIGNATURE_SECRET,
+    signed = stacks.start(fresh, ("sms",), callbacks=True, api_signature_secret=SIGNATURE_SECRET,
                           api_signature_method="sha256")
-    plain = stacks.start(fresh, ("sms",))
+    plain = stacks.start(fresh, ("sms",), callbacks=True)
     outcomes = []
     for live in (signed, plain):
         rid = live.producer.send_pin(TO, "777888", "conv")

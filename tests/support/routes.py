@@ -57,7 +57,7 @@ class RouteStacks:
         self._stacks: list[Stack] = []
 
     def start(self, sim: Simulator, routes: tuple[str, ...], *, receiver: bool = False, workers: int = 1,
-              **overrides: Any) -> LiveStack:
+              callbacks: bool = False, **overrides: Any) -> LiveStack:
         port = free_port()
         values: dict[str, Any] = {
             "api_url": sim.url, "conversion_url": sim.url, "twilio_url": sim.url, "messages_url": sim.url,
@@ -72,6 +72,8 @@ class RouteStacks:
         self._stacks.append(stack)
         stack.ensure_redis()
         started = [stack.start_worker(name=f"worker{i}") for i in range(workers)]  # booting meanwhile
+        if callbacks:  # conversion reports, callbacks and verify expiry run on the callbacks queue
+            started.append(stack.start_worker(name="callbacks", concurrency=1, callbacks=True))
         others = []
         if receiver:
             stack.start_webhook(port)
