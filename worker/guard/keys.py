@@ -20,6 +20,7 @@ key                                            what
 ``guard:wouldblock:<prefix>`` / ``guard:wouldblock``  the same, what monitor mode would block
 ``guard:safe``                                 set: prefixes and numbers never blocked
 ``guard:peak:<YYYYMMDDHH>``                    hash quota -> highest use ratio that hour, 25 h
+``guard:origins:<YYYYMMDD>``                   set: the origins that sent that UTC day, TTL 2 days
 =============================================  ===============================================
 
 Decisions are counted in the ``stats`` hash as ``guard:<rule>:<mode>``; the judged sends and
@@ -46,6 +47,7 @@ KEY_WOULD_BLOCK: Final = "guard:wouldblock:"  # + prefix
 KEY_WOULD_BLOCKED: Final = "guard:wouldblock"
 KEY_SAFE: Final = "guard:safe"
 KEY_PEAK: Final = "guard:peak:"  # + YYYYMMDDHH
+KEY_ORIGINS: Final = "guard:origins:"  # + YYYYMMDD: who sent that day (status reads it, no SCAN)
 
 STATS_GUARD: Final = "guard:"  # stats fields guard:<rule>:<mode>, guard:sent:<CC>, guard:converted:<CC>
 STATS_SENT: Final = "guard:sent:"
