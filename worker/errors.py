@@ -51,6 +51,20 @@ class ValidationError(PinrelayError, ValueError):
         return ValidationError(f"item {index} {self.field}", self.message)
 
 
+class NumberTypeRefusedError(ValidationError):
+    """The number's type (premium-rate, toll-free, VoIP ...) is not in ``PINRELAY_NUMBER_TYPES``:
+    HTTP 422 ``number_type_refused``, CLI exit 2."""
+
+    code = "number_type_refused"
+
+    def __init__(self, field: str, message: str, *, number_type: str = "unknown") -> None:
+        super().__init__(field, message)
+        self.number_type = number_type
+
+    def for_item(self, index: int) -> NumberTypeRefusedError:
+        return NumberTypeRefusedError(f"item {index} {self.field}", self.message, number_type=self.number_type)
+
+
 class AbuseLimitError(ValidationError):
     """A per-number or per-prefix limit, or the denylist, refused the send.
 
@@ -86,6 +100,31 @@ class AbuseLimitError(ValidationError):
         minutes, secs = divmod(rest, 60)
         shown = f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
         return f"retry in {shown}"
+
+
+class QuotaExceededError(AbuseLimitError):
+    """A quota or cap of the pumping guard refused the send (``limit`` names it: ``key_hourly``,
+    ``key_daily``, ``country_hourly``, ``country_burst``, ``spend_cap``, ``key_send_share``):
+    HTTP 429 ``quota_exceeded`` with Retry-After, CLI exit 4."""
+
+    code = "quota_exceeded"
+    http_status = 429
+
+    def for_item(self, index: int) -> QuotaExceededError:
+        return QuotaExceededError(f"item {index} {self.field}", self.message, limit=self.limit,
+                                  window_s=self.window_s, retry_after_s=self.retry_after_s)
+
+
+class GuardBlockedError(AbuseLimitError):
+    """The number's prefix is blocked by the pumping guard (too few of its PINs were used):
+    HTTP 403 ``guard_blocked``, CLI exit 4. The message names no threshold."""
+
+    code = "guard_blocked"
+    http_status = 403
+
+    def for_item(self, index: int) -> GuardBlockedError:
+        return GuardBlockedError(f"item {index} {self.field}", self.message, limit=self.limit,
+                                 window_s=self.window_s, retry_after_s=self.retry_after_s)
 
 
 class UnknownRequestError(PinrelayError, KeyError):

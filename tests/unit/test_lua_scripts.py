@@ -33,9 +33,10 @@ def _line_of(name: str, text: str) -> int:
 
 
 def test_every_lua_file_is_a_script_or_the_prelude() -> None:
-    """names() lists exactly the .lua files of the package, without the prelude."""
+    """names() lists exactly the .lua files of the package, without the prelude and the libraries."""
     files = sorted(p.stem for p in LUA_DIR.glob("*.lua"))
-    assert lua.names() == [f for f in files if f != "prelude"]
+    assert lua.names() == [f for f in files if f != "prelude" and f not in lua.LIBRARIES]
+    assert set(lua.LIBRARIES) <= set(files)
     assert "prelude" in files
     assert len(lua.names()) >= 11
 
@@ -64,7 +65,8 @@ def test_prelude_is_prepended_only_where_asked() -> None:
     """A script that asks for the prelude gets it in front; any other is its file unchanged."""
     for name in lua.names():
         if lua.requires_prelude(name):
-            assert lua.script(name) == lua.prelude() + lua.source(name)
+            libraries = "".join(lua.source(lib) for lib in lua.required(name)[1:])
+            assert lua.script(name) == lua.prelude() + libraries + lua.source(name)
         else:
             assert lua.script(name) == lua.source(name)
     assert lua.requires_prelude("claim") and not lua.requires_prelude("rate_pause")
@@ -134,3 +136,17 @@ def test_the_scripts_are_package_data() -> None:
     """A wheel ships the .lua files (setuptools would leave them out otherwise)."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert config["tool"]["setuptools"]["package-data"]["worker.lua"] == ["*.lua"]
+
+
+def test_a_library_runs_between_the_prelude_and_its_script() -> None:
+    """create.lua asks for the guard library: the script is prelude + guard.lua + create.lua, and
+    a line of each maps back to its own file."""
+    assert lua.required("create") == ("prelude", "guard")
+    text = lua.script("create")
+    assert text.index("local function guard_admit") < text.index("-- create.lua:")
+    guard_line = lua.PRELUDE_LINES + _line_of("guard", "local function guard_admit")
+    assert lua.origin("create", guard_line) == ("guard.lua", _line_of("guard", "local function guard_admit"))
+    create_line = lua.PRELUDE_LINES + lua.source("guard").count("\n") + 1
+    assert lua.origin("create", create_line) == ("create.lua", 1)
+    with pytest.raises(ValueError, match="not a script of its own"):
+        lua.script("guard")

@@ -40,6 +40,8 @@ a handler.
 
 from __future__ import annotations
 
+import math
+
 import asyncio
 import functools
 from collections.abc import Callable, Mapping
@@ -61,6 +63,9 @@ from worker.api.keys import ApiKeys
 from worker.config import Settings
 from worker.errors import (
     AbuseLimitError,
+    GuardBlockedError,
+    NumberTypeRefusedError,
+    QuotaExceededError,
     ConfigError,
     StoreUnavailableError,
     UnknownRequestError,
@@ -149,9 +154,14 @@ class Api:
             return handler(request)
         except ApiError as exc:
             return error_response(exc.status, exc.code, exc.message, exc.headers)
+        except (QuotaExceededError, GuardBlockedError) as exc:  # the pumping guard's refusals
+            retry = max(1, math.ceil(exc.retry_after_s or 1))
+            return error_response(exc.http_status, exc.code, str(exc), [("Retry-After", str(retry))])
         except AbuseLimitError as exc:
             retry = LIMIT_RETRY_S.get(exc.limit, 3600)
             return error_response(429, "limit_exceeded", str(exc), [("Retry-After", str(retry))])
+        except NumberTypeRefusedError as exc:
+            return error_response(422, exc.code, str(exc))
         except ValidationError as exc:
             return error_response(422, FIELD_CODES.get(exc.field, "invalid_request"), str(exc))
         except UnknownRequestError:

@@ -19,7 +19,8 @@
             └── RateLimited           429 rate_limited: this key's requests per second
 
 The other answers are built where they are decided (:mod:`worker.api.app`): 404 for an unknown
-path and 405 (with Allow) by the route table, 429 limit_exceeded for an abuse limit, 503
+path and 405 (with Allow) by the route table, 429 limit_exceeded for an abuse limit, the pumping
+guard's 422 number_type_refused, 429 quota_exceeded and 403 guard_blocked (with Retry-After), 503
 unavailable (with Retry-After) when Redis or the configuration fails, 500 internal_error with
 no detail for anything else (logged, never returned). :data:`CODES` lists every code.
 Messages name fields and limits, never a PIN, a key or a whole phone number.
@@ -38,6 +39,7 @@ CODES: Final = {
     "method_not_allowed": 405,
     "request_timeout": 408, "resend_refused": 409, "payload_too_large": 413,
     "unsupported_media_type": 415, "rate_limited": 429, "limit_exceeded": 429, "unavailable": 503,
+    "number_type_refused": 422, "quota_exceeded": 429, "guard_blocked": 403,
     "internal_error": 500,
 }
 # Which 422 code a refused field gets (worker.errors.ValidationError.field -> code).

@@ -13,6 +13,7 @@ from typing import Any
 
 from webhook.http.answers import Answer
 from webhook.http.core import Request
+from worker.api.errors import InvalidRequest
 from worker.api.http import fields, idempotency_key, json_object, response, string_field
 from worker.enqueue.producer import Producer
 
@@ -23,12 +24,17 @@ class Pins:
 
     def create(self, request: Request) -> Answer:
         key = idempotency_key(request)
-        data = fields(json_object(request), required=("to", "pin"), optional=("client_ref", "callback_url"))
+        data = fields(json_object(request), required=("to", "pin"),
+                      optional=("client_ref", "callback_url", "expect_conversion"))
         for name in ("client_ref", "callback_url"):
             string_field(data, name)
+        expect = data["expect_conversion"]
+        if expect is not None and not isinstance(expect, bool):
+            raise InvalidRequest("expect_conversion must be true or false", status=422)
         request_id = self._producer.send_pin(
             data["to"], data["pin"], data["client_ref"],
             idempotency_key=key, callback_url=data["callback_url"], callback_key=request.key_id,
+            origin=request.key_id, expect_conversion=bool(expect),
         )
         return response(202, {"id": request_id}, [("Location", f"/v1/pins/{request_id}")])
 

@@ -54,7 +54,8 @@ class Verifications:
         key_id = request.key_id
         url = self._producer.check_callback_url(data["callback_url"], key_id=key_id) \
             if data["callback_url"] else None
-        verification_id = self._verifier.start(data["to"], data["client_ref"], data["length"], data["ttl"])
+        verification_id = self._verifier.start(data["to"], data["client_ref"], data["length"], data["ttl"],
+                                               origin=request.key_id)
         if url is not None:
             self._watch(verification_id, url, key_id)
         return response(202, {"id": verification_id}, [("Location", f"/v1/verifications/{verification_id}")])
@@ -84,7 +85,7 @@ class Verifications:
         if json_object(request, optional=True):
             raise InvalidRequest("a resend takes no fields", status=422)
         try:
-            verification_id = self._verifier.resend(request.params["id"])
+            verification_id = self._verifier.resend(request.params["id"], origin=request.key_id)
         except ResendRefusedError as exc:
             raise ResendRefused(str(exc)) from None
         return response(202, {"id": verification_id})

@@ -24,6 +24,9 @@ def add_arguments(sub: Any) -> None:
     p.add_argument("--expires-in", type=int,
                    help="seconds after which the PIN is not sent (default: PINRELAY_PIN_EXPIRY)")
     p.add_argument("--callback-url", help="http(s) URL that gets the record, signed, once the send settles")
+    p.add_argument("--expect-conversion", action="store_true",
+                   help="you will report whether the PIN was used (`pinrelay convert`): the pumping "
+                   "guard judges its number range by it")
     p.set_defaults(func=run_send)
 
     p = sub.add_parser("status", help="print a send's record as JSON")
@@ -49,7 +52,7 @@ def run_send(args: argparse.Namespace) -> int:
     request_id = producer().send_pin(
         args.to, pin, args.client_ref,
         idempotency_key=args.idempotency_key, expires_in=args.expires_in,
-        callback_url=args.callback_url,
+        callback_url=args.callback_url, expect_conversion=args.expect_conversion,
     )
     print(json.dumps({"id": request_id}))
     return 0

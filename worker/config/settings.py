@@ -27,14 +27,18 @@ from worker.config.types import (
     BrokerUrl,
     CodePattern,
     CountryCaps,
+    CountryPrices,
     DigitEntries,
     Flag,
     Fraction,
+    GuardConversions,
     GuardMode,
     HookKey,
     HostPorts,
     HttpUrl,
     LogFormat,
+    NumberTypes,
+    OriginName,
     LongSecret,
     MetricsPlace,
     NonNegFloat,
@@ -306,6 +310,31 @@ class Settings(EnvSettings):
         "DAILY_SPEND_CAP", 50.0, "money per UTC day, in the provider account's currency")
     guard_safe: DigitEntries = env(
         "GUARD_SAFE", (), "prefixes or numbers the prefix guard never blocks", shown="none")
+    producer_id: OriginName = env(
+        "PRODUCER_ID", "producer", "the origin (whose quotas and send share) of Python API, CLI and "
+        "`send_task` sends; API sends are their key's")
+    number_types: NumberTypes = env(
+        "NUMBER_TYPES", ("mobile", "fixed_line_or_mobile"), "phonenumbers number types a PIN may go to "
+        "(premium-rate, toll-free, VoIP, fixed-line ... are refused unless listed)")
+    price_estimates: CountryPrices = env(
+        "PRICE_ESTIMATES", ("US=0.01", "CA=0.01", "*=0.1"), "price per SMS counted against the spend cap "
+        "until the provider reports the real one")
+    key_send_share: Fraction = env(
+        "KEY_SEND_SHARE", 0.5, "share of `PINRELAY_RATE_LIMIT` one origin's sends are admitted at "
+        "(0 = off)")
+    guard_window_s: PosInt = env(
+        "GUARD_WINDOW", 3600, "seconds of sends and conversions the prefix guard judges a prefix on")
+    guard_grace_s: PosInt | None = env(
+        "GUARD_GRACE", None, "seconds a send has to convert before it counts as not converted",
+        shown="PINRELAY_PIN_EXPIRY")
+    guard_min_sends: PosInt = env(
+        "GUARD_MIN_SENDS", 20, "judged sends a prefix needs in the window before it can be blocked")
+    guard_min_conversion: Fraction = env(
+        "GUARD_MIN_CONVERSION", 0.3, "conversion rate below which a prefix is blocked")
+    guard_block_s: PosInt = env("GUARD_BLOCK", 43200, "seconds a prefix stays blocked")
+    guard_conversions: GuardConversions = env(
+        "GUARD_CONVERSIONS", "verify", "which sends the prefix guard judges: `verify` (verifications and "
+        "sends with expect_conversion) or `all`")
 
     @model_validator(mode="after")
     def _always(self) -> Self:

@@ -25,7 +25,7 @@ from worker import constants as c
 from worker.redisurl import SENTINEL_SCHEMES
 
 __all__ = ["EnvMeta", "env", "Says", "OneOf", "redact_url", "is_loopback_url", "ROUTE_NAMES",
-           "supabase_secrets", "country_caps"]
+           "supabase_secrets", "country_caps", "country_prices"]
 
 # PINRELAY_ROUTES; worker/send/routes/
 ROUTE_NAMES: Final[tuple[str, ...]] = ("sc2fa", "sms", "twilio", "messages")
@@ -140,6 +140,41 @@ def _country_caps(items: tuple[str, ...]) -> tuple[str, ...]:
 def country_caps(caps: tuple[str, ...]) -> dict[str, int]:
     """A :data:`CountryCaps` value as ``{"US": 2000, "*": 100}``."""
     return {country: int(number) for country, _, number in (cap.partition("=") for cap in caps)}
+
+
+def _prices(items: tuple[str, ...]) -> tuple[str, ...]:
+    """``US=0.0081,CA=0.0075,*=0.05``: a price per ISO country (``*`` for every other), each once."""
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        country, equals, number = item.partition("=")
+        country = country.strip().upper()
+        try:
+            price = float(number.strip())
+        except ValueError:
+            price = -1.0
+        if (not equals or not 0 <= price < 1e6 or country in seen
+                or not (country == "*" or (len(country) == 2 and country.isalpha()))):
+            raise ValueError("must be COUNTRY=PRICE pairs such as US=0.0081,*=0.05 (each country once)")
+        seen.add(country)
+        out.append(f"{country}={price:g}")
+    return tuple(out)
+
+
+def country_prices(prices: tuple[str, ...]) -> dict[str, float]:
+    """A :data:`CountryPrices` value as ``{"US": 0.0081, "*": 0.05}``."""
+    return {country: float(number) for country, _, number in (p.partition("=") for p in prices)}
+
+
+_NUMBER_TYPES: Final = ("mobile", "fixed_line_or_mobile", "fixed_line", "premium_rate", "toll_free",
+                        "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail")
+
+
+def _number_types(items: tuple[str, ...]) -> tuple[str, ...]:
+    types = tuple(item.lower() for item in items)
+    if not types or any(t not in _NUMBER_TYPES for t in types):
+        raise ValueError(f"must be phonenumbers number types from {', '.join(_NUMBER_TYPES)}")
+    return types
 
 
 def _digit_entries(items: tuple[str, ...]) -> tuple[str, ...]:
@@ -310,6 +345,11 @@ HostPorts = Annotated[tuple[str, ...], BeforeValidator(_host_ports)]
 Routes = Annotated[tuple[str, ...], BeforeValidator(_items), AfterValidator(_routes)]
 CountryCaps = Annotated[tuple[str, ...], BeforeValidator(_items), AfterValidator(_country_caps)]
 DigitEntries = Annotated[tuple[str, ...], BeforeValidator(_items), AfterValidator(_digit_entries)]
+CountryPrices = Annotated[tuple[str, ...], BeforeValidator(_items), AfterValidator(_prices)]
+NumberTypes = Annotated[tuple[str, ...], BeforeValidator(_items), AfterValidator(_number_types)]
+GuardConversions = Annotated[str, OneOf(("verify", "all"))]
+OriginName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$"),
+                       Says("must be 1-64 letters, digits, '_', '.' or '-'")]
 
 
 def redact_url(url: str) -> str:

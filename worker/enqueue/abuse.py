@@ -25,8 +25,9 @@ import redis
 from worker import constants as c
 from worker.config import Settings
 from worker.errors import AbuseLimitError, StoreUnavailableError
+from worker.guard.decide import GUARD_RULES, GuardPlan, GuardSend, refusal
 from worker.masking import mask_number
-from worker.records.creation import CREATE_CHECK, CREATE_CHUNK
+from worker.records.creation import CREATE_CHECK, CREATE_CHUNK, Created
 from worker.records.store import RecordStore
 from worker.text import to_text
 
@@ -71,13 +72,27 @@ class AbuseGuard:
         self._client = client
         self._prefix = settings.key_prefix
         self._store = RecordStore(client, prefix=settings.key_prefix, ttl_s=settings.record_ttl_s)
-        self._enabled = bool(
-            settings.per_number_10min or settings.per_number_day or settings.per_prefix_minute
-        )
+        self.plan = GuardPlan.from_settings(settings)  # the pumping guard: always on (worker/guard/)
 
-    def check(self, number: str) -> None:
-        """Raise :class:`AbuseLimitError` if ``number`` may not get a PIN now; else count it."""
-        self.check_many([number], name_items=False)
+    def check(self, number: str, *, country: str = "", origin: str | None = None,
+              judged: bool = False) -> None:
+        """Raise :class:`AbuseLimitError` if ``number`` may not get a PIN now; else count it
+        (the limits and the pumping guard's quotas, for ``origin``: default the producer's)."""
+        self.check_many([number], name_items=False, countries=[country], origin=origin,
+                        judged=[judged])
+
+    def guard_args(self, origin: str | None, sends: Sequence[GuardSend]) -> list[str | int]:
+        """The pumping guard's part of a CREATE call for ``sends`` (worker/guard/decide.py)."""
+        return self.plan.args(origin or self._settings.producer_id, sends)
+
+    def raise_refused(self, answer: Created, sends: Sequence[GuardSend], offset: int = 0,
+                      name_items: bool = True) -> None:
+        """Raise the refusal CREATE answered (send ``offset + answer.index``), if any."""
+        if answer.refused:
+            index = offset + answer.index
+            send = sends[index]
+            self.refuse(send.number, answer.refused, index if name_items else None,
+                        retry_ms=answer.retry_ms, country=send.country)
 
     def admit(self, number: str, repeat_key: str = "") -> str | None:
         """:meth:`check` and the idempotency lookup in one round trip, for a single send.
@@ -94,18 +109,18 @@ class AbuseGuard:
                 if earlier is not None:
                     return earlier
                 self.refuse(number, "denylist")
-            if not self._enabled:
-                return self._earlier(repeat_key)
+            sends = [GuardSend(number, "", False)]
             answer = self._store.create_chunk(self._store.create_call(
-                [(repeat_key, number)], limits=self.limit_args(), mode=CREATE_CHECK))
-            if answer.refused:
-                self.refuse(number, answer.refused)
+                [(repeat_key, number)], limits=self.limit_args(), guard=self.guard_args(None, sends),
+                mode=CREATE_CHECK))
+            self.raise_refused(answer, sends, name_items=False)
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot check the sending limits: {exc}") from exc
         return answer.ids[0] or None
 
     def check_many(self, numbers: Sequence[str], repeat_keys: Sequence[str] | None = None, *,
-                   name_items: bool = True) -> None:
+                   name_items: bool = True, countries: Sequence[str] | None = None,
+                   origin: str | None = None, judged: Sequence[bool] | None = None) -> None:
         """:meth:`check` for a batch, :data:`CREATE_CHUNK` numbers per call; raises for the first
         refused number.
 
@@ -117,10 +132,10 @@ class AbuseGuard:
         """
         numbers = [number_key(n) for n in numbers]
         keys = list(repeat_keys) if repeat_keys is not None else [""] * len(numbers)
+        sends = [GuardSend(n, (countries or [""] * len(numbers))[i], bool((judged or [False] * len(numbers))[i]))
+                 for i, n in enumerate(numbers)]
         try:
             self.screen(numbers, name_items=name_items)
-            if not self._enabled:
-                return
             items, seen = [], set()  # an item whose key an earlier item used is a repeat
             for index, key in enumerate(keys):
                 if not key or key not in seen:
@@ -129,11 +144,13 @@ class AbuseGuard:
             for start in range(0, len(items), CREATE_CHUNK):
                 chunk = items[start : start + CREATE_CHUNK]
                 pairs = [(keys[i], numbers[i]) for i in chunk]
-                answer = self._store.create_chunk(
-                    self._store.create_call(pairs, limits=self.limit_args(), mode=CREATE_CHECK))
+                answer = self._store.create_chunk(self._store.create_call(
+                    pairs, limits=self.limit_args(), guard=self.guard_args(origin, [sends[i] for i in chunk]),
+                    mode=CREATE_CHECK))
                 if answer.refused:
                     index = chunk[answer.index]
-                    self.refuse(numbers[index], answer.refused, index if name_items else None)
+                    self.refuse(numbers[index], answer.refused, index if name_items else None,
+                                retry_ms=answer.retry_ms, country=sends[index].country)
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot check the sending limits: {exc}") from exc
 
@@ -147,13 +164,11 @@ class AbuseGuard:
                 self.refuse(number, "denylist", index if name_items else None)
 
     def limit_args(self, now_ms: int | None = None) -> list[str | int]:
-        """The limits' part of a CREATE call (worker/lua/create.lua): [] when every limit is off.
+        """The limits' part of a CREATE call (worker/lua/create.lua); a limit of 0 is off.
 
         Each call gets its own member stem: a counted send is ``stem + index``, so two sends
-        are never one member of a window.
+        are never one member of a window (the pumping guard's prefix windows use it too).
         """
-        if not self._enabled:
-            return []
         s = self._settings
         now = int(time.time() * 1000) if now_ms is None else now_ms
         return [now, os.urandom(8).hex(), s.per_number_10min, s.per_number_day, s.per_prefix_minute,
@@ -163,8 +178,13 @@ class AbuseGuard:
         found: Any = self._client.get(repeat_key) if repeat_key else None
         return None if found is None else to_text(found)
 
-    def refuse(self, number: str, limit: str, index: int | None = None) -> NoReturn:
-        """Count the refusal and raise its :class:`AbuseLimitError` (naming item ``index``)."""
+    def refuse(self, number: str, limit: str, index: int | None = None, *, retry_ms: float = -1,
+               country: str = "") -> NoReturn:
+        """Count the refusal and raise its :class:`AbuseLimitError` (naming item ``index``); a
+        pumping guard rule's refusal (already counted by the script) raises its own subclass."""
+        if limit in GUARD_RULES:
+            guard_error = refusal(self.plan, limit, number, country, retry_ms)
+            raise guard_error if index is None else guard_error.for_item(index)
         self._count(f"refused_{limit}")
         window_ms = _WINDOWS_MS.get(limit, (None, ""))[0]
         error = AbuseLimitError(

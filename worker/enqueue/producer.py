@@ -33,6 +33,7 @@ from worker.enqueue import chunks
 from worker.enqueue.abuse import number_key
 from worker.enqueue.request import SendRequest, validate_idempotency_key
 from worker.errors import StoreUnavailableError, UnknownRequestError, ValidationError
+from worker.guard.decide import GuardSend
 from worker.records.creation import CREATE, CREATE_CHUNK, Created, QueuedTask, fresh_ids
 from worker.records.store import RecordStore, new_request_id
 from worker.states import SETTLED_STATES
@@ -51,6 +52,7 @@ class _Prepared(NamedTuple):
     argv: list[str]  # RecordStore.new_record's
     number: str  # E.164 digits: what the limits count
     client_ref: str
+    guard: GuardSend  # what the pumping guard needs of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class PinSpec:
     idempotency_key: str | None = None
     callback_url: str | None = None  # POSTed the record when the send settles (worker.callbacks)
     callback_key: str | None = None  # the API key id on whose behalf: its secret signs the callback
+    expect_conversion: bool = False  # the caller reports conversions: the prefix guard judges it
 
 
 class Producer:
@@ -95,9 +98,11 @@ class Producer:
             self._messages = SendTaskMessages(self.app, self.settings.queue)
         return QueuedTask(self.settings.queue, self._messages.message(request_id))
 
-    def _prepare(self, spec: PinSpec, expires_in: float | None, now: float, request_id: str) -> _Prepared:
+    def _prepare(self, spec: PinSpec, expires_in: float | None, now: float, request_id: str,
+                 origin: str | None = None) -> _Prepared:
         request = SendRequest.build(
-            spec.to, spec.pin, spec.client_ref, spec.params, regions=self.settings.phone_regions
+            spec.to, spec.pin, spec.client_ref, spec.params, regions=self.settings.phone_regions,
+            number_types=self.settings.number_types,
         )
         argv = self.store.new_record(
             request_id,
@@ -114,7 +119,12 @@ class Producer:
             argv += [CALLBACK_FIELD, self.check_callback_url(spec.callback_url, key_id=spec.callback_key),
                      *([c.CALLBACK_KEY_FIELD, spec.callback_key] if spec.callback_key else [])]
         number = number_key(request.to)
-        return _Prepared(request_id, spec.idempotency_key, argv, number, request.client_ref or "")
+        plan = self.guard.plan
+        judged = plan.judged(spec.expect_conversion)
+        # what the guard's later steps read: the conversion (judged), the price settlement
+        argv += plan.record_fields(origin or self.settings.producer_id, request.region, judged, now)
+        return _Prepared(request_id, spec.idempotency_key, argv, number, request.client_ref or "",
+                         GuardSend(number, request.region, judged))
 
     def check_callback_url(self, url: str, *, key_id: str | None = None) -> str:
         """``url`` if a secret can sign its callbacks (API key ``key_id``'s own, or the global one)
@@ -144,15 +154,21 @@ class Producer:
         expires_in: float | None = None,
         callback_url: str | None = None,
         callback_key: str | None = None,
+        origin: str | None = None,
+        expect_conversion: bool = False,
     ) -> str:
         """Validate, record and enqueue one PIN; return its request id.
 
         With an ``idempotency_key`` already used, nothing new is sent and the
         earlier request's id is returned. With a ``callback_url``, the record is POSTed there once
-        the send settles (:mod:`worker.callbacks`), signed for API key id ``callback_key``."""
+        the send settles (:mod:`worker.callbacks`), signed for API key id ``callback_key``.
+        ``origin`` is whose quotas and send share it uses (the API: the key's id; default
+        ``PINRELAY_PRODUCER_ID``); with ``expect_conversion`` the caller promises to report the
+        PIN's use (:meth:`report_conversion`), so the pumping guard judges its prefix by it."""
         now = time.time()
-        spec = PinSpec(to, pin, client_ref, params, idempotency_key, callback_url, callback_key)
-        send = self._prepare(spec, expires_in, now, new_request_id())
+        spec = PinSpec(to, pin, client_ref, params, idempotency_key, callback_url, callback_key,
+                       expect_conversion)
+        send = self._prepare(spec, expires_in, now, new_request_id(), origin)
         task = self._task(send.request_id) if self._direct else None
         try:
             if self.guard.denied(send.number):
@@ -165,9 +181,10 @@ class Producer:
             group = self.store.create_group(send.request_id, send.idempotency_key, send.argv, task,
                                             number=send.number, client_ref=send.client_ref)
             answer = self.store.create_chunk(self.store.create_call(
-                [group], queue=task.queue if task else "", limits=self.guard.limit_args()))
-            if answer.refused:
-                self.guard.refuse(send.number, answer.refused)
+                [group], queue=task.queue if task else "", limits=self.guard.limit_args(),
+                guard=self.guard.guard_args(origin, [send.guard])))
+            self.guard.raise_refused(answer, [send.guard], name_items=False)
+            self._log_blocks(answer)
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot store the send request: {exc}") from exc
         stored_id = answer.ids[0]
@@ -176,7 +193,18 @@ class Producer:
         self.publish(send.request_id, send.idempotency_key)
         return send.request_id
 
-    def send_pins(self, specs: Iterable[PinSpec], expires_in: float | None = None) -> list[str]:
+    def _log_blocks(self, answer: Created) -> None:
+        """Log each block the guard made in this step (``guard_block`` / ``guard_would_block``)."""
+        if answer.blocks:
+            from worker.logs import get_logger
+
+            log = get_logger("pinrelay.guard")
+            for kind, prefix, judged, converted in answer.blocks:
+                log.warning(f"guard_{kind}", prefix=prefix, judged_sends=judged, conversions=converted,
+                            mode=self.guard.plan.mode)
+
+    def send_pins(self, specs: Iterable[PinSpec], expires_in: float | None = None, *,
+                  origin: str | None = None) -> list[str]:
         """Bulk enqueue: every item validated first, then records and tasks chunk by chunk.
 
         A refused item fails the whole batch with a :class:`ValidationError` that names its
@@ -189,7 +217,7 @@ class Producer:
         sends: list[_Prepared] = []
         for index, (spec, request_id) in enumerate(zip(specs, fresh_ids(len(specs)), strict=True)):
             try:
-                sends.append(self._prepare(spec, expires_in, now, request_id))
+                sends.append(self._prepare(spec, expires_in, now, request_id, origin))
             except ValidationError as exc:
                 raise exc.for_item(index) from None
         if not sends:
@@ -202,10 +230,11 @@ class Producer:
         one_step = self._direct and len(sends) <= CREATE_CHUNK
         if not one_step:  # count every chunk's limits before any chunk is stored
             keys = [self.store.idempotency_key(send.idempotency_key) for send in sends]
-            self.guard.check_many(numbers, keys)
+            self.guard.check_many(numbers, keys, countries=[s.guard.country for s in sends],
+                                  origin=origin, judged=[s.guard.judged for s in sends])
         self._watch(sends, now)
         if self._direct:
-            return self._store_with_tasks(sends, limits=one_step)
+            return self._store_with_tasks(sends, limits=one_step, origin=origin)
         ids = self.store.create_many([(s.request_id, s.idempotency_key, s.argv) for s in sends])
         fresh = [(s.request_id, s.idempotency_key) for s, stored in zip(sends, ids, strict=True)
                  if s.request_id == stored]
@@ -219,7 +248,8 @@ class Producer:
             raise StoreUnavailableError(f"could not enqueue the sends: {exc}") from exc
         return ids
 
-    def _store_with_tasks(self, sends: Sequence[_Prepared], *, limits: bool) -> list[str]:
+    def _store_with_tasks(self, sends: Sequence[_Prepared], *, limits: bool,
+                          origin: str | None = None) -> list[str]:
         """Records and their task messages, one CREATE call per chunk (with the limits if
         ``limits``: then the batch must be one chunk), streamed on one connection."""
         starts = range(0, len(sends), CREATE_CHUNK)
@@ -230,14 +260,15 @@ class Producer:
                                               self._task(s.request_id), number=s.number,
                                               client_ref=s.client_ref)
                       for s in sends[starts[k] : starts[k] + CREATE_CHUNK]]
-            return self.store.create_call(groups, queue=self.settings.queue,
-                                          limits=self.guard.limit_args() if limits else ())
+            chunk = sends[starts[k] : starts[k] + CREATE_CHUNK]
+            return self.store.create_call(
+                groups, queue=self.settings.queue, limits=self.guard.limit_args() if limits else (),
+                guard=self.guard.guard_args(origin, [s.guard for s in chunk]) if limits else ())
 
         def handle(k: int, reply: Any) -> None:
             answer = Created.of(reply)
-            if answer.refused:
-                index = starts[k] + answer.index
-                self.guard.refuse(sends[index].number, answer.refused, index)
+            self.guard.raise_refused(answer, [s.guard for s in sends], starts[k])
+            self._log_blocks(answer)
             ids.extend(answer.ids)
 
         try:

@@ -12,7 +12,7 @@ and the per-number limits while the provider reads the same number (RELIABILITY.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import phonenumbers
@@ -191,8 +191,16 @@ class SendRequest:
         params: object = None,
         *,
         regions: tuple[str, ...] = c.DEFAULT_PHONE_REGIONS,
+        number_types: Collection[str] | None = None,
     ) -> SendRequest:
+        """A validated request; with ``number_types`` (``PINRELAY_NUMBER_TYPES``) the number's
+        type must be one of them (:class:`worker.errors.NumberTypeRefusedError`). Requests rebuilt
+        from a stored record pass None: they were checked when they were accepted."""
         number, region = validate_number_region(to, regions)
+        if number_types is not None:
+            from worker.enqueue.numbertype import check_number_type
+
+            check_number_type(number, number_types)
         return cls(
             to=number,
             pin=validate_pin(pin),

@@ -37,15 +37,20 @@ __all__ = [
     "prelude",
     "generated",
     "requires_prelude",
+    "required",
+    "LIBRARIES",
     "KEY_NAMES",
     # reading a Redis error
     "PRELUDE_LINES",
     "origin",
 ]
 
-_REQUIRES_PRELUDE: Final = re.compile(r"^-- requires: prelude$", re.MULTILINE)
+_REQUIRES: Final = re.compile(r"^-- requires: (prelude(?: [a-z][a-z0-9_]*)*)$", re.MULTILINE)
 _NAME: Final = re.compile(r"[a-z][a-z0-9_]*")
 _PRELUDE: Final = "prelude"  # the file name of the prelude
+# Libraries a script may ask for after the prelude (``-- requires: prelude guard``): files of
+# functions, never scripts of their own.
+LIBRARIES: Final = ("guard",)
 
 # The prelude's Lua name for each key suffix it may build keys with.
 KEY_NAMES: Final = (
@@ -106,17 +111,33 @@ def prelude() -> str:
 PRELUDE_LINES: Final = source(_PRELUDE).count("\n")
 
 
+def required(name: str) -> tuple[str, ...]:
+    """What ``<name>.lua`` runs after: ``()``, or the prelude and the libraries its header asks
+    for (``-- requires: prelude guard``), in that order."""
+    found = _REQUIRES.search(source(name))
+    if found is None:
+        return ()
+    parts = tuple(found.group(1).split())
+    unknown = [part for part in parts[1:] if part not in LIBRARIES]
+    if unknown:
+        raise ValueError(f"{name}.lua requires {', '.join(unknown)}: not a library ({', '.join(LIBRARIES)})")
+    return parts
+
+
 def requires_prelude(name: str) -> bool:
     """Whether ``<name>.lua`` runs after the prelude (its header says ``-- requires: prelude``)."""
-    return bool(_REQUIRES_PRELUDE.search(source(name)))
+    return bool(required(name))
 
 
 @functools.cache
 def script(name: str) -> str:
     """The script to give Redis (``register_script``) for ``<name>.lua``."""
-    if name == _PRELUDE:
-        raise ValueError("the prelude is not a script of its own; it runs before one")
-    return prelude() + source(name) if requires_prelude(name) else source(name)
+    if name == _PRELUDE or name in LIBRARIES:
+        raise ValueError(f"{name}.lua is not a script of its own; it runs before one")
+    parts = required(name)
+    if not parts:
+        return source(name)
+    return prelude() + "".join(source(part) for part in parts[1:]) + source(name)
 
 
 def origin(name: str, line: int) -> tuple[str, int]:
@@ -125,13 +146,16 @@ def origin(name: str, line: int) -> tuple[str, int]:
     For reading a Redis error: ``user_script:40: ...`` in ``claim`` is
     ``origin("claim", 40)``.
     """
-    if requires_prelude(name) and line <= PRELUDE_LINES:
-        return f"{_PRELUDE}.lua", line
-    return f"{name}.lua", line - PRELUDE_LINES if requires_prelude(name) else line
+    for part in (*required(name), name):
+        lines = source(part).count("\n")
+        if line <= lines or part == name:
+            return f"{part}.lua", line
+        line -= lines
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns at ``name``
 
 
 def names() -> list[str]:
     """Every script in this package, by name (the prelude is not one)."""
     found = (p.name.removesuffix(".lua") for p in resources.files(__name__).iterdir()
              if p.name.endswith(".lua"))
-    return sorted(n for n in found if n != _PRELUDE)
+    return sorted(n for n in found if n != _PRELUDE and n not in LIBRARIES)

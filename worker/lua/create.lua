@@ -1,19 +1,23 @@
 -- create.lua: new sends, a chunk at a time, in one atomic step: their idempotency keys, the
 -- sending limits, then the records (RecordStore.create / create_many / create_chunk; AbuseGuard).
--- requires: prelude
+-- requires: prelude guard
 -- KEYS: none (keys are built from the prefix; the idempotency keys come whole in ARGV)
 -- ARGV[1] key prefix, ARGV[2] record TTL (s), ARGV[3] mode: 'store', or 'check' (count the
 -- limits, store nothing), ARGV[4] broker queue list or "" (no task messages), ARGV[5] L, the
 -- number of limit arguments (0: no limits); ARGV[6..5+L] the limits: now (unix ms), member stem
 -- (unique per call), per-number limit in 10 minutes, per-number limit per day, per-prefix limit
 -- per minute (0 = off), the key prefixes of the per-number and per-prefix windows.
+-- Then the pumping guard's part (guard.lua: G, then G arguments; G = 0 with no guard). The
+-- guard runs after the limits, for each new send, and counts only what it admits.
 -- Then one group per send. 'check': idempotency key or "", number (E.164 digits, no '+').
 -- 'store': request id, idempotency key or "", number ("" without limits), PIN, PIN TTL (ms),
 -- task message or "", client-ref or "", N, then N arguments: field, value, ... of the record.
 -- Returns {'ok', one id per send}: the id stored, or the earlier one its idempotency key (also
 -- one used earlier in the chunk) or its request id already stands for; with 'check', "" for a
--- new send. Or {limit, index}: 'number_day', 'number_10min' or 'prefix_minute' refused the send
--- at 0-based index; then nothing is stored and only the sends before it have been counted.
+-- new send; when the guard blocked a prefix (or would have, in monitor mode), a last element
+-- lists those blocks ({kind, prefix, judged, converted} each). Or {limit, index, retry ms}:
+-- 'number_day', 'number_10min', 'prefix_minute' or a guard rule (guard.lua) refused the send at
+-- 0-based index; then nothing is stored and only the sends before it have been counted.
 -- A repeat counts nothing and pushes nothing. The limits are sliding windows in sorted sets,
 -- one per number (day and 10 minutes) and one per NPA-NXX prefix (a minute), each read once per
 -- call and written with one ZADD, so a chunk costs a few commands per send, not a script call.
@@ -36,7 +40,8 @@ local function push(command, key, args, per)
 end
 
 local out, starts, fresh, held = {'ok'}, {}, {}, {}
-local i = 6 + nlimits
+local guard, nguard = guard_new(prefix, 6 + nlimits)
+local i = 7 + nlimits + nguard
 while i <= #ARGV do
   local n = #starts + 1
   starts[n] = i
@@ -63,6 +68,7 @@ while i <= #ARGV do
   if store then i = i + 8 + tonumber(ARGV[i + 7]) else i = i + 2 end
 end
 
+local events
 if nlimits > 0 then
   -- numbers go to Redis as strings made once per call (each Lua number -> string is a printf)
   local now, stem = ARGV[6], ARGV[7]
@@ -97,6 +103,7 @@ if nlimits > 0 then
         redis.call('PEXPIRE', w.key, w.span)
       end
     end
+    if guard then return guard_commit(guard, stem) end
   end
   for _, k in ipairs(fresh) do
     local number = ARGV[starts[k] + (store and 2 or 1)]
@@ -104,22 +111,27 @@ if nlimits > 0 then
     local wn, wp
     if n10 > 0 or nday > 0 then
       wn = window(knum .. number, DAY)
-      if nday > 0 and wn.count >= nday then record() return {'number_day', k - 1} end
+      if nday > 0 and wn.count >= nday then record() return {'number_day', k - 1, -1} end
       -- the 10-minute count is at most the day's: read it only once the day's could reach it
       if n10 > 0 and wn.count >= n10 then
         wn.ten = wn.ten or redis.call('ZCOUNT', wn.key, ten_minutes, '+inf')
-        if wn.ten + #wn.added / 2 >= n10 then record() return {'number_10min', k - 1} end
+        if wn.ten + #wn.added / 2 >= n10 then record() return {'number_10min', k - 1, -1} end
       end
     end
     if npfx > 0 then
       wp = window(kpfx .. number:sub(1, 7), MINUTE)
-      if wp.count >= npfx then record() return {'prefix_minute', k - 1} end
+      if wp.count >= npfx then record() return {'prefix_minute', k - 1, -1} end
+    end
+    if guard then
+      local refused = guard_admit(guard, k, number)
+      if refused then record() return {refused[1], k - 1, refused[2]} end
     end
     count_in(wn, member)
     count_in(wp, member)
   end
-  record()
+  events = record()
 end
+if events and #events > 0 then out[#out + 1] = events end
 
 if not store or #fresh == 0 then return out end
 local t = redis.call('TIME')

@@ -7,7 +7,8 @@
 -- Returns {state after, parked receipts applied (as a string)}, or {'missing'}.
 -- The move happens only if T allows it. With a message-id, the message-id index is set and
 -- receipts that arrived before it (parked) are applied.
--- An `unconfirmed` send that turns out accepted leaves dead:sends.
+-- An `unconfirmed` send that turns out accepted leaves dead:sends. A 'price' field settles the
+-- pumping guard's spend (guard:spend:<day>: the provider's price replaces the estimate).
 -- The PIN is dropped once it can no longer be sent again; error/unconfirmed keep it until
 -- it expires so that an operator may replay the send (as a new request), except for a
 -- verification's send (idempotency key 'verify:<id>:<n>', VERIFY_IDEMPOTENCY_PREFIX in
@@ -26,6 +27,18 @@ end
 -- A refused move writes nothing (a late release must not decorate a delivered record),
 -- except the facts of an acceptance that a receipt overtook.
 if moved == 1 or target == 'submitted' then redis.call('HSET', KEYS[1], unpack(fields)) end
+-- The provider's price replaces the pumping guard's estimate in the day's spend, once.
+for i = 6, #ARGV, 2 do
+  if ARGV[i] == 'price' and tonumber(ARGV[i + 1]) then
+    local g = redis.call('HMGET', KEYS[1], 'price_est', 'spend_day', 'price_settled')
+    if g[1] and g[2] and not g[3] then
+      local delta = tonumber(ARGV[i + 1]) - (tonumber(g[1]) or 0)
+      local spend = prefix .. 'guard:spend:' .. g[2]
+      if delta ~= 0 and redis.call('EXISTS', spend) == 1 then redis.call('INCRBYFLOAT', spend, tostring(delta)) end
+      redis.call('HSET', KEYS[1], 'price_settled', '1')
+    end
+  end
+end
 local keep_pin = target == 'queued' or target == 'error' or target == 'unconfirmed'
 if keep_pin and target ~= 'queued' then
   local idem = redis.call('HGET', KEYS[1], 'idempotency_key')

@@ -52,15 +52,21 @@ class Created:
     """CREATE's answer for one chunk: an id per send, or the limit that refused send ``index``."""
 
     ids: list[str]
-    refused: str = ""  # "number_day", "number_10min" or "prefix_minute"; "" when none did
+    refused: str = ""  # "number_day", "number_10min", "prefix_minute" or a guard rule; "" when none did
     index: int = -1
+    retry_ms: float = -1  # a guard refusal's wait, when the script knows it (-1: it does not)
+    blocks: tuple[tuple[str, str, int, int], ...] = ()  # (kind, prefix, judged, converted) made
 
     @classmethod
     def of(cls, reply: Any) -> Created:
         verdict = to_text(reply[0])
         if verdict == "ok":
-            return cls([to_text(rid) for rid in reply[1:]])
-        return cls([], verdict, int(reply[1]))
+            rest = list(reply[1:])
+            blocks: tuple[tuple[str, str, int, int], ...] = ()
+            if rest and isinstance(rest[-1], list):
+                blocks = tuple((to_text(e[0]), to_text(e[1]), int(e[2]), int(e[3])) for e in rest.pop())
+            return cls([to_text(rid) for rid in rest], blocks=blocks)
+        return cls([], verdict, int(reply[1]), float(reply[2]) if len(reply) > 2 else -1)
 
 
 
@@ -124,11 +130,14 @@ class RecordCreation:
 
     def create_call(
         self, groups: Iterable[Sequence[str]], *, queue: str = "", limits: Sequence[str | int] = (),
-        mode: str = CREATE_STORE,
+        guard: Sequence[str | int] = (), mode: str = CREATE_STORE,
     ) -> list[str | int]:
         """CREATE's ARGV for one chunk: ``groups`` from :meth:`create_group` ('store') or
-        ``(idempotency key, number)`` pairs ('check'), with the limits' arguments (none: off)."""
-        args: list[str | int] = [self.prefix, str(self.ttl_s), mode, queue, len(limits), *limits]
+        ``(idempotency key, number)`` pairs ('check'), with the limits' arguments (none: off) and
+        the pumping guard's (worker/guard/decide.py; none: not guarded, as when a check counted
+        them already). The guard runs only with the limits."""
+        args: list[str | int] = [self.prefix, str(self.ttl_s), mode, queue, len(limits), *limits,
+                                 *(guard if limits and guard else [0])]
         for group in groups:
             args += group
         return args

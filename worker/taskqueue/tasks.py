@@ -34,6 +34,7 @@ from worker import constants as c
 from worker.config import Settings
 from worker.enqueue.request import SendRequest
 from worker.errors import DeferSend, SendFailedError, ValidationError
+from worker.guard.conversions import count_conversion
 from worker.masking import mask_number
 from worker.send.conversions import WAIT_FOR_SEND_S, WAIT_FOR_SEND_TRIES, report, send_in_flight
 from worker.send.delivery import deliver
@@ -155,6 +156,12 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         self: Task, request_id: str, delivered: bool = True, at: float | None = None
     ) -> str:
         services = services_for(settings)
+        if delivered:  # the pumping guard's evidence first: a provider outage must not lose it
+            try:
+                count_conversion(services.redis, settings, request_id)
+            except redis.RedisError as exc:
+                services.log.warning("guard_conversion_not_counted", request_id=request_id,
+                                     error=f"{type(exc).__name__}: {exc}")
         if self.request.retries < WAIT_FOR_SEND_TRIES and send_in_flight(services.store, request_id):
             raise self.retry(countdown=WAIT_FOR_SEND_S, max_retries=WAIT_FOR_SEND_TRIES,
                              kwargs={"request_id": request_id, "delivered": delivered, "at": at})
@@ -194,15 +201,18 @@ def _record_external(
             raise ValidationError("arguments", f"unknown {names}; pinrelay.send_pin takes "
                                   f"{', '.join(PLAIN_ARGUMENTS)} (or request_id alone)")
         request = SendRequest.build(to, plain["pin"], plain["client_ref"], plain["params"],
-                                    regions=settings.phone_regions)
+                                    regions=settings.phone_regions, number_types=settings.number_types)
         lifetime = _expires_in(plain["expires_in"], settings)
+        judged = services.guard.plan.judged(False)
         if not store.get_raw(task_id):  # a redelivered task was counted the first time
-            services.guard.check(request.to)
+            services.guard.check(request.to, country=request.region, judged=judged)
     except ValidationError as exc:
         _reject(services, task_id, to, str(exc))
         return None
+    now = time.time()
     argv = store.new_record(task_id, to=request.to, pin=request.pin, client_ref=request.client_ref,
-                            params=request.params, expires_at=time.time() + lifetime, country=request.region)
+                            params=request.params, expires_at=now + lifetime, country=request.region, now=now)
+    argv += services.guard.plan.record_fields(settings.producer_id, request.region, judged, now)
     return str(store.create(task_id, None, argv))
 
 

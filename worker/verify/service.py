@@ -62,7 +62,8 @@ class SendPath(Protocol):
 
     def send_pin(self, to: str, pin: str, client_ref: str | None = None, *,
                  params: Mapping[str, str] | None = None, idempotency_key: str | None = None,
-                 expires_in: float | None = None) -> str: ...
+                 expires_in: float | None = None, origin: str | None = None,
+                 expect_conversion: bool = False) -> str: ...
 
     def report_conversion(self, request_id: str, delivered: bool = True, at: float | None = None) -> None: ...
 
@@ -117,12 +118,14 @@ class Verifier:
         return value
 
     def start(self, to: str, client_ref: str | None = None, length: int | None = None,
-              ttl: int | None = None) -> str:
-        """Validate, create the verification and send its first code; return its id."""
+              ttl: int | None = None, *, origin: str | None = None) -> str:
+        """Validate, create the verification and send its first code; return its id. ``origin``
+        (the API key's id; default ``PINRELAY_PRODUCER_ID``) is whose quotas its sends use."""
         key = self._key()
         length = codes.check_length(self.settings.verify_length if length is None else length)
         ttl_s = self._ttl(ttl)
-        request = SendRequest.build(to, "0" * length, client_ref, None, regions=self.settings.phone_regions)
+        request = SendRequest.build(to, "0" * length, client_ref, None, regions=self.settings.phone_regions,
+                                    number_types=self.settings.number_types)
         verification_id = uuid.uuid4().hex
         code = codes.generate_code(length)
         fields = {"to": request.to, "length": str(length), "ttl": str(ttl_s),
@@ -133,7 +136,7 @@ class Verifier:
             fields["client_ref"] = request.client_ref
         self.store.start(verification_id, ttl_s, fields)
         try:
-            self._send(verification_id, 1, request.to, code, ttl_s, request.client_ref, "")
+            self._send(verification_id, 1, request.to, code, ttl_s, request.client_ref, "", origin)
         except ValidationError:
             raise  # refused before anything was stored: the verification is gone too
         except Exception:
@@ -145,7 +148,7 @@ class Verifier:
         return verification_id
 
     def _send(self, verification_id: str, send: int, to: str, code: str, seconds_left: float,
-              client_ref: str | None, code_hmac: str) -> str:
+              client_ref: str | None, code_hmac: str, origin: str | None = None) -> str:
         """Hand send ``send`` to the send path and link it; what the link answered.
 
         The slot is given back only when the send path refused before storing anything (a
@@ -155,7 +158,8 @@ class Verifier:
         try:
             request_id = self.sender.send_pin(
                 to, code, client_ref, idempotency_key=idempotency_key(verification_id, send),
-                expires_in=max(seconds_left, 0.001),
+                expires_in=max(seconds_left, 0.001), origin=origin,
+                expect_conversion=True,  # an approved check reports it: the prefix guard judges it
             )
         except ValidationError:
             self.store.release(verification_id, send)
@@ -187,7 +191,7 @@ class Verifier:
             self.log.warning("verify_expiry_not_booked", verification_id=verification_id,
                              error=f"{type(exc).__name__}: {exc}")
 
-    def resend(self, verification_id: str) -> str:
+    def resend(self, verification_id: str, *, origin: str | None = None) -> str:
         """A new code for the same verification (the old one stops working); same id back."""
         key = self._key()
         known = _known_id(verification_id)
@@ -207,7 +211,7 @@ class Verifier:
         if reserved.verdict != "ok":
             raise _ended(verification_id, reserved.verdict)
         linked = self._send(verification_id, reserved.send, reserved.to, code, reserved.seconds_left,
-                            reserved.client_ref, digest)
+                            reserved.client_ref, digest, origin)
         if linked == "ended":  # a check or the expiry ended it meanwhile: no new code to type
             raise _ended(verification_id, self.store.get_raw(verification_id).get("state", "ended"))
         self.log.info("verification_resent", verification_id=verification_id, send=reserved.send)

@@ -31,7 +31,8 @@ class RecordingSendPath:
 
     def send_pin(self, to: str, pin: str, client_ref: str | None = None, *,
                  params: Mapping[str, str] | None = None, idempotency_key: str | None = None,
-                 expires_in: float | None = None) -> str:
+                 expires_in: float | None = None, origin: str | None = None,
+                 expect_conversion: bool = False) -> str:
         if self.refuse is not None:
             raise self.refuse
         if self.before is not None:

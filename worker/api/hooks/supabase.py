@@ -43,7 +43,7 @@ from worker.api.hooks.standard import StandardWebhooks
 from worker.api.http import json_object, response
 from worker.config import Settings
 from worker.enqueue.request import validate_client_ref
-from worker.errors import AbuseLimitError, StoreUnavailableError, ValidationError
+from worker.errors import AbuseLimitError, GuardBlockedError, StoreUnavailableError, ValidationError
 from worker.logs import get_logger
 
 IDENTITY: Final = "supabase"  # its rate limit (and, with the pumping guard, its quotas)
@@ -114,7 +114,7 @@ class SupabaseHook:
         except RateLimited as exc:
             return self._refused(429, exc.message)
         except AbuseLimitError as exc:  # before ValidationError: it is one
-            return self._refused(429, str(exc))
+            return self._refused(403 if isinstance(exc, GuardBlockedError) else 429, str(exc))
         except ValidationError as exc:
             return self._refused(400, str(exc))
         except (StoreUnavailableError, redis.RedisError) as exc:
