@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pytest
@@ -183,6 +184,80 @@ def test_no_request_or_verification_id_can_be_listed(attacker: redis.Redis, acl:
     admin.close()
 
 
+def test_the_guard_keys_list_no_id_and_read_no_pin(attacker: redis.Redis, acl: AclRedis,
+                                                  victim: Victim) -> None:
+    """The guard's rights (its send path's, and the api's admin routes) open no way around the
+    rest: the prefix windows hold request ids and are only counted; no SCAN or KEYS, even of
+    guard:*; no PIN read, directly or from a script."""
+    admin = acl.admin()
+    for family in ("guard:pfx:", "guard:conv:"):
+        admin.zadd(f"pinrelay:{family}1636555", {victim.request_id: 1.0})
+    admin.close()
+    calls: dict[str, Callable[[], Any]] = {
+        "SCAN": lambda: attacker.scan(0),
+        "SCAN MATCH guard": lambda: attacker.scan(0, match="pinrelay:guard:*"),
+        "KEYS": lambda: attacker.keys("*"),
+        "KEYS guard": lambda: attacker.keys("pinrelay:guard:*"),
+        "GET pin": lambda: attacker.get(victim.pin_key()),
+        "SET GET pin": lambda: attacker.set(victim.pin_key(), "1", get=True),
+        "DEL the queue (the guard's DEL is for its own keys)": lambda: attacker.delete("pinrelay"),
+        "DEL pending": lambda: attacker.delete("pinrelay:pending"),
+        "ZRANGE pending": lambda: attacker.zrange("pinrelay:pending", 0, -1),
+    }
+    for key in ("pinrelay:guard:pfx:1636555", "pinrelay:guard:conv:1636555"):
+        calls |= {f"ZRANGE {key}": partial(attacker.zrange, key, 0, -1),
+                  f"ZRANGEBYSCORE {key}": partial(attacker.zrangebyscore, key, "-inf", "+inf"),
+                  f"ZSCAN {key}": partial(attacker.zscan, key),
+                  f"ZRANDMEMBER {key}": partial(attacker.zrandmember, key, 5),
+                  f"ZPOPMIN {key}": partial(attacker.zpopmin, key),
+                  f"SORT {key}": partial(attacker.sort, key, by="nosort")}
+    for body in ("return redis.call('SCAN', 0, 'MATCH', 'pinrelay:guard:*')",
+                 "return redis.call('KEYS', '*')", "return redis.call('GET', KEYS[1])"):
+        calls[f"script {body}"] = partial(attacker.evalsha, attacker.script_load(body), 1, victim.pin_key())
+    _all_refused(calls)
+    assert attacker.zcard("pinrelay:guard:pfx:1636555") == 1  # counted, as create.lua counts it
+
+
+def test_the_guard_send_path_runs_as_every_sending_role(acl: AclRedis) -> None:
+    """What create.lua's guard step does, as `producer` and `api` (they run the store step) and
+    `worker` (a plain send_task's send): quota, spend and share counters, the prefix windows,
+    blocks and their indexes, the safe list, the day's origins, the stats. Redis refuses nothing."""
+    acl.reset_log()
+    for role in ("producer", "api", "worker"):
+        client = acl.client(role)
+        p = "pinrelay:guard:"
+        try:
+            for key in (f"{p}q:key:h:key_a:2026120804", f"{p}spend:20261208", f"{p}share:key_a"):
+                client.set(key, "1", px=60_000)
+                client.get(key)
+                client.pttl(key)
+                client.pexpire(key, 60_000)
+                client.expire(key, 60)
+            client.incrby(f"{p}q:key:h:key_a:2026120804", 2)
+            client.incrbyfloat(f"{p}spend:20261208", 0.25)
+            for key in (f"{p}pfx:1415555", f"{p}conv:1415555"):
+                client.zadd(key, {"r1": 1.0})
+                client.zremrangebyscore(key, "-inf", 0)
+                assert client.zcount(key, "-inf", "+inf") == client.zcard(key) == 1
+            for key, index in ((f"{p}block:1636555", f"{p}blocked"),
+                               (f"{p}wouldblock:1636555", f"{p}wouldblock")):
+                client.exists(key)
+                client.hset(key, mapping={"since": 1, "until": 2})
+                client.hget(key, "until")
+                client.pexpire(key, 60_000)
+                client.pttl(key)
+                client.zadd(index, {"1636555": 2.0})
+                client.zremrangebyrank(index, 0, -10_001)
+                client.zcard(index)
+            client.sismember(f"{p}safe", "1636555")
+            client.sadd(f"{p}origins:20261208", "key_a")
+            client.expire(f"{p}origins:20261208", 2 * 86400)
+            client.hincrby("pinrelay:stats", "guard:key_hourly:enforce", 1)
+        finally:
+            client.close()
+    assert acl.refusals() == set()
+
+
 def test_a_record_is_read_by_its_id_only(attacker: redis.Redis, victim: Victim) -> None:
     """What `get_status` needs: the record by its id (never with the PIN in it). Nothing of the
     workers' or the receiver's (receipts, the message index, nonces, the rate bucket, the
@@ -295,5 +370,13 @@ def test_the_api_role_is_the_producers_plus_its_keys() -> None:
              if line.startswith("user ")}
     producer, api = lines["producer"], lines["api"]
     assert api[: len(producer)] == producer
-    assert " ".join(api[len(producer):]) == ("(%R~pinrelay:apikey:sha256:* +get) (~pinrelay:apikey:key_* "
-                                            "+hget +hexists +hset) (~pinrelay:apirate:* +get +set)")
+    assert " ".join(api[len(producer):]) == (
+        "(%R~pinrelay:apikey:sha256:* +get) (~pinrelay:apikey:key_* +hget +hexists +hset) "
+        "(~pinrelay:apirate:* +get +set) "
+        # the guard's admin routes (worker/guard/status.py, admin.py) and nothing more
+        "(%R~pinrelay:guard:blocked %R~pinrelay:guard:wouldblock +zrange) "
+        "(%R~pinrelay:guard:block:* %R~pinrelay:guard:wouldblock:* %R~pinrelay:guard:peak:* +hgetall) "
+        "(%R~pinrelay:guard:q:* %R~pinrelay:guard:spend:* +get) (%R~pinrelay:guard:origins:* +smembers) "
+        "(~pinrelay:guard:safe +smembers +sadd +srem) (%W~pinrelay:guard:block:* "
+        "%W~pinrelay:guard:wouldblock:* %W~pinrelay:guard:pfx:* %W~pinrelay:guard:conv:* +del) "
+        "(%W~pinrelay:guard:blocked %W~pinrelay:guard:wouldblock +zrem)")

@@ -42,9 +42,12 @@ def write_window(client: Any, prefix: str, target: str, sends: int, conversions:
 
 def count_sends(client: Any, prefix: str, *, origin: str, country: str, n: int,
                 at: float | None = None) -> None:
-    """``n`` sends of ``origin`` to ``country`` on the quota counters of ``at``'s windows."""
+    """``n`` sends of ``origin`` to ``country`` on the quota counters of ``at``'s windows, and
+    ``origin`` in that day's ``guard:origins:<day>`` (where the status finds whose counters to read)."""
     at = time.time() if at is None else at
     pipe = client.pipeline(transaction=False)
+    pipe.sadd(prefix + k.KEY_ORIGINS + k.day_slot(at), origin)
+    pipe.expire(prefix + k.KEY_ORIGINS + k.day_slot(at), 2 * 86400)
     for name in (f"{k.KEY_QUOTA_KEY_HOUR}{origin}:{k.hour_slot(at)}",
                  f"{k.KEY_QUOTA_KEY_DAY}{origin}:{k.day_slot(at)}",
                  f"{k.KEY_QUOTA_COUNTRY_HOUR}{country}:{k.hour_slot(at)}",

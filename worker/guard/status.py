@@ -2,18 +2,15 @@
 
 Only reads. The blocks come from their indexes (``guard:blocked``, ``guard:wouldblock``: at
 most 10,000 members each), entries past their ``until`` left out; each block's figures from
-its hash. The quota counters of this hour and day are found with one ``SCAN`` over
-``guard:q:*`` (never ``KEYS``: a busy Redis is not blocked, but on a Redis holding millions
-of records the scan takes a second or two, which an operator's command can afford and a
-scrape could not: the metrics read the counters they can name instead,
-:mod:`worker.guard.metrics`).
+its hash. The quota counters of this hour and day are read by name, never found by a scan
+(the HTTP API's Redis role has no ``SCAN``/``KEYS``): the origins from ``guard:origins:<day>``,
+the set of origins that sent that UTC day, the countries from the limits (the allowed regions
+and every country a cap names, :meth:`Limits.countries`), each counter then with one GET.
 """
 
 from __future__ import annotations
 
-import re
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -22,9 +19,8 @@ from worker.guard.limits import Limits, ratio
 from worker.records.view import iso
 from worker.text import to_text
 
-__all__ = ["guard_status", "blocks", "entry_of", "peaks", "quota_use", "seconds", "SCAN_BATCH"]
+__all__ = ["guard_status", "blocks", "entry_of", "peaks", "quota_use", "seconds"]
 
-SCAN_BATCH: Final = 1000
 MS_THRESHOLD: Final = 1e11  # a time above this is in milliseconds (1e11 s is the year 5138)
 
 
@@ -98,27 +94,21 @@ def peaks(client: Any, prefix: str, *, hours: int = 24, now: float | None = None
     return {quota: round(best[quota], 4) for quota in sorted(best)}
 
 
-def _glob(text: str) -> str:
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
-
-
-def _counters(client: Any, prefix: str) -> dict[str, int]:
-    """Every quota counter (``guard:q:*``), by its name without the key prefix."""
-    found: dict[str, int] = {}
-    names: list[Any] = []
-
-    def fetch() -> None:
-        for name, value in zip(names, get_many(client, names), strict=True):
-            if value is not None:
-                found[to_text(name)[len(prefix):]] = _int(value)
-        names.clear()
-
-    for name in client.scan_iter(match=_glob(prefix + "guard:q:") + "*", count=SCAN_BATCH):
-        names.append(name)
-        if len(names) >= SCAN_BATCH:
-            fetch()
-    if names:
-        fetch()
+def _counters(client: Any, prefix: str, limits: Limits, now: float) -> dict[str, dict[str, int]]:
+    """The quota counters of ``now``'s windows, by quota key and then origin or country: those
+    of the origins in this UTC day's ``guard:origins:<day>`` and of :meth:`Limits.countries`,
+    read by name (GET); a counter that does not exist is left out."""
+    hour, day, slot = k.hour_slot(now), k.day_slot(now), k.burst_slot(now)
+    members: Any = client.smembers(prefix + k.KEY_ORIGINS + day)
+    origins, countries = sorted(to_text(m) for m in members), limits.countries()
+    windows = {k.KEY_QUOTA_KEY_HOUR: (hour, origins), k.KEY_QUOTA_KEY_DAY: (day, origins),
+               k.KEY_QUOTA_COUNTRY_HOUR: (hour, countries), k.KEY_QUOTA_COUNTRY_BURST: (slot, countries)}
+    wanted = [(kind, who, window) for kind, (window, names) in windows.items() for who in names]
+    values = get_many(client, [f"{prefix}{kind}{who}:{window}" for kind, who, window in wanted])
+    found: dict[str, dict[str, int]] = {kind: {} for kind in windows}
+    for (kind, who, _), value in zip(wanted, values, strict=True):
+        if value is not None:
+            found[kind][who] = _int(value)
     return found
 
 
@@ -138,14 +128,7 @@ def quota_use(client: Any, prefix: str, limits: Limits, now: float) -> dict[str,
     """Each quota's use in its current window: per origin (key quotas), per country (caps), and
     the spend of the UTC day against the cap."""
     hour, day, slot = k.hour_slot(now), k.day_slot(now), k.burst_slot(now)
-    wanted = {k.KEY_QUOTA_KEY_HOUR: hour, k.KEY_QUOTA_KEY_DAY: day, k.KEY_QUOTA_COUNTRY_HOUR: hour,
-              k.KEY_QUOTA_COUNTRY_BURST: slot}
-    by_kind: dict[str, dict[str, int]] = defaultdict(dict)
-    for name, count in _counters(client, prefix).items():
-        for kind, window in wanted.items():
-            who, _, at = name.removeprefix(kind).rpartition(":")
-            if name.startswith(kind) and at == window and who:
-                by_kind[kind][who] = count
+    by_kind = _counters(client, prefix, limits, now)
     spent = float(to_text(client.get(prefix + k.KEY_SPEND + day) or b"0") or 0)
     settings = k.QUOTA_SETTINGS
     return {

@@ -43,7 +43,7 @@ def test_quota_use_counts_this_window_per_origin_and_country(redis_client: redis
                                                             settings: Settings) -> None:
     prefix, now = settings.key_prefix, time.time()
     g.count_sends(redis_client, prefix, origin="key_a", country="US", n=40, at=now)
-    g.count_sends(redis_client, prefix, origin="key_b", country="GB", n=4, at=now)
+    g.count_sends(redis_client, prefix, origin="key_b", country="CA", n=4, at=now)
     g.count_sends(redis_client, prefix, origin="key_a", country="US", n=99, at=now - 2 * 86400)  # old
     g.spend(redis_client, prefix, 5.5, at=now)
     use = quota_use(redis_client, prefix, LIMITS, now)
@@ -54,10 +54,30 @@ def test_quota_use_counts_this_window_per_origin_and_country(redis_client: redis
     assert use["key_hourly"]["setting"] == "PINRELAY_KEY_HOURLY_QUOTA"
     assert use["key_daily"]["window"] == k.day_slot(now) and use["key_daily"]["max_ratio"] == 0.04
     assert {r["country"]: (r["limit"], r["ratio"]) for r in use["country_hourly"]["use"]} == {
-        "US": (50, 0.8), "GB": (10, 0.4)}
+        "US": (50, 0.8), "CA": (10, 0.4)}
     assert use["country_burst"]["max_ratio"] == 8.0 and use["country_burst"]["window"] == k.burst_slot(now)
     assert use["spend_cap"] | {"setting": None} == {"setting": None, "window": k.day_slot(now), "spent": 5.5,
                                                     "cap": 20.0, "ratio": 0.275, "max_ratio": 0.275}
+
+
+def test_quota_use_reads_only_the_counters_it_can_name(redis_client: redis.Redis,
+                                                      settings: Settings) -> None:
+    """No SCAN (the API's Redis role has none): origins from this day's ``guard:origins:<day>``,
+    countries from the limits (allowed regions, capped countries). A counter of an origin not in
+    that set, or of a country neither allowed nor capped, is not read."""
+    prefix, now = settings.key_prefix, time.time()
+    g.count_sends(redis_client, prefix, origin="key_a", country="US", n=3, at=now)
+    g.count_sends(redis_client, prefix, origin="key_b", country="GB", n=7, at=now)
+    redis_client.srem(prefix + k.KEY_ORIGINS + k.day_slot(now), "key_b")
+    use = quota_use(redis_client, prefix, LIMITS, now)
+    assert [r["origin"] for r in use["key_hourly"]["use"]] == ["key_a"]
+    assert [r["origin"] for r in use["key_daily"]["use"]] == ["key_a"]
+    assert [r["country"] for r in use["country_hourly"]["use"]] == ["US"]
+    assert [r["country"] for r in use["country_burst"]["use"]] == ["US"]
+    capped = Limits(country_hourly={"GB": 5}, regions=("US",))
+    assert capped.countries() == ("GB", "US")
+    assert {r["country"]: r["ratio"] for r in quota_use(redis_client, prefix, capped, now)[
+        "country_hourly"]["use"]} == {"GB": 1.4, "US": None}
 
 
 def test_a_limit_that_is_off_has_no_ratio() -> None:
