@@ -62,7 +62,8 @@ class NumberTypeRefusedError(ValidationError):
         self.number_type = number_type
 
     def for_item(self, index: int) -> NumberTypeRefusedError:
-        return NumberTypeRefusedError(f"item {index} {self.field}", self.message, number_type=self.number_type)
+        return NumberTypeRefusedError(f"item {index} {self.field}", self.message,
+                                      number_type=self.number_type)
 
 
 class AbuseLimitError(ValidationError):

@@ -14,7 +14,7 @@ import redis
 from worker.config import Settings
 
 #: What a test changes from the defaults: retries and timeouts short enough to wait on,
-#: no rate or abuse limits (tests send to the same few numbers again and again), and a
+#: no rate, abuse or guard volume limits (tests send to the same few numbers again and again), and a
 #: fixed worker concurrency (the default follows the machine's CPU count).
 TEST_DEFAULTS: dict[str, Any] = {
     "backoff_initial_s": 0.05,
@@ -27,6 +27,12 @@ TEST_DEFAULTS: dict[str, Any] = {
     "per_number_10min": 0,
     "per_number_day": 0,
     "per_prefix_minute": 0,
+    # the pumping guard's volume rules (tests/integration/test_pumping_guard.py turns them on)
+    "key_hourly_quota": 0,
+    "key_daily_quota": 0,
+    "daily_spend_cap": 0.0,
+    "country_hourly_cap": (),
+    "country_burst_10min": (),
     "worker_concurrency": 2,
 }
 

@@ -40,10 +40,9 @@ a handler.
 
 from __future__ import annotations
 
-import math
-
 import asyncio
 import functools
+import math
 from collections.abc import Callable, Mapping
 from typing import Final
 
@@ -63,10 +62,10 @@ from worker.api.keys import ApiKeys
 from worker.config import Settings
 from worker.errors import (
     AbuseLimitError,
+    ConfigError,
     GuardBlockedError,
     NumberTypeRefusedError,
     QuotaExceededError,
-    ConfigError,
     StoreUnavailableError,
     UnknownRequestError,
     ValidationError,

@@ -132,8 +132,9 @@ class AbuseGuard:
         """
         numbers = [number_key(n) for n in numbers]
         keys = list(repeat_keys) if repeat_keys is not None else [""] * len(numbers)
-        sends = [GuardSend(n, (countries or [""] * len(numbers))[i], bool((judged or [False] * len(numbers))[i]))
-                 for i, n in enumerate(numbers)]
+        countries = countries or [""] * len(numbers)
+        judged = judged or [False] * len(numbers)
+        sends = [GuardSend(n, countries[i], bool(judged[i])) for i, n in enumerate(numbers)]
         try:
             self.screen(numbers, name_items=name_items)
             items, seen = [], set()  # an item whose key an earlier item used is a repeat

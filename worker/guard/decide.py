@@ -101,8 +101,9 @@ class GuardPlan:
         for send in sends:
             cc = send.country or _ANY
             safe = any(send.number.startswith(entry) for entry in self.safe)
-            out += [cc, self.hourly.get(cc, self.hourly.get(_ANY, 0)), self.burst.get(cc, self.burst.get(_ANY, 0)),
-                    repr(self.price(send.country)), ("j" if send.judged else "") + ("s" if safe else "")]
+            out += [cc, self.hourly.get(cc, self.hourly.get(_ANY, 0)),
+                    self.burst.get(cc, self.burst.get(_ANY, 0)), repr(self.price(send.country)),
+                    ("j" if send.judged else "") + ("s" if safe else "")]
         out[0] = len(out) - 1
         return out
 

@@ -94,7 +94,8 @@ class Bench:
 
 
 def bench_settings(settings: Settings, redis_url: str) -> Settings:
-    """Every feature on, tuned so that no limit ever throttles the load itself."""
+    """Every feature on (the abuse limits and the pumping guard included), tuned so that no limit
+    ever throttles the load itself."""
     # only the bench's own Redis, even with Sentinels configured
     return settings.with_redis(redis_url).replace(
         broker_url=None,
@@ -102,6 +103,12 @@ def bench_settings(settings: Settings, redis_url: str) -> Settings:
         per_number_10min=UNLIMITED,
         per_number_day=UNLIMITED,
         per_prefix_minute=UNLIMITED,
+        # the pumping guard decides every send (its Redis work is measured) but never refuses
+        key_hourly_quota=UNLIMITED,
+        key_daily_quota=UNLIMITED,
+        country_hourly_cap=(f"*={UNLIMITED}",),
+        country_burst_10min=(f"*={UNLIMITED}",),
+        daily_spend_cap=float(UNLIMITED),
         worker_concurrency=WORKER_PROCESSES,
         worker_pool="prefork",
         log_format="json",
