@@ -35,6 +35,7 @@ THROTTLE_WAIT_S = 0.2  # the simulator's `wait [ 200 ]` in status-1 answers
 RETRY_AFTER_S = 0.5  # the simulator's Retry-After on 429
 STORM_SETTINGS: dict[str, Any] = {
     "rate_limit_per_s": RATE_LIMIT,
+    "key_send_share": 0.0,  # the load is queued at once on purpose: the provider's limit is tested
     "max_attempts": 4,
     "retry_deadline_s": 6.0,
     "backoff_initial_s": 0.1,

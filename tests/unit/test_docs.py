@@ -29,7 +29,7 @@ PATHS_NOT_YET_CHECKED = {"docs/architecture.md", "docs/provider-api.md", "docs/p
 # The reference pages the README's "Read on" table must link.
 REFERENCE_PAGES = ["docs/sending.md", "docs/verify.md", "docs/http-api.md", "docs/routes.md",
                    "docs/configuration.md", "docs/security.md", "docs/operating.md", "docs/auth-servers.md",
-                   "docs/guard-operations.md",
+                   "docs/pumping.md", "docs/guard-operations.md",
                    "ops/RUNBOOK.md",
                    "docs/architecture.md", "docs/contract.md", "RELIABILITY.md", "BENCHMARKS.md"]
 

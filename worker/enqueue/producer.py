@@ -200,6 +200,9 @@ class Producer:
 
             log = get_logger("pinrelay.guard")
             for kind, prefix, judged, converted in answer.blocks:
+                if kind == "fail_open":  # ``prefix`` holds Redis's error: the sends went ahead
+                    log.error("guard_fail_open", error=prefix, mode=self.guard.plan.mode)
+                    continue
                 log.warning(f"guard_{kind}", prefix=prefix, judged_sends=judged, conversions=converted,
                             mode=self.guard.plan.mode)
 

@@ -17,7 +17,8 @@
 -- new send; when the guard blocked a prefix (or would have, in monitor mode), a last element
 -- lists those blocks ({kind, prefix, judged, converted} each). Or {limit, index, retry ms}:
 -- 'number_day', 'number_10min', 'prefix_minute' or a guard rule (guard.lua) refused the send at
--- 0-based index; then nothing is stored and only the sends before it have been counted.
+-- 0-based index; then nothing is stored, the sends before it count against the per-number and
+-- per-prefix windows (the cautious side), and against none of the guard's quotas.
 -- A repeat counts nothing and pushes nothing. The limits are sliding windows in sorted sets,
 -- one per number (day and 10 minutes) and one per NPA-NXX prefix (a minute), each read once per
 -- call and written with one ZADD, so a chunk costs a few commands per send, not a script call.
@@ -96,14 +97,19 @@ if nlimits > 0 then
       w.added[#w.added + 1] = member
     end
   end
-  local function record()
+  local function record(refused)
     for _, w in ipairs(used) do
       if #w.added > 0 then
         push('ZADD', w.key, w.added, 2)
         redis.call('PEXPIRE', w.key, w.span)
       end
     end
-    if guard then return guard_commit(guard, stem) end
+    if guard and refused then return guard_discard(guard) end -- a refused call spends no quota
+    if guard then
+      local ok, events = pcall(guard_commit, guard, stem)
+      if ok then return events end
+      return guard_failed(guard, events) -- the sends are admitted and stored all the same
+    end
   end
   for _, k in ipairs(fresh) do
     local number = ARGV[starts[k] + (store and 2 or 1)]
@@ -111,20 +117,25 @@ if nlimits > 0 then
     local wn, wp
     if n10 > 0 or nday > 0 then
       wn = window(knum .. number, DAY)
-      if nday > 0 and wn.count >= nday then record() return {'number_day', k - 1, -1} end
+      if nday > 0 and wn.count >= nday then record(true) return {'number_day', k - 1, -1} end
       -- the 10-minute count is at most the day's: read it only once the day's could reach it
       if n10 > 0 and wn.count >= n10 then
         wn.ten = wn.ten or redis.call('ZCOUNT', wn.key, ten_minutes, '+inf')
-        if wn.ten + #wn.added / 2 >= n10 then record() return {'number_10min', k - 1, -1} end
+        if wn.ten + #wn.added / 2 >= n10 then record(true) return {'number_10min', k - 1, -1} end
       end
     end
     if npfx > 0 then
       wp = window(kpfx .. number:sub(1, 7), MINUTE)
-      if wp.count >= npfx then record() return {'prefix_minute', k - 1, -1} end
+      if wp.count >= npfx then record(true) return {'prefix_minute', k - 1, -1} end
     end
-    if guard then
-      local refused = guard_admit(guard, k, number)
-      if refused then record() return {refused[1], k - 1, refused[2]} end
+    if guard and not guard.failed then
+      local ok, refused = pcall(guard_admit, guard, k, number)
+      if not ok then
+        guard.failed = refused -- its data cannot be read: fail open, the other limits stay strict
+      elseif refused then
+        record(true)
+        return {refused[1], k - 1, refused[2]}
+      end
     end
     count_in(wn, member)
     count_in(wp, member)

@@ -149,6 +149,8 @@ local function guard_judge(g, j, stem)
   end
   redis.call('ZADD', kp, unpack(members))
   redis.call('PEXPIRE', kp, g.window)
+  -- listed already (monitor mode sends on; enforce refused before): judged once, not per send
+  if g.blocks[j.pfx] ~= nil and g.blocks[j.pfx] ~= -2 then return nil end
   if redis.call('ZCARD', kp) < g.min_sends then return nil end
   local since = '(' .. tostring(g.now - g.window)
   redis.call('ZREMRANGEBYSCORE', kp, '-inf', since)
@@ -171,9 +173,22 @@ local function guard_judge(g, j, stem)
   return {enforce and 'block' or 'would_block', j.pfx, tostring(judged), tostring(converted)}
 end
 
+-- the call was refused: only the refusal's count is written, no quota is spent
+local function guard_discard(g)
+  for field, n in pairs(g.stats) do redis.call('HINCRBY', g.prefix .. K_STATS, field, n) end
+end
+
+-- the guard's own data could not be read or written (a key of the wrong type, say): the sends
+-- go ahead (fail open); counted, and handed back to be logged as a 'fail_open' event
+local function guard_failed(g, err)
+  redis.call('HINCRBY', g.prefix .. K_STATS, 'guard:fail_open:' .. g.mode, 1)
+  return {{'fail_open', tostring(g.failed or err):sub(1, 200), '0', '0'}}
+end
+
 -- write what the admitted sends used; `stem` names their members in the prefix windows.
 -- Returns the blocks made ({kind, prefix, judged, converted} each).
 local function guard_commit(g, stem)
+  if g and g.failed then return guard_failed(g, g.failed) end
   local events = {}
   if not g or g.admitted == 0 then
     if g then for field, n in pairs(g.stats) do redis.call('HINCRBY', g.prefix .. K_STATS, field, n) end end

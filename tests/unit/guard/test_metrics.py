@@ -64,4 +64,4 @@ def test_an_empty_redis_scrapes_as_zeros(redis_client: redis.Redis, settings: Se
     assert got[("pinrelay_guard_blocked_prefixes", ())] == 0
     assert got[("pinrelay_guard_newest_block_timestamp_seconds", (("mode", "monitor"),))] == 0
     assert got[("pinrelay_quota_use_ratio", (("quota", "spend_cap"),))] == 0
-    assert got[("pinrelay_spend_cap", ())] == 50
+    assert got[("pinrelay_spend_cap", ())] == settings.daily_spend_cap
