@@ -131,19 +131,16 @@ def test_unsigned_bad_and_stale_calls_send_nothing(live: LiveStack) -> None:
 
 
 @pytest.mark.parametrize(("number", "words"), [("442079460958", "allowed regions"),
-                                               ("19005550123", ""), ("1636555", "valid phone number")])
+                                               ("19005550123", "premium-rate"),
+                                               ("1636555", "valid phone number")])
 def test_a_refused_number_answers_in_supabase_s_error_format(live: LiveStack, number: str,
                                                               words: str) -> None:
     """A refusal is a 200 with {"error": {"http_code", "message"}} (what Supabase shows the user),
-    and nothing is sent. A premium-rate number (1-900) is here too: without the pumping guard
-    it is a valid US number and is sent; with the guard its number-type refusal (a
-    ValidationError) comes back in this same format, which this test then asserts for it."""
+    and nothing is sent. A premium-rate number (1-900) is refused by the pumping guard's
+    number-type rule (a ValidationError), in this same format."""
     body = supabase_body("550932", number)
     answer = post(live, SUPABASE, body, supabase_headers(body, SUPABASE_NEW))
     assert answer.status_code == 200 and "Retry-After" not in answer.headers
-    if number.startswith("1900") and answer.json() == {}:
-        reaches_provider(live, number, "550932")  # no guard on this branch yet: sent, as any US number
-        return
     error = answer.json()["error"]
     assert set(error) == {"http_code", "message"} and error["http_code"] == 400 and words in error["message"]
     assert records_to(live, number) == []
