@@ -43,6 +43,7 @@ class Limits:
             spend_cap=settings.daily_spend_cap,
             safe=tuple(settings.guard_safe),
             regions=tuple(settings.phone_regions),
+            producer_origin=settings.producer_id,
         )
 
     def country_cap(self, caps: Mapping[str, int], country: str) -> int:

@@ -18,7 +18,8 @@ No scan: a scrape reads only keys it can name. The country counters of the allow
 and capped countries, the key counters of every API key and of the default producer origin,
 and the spend are read exactly; an origin the collector cannot name (a producer with its own
 ``PINRELAY_PRODUCER_ID``) shows through the ``guard:peak:<hour>`` hash, which the store step
-keeps once a ratio passes one half. ``pinrelay guard status`` scans for every origin.
+keeps once a ratio passes one half. ``pinrelay guard status`` reads every origin of the day
+(``guard:origins:<day>``).
 """
 
 from __future__ import annotations

@@ -14,10 +14,15 @@
 -- verification's send (idempotency key 'verify:<id>:<n>', VERIFY_IDEMPOTENCY_PREFIX in
 -- worker/constants.py): it is never replayed, so its code leaves Redis at every end.
 local prefix, now, target, ttl, mid = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local cur = redis.call('HGET', KEYS[1], 'state')
+local r = redis.call('HMGET', KEYS[1], 'state', 'price_est', 'spend_day', 'price_settled')
+local cur = r[1]
 if not cur then return {'missing'} end
 local fields = {'updated_at', now}
-for i = 6, #ARGV, 2 do fields[#fields + 1] = ARGV[i]; fields[#fields + 1] = ARGV[i + 1] end
+local price
+for i = 6, #ARGV, 2 do
+  fields[#fields + 1] = ARGV[i]; fields[#fields + 1] = ARGV[i + 1]
+  if ARGV[i] == 'price' then price = tonumber(ARGV[i + 1]) end
+end
 local moved = 0
 if T[cur][target] then
   fields[#fields + 1] = 'state'; fields[#fields + 1] = target
@@ -26,19 +31,19 @@ if T[cur][target] then
 end
 -- A refused move writes nothing (a late release must not decorate a delivered record),
 -- except the facts of an acceptance that a receipt overtook.
-if moved == 1 or target == 'submitted' then redis.call('HSET', KEYS[1], unpack(fields)) end
--- The provider's price replaces the pumping guard's estimate in the day's spend, once.
-for i = 6, #ARGV, 2 do
-  if ARGV[i] == 'price' and tonumber(ARGV[i + 1]) then
-    local g = redis.call('HMGET', KEYS[1], 'price_est', 'spend_day', 'price_settled')
-    if g[1] and g[2] and not g[3] then
-      local delta = tonumber(ARGV[i + 1]) - (tonumber(g[1]) or 0)
-      local spend = prefix .. 'guard:spend:' .. g[2]
-      if delta ~= 0 and redis.call('EXISTS', spend) == 1 then redis.call('INCRBYFLOAT', spend, tostring(delta)) end
-      redis.call('HSET', KEYS[1], 'price_settled', '1')
+-- The provider's price replaces the pumping guard's estimate in the day's spend, once per send.
+if price and r[2] and r[3] and not r[4] and (moved == 1 or target == 'submitted') then
+  local delta = price - (tonumber(r[2]) or 0)
+  if delta ~= 0 then
+    local spend = prefix .. 'guard:spend:' .. r[3]
+    -- made now (an estimate of 0, or its 2 days passed): it gets the TTL guard.lua gives it
+    if tonumber(redis.call('INCRBYFLOAT', spend, tostring(delta))) == delta then
+      redis.call('EXPIRE', spend, 172800)
     end
   end
+  fields[#fields + 1] = 'price_settled'; fields[#fields + 1] = '1'
 end
+if moved == 1 or target == 'submitted' then redis.call('HSET', KEYS[1], unpack(fields)) end
 local keep_pin = target == 'queued' or target == 'error' or target == 'unconfirmed'
 if keep_pin and target ~= 'queued' then
   local idem = redis.call('HGET', KEYS[1], 'idempotency_key')

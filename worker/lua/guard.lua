@@ -24,7 +24,8 @@ local function guard_new(prefix, base)
     grace = tonumber(a(13)), block = tonumber(a(14)), min_sends = tonumber(a(15)),
     min_conv = tonumber(a(16)), index_max = tonumber(a(17)), sends_at = base + GUARD_FIXED + 1,
     counters = {}, order = {}, blocks = {}, judged = {}, judged_order = {}, stats = {},
-    spent = nil, added_spend = 0, tat = nil, admitted = 0, peaks = {}}
+    spent = nil, added_spend = 0, spend_written = 0, tat = nil, admitted = 0, peaks = {},
+    origin_known = false}
   return g, n
 end
 
@@ -32,12 +33,21 @@ local function guard_stat(g, field)
   g.stats[field] = (g.stats[field] or 0) + 1
 end
 
--- a counter read once per call: {key, count stored, count added here, its TTL, limit, quota}
+-- a counter, touched once per call: {key, count before this call, count added here (admitted
+-- sends), written (the unit the first touch took at once), its TTL, limit, quota}. The first
+-- touch is an INCRBY, not a GET: a call of one admitted send then costs one command per counter,
+-- and a refused call gives its units back (guard_discard)
 local function guard_counter(g, key, ttl, limit, quota)
   local c = g.counters[key]
   if not c then
-    c = {key = key, stored = tonumber(redis.call('GET', g.prefix .. key) or '0') or 0, added = 0,
-         ttl = ttl, limit = limit, quota = quota}
+    local count = redis.call('INCRBY', g.prefix .. key, 1)
+    if count == 1 then
+      redis.call('EXPIRE', g.prefix .. key, ttl)
+      if quota == 'key_daily' then g.origin_known = 'new' end
+    elseif quota == 'key_daily' then
+      g.origin_known = true -- counted today already, so listed in guard:origins:<day>
+    end
+    c = {key = key, stored = count - 1, added = 0, written = 1, ttl = ttl, limit = limit, quota = quota}
     g.counters[key] = c
     g.order[#g.order + 1] = c
   end
@@ -100,8 +110,11 @@ local function guard_admit(g, k, number)
     if c.stored + c.added >= c.limit then return guard_refuse(g, c.quota, -1) end
   end
   if g.cap > 0 then
-    if g.spent == nil then
-      g.spent = tonumber(redis.call('GET', g.prefix .. 'guard:spend:' .. g.day) or '0') or 0
+    if g.spent == nil then -- the first estimate is added at once (given back if the call is refused)
+      local key = g.prefix .. 'guard:spend:' .. g.day
+      g.spent = (tonumber(redis.call('INCRBYFLOAT', key, tostring(est))) or est) - est
+      g.spend_written = est
+      if g.spent <= 0 then redis.call('EXPIRE', key, DAY_TTL) end
     end
     if g.spent + g.added_spend + est > g.cap then return guard_refuse(g, 'spend_cap', -1) end
   end
@@ -175,6 +188,10 @@ end
 
 -- the call was refused: only the refusal's count is written, no quota is spent
 local function guard_discard(g)
+  for _, c in ipairs(g.order) do redis.call('DECRBY', g.prefix .. c.key, c.written) end
+  if g.spend_written ~= 0 then
+    redis.call('INCRBYFLOAT', g.prefix .. 'guard:spend:' .. g.day, tostring(-g.spend_written))
+  end
   for field, n in pairs(g.stats) do redis.call('HINCRBY', g.prefix .. K_STATS, field, n) end
 end
 
@@ -191,29 +208,29 @@ local function guard_commit(g, stem)
   if g and g.failed then return guard_failed(g, g.failed) end
   local events = {}
   if not g or g.admitted == 0 then
-    if g then for field, n in pairs(g.stats) do redis.call('HINCRBY', g.prefix .. K_STATS, field, n) end end
+    if g then guard_discard(g) end
     return events
   end
   for _, c in ipairs(g.order) do
-    if c.added > 0 then
-      if redis.call('INCRBY', g.prefix .. c.key, c.added) == c.added then
-        redis.call('EXPIRE', g.prefix .. c.key, c.ttl)
-      end
-    end
+    if c.added > c.written then redis.call('INCRBY', g.prefix .. c.key, c.added - c.written) end
     guard_peak(g, c.quota, (c.stored + c.added) / c.limit)
   end
-  if g.added_spend > 0 then
+  local more = g.added_spend - g.spend_written
+  if more > 0 then
     local key = g.prefix .. 'guard:spend:' .. g.day
-    redis.call('INCRBYFLOAT', key, tostring(g.added_spend))
-    if not g.spent or g.spent == 0 then redis.call('EXPIRE', key, DAY_TTL) end
-    if g.cap > 0 then guard_peak(g, 'spend_cap', ((g.spent or 0) + g.added_spend) / g.cap) end
+    if tonumber(redis.call('INCRBYFLOAT', key, tostring(more))) <= more then
+      redis.call('EXPIRE', key, DAY_TTL)
+    end
   end
+  if g.cap > 0 then guard_peak(g, 'spend_cap', ((g.spent or 0) + g.added_spend) / g.cap) end
   if g.interval > 0 then
     redis.call('SET', g.prefix .. 'guard:share:' .. g.origin, tostring(g.tat), 'PX',
       math.max(1, math.ceil(g.tat - g.now + g.tolerance)))
   end
-  local origins = g.prefix .. 'guard:origins:' .. g.day
-  if redis.call('SADD', origins, g.origin) == 1 then redis.call('EXPIRE', origins, DAY_TTL) end
+  if g.origin_known ~= true then -- the origin's first send today (or no daily quota to tell)
+    local origins = g.prefix .. 'guard:origins:' .. g.day
+    if redis.call('SADD', origins, g.origin) == 1 then redis.call('EXPIRE', origins, DAY_TTL) end
+  end
   if next(g.peaks) then
     local key = g.prefix .. 'guard:peak:' .. g.hour
     for quota, ratio in pairs(g.peaks) do
