@@ -53,12 +53,15 @@ def _nanp_checks(region: str) -> tuple[tuple[tuple[str, re.Pattern[str]], ...], 
     return special, _desc(md.fixed_line), _desc(md.mobile), bool(md.same_mobile_and_fixed_line_pattern)
 
 
-def _fast(digits: str) -> str | None:
-    """The type of a well-formed, valid NANP number as phonenumbers names it; None if unsure."""
-    known = nanp.classify(digits)
-    if known is None or not known[0] or known[1] is None:
-        return None
-    checks = _nanp_checks(known[1])
+def _fast(digits: str, region: str | None = None) -> str | None:
+    """The type of a well-formed, valid NANP number as phonenumbers names it; None if unsure.
+    ``region``: the number's region when the caller has validated it already (one lookup less)."""
+    if region is None or nanp.WELL_FORMED.fullmatch(digits) is None:
+        known = nanp.classify(digits)
+        if known is None or not known[0] or known[1] is None:
+            return None
+        region = known[1]
+    checks = _nanp_checks(region)
     if checks is None:
         return None
     special, fixed, mobile, same = checks
@@ -75,9 +78,10 @@ def _fast(digits: str) -> str | None:
     return "unknown"
 
 
-def number_type(e164: str) -> str:
-    """``mobile``, ``toll_free``, ... (phonenumbers' type, lower case) of E.164 digits without ``+``."""
-    fast = _fast(e164)
+def number_type(e164: str, region: str | None = None) -> str:
+    """``mobile``, ``toll_free``, ... (phonenumbers' type, lower case) of E.164 digits without ``+``
+    (``region``: its region, if the number was validated already)."""
+    fast = _fast(e164, region)
     if fast is not None:
         return fast
     try:
@@ -87,9 +91,9 @@ def number_type(e164: str) -> str:
     return _NAMES.get(phonenumbers.number_type(parsed), "unknown")
 
 
-def check_number_type(e164: str, allowed: Collection[str]) -> str:
+def check_number_type(e164: str, allowed: Collection[str], region: str | None = None) -> str:
     """The number's type if ``allowed`` lists it; else :class:`NumberTypeRefusedError`."""
-    kind = number_type(e164)
+    kind = number_type(e164, region)
     if kind not in allowed:
         raise NumberTypeRefusedError(
             "to", f"{mask_number(e164)!r} is a {kind.replace('_', '-')} number; PINs go only to "

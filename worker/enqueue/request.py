@@ -200,7 +200,7 @@ class SendRequest:
         if number_types is not None:
             from worker.enqueue.numbertype import check_number_type
 
-            check_number_type(number, number_types)
+            check_number_type(number, number_types, region)
         return cls(
             to=number,
             pin=validate_pin(pin),

@@ -84,6 +84,10 @@ class GuardPlan:
         """The estimate counted against the spend cap until the provider reports the price."""
         return self.prices.get(country, self.prices.get(_ANY, 0.0))
 
+    def price_text(self, country: str) -> str:
+        """:meth:`price` as the record and the script read it."""
+        return repr(self.price(country))
+
     def judged(self, expect_conversion: bool) -> bool:
         return self.mode != "off" and (expect_conversion or self.judge_all)
 
@@ -102,7 +106,7 @@ class GuardPlan:
             cc = send.country or _ANY
             safe = any(send.number.startswith(entry) for entry in self.safe)
             out += [cc, self.hourly.get(cc, self.hourly.get(_ANY, 0)),
-                    self.burst.get(cc, self.burst.get(_ANY, 0)), repr(self.price(send.country)),
+                    self.burst.get(cc, self.burst.get(_ANY, 0)), self.price_text(send.country),
                     ("j" if send.judged else "") + ("s" if safe else "")]
         out[0] = len(out) - 1
         return out
@@ -111,7 +115,7 @@ class GuardPlan:
         """The fields a send's record keeps for the guard's later steps: its ``origin``, the
         ``price_est`` and ``spend_day`` the provider's price settles (finish.lua), and ``judged``
         (a conversion then counts for its prefix: guard_convert.lua)."""
-        return ["origin", origin, "price_est", repr(self.price(country)), "spend_day", k.day_slot(now),
+        return ["origin", origin, "price_est", self.price_text(country), "spend_day", k.day_slot(now),
                 *(["judged", "1"] if judged else [])]
 
     def limit_of(self, rule: str, country: str) -> str:

@@ -29,6 +29,7 @@ conversions per country as ``guard:sent:<CC>`` / ``guard:converted:<CC>``.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Final
 
@@ -71,11 +72,13 @@ BLOCKED_INDEX_MAX: Final = 10_000  # members kept in guard:blocked and guard:wou
 PREFIX_TAIL_DIGITS: Final = 4  # a prefix is the E.164 number without its last four digits
 
 
+@functools.lru_cache(maxsize=16)  # a batch asks for the same instant thousands of times
 def hour_slot(at: float) -> str:
     """``YYYYMMDDHH`` of the UTC hour ``at`` (unix seconds) falls in."""
     return time.strftime("%Y%m%d%H", time.gmtime(at))
 
 
+@functools.lru_cache(maxsize=16)
 def day_slot(at: float) -> str:
     """``YYYYMMDD`` of the UTC day."""
     return time.strftime("%Y%m%d", time.gmtime(at))
