@@ -270,7 +270,8 @@ class Producer:
 
         def handle(k: int, reply: Any) -> None:
             answer = Created.of(reply)
-            self.guard.raise_refused(answer, [s.guard for s in sends], starts[k])
+            if answer.refused:  # (the list only then: a batch has thousands of chunks' worth)
+                self.guard.raise_refused(answer, [s.guard for s in sends], starts[k])
             self._log_blocks(answer)
             ids.extend(answer.ids)
 

@@ -14,6 +14,7 @@ the configured safe list holds it. And it turns the script's answer into
 from __future__ import annotations
 
 import calendar
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,7 +47,7 @@ class GuardSend(NamedTuple):
     judged: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class GuardPlan:
     """The settings as the script reads them, built once per producer."""
 
@@ -80,6 +81,14 @@ class GuardPlan:
             judge_all=s.guard_conversions == "all",
         )
 
+    @functools.cached_property
+    def _settings_args(self) -> tuple[str | int, ...]:
+        """The part of :meth:`args` that only the settings decide, rendered once."""
+        return (self.key_hourly, self.key_daily, repr(self.spend_cap), repr(self.interval_ms),
+                repr(SHARE_TOLERANCE_MS if self.interval_ms else 0.0), self.mode, self.window_ms,
+                self.grace_ms, self.block_ms, self.min_sends, repr(self.min_conversion),
+                k.BLOCKED_INDEX_MAX)
+
     def price(self, country: str) -> float:
         """The estimate counted against the spend cap until the provider reports the price."""
         return self.prices.get(country, self.prices.get(_ANY, 0.0))
@@ -95,13 +104,10 @@ class GuardPlan:
         """The guard's part of a CREATE call (worker/lua/guard.lua's header), one entry per send of
         the call in its order (repeats included: the script skips them)."""
         at = time.time() if now is None else now
-        out: list[str | int] = [
-            0, int(at * 1000), origin, k.hour_slot(at), k.day_slot(at), k.burst_slot(at),
-            self.key_hourly, self.key_daily, repr(self.spend_cap), repr(self.interval_ms),
-            repr(SHARE_TOLERANCE_MS if self.interval_ms else 0.0), self.mode, self.window_ms,
-            self.grace_ms, self.block_ms, self.min_sends, repr(self.min_conversion),
-            k.BLOCKED_INDEX_MAX,
-        ]
+        utc = time.gmtime(at)
+        hour = time.strftime("%Y%m%d%H", utc)
+        out: list[str | int] = [0, int(at * 1000), origin, hour, hour[:8], hour + str(utc.tm_min // 10),
+                                *self._settings_args]
         for send in sends:
             cc = send.country or _ANY
             safe = any(send.number.startswith(entry) for entry in self.safe)

@@ -44,6 +44,7 @@ class Clock:
         self.offset = 0.0
 
     gmtime = staticmethod(time.gmtime)
+    strftime = staticmethod(time.strftime)
 
     def time(self) -> float:
         return time.time() + self.offset
