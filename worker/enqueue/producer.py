@@ -19,6 +19,7 @@ says which items were stored.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -320,9 +321,16 @@ class Producer:
     def report_conversion(
         self, request_id: str, delivered: bool = True, at: float | None = None
     ) -> None:
-        """Enqueue a conversion report for the send's message-id."""
+        """Enqueue a conversion report for the send's message-id. A conversion (``delivered``) is
+        counted for the pumping guard at once, here (and again, harmlessly, by the task): a
+        deployment whose callbacks worker is down must not see its honest prefixes as unused."""
         if not self.store.get_raw(request_id):
             raise UnknownRequestError(request_id)
+        if delivered:
+            from worker.guard.conversions import count_conversion
+
+            with contextlib.suppress(redis.RedisError):  # the task counts it when it runs
+                count_conversion(self.redis, self.settings, request_id)
         self.app.send_task(
             c.TASK_REPORT_CONVERSION,
             kwargs={"request_id": request_id, "delivered": delivered, "at": at},

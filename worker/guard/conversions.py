@@ -1,9 +1,10 @@
 """Counting a conversion for the pumping guard: the evidence that a prefix's PINs reach people.
 
 A prefix is judged by the share of its judged sends that converted (worker/lua/guard.lua). A
-conversion is counted here, by the worker that runs ``pinrelay.report_conversion`` (a
-verification's approved check enqueues it; so does :meth:`Producer.report_conversion`), before
-the provider is told, so a provider outage loses no evidence. worker/lua/guard_convert.lua
+conversion is counted here when :meth:`Producer.report_conversion` enqueues it (a verification's
+approved check calls it), and again by the worker that runs ``pinrelay.report_conversion``
+(which a ``send_task`` may enqueue directly), before the provider is told: neither a stopped
+callbacks worker nor a provider outage loses the evidence. worker/lua/guard_convert.lua
 counts it once per send, and only for a send the guard judged and still holds in its window.
 """
 

@@ -337,6 +337,19 @@ def test_a_conversion_counts_once_and_only_for_a_judged_send_in_the_window(
     assert stats(redis_client, settings)["guard:converted:US"] == 1
 
 
+def test_report_conversion_counts_at_once_without_a_worker(
+        make: Any, redis_client: redis.Redis, settings: Settings) -> None:
+    """Producer.report_conversion counts the conversion when it enqueues the report: no callbacks
+    worker has to run for an honest prefix to show its conversions; undelivered counts nothing."""
+    producer = make(guard_mode="enforce", **PREFIX_GUARD)
+    used, unused = (producer.send_pin(number(i), "1234", expect_conversion=True) for i in range(2))
+    producer.report_conversion(used, delivered=True)
+    producer.report_conversion(unused, delivered=False)
+    conv = f"{settings.key_prefix}{k.KEY_PREFIX_CONVERSIONS}{PFX}"
+    assert [m.decode() for m in redis_client.zrange(conv, 0, -1)] == [used]
+    assert stats(redis_client, settings)["guard:converted:US"] == 1
+
+
 def test_monitor_mode_refuses_nothing_and_lists_what_it_would_block(
         make: Any, redis_client: redis.Redis, settings: Settings, clock: Clock) -> None:
     producer = make(guard_mode="monitor", **PREFIX_GUARD)
