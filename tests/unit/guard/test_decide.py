@@ -26,6 +26,7 @@ from worker.errors import AbuseLimitError, GuardBlockedError, NumberTypeRefusedE
 from worker.guard import keys as k
 from worker.guard.admin import allow
 from worker.guard.conversions import count_conversion
+from worker.guard.headroom import headroom
 from worker.states import State
 from worker.worker_app import create_app
 
@@ -473,3 +474,17 @@ def test_every_guard_key_has_a_ttl(make: Any, redis_client: redis.Redis, setting
     without_ttl = {name: redis_client.pttl(settings.key_prefix + name) for name in written
                    if name not in capped and redis_client.pttl(settings.key_prefix + name) <= 0}
     assert without_ttl == {}
+
+
+def test_the_store_step_notes_peaks_that_doctor_warns_about(make: Any, redis_client: redis.Redis,
+                                                            settings: Settings) -> None:
+    """Sends that bring a quota to 80 % of its limit leave the peak `pinrelay doctor` reads: its
+    warning names the setting; under one half nothing is noted."""
+    producer = make(key_hourly_quota=10)
+    for i in range(4):
+        producer.send_pin(number(i), "1234")
+    assert headroom(redis_client, producer.settings)[0] is False  # 40 %: not even noted
+    for i in range(4, 8):
+        producer.send_pin(number(i), "1234")
+    warn, detail = headroom(redis_client, producer.settings)
+    assert warn is True and "key_hourly reached 80%" in detail and "PINRELAY_KEY_HOURLY_QUOTA (now 10)" in detail
