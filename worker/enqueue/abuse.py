@@ -85,6 +85,22 @@ class AbuseGuard:
         """The pumping guard's part of a CREATE call for ``sends`` (worker/guard/decide.py)."""
         return self.plan.args(origin or self._settings.producer_id, sends)
 
+    def log_blocks(self, answer: Created) -> None:
+        """Log each block the guard made in a CREATE step (``guard_block`` / ``guard_would_block``)
+        and a prefix guard that failed open (``guard_fail_open``): every path that runs CREATE
+        with the guard calls this."""
+        if not answer.blocks:
+            return
+        from worker.logs import get_logger
+
+        log = get_logger("pinrelay.guard")
+        for kind, prefix, judged, converted in answer.blocks:
+            if kind == "fail_open":  # ``prefix`` holds Redis's error: the sends went ahead
+                log.error("guard_fail_open", error=prefix, mode=self.plan.mode)
+                continue
+            log.warning(f"guard_{kind}", prefix=prefix, judged_sends=judged, conversions=converted,
+                        mode=self.plan.mode)
+
     def raise_refused(self, answer: Created, sends: Sequence[GuardSend], offset: int = 0,
                       name_items: bool = True) -> None:
         """Raise the refusal CREATE answered (send ``offset + answer.index``), if any."""
@@ -114,6 +130,7 @@ class AbuseGuard:
                 [(repeat_key, number)], limits=self.limit_args(), guard=self.guard_args(None, sends),
                 mode=CREATE_CHECK))
             self.raise_refused(answer, sends, name_items=False)
+            self.log_blocks(answer)
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot check the sending limits: {exc}") from exc
         return answer.ids[0] or None
@@ -152,6 +169,7 @@ class AbuseGuard:
                     index = chunk[answer.index]
                     self.refuse(numbers[index], answer.refused, index if name_items else None,
                                 retry_ms=answer.retry_ms, country=sends[index].country)
+                self.log_blocks(answer)
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot check the sending limits: {exc}") from exc
 

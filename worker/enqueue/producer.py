@@ -185,7 +185,7 @@ class Producer:
                 [group], queue=task.queue if task else "", limits=self.guard.limit_args(),
                 guard=self.guard.guard_args(origin, [send.guard])))
             self.guard.raise_refused(answer, [send.guard], name_items=False)
-            self._log_blocks(answer)
+            self.guard.log_blocks(answer)
         except redis.RedisError as exc:
             raise StoreUnavailableError(f"cannot store the send request: {exc}") from exc
         stored_id = answer.ids[0]
@@ -193,19 +193,6 @@ class Producer:
             return stored_id  # stored with its task, or an idempotent repeat (no limit spent)
         self.publish(send.request_id, send.idempotency_key)
         return send.request_id
-
-    def _log_blocks(self, answer: Created) -> None:
-        """Log each block the guard made in this step (``guard_block`` / ``guard_would_block``)."""
-        if answer.blocks:
-            from worker.logs import get_logger
-
-            log = get_logger("pinrelay.guard")
-            for kind, prefix, judged, converted in answer.blocks:
-                if kind == "fail_open":  # ``prefix`` holds Redis's error: the sends went ahead
-                    log.error("guard_fail_open", error=prefix, mode=self.guard.plan.mode)
-                    continue
-                log.warning(f"guard_{kind}", prefix=prefix, judged_sends=judged, conversions=converted,
-                            mode=self.guard.plan.mode)
 
     def send_pins(self, specs: Iterable[PinSpec], expires_in: float | None = None, *,
                   origin: str | None = None) -> list[str]:
@@ -273,7 +260,7 @@ class Producer:
             answer = Created.of(reply)
             if answer.refused:  # (the list only then: a batch has thousands of chunks' worth)
                 self.guard.raise_refused(answer, [s.guard for s in sends], starts[k])
-            self._log_blocks(answer)
+            self.guard.log_blocks(answer)
             ids.extend(answer.ids)
 
         try:

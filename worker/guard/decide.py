@@ -66,6 +66,7 @@ class GuardPlan:
     prices: dict[str, float]
     safe: tuple[str, ...]
     judge_all: bool
+    paced_not: str = ""  # the origin the send share does not pace: PINRELAY_PRODUCER_ID (your own code)
 
     @classmethod
     def from_settings(cls, s: Settings) -> GuardPlan:
@@ -78,7 +79,7 @@ class GuardPlan:
             min_sends=s.guard_min_sends, min_conversion=s.guard_min_conversion,
             hourly=country_caps(s.country_hourly_cap), burst=country_caps(s.country_burst_10min),
             prices=country_prices(s.price_estimates), safe=tuple(s.guard_safe),
-            judge_all=s.guard_conversions == "all",
+            judge_all=s.guard_conversions == "all", paced_not=s.producer_id,
         )
 
     @functools.cached_property
@@ -108,12 +109,16 @@ class GuardPlan:
         hour = time.strftime("%Y%m%d%H", utc)
         out: list[str | int] = [0, int(at * 1000), origin, hour, hour[:8], hour + str(utc.tm_min // 10),
                                 *self._settings_args]
+        if origin == self.paced_not:  # the operator's own producer: quotas and caps, no pacing
+            out[9:11] = ["0.0", "0.0"]
         for send in sends:
             cc = send.country or _ANY
-            safe = any(send.number.startswith(entry) for entry in self.safe)
+            prefix = send.number[: -k.PREFIX_TAIL_DIGITS]
+            safe = ("s" if any(send.number.startswith(entry) for entry in self.safe) else "") + (
+                "p" if any(prefix.startswith(entry) for entry in self.safe) else "")
             out += [cc, self.hourly.get(cc, self.hourly.get(_ANY, 0)),
                     self.burst.get(cc, self.burst.get(_ANY, 0)), self.price_text(send.country),
-                    ("j" if send.judged else "") + ("s" if safe else "")]
+                    ("j" if send.judged else "") + safe]
         out[0] = len(out) - 1
         return out
 

@@ -105,11 +105,7 @@ if nlimits > 0 then
       end
     end
     if guard and refused then return guard_discard(guard) end -- a refused call spends no quota
-    if guard then
-      local ok, events = pcall(guard_commit, guard, stem)
-      if ok then return events end
-      return guard_failed(guard, events) -- the sends are admitted and stored all the same
-    end
+    if guard then return guard_commit(guard, stem) end
   end
   for _, k in ipairs(fresh) do
     local number = ARGV[starts[k] + (store and 2 or 1)]
@@ -128,11 +124,9 @@ if nlimits > 0 then
       wp = window(kpfx .. number:sub(1, 7), MINUTE)
       if wp.count >= npfx then record(true) return {'prefix_minute', k - 1, -1} end
     end
-    if guard and not guard.failed then
-      local ok, refused = pcall(guard_admit, guard, k, number)
-      if not ok then
-        guard.failed = refused -- its data cannot be read: fail open, the other limits stay strict
-      elseif refused then
+    if guard then
+      local refused = guard_admit(guard, k, number)
+      if refused then
         record(true)
         return {refused[1], k - 1, refused[2]}
       end

@@ -23,7 +23,7 @@ local function guard_new(prefix, base)
     interval = tonumber(a(9)), tolerance = tonumber(a(10)), mode = a(11), window = tonumber(a(12)),
     grace = tonumber(a(13)), block = tonumber(a(14)), min_sends = tonumber(a(15)),
     min_conv = tonumber(a(16)), index_max = tonumber(a(17)), sends_at = base + GUARD_FIXED + 1,
-    counters = {}, order = {}, blocks = {}, judged = {}, judged_order = {}, stats = {},
+    counters = {}, order = {}, blocks = {}, judged = {}, judged_order = {}, stats = {}, sent = {},
     spent = nil, added_spend = 0, spend_written = 0, tat = nil, admitted = 0, peaks = {},
     origin_known = false}
   return g, n
@@ -54,12 +54,15 @@ local function guard_counter(g, key, ttl, limit, quota)
   return c
 end
 
--- the configured safe list was matched in Python (flag 's'); the run-time one is a set of
--- prefixes and numbers: one SMISMEMBER over every prefix of the number that it could hold
-local function guard_safe(g, flags, number)
-  if flags:find('s', 1, true) then return true end
+-- the configured safe list was matched in Python (flag 's': an entry starts the number; 'p': an
+-- entry starts its prefix); the run-time one is a set of prefixes and numbers: one SMISMEMBER
+-- over every start of `digits` it could hold. A send is let through a block when its number is
+-- safe; a prefix is never blocked when the prefix itself is (a safe number does not shield the
+-- rest of its range)
+local function guard_safe(g, flags, digits, flag)
+  if flags:find(flag, 1, true) then return true end
   local candidates = {}
-  for len = 4, #number do candidates[#candidates + 1] = number:sub(1, len) end
+  for len = 4, #digits do candidates[#candidates + 1] = digits:sub(1, len) end
   for _, hit in ipairs(redis.call('SMISMEMBER', g.prefix .. 'guard:safe', unpack(candidates))) do
     if hit == 1 then return true end
   end
@@ -76,12 +79,22 @@ local function guard_admit(g, k, number)
   local cc, hcap, bcap, est, flags = ARGV[at], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]),
     tonumber(ARGV[at + 3]), ARGV[at + 4]
   local pfx = number:sub(1, #number - 4)
-  if g.mode ~= 'off' then
+  if g.mode ~= 'off' and not g.failed then
     local left = g.blocks[pfx]
     if left == nil then
-      local name = g.mode == 'enforce' and 'guard:block:' or 'guard:wouldblock:'
-      left = redis.call('PTTL', g.prefix .. name .. pfx)
-      if left ~= -2 and guard_safe(g, flags, number) then left = -2 end
+      -- the prefix guard's own data: if it cannot be read, fail open (the quotas stay strict)
+      local ok, found = pcall(function()
+        local name = g.mode == 'enforce' and 'guard:block:' or 'guard:wouldblock:'
+        local ttl = redis.call('PTTL', g.prefix .. name .. pfx)
+        if ttl ~= -2 and guard_safe(g, flags, number, 's') then ttl = -2 end
+        return ttl
+      end)
+      if not ok then
+        g.failed = found
+        left = -2
+      else
+        left = found
+      end
       g.blocks[pfx] = left
     end
     if left ~= -2 then
@@ -133,7 +146,7 @@ local function guard_admit(g, k, number)
   g.added_spend = g.added_spend + est
   if tat then g.tat = tat + g.interval end
   g.admitted = g.admitted + 1
-  if g.mode ~= 'off' and flags:find('j', 1, true) then
+  if g.mode ~= 'off' and not g.failed and flags:find('j', 1, true) then
     local j = g.judged[pfx]
     if not j then
       j = {pfx = pfx, number = number, flags = flags, members = {}}
@@ -142,7 +155,7 @@ local function guard_admit(g, k, number)
     end
     j.members[#j.members + 1] = tostring(g.now)
     j.members[#j.members + 1] = k
-    guard_stat(g, 'guard:sent:' .. cc)
+    g.sent[cc] = (g.sent[cc] or 0) + 1 -- written with the commit, never for a refused call
   end
   return nil
 end
@@ -172,7 +185,7 @@ local function guard_judge(g, j, stem)
   local judged = redis.call('ZCOUNT', kp, '-inf', graced) + redis.call('ZCOUNT', kc, '(' .. graced, '+inf')
   local converted = redis.call('ZCARD', kc)
   if judged < g.min_sends or converted >= g.min_conv * judged then return nil end
-  if guard_safe(g, j.flags, j.number) then return nil end
+  if guard_safe(g, j.flags, j.pfx, 'p') then return nil end
   local enforce = g.mode == 'enforce'
   local hash = g.prefix .. (enforce and 'guard:block:' or 'guard:wouldblock:') .. j.pfx
   local index = g.prefix .. (enforce and 'guard:blocked' or 'guard:wouldblock')
@@ -192,20 +205,23 @@ local function guard_discard(g)
   if g.spend_written ~= 0 then
     redis.call('INCRBYFLOAT', g.prefix .. 'guard:spend:' .. g.day, tostring(-g.spend_written))
   end
-  for field, n in pairs(g.stats) do redis.call('HINCRBY', g.prefix .. K_STATS, field, n) end
+  for field, n in pairs(g.stats) do -- the refusal's own count; nothing the refused sends did
+    if field:sub(-8) == ':enforce' then redis.call('HINCRBY', g.prefix .. K_STATS, field, n) end
+  end
 end
 
--- the guard's own data could not be read or written (a key of the wrong type, say): the sends
--- go ahead (fail open); counted, and handed back to be logged as a 'fail_open' event
-local function guard_failed(g, err)
+-- the prefix guard's own data could not be read or written (a key of the wrong type, say): the
+-- sends go ahead without it (fail open; the quotas, caps and share were applied); counted, and
+-- handed back to be logged as a 'fail_open' event
+local function guard_failed(g, err, events)
   redis.call('HINCRBY', g.prefix .. K_STATS, 'guard:fail_open:' .. g.mode, 1)
-  return {{'fail_open', tostring(g.failed or err):sub(1, 200), '0', '0'}}
+  events[#events + 1] = {'fail_open', tostring(err):sub(1, 200), '0', '0'}
+  return events
 end
 
 -- write what the admitted sends used; `stem` names their members in the prefix windows.
 -- Returns the blocks made ({kind, prefix, judged, converted} each).
 local function guard_commit(g, stem)
-  if g and g.failed then return guard_failed(g, g.failed) end
   local events = {}
   if not g or g.admitted == 0 then
     if g then guard_discard(g) end
@@ -241,9 +257,15 @@ local function guard_commit(g, stem)
     redis.call('EXPIRE', key, PEAK_TTL)
   end
   for _, j in ipairs(g.judged_order) do
-    local event = guard_judge(g, j, stem)
+    local ok, event = pcall(guard_judge, g, j, stem)
+    if not ok then
+      g.failed = event
+      break
+    end
     if event then events[#events + 1] = event end
   end
+  for cc, n in pairs(g.sent) do redis.call('HINCRBY', g.prefix .. K_STATS, 'guard:sent:' .. cc, n) end
   for field, n in pairs(g.stats) do redis.call('HINCRBY', g.prefix .. K_STATS, field, n) end
+  if g.failed then return guard_failed(g, g.failed, events) end
   return events
 end

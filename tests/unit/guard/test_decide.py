@@ -22,7 +22,13 @@ from worker import constants as c
 from worker.config import Settings
 from worker.enqueue.abuse import AbuseGuard
 from worker.enqueue.producer import PinSpec, Producer
-from worker.errors import AbuseLimitError, GuardBlockedError, NumberTypeRefusedError, QuotaExceededError
+from worker.errors import (
+    AbuseLimitError,
+    GuardBlockedError,
+    NumberTypeRefusedError,
+    QuotaExceededError,
+    StoreUnavailableError,
+)
 from worker.guard import keys as k
 from worker.guard.admin import allow
 from worker.guard.conversions import count_conversion
@@ -392,10 +398,16 @@ def test_a_safe_entry_is_never_blocked(make: Any, redis_client: redis.Redis, set
     judged_sends(producer, 5, first=1)
     clock.offset = 10
     producer.send_pin(number(0), "1234", expect_conversion=True)  # the safe one judges the prefix
-    assert not redis_client.exists(f"{settings.key_prefix}{k.KEY_BLOCK}{PFX}")
+    blocked = bool(redis_client.exists(f"{settings.key_prefix}{k.KEY_BLOCK}{PFX}"))
     if how.endswith("prefix"):
+        assert not blocked
         judged_sends(producer, 3, first=6)  # and no other number of a safe prefix blocks it
         assert not redis_client.exists(f"{settings.key_prefix}{k.KEY_BLOCK}{PFX}")
+    else:  # a safe number does not shield the rest of its range; it passes the block itself
+        assert blocked
+        with pytest.raises(GuardBlockedError):
+            producer.send_pin(number(7), "1234")
+        producer.send_pin(number(0), "1234")
 
 
 def test_a_safe_number_passes_a_blocked_prefix(make: Any, redis_client: redis.Redis, settings: Settings,
@@ -455,6 +467,7 @@ def test_every_guard_key_has_a_ttl(make: Any, redis_client: redis.Redis, setting
                     country_hourly_cap=("*=100",), country_burst_10min=("*=100",), daily_spend_cap=100.0,
                     price_estimates=("*=1",), rate_limit_per_s=1000.0, **PREFIX_GUARD)
     ids = judged_sends(producer, 6) + judged_sends(producer, 6, "1415555")
+    producer.send_pin(number(90), "1234", origin="key_a")  # an API key's send is paced: guard:share:
     count_conversion(redis_client, settings.replace(**PREFIX_GUARD), ids[-1])
     producer.store.finish(ids[0], State.SUBMITTED, message_id="m-1", fields={"price": "0.5"})
     clock.offset = 10
@@ -487,4 +500,34 @@ def test_the_store_step_notes_peaks_that_doctor_warns_about(make: Any, redis_cli
     for i in range(4, 8):
         producer.send_pin(number(i), "1234")
     warn, detail = headroom(redis_client, producer.settings)
-    assert warn is True and "key_hourly reached 80%" in detail and "PINRELAY_KEY_HOURLY_QUOTA (now 10)" in detail
+    assert warn is True and "key_hourly reached 80%" in detail
+    assert "PINRELAY_KEY_HOURLY_QUOTA (now 10)" in detail
+
+
+def test_the_share_paces_api_keys_and_not_the_operators_own_producer(
+        make: Any, redis_client: redis.Redis, settings: Settings) -> None:
+    """A bulk batch of the Python API (PINRELAY_PRODUCER_ID) is bounded by the quotas, not paced;
+    an API key's sends are paced at its share (30/s x 0.5, a 2 s burst)."""
+    producer = make(rate_limit_per_s=30.0)
+    assert len(producer.send_pins([PinSpec(number(i), "1234") for i in range(100)])) == 100
+    with pytest.raises(QuotaExceededError) as info:
+        for i in range(100, 200):
+            producer.send_pin(number(i, "1415555"), "1234", origin="key_a")
+    assert info.value.limit == "key_send_share" and 0 < (info.value.retry_after_s or 0) < 1
+
+
+def test_only_the_prefix_guard_fails_open(make: Any, redis_client: redis.Redis, settings: Settings) -> None:
+    """Unreadable prefix-guard data: the send goes ahead, counted and logged; unreadable quota data:
+    the send is refused as a store failure (the quotas never fail open)."""
+    producer = make(guard_mode="enforce", key_hourly_quota=10)
+    redis_client.set(f"{settings.key_prefix}{k.KEY_SAFE}", "not a set")  # SMISMEMBER: WRONGTYPE
+    redis_client.hset(f"{settings.key_prefix}{k.KEY_BLOCK}{PFX}", mapping={"since": 1, "until": 2})
+    with capture_logs() as logs:
+        assert producer.send_pin(number(1), "1234")  # blocked, but the safe list cannot be read
+    assert stats(redis_client, settings)["guard:fail_open:enforce"] == 1
+    assert [e["event"] for e in logs if e["event"].startswith("guard_")] == ["guard_fail_open"]
+    assert counter(redis_client, settings, hour_key()) == 1  # the quota still counted it
+    redis_client.delete(settings.key_prefix + hour_key())
+    redis_client.hset(settings.key_prefix + hour_key(), "x", "1")  # WRONGTYPE for the quota counter
+    with pytest.raises(StoreUnavailableError):
+        producer.send_pin(number(2), "1234")

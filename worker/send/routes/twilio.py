@@ -101,10 +101,8 @@ def parse_answer(response: requests.Response, latency_s: float) -> Accepted:
             snippet = response.text[:80].replace("\n", " ")
             raise UnconfirmedSendError(f"unreadable Twilio answer (HTTP {status}): {snippet!r}",
                                        http_status=status)
-        price = body.get("price")
         return Accepted(message_id=sid, status=str(body.get("status") or "queued"), network=None,
-                        price=None if price is None else str(price), remaining_balance=None,
-                        latency_s=latency_s)
+                        price=_price(body.get("price")), remaining_balance=None, latency_s=latency_s)
     body = _json(response) or {}
     code = str(body["code"]) if isinstance(body.get("code"), int | str) and body.get("code") else None
     text = f"Twilio HTTP {status}" + (f" code {code}" if code else "")
@@ -124,3 +122,12 @@ def _json(response: requests.Response) -> dict[str, Any] | None:
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
+
+
+def _price(value: object) -> str | None:
+    """Twilio's ``price`` as a cost: it reports a charge as a negative amount (``"-0.00750"``),
+    the guard's spend adds costs; None while Twilio has not priced the message (at creation)."""
+    try:
+        return None if value is None else f"{abs(float(str(value))):g}"
+    except ValueError:
+        return None
