@@ -169,7 +169,10 @@ class Supervision:
                 if self.deadline is not None and time.monotonic() >= self.deadline:
                     self.kill(f"still running {SHUTDOWN_GRACE_S:g} s after the stop signal")
         self._send(self.child.pid, signal.SIGKILL, os.killpg)  # workers its exit left behind, if any
-        if self.deadline is not None and code <= 0:
+        if self.deadline is not None:
+            if code > 0:  # e.g. a worker killed by the same control-group signal mid-drain
+                get_logger(self.server.logger).warning("server_stop_status", server=self.server.name,
+                                                       status=code)
             return 0  # the stop that was asked for: granian's own, a signal's or ours
         return 128 - code if code < 0 else code
 

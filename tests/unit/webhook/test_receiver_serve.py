@@ -99,3 +99,33 @@ def test_factory_without_redis_url_is_a_config_error(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("PINRELAY_RUNTIME_DIR", str(tmp_path))  # no runtime file of a real `up` here
     with pytest.raises(ConfigError, match="PINRELAY_REDIS_URL"):
         app_factory()
+
+
+class _ExitedChild:
+    """What Supervision needs of granian's Popen: a pid and a wait() that answers ``code``."""
+
+    pid = 0
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.code
+
+
+@pytest.mark.parametrize(("code", "stopped", "status"), [
+    (0, True, 0), (-15, True, 0), (1, True, 0),  # after a stop signal: however granian ended
+    (1, False, 1), (-9, False, 137), (0, False, 0),  # on its own: its status (128 + N for signal N)
+])
+def test_the_launcher_reports_a_requested_stop_as_success(
+        monkeypatch: pytest.MonkeyPatch, code: int, stopped: bool, status: int) -> None:
+    """A stop that was asked for exits 0 even when granian's drain ended in an error (a worker the
+    same control-group SIGTERM hit mid-drain answers 1): systemd and `pinrelay up` read a failure
+    only from a server that died by itself."""
+    from webhook.http import launcher
+
+    monkeypatch.setattr(launcher.Supervision, "_send", staticmethod(lambda *args: None))
+    supervision = launcher.Supervision(_ExitedChild(code), server(Settings()))  # type: ignore[arg-type]
+    if stopped:
+        supervision.deadline = 0.0
+    assert supervision.wait() == status
