@@ -20,15 +20,13 @@ from pydantic import model_validator
 from worker import constants as c
 from worker.config import rules
 from worker.config.base import EnvSettings
+from worker.config.lists import CountryCaps, CountryPrices, DigitEntries, NumberTypes
 from worker.config.rules import DEMO_API_KEY, DEMO_API_SECRET
 from worker.config.sources import default_runtime_dir
 from worker.config.types import (
     AppHash,
     BrokerUrl,
     CodePattern,
-    CountryCaps,
-    CountryPrices,
-    DigitEntries,
     Flag,
     Fraction,
     GuardConversions,
@@ -41,7 +39,6 @@ from worker.config.types import (
     MetricsPlace,
     NonNegFloat,
     NonNegInt,
-    NumberTypes,
     OriginName,
     OtpDomain,
     Pool,

@@ -25,7 +25,7 @@ from worker import constants as c
 from worker.redisurl import SENTINEL_SCHEMES
 
 __all__ = ["EnvMeta", "env", "Says", "OneOf", "redact_url", "is_loopback_url", "ROUTE_NAMES",
-           "supabase_secrets", "country_caps", "country_prices"]
+           "supabase_secrets", "items"]
 
 # PINRELAY_ROUTES; worker/send/routes/
 ROUTE_NAMES: Final[tuple[str, ...]] = ("sc2fa", "sms", "twilio", "messages")
@@ -107,7 +107,7 @@ class OneOf:
         return core_schema.no_info_after_validator_function(choose, handler(source))
 
 
-def _items(value: Any) -> Any:
+def items(value: Any) -> Any:
     """``a, b,c`` -> ``("a", "b", "c")``; a list or tuple given in Python is kept as it is."""
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
@@ -121,80 +121,16 @@ def _regions(codes: tuple[str, ...]) -> tuple[str, ...]:
     return codes
 
 
-def _country_caps(items: tuple[str, ...]) -> tuple[str, ...]:
-    """``US=2000,CA=300,*=100``: a cap per ISO country, ``*`` for every other allowed one, each
-    country once; kept as ``("US=2000", "CA=300", "*=100")`` (:func:`country_caps` reads it)."""
-    seen: set[str] = set()
-    out = []
-    for item in items:
-        country, equals, number = item.partition("=")
-        country, number = country.strip().upper(), number.strip()
-        if (not equals or not (number.isascii() and number.isdigit()) or country in seen
-                or not (country == "*" or (len(country) == 2 and country.isalpha()))):
-            raise ValueError("must be COUNTRY=COUNT pairs such as US=2000,CA=300,*=100 (each country once)")
-        seen.add(country)
-        out.append(f"{country}={int(number)}")
-    return tuple(out)
-
-
-def country_caps(caps: tuple[str, ...]) -> dict[str, int]:
-    """A :data:`CountryCaps` value as ``{"US": 2000, "*": 100}``."""
-    return {country: int(number) for country, _, number in (cap.partition("=") for cap in caps)}
-
-
-def _prices(items: tuple[str, ...]) -> tuple[str, ...]:
-    """``US=0.0081,CA=0.0075,*=0.05``: a price per ISO country (``*`` for every other), each once."""
-    seen: set[str] = set()
-    out = []
-    for item in items:
-        country, equals, number = item.partition("=")
-        country = country.strip().upper()
-        try:
-            price = float(number.strip())
-        except ValueError:
-            price = -1.0
-        if (not equals or not 0 <= price < 1e6 or country in seen
-                or not (country == "*" or (len(country) == 2 and country.isalpha()))):
-            raise ValueError("must be COUNTRY=PRICE pairs such as US=0.0081,*=0.05 (each country once)")
-        seen.add(country)
-        out.append(f"{country}={price:g}")
-    return tuple(out)
-
-
-def country_prices(prices: tuple[str, ...]) -> dict[str, float]:
-    """A :data:`CountryPrices` value as ``{"US": 0.0081, "*": 0.05}``."""
-    return {country: float(number) for country, _, number in (p.partition("=") for p in prices)}
-
-
-_NUMBER_TYPES: Final = ("mobile", "fixed_line_or_mobile", "fixed_line", "premium_rate", "toll_free",
-                        "shared_cost", "voip", "personal_number", "pager", "uan", "voicemail")
-
-
-def _number_types(items: tuple[str, ...]) -> tuple[str, ...]:
-    types = tuple(item.lower() for item in items)
-    if not types or any(t not in _NUMBER_TYPES for t in types):
-        raise ValueError(f"must be phonenumbers number types from {', '.join(_NUMBER_TYPES)}")
-    return types
-
-
-def _digit_entries(items: tuple[str, ...]) -> tuple[str, ...]:
-    """Prefixes or whole numbers: E.164 digits (a leading ``+`` is dropped), 4 to 15 of them."""
-    entries = tuple(item.removeprefix("+") for item in items)
-    if any(not (entry.isascii() and entry.isdigit() and 4 <= len(entry) <= 15) for entry in entries):
-        raise ValueError("must be prefixes or numbers of 4 to 15 digits, such as 1636555,16365553226")
-    return entries
-
-
 def _host_ports(value: Any) -> Any:
-    items = _items(value)
-    if isinstance(value, str) and not items:
+    entries = items(value)
+    if isinstance(value, str) and not entries:
         raise ValueError("must name at least one host:port")
-    for item in items:
+    for item in entries:
         host, colon, port = item.rpartition(":")
         bare = host.removeprefix("[").removesuffix("]")
         if not colon or not bare or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("must be host:port pairs such as 10.0.0.5:26379,10.0.0.6:26379")
-    return items
+    return entries
 
 
 def _routes(items: tuple[str, ...]) -> tuple[str, ...]:
@@ -340,13 +276,9 @@ RedisUrl = Annotated[str, _url(_REDIS_SCHEMES)]
 BrokerUrl = Annotated[str, _url((*_REDIS_SCHEMES, "amqp", "amqps", "pyamqp"))]
 HttpUrl = Annotated[str, _url(("http", "https"))]
 # --- lists, comma-separated in the environment ---
-Regions = Annotated[tuple[str, ...], BeforeValidator(_items), AfterValidator(_regions)]
+Regions = Annotated[tuple[str, ...], BeforeValidator(items), AfterValidator(_regions)]
 HostPorts = Annotated[tuple[str, ...], BeforeValidator(_host_ports)]
-Routes = Annotated[tuple[str, ...], BeforeValidator(_items), AfterValidator(_routes)]
-CountryCaps = Annotated[tuple[str, ...], BeforeValidator(_items), AfterValidator(_country_caps)]
-DigitEntries = Annotated[tuple[str, ...], BeforeValidator(_items), AfterValidator(_digit_entries)]
-CountryPrices = Annotated[tuple[str, ...], BeforeValidator(_items), AfterValidator(_prices)]
-NumberTypes = Annotated[tuple[str, ...], BeforeValidator(_items), AfterValidator(_number_types)]
+Routes = Annotated[tuple[str, ...], BeforeValidator(items), AfterValidator(_routes)]
 GuardConversions = Annotated[str, OneOf(("verify", "all"))]
 OriginName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$"),
                        Says("must be 1-64 letters, digits, '_', '.' or '-'")]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Final, NamedTuple
 
 from worker.config import Settings
-from worker.config.types import country_caps, country_prices
+from worker.config.lists import country_caps, country_prices
 from worker.errors import AbuseLimitError, GuardBlockedError, QuotaExceededError
 from worker.guard import keys as k
 from worker.masking import mask_number

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from worker.config import Settings
-from worker.config.types import country_caps
+from worker.config.lists import country_caps
 from worker.guard.keys import DEFAULT_ORIGIN
 
 ANY_COUNTRY: Final = "*"  # the cap of every allowed country not listed
